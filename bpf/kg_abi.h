@@ -1,0 +1,105 @@
+/* Layouts shared by the eBPF programs and userspace: map keys, map values, event records.
+ * Only fixed-width types; addresses are always 16 bytes with IPv4 stored v4-mapped
+ * (::ffff:a.b.c.d) so one key format serves AF_INET and AF_INET6 sockets alike.
+ * Ports are host order unless a field name ends in _be.
+ */
+#ifndef KG_ABI_H
+#define KG_ABI_H
+
+#include <linux/types.h>
+
+#define KG_MAX_CLIENTS 4096
+#define KG_MAX_CONNECTIONS 65536
+#define KG_MAX_PROXY_ENDPOINTS 64
+#define KG_MAX_BYPASS_ENTRIES 1024
+#define KG_RINGBUF_BYTES (256 * 1024)
+#define KG_COMM_LEN 16
+
+/* process_map: uid -> the user's relay. One entry per registered client. */
+struct kg_client_entry {
+	__u32 client_tgid; /* the client process: its own connections are never redirected */
+	__u16 port4;       /* relay listener on 127.0.0.1 (also used for v4-mapped destinations) */
+	__u16 port6;       /* relay listener on [::1]; 0: native IPv6 is not redirected */
+};
+
+/* connection_map key: the redirected connection as the relay's accepted socket sees it. */
+struct kg_tuple {
+	__u8 client_ip[16]; /* application side (v4-mapped for IPv4) */
+	__u8 relay_ip[16];  /* 127.0.0.1 (mapped) or ::1 */
+	__u16 client_port;
+	__u16 relay_port;
+	__u32 pad;
+};
+
+/* connection_map value and the body of every event. */
+struct kg_orig_dst {
+	__u8 ip[16];   /* original destination (v4-mapped for IPv4) */
+	__u16 port;    /* original destination port */
+	__u16 family;  /* AF_INET or AF_INET6: family of the original destination as seen by the
+		        * relay (a v4-mapped destination is AF_INET) */
+	__u32 uid;     /* the application's uid (init user namespace) */
+	__u32 pid;     /* the application's tgid at connect() */
+	__u32 pad;
+	__u64 cookie;  /* the application socket's cookie */
+	char comm[KG_COMM_LEN];
+};
+
+enum kg_event_type {
+	KG_EVENT_REDIRECT = 1, /* connect() rewritten to a relay; tuple known (TCP_CONNECT_CB) */
+	KG_EVENT_CLOSE = 2,    /* redirected connection fully closed */
+};
+
+struct kg_event {
+	__u32 type;
+	__u32 pad;
+	__u64 timestamp_ns; /* bpf_ktime_get_ns() */
+	struct kg_tuple tuple;
+	struct kg_orig_dst dst;
+};
+
+/* bypass_v4 / bypass_v6 LPM keys. */
+struct kg_lpm_v4 {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+struct kg_lpm_v6 {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* proxy_endpoints key: a proxy address that must never be redirected. port 0: any port. */
+struct kg_endpoint {
+	__u8 ip[16];
+	__u16 port;
+	__u16 pad;
+};
+
+/* Counters in the per-CPU stats array, index = enum value. */
+enum kg_stat {
+	KG_STAT_CONNECT_SEEN = 0,   /* connect4/6 ran for a TCP socket */
+	KG_STAT_REDIRECTED,         /* rewritten to a relay */
+	KG_STAT_SKIP_PORT,          /* not a target port */
+	KG_STAT_SKIP_NO_CLIENT,     /* uid has no registered client */
+	KG_STAT_SKIP_SELF,          /* the client's own connection */
+	KG_STAT_SKIP_NETNS,         /* other network namespace */
+	KG_STAT_SKIP_LOCAL,         /* loopback, link-local, unspecified */
+	KG_STAT_SKIP_BYPASS,        /* bypass CIDR or proxy endpoint */
+	KG_STAT_ORIGDST_ANSWERED,   /* SO_ORIGINAL_DST answered */
+	KG_STAT_ORIGDST_DENIED,     /* SO_ORIGINAL_DST asked by another uid */
+	KG_STAT_EVENTS_DROPPED,     /* ring buffer full */
+	KG_STAT_MAX,
+};
+
+/* Read-only settings (.rodata would need a reload to change; these live in kg_settings[0]). */
+struct kg_settings {
+	__u64 netns_cookie; /* the service's network namespace; other namespaces are left alone */
+	__u32 flags;
+	__u32 pad;
+};
+
+#define KG_SETTING_ENABLED (1u << 0)
+
+/* SO_ORIGINAL_DST and IP6T_SO_ORIGINAL_DST share the option number 80. */
+#define KG_SO_ORIGINAL_DST 80
+
+#endif

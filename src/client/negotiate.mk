@@ -1,0 +1,1 @@
+# Kerberos/SPNEGO for the client

@@ -1,0 +1,1 @@
+# Protocol parsers of the client (sniffing, HTTP heads)

@@ -1,0 +1,162 @@
+/* The IPC protocol between the service, the user clients and kernelgatekeeper-ctl.
+ *
+ * Transport: an AF_UNIX SOCK_SEQPACKET socket (socket_path, world-connectable). Each message is
+ * one datagram: a fixed header then a type-specific payload, both in host byte order (the peers
+ * are on one machine). The service learns who is talking from SO_PEERCRED only; nothing in a
+ * payload claims an identity. Listener descriptors travel as SCM_RIGHTS with KG_MSG_REGISTERED.
+ *
+ * Decoding is strict and bounded: a datagram larger than KG_IPC_MAX_MSG, a truncated header,
+ * a wrong magic or version, an unknown type or a payload whose length does not fit the type is
+ * rejected with -EBADMSG (-EPROTONOSUPPORT for a version mismatch) before anything reads it.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kg_abi.h"
+
+#define KG_IPC_MAGIC 0x4b474b31u /* "KGK1" */
+#define KG_IPC_VERSION 1
+#define KG_IPC_MAX_MSG 16384
+#define KG_IPC_MAX_PAYLOAD (KG_IPC_MAX_MSG - sizeof(struct kg_ipc_hdr))
+
+enum kg_msg_type {
+	KG_MSG_ERROR = 1,         /* s->any: struct kg_ipc_error */
+	KG_MSG_OK = 2,            /* s->any: empty */
+	KG_MSG_REGISTER = 3,      /* client->s: struct kg_ipc_register */
+	KG_MSG_REGISTERED = 4,    /* s->client: struct kg_ipc_registered + 2 fds (v4, v6 listener) */
+	KG_MSG_CONFIG_GET = 5,    /* client->s: empty */
+	KG_MSG_CONFIG = 6,        /* s->client: "key=value\0" entries, see kg_ipc_config_next() */
+	KG_MSG_NOTIFY_ACCEPT = 7, /* s->client: struct kg_event for one of the client's connections */
+	KG_MSG_STATUS_GET = 8,    /* any->s: empty */
+	KG_MSG_STATUS = 9,        /* s->any: struct kg_ipc_status + n_clients kg_ipc_client_info */
+	KG_MSG_PORTS_LIST = 10,   /* any->s: empty */
+	KG_MSG_PORTS_ADD = 11,    /* root->s: struct kg_ipc_port */
+	KG_MSG_PORTS_REMOVE = 12, /* root->s: struct kg_ipc_port */
+	KG_MSG_PORTS = 13,        /* s->any: struct kg_ipc_ports */
+	KG_MSG_STATS_GET = 14,    /* any->s: empty */
+	KG_MSG_STATS = 15,        /* s->any: struct kg_ipc_stats */
+	KG_MSG_WATCH = 16,        /* any->s: empty; then KG_MSG_EVENT for every visible event */
+	KG_MSG_EVENT = 17,        /* s->watcher: struct kg_event */
+	KG_MSG_CLIENT_INFO = 18,  /* client->s: struct kg_ipc_client_report (ticket state) */
+	KG_MSG_TYPE_MAX,
+};
+
+struct kg_ipc_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t seq; /* replies echo the request's seq; unsolicited messages use 0 */
+	uint32_t len; /* payload bytes following the header */
+};
+
+#define KG_IPC_TEXT_MAX 256
+
+struct kg_ipc_error {
+	int32_t error; /* positive errno */
+	char message[KG_IPC_TEXT_MAX]; /* NUL-terminated within the array */
+};
+
+struct kg_ipc_register {
+	uint32_t flags; /* reserved, 0 */
+	uint32_t pad;
+};
+
+struct kg_ipc_registered {
+	uint16_t port4;
+	uint16_t port6;
+	uint32_t n_fds; /* descriptors attached: [0] 127.0.0.1 listener, [1] ::1 listener */
+};
+
+struct kg_ipc_port {
+	uint16_t port;
+	uint16_t pad;
+};
+
+struct kg_ipc_ports {
+	uint16_t n_ports;
+	uint16_t allow_dynamic; /* 1 when root may change ports at run time */
+	uint16_t ports[64 /* KG_MAX_TARGET_PORTS */];
+};
+
+struct kg_ipc_client_report {
+	char principal[KG_IPC_TEXT_MAX]; /* "" when the client has no ticket */
+	int64_t ticket_expiry;           /* unix time, 0 unknown */
+	uint64_t tunnels_active;
+	uint64_t tunnels_total;
+	uint64_t tunnels_failed;
+};
+
+struct kg_ipc_client_info {
+	uint32_t uid;
+	uint32_t pid;
+	uint16_t port4;
+	uint16_t port6;
+	uint32_t pad;
+	uint64_t registered_usec; /* CLOCK_REALTIME */
+	uint64_t redirected;      /* connections steered to this client since it registered */
+	struct kg_ipc_client_report report;
+};
+
+struct kg_ipc_status {
+	char version[32];
+	uint64_t started_usec; /* CLOCK_REALTIME */
+	uint32_t n_clients;    /* entries that follow (only the caller's own unless root) */
+	uint32_t n_clients_total;
+	uint32_t n_ports;
+	uint32_t pad;
+	char cgroup_path[KG_IPC_TEXT_MAX];
+};
+
+#define KG_IPC_MAX_CLIENT_INFOS                                                                    \
+	((KG_IPC_MAX_PAYLOAD - sizeof(struct kg_ipc_status)) / sizeof(struct kg_ipc_client_info))
+
+struct kg_ipc_stats {
+	uint64_t counters[KG_STAT_MAX]; /* enum kg_stat, summed over CPUs */
+	uint64_t events_total;
+	uint64_t clients_registered_total;
+	uint64_t ipc_errors;
+};
+
+/* A decoded message: the header and a pointer into the caller's buffer. */
+struct kg_ipc_msg {
+	struct kg_ipc_hdr hdr;
+	const void *payload;
+	size_t len;
+};
+
+/* Validate buf[0..n) as one message. 0, -EBADMSG or -EPROTONOSUPPORT. */
+int kg_ipc_decode(const void *buf, size_t n, struct kg_ipc_msg *out);
+
+/* Iterate "key=value\0" entries of a KG_MSG_CONFIG payload. *pos starts at 0. Returns 1 with
+ * key/value (pointers into a caller buffer of KG_IPC_TEXT_MAX*2) filled, 0 at the end, -EBADMSG
+ * on a malformed entry. */
+int kg_ipc_config_next(const struct kg_ipc_msg *m, size_t *pos, char *key, size_t keylen,
+		       char *value, size_t valuelen);
+/* Append "key=value\0" to buf; -ENOSPC when it does not fit. */
+int kg_ipc_config_add(void *buf, size_t cap, size_t *len, const char *key, const char *value);
+
+/* Send one message with optional descriptors. 0 or -errno. */
+int kg_ipc_send(int fd, uint16_t type, uint32_t seq, const void *payload, size_t len,
+		const int *fds, size_t n_fds);
+int kg_ipc_send_error(int fd, uint32_t seq, int error, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Receive one datagram into buf (at least KG_IPC_MAX_MSG bytes) and decode it. Up to max_fds
+ * received descriptors are stored in fds (O_CLOEXEC) and their count in *n_fds; extra or
+ * unexpected descriptors are closed. Returns 0, -EAGAIN, -ECONNRESET (peer closed), -EMSGSIZE
+ * (datagram truncated), or a kg_ipc_decode() error. */
+int kg_ipc_recv(int fd, void *buf, size_t cap, struct kg_ipc_msg *out, int *fds, size_t max_fds,
+		size_t *n_fds);
+
+/* Client side: connect to path (SOCK_SEQPACKET|SOCK_CLOEXEC). fd or -errno. */
+int kg_ipc_connect(const char *path);
+/* Send a request and wait (timeout_ms) for the reply with the same seq; other messages that
+ * arrive meanwhile (events) are discarded. 0 or -errno; a KG_MSG_ERROR reply gives
+ * -reply.error and leaves the message in *out. */
+int kg_ipc_call(int fd, uint16_t type, const void *payload, size_t len, void *buf, size_t cap,
+		struct kg_ipc_msg *out, int *fds, size_t max_fds, size_t *n_fds, int timeout_ms);
+
+const char *kg_msg_type_name(uint16_t type);

@@ -1,0 +1,48 @@
+/* Logging for both daemons and the ctl tool.
+ *
+ * Under journald (stderr is the stream named by $JOURNAL_STREAM) records go natively to the
+ * journal with PRIORITY, the real CODE_FILE/CODE_LINE/CODE_FUNC, SYSLOG_IDENTIFIER and any
+ * structured KG_* fields; otherwise to stderr as "<N>message" (sd-daemon(3) prefixes) so a
+ * service manager can still pick up the level. Records at or below the configured level are
+ * also appended, timestamped, to log_path when one is set. libbpf's messages go through here.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <syslog.h>
+
+struct kg_field {
+	const char *key;   /* journal field name, e.g. "KG_UID" (upper case, [A-Z0-9_]) */
+	const char *value; /* NUL-terminated value */
+};
+
+/* A compound-literal field list terminated by {NULL, NULL}. */
+#define KG_FIELDS(...) ((const struct kg_field[]){__VA_ARGS__, {NULL, NULL}})
+
+/* ident: SYSLOG_IDENTIFIER; level: a LOG_* priority; log_path: NULL or "" for none.
+ * Returns 0 or -errno (log_path could not be opened; logging to journal/stderr still works). */
+int kg_log_open(const char *ident, int level, const char *log_path);
+void kg_log_close(void);
+void kg_log_set_level(int level);
+int kg_log_get_level(void);
+/* "debug" | "info" | "warn" | "error" -> LOG_*; -EINVAL for anything else. */
+int kg_log_level_from_string(const char *s);
+/* Route libbpf's print callback into this logger (warnings at LOG_WARNING, debug at LOG_DEBUG). */
+void kg_log_route_libbpf(void);
+/* 1 when records go natively to the journal. */
+int kg_log_to_journal(void);
+
+void kg_log_full(int level, const char *file, int line, const char *func,
+		 const struct kg_field *fields, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+void kg_log_fullv(int level, const char *file, int line, const char *func,
+		  const struct kg_field *fields, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+#define log_fields(level, fields, ...)                                                             \
+	kg_log_full(level, __FILE__, __LINE__, __func__, fields, __VA_ARGS__)
+#define log_debug(...) log_fields(LOG_DEBUG, NULL, __VA_ARGS__)
+#define log_info(...) log_fields(LOG_INFO, NULL, __VA_ARGS__)
+#define log_notice(...) log_fields(LOG_NOTICE, NULL, __VA_ARGS__)
+#define log_warn(...) log_fields(LOG_WARNING, NULL, __VA_ARGS__)
+#define log_error(...) log_fields(LOG_ERR, NULL, __VA_ARGS__)

@@ -1,0 +1,149 @@
+# Shared shell helpers for the privileged tests (sourced, bash).
+#
+# Conventions: every test creates what it needs under a unique name (KG_TEST_ID), registers the
+# cleanup with kg_on_exit before it creates anything, and removes it on every exit path. Exit
+# codes follow automake: 0 pass, 1 fail, 77 skip, 99 hard error. With KG_REQUIRE_PRIVILEGED=1 a
+# test that would skip fails instead (CI must never pass by skipping).
+
+set -u
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+export top_srcdir top_builddir
+
+KG_TEST_ID="kgt$$"
+KG_SERVICE="$top_builddir/src/service/kernelgatekeeper-service"
+KG_CLIENT="$top_builddir/src/client/kernelgatekeeper-client"
+KG_CTL="$top_builddir/src/ctl/kernelgatekeeper-ctl"
+
+kg_skip() {
+	if [ "${KG_REQUIRE_PRIVILEGED:-0}" = 1 ]; then
+		echo "FAIL (KG_REQUIRE_PRIVILEGED=1, would skip): $*" >&2
+		exit 99
+	fi
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+kg_require_root() {
+	[ "$(id -u)" = 0 ] || kg_skip "needs root"
+}
+
+kg_require_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || kg_skip "needs $c"
+	done
+}
+
+# Cleanup stack: commands run in reverse order on exit, whatever the exit path.
+KG_CLEANUP=()
+kg_on_exit() { KG_CLEANUP+=("$*"); }
+kg_run_cleanup() {
+	local rc=$? i
+	set +e
+	for ((i = ${#KG_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${KG_CLEANUP[i]}" >/dev/null 2>&1
+	done
+	KG_CLEANUP=()
+	exit "$rc"
+}
+trap kg_run_cleanup EXIT
+trap 'exit 130' INT TERM
+
+KG_FAILS=0
+KG_PASSES=0
+kg_pass() { KG_PASSES=$((KG_PASSES + 1)); echo "ok - $*"; }
+kg_fail() { KG_FAILS=$((KG_FAILS + 1)); echo "not ok - $*"; }
+kg_check() { # kg_check "description" command...
+	local d=$1
+	shift
+	if "$@"; then kg_pass "$d"; else kg_fail "$d"; fi
+}
+kg_finish() {
+	echo "# $KG_PASSES passed, $KG_FAILS failed"
+	[ "$KG_FAILS" = 0 ]
+	exit $?
+}
+
+# The cgroup2 mount: pure v2 (/sys/fs/cgroup) or hybrid (/sys/fs/cgroup/unified).
+kg_cgroup2_root() {
+	local d
+	for d in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+		if [ "$(stat -f -c %T "$d" 2>/dev/null)" = cgroup2fs ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# A private cgroup for this test; the service attaches there, processes run inside it.
+kg_make_cgroup() {
+	local root
+	root=$(kg_cgroup2_root) || kg_skip "no cgroup v2 mount"
+	KG_CGROUP="$root/$KG_TEST_ID"
+	mkdir "$KG_CGROUP" || kg_skip "cannot create a cgroup under $root"
+	kg_on_exit kg_remove_cgroup "$KG_CGROUP"
+}
+
+kg_remove_cgroup() { # move stragglers out, then remove (bounded)
+	local cg=$1 root i p
+	root=$(dirname "$cg")
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		[ -d "$cg" ] || return 0
+		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$p" >"$root/cgroup.procs" 2>/dev/null; done
+		rmdir "$cg" 2>/dev/null && return 0
+		sleep 0.2
+	done
+}
+
+# Run a command inside the test cgroup: kg_in_cgroup CMD...
+kg_in_cgroup() {
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$KG_CGROUP" "$@"
+}
+
+# Network namespace with a unique name; removed on exit.
+kg_make_netns() { # kg_make_netns NAME -> creates "$KG_TEST_ID-NAME", prints it
+	local ns="$KG_TEST_ID-$1"
+	ip netns add "$ns" || kg_skip "cannot create network namespaces"
+	kg_on_exit ip netns del "$ns"
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+# Kill a PID we started (TERM, then KILL after 5 s), bounded.
+kg_stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+
+# Wait until a command succeeds (max N tenths of a second).
+kg_wait_for() { # kg_wait_for 50 test -S /path
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Unprivileged test identities: numeric uids with no passwd entry, so no system file changes.
+KG_UID_U=61001
+KG_UID_V=61002
+kg_as_uid() { # kg_as_uid UID CMD... (gid = uid, no supplementary groups)
+	local uid=$1
+	shift
+	setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all -- "$@"
+}
+
+# Free TCP port on 127.0.0.1.
+kg_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
