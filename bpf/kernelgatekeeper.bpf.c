@@ -1,0 +1,521 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The KernelGatekeeper datapath (DESIGN.md §2).
+ *
+ * connect4/connect6 decide at connect() time whether a TCP connection belongs to a registered
+ * user and, if so, rewrite its destination to that user's relay on loopback, keeping the
+ * original destination in socket-local storage. sockops publishes the connection's 4-tuple (as
+ * the relay will see it) at TCP_CONNECT_CB, before the SYN leaves, so the relay's
+ * SO_ORIGINAL_DST can never race the lookup; the entry goes away at TCP_CLOSE. getpeername4/6
+ * keep the application's view of its peer honest, and getsockopt answers SO_ORIGINAL_DST on the
+ * relay's accepted socket, only to the uid that made the connection.
+ *
+ * Only UAPI context structs are used: no vmlinux.h, no CO-RE, no kernel BTF needed.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "kg_abi.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define SOL_IP 0
+#define SOL_IPV6 41
+#define PAGE_SIZE 4096
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} target_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KG_MAX_CLIENTS);
+	__type(key, __u32);
+	__type(value, struct kg_client_entry);
+} process_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KG_MAX_CONNECTIONS);
+	__type(key, struct kg_tuple);
+	__type(value, struct kg_orig_dst);
+} connection_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, KG_RINGBUF_BYTES);
+} notification_ringbuf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, KG_MAX_BYPASS_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct kg_lpm_v4);
+	__type(value, __u8);
+} bypass_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, KG_MAX_BYPASS_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct kg_lpm_v6);
+	__type(value, __u8);
+} bypass_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KG_MAX_PROXY_ENDPOINTS);
+	__type(key, struct kg_endpoint);
+	__type(value, __u8);
+} proxy_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kg_settings);
+} settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KG_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* The original destination of a redirected application socket; freed with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct kg_orig_dst);
+} sk_orig_dst SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void ip_set_mapped(__u8 ip[16], __u32 addr_be)
+{
+	__builtin_memset(ip, 0, 10);
+	ip[10] = 0xff;
+	ip[11] = 0xff;
+	__builtin_memcpy(&ip[12], &addr_be, 4);
+}
+
+static __always_inline void ip_set_v6(__u8 ip[16], __u32 a, __u32 b, __u32 c, __u32 d)
+{
+	__builtin_memcpy(&ip[0], &a, 4);
+	__builtin_memcpy(&ip[4], &b, 4);
+	__builtin_memcpy(&ip[8], &c, 4);
+	__builtin_memcpy(&ip[12], &d, 4);
+}
+
+static __always_inline int is_mapped(__u32 w0, __u32 w1, __u32 w2)
+{
+	return w0 == 0 && w1 == 0 && w2 == bpf_htonl(0xffff);
+}
+
+/* Destinations that are never steered: this host, link-local, "this network". */
+static __always_inline int v4_is_local(__u32 addr_be)
+{
+	__u32 a = bpf_ntohl(addr_be);
+
+	return (a >> 24) == 127 || (a >> 24) == 0 || (a >> 16) == 0xa9fe;
+}
+
+static __always_inline int v6_is_local(__u32 w0, __u32 w1, __u32 w2, __u32 w3)
+{
+	if (w0 == 0 && w1 == 0 && w2 == 0 && (w3 == 0 || w3 == bpf_htonl(1)))
+		return 1; /* :: and ::1 */
+	return (bpf_ntohl(w0) & 0xffc00000) == 0xfe800000; /* fe80::/10 */
+}
+
+static __always_inline int endpoint_is_proxy(const __u8 ip[16], __u16 port)
+{
+	struct kg_endpoint ep = {};
+
+	__builtin_memcpy(ep.ip, ip, 16);
+	ep.port = port;
+	if (bpf_map_lookup_elem(&proxy_endpoints, &ep))
+		return 1;
+	ep.port = 0;
+	return bpf_map_lookup_elem(&proxy_endpoints, &ep) != NULL;
+}
+
+static __always_inline int v4_bypassed(__u32 addr_be)
+{
+	struct kg_lpm_v4 key = {.prefixlen = 32};
+
+	__builtin_memcpy(key.addr, &addr_be, 4);
+	return bpf_map_lookup_elem(&bypass_v4, &key) != NULL;
+}
+
+static __always_inline int v6_bypassed(const __u8 ip[16])
+{
+	struct kg_lpm_v6 key = {.prefixlen = 128};
+
+	__builtin_memcpy(key.addr, ip, 16);
+	return bpf_map_lookup_elem(&bypass_v6, &key) != NULL;
+}
+
+/* The policy checks that do not depend on the address family. Returns the caller's relay
+ * or NULL when the connection must be left alone. Cheapest checks first: most connections on a
+ * machine are not to a target port. */
+static __always_inline const struct kg_client_entry *steer_lookup(struct bpf_sock_addr *ctx,
+								   __u16 port)
+{
+	const struct kg_client_entry *client;
+	const struct kg_settings *cfg;
+	__u32 key = 0, port_key = port, uid;
+	__u8 *target;
+
+	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
+		return NULL;
+	stat_inc(KG_STAT_CONNECT_SEEN);
+	target = bpf_map_lookup_elem(&target_ports, &port_key);
+	if (!target || !*target) {
+		stat_inc(KG_STAT_SKIP_PORT);
+		return NULL;
+	}
+	cfg = bpf_map_lookup_elem(&settings, &key);
+	if (!cfg || !(cfg->flags & KG_SETTING_ENABLED))
+		return NULL;
+	uid = (__u32)bpf_get_current_uid_gid();
+	client = bpf_map_lookup_elem(&process_map, &uid);
+	if (!client) {
+		stat_inc(KG_STAT_SKIP_NO_CLIENT);
+		return NULL;
+	}
+	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == client->client_tgid) {
+		stat_inc(KG_STAT_SKIP_SELF);
+		return NULL;
+	}
+	if (bpf_get_netns_cookie(ctx) != cfg->netns_cookie) {
+		stat_inc(KG_STAT_SKIP_NETNS);
+		return NULL;
+	}
+	return client;
+}
+
+/* Remember where the application wanted to go, on its own socket. */
+static __always_inline int remember_dst(struct bpf_sock_addr *ctx, const __u8 ip[16], __u16 port,
+					__u16 relay_family)
+{
+	struct kg_orig_dst *dst;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return -1;
+	dst = bpf_sk_storage_get(&sk_orig_dst, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!dst)
+		return -1;
+	__builtin_memcpy(dst->ip, ip, 16);
+	dst->port = port;
+	dst->family = relay_family;
+	dst->uid = (__u32)bpf_get_current_uid_gid();
+	dst->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	dst->cookie = bpf_get_socket_cookie(ctx);
+	bpf_get_current_comm(dst->comm, sizeof(dst->comm));
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int kg_connect4(struct bpf_sock_addr *ctx)
+{
+	const struct kg_client_entry *client;
+	__u32 addr = ctx->user_ip4;
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	__u8 ip[16];
+
+	client = steer_lookup(ctx, port);
+	if (!client)
+		return 1;
+	ip_set_mapped(ip, addr);
+	if (v4_is_local(addr)) {
+		stat_inc(KG_STAT_SKIP_LOCAL);
+		return 1;
+	}
+	if (v4_bypassed(addr) || endpoint_is_proxy(ip, port)) {
+		stat_inc(KG_STAT_SKIP_BYPASS);
+		return 1;
+	}
+	if (remember_dst(ctx, ip, port, AF_INET) < 0)
+		return 1;
+	ctx->user_ip4 = bpf_htonl(0x7f000001);
+	ctx->user_port = bpf_htons(client->port4);
+	stat_inc(KG_STAT_REDIRECTED);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int kg_connect6(struct bpf_sock_addr *ctx)
+{
+	const struct kg_client_entry *client;
+	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1];
+	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	int mapped = is_mapped(w0, w1, w2);
+	__u8 ip[16];
+
+	client = steer_lookup(ctx, port);
+	if (!client)
+		return 1;
+	ip_set_v6(ip, w0, w1, w2, w3);
+	if (mapped ? v4_is_local(w3) : v6_is_local(w0, w1, w2, w3)) {
+		stat_inc(KG_STAT_SKIP_LOCAL);
+		return 1;
+	}
+	if ((mapped ? v4_bypassed(w3) : v6_bypassed(ip)) || endpoint_is_proxy(ip, port)) {
+		stat_inc(KG_STAT_SKIP_BYPASS);
+		return 1;
+	}
+	if (!mapped && client->port6 == 0)
+		return 1;
+	if (remember_dst(ctx, ip, port, mapped ? AF_INET : AF_INET6) < 0)
+		return 1;
+	if (mapped) {
+		/* Stays an IPv4 connection: the relay's 127.0.0.1 listener takes it. */
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0xffff);
+		ctx->user_ip6[3] = bpf_htonl(0x7f000001);
+		ctx->user_port = bpf_htons(client->port4);
+	} else {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = 0;
+		ctx->user_ip6[3] = bpf_htonl(1);
+		ctx->user_port = bpf_htons(client->port6);
+	}
+	stat_inc(KG_STAT_REDIRECTED);
+	return 1;
+}
+
+/* The 4-tuple of an application socket as the relay's accepted socket will report it. Every
+ * field is loaded unconditionally: clang merges branch-dependent ctx loads into a variable
+ * offset access, which the verifier rejects. */
+static __always_inline void ops_tuple(struct bpf_sock_ops *skops, struct kg_tuple *t)
+{
+	__u32 family = skops->family;
+	__u32 l4 = skops->local_ip4, r4 = skops->remote_ip4;
+	__u32 l6[4], r6[4];
+
+	l6[0] = skops->local_ip6[0];
+	l6[1] = skops->local_ip6[1];
+	l6[2] = skops->local_ip6[2];
+	l6[3] = skops->local_ip6[3];
+	r6[0] = skops->remote_ip6[0];
+	r6[1] = skops->remote_ip6[1];
+	r6[2] = skops->remote_ip6[2];
+	r6[3] = skops->remote_ip6[3];
+	__builtin_memset(t, 0, sizeof(*t));
+	if (family == AF_INET) {
+		ip_set_mapped(t->client_ip, l4);
+		ip_set_mapped(t->relay_ip, r4);
+	} else {
+		ip_set_v6(t->client_ip, l6[0], l6[1], l6[2], l6[3]);
+		ip_set_v6(t->relay_ip, r6[0], r6[1], r6[2], r6[3]);
+	}
+	t->client_port = (__u16)skops->local_port;
+	t->relay_port = (__u16)bpf_ntohl(skops->remote_port);
+}
+
+static __always_inline void emit_event(__u32 type, const struct kg_tuple *t,
+				       const struct kg_orig_dst *dst)
+{
+	struct kg_event *ev = bpf_ringbuf_reserve(&notification_ringbuf, sizeof(*ev), 0);
+
+	if (!ev) {
+		stat_inc(KG_STAT_EVENTS_DROPPED);
+		return;
+	}
+	ev->type = type;
+	ev->pad = 0;
+	ev->timestamp_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(&ev->tuple, t, sizeof(*t));
+	__builtin_memcpy(&ev->dst, dst, sizeof(*dst));
+	bpf_ringbuf_submit(ev, 0);
+}
+
+SEC("sockops")
+int kg_sockops(struct bpf_sock_ops *skops)
+{
+	struct kg_orig_dst *dst;
+	struct bpf_sock *sk;
+	struct kg_tuple t;
+	__u32 op = skops->op;
+
+	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	dst = bpf_sk_storage_get(&sk_orig_dst, sk, 0, 0);
+	if (!dst)
+		return 1;
+	ops_tuple(skops, &t);
+	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		bpf_map_update_elem(&connection_map, &t, dst, BPF_ANY);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
+		emit_event(KG_EVENT_REDIRECT, &t, dst);
+	} else if (skops->args[1] == BPF_TCP_CLOSE) {
+		/* Both FINs are through (or the connection was reset): the relay has long read
+		 * SO_ORIGINAL_DST, the entry can go. */
+		bpf_map_delete_elem(&connection_map, &t);
+		emit_event(KG_EVENT_CLOSE, &t, dst);
+	}
+	return 1;
+}
+
+SEC("cgroup/getpeername4")
+int kg_getpeername4(struct bpf_sock_addr *ctx)
+{
+	struct kg_orig_dst *dst;
+	struct bpf_sock *sk = ctx->sk;
+	__u32 addr;
+
+	if (!sk)
+		return 1;
+	dst = bpf_sk_storage_get(&sk_orig_dst, sk, 0, 0);
+	if (!dst)
+		return 1;
+	__builtin_memcpy(&addr, &dst->ip[12], 4);
+	ctx->user_ip4 = addr;
+	ctx->user_port = bpf_htons(dst->port);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int kg_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct kg_orig_dst *dst;
+	struct bpf_sock *sk = ctx->sk;
+	__u32 w[4];
+
+	if (!sk)
+		return 1;
+	dst = bpf_sk_storage_get(&sk_orig_dst, sk, 0, 0);
+	if (!dst)
+		return 1;
+	__builtin_memcpy(w, dst->ip, 16);
+	ctx->user_ip6[0] = w[0];
+	ctx->user_ip6[1] = w[1];
+	ctx->user_ip6[2] = w[2];
+	ctx->user_ip6[3] = w[3];
+	ctx->user_port = bpf_htons(dst->port);
+	return 1;
+}
+
+struct kg_sockaddr_in {
+	__u16 family;
+	__u16 port_be;
+	__u32 addr_be;
+	__u8 zero[8];
+};
+
+struct kg_sockaddr_in6 {
+	__u16 family;
+	__u16 port_be;
+	__u32 flowinfo;
+	__u8 addr[16];
+	__u32 scope_id;
+};
+
+/* Leave the kernel's answer alone, within the rules for buffers larger than a page. */
+static __always_inline int sockopt_passthrough(struct bpf_sockopt *ctx)
+{
+	if (ctx->optlen > PAGE_SIZE)
+		ctx->optlen = 0;
+	return 1;
+}
+
+SEC("cgroup/getsockopt")
+int kg_getsockopt(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct kg_orig_dst *dst;
+	struct kg_tuple t = {};
+	void *optval = ctx->optval, *optval_end = ctx->optval_end;
+	__u32 level = ctx->level;
+	__u32 src6[4], dst6[4], src4, dst4, family;
+	__u16 dport_be;
+
+	if (ctx->optname != KG_SO_ORIGINAL_DST || (level != SOL_IP && level != SOL_IPV6) || !sk)
+		return sockopt_passthrough(ctx);
+	if (sk->protocol != IPPROTO_TCP)
+		return sockopt_passthrough(ctx);
+
+	family = sk->family;
+	src4 = sk->src_ip4;
+	dst4 = sk->dst_ip4;
+	src6[0] = sk->src_ip6[0];
+	src6[1] = sk->src_ip6[1];
+	src6[2] = sk->src_ip6[2];
+	src6[3] = sk->src_ip6[3];
+	dst6[0] = sk->dst_ip6[0];
+	dst6[1] = sk->dst_ip6[1];
+	dst6[2] = sk->dst_ip6[2];
+	dst6[3] = sk->dst_ip6[3];
+	dport_be = (__u16)sk->dst_port;
+	/* The accepted socket: local = the relay, remote = the application. */
+	if (family == AF_INET) {
+		ip_set_mapped(t.client_ip, dst4);
+		ip_set_mapped(t.relay_ip, src4);
+	} else {
+		ip_set_v6(t.client_ip, dst6[0], dst6[1], dst6[2], dst6[3]);
+		ip_set_v6(t.relay_ip, src6[0], src6[1], src6[2], src6[3]);
+	}
+	t.client_port = bpf_ntohs(dport_be);
+	t.relay_port = (__u16)sk->src_port;
+
+	dst = bpf_map_lookup_elem(&connection_map, &t);
+	if (!dst)
+		return sockopt_passthrough(ctx);
+	if ((__u32)bpf_get_current_uid_gid() != dst->uid) {
+		/* Another user asking about this user's connection (e.g. connected straight to
+		 * the relay port): they get the kernel's "no such entry". */
+		stat_inc(KG_STAT_ORIGDST_DENIED);
+		return sockopt_passthrough(ctx);
+	}
+
+	if (level == SOL_IP && dst->family == AF_INET) {
+		struct kg_sockaddr_in *sin = optval;
+
+		if ((void *)(sin + 1) > optval_end)
+			return sockopt_passthrough(ctx);
+		sin->family = AF_INET;
+		sin->port_be = bpf_htons(dst->port);
+		__builtin_memcpy(&sin->addr_be, &dst->ip[12], 4);
+		__builtin_memset(sin->zero, 0, sizeof(sin->zero));
+		ctx->optlen = sizeof(*sin);
+	} else if (level == SOL_IPV6 && dst->family == AF_INET6) {
+		struct kg_sockaddr_in6 *sin6 = optval;
+
+		if ((void *)(sin6 + 1) > optval_end)
+			return sockopt_passthrough(ctx);
+		sin6->family = AF_INET6;
+		sin6->port_be = bpf_htons(dst->port);
+		sin6->flowinfo = 0;
+		__builtin_memcpy(sin6->addr, dst->ip, 16);
+		sin6->scope_id = 0;
+		ctx->optlen = sizeof(*sin6);
+	} else {
+		return sockopt_passthrough(ctx);
+	}
+	ctx->retval = 0;
+	stat_inc(KG_STAT_ORIGDST_ANSWERED);
+	return 1;
+}
