@@ -1,0 +1,356 @@
+/* The service's handle on the eBPF datapath.
+ *
+ * Everything is attached through bpf_link and nothing is pinned: the links die with the service,
+ * so a crashed service can never leave anyone's traffic pointed at a dead relay (fail-open).
+ * Map contents are replaced "add new, then remove stale" so a reload never opens a window in
+ * which a bypassed destination is steered.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath.h"
+#include "kernelgatekeeper.skel.h"
+#include "shared/log.h"
+#include "shared/macro.h"
+#include "shared/netutil.h"
+
+struct kg_datapath {
+	struct kg_bpf *skel;
+	struct bpf_link *links[6];
+	int cgroup_fd;
+	struct ring_buffer *ring;
+	kg_event_fn on_event;
+	void *userdata;
+	uint8_t ports_set[65536 / 8];
+};
+
+struct feature {
+	int is_map;
+	int type;
+	const char *what;
+};
+
+static const struct feature features[] = {
+	{0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup sock_addr programs (connect4/6, getpeername4/6)"},
+	{0, BPF_PROG_TYPE_SOCK_OPS, "sock_ops programs"},
+	{0, BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup getsockopt programs (Linux 5.3)"},
+	{1, BPF_MAP_TYPE_SK_STORAGE, "socket-local storage maps (Linux 5.2)"},
+	{1, BPF_MAP_TYPE_LRU_HASH, "LRU hash maps"},
+	{1, BPF_MAP_TYPE_LPM_TRIE, "LPM trie maps"},
+	{1, BPF_MAP_TYPE_RINGBUF, "BPF ring buffers (Linux 5.8)"},
+	{1, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU array maps"},
+};
+
+int kg_datapath_probe(char *why, size_t whylen)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(features); i++) {
+		const struct feature *f = &features[i];
+		int r = f->is_map ? libbpf_probe_bpf_map_type(f->type, NULL)
+				  : libbpf_probe_bpf_prog_type(f->type, NULL);
+
+		if (r == 1)
+			continue;
+		if (r == -EPERM || r == -EACCES) {
+			snprintf(why, whylen,
+				 "not allowed to use the bpf() system call (%s): run as root or with "
+				 "CAP_BPF and CAP_NET_ADMIN",
+				 strerror(-r));
+			return -EPERM;
+		}
+		snprintf(why, whylen, "this kernel lacks %s%s%s", f->what, r < 0 ? ": " : "",
+			 r < 0 ? strerror(-r) : "");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int ring_sample(void *ctx, void *data, size_t size)
+{
+	struct kg_datapath *dp = ctx;
+	struct kg_event ev;
+
+	if (size < sizeof(ev))
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	if (dp->on_event)
+		dp->on_event(dp->userdata, &ev);
+	return 0;
+}
+
+void kg_datapath_close(struct kg_datapath *dp)
+{
+	size_t i;
+
+	if (!dp)
+		return;
+	ring_buffer__free(dp->ring);
+	for (i = 0; i < ARRAY_SIZE(dp->links); i++)
+		bpf_link__destroy(dp->links[i]);
+	kg_bpf__destroy(dp->skel);
+	if (dp->cgroup_fd >= 0)
+		close(dp->cgroup_fd);
+	free(dp);
+}
+
+int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_fn on_event,
+		     void *userdata, char *why, size_t whylen)
+{
+	struct kg_datapath *dp;
+	struct bpf_program *progs[6];
+	struct kg_settings settings = {0};
+	uint64_t netns_cookie = 0;
+	uint32_t zero = 0;
+	size_t i;
+	int r;
+
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return -ENOMEM;
+	dp->cgroup_fd = -1;
+	dp->on_event = on_event;
+	dp->userdata = userdata;
+
+	dp->skel = kg_bpf__open();
+	if (!dp->skel) {
+		r = -errno;
+		snprintf(why, whylen, "cannot open the embedded BPF object: %s", strerror(-r));
+		goto fail;
+	}
+	r = kg_bpf__load(dp->skel);
+	if (r < 0) {
+		snprintf(why, whylen,
+			 "the kernel refused the BPF programs: %s (run with log_level = \"debug\" "
+			 "for the verifier log)",
+			 strerror(-r));
+		goto fail;
+	}
+	dp->cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->cgroup_fd < 0) {
+		r = -errno;
+		snprintf(why, whylen, "cannot open cgroup %s: %s", cgroup_dir, strerror(-r));
+		goto fail;
+	}
+
+	r = kg_netns_cookie(&netns_cookie);
+	settings.netns_cookie = netns_cookie;
+	if (r < 0) {
+		snprintf(why, whylen, "cannot read the network namespace cookie: %s (Linux 5.14)",
+			 strerror(-r));
+		goto fail;
+	}
+	r = bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), &settings,
+				 sizeof(settings), BPF_ANY);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot write the settings map: %s", strerror(-r));
+		goto fail;
+	}
+
+	progs[0] = dp->skel->progs.kg_getsockopt;
+	progs[1] = dp->skel->progs.kg_sockops;
+	progs[2] = dp->skel->progs.kg_getpeername4;
+	progs[3] = dp->skel->progs.kg_getpeername6;
+	progs[4] = dp->skel->progs.kg_connect4;
+	progs[5] = dp->skel->progs.kg_connect6;
+	for (i = 0; i < ARRAY_SIZE(progs); i++) {
+		dp->links[i] = bpf_program__attach_cgroup(progs[i], dp->cgroup_fd);
+		if (!dp->links[i]) {
+			r = -errno;
+			snprintf(why, whylen, "cannot attach %s to %s: %s",
+				 bpf_program__section_name(progs[i]), cgroup_dir, strerror(-r));
+			goto fail;
+		}
+	}
+
+	dp->ring = ring_buffer__new(bpf_map__fd(dp->skel->maps.notification_ringbuf), ring_sample,
+				    dp, NULL);
+	if (!dp->ring) {
+		r = -errno;
+		snprintf(why, whylen, "cannot set up the event ring buffer: %s", strerror(-r));
+		goto fail;
+	}
+	*ret = dp;
+	return 0;
+fail:
+	kg_datapath_close(dp);
+	return r < 0 ? r : -EIO;
+}
+
+int kg_datapath_enable(struct kg_datapath *dp, int enabled)
+{
+	struct kg_settings s;
+	uint32_t zero = 0;
+	int r;
+
+	r = bpf_map__lookup_elem(dp->skel->maps.settings, &zero, sizeof(zero), &s, sizeof(s), 0);
+	if (r < 0)
+		return r;
+	if (enabled)
+		s.flags |= KG_SETTING_ENABLED;
+	else
+		s.flags &= ~KG_SETTING_ENABLED;
+	return bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), &s, sizeof(s),
+				    BPF_ANY);
+}
+
+int kg_datapath_set_ports(struct kg_datapath *dp, const uint16_t *ports, unsigned n)
+{
+	uint8_t want[65536 / 8] = {0};
+	unsigned i;
+	int r;
+
+	for (i = 0; i < n; i++)
+		want[ports[i] / 8] |= (uint8_t)(1u << (ports[i] % 8));
+	for (i = 0; i < 65536; i++) {
+		int was = dp->ports_set[i / 8] >> (i % 8) & 1, is = want[i / 8] >> (i % 8) & 1;
+		uint32_t key = i;
+		uint8_t v = (uint8_t)is;
+
+		if (was == is)
+			continue;
+		r = bpf_map__update_elem(dp->skel->maps.target_ports, &key, sizeof(key), &v,
+					 sizeof(v), BPF_ANY);
+		if (r < 0)
+			return r;
+	}
+	memcpy(dp->ports_set, want, sizeof(want));
+	return 0;
+}
+
+/* Replace the contents of a hash or trie map: insert every new key, then delete every key that
+ * is not in the new set. keys: n * key_size bytes. */
+static int map_replace(struct bpf_map *map, const void *keys, unsigned n, size_t key_size)
+{
+	uint8_t cur[64], next[64], one = 1;
+	int have_cur = 0;
+	unsigned i;
+	int r;
+
+	if (key_size > sizeof(cur))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		r = bpf_map__update_elem(map, (const uint8_t *)keys + i * key_size, key_size, &one,
+					 sizeof(one), BPF_ANY);
+		if (r < 0)
+			return r;
+	}
+	/* Walk with get_next_key; when the current key is deleted, restart from the beginning
+	 * (hash maps restart anyway when the key is gone). Bounded by the map size. */
+	for (i = 0; i <= bpf_map__max_entries(map) * 2u; i++) {
+		unsigned j;
+		int keep = 0;
+
+		r = bpf_map__get_next_key(map, have_cur ? cur : NULL, next, key_size);
+		if (r == -ENOENT)
+			return 0;
+		if (r < 0)
+			return r;
+		for (j = 0; j < n && !keep; j++)
+			keep = memcmp(next, (const uint8_t *)keys + j * key_size, key_size) == 0;
+		if (!keep) {
+			r = bpf_map__delete_elem(map, next, key_size, 0);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			have_cur = 0;
+			continue;
+		}
+		memcpy(cur, next, key_size);
+		have_cur = 1;
+	}
+	return -ELOOP;
+}
+
+int kg_datapath_set_bypass(struct kg_datapath *dp, const struct kg_cidr *cidrs, unsigned n)
+{
+	struct kg_lpm_v4 v4[KG_MAX_BYPASS];
+	struct kg_lpm_v6 v6[KG_MAX_BYPASS];
+	unsigned i, n4 = 0, n6 = 0;
+	int r;
+
+	if (n > KG_MAX_BYPASS)
+		return -E2BIG;
+	memset(v4, 0, sizeof(v4));
+	memset(v6, 0, sizeof(v6));
+	for (i = 0; i < n; i++) {
+		if (cidrs[i].family == AF_INET) {
+			v4[n4].prefixlen = cidrs[i].prefix_len;
+			memcpy(v4[n4].addr, cidrs[i].addr, 4);
+			n4++;
+		} else {
+			v6[n6].prefixlen = cidrs[i].prefix_len;
+			memcpy(v6[n6].addr, cidrs[i].addr, 16);
+			n6++;
+		}
+	}
+	r = map_replace(dp->skel->maps.bypass_v4, v4, n4, sizeof(v4[0]));
+	if (r < 0)
+		return r;
+	return map_replace(dp->skel->maps.bypass_v6, v6, n6, sizeof(v6[0]));
+}
+
+int kg_datapath_set_proxy_endpoints(struct kg_datapath *dp, const struct kg_endpoint *eps,
+				    unsigned n)
+{
+	return map_replace(dp->skel->maps.proxy_endpoints, eps, n, sizeof(eps[0]));
+}
+
+int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
+			   uint16_t port6)
+{
+	struct kg_client_entry e = {.client_tgid = (uint32_t)tgid, .port4 = port4, .port6 = port6};
+	uint32_t key = uid;
+
+	return bpf_map__update_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e),
+				    BPF_NOEXIST);
+}
+
+int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid)
+{
+	uint32_t key = uid;
+
+	return bpf_map__delete_elem(dp->skel->maps.process_map, &key, sizeof(key), 0);
+}
+
+int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals;
+	uint32_t i;
+	int c, r = 0;
+
+	if (ncpu <= 0)
+		return ncpu < 0 ? ncpu : -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (i = 0; i < KG_STAT_MAX; i++) {
+		out[i] = 0;
+		r = bpf_map__lookup_elem(dp->skel->maps.stats, &i, sizeof(i), vals,
+					 sizeof(*vals) * (size_t)ncpu, 0);
+		if (r < 0)
+			break;
+		for (c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+	free(vals);
+	return r;
+}
+
+int kg_datapath_event_fd(struct kg_datapath *dp)
+{
+	return ring_buffer__epoll_fd(dp->ring);
+}
+
+int kg_datapath_consume(struct kg_datapath *dp)
+{
+	return ring_buffer__consume(dp->ring);
+}

@@ -1,0 +1,38 @@
+/* The service's handle on the eBPF datapath: load, probe, attach, map updates, stats, events. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kg_abi.h"
+#include "shared/config.h"
+
+struct kg_datapath;
+
+typedef void (*kg_event_fn)(void *userdata, const struct kg_event *ev);
+
+/* Check that the kernel has every program and map type the datapath needs. 0, or -EOPNOTSUPP
+ * with a sentence naming what is missing in why. */
+int kg_datapath_probe(char *why, size_t whylen);
+
+/* Load the programs and attach them (bpf_link) to the cgroup2 directory cgroup_dir. Steering
+ * starts disabled: call kg_datapath_enable() once ports and bypass are set. On failure returns
+ * -errno and a sentence in why. */
+int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_fn on_event,
+		     void *userdata, char *why, size_t whylen);
+/* Detach everything and free. Accepts NULL. */
+void kg_datapath_close(struct kg_datapath *dp);
+
+int kg_datapath_enable(struct kg_datapath *dp, int enabled);
+int kg_datapath_set_ports(struct kg_datapath *dp, const uint16_t *ports, unsigned n);
+int kg_datapath_set_bypass(struct kg_datapath *dp, const struct kg_cidr *cidrs, unsigned n);
+int kg_datapath_set_proxy_endpoints(struct kg_datapath *dp, const struct kg_endpoint *eps,
+				    unsigned n);
+int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
+			   uint16_t port6);
+int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid);
+int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
+
+/* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */
+int kg_datapath_event_fd(struct kg_datapath *dp);
+int kg_datapath_consume(struct kg_datapath *dp);

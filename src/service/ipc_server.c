@@ -1,0 +1,524 @@
+/* The service's IPC server.
+ *
+ * Every request is authorised from SO_PEERCRED alone. A user may register one client for their
+ * own uid; the service then creates that user's loopback listeners itself (no port squatting)
+ * and hands them over with SCM_RIGHTS. The process_map entry lives exactly as long as the
+ * client's IPC connection: when it closes, for whatever reason, the entry is removed and the
+ * user's traffic goes direct again (fail-open). Malformed input costs the sender its
+ * connection, never anyone else's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "service.h"
+#include "shared/log.h"
+#include "shared/macro.h"
+#include "shared/netutil.h"
+
+/* Aligned receive buffer: payload structs are read in place after validation. */
+typedef union {
+	uint64_t align;
+	uint8_t bytes[KG_IPC_MAX_MSG];
+} ipc_buf_t;
+
+static void fmt_uid(char *buf, size_t len, uid_t uid)
+{
+	snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+static struct kg_conn *find_client(struct kg_service *svc, uid_t uid)
+{
+	struct kg_conn *c;
+
+	for (c = svc->conns; c; c = c->next)
+		if (c->is_client && c->uid == uid)
+			return c;
+	return NULL;
+}
+
+static void conn_free(struct kg_conn *c)
+{
+	struct kg_service *svc = c->svc;
+	struct kg_conn **pp;
+
+	for (pp = &svc->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	if (c->is_client) {
+		char uid[16];
+		int r = kg_datapath_client_remove(svc->dp, c->uid);
+
+		fmt_uid(uid, sizeof(uid), c->uid);
+		if (r < 0 && r != -ENOENT)
+			log_error("cannot remove the relay entry of uid %s: %s", uid, strerror(-r));
+		log_fields(LOG_INFO, KG_FIELDS({"KG_UID", uid}),
+			   "client of uid %s (pid %d) disconnected; its connections are no longer "
+			   "steered",
+			   uid, (int)c->pid);
+		svc->n_clients--;
+	}
+	sd_event_source_disable_unref(c->source);
+	close(c->fd);
+	svc->n_conns--;
+	free(c);
+	kg_service_update_status(svc);
+}
+
+static int reply(struct kg_conn *c, uint32_t seq, uint16_t type, const void *p, size_t len)
+{
+	return kg_ipc_send(c->fd, type, seq, p, len, NULL, 0);
+}
+
+static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	struct kg_service *svc = c->svc;
+	struct kg_ipc_registered reg = {0};
+	struct kg_conn *other;
+	char uid[16], pid[16];
+	int fds[2] = {-1, -1}, r;
+	uint16_t port4 = 0, port6 = 0;
+
+	fmt_uid(uid, sizeof(uid), c->uid);
+	snprintf(pid, sizeof(pid), "%d", (int)c->pid);
+	if (c->uid == 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
+					 "root has no relay: run the client as the user");
+	if (c->is_client)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EALREADY, "already registered");
+	other = find_client(svc, c->uid);
+	if (other)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EEXIST,
+					 "a client for uid %s is already registered (pid %d)", uid,
+					 (int)other->pid);
+
+	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, KG_LISTEN_BACKLOG,
+			  &port4);
+	if (r < 0) {
+		log_error("cannot create the relay listener for uid %s on 127.0.0.1:%u: %s", uid,
+			  svc->cfg.client.listen_port, strerror(-r));
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot create listener: %s",
+					 strerror(-r));
+	}
+	fds[0] = r;
+	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? port4 : 0,
+			  KG_LISTEN_BACKLOG, &port6);
+	if (r < 0) {
+		log_warn("no IPv6 relay listener for uid %s (%s): native IPv6 connections of this "
+			 "user are not steered",
+			 uid, strerror(-r));
+		port6 = 0;
+	} else {
+		fds[1] = r;
+	}
+
+	r = kg_datapath_client_add(svc->dp, c->uid, c->pid, port4, port6);
+	if (r < 0) {
+		close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+		log_error("cannot add the relay entry for uid %s: %s", uid, strerror(-r));
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s", strerror(-r));
+	}
+	reg.port4 = port4;
+	reg.port6 = port6;
+	reg.n_fds = fds[1] >= 0 ? 2 : 1;
+	r = kg_ipc_send(c->fd, KG_MSG_REGISTERED, m->hdr.seq, &reg, sizeof(reg), fds, reg.n_fds);
+	/* The client holds the listeners now; our copies would only keep a dead client's ports
+	 * bound. */
+	close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (r < 0) {
+		kg_datapath_client_remove(svc->dp, c->uid);
+		return r;
+	}
+	c->is_client = true;
+	c->port4 = port4;
+	c->port6 = port6;
+	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
+	svc->n_clients++;
+	svc->clients_registered_total++;
+	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
+		   "client registered: uid %s pid %s, relay 127.0.0.1:%u and [::1]:%u", uid, pid,
+		   port4, port6);
+	kg_service_update_status(svc);
+	return 0;
+}
+
+static int handle_config(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	const struct kg_config *cfg = &c->svc->cfg;
+	uint8_t buf[KG_IPC_MAX_PAYLOAD];
+	char num[32], ports[KG_MAX_TARGET_PORTS * 6 + 1] = "";
+	size_t len = 0;
+	unsigned i;
+	int r = 0;
+
+#define ADD(k, v)                                                                                  \
+	do {                                                                                       \
+		if (r == 0)                                                                        \
+			r = kg_ipc_config_add(buf, sizeof(buf), &len, k, v);                       \
+	} while (0)
+#define ADD_NUM(k, v)                                                                              \
+	do {                                                                                       \
+		snprintf(num, sizeof(num), "%u", (unsigned)(v));                                   \
+		ADD(k, num);                                                                       \
+	} while (0)
+	ADD("proxy.type", kg_proxy_type_to_string(cfg->proxy.type));
+	ADD("proxy.url", cfg->proxy.url);
+	ADD("proxy.wpad_url", cfg->proxy.wpad_url);
+	ADD_NUM("proxy.connection_timeout", cfg->proxy.connection_timeout);
+	ADD_NUM("proxy.request_timeout", cfg->proxy.request_timeout);
+	ADD_NUM("proxy.max_retries", cfg->proxy.max_retries);
+	ADD("kerberos.realm", cfg->kerberos.realm);
+	ADD("kerberos.ccache", cfg->kerberos.ccache);
+	ADD("kerberos.spn", cfg->kerberos.spn);
+	ADD("client.sniff_hostname", cfg->client.sniff_hostname ? "true" : "false");
+	for (i = 0; i < c->svc->n_ports; i++)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%u",
+			 i ? "," : "", c->svc->ports[i]);
+	ADD("ebpf.target_ports", ports);
+#undef ADD
+#undef ADD_NUM
+	if (r < 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "configuration too large");
+	return reply(c, m->hdr.seq, KG_MSG_CONFIG, buf, len);
+}
+
+static void fill_client_info(const struct kg_conn *c, struct kg_ipc_client_info *ci)
+{
+	memset(ci, 0, sizeof(*ci));
+	ci->uid = c->uid;
+	ci->pid = (uint32_t)c->pid;
+	ci->port4 = c->port4;
+	ci->port6 = c->port6;
+	ci->registered_usec = c->registered_usec;
+	ci->redirected = c->redirected;
+	ci->report = c->report;
+}
+
+static int handle_status(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	struct kg_service *svc = c->svc;
+	union {
+		uint64_t align;
+		uint8_t bytes[KG_IPC_MAX_PAYLOAD];
+	} buf;
+	struct kg_ipc_status *st = (void *)buf.bytes;
+	struct kg_ipc_client_info *ci = (void *)(st + 1);
+	struct kg_conn *o;
+	uint32_t n = 0;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->version, sizeof(st->version), "%s", PACKAGE_VERSION);
+	snprintf(st->cgroup_path, sizeof(st->cgroup_path), "%s", svc->cgroup_dir);
+	st->started_usec = svc->started_usec;
+	st->n_clients_total = svc->n_clients;
+	st->n_ports = svc->n_ports;
+	for (o = svc->conns; o && n < KG_IPC_MAX_CLIENT_INFOS; o = o->next) {
+		/* Root sees everyone; a user sees only their own client. */
+		if (!o->is_client || (c->uid != 0 && o->uid != c->uid))
+			continue;
+		fill_client_info(o, &ci[n++]);
+	}
+	st->n_clients = n;
+	return reply(c, m->hdr.seq, KG_MSG_STATUS, buf.bytes,
+		     sizeof(*st) + n * sizeof(struct kg_ipc_client_info));
+}
+
+static int send_ports(struct kg_conn *c, uint32_t seq)
+{
+	struct kg_ipc_ports p = {0};
+	unsigned i;
+
+	p.n_ports = (uint16_t)c->svc->n_ports;
+	p.allow_dynamic = c->svc->cfg.ebpf.allow_dynamic_ports;
+	for (i = 0; i < c->svc->n_ports; i++)
+		p.ports[i] = c->svc->ports[i];
+	return reply(c, seq, KG_MSG_PORTS, &p, sizeof(p));
+}
+
+static int handle_ports_change(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	struct kg_service *svc = c->svc;
+	const struct kg_ipc_port *p = m->payload;
+	uint16_t ports[KG_MAX_TARGET_PORTS];
+	unsigned i, n = 0, found = 0;
+	bool add = m->hdr.type == KG_MSG_PORTS_ADD;
+	char uid[16];
+	int r;
+
+	if (c->uid != 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
+					 "only root may change the target ports");
+	if (!svc->cfg.ebpf.allow_dynamic_ports)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
+					 "run-time port changes are disabled "
+					 "(ebpf.allow_dynamic_ports = false)");
+	if (p->port == 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EINVAL, "port 0 is not a valid port");
+	for (i = 0; i < svc->n_ports; i++) {
+		if (svc->ports[i] == p->port) {
+			found = 1;
+			if (!add)
+				continue;
+		}
+		ports[n++] = svc->ports[i];
+	}
+	if (add && found)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EEXIST, "port %u is already a target",
+					 p->port);
+	if (!add && !found)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, ENOENT, "port %u is not a target",
+					 p->port);
+	if (add) {
+		if (n >= KG_MAX_TARGET_PORTS)
+			return kg_ipc_send_error(c->fd, m->hdr.seq, E2BIG,
+						 "at most %d target ports", KG_MAX_TARGET_PORTS);
+		ports[n++] = p->port;
+	}
+	r = kg_service_apply_ports(svc, ports, n);
+	if (r < 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot update ports: %s",
+					 strerror(-r));
+	fmt_uid(uid, sizeof(uid), c->uid);
+	log_fields(LOG_NOTICE, KG_FIELDS({"KG_UID", uid}), "target port %u %s at run time by uid %s",
+		   p->port, add ? "added" : "removed", uid);
+	return send_ports(c, m->hdr.seq);
+}
+
+static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	struct kg_service *svc = c->svc;
+	struct kg_ipc_stats st = {0};
+	int r;
+
+	r = kg_datapath_stats(svc->dp, st.counters);
+	if (r < 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot read counters: %s",
+					 strerror(-r));
+	st.events_total = svc->events_total;
+	st.clients_registered_total = svc->clients_registered_total;
+	st.ipc_errors = svc->ipc_errors;
+	return reply(c, m->hdr.seq, KG_MSG_STATS, &st, sizeof(st));
+}
+
+static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	if (!c->is_client)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM, "not a registered client");
+	memcpy(&c->report, m->payload, sizeof(c->report));
+	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+}
+
+static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	switch (m->hdr.type) {
+	case KG_MSG_REGISTER:
+		return handle_register(c, m);
+	case KG_MSG_CONFIG_GET:
+		return handle_config(c, m);
+	case KG_MSG_STATUS_GET:
+		return handle_status(c, m);
+	case KG_MSG_PORTS_LIST:
+		return send_ports(c, m->hdr.seq);
+	case KG_MSG_PORTS_ADD:
+	case KG_MSG_PORTS_REMOVE:
+		return handle_ports_change(c, m);
+	case KG_MSG_STATS_GET:
+		return handle_stats(c, m);
+	case KG_MSG_WATCH:
+		c->watcher = true;
+		return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+	case KG_MSG_CLIENT_INFO:
+		return handle_client_info(c, m);
+	default:
+		/* A well-formed message that only the service sends. */
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EOPNOTSUPP, "%s is not a request",
+					 kg_msg_type_name(m->hdr.type));
+	}
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kg_conn *c = userdata;
+	ipc_buf_t buf;
+	struct kg_ipc_msg m;
+	int r, i;
+
+	/* A bounded number of messages per wakeup keeps one chatty peer from starving others. */
+	for (i = 0; i < 16; i++) {
+		r = kg_ipc_recv(fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL);
+		if (r == -EAGAIN || r == -EINTR)
+			return 0;
+		if (r == -ECONNRESET || r == -ECONNREFUSED || r == -EPIPE) {
+			conn_free(c);
+			return 0;
+		}
+		if (r < 0) {
+			c->svc->ipc_errors++;
+			log_warn("malformed IPC message from pid %d uid %u (%s): disconnecting it",
+				 (int)c->pid, (unsigned)c->uid,
+				 r == -EPROTONOSUPPORT ? "unsupported protocol version"
+				 : r == -EMSGSIZE     ? "message too large"
+						      : "bad message");
+			kg_ipc_send_error(fd, 0, -r,
+					  r == -EPROTONOSUPPORT
+						  ? "unsupported protocol version (want %d)"
+						  : "malformed message (protocol version %d)",
+					  KG_IPC_VERSION);
+			conn_free(c);
+			return 0;
+		}
+		r = dispatch(c, &m);
+		if (r < 0 && r != -EAGAIN) {
+			/* The peer went away or its queue is full: drop it, keep serving. */
+			conn_free(c);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int count_conns_of(struct kg_service *svc, uid_t uid)
+{
+	struct kg_conn *c;
+	int n = 0;
+
+	for (c = svc->conns; c; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
+static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kg_service *svc = userdata;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct kg_conn *c;
+	int cfd, r;
+
+	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0)
+		return 0;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(cfd);
+		return 0;
+	}
+	if (svc->n_conns >= KG_MAX_IPC_CONNS ||
+	    (cred.uid != 0 && count_conns_of(svc, cred.uid) >= KG_MAX_IPC_CONNS_PER_UID)) {
+		log_warn("refusing IPC connection from pid %d uid %u: too many connections",
+			 (int)cred.pid, (unsigned)cred.uid);
+		kg_ipc_send_error(cfd, 0, EMFILE, "too many connections");
+		close(cfd);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		return 0;
+	}
+	c->svc = svc;
+	c->fd = cfd;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	r = sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c);
+	if (r < 0) {
+		close(cfd);
+		free(c);
+		return 0;
+	}
+	c->next = svc->conns;
+	svc->conns = c;
+	svc->n_conns++;
+	return 0;
+}
+
+void kg_service_on_event(void *userdata, const struct kg_event *ev)
+{
+	struct kg_service *svc = userdata;
+	struct kg_conn *c;
+
+	svc->events_total++;
+	for (c = svc->conns; c; c = c->next) {
+		if (c->is_client && c->uid == ev->dst.uid && ev->type == KG_EVENT_REDIRECT) {
+			c->redirected++;
+			if (kg_ipc_send(c->fd, KG_MSG_NOTIFY_ACCEPT, 0, ev, sizeof(*ev), NULL, 0) < 0)
+				svc->notify_dropped++;
+		}
+		if (c->watcher && (c->uid == 0 || c->uid == ev->dst.uid)) {
+			if (kg_ipc_send(c->fd, KG_MSG_EVENT, 0, ev, sizeof(*ev), NULL, 0) < 0)
+				svc->notify_dropped++;
+		}
+	}
+	if (ev->type == KG_EVENT_REDIRECT && kg_log_get_level() >= LOG_DEBUG) {
+		char dest[KG_ADDR_STR_MAX], uid[16], pid[16];
+
+		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
+		fmt_uid(uid, sizeof(uid), ev->dst.uid);
+		snprintf(pid, sizeof(pid), "%u", ev->dst.pid);
+		log_fields(LOG_DEBUG, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
+			   "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid, uid,
+			   dest);
+	}
+}
+
+int kg_ipc_server_open(struct kg_service *svc)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = svc->cfg.socket_path;
+	int fd, r, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	/* A live service already owns the path: refuse rather than steal it. A stale socket
+	 * file from a crash is removed. */
+	probe = kg_ipc_connect(path);
+	if (probe >= 0) {
+		close(probe);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+	    listen(fd, 128) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = sd_event_add_io(svc->event, &svc->ipc_source, fd, EPOLLIN, on_ipc_accept, svc);
+	if (r < 0) {
+		close(fd);
+		unlink(path);
+		return r;
+	}
+	svc->ipc_fd = fd;
+	return 0;
+}
+
+void kg_ipc_server_close(struct kg_service *svc)
+{
+	while (svc->conns)
+		conn_free(svc->conns);
+	svc->ipc_source = sd_event_source_disable_unref(svc->ipc_source);
+	if (svc->ipc_fd >= 0) {
+		close(svc->ipc_fd);
+		svc->ipc_fd = -1;
+		unlink(svc->cfg.socket_path);
+	}
+}

@@ -1,0 +1,62 @@
+/* The system service: state shared by its event loop, IPC server and datapath glue. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-event.h>
+
+#include "datapath.h"
+#include "shared/config.h"
+#include "shared/ipc.h"
+
+#define KG_MAX_IPC_CONNS 1024     /* all peers together */
+#define KG_MAX_IPC_CONNS_PER_UID 16
+#define KG_LISTEN_BACKLOG 1024
+
+struct kg_service;
+
+/* One IPC connection (a client daemon, a ctl invocation, a watcher). */
+struct kg_conn {
+	struct kg_service *svc;
+	struct kg_conn *next;
+	int fd;
+	uid_t uid; /* SO_PEERCRED: the only identity we trust */
+	pid_t pid;
+	sd_event_source *source;
+	bool watcher;
+	bool is_client; /* registered: owns the uid's process_map entry */
+	uint16_t port4, port6;
+	uint64_t registered_usec;
+	uint64_t redirected;
+	struct kg_ipc_client_report report;
+};
+
+struct kg_service {
+	sd_event *event;
+	char config_path[4096];
+	struct kg_config cfg;
+	char cgroup_dir[4096];
+	struct kg_datapath *dp;
+	int ipc_fd;
+	sd_event_source *ipc_source, *ring_source, *stats_timer;
+	struct kg_conn *conns;
+	unsigned n_conns, n_clients;
+	/* Target ports in force: the config's, or root's run-time changes until the next reload. */
+	uint16_t ports[KG_MAX_TARGET_PORTS];
+	unsigned n_ports;
+	uint64_t started_usec;
+	uint64_t events_total, clients_registered_total, ipc_errors, notify_dropped;
+	uint64_t last_redirected;
+	int exit_code;
+};
+
+/* ipc_server.c */
+int kg_ipc_server_open(struct kg_service *svc);
+void kg_ipc_server_close(struct kg_service *svc);
+void kg_service_on_event(void *userdata, const struct kg_event *ev);
+
+/* main.c */
+void kg_service_update_status(struct kg_service *svc);
+int kg_service_apply_ports(struct kg_service *svc, const uint16_t *ports, unsigned n);

@@ -1,0 +1,348 @@
+/* kg-probe: a test instrument for the service's datapath and IPC (not shipped).
+ *
+ *   kg-probe relay SOCKET [--other-uid V] [--self ADDR PORT]
+ *       Register over IPC as the calling user and serve the received listeners: for each
+ *       accepted connection answer one line "ORIGDST addr:port" (SO_ORIGINAL_DST answered) or
+ *       "NOORIGDST errno" and close. Prints "REGISTERED port4 port6" once ready. With
+ *       --other-uid (start as root), a forked child that switched to uid V first asks
+ *       SO_ORIGINAL_DST on every accepted socket and the line gains " OTHER=answered|denied".
+ *       Then the process becomes the user given by $KG_PROBE_UID. With --self, after
+ *       registering, the probe connects to ADDR:PORT itself and prints "SELF <reply>".
+ *   kg-probe connect ADDR PORT [-6]
+ *       Connect (AF_INET6 socket with -6, so ::ffff:a.b.c.d works), print
+ *       "PEER addr:port" from getpeername() and the first line the server sends.
+ *   kg-probe register-twice SOCKET
+ *       Register, then try a second time on a new connection: prints the refusal.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shared/ipc.h"
+#include "shared/netutil.h"
+
+#define SOL_IP_ 0
+#define SOL_IPV6_ 41
+
+typedef union {
+	uint64_t align;
+	uint8_t bytes[KG_IPC_MAX_MSG];
+} ipc_buf_t;
+
+static int ask_origdst(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl = sizeof(ss);
+	int family;
+	socklen_t fl = sizeof(family);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &fl) < 0)
+		return -errno;
+	if (getsockopt(fd, family == AF_INET ? SOL_IP_ : SOL_IPV6_, 80, &ss, &sl) < 0)
+		return -errno;
+	kg_format_sockaddr((struct sockaddr *)&ss, out, len);
+	return 0;
+}
+
+static int connect_line(const char *addr, int port, int v6sock, char *peer, size_t plen,
+			char *line, size_t llen)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	struct timeval tv = {.tv_sec = 3};
+	int fd, family = v6sock || strchr(addr, ':') ? AF_INET6 : AF_INET;
+	ssize_t n;
+
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (void *)&ss;
+		char mapped[64];
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		snprintf(mapped, sizeof(mapped), "%s%s", strchr(addr, ':') ? "" : "::ffff:", addr);
+		if (inet_pton(AF_INET6, mapped, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		sl = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (void *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+			return -EINVAL;
+		sl = sizeof(*s4);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	sl = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		kg_format_sockaddr((struct sockaddr *)&ss, peer, plen);
+	n = read(fd, line, llen - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (n == 0)
+		snprintf(line, llen, "EOF");
+	return 0;
+}
+
+static int cmd_connect(int argc, char **argv)
+{
+	char peer[128] = "?", line[256] = "";
+	int r;
+
+	if (argc < 2)
+		return 2;
+	r = connect_line(argv[0], atoi(argv[1]), argc > 2 && strcmp(argv[2], "-6") == 0, peer,
+			 sizeof(peer), line, sizeof(line));
+	if (r < 0) {
+		printf("ERROR %s\n", strerror(-r));
+		return 1;
+	}
+	printf("PEER %s\n%s\n", peer, line);
+	return 0;
+}
+
+static int do_register(const char *path, int *fds, size_t *n_fds, struct kg_ipc_registered *reg)
+{
+	ipc_buf_t buf;
+	struct kg_ipc_msg m;
+	struct kg_ipc_register rq = {0};
+	int fd = kg_ipc_connect(path), r;
+
+	if (fd < 0)
+		return fd;
+	r = kg_ipc_call(fd, KG_MSG_REGISTER, &rq, sizeof(rq), buf.bytes, sizeof(buf.bytes), &m,
+			fds, 2, n_fds, 5000);
+	if (r < 0) {
+		if (m.hdr.type == KG_MSG_ERROR)
+			printf("REFUSED %s\n", ((const struct kg_ipc_error *)m.payload)->message);
+		close(fd);
+		return r;
+	}
+	memcpy(reg, m.payload, sizeof(*reg));
+	return fd;
+}
+
+/* The uid-V side: receives accepted sockets over a socketpair, reports whether it could read
+ * their original destination. */
+static void other_uid_loop(int sp)
+{
+	for (;;) {
+		char c, out[128];
+		struct msghdr mh = {0};
+		struct iovec iov = {.iov_base = &c, .iov_len = 1};
+		union {
+			struct cmsghdr a;
+			char b[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		int fd;
+
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		if (recvmsg(sp, &mh, 0) <= 0)
+			_exit(0);
+		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+		c = ask_origdst(fd, out, sizeof(out)) == 0 ? 'A' : 'D';
+		close(fd);
+		if (write(sp, &c, 1) != 1)
+			_exit(1);
+	}
+}
+
+static char other_verdict(int sp, int fd)
+{
+	char c = '?';
+	struct msghdr mh = {0};
+	struct iovec iov = {.iov_base = &c, .iov_len = 1};
+	union {
+		struct cmsghdr a;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct cmsghdr *cm;
+
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sp, &mh, 0) != 1 || read(sp, &c, 1) != 1)
+		return '?';
+	return c;
+}
+
+static int become(uid_t uid)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -errno;
+	return 0;
+}
+
+static int cmd_relay(int argc, char **argv)
+{
+	struct kg_ipc_registered reg;
+	int fds[2] = {-1, -1}, ipc, sp[2] = {-1, -1}, i;
+	size_t n_fds = 0;
+	const char *self_addr = NULL, *env_uid = getenv("KG_PROBE_UID");
+	int self_port = 0;
+	long other = -1;
+
+	if (argc < 1)
+		return 2;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--other-uid") == 0 && i + 1 < argc)
+			other = atol(argv[++i]);
+		else if (strcmp(argv[i], "--self") == 0 && i + 2 < argc) {
+			self_addr = argv[++i];
+			self_port = atoi(argv[++i]);
+		}
+	}
+	if (other >= 0) {
+		pid_t pid;
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+			return 1;
+		pid = fork();
+		if (pid == 0) {
+			close(sp[0]);
+			if (become((uid_t)other) < 0)
+				_exit(1);
+			other_uid_loop(sp[1]);
+		}
+		close(sp[1]);
+	}
+	if (env_uid && become((uid_t)atol(env_uid)) < 0) {
+		printf("ERROR cannot become uid %s\n", env_uid);
+		return 1;
+	}
+	ipc = do_register(argv[0], fds, &n_fds, &reg);
+	if (ipc < 0) {
+		printf("ERROR register: %s\n", strerror(-ipc));
+		return 1;
+	}
+	printf("REGISTERED %u %u\n", reg.port4, reg.port6);
+	fflush(stdout);
+	if (self_addr) {
+		char peer[128] = "?", line[256] = "";
+		int r = connect_line(self_addr, self_port, 0, peer, sizeof(peer), line,
+				     sizeof(line));
+
+		printf("SELF %s\n", r < 0 ? strerror(-r) : line);
+		fflush(stdout);
+	}
+	for (;;) {
+		struct pollfd p[3] = {
+			{.fd = fds[0], .events = POLLIN},
+			{.fd = n_fds > 1 ? fds[1] : -1, .events = POLLIN},
+			{.fd = ipc, .events = POLLIN},
+		};
+		int k;
+
+		if (poll(p, 3, -1) < 0)
+			continue;
+		if (p[2].revents) {
+			ipc_buf_t buf;
+			struct kg_ipc_msg m;
+			int r = kg_ipc_recv(ipc, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL);
+
+			if (r == -ECONNRESET) {
+				printf("SERVICE GONE\n");
+				return 0;
+			}
+			if (r == 0 && m.hdr.type == KG_MSG_NOTIFY_ACCEPT) {
+				const struct kg_event *ev = m.payload;
+				char d[128];
+
+				kg_format_ip_port(ev->dst.ip, ev->dst.port, d, sizeof(d));
+				printf("NOTIFY %s pid=%u comm=%.16s\n", d, ev->dst.pid, ev->dst.comm);
+				fflush(stdout);
+			}
+		}
+		for (k = 0; k < 2; k++) {
+			char out[160], line[256];
+			int c, r;
+
+			if (!(p[k].revents & POLLIN))
+				continue;
+			c = accept4(p[k].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c < 0)
+				continue;
+			line[0] = '\0';
+			if (sp[0] >= 0)
+				snprintf(line, sizeof(line), " OTHER=%s",
+					 other_verdict(sp[0], c) == 'A' ? "answered" : "denied");
+			r = ask_origdst(c, out, sizeof(out));
+			if (r == 0)
+				dprintf(c, "ORIGDST %s%s\n", out, line);
+			else
+				dprintf(c, "NOORIGDST %s%s\n", strerror(-r), line);
+			printf("ACCEPTED %s%s\n", r == 0 ? out : "none", line);
+			fflush(stdout);
+			close(c);
+		}
+	}
+}
+
+static int cmd_register_twice(int argc, char **argv)
+{
+	struct kg_ipc_registered reg;
+	int fds[2], a, b;
+	size_t n = 0;
+
+	if (argc < 1)
+		return 2;
+	a = do_register(argv[0], fds, &n, &reg);
+	if (a < 0) {
+		printf("FIRST FAILED %s\n", strerror(-a));
+		return 1;
+	}
+	printf("FIRST OK\n");
+	b = do_register(argv[0], fds, &n, &reg);
+	if (b >= 0) {
+		printf("SECOND OK\n");
+		return 1;
+	}
+	printf("SECOND FAILED %s\n", strerror(-b));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2)
+		return 2;
+	if (strcmp(argv[1], "connect") == 0)
+		return cmd_connect(argc - 2, argv + 2);
+	if (strcmp(argv[1], "relay") == 0)
+		return cmd_relay(argc - 2, argv + 2);
+	if (strcmp(argv[1], "register-twice") == 0)
+		return cmd_register_twice(argc - 2, argv + 2);
+	return 2;
+}
