@@ -1,0 +1,106 @@
+/* The configuration file (libconfig syntax, DESIGN.md §5): schema, defaults and validation.
+ *
+ * kg_config_load() fills a struct kg_config from defaults and the file. Syntax errors, wrong
+ * types and out-of-range values fail with a message "FILE:LINE: KEY: what is wrong"; unknown
+ * keys produce a warning through the callback and are otherwise ignored. The struct is
+ * self-contained (fixed-size fields) so it can be copied, compared and swapped on reload.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KG_DEFAULT_CONFIG_PATH SYSCONFDIR "/kernelgatekeeper/kernelgatekeeper.conf"
+#define KG_DEFAULT_SOCKET_PATH "/run/kernelgatekeeper.sock"
+
+#define KG_MAX_TARGET_PORTS 64
+#define KG_MAX_BYPASS 256
+#define KG_URL_MAX 512
+#define KG_NAME_MAX 256
+
+enum kg_proxy_type {
+	KG_PROXY_HTTP = 0,
+	KG_PROXY_HTTPS,
+	KG_PROXY_WPAD,
+	KG_PROXY_NONE,
+};
+
+struct kg_cidr {
+	int family;          /* AF_INET or AF_INET6 */
+	uint8_t addr[16];    /* network order; AF_INET uses the first 4 bytes */
+	uint8_t prefix_len;  /* 0..32 or 0..128; bits past the prefix are always zero */
+};
+
+/* A parsed URL: scheme "http" or "https", host (no brackets for IPv6), port (80 for http and
+ * 443 for https when absent). */
+struct kg_url {
+	char scheme[8];
+	char host[KG_NAME_MAX];
+	uint16_t port;
+	char path[KG_URL_MAX]; /* "/" when absent; for wpad_url */
+};
+
+struct kg_config {
+	struct {
+		enum kg_proxy_type type;          /* default http */
+		char url[KG_URL_MAX];             /* default "" */
+		char wpad_url[KG_URL_MAX];        /* default "" */
+		unsigned connection_timeout;      /* s, 1..600, default 10 */
+		unsigned request_timeout;         /* s, 1..3600, default 30 */
+		unsigned max_retries;             /* 0..10, default 3 */
+	} proxy;
+	struct {
+		char realm[KG_NAME_MAX];          /* default "" */
+		bool enable_cache;                /* default true */
+		char ccache[PATH_MAX];            /* default "" */
+		char spn[KG_NAME_MAX];            /* default "" */
+	} kerberos;
+	struct {
+		char interface[64];               /* default "" (informational) */
+		uint16_t target_ports[KG_MAX_TARGET_PORTS]; /* default {80, 443}; 1..65535, no dups */
+		unsigned n_target_ports;
+		char load_mode[32];               /* default "sockops" (informational) */
+		bool allow_dynamic_ports;         /* default true */
+		unsigned stats_interval;          /* s, 0 (off)..86400, default 15 */
+		char cgroup_path[PATH_MAX];       /* default "/sys/fs/cgroup" */
+		struct kg_cidr bypass[KG_MAX_BYPASS]; /* default none */
+		unsigned n_bypass;
+	} ebpf;
+	struct {
+		char listen_address[64];          /* default "127.0.0.1"; must be loopback */
+		uint16_t listen_port;             /* 0 (ephemeral, default) or 1..65535 */
+		bool sniff_hostname;              /* default true */
+	} client;
+	int log_level;                            /* LOG_* from syslog.h, default LOG_INFO */
+	char log_path[PATH_MAX];                  /* default "" */
+	unsigned shutdown_timeout;                /* s, 1..3600, default 30 */
+	char socket_path[108];                    /* default KG_DEFAULT_SOCKET_PATH, absolute */
+};
+
+/* Called once per warning (unknown key, informational key ignored, ...). msg has file:line. */
+typedef void (*kg_config_warn_fn)(void *userdata, const char *msg);
+
+void kg_config_defaults(struct kg_config *cfg);
+
+/* Load path on top of defaults. On failure returns -errno (-ENOENT missing file, -EINVAL bad
+ * content) and writes a one-line reason naming file:line and key into err; *cfg is then left
+ * untouched. */
+int kg_config_load(struct kg_config *cfg, const char *path, kg_config_warn_fn warn, void *userdata,
+		   char *err, size_t errlen);
+
+/* Same from memory; name is used in messages in place of a file name. */
+int kg_config_parse(struct kg_config *cfg, const char *text, const char *name,
+		    kg_config_warn_fn warn, void *userdata, char *err, size_t errlen);
+
+/* "http://host:port[/path]" or "https://...", IPv6 hosts in brackets. 0 or -EINVAL. */
+int kg_url_parse(const char *url, struct kg_url *out);
+/* "10.0.0.0/8", "fd00::/8", a bare address means a host route. 0 or -EINVAL. Host bits set
+ * ("10.1.2.3/8") are an error rather than silently widened: the configuration error names the
+ * network the user probably meant. */
+int kg_cidr_parse(const char *text, struct kg_cidr *out);
+/* "10.0.0.0/8"; 0, -ENOSPC (buf too small) or -EAFNOSUPPORT. */
+int kg_cidr_format(const struct kg_cidr *cidr, char *buf, size_t len);
+
+const char *kg_proxy_type_to_string(enum kg_proxy_type t);

@@ -1,0 +1,60 @@
+#!/bin/bash
+# The datapath steers exactly what policy says, for IPv4, IPv6 and v4-mapped destinations,
+# and leaves everything else alone (DESIGN.md §2).
+. "$top_srcdir/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/datapath.sh"
+
+U=$KG_UID_U
+W=61003 # a uid with no client
+kg_dp_setup
+kg_start_relay "$U" --self 192.0.2.10 443 || exit 99
+
+out=$(kg_probe_app "$U" 192.0.2.10 443)
+kg_expect "IPv4: lands on the user's relay with SO_ORIGINAL_DST 192.0.2.10:443" "ORIGDST 192.0.2.10:443" "$out"
+kg_expect "IPv4: getpeername in the application shows 192.0.2.10:443" "PEER 192.0.2.10:443" "$out"
+
+out=$(kg_probe_app "$U" 2001:db8::10 443)
+kg_expect "IPv6: SO_ORIGINAL_DST (IP6T) gives [2001:db8::10]:443" "ORIGDST [2001:db8::10]:443" "$out"
+kg_expect "IPv6: getpeername shows [2001:db8::10]:443" "PEER [2001:db8::10]:443" "$out"
+
+out=$(kg_probe_app "$U" 192.0.2.10 443 -6)
+kg_expect "v4-mapped on an AF_INET6 socket: SO_ORIGINAL_DST 192.0.2.10:443" "ORIGDST 192.0.2.10:443" "$out"
+kg_expect "v4-mapped: getpeername shows ::ffff:192.0.2.10 port 443" "PEER 192.0.2.10:443" "$out"
+
+kg_wait_for 20 grep -q "NOTIFY 192.0.2.10:443" "$KG_RELAY_LOG"
+kg_check "the client is told about its redirected connections (notify_accept)" \
+	grep -q "NOTIFY 192.0.2.10:443 pid=" "$KG_RELAY_LOG"
+
+# Left alone.
+kg_expect "non-target port 22 goes direct" "DIRECT 192.0.2.10:22" "$(kg_probe_app "$U" 192.0.2.10 22)"
+kg_expect "a uid without a client goes direct" "DIRECT 192.0.2.10:443" "$(kg_probe_app "$W" 192.0.2.10 443)"
+kg_check "the client's own connection goes direct" grep -q "SELF DIRECT 192.0.2.10:443" "$KG_RELAY_LOG"
+kg_expect "bypass CIDR 198.51.100.0/24 goes direct" "DIRECT 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
+kg_expect "bypass CIDR 2001:db8:bbbb::/48 goes direct" "DIRECT [2001:db8:bbbb::7]:443" "$(kg_probe_app "$U" 2001:db8:bbbb::7 443)"
+kg_expect "loopback 127.0.0.2 goes direct" "DIRECT 127.0.0.2:443" "$(kg_probe_app "$U" 127.0.0.2 443)"
+kg_expect "the proxy endpoint (proxy.url 203.0.113.5:443) is never steered" "DIRECT 203.0.113.5:443" \
+	"$(kg_probe_app "$U" 203.0.113.5 443)"
+
+# Another network namespace, same cgroup: the socket must be left alone there.
+NS2=$(kg_make_netns other)
+ip -n "$NS2" addr add 192.0.2.10/32 dev lo
+ip netns exec "$NS2" python3 "$top_srcdir/tests/lib/direct_server.py" 192.0.2.10:443 >"$KG_TMP/direct2.log" 2>&1 &
+D2=$!
+kg_on_exit kg_stop_pid "$D2"
+kg_wait_for 50 grep -q READY "$KG_TMP/direct2.log"
+out=$(kg_in_cgroup nsenter --net="/run/netns/$NS2" setpriv --reuid="$U" --regid="$U" --clear-groups -- \
+	"$KG_PROBE" connect 192.0.2.10 443 2>&1)
+kg_expect "a socket in another network namespace goes direct in that namespace" "DIRECT 192.0.2.10:443" "$out"
+
+# After the client's IPC connection closes, nothing is steered any more.
+kg_stop_pid "$KG_RELAY_PID"
+wait "$KG_RELAY_PID" 2>/dev/null
+kg_wait_for 30 grep -q "disconnected" "$KG_TMP/service.log"
+ok=1
+for i in 1 2 3 4 5; do
+	out=$(kg_probe_app "$U" 192.0.2.10 443)
+	printf '%s\n' "$out" | grep -q "DIRECT 192.0.2.10:443" || ok=0
+done
+kg_check "every connect after the client disconnected goes direct (5 of 5)" test "$ok" = 1
+
+kg_finish

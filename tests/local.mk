@@ -1,0 +1,19 @@
+# Test harness: unit tests (check) live next to their module's fragment; here are the test
+# instruments and the privileged integration tests of the service.
+check_PROGRAMS += tests/helpers/kg-probe
+tests_helpers_kg_probe_SOURCES = tests/helpers/kg-probe.c
+tests_helpers_kg_probe_LDADD = $(KG_SHARED_LIBS)
+
+check_PROGRAMS += tests/unit/test_ipc
+tests_unit_test_ipc_SOURCES = tests/unit/test_ipc.c
+tests_unit_test_ipc_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_ipc_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS)
+
+KG_INTEGRATION_TESTS = \
+	tests/integration/datapath-steering.sh \
+	tests/integration/datapath-security.sh \
+	tests/integration/service-operations.sh
+TESTS += tests/unit/test_ipc $(KG_INTEGRATION_TESTS)
+dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
+EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
+	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/fuzz/fuzz_ipc.c
