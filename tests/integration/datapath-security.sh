@@ -1,7 +1,7 @@
 #!/bin/bash
 # Another local user must never ride a user's relay, read its original destinations, take
 # over its registration or change the service's policy (DESIGN.md §3).
-. "$top_srcdir/tests/lib/common.sh"
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
 
 U=$KG_UID_U
@@ -44,7 +44,7 @@ kg_check "root cannot add ports when allow_dynamic_ports is false" test "$rc" = 
 kg_expect "root is told dynamic ports are disabled" "allow_dynamic_ports" "$out"
 
 # Malformed IPC: each gets an error or a disconnect, and everyone else keeps being served.
-out=$(kg_app "$V" python3 "$top_srcdir/tests/lib/ipc_garbage.py" "$KG_SOCK" 2>&1); rc=$?
+out=$(kg_app "$V" "$KG_PYTHON" "$top_srcdir/tests/lib/ipc_garbage.py" "$KG_SOCK" 2>&1); rc=$?
 printf '%s\n' "$out" | sed 's/^/# /'
 kg_check "every malformed IPC message got an error or a disconnect" test "$rc" = 0
 kg_check "the service is still running after malformed IPC" kill -0 "$KG_SERVICE_PID"

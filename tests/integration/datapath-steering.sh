@@ -1,7 +1,7 @@
 #!/bin/bash
 # The datapath steers exactly what policy says, for IPv4, IPv6 and v4-mapped destinations,
 # and leaves everything else alone (DESIGN.md §2).
-. "$top_srcdir/tests/lib/common.sh"
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
 
 U=$KG_UID_U
@@ -38,7 +38,7 @@ kg_expect "the proxy endpoint (proxy.url 203.0.113.5:443) is never steered" "DIR
 # Another network namespace, same cgroup: the socket must be left alone there.
 NS2=$(kg_make_netns other)
 ip -n "$NS2" addr add 192.0.2.10/32 dev lo
-ip netns exec "$NS2" python3 "$top_srcdir/tests/lib/direct_server.py" 192.0.2.10:443 >"$KG_TMP/direct2.log" 2>&1 &
+ip netns exec "$NS2" "$KG_PYTHON" "$top_srcdir/tests/lib/direct_server.py" 192.0.2.10:443 >"$KG_TMP/direct2.log" 2>&1 &
 D2=$!
 kg_on_exit kg_stop_pid "$D2"
 kg_wait_for 50 grep -q READY "$KG_TMP/direct2.log"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Operating the service: readiness only after attach, live reload, a broken reload that keeps
 # the old policy, clean detach on SIGTERM, and a clear exit 2 without a cgroup v2 mount.
-. "$top_srcdir/tests/lib/common.sh"
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
 
 U=$KG_UID_U
@@ -13,7 +13,7 @@ KG_TMP0=$(mktemp -d /tmp/kgnotify.XXXXXX)
 kg_on_exit rm -rf "$KG_TMP0"
 NOTIFY_LOG="$KG_TMP0/notify.log"
 kg_make_cgroup
-python3 "$top_srcdir/tests/lib/notify_listener.py" "$KG_TMP0/notify.sock" "$NOTIFY_LOG" \
+"$KG_PYTHON" "$top_srcdir/tests/lib/notify_listener.py" "$KG_TMP0/notify.sock" "$NOTIFY_LOG" \
 	bpftool cgroup show "$KG_CGROUP" &
 NL=$!
 kg_on_exit kg_stop_pid "$NL"

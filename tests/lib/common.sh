@@ -12,6 +12,9 @@ set -u
 export top_srcdir top_builddir
 
 KG_TEST_ID="kgt$$"
+# The system interpreter: a per-user one (pyenv shims under /root) is unreadable to test uids.
+KG_PYTHON=/usr/bin/python3
+[ -x "$KG_PYTHON" ] || KG_PYTHON=python3
 KG_SERVICE="$top_builddir/src/service/kernelgatekeeper-service"
 KG_CLIENT="$top_builddir/src/client/kernelgatekeeper-client"
 KG_CTL="$top_builddir/src/ctl/kernelgatekeeper-ctl"
@@ -98,9 +101,11 @@ kg_remove_cgroup() { # move stragglers out, then remove (bounded)
 	done
 }
 
-# Run a command inside the test cgroup: kg_in_cgroup CMD...
+# Run a command inside the test cgroup: kg_in_cgroup CMD... For background jobs whose PID
+# matters use "$KG_INCG" "$KG_CGROUP" CMD... & directly (a function would add a subshell).
+KG_INCG="$top_srcdir/tests/lib/in-cgroup"
 kg_in_cgroup() {
-	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$KG_CGROUP" "$@"
+	"$KG_INCG" "$KG_CGROUP" "$@"
 }
 
 # Network namespace with a unique name; removed on exit.

@@ -48,7 +48,7 @@ kg_dp_setup() {
 	ip -n "$KG_NS" addr add 2001:db8:bbbb::7/128 dev lo nodad
 	kg_dp_write_config "${KG_PORTS:-443}" "$@"
 
-	ip netns exec "$KG_NS" python3 "$top_srcdir/tests/lib/direct_server.py" \
+	ip netns exec "$KG_NS" "$KG_PYTHON" "$top_srcdir/tests/lib/direct_server.py" \
 		192.0.2.10:443 192.0.2.10:22 198.51.100.7:443 203.0.113.5:443 127.0.0.2:443 \
 		'[2001:db8::10]:443' '[2001:db8:bbbb::7]:443' >"$KG_TMP/direct.log" 2>&1 &
 	KG_DIRECT_PID=$!
@@ -58,7 +58,7 @@ kg_dp_setup() {
 }
 
 kg_start_service() { # environment for the service may be given with env before the call
-	kg_in_cgroup nsenter --net="/run/netns/$KG_NS" "$KG_SERVICE" -c "$KG_CONF" \
+	"$KG_INCG" "$KG_CGROUP" nsenter --net="/run/netns/$KG_NS" "$KG_SERVICE" -c "$KG_CONF" \
 		>"$KG_TMP/service.log" 2>&1 &
 	KG_SERVICE_PID=$!
 	kg_on_exit kg_stop_pid "$KG_SERVICE_PID"
@@ -88,10 +88,11 @@ kg_start_relay() { # kg_start_relay UID [relay args]
 	log="$KG_TMP/relay-$uid-$RANDOM.log"
 	if [ "${1:-}" = --other-uid ]; then
 		# Starts as root so it can fork the other-uid child, then becomes UID.
-		KG_PROBE_UID=$uid kg_in_cgroup nsenter --net="/run/netns/$KG_NS" \
+		KG_PROBE_UID=$uid "$KG_INCG" "$KG_CGROUP" nsenter --net="/run/netns/$KG_NS" \
 			"$KG_PROBE" relay "$KG_SOCK" "$@" >"$log" 2>&1 &
 	else
-		kg_app "$uid" "$KG_PROBE" relay "$KG_SOCK" "$@" >"$log" 2>&1 &
+		"$KG_INCG" "$KG_CGROUP" nsenter --net="/run/netns/$KG_NS" setpriv --reuid="$uid" \
+			--regid="$uid" --clear-groups -- "$KG_PROBE" relay "$KG_SOCK" "$@" >"$log" 2>&1 &
 	fi
 	KG_RELAY_PID=$!
 	KG_RELAY_LOG=$log
