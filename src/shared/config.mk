@@ -1,4 +1,27 @@
-# Configuration and logging (appended to libkgshared).
+# Configuration and logging (appended to libkgshared), their unit tests and fuzz target.
+# log_libbpf.c is separate so that only programs calling kg_log_route_libbpf() link libbpf.
 src_shared_libkgshared_a_SOURCES += \
 	src/shared/config.c src/shared/config.h \
-	src/shared/log.c src/shared/log.h
+	src/shared/config_scan.c src/shared/config_scan.h \
+	src/shared/log.c src/shared/log.h \
+	src/shared/log_libbpf.c
+
+# top_srcdir reaches the tests through AM_TESTS_ENVIRONMENT (the sample config is read from it).
+check_PROGRAMS += tests/unit/test_config tests/unit/test_log
+TESTS += tests/unit/test_config tests/unit/test_log
+
+KG_CONFIG_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
+	$(LIBBPF_CFLAGS)
+KG_CONFIG_TEST_LDADD = src/shared/libkgshared.a $(CHECK_LIBS) $(LIBCONFIG_LIBS) \
+	$(LIBSYSTEMD_LIBS) $(LIBBPF_LIBS)
+
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(KG_CONFIG_TEST_CFLAGS)
+tests_unit_test_config_LDADD = $(KG_CONFIG_TEST_LDADD)
+
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CFLAGS = $(KG_CONFIG_TEST_CFLAGS)
+tests_unit_test_log_LDADD = $(KG_CONFIG_TEST_LDADD)
+
+# Built and run by tests/fuzz/run.sh, shipped in the tarball.
+EXTRA_DIST += tests/fuzz/fuzz_config.c tests/fuzz/corpus/config

@@ -32,6 +32,8 @@ void kg_log_route_libbpf(void);
 /* 1 when records go natively to the journal. */
 int kg_log_to_journal(void);
 
+/* file NULL: no CODE_* fields (messages relayed from libraries). errno is preserved and %m works.
+ * The message is cut at 4 KiB; on stderr and in log_path control characters become spaces. */
 void kg_log_full(int level, const char *file, int line, const char *func,
 		 const struct kg_field *fields, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));

@@ -1,0 +1,767 @@
+/* Loading and validating the configuration file (DESIGN.md §5).
+ *
+ * The schema is one table per group: each known key names its type, its field in struct
+ * kg_config and its range or validator, so parsing and review follow a single list. The file is
+ * parsed into a scratch copy that replaces the caller's struct only when all of it is valid: a
+ * bad file on SIGHUP must leave the running configuration alone. libconfig does the syntax;
+ * config_scan.c first refuses what libconfig would accept silently and wrongly.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "shared/config.h"
+#include "shared/config_scan.h"
+#include "shared/log.h"
+#include "shared/macro.h"
+
+struct parse_ctx {
+	const char *name; /* file name used in messages */
+	kg_config_warn_fn warn;
+	void *userdata;
+	char *err;
+	size_t errlen;
+};
+
+enum key_kind { KEY_STRING, KEY_UINT, KEY_BOOL, KEY_CUSTOM };
+
+struct key_spec {
+	const char *name;
+	enum key_kind kind;
+	size_t offset; /* of the field in struct kg_config */
+	size_t size;   /* of the field: string buffer size, or sizeof the unsigned integer */
+	unsigned min, max;
+	/* KEY_STRING: NULL when value is acceptable, else why not. */
+	const char *(*check)(const char *value);
+	/* KEY_CUSTOM: reads the setting into cfg; 0 or -EINVAL with ctx->err set. */
+	int (*parse)(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg);
+};
+
+struct group_spec {
+	const char *name; /* NULL: keys at the top level */
+	const struct key_spec *keys;
+	size_t n_keys;
+};
+
+static const char *const proxy_type_names[] = {
+	[KG_PROXY_HTTP] = "http",
+	[KG_PROXY_HTTPS] = "https",
+	[KG_PROXY_WPAD] = "wpad",
+	[KG_PROXY_NONE] = "none",
+};
+
+const char *kg_proxy_type_to_string(enum kg_proxy_type t)
+{
+	if ((unsigned)t >= ARRAY_SIZE(proxy_type_names))
+		return "unknown";
+	return proxy_type_names[t];
+}
+
+void kg_config_defaults(struct kg_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->proxy.type = KG_PROXY_HTTP;
+	cfg->proxy.connection_timeout = 10;
+	cfg->proxy.request_timeout = 30;
+	cfg->proxy.max_retries = 3;
+	cfg->kerberos.enable_cache = true;
+	cfg->ebpf.target_ports[0] = 80;
+	cfg->ebpf.target_ports[1] = 443;
+	cfg->ebpf.n_target_ports = 2;
+	strcpy(cfg->ebpf.load_mode, "sockops");
+	cfg->ebpf.allow_dynamic_ports = true;
+	cfg->ebpf.stats_interval = 15;
+	strcpy(cfg->ebpf.cgroup_path, "/sys/fs/cgroup");
+	strcpy(cfg->client.listen_address, "127.0.0.1");
+	cfg->client.sniff_hostname = true;
+	cfg->log_level = LOG_INFO;
+	cfg->shutdown_timeout = 30;
+	strcpy(cfg->socket_path, KG_DEFAULT_SOCKET_PATH);
+}
+
+/* ---- URLs and CIDRs ------------------------------------------------------------------------ */
+
+static bool has_control_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static bool valid_hostname(const char *host)
+{
+	const char *p;
+
+	if (!*host || *host == '.' || *host == '-' || strlen(host) > 253 || strstr(host, ".."))
+		return false;
+	for (p = host; *p; p++) {
+		char c = *p;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* NULL on success, else the reason, which names what the user has to change. */
+static const char *url_parse(const char *url, struct kg_url *out)
+{
+	struct kg_url u = {0};
+	const char *p, *host_end, *after_host;
+	size_t authority_len, host_len;
+
+	if (strnlen(url, KG_URL_MAX) >= KG_URL_MAX)
+		return "URL too long";
+	for (p = url; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return "URL contains a space or a control character";
+	if (strncasecmp(url, "http://", 7) == 0) {
+		strcpy(u.scheme, "http");
+		u.port = 80;
+		p = url + 7;
+	} else if (strncasecmp(url, "https://", 8) == 0) {
+		strcpy(u.scheme, "https");
+		u.port = 443;
+		p = url + 8;
+	} else {
+		return "URL must start with http:// or https://";
+	}
+	if (strchr(p, '#'))
+		return "URL must not have a #fragment";
+
+	authority_len = strcspn(p, "/?");
+	if (memchr(p, '@', authority_len))
+		return "user@ in the URL is not supported (authentication uses Kerberos)";
+	if (*p == '[') {
+		char addr[INET6_ADDRSTRLEN];
+		struct in6_addr in6;
+
+		host_end = memchr(p, ']', authority_len);
+		if (!host_end)
+			return "unterminated [ in the URL's IPv6 address";
+		host_len = (size_t)(host_end - p - 1);
+		if (host_len >= sizeof(addr))
+			return "bad IPv6 address in the URL";
+		memcpy(addr, p + 1, host_len);
+		addr[host_len] = '\0';
+		if (inet_pton(AF_INET6, addr, &in6) != 1)
+			return "bad IPv6 address in the URL";
+		memcpy(u.host, addr, host_len + 1);
+		after_host = host_end + 1;
+	} else {
+		host_end = memchr(p, ':', authority_len);
+		if (!host_end)
+			host_end = p + authority_len;
+		host_len = (size_t)(host_end - p);
+		if (host_len >= sizeof(u.host))
+			return "host name in the URL too long";
+		memcpy(u.host, p, host_len);
+		u.host[host_len] = '\0';
+		if (!valid_hostname(u.host))
+			return host_len ? "bad host name in the URL" : "URL has no host";
+		after_host = host_end;
+	}
+
+	p += authority_len;
+	if (after_host < p) {
+		const char *d = after_host + 1;
+		unsigned port = 0;
+
+		if (*after_host != ':' || d == p || p - d > 5)
+			return "URL port must be a number 1..65535";
+		for (; d < p; d++) {
+			if (*d < '0' || *d > '9')
+				return "URL port must be a number 1..65535";
+			port = port * 10 + (unsigned)(*d - '0');
+		}
+		if (port < 1 || port > 65535)
+			return "URL port must be a number 1..65535";
+		u.port = (uint16_t)port;
+	}
+	snprintf(u.path, sizeof(u.path), "%s%s", *p == '/' ? "" : "/", p);
+	*out = u;
+	return NULL;
+}
+
+int kg_url_parse(const char *url, struct kg_url *out)
+{
+	return url_parse(url, out) ? -EINVAL : 0;
+}
+
+/* Parses and zeroes the host bits, saying whether any were set, so that the strict parser and
+ * the error message ("the network is 10.0.0.0/8") share one implementation. */
+static int cidr_parse_canonical(const char *text, struct kg_cidr *out, bool *had_host_bits)
+{
+	struct kg_cidr c = {0};
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t addr_len = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned max_prefix, prefix, bit;
+
+	if (addr_len == 0 || addr_len >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, text, addr_len);
+	addr[addr_len] = '\0';
+	if (inet_pton(AF_INET, addr, c.addr) == 1) {
+		c.family = AF_INET;
+		max_prefix = 32;
+	} else if (inet_pton(AF_INET6, addr, c.addr) == 1) {
+		c.family = AF_INET6;
+		max_prefix = 128;
+	} else {
+		return -EINVAL;
+	}
+
+	prefix = max_prefix;
+	if (slash) {
+		const char *d = slash + 1;
+
+		if (!*d || strlen(d) > 3)
+			return -EINVAL;
+		for (prefix = 0; *d; d++) {
+			if (*d < '0' || *d > '9')
+				return -EINVAL;
+			prefix = prefix * 10 + (unsigned)(*d - '0');
+		}
+		if (prefix > max_prefix)
+			return -EINVAL;
+	}
+	c.prefix_len = (uint8_t)prefix;
+
+	*had_host_bits = false;
+	for (bit = prefix; bit < max_prefix; bit++) {
+		uint8_t mask = (uint8_t)(0x80u >> (bit % 8));
+
+		if (c.addr[bit / 8] & mask) {
+			*had_host_bits = true;
+			c.addr[bit / 8] &= (uint8_t)~mask;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+int kg_cidr_parse(const char *text, struct kg_cidr *out)
+{
+	struct kg_cidr c;
+	bool had_host_bits;
+
+	if (cidr_parse_canonical(text, &c, &had_host_bits) < 0 || had_host_bits)
+		return -EINVAL;
+	*out = c;
+	return 0;
+}
+
+int kg_cidr_format(const struct kg_cidr *cidr, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+	int n;
+
+	if (cidr->family != AF_INET && cidr->family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (!inet_ntop(cidr->family, cidr->addr, addr, sizeof(addr)))
+		return -errno;
+	n = snprintf(buf, len, "%s/%u", addr, cidr->prefix_len);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+/* ---- Messages ------------------------------------------------------------------------------ */
+
+static int __attribute__((format(printf, 4, 5)))
+set_error(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+/* "proxy.url", "ebpf.target_ports[2]"; the root has no name. */
+static size_t setting_path(const config_setting_t *s, char *buf, size_t len)
+{
+	const config_setting_t *parent = config_setting_parent(s);
+	size_t n;
+	int r;
+
+	if (!parent)
+		return 0;
+	n = setting_path(parent, buf, len);
+	if (config_setting_name(s))
+		r = snprintf(buf + n, len - n, "%s%s", n ? "." : "", config_setting_name(s));
+	else
+		r = snprintf(buf + n, len - n, "[%d]", config_setting_index(s));
+	if (r < 0)
+		return n;
+	return n + (size_t)r < len ? n + (size_t)r : len - 1;
+}
+
+static void __attribute__((format(printf, 5, 0)))
+format_at(const struct parse_ctx *ctx, const config_setting_t *s, char *buf, size_t len,
+	  const char *fmt, va_list ap)
+{
+	char key[256] = "";
+	int n;
+
+	setting_path(s, key, sizeof(key));
+	n = snprintf(buf, len, "%s:%u: %s: ", ctx->name, config_setting_source_line(s), key);
+	if (n >= 0 && (size_t)n < len)
+		vsnprintf(buf + n, len - (size_t)n, fmt, ap);
+}
+
+static int __attribute__((format(printf, 3, 4)))
+fail(struct parse_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->err && ctx->errlen) {
+		va_start(ap, fmt);
+		format_at(ctx, s, ctx->err, ctx->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+warn(struct parse_ctx *ctx, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!ctx->warn)
+		return;
+	va_start(ap, fmt);
+	format_at(ctx, s, msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctx->warn(ctx->userdata, msg);
+}
+
+/* ---- Value readers ------------------------------------------------------------------------- */
+
+static int read_string(struct parse_ctx *ctx, const config_setting_t *s, const char **ret)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(ctx, s, "expected a string");
+	*ret = config_setting_get_string(s);
+	return 0;
+}
+
+static int read_int(struct parse_ctx *ctx, const config_setting_t *s, long long min, long long max,
+		    long long *ret)
+{
+	long long v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+		return fail(ctx, s, "expected an integer");
+	v = config_setting_get_int64(s);
+	if (v < min || v > max)
+		return fail(ctx, s, "%lld is out of range %lld..%lld", v, min, max);
+	*ret = v;
+	return 0;
+}
+
+static int read_bool(struct parse_ctx *ctx, const config_setting_t *s, bool *ret)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail(ctx, s, "expected true or false");
+	*ret = config_setting_get_bool(s);
+	return 0;
+}
+
+static int read_aggregate(struct parse_ctx *ctx, const config_setting_t *s, unsigned max_len,
+			  const char *what)
+{
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return fail(ctx, s, "expected a list [ ... ] of %s", what);
+	if ((unsigned)config_setting_length(s) > max_len)
+		return fail(ctx, s, "more than %u entries", max_len);
+	return 0;
+}
+
+/* ---- Validators and custom keys ------------------------------------------------------------ */
+
+static const char *check_url(const char *value)
+{
+	struct kg_url url;
+
+	return *value ? url_parse(value, &url) : NULL;
+}
+
+static const char *check_absolute_path(const char *value)
+{
+	return value[0] == '/' ? NULL : "must be an absolute path";
+}
+
+static const char *check_optional_absolute_path(const char *value)
+{
+	return *value ? check_absolute_path(value) : NULL;
+}
+
+static const char *check_loopback(const char *value)
+{
+	uint8_t addr[16];
+
+	if (inet_pton(AF_INET, value, addr) == 1)
+		return addr[0] == 127 ? NULL : "must be a loopback address (127.0.0.0/8 or ::1)";
+	if (inet_pton(AF_INET6, value, addr) == 1)
+		return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)addr)
+			       ? NULL
+			       : "must be a loopback address (127.0.0.0/8 or ::1)";
+	return "not an IP address";
+}
+
+static int parse_proxy_type(struct parse_ctx *ctx, const config_setting_t *s,
+			    struct kg_config *cfg)
+{
+	const char *v;
+	size_t i;
+	int r;
+
+	if ((r = read_string(ctx, s, &v)) < 0)
+		return r;
+	for (i = 0; i < ARRAY_SIZE(proxy_type_names); i++) {
+		if (strcmp(v, proxy_type_names[i]) == 0) {
+			cfg->proxy.type = (enum kg_proxy_type)i;
+			return 0;
+		}
+	}
+	return fail(ctx, s, "\"%s\" is not one of http, https, wpad, none", v);
+}
+
+static int parse_log_level(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg)
+{
+	const char *v;
+	int r, level;
+
+	if ((r = read_string(ctx, s, &v)) < 0)
+		return r;
+	level = kg_log_level_from_string(v);
+	if (level < 0)
+		return fail(ctx, s, "\"%s\" is not one of debug, info, warn, error", v);
+	cfg->log_level = level;
+	return 0;
+}
+
+static int parse_enable_cache(struct parse_ctx *ctx, const config_setting_t *s,
+			      struct kg_config *cfg)
+{
+	int r;
+
+	if ((r = read_bool(ctx, s, &cfg->kerberos.enable_cache)) < 0)
+		return r;
+	if (!cfg->kerberos.enable_cache)
+		warn(ctx, s, "false is ignored: the client always uses the user's own ccache");
+	return 0;
+}
+
+static int parse_target_ports(struct parse_ctx *ctx, const config_setting_t *s,
+			      struct kg_config *cfg)
+{
+	unsigned n, i, j;
+	int r;
+
+	if ((r = read_aggregate(ctx, s, KG_MAX_TARGET_PORTS, "ports")) < 0)
+		return r;
+	n = (unsigned)config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *elem = config_setting_get_elem(s, i);
+		long long port;
+
+		if ((r = read_int(ctx, elem, 1, 65535, &port)) < 0)
+			return r;
+		for (j = 0; j < i; j++)
+			if (cfg->ebpf.target_ports[j] == port)
+				return fail(ctx, elem, "port %lld is listed twice", port);
+		cfg->ebpf.target_ports[i] = (uint16_t)port;
+	}
+	cfg->ebpf.n_target_ports = n;
+	return 0;
+}
+
+static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg)
+{
+	unsigned n, i;
+	int r;
+
+	if ((r = read_aggregate(ctx, s, KG_MAX_BYPASS, "CIDR strings")) < 0)
+		return r;
+	n = (unsigned)config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *elem = config_setting_get_elem(s, i);
+		struct kg_cidr canonical;
+		bool had_host_bits;
+		char text[INET6_ADDRSTRLEN + 8];
+		const char *v;
+
+		if ((r = read_string(ctx, elem, &v)) < 0)
+			return r;
+		if (cidr_parse_canonical(v, &canonical, &had_host_bits) < 0)
+			return fail(ctx, elem, "\"%s\" is not an address or address/prefix", v);
+		if (had_host_bits) {
+			kg_cidr_format(&canonical, text, sizeof(text));
+			return fail(ctx, elem, "\"%s\" has host bits set; the network is %s", v,
+				    text);
+		}
+		cfg->ebpf.bypass[i] = canonical;
+	}
+	cfg->ebpf.n_bypass = n;
+	return 0;
+}
+
+/* ---- Schema -------------------------------------------------------------------------------- */
+
+#define FIELD(f) .offset = offsetof(struct kg_config, f), .size = sizeof(((struct kg_config *)0)->f)
+#define STRING(n, f, chk) {.name = n, .kind = KEY_STRING, FIELD(f), .check = chk}
+#define UINT(n, f, lo, hi) {.name = n, .kind = KEY_UINT, FIELD(f), .min = lo, .max = hi}
+#define BOOL(n, f) {.name = n, .kind = KEY_BOOL, FIELD(f)}
+#define CUSTOM(n, fn) {.name = n, .kind = KEY_CUSTOM, .parse = fn}
+
+static const struct key_spec proxy_keys[] = {
+	CUSTOM("type", parse_proxy_type),
+	STRING("url", proxy.url, check_url),
+	STRING("wpad_url", proxy.wpad_url, check_url),
+	UINT("connection_timeout", proxy.connection_timeout, 1, 600),
+	UINT("request_timeout", proxy.request_timeout, 1, 3600),
+	UINT("max_retries", proxy.max_retries, 0, 10),
+};
+
+static const struct key_spec kerberos_keys[] = {
+	STRING("realm", kerberos.realm, NULL),
+	CUSTOM("enable_cache", parse_enable_cache),
+	STRING("ccache", kerberos.ccache, NULL),
+	STRING("spn", kerberos.spn, NULL),
+};
+
+static const struct key_spec ebpf_keys[] = {
+	STRING("interface", ebpf.interface, NULL),
+	CUSTOM("target_ports", parse_target_ports),
+	STRING("load_mode", ebpf.load_mode, NULL),
+	BOOL("allow_dynamic_ports", ebpf.allow_dynamic_ports),
+	UINT("stats_interval", ebpf.stats_interval, 0, 86400),
+	STRING("cgroup_path", ebpf.cgroup_path, check_absolute_path),
+	CUSTOM("bypass", parse_bypass),
+};
+
+static const struct key_spec client_keys[] = {
+	STRING("listen_address", client.listen_address, check_loopback),
+	UINT("listen_port", client.listen_port, 0, 65535),
+	BOOL("sniff_hostname", client.sniff_hostname),
+};
+
+static const struct key_spec top_keys[] = {
+	CUSTOM("log_level", parse_log_level),
+	STRING("log_path", log_path, check_optional_absolute_path),
+	UINT("shutdown_timeout", shutdown_timeout, 1, 3600),
+	STRING("socket_path", socket_path, check_absolute_path),
+};
+
+static const struct group_spec groups[] = {
+	{"proxy", proxy_keys, ARRAY_SIZE(proxy_keys)},
+	{"kerberos", kerberos_keys, ARRAY_SIZE(kerberos_keys)},
+	{"ebpf", ebpf_keys, ARRAY_SIZE(ebpf_keys)},
+	{"client", client_keys, ARRAY_SIZE(client_keys)},
+};
+
+static const struct group_spec top_level = {NULL, top_keys, ARRAY_SIZE(top_keys)};
+
+static int parse_key(struct parse_ctx *ctx, const struct key_spec *key, const config_setting_t *s,
+		     struct kg_config *cfg)
+{
+	char *field = (char *)cfg + key->offset;
+	const char *str, *why;
+	long long num;
+	int r;
+
+	switch (key->kind) {
+	case KEY_STRING:
+		if ((r = read_string(ctx, s, &str)) < 0)
+			return r;
+		if (strlen(str) >= key->size)
+			return fail(ctx, s, "longer than %zu bytes", key->size - 1);
+		if (has_control_char(str))
+			return fail(ctx, s, "contains a control character");
+		if (key->check && (why = key->check(str)))
+			return fail(ctx, s, "\"%s\": %s", str, why);
+		strcpy(field, str);
+		return 0;
+	case KEY_UINT:
+		if ((r = read_int(ctx, s, key->min, key->max, &num)) < 0)
+			return r;
+		if (key->size == sizeof(uint16_t))
+			*(uint16_t *)(void *)field = (uint16_t)num;
+		else
+			*(unsigned *)(void *)field = (unsigned)num;
+		return 0;
+	case KEY_BOOL:
+		return read_bool(ctx, s, (bool *)field);
+	case KEY_CUSTOM:
+		return key->parse(ctx, s, cfg);
+	}
+	return -EINVAL;
+}
+
+static const struct key_spec *find_key(const struct group_spec *group, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < group->n_keys; i++)
+		if (strcmp(group->keys[i].name, name) == 0)
+			return &group->keys[i];
+	return NULL;
+}
+
+static const struct group_spec *find_group(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(groups); i++)
+		if (strcmp(groups[i].name, name) == 0)
+			return &groups[i];
+	return NULL;
+}
+
+static int parse_group(struct parse_ctx *ctx, const struct group_spec *group,
+		       const config_setting_t *g, struct kg_config *cfg)
+{
+	int i, n = config_setting_length(g), r;
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		const struct key_spec *key = find_key(group, name);
+		const struct group_spec *sub = group == &top_level ? find_group(name) : NULL;
+
+		if (sub) {
+			if (!config_setting_is_group(s))
+				return fail(ctx, s, "expected a group { ... }");
+			r = parse_group(ctx, sub, s, cfg);
+		} else if (key) {
+			r = parse_key(ctx, key, s, cfg);
+		} else {
+			warn(ctx, s, "unknown key, ignored");
+			r = 0;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- Entry points -------------------------------------------------------------------------- */
+
+int kg_config_parse(struct kg_config *cfg, const char *text, const char *name,
+		    kg_config_warn_fn warn_fn, void *userdata, char *err, size_t errlen)
+{
+	struct parse_ctx ctx = {name ? name : "<config>", warn_fn, userdata, err, errlen};
+	_cleanup_free_ struct kg_config *scratch = NULL;
+	_cleanup_free_ char *terminated = NULL;
+	_cleanup_(config_destroy) config_t lc;
+	struct config_scan_error scan;
+	size_t len;
+	int r;
+
+	/* Before anything can return: the cleanup handler runs on every path. */
+	config_init(&lc);
+	set_error(err, errlen, 0, "%s", "");
+	if (strnlen(text, KG_CONFIG_MAX_SIZE + 1) > KG_CONFIG_MAX_SIZE)
+		return set_error(err, errlen, -EFBIG, "%s: larger than 1 MiB", ctx.name);
+	if (config_scan(text, &scan) < 0)
+		return set_error(err, errlen, -EINVAL, "%s:%u: %s%s%s", ctx.name, scan.line,
+				 scan.key, scan.key[0] ? ": " : "", scan.reason);
+	/* libconfig 1.5 rejects a last line that is a comment without a newline. */
+	len = strlen(text);
+	if (len > 0 && text[len - 1] != '\n') {
+		terminated = malloc(len + 2);
+		if (!terminated)
+			return set_error(err, errlen, -ENOMEM, "%s: out of memory", ctx.name);
+		memcpy(terminated, text, len);
+		memcpy(terminated + len, "\n", 2);
+		text = terminated;
+	}
+	if (!config_read_string(&lc, text))
+		return set_error(err, errlen, -EINVAL, "%s:%d: %s", ctx.name, config_error_line(&lc),
+				 config_error_text(&lc));
+
+	scratch = malloc(sizeof(*scratch));
+	if (!scratch)
+		return set_error(err, errlen, -ENOMEM, "%s: out of memory", ctx.name);
+	kg_config_defaults(scratch);
+	if ((r = parse_group(&ctx, &top_level, config_root_setting(&lc), scratch)) < 0)
+		return r;
+	*cfg = *scratch;
+	return 0;
+}
+
+/* The whole file in one NUL-terminated buffer, refusing anything that is not a regular file of
+ * at most KG_CONFIG_MAX_SIZE bytes without NUL bytes (libconfig would stop reading there). */
+static int read_config_file(const char *path, char **ret, char *err, size_t errlen)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	const char *nul;
+	size_t len = 0;
+	struct stat st;
+
+	/* O_NONBLOCK: opening a FIFO must not hang the service; read() of a file ignores it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return set_error(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return set_error(err, errlen, -EINVAL, "%s: not a regular file", path);
+	if (st.st_size > KG_CONFIG_MAX_SIZE)
+		return set_error(err, errlen, -EFBIG, "%s: larger than 1 MiB", path);
+
+	buf = malloc(KG_CONFIG_MAX_SIZE + 2);
+	if (!buf)
+		return set_error(err, errlen, -ENOMEM, "%s: out of memory", path);
+	/* Read one byte past the limit: the file may have grown since fstat(). */
+	while (len <= KG_CONFIG_MAX_SIZE) {
+		ssize_t n = read(fd, buf + len, KG_CONFIG_MAX_SIZE + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return set_error(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > KG_CONFIG_MAX_SIZE)
+		return set_error(err, errlen, -EFBIG, "%s: larger than 1 MiB", path);
+	nul = memchr(buf, '\0', len);
+	if (nul) {
+		unsigned line = 1;
+		const char *p;
+
+		for (p = buf; p < nul; p++)
+			line += *p == '\n';
+		return set_error(err, errlen, -EINVAL, "%s:%u: NUL byte (not a text file?)", path,
+				 line);
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	buf = NULL;
+	return 0;
+}
+
+int kg_config_load(struct kg_config *cfg, const char *path, kg_config_warn_fn warn_fn,
+		   void *userdata, char *err, size_t errlen)
+{
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if ((r = read_config_file(path, &text, err, errlen)) < 0)
+		return r;
+	return kg_config_parse(cfg, text, path, warn_fn, userdata, err, errlen);
+}

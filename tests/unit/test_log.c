@@ -1,0 +1,332 @@
+/* Unit tests of the logger (src/shared/log.c): level names and filtering, the "<N>" stderr
+ * format, the log_path line format, truncation, journal detection from $JOURNAL_STREAM and the
+ * libbpf bridge. stderr is redirected to a temporary file per test (check forks each test). */
+#include <bpf/libbpf.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shared/log.h"
+
+static char stderr_path[512];
+static char file_path[512];
+
+static void make_path(char *buf, size_t len, const char *name)
+{
+	const char *dir = getenv("TMPDIR");
+
+	snprintf(buf, len, "%s/kg-test-log-%ld-%s", dir ? dir : "/tmp", (long)getpid(), name);
+}
+
+static void capture_stderr(void)
+{
+	int fd;
+
+	make_path(stderr_path, sizeof(stderr_path), "stderr");
+	fd = open(stderr_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+	unsetenv("JOURNAL_STREAM");
+}
+
+/* The whole content of path (static buffer, NUL-terminated). */
+static const char *slurp(const char *path)
+{
+	static char buf[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void teardown(void)
+{
+	kg_log_close();
+	if (stderr_path[0])
+		unlink(stderr_path);
+	if (file_path[0])
+		unlink(file_path);
+}
+
+START_TEST(test_level_from_string)
+{
+	ck_assert_int_eq(kg_log_level_from_string("debug"), LOG_DEBUG);
+	ck_assert_int_eq(kg_log_level_from_string("info"), LOG_INFO);
+	ck_assert_int_eq(kg_log_level_from_string("warn"), LOG_WARNING);
+	ck_assert_int_eq(kg_log_level_from_string("error"), LOG_ERR);
+	ck_assert_int_eq(kg_log_level_from_string("warning"), -EINVAL);
+	ck_assert_int_eq(kg_log_level_from_string("INFO"), -EINVAL);
+	ck_assert_int_eq(kg_log_level_from_string(""), -EINVAL);
+	ck_assert_int_eq(kg_log_level_from_string(NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_defaults_before_open)
+{
+	capture_stderr();
+	ck_assert_int_eq(kg_log_get_level(), LOG_INFO);
+	log_debug("hidden %d", 1);
+	log_info("shown %d", 2);
+	log_error("bad %s", "thing");
+	ck_assert_str_eq(slurp(stderr_path), "<6>shown 2\n<3>bad thing\n");
+}
+END_TEST
+
+START_TEST(test_level_filtering)
+{
+	capture_stderr();
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_WARNING, NULL), 0);
+	ck_assert_int_eq(kg_log_get_level(), LOG_WARNING);
+	log_debug("d");
+	log_info("i");
+	log_notice("n");
+	log_warn("w");
+	log_error("e");
+	kg_log_set_level(LOG_DEBUG);
+	log_debug("d2");
+	kg_log_set_level(LOG_ERR);
+	log_warn("w2");
+	log_fields(LOG_CRIT, NULL, "c");
+	ck_assert_str_eq(slurp(stderr_path), "<4>w\n<3>e\n<7>d2\n<2>c\n");
+	kg_log_set_level(99);
+	ck_assert_int_eq(kg_log_get_level(), LOG_DEBUG);
+	kg_log_set_level(-5);
+	ck_assert_int_eq(kg_log_get_level(), LOG_EMERG);
+}
+END_TEST
+
+START_TEST(test_stderr_format)
+{
+	capture_stderr();
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_DEBUG, NULL), 0);
+	/* Trailing newlines are dropped; embedded control characters cannot forge a record. */
+	log_info("trailing\n\n");
+	log_info("two\nlines\r\x1b[2J");
+	log_info("tab\tkept");
+	/* Fields go to the journal only; stderr stays readable. */
+	log_fields(LOG_NOTICE, KG_FIELDS({"KG_UID", "1000"}, {"KG_DEST", "192.0.2.1:443"}),
+		   "with fields");
+	ck_assert_str_eq(slurp(stderr_path),
+			 "<6>trailing\n<6>two lines  [2J\n<6>tab\tkept\n<5>with fields\n");
+}
+END_TEST
+
+START_TEST(test_errno_preserved)
+{
+	capture_stderr();
+	errno = ENOENT;
+	log_error("open: %m");
+	ck_assert_int_eq(errno, ENOENT);
+	log_debug("filtered");
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_str_eq(slurp(stderr_path), "<3>open: No such file or directory\n");
+}
+END_TEST
+
+START_TEST(test_truncation)
+{
+	static char big[10000];
+	const char *out;
+
+	capture_stderr();
+	memset(big, 'a', sizeof(big) - 1);
+	log_info("%s", big);
+	out = slurp(stderr_path);
+	ck_assert_uint_eq(strlen(out), 3 + 4095 + 1);
+	ck_assert_int_eq(out[strlen(out) - 1], '\n');
+
+	/* A cut inside a multibyte character drops the partial character. */
+	capture_stderr();
+	memset(big, 'a', 4094);
+	strcpy(big + 4094, "\xc3\xa9 tail");
+	log_info("%s", big);
+	out = slurp(stderr_path);
+	ck_assert_uint_eq(strlen(out), 3 + 4094 + 1);
+	ck_assert_int_eq(out[3 + 4093], 'a');
+}
+END_TEST
+
+START_TEST(test_log_file)
+{
+	regex_t re;
+	char want[256], line[512];
+	const char *out, *nl;
+	int i;
+	static const char *const names[] = {"EMERG", "ALERT", "CRIT", "ERROR",
+					    "WARN",  "NOTICE", "INFO", "DEBUG"};
+
+	capture_stderr();
+	make_path(file_path, sizeof(file_path), "file.log");
+	unlink(file_path);
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_DEBUG, file_path), 0);
+	for (i = LOG_EMERG; i <= LOG_DEBUG; i++)
+		log_fields(i, NULL, "level %d\nline", i);
+	kg_log_set_level(LOG_INFO);
+	log_debug("not in the file either");
+
+	snprintf(want, sizeof(want),
+		 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{4} "
+		 "kgtest\\[%ld\\]: [A-Z]+: level [0-7] line$",
+		 (long)getpid());
+	ck_assert_int_eq(regcomp(&re, want, REG_EXTENDED | REG_NOSUB), 0);
+	out = slurp(file_path);
+	for (i = LOG_EMERG; i <= LOG_DEBUG; i++) {
+		nl = strchr(out, '\n');
+		ck_assert_ptr_nonnull(nl);
+		snprintf(line, sizeof(line), "%.*s", (int)(nl - out), out);
+		ck_assert_msg(regexec(&re, line, 0, NULL, 0) == 0, "bad line: %s", line);
+		snprintf(want, sizeof(want), ": %s: level %d line", names[i], i);
+		ck_assert_msg(strstr(line, want), "want \"%s\" in %s", want, line);
+		out = nl + 1;
+	}
+	ck_assert_str_eq(out, "");
+	regfree(&re);
+
+	/* Appends, and stderr got every record too. */
+	kg_log_close();
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, file_path), 0);
+	log_info("again");
+	ck_assert_ptr_nonnull(strstr(slurp(file_path), "kgtest["));
+	ck_assert_ptr_nonnull(strstr(slurp(file_path), ": INFO: again\n"));
+	ck_assert_ptr_nonnull(strstr(slurp(stderr_path), "<7>level 7 line\n<6>again\n"));
+	ck_assert_int_ne(fcntl(STDERR_FILENO, F_GETFD), -1);
+}
+END_TEST
+
+START_TEST(test_log_file_open_failure)
+{
+	capture_stderr();
+	make_path(file_path, sizeof(file_path), "kept.log");
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, file_path), 0);
+	/* A bad path on reload reports the error and keeps the previous file. */
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, "/nonexistent-kg-dir/x.log"), -ENOENT);
+	log_info("still logged");
+	ck_assert_ptr_nonnull(strstr(slurp(file_path), ": INFO: still logged\n"));
+	ck_assert_str_eq(slurp(stderr_path), "<6>still logged\n");
+	/* An empty path closes the file. */
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, ""), 0);
+	log_info("stderr only");
+	ck_assert_ptr_null(strstr(slurp(file_path), "stderr only"));
+}
+END_TEST
+
+START_TEST(test_journal_detection)
+{
+	struct stat st;
+	char value[64];
+
+	capture_stderr();
+	setenv("JOURNAL_STREAM", "1:2", 1);
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, NULL), 0);
+	ck_assert_int_eq(kg_log_to_journal(), 0);
+	log_info("to stderr");
+	ck_assert_str_eq(slurp(stderr_path), "<6>to stderr\n");
+
+	setenv("JOURNAL_STREAM", "garbage", 1);
+	kg_log_open("kgtest", LOG_INFO, NULL);
+	ck_assert_int_eq(kg_log_to_journal(), 0);
+	setenv("JOURNAL_STREAM", "", 1);
+	kg_log_open("kgtest", LOG_INFO, NULL);
+	ck_assert_int_eq(kg_log_to_journal(), 0);
+
+	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
+	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", value, 1);
+	kg_log_open("kgtest", LOG_INFO, NULL);
+	ck_assert_int_eq(kg_log_to_journal(), 1);
+	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + 1);
+	setenv("JOURNAL_STREAM", value, 1);
+	kg_log_open("kgtest", LOG_INFO, NULL);
+	ck_assert_int_eq(kg_log_to_journal(), 0);
+}
+END_TEST
+
+/* Under journald a record goes natively to the journal and is not repeated on stderr (were it
+ * also written to stderr, journald would store it twice). With no journald here, libsystemd drops
+ * it silently; either way nothing reaches stderr. */
+START_TEST(test_journal_no_duplicate)
+{
+	struct stat st;
+	char value[64];
+
+	capture_stderr();
+	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
+	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", value, 1);
+	kg_log_open("kgtest", LOG_INFO, NULL);
+	ck_assert_int_eq(kg_log_to_journal(), 1);
+	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", "1000"}, {"bad key", "x"}), "unit test record");
+	ck_assert_str_eq(slurp(stderr_path), "");
+}
+END_TEST
+
+START_TEST(test_libbpf_route)
+{
+	struct bpf_object *obj;
+	const char *out;
+
+	capture_stderr();
+	kg_log_open("kgtest", LOG_DEBUG, NULL);
+	kg_log_route_libbpf();
+	obj = bpf_object__open_file("/nonexistent-kg-dir/x.bpf.o", NULL);
+	ck_assert(libbpf_get_error(obj) != 0);
+	out = slurp(stderr_path);
+	ck_assert_msg(strncmp(out, "<4>libbpf: ", 11) == 0 || strncmp(out, "<7>libbpf: ", 11) == 0,
+		      "%s", out);
+	ck_assert_ptr_null(strstr(out, "\n\n"));
+
+	/* At warn level libbpf's debug chatter is filtered before formatting. */
+	capture_stderr();
+	kg_log_set_level(LOG_ERR);
+	obj = bpf_object__open_file("/nonexistent-kg-dir/x.bpf.o", NULL);
+	ck_assert(libbpf_get_error(obj) != 0);
+	ck_assert_str_eq(slurp(stderr_path), "");
+}
+END_TEST
+
+static Suite *log_suite(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_level_from_string);
+	tcase_add_test(tc, test_defaults_before_open);
+	tcase_add_test(tc, test_level_filtering);
+	tcase_add_test(tc, test_stderr_format);
+	tcase_add_test(tc, test_errno_preserved);
+	tcase_add_test(tc, test_truncation);
+	tcase_add_test(tc, test_log_file);
+	tcase_add_test(tc, test_log_file_open_failure);
+	tcase_add_test(tc, test_journal_detection);
+	tcase_add_test(tc, test_journal_no_duplicate);
+	tcase_add_test(tc, test_libbpf_route);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(log_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
