@@ -424,7 +424,7 @@ static const char *check_loopback(const char *value)
 static int parse_proxy_type(struct parse_ctx *ctx, const config_setting_t *s,
 			    struct kg_config *cfg)
 {
-	const char *v;
+	const char *v = NULL;
 	size_t i;
 	int r;
 
@@ -441,7 +441,7 @@ static int parse_proxy_type(struct parse_ctx *ctx, const config_setting_t *s,
 
 static int parse_log_level(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg)
 {
-	const char *v;
+	const char *v = NULL;
 	int r, level;
 
 	if ((r = read_string(ctx, s, &v)) < 0)
@@ -476,7 +476,7 @@ static int parse_target_ports(struct parse_ctx *ctx, const config_setting_t *s,
 	n = (unsigned)config_setting_length(s);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *elem = config_setting_get_elem(s, i);
-		long long port;
+		long long port = 0;
 
 		if ((r = read_int(ctx, elem, 1, 65535, &port)) < 0)
 			return r;
@@ -502,7 +502,7 @@ static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct
 		struct kg_cidr canonical;
 		bool had_host_bits;
 		char text[INET6_ADDRSTRLEN + 8];
-		const char *v;
+		const char *v = NULL;
 
 		if ((r = read_string(ctx, elem, &v)) < 0)
 			return r;
@@ -579,8 +579,8 @@ static int parse_key(struct parse_ctx *ctx, const struct key_spec *key, const co
 		     struct kg_config *cfg)
 {
 	char *field = (char *)cfg + key->offset;
-	const char *str, *why;
-	long long num;
+	const char *str = NULL, *why;
+	long long num = 0;
 	int r;
 
 	switch (key->kind) {
