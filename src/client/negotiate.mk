@@ -1,1 +1,19 @@
-# Kerberos/SPNEGO for the client
+# Kerberos/SPNEGO for the client (negotiate.c), its test against a throwaway KDC, and the
+# Kerberos + Negotiate proxy rig the client's end-to-end tests share (tests/lib/krbrig.sh).
+# Users of the library also link src/client/libkgclientparse.a (base64) and the GSSAPI/krb5 libs.
+noinst_LIBRARIES += src/client/libkgnegotiate.a
+src_client_libkgnegotiate_a_SOURCES = src/client/negotiate.c src/client/negotiate.h
+src_client_libkgnegotiate_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
+
+KG_NEGOTIATE_LIBS = src/client/libkgnegotiate.a src/client/libkgclientparse.a \
+	$(GSSAPI_LIBS) $(KRB5_LIBS)
+
+check_PROGRAMS += tests/unit/test_negotiate
+tests_unit_test_negotiate_SOURCES = tests/unit/test_negotiate.c
+tests_unit_test_negotiate_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
+tests_unit_test_negotiate_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
+tests_unit_test_negotiate_LDADD = $(KG_NEGOTIATE_LIBS) $(CHECK_LIBS)
+
+TESTS += tests/unit/test_negotiate tests/integration/rig-selftest.sh
+dist_check_SCRIPTS += tests/integration/rig-selftest.sh
+EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py

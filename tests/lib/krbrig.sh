@@ -1,0 +1,512 @@
+# The project's Kerberos + Negotiate proxy test rig (sourced by integration tests, bash).
+#
+# Topology of "krbrig_start squid|apache" (root only; i = first free /30 slot, 0..63):
+#
+#   host (root netns)             "proxy" netns $KG_TEST_ID-kgp       "origin" netns $KG_TEST_ID-kgo
+#   service, clients, curl        krb5kdc :88, Squid or Apache :3128  origin.py :80 and :443 (TLS)
+#   198.51.100.(4i+1)/30 ----veth---- 198.51.100.(4i+2)/30
+#                                     203.0.113.(4i+1)/30 ----veth---- 203.0.113.(4i+2)/30
+#
+# The host reaches only the proxy namespace. Its own default route would send anything for the
+# origin off the machine, so the rig adds "unreachable ORIGIN_IP/32" in the root namespace for
+# its lifetime: a direct connection fails at once with "No route to host". The namespaces have
+# no default route, so nothing in them can leave the machine either.
+#
+# Names without DNS and without touching /etc: the proxy's Kerberos name is PROXY_HOST
+# (proxy.kgtest.local, service principal HTTP/proxy.kgtest.local@KGTEST.LOCAL) while TCP goes to
+# PROXY_IP. krb5.conf has dns_canonicalize_hostname=false and rdns=false, so
+# gss_import_name("HTTP@proxy.kgtest.local") never resolves anything. Clients therefore use
+#   proxy url http://PROXY_IP:3128 + kerberos.spn "HTTP@proxy.kgtest.local"   (the daemon), or
+#   -x http://proxy.kgtest.local:3128 --resolve proxy.kgtest.local:3128:PROXY_IP  (curl).
+# The proxy resolves origin.test: Squid through hosts_file, Apache through a private /etc/hosts
+# bind mount inside the mount namespace "ip netns exec" creates (it does not propagate back).
+#
+# "krbrig_start kdc-only" is only a KDC on 127.0.0.1:<free port>: no namespaces, no root.
+#
+# API: krbrig_start [squid|apache|kdc-only]; krbrig_add_user NAME PW;
+#      krbrig_kinit_as UID NAME PW CCACHE [kinit options]; krbrig_kdc_stop; krbrig_kdc_start;
+#      krbrig_access_log (alias krbrig_squid_log); krbrig_stop.
+# krbrig_start must run in the test's shell (not in $(...)): it exports the variables below,
+# also written to $RIG/env.sh, and registers krbrig_stop with kg_on_exit.
+#   RIG KRBRIG_MODE REALM KRB5_CONFIG KRB5_KDC_PROFILE KRB5RCACHEDIR KDC_ADDR KDC_PORT
+#   PROXY_IP PROXY_PORT PROXY_HOST PROXY_SPN PROXY_URL PROXY_PRINCIPAL HOST_IP
+#   ORIGIN_IP ORIGIN_HOST ORIGIN_CA KRBRIG_CCDIR KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN
+# $RIG/kg-proxy.conf holds the matching proxy/kerberos sections of kernelgatekeeper.conf.
+
+KRBRIG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+declare -F kg_on_exit >/dev/null || . "$KRBRIG_LIB_DIR/common.sh"
+PATH=$PATH:/usr/sbin:/sbin # krb5kdc, kdb5_util, kadmin.local, squid, apache2
+
+KRBRIG_REALM=KGTEST.LOCAL
+KRBRIG_PROXY_HOST=proxy.kgtest.local
+KRBRIG_ORIGIN_HOST=origin.test
+KRBRIG_PROXY_PORT=3128
+KRBRIG_PIDS="kdc origin proxy" # pid files in $RIG, stopped in reverse order of importance
+KRBRIG_REGISTERED=0
+
+krbrig_log() {
+	echo "# krbrig: $*" >&2
+}
+
+# Why the start failed, with the tail of the log that says so; returns 1.
+krbrig_die() {
+	local f
+	echo "krbrig: start failed: $1" >&2
+	shift
+	for f in "$@"; do
+		[ -s "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
+	done
+	return 1
+}
+
+# True while PID runs and is not a zombie (PID 1 of some sandboxes never reaps orphans).
+krbrig_alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case "$st" in
+	Z* | "") return 1 ;;
+	esac
+	return 0
+}
+
+# TERM, up to 3 s, then KILL: only the PID recorded in $RIG/NAME.pid.
+krbrig_stop_pidfile() {
+	local f="$RIG/$1.pid" pid i
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	rm -f "$f"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 60; i++)); do
+		krbrig_alive "$pid" || break
+		sleep 0.05
+	done
+	krbrig_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# Run in the background, inside netns $1 when not empty; $RIG/$2.pid gets the PID.
+# "ip netns exec" execs the command, so the PID is the daemon's own.
+krbrig_spawn() {
+	local ns=$1 name=$2
+	shift 2
+	if [ -n "$ns" ]; then
+		ip netns exec "$ns" "$@" >"$RIG/logs/$name.out" 2>&1 &
+	else
+		"$@" >"$RIG/logs/$name.out" 2>&1 &
+	fi
+	echo $! >"$RIG/$name.pid"
+}
+
+krbrig_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# krbrig_listening NETNS|"" PORT: a TCP listener on PORT exists there. Asks the kernel (ss)
+# instead of connecting, so no probe shows up in the proxy's access log.
+krbrig_listening() {
+	local -a ns=()
+	[ -n "$1" ] && ns=(-N "$1")
+	ss "${ns[@]}" -Hltn "sport = :$2" 2>/dev/null | grep -q .
+}
+
+# --- the Kerberos part, shared with krbrig-kdc.sh (the unit test's KDC) ------------------------
+
+# krbrig_write_krb5 DIR KDC_ADDR KDC_PORT LISTEN: client krb5.conf + kdc.conf, DB, HTTP principal
+# and its keytab. LISTEN is the KDC's listen spec ("88" for every address of its namespace).
+krbrig_init_kdc() {
+	local dir=$1 addr=$2 port=$3 listen=$4
+	mkdir -p "$dir/db" "$dir/logs" "$dir/rcache" "$dir/cc" || return 1
+	chmod 1777 "$dir/rcache" "$dir/cc"
+	cat >"$dir/krb5.conf" <<EOF
+[libdefaults]
+	default_realm = $KRBRIG_REALM
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	# Service principals come from the configured name, never from DNS: HTTP@proxy.kgtest.local
+	# works with nothing resolvable, and an IP in a proxy URL cannot leak into the principal.
+	dns_canonicalize_hostname = false
+	rdns = false
+	# else single-label names get the resolv.conf search domain appended
+	qualify_shortname = ""
+	udp_preference_limit = 1
+	ticket_lifetime = 10h
+	renew_lifetime = 7d
+	forwardable = true
+[realms]
+	$KRBRIG_REALM = {
+		kdc = $addr:$port
+	}
+[domain_realm]
+	.kgtest.local = $KRBRIG_REALM
+	kgtest.local = $KRBRIG_REALM
+	localhost = $KRBRIG_REALM
+EOF
+	cat >"$dir/kdc.conf" <<EOF
+[kdcdefaults]
+	kdc_listen = $listen
+	kdc_tcp_listen = $listen
+[realms]
+	$KRBRIG_REALM = {
+		database_name = $dir/db/principal
+		key_stash_file = $dir/db/stash
+		acl_file = $dir/db/kadm5.acl
+		max_life = 10h
+		max_renewable_life = 7d
+		supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+		default_principal_flags = +preauth
+	}
+[logging]
+	kdc = FILE:$dir/logs/kdc.log
+	default = FILE:$dir/logs/krb5lib.log
+EOF
+	: >"$dir/db/kadm5.acl"
+	chmod 644 "$dir/krb5.conf"
+	KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf" \
+		kdb5_util -r "$KRBRIG_REALM" create -s -P "kgtest-master-$$" \
+		>"$dir/logs/kdb5_util.log" 2>&1 ||
+		krbrig_die "kdb5_util create" "$dir/logs/kdb5_util.log" || return 1
+	# One kadmin.local run for every command: each run costs about 0.1 s.
+	KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf" \
+		kadmin.local -r "$KRBRIG_REALM" >"$dir/logs/kadmin.log" 2>&1 <<EOF ||
+addprinc -randkey HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM
+ktadd -k $dir/http.keytab HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM
+EOF
+		krbrig_die "kadmin.local" "$dir/logs/kadmin.log" || return 1
+	[ -s "$dir/http.keytab" ] || krbrig_die "no keytab written" "$dir/logs/kadmin.log"
+}
+
+# krbrig_addprinc DIR NAME PASSWORD
+krbrig_addprinc() {
+	KRB5_CONFIG="$1/krb5.conf" KRB5_KDC_PROFILE="$1/kdc.conf" \
+		kadmin.local -r "$KRBRIG_REALM" -q "addprinc -pw $3 $2@$KRBRIG_REALM" \
+		>>"$1/logs/kadmin.log" 2>&1 || krbrig_die "addprinc $2" "$1/logs/kadmin.log"
+}
+
+# --- the public API -------------------------------------------------------------------------
+
+krbrig_start() {
+	if ! krbrig_start_rig "$@"; then
+		krbrig_stop
+		return 1
+	fi
+}
+
+krbrig_start_rig() {
+	local mode=${1:-squid} t0 slot
+	t0=$(date +%s%N)
+	case "$mode" in
+	squid) kg_require_cmd squid ;;
+	apache) kg_require_cmd apache2 ;;
+	kdc-only) ;;
+	*)
+		echo "krbrig_start: unknown mode '$mode' (squid|apache|kdc-only)" >&2
+		return 2
+		;;
+	esac
+	kg_require_cmd krb5kdc kdb5_util kadmin.local kinit python3
+	if [ "$mode" != kdc-only ]; then
+		kg_require_root
+		kg_require_cmd ip openssl setpriv
+	fi
+	if [ "$mode" = apache ] && [ ! -e /usr/lib/apache2/modules/mod_auth_gssapi.so ]; then
+		kg_skip "needs libapache2-mod-auth-gssapi"
+	fi
+	if [ -n "${RIG:-}" ] && [ -d "$RIG" ]; then
+		echo "krbrig_start: a rig is already running in $RIG" >&2
+		return 1
+	fi
+	if [ "$KRBRIG_REGISTERED" = 0 ]; then
+		kg_on_exit krbrig_stop
+		KRBRIG_REGISTERED=1
+	fi
+	RIG=$(mktemp -d "${TMPDIR:-/tmp}/kgrig.XXXXXX") || return 1
+	chmod 755 "$RIG"
+	mkdir -p "$RIG/logs" "$RIG/www"
+	export RIG KRBRIG_MODE=$mode REALM=$KRBRIG_REALM
+	export PROXY_HOST=$KRBRIG_PROXY_HOST ORIGIN_HOST=$KRBRIG_ORIGIN_HOST
+	export PROXY_SPN="HTTP@$KRBRIG_PROXY_HOST" PROXY_PRINCIPAL="HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM"
+	export KRB5_CONFIG="$RIG/krb5.conf" KRB5_KDC_PROFILE="$RIG/kdc.conf"
+	export KRB5RCACHEDIR="$RIG/rcache" KRBRIG_CCDIR="$RIG/cc"
+	KRBRIG_NS_PROXY="" KRBRIG_NS_ORIGIN="" HOST_IP="" PROXY_IP="" ORIGIN_IP="" ORIGIN_CA=""
+
+	if [ "$mode" = kdc-only ]; then
+		KDC_ADDR=127.0.0.1
+		KDC_PORT=$(krbrig_free_port)
+		krbrig_init_kdc "$RIG" "$KDC_ADDR" "$KDC_PORT" "$KDC_ADDR:$KDC_PORT" || return 1
+		krbrig_spawn "" kdc krb5kdc -n -r "$KRBRIG_REALM"
+	else
+		for ((slot = 0; slot < 64; slot++)); do
+			ip -4 -o addr show to "198.51.100.$((4 * slot))/30" | grep -q . || break
+		done
+		[ "$slot" -lt 64 ] || krbrig_die "no free /30 left in 198.51.100.0/24" || return 1
+		HOST_IP=198.51.100.$((4 * slot + 1))
+		PROXY_IP=198.51.100.$((4 * slot + 2))
+		ORIGIN_IP=203.0.113.$((4 * slot + 2))
+		KDC_ADDR=$PROXY_IP
+		KDC_PORT=88
+		krbrig_net "203.0.113.$((4 * slot + 1))" || return 1
+		krbrig_init_kdc "$RIG" "$KDC_ADDR" "$KDC_PORT" 88 || return 1
+		krbrig_spawn "$KRBRIG_NS_PROXY" kdc krb5kdc -n -r "$KRBRIG_REALM"
+		krbrig_origin || return 1
+		echo "$ORIGIN_IP $KRBRIG_ORIGIN_HOST" >"$RIG/hosts"
+		chmod 644 "$RIG/hosts"
+		if [ "$mode" = squid ]; then krbrig_squid; else krbrig_apache; fi || return 1
+	fi
+	export KDC_ADDR KDC_PORT HOST_IP PROXY_IP ORIGIN_IP ORIGIN_CA KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN
+	export PROXY_PORT=$KRBRIG_PROXY_PORT
+	export PROXY_URL="http://${PROXY_IP:-127.0.0.1}:$PROXY_PORT"
+
+	# Wait, bounded (5 s), for every listener; name the one that did not come up.
+	kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT" ||
+		krbrig_die "the KDC does not listen on $KDC_ADDR:$KDC_PORT" \
+			"$RIG/logs/kdc.out" "$RIG/logs/kdc.log" || return 1
+	if [ "$mode" != kdc-only ]; then
+		kg_wait_for 50 test -s "$RIG/origin.ready" ||
+			krbrig_die "origin.py did not start" "$RIG/logs/origin.out" || return 1
+		kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$PROXY_PORT" ||
+			krbrig_die "the $mode proxy does not listen on $PROXY_IP:$PROXY_PORT" \
+				"$RIG/logs/proxy.out" "$RIG/logs/cache.log" "$RIG/logs/error_log" ||
+			return 1
+	fi
+	krbrig_write_env
+	krbrig_log "$mode rig ready in $((($(date +%s%N) - t0) / 1000000)) ms: $RIG"
+}
+
+# The two namespaces, the veth pairs, and the root namespace's unreachable route to the origin.
+# $1: the proxy namespace's address on the origin link.
+krbrig_net() {
+	local p="$KG_TEST_ID-kgp" o="$KG_TEST_ID-kgo" proxy_inner=$1
+	ip netns add "$p" || krbrig_die "cannot create network namespace $p" || return 1
+	KRBRIG_NS_PROXY=$p
+	ip netns add "$o" || krbrig_die "cannot create network namespace $o" || return 1
+	KRBRIG_NS_ORIGIN=$o
+	ip -n "$p" link set lo up && ip -n "$o" link set lo up &&
+		ip link add "${KG_TEST_ID}h" type veth peer name hostside netns "$p" &&
+		ip -n "$p" link add originside type veth peer name proxyside netns "$o" &&
+		ip addr add "$HOST_IP/30" dev "${KG_TEST_ID}h" &&
+		ip link set "${KG_TEST_ID}h" up &&
+		ip -n "$p" addr add "$PROXY_IP/30" dev hostside &&
+		ip -n "$p" link set hostside up &&
+		ip -n "$p" addr add "$proxy_inner/30" dev originside &&
+		ip -n "$p" link set originside up &&
+		ip -n "$o" addr add "$ORIGIN_IP/30" dev proxyside &&
+		ip -n "$o" link set proxyside up &&
+		ip route replace unreachable "$ORIGIN_IP/32" ||
+		krbrig_die "network setup (ip link/addr/route) failed" || return 1
+	echo "$ORIGIN_IP" >"$RIG/route"
+}
+
+krbrig_origin() {
+	echo "kgtest origin: hello" >"$RIG/www/index.txt"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=kgtest rig CA" -keyout "$RIG/ca.key" -out "$RIG/ca.pem" \
+		>"$RIG/logs/openssl.log" 2>&1 &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-subj "/CN=$KRBRIG_ORIGIN_HOST" -keyout "$RIG/origin.key" -out "$RIG/origin.csr" \
+			>>"$RIG/logs/openssl.log" 2>&1 &&
+		printf 'subjectAltName=DNS:%s,IP:%s\nextendedKeyUsage=serverAuth\n' \
+			"$KRBRIG_ORIGIN_HOST" "$ORIGIN_IP" >"$RIG/origin.ext" &&
+		openssl x509 -req -in "$RIG/origin.csr" -CA "$RIG/ca.pem" -CAkey "$RIG/ca.key" \
+			-CAcreateserial -days 2 -extfile "$RIG/origin.ext" -out "$RIG/origin.pem" \
+			>>"$RIG/logs/openssl.log" 2>&1 ||
+		krbrig_die "test CA generation" "$RIG/logs/openssl.log" || return 1
+	ORIGIN_CA=$RIG/ca.pem
+	chmod 644 "$ORIGIN_CA"
+	krbrig_spawn "$KRBRIG_NS_ORIGIN" origin python3 "$KRBRIG_LIB_DIR/origin.py" serve \
+		--bind "$ORIGIN_IP" --http-port 80 --https-port 443 \
+		--cert "$RIG/origin.pem" --key "$RIG/origin.key" --ready "$RIG/origin.ready"
+}
+
+krbrig_squid() {
+	chown proxy: "$RIG/http.keytab" && chown -R proxy: "$RIG/logs" ||
+		krbrig_die "chown to the proxy user" || return 1
+	# The Debian default access rules (SSL_ports, Safe_ports, CONNECT only to 443), then
+	# Negotiate required for everyone: what a corporate Squid looks like.
+	cat >"$RIG/squid.conf" <<EOF
+http_port $PROXY_IP:$KRBRIG_PROXY_PORT
+cache_effective_user proxy
+visible_hostname $KRBRIG_PROXY_HOST
+pid_filename $RIG/logs/squid.pid
+cache_log $RIG/logs/cache.log
+access_log stdio:$RIG/logs/access.log squid
+cache_store_log none
+cache deny all
+coredump_dir $RIG/logs
+shutdown_lifetime 0 seconds
+pinger_enable off
+netdb_filename none
+icp_port 0
+htcp_port 0
+logfile_rotate 0
+hosts_file $RIG/hosts
+dns_nameservers 127.0.0.1
+
+# -s: an explicit service principal (GSS_C_NO_NAME makes the helper resolve the host name).
+auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k $RIG/http.keytab -s HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM -c $RIG/rcache -i
+auth_param negotiate children 3 startup=1 idle=1
+auth_param negotiate keep_alive on
+
+acl SSL_ports port 443
+acl Safe_ports port 80		# http
+acl Safe_ports port 21		# ftp
+acl Safe_ports port 443		# https
+acl Safe_ports port 70		# gopher
+acl Safe_ports port 210		# wais
+acl Safe_ports port 1025-65535	# unregistered ports
+acl Safe_ports port 280		# http-mgmt
+acl Safe_ports port 488		# gss-http
+acl Safe_ports port 591		# filemaker
+acl Safe_ports port 777		# multiling http
+http_access deny !Safe_ports
+http_access deny CONNECT !SSL_ports
+http_access allow localhost manager
+http_access deny manager
+acl authed proxy_auth REQUIRED
+http_access allow authed
+http_access deny all
+EOF
+	squid -k parse -f "$RIG/squid.conf" >"$RIG/logs/squid-parse.log" 2>&1 ||
+		krbrig_die "squid.conf does not parse" "$RIG/logs/squid-parse.log" || return 1
+	# -N: foreground, no SMP kids; the helper inherits KRB5_CONFIG and KRB5RCACHEDIR.
+	krbrig_spawn "$KRBRIG_NS_PROXY" proxy squid -N -f "$RIG/squid.conf"
+}
+
+krbrig_apache() {
+	local mods=/usr/lib/apache2/modules
+	chown www-data: "$RIG/http.keytab" && chown -R www-data: "$RIG/logs" ||
+		krbrig_die "chown to www-data" || return 1
+	cat >"$RIG/httpd.conf" <<EOF
+ServerRoot $RIG
+ServerName $KRBRIG_PROXY_HOST
+Listen $PROXY_IP:$KRBRIG_PROXY_PORT
+PidFile $RIG/logs/httpd.pid
+ErrorLog $RIG/logs/error_log
+LogLevel warn auth_gssapi:info
+LogFormat "%h %l %u %t \"%r\" %>s %b" common
+CustomLog $RIG/logs/access_log common
+DefaultRuntimeDir $RIG/logs
+Mutex file:$RIG/logs
+User www-data
+Group www-data
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule authn_core_module $mods/mod_authn_core.so
+LoadModule authz_user_module $mods/mod_authz_user.so
+LoadModule proxy_module $mods/mod_proxy.so
+LoadModule proxy_http_module $mods/mod_proxy_http.so
+LoadModule proxy_connect_module $mods/mod_proxy_connect.so
+LoadModule auth_gssapi_module $mods/mod_auth_gssapi.so
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 16
+MaxRequestWorkers 16
+KeepAlive On
+ProxyRequests On
+ProxyVia Off
+# like Squid's "deny CONNECT !SSL_ports"
+AllowCONNECT 443
+<Proxy "*">
+	AuthType GSSAPI
+	AuthName "KernelGatekeeper test proxy"
+	GssapiCredStore keytab:$RIG/http.keytab
+	GssapiAllowedMech krb5
+	GssapiBasicAuth Off
+	GssapiConnectionBound On
+	Require valid-user
+</Proxy>
+EOF
+	apache2 -t -f "$RIG/httpd.conf" >"$RIG/logs/httpd-t.log" 2>&1 ||
+		krbrig_die "httpd.conf does not parse" "$RIG/logs/httpd-t.log" || return 1
+	# mod_proxy resolves origin.test with getaddrinfo: give it a private /etc/hosts.
+	krbrig_spawn "$KRBRIG_NS_PROXY" proxy sh -c \
+		'mount --bind "$1/hosts" /etc/hosts && exec apache2 -DFOREGROUND -f "$1/httpd.conf"' \
+		sh "$RIG"
+}
+
+krbrig_write_env() {
+	local v
+	: >"$RIG/env.sh"
+	for v in RIG KRBRIG_MODE REALM KRB5_CONFIG KRB5_KDC_PROFILE KRB5RCACHEDIR KDC_ADDR KDC_PORT \
+		PROXY_IP PROXY_PORT PROXY_HOST PROXY_SPN PROXY_URL PROXY_PRINCIPAL HOST_IP ORIGIN_IP \
+		ORIGIN_HOST ORIGIN_CA KRBRIG_CCDIR KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN; do
+		printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
+	done
+	cat >"$RIG/kg-proxy.conf" <<EOF
+proxy = {
+	type = "http";
+	url = "$PROXY_URL";
+	connection_timeout = 5;
+};
+kerberos = {
+	realm = "$KRBRIG_REALM";
+	spn = "$PROXY_SPN";
+};
+EOF
+	chmod 644 "$RIG/env.sh" "$RIG/kg-proxy.conf"
+}
+
+krbrig_add_user() { # NAME PASSWORD
+	krbrig_addprinc "$RIG" "$1" "$2"
+}
+
+# kinit as an unprivileged numeric uid (gid = uid, no groups): the ccache belongs to that uid.
+# CCACHE: a ccache name or path ("" -> FILE:$KRBRIG_CCDIR/krb5cc_UID); extra args go to kinit.
+krbrig_kinit_as() {
+	local uid=$1 name=$2 pw=$3 cc=${4:-}
+	shift 4
+	[ -n "$cc" ] || cc="FILE:$KRBRIG_CCDIR/krb5cc_$uid"
+	printf '%s\n' "$pw" | kg_as_uid "$uid" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$cc" \
+		timeout 20 kinit "$@" "$name@$KRBRIG_REALM" >>"$RIG/logs/kinit.log" 2>&1
+}
+
+krbrig_kdc_stop() {
+	krbrig_stop_pidfile kdc
+}
+
+krbrig_kdc_start() {
+	[ -f "$RIG/kdc.pid" ] && return 0
+	krbrig_spawn "$KRBRIG_NS_PROXY" kdc krb5kdc -n -r "$KRBRIG_REALM"
+	kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT"
+}
+
+krbrig_access_log() {
+	case "${KRBRIG_MODE:-}" in
+	apache) echo "$RIG/logs/access_log" ;;
+	*) echo "$RIG/logs/access.log" ;;
+	esac
+}
+
+krbrig_squid_log() {
+	krbrig_access_log
+}
+
+# Stops only what this rig started (by PID), then the namespaces, the route and the directory.
+# Idempotent and bounded (about 3 s per process at worst).
+krbrig_stop() {
+	local t0 name pid ns i
+	[ -n "${RIG:-}" ] && [ -d "$RIG" ] || return 0
+	t0=$(date +%s%N)
+	for name in proxy origin kdc; do
+		krbrig_stop_pidfile "$name"
+	done
+	for ns in ${KRBRIG_NS_PROXY:-} ${KRBRIG_NS_ORIGIN:-}; do
+		# stragglers are the proxy's helpers, children of our squid/apache
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+		for ((i = 0; i < 20; i++)); do
+			ip netns del "$ns" 2>/dev/null && break
+			sleep 0.05
+		done
+	done
+	[ -f "$RIG/route" ] && ip route del unreachable "$(cat "$RIG/route")/32" 2>/dev/null
+	ip link del "${KG_TEST_ID}h" 2>/dev/null
+	if [ "${KRBRIG_KEEP:-0}" = 1 ]; then
+		krbrig_log "kept $RIG"
+	else
+		rm -rf "$RIG"
+	fi
+	krbrig_log "stopped in $((($(date +%s%N) - t0) / 1000000)) ms"
+	RIG="" KRBRIG_NS_PROXY="" KRBRIG_NS_ORIGIN=""
+	return 0
+}

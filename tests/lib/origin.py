@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Origin server of the test rig: known content over HTTP and HTTPS, bulk bytes, upload digests.
+
+    origin.py serve --bind IP [--http-port 80] [--https-port 443 --cert C --key K] [--ready FILE]
+    origin.py pattern N     write the first N bytes of the /bytes pattern to stdout
+    origin.py digest N      print the sha256 of the first N bytes of the pattern
+
+Endpoints (the same on both ports):
+    GET  /            the known page (INDEX below)
+    GET  /bytes/N     N bytes of a deterministic pattern, streamed (1 GiB is fine)
+    GET  /peer        the peer address as the origin sees it (the proxy, through the rig)
+    POST or PUT /sha256   sha256 hex of the body (Content-Length or chunked) + "\\n",
+                          the byte count in the X-Received-Bytes header
+
+The pattern is a 65521-byte pseudo-random block (a prime length, so a lost or duplicated
+chunk of any power-of-two size changes the digest) repeated: byte i = BLOCK[i % 65521].
+"""
+
+import argparse
+import hashlib
+import http.server
+import os
+import socketserver
+import ssl
+import sys
+import threading
+
+INDEX = b"kgtest origin: hello\n"
+PERIOD = 65521
+MAX_BYTES = 1 << 40  # cap on /bytes/N
+MAX_UPLOAD = 1 << 40
+CHUNK = 1 << 16
+
+
+def make_block():
+    out = bytearray()
+    seed = b"kernelgatekeeper test pattern"
+    counter = 0
+    while len(out) < PERIOD:
+        out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
+        counter += 1
+    return bytes(out[:PERIOD])
+
+
+BLOCK = make_block()
+# Twice the block plus a chunk, so any window [offset, offset + CHUNK) is one slice.
+RING = BLOCK * (2 + CHUNK // PERIOD + 1)
+
+
+def pattern_chunks(n):
+    sent = 0
+    while sent < n:
+        off = sent % PERIOD
+        size = min(CHUNK, n - sent)
+        yield memoryview(RING)[off:off + size]
+        sent += size
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "kgtest-origin/1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+    def reply(self, code, body, extra=None):
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path
+        if path.startswith("http://") or path.startswith("https://"):
+            path = "/" + path.split("/", 3)[-1] if path.count("/") >= 3 else "/"
+        if path == "/":
+            return self.reply(200, INDEX)
+        if path == "/peer":
+            return self.reply(200, (self.client_address[0] + "\n").encode())
+        if path.startswith("/bytes/"):
+            try:
+                n = int(path[len("/bytes/"):])
+            except ValueError:
+                n = -1
+            if n < 0 or n > MAX_BYTES:
+                return self.reply(400, b"bad length\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            if self.command != "HEAD":
+                for chunk in pattern_chunks(n):
+                    self.wfile.write(chunk)
+            return None
+        return self.reply(404, b"not found\n")
+
+    do_HEAD = do_GET
+
+    def read_body(self, digest):
+        total = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return total
+                total += size
+                if total > MAX_UPLOAD:
+                    raise ValueError("upload too large")
+                while size:
+                    data = self.rfile.read(min(size, CHUNK))
+                    if not data:
+                        raise ValueError("short chunk")
+                    digest.update(data)
+                    size -= len(data)
+                self.rfile.readline(16)
+        length = int(self.headers.get("Content-Length", "0"))
+        if length < 0 or length > MAX_UPLOAD:
+            raise ValueError("bad Content-Length")
+        while total < length:
+            data = self.rfile.read(min(length - total, CHUNK))
+            if not data:
+                raise ValueError("short body")
+            digest.update(data)
+            total += len(data)
+        return total
+
+    def do_POST(self):
+        if self.path.split("?")[0].rsplit("/", 1)[-1] != "sha256":
+            return self.reply(404, b"not found\n")
+        digest = hashlib.sha256()
+        try:
+            total = self.read_body(digest)
+        except ValueError as e:
+            self.close_connection = True
+            return self.reply(400, ("%s\n" % e).encode())
+        return self.reply(200, (digest.hexdigest() + "\n").encode(),
+                          {"X-Received-Bytes": str(total)})
+
+    do_PUT = do_POST
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class TLSServer(Server):
+    def __init__(self, addr, handler, context):
+        self.context = context
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        sock.settimeout(30)  # the handshake runs in the worker thread, bounded
+        return self.context.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+            request.settimeout(None)
+        except (ssl.SSLError, OSError):
+            return
+        super().finish_request(request, client_address)
+
+
+def serve(args):
+    servers = [Server((args.bind, args.http_port), Handler)]
+    if args.https_port:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.cert, args.key)
+        servers.append(TLSServer((args.bind, args.https_port), Handler, ctx))
+    if args.ready:
+        with open(args.ready + ".tmp", "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.rename(args.ready + ".tmp", args.ready)
+    for s in servers[1:]:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--bind", required=True)
+    s.add_argument("--http-port", type=int, default=80)
+    s.add_argument("--https-port", type=int, default=0)
+    s.add_argument("--cert")
+    s.add_argument("--key")
+    s.add_argument("--ready", help="file written once every port is bound")
+    for name in ("pattern", "digest"):
+        sub.add_parser(name).add_argument("n", type=int)
+    args = p.parse_args()
+    if args.cmd == "serve":
+        serve(args)
+    elif args.cmd == "pattern":
+        out = sys.stdout.buffer
+        for chunk in pattern_chunks(args.n):
+            out.write(chunk)
+    else:
+        d = hashlib.sha256()
+        for chunk in pattern_chunks(args.n):
+            d.update(chunk)
+        print(d.hexdigest())
+
+
+if __name__ == "__main__":
+    main()
