@@ -50,10 +50,10 @@ struct group_spec {
 };
 
 static const char *const proxy_type_names[] = {
-	[KG_PROXY_HTTP] = "http",
-	[KG_PROXY_HTTPS] = "https",
-	[KG_PROXY_WPAD] = "wpad",
-	[KG_PROXY_NONE] = "none",
+    [KG_PROXY_HTTP] = "http",
+    [KG_PROXY_HTTPS] = "https",
+    [KG_PROXY_WPAD] = "wpad",
+    [KG_PROXY_NONE] = "none",
 };
 
 const char *kg_proxy_type_to_string(enum kg_proxy_type t)
@@ -362,7 +362,8 @@ static int read_int(struct parse_ctx *ctx, const config_setting_t *s, long long 
 {
 	long long v;
 
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
 		return fail(ctx, s, "expected an integer");
 	v = config_setting_get_int64(s);
 	if (v < min || v > max)
@@ -416,13 +417,12 @@ static const char *check_loopback(const char *value)
 		return addr[0] == 127 ? NULL : "must be a loopback address (127.0.0.0/8 or ::1)";
 	if (inet_pton(AF_INET6, value, addr) == 1)
 		return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)addr)
-			       ? NULL
-			       : "must be a loopback address (127.0.0.0/8 or ::1)";
+			   ? NULL
+			   : "must be a loopback address (127.0.0.0/8 or ::1)";
 	return "not an IP address";
 }
 
-static int parse_proxy_type(struct parse_ctx *ctx, const config_setting_t *s,
-			    struct kg_config *cfg)
+static int parse_proxy_type(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg)
 {
 	const char *v = NULL;
 	size_t i;
@@ -521,6 +521,8 @@ static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct
 
 /* ---- Schema -------------------------------------------------------------------------------- */
 
+/* One key per line reads as the schema it is; clang-format would spread each over four. */
+/* clang-format off */
 #define FIELD(f) .offset = offsetof(struct kg_config, f), .size = sizeof(((struct kg_config *)0)->f)
 #define STRING(n, f, chk) {.name = n, .kind = KEY_STRING, FIELD(f), .check = chk}
 #define UINT(n, f, lo, hi) {.name = n, .kind = KEY_UINT, FIELD(f), .min = lo, .max = hi}
@@ -572,6 +574,8 @@ static const struct group_spec groups[] = {
 	{"ebpf", ebpf_keys, ARRAY_SIZE(ebpf_keys)},
 	{"client", client_keys, ARRAY_SIZE(client_keys)},
 };
+
+/* clang-format on */
 
 static const struct group_spec top_level = {NULL, top_keys, ARRAY_SIZE(top_keys)};
 
@@ -690,8 +694,8 @@ int kg_config_parse(struct kg_config *cfg, const char *text, const char *name,
 		text = terminated;
 	}
 	if (!config_read_string(&lc, text))
-		return set_error(err, errlen, -EINVAL, "%s:%d: %s", ctx.name, config_error_line(&lc),
-				 config_error_text(&lc));
+		return set_error(err, errlen, -EINVAL, "%s:%d: %s", ctx.name,
+				 config_error_line(&lc), config_error_text(&lc));
 
 	scratch = malloc(sizeof(*scratch));
 	if (!scratch)

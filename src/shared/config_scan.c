@@ -15,15 +15,15 @@
 #include "shared/config_scan.h"
 
 #define SCAN_MAX_DEPTH 8
-#define SCAN_NAME_MAX 48
+#define SCAN_NAME_MAX  48
 
 struct scan_state {
 	const char *p;
 	unsigned line;
-	char last_name[SCAN_NAME_MAX];  /* the most recent name token */
-	char key[SCAN_NAME_MAX];        /* the name before the last '=' or ':' */
+	char last_name[SCAN_NAME_MAX]; /* the most recent name token */
+	char key[SCAN_NAME_MAX];       /* the name before the last '=' or ':' */
 	char groups[SCAN_MAX_DEPTH][SCAN_NAME_MAX];
-	unsigned depth;                 /* may exceed SCAN_MAX_DEPTH; deeper names are not kept */
+	unsigned depth; /* may exceed SCAN_MAX_DEPTH; deeper names are not kept */
 	struct config_scan_error *error;
 };
 

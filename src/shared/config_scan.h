@@ -7,12 +7,12 @@
  */
 #pragma once
 
-#define KG_CONFIG_MAX_SIZE (1024 * 1024)
+#define KG_CONFIG_MAX_SIZE  (1024 * 1024)
 #define KG_CONFIG_MAX_LINES 65535
 
 struct config_scan_error {
 	unsigned line;
-	char key[128];    /* dotted name of the setting being defined when known, else "" */
+	char key[128]; /* dotted name of the setting being defined when known, else "" */
 	char reason[128];
 };
 

@@ -25,9 +25,9 @@
 #include "shared/log.h"
 #include "shared/macro.h"
 
-#define LOG_MSG_MAX 4096    /* bytes of message text, NUL included */
-#define LOG_MAX_FIELDS 16   /* caller fields sent to the journal; more are dropped */
-#define LOG_FIELD_MAX 512   /* bytes of one "KEY=value" journal field */
+#define LOG_MSG_MAX	   4096 /* bytes of message text, NUL included */
+#define LOG_MAX_FIELDS	   16	/* caller fields sent to the journal; more are dropped */
+#define LOG_FIELD_MAX	   512	/* bytes of one "KEY=value" journal field */
 #define LOG_FIELD_NAME_MAX 64
 
 static struct {
@@ -38,9 +38,8 @@ static struct {
 } kg_log = {.ident = "kernelgatekeeper", .level = LOG_INFO, .file_fd = -1, .journal = -1};
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "EMERG", [LOG_ALERT] = "ALERT", [LOG_CRIT] = "CRIT",
-	[LOG_ERR] = "ERROR",   [LOG_WARNING] = "WARN", [LOG_NOTICE] = "NOTICE",
-	[LOG_INFO] = "INFO",   [LOG_DEBUG] = "DEBUG",
+    [LOG_EMERG] = "EMERG",  [LOG_ALERT] = "ALERT",   [LOG_CRIT] = "CRIT", [LOG_ERR] = "ERROR",
+    [LOG_WARNING] = "WARN", [LOG_NOTICE] = "NOTICE", [LOG_INFO] = "INFO", [LOG_DEBUG] = "DEBUG",
 };
 
 static int clamp_level(int level)
@@ -119,8 +118,8 @@ int kg_log_level_from_string(const char *s)
 	static const struct {
 		const char *name;
 		int level;
-	} names[] = {{"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"warn", LOG_WARNING},
-		     {"error", LOG_ERR}};
+	} names[] = {
+	    {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"warn", LOG_WARNING}, {"error", LOG_ERR}};
 	size_t i;
 
 	for (i = 0; s && i < ARRAY_SIZE(names); i++)
@@ -167,7 +166,8 @@ static void trim_partial_utf8(char *msg)
 static size_t append_sanitized(char *dst, size_t pos, size_t cap, const char *msg)
 {
 	for (; *msg && pos + 1 < cap; msg++)
-		dst[pos++] = ((unsigned char)*msg < 0x20 && *msg != '\t') || *msg == 0x7f ? ' ' : *msg;
+		dst[pos++] =
+		    ((unsigned char)*msg < 0x20 && *msg != '\t') || *msg == 0x7f ? ' ' : *msg;
 	return pos;
 }
 

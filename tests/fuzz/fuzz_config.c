@@ -77,8 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct kg_cidr again;
 
 		/* A canonical CIDR formats and parses back to itself. */
-		if (kg_cidr_format(&cidr, back, sizeof(back)) < 0 || kg_cidr_parse(back, &again) < 0 ||
-		    memcmp(&again, &cidr, sizeof(cidr)) != 0)
+		if (kg_cidr_format(&cidr, back, sizeof(back)) < 0 ||
+		    kg_cidr_parse(back, &again) < 0 || memcmp(&again, &cidr, sizeof(cidr)) != 0)
 			__builtin_trap();
 	}
 	free(text);

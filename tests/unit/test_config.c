@@ -109,30 +109,31 @@ END_TEST
 START_TEST(test_every_key)
 {
 	static const char text[] =
-		"proxy = {\n"
-		"  type = \"wpad\";\n"
-		"  url = \"https://[2001:db8::1]:8443\";\n"
-		"  wpad_url = \"http://wpad.example.com/wpad.dat\";\n"
-		"  connection_timeout = 600;\n"
-		"  request_timeout = 3600;\n"
-		"  max_retries = 0;\n"
-		"};\n"
-		"kerberos = { realm = \"CORP.EXAMPLE\"; enable_cache = true;\n"
-		"  ccache = \"KEYRING:persistent:%{uid}\"; spn = \"HTTP@proxy.corp.example\"; };\n"
-		"ebpf = {\n"
-		"  interface = \"ens3\";\n"
-		"  target_ports = ( 8080, 1, 65535 );\n"
-		"  load_mode = \"cgroup\";\n"
-		"  allow_dynamic_ports = false;\n"
-		"  stats_interval = 0;\n"
-		"  cgroup_path = \"/sys/fs/cgroup/unified\";\n"
-		"  bypass = [ \"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\", \"2001:db8::1\" ];\n"
-		"};\n"
-		"client = { listen_address = \"::1\"; listen_port = 0x3039; sniff_hostname = false; };\n"
-		"log_level = \"debug\";\n"
-		"log_path = \"/var/log/kernelgatekeeper.log\";\n"
-		"shutdown_timeout = 1L;\n"
-		"socket_path = \"/run/kg/test.sock\";\n";
+	    "proxy = {\n"
+	    "  type = \"wpad\";\n"
+	    "  url = \"https://[2001:db8::1]:8443\";\n"
+	    "  wpad_url = \"http://wpad.example.com/wpad.dat\";\n"
+	    "  connection_timeout = 600;\n"
+	    "  request_timeout = 3600;\n"
+	    "  max_retries = 0;\n"
+	    "};\n"
+	    "kerberos = { realm = \"CORP.EXAMPLE\"; enable_cache = true;\n"
+	    "  ccache = \"KEYRING:persistent:%{uid}\"; spn = \"HTTP@proxy.corp.example\"; };\n"
+	    "ebpf = {\n"
+	    "  interface = \"ens3\";\n"
+	    "  target_ports = ( 8080, 1, 65535 );\n"
+	    "  load_mode = \"cgroup\";\n"
+	    "  allow_dynamic_ports = false;\n"
+	    "  stats_interval = 0;\n"
+	    "  cgroup_path = \"/sys/fs/cgroup/unified\";\n"
+	    "  bypass = [ \"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\", \"2001:db8::1\" ];\n"
+	    "};\n"
+	    "client = { listen_address = \"::1\"; listen_port = 0x3039; sniff_hostname = false; "
+	    "};\n"
+	    "log_level = \"debug\";\n"
+	    "log_path = \"/var/log/kernelgatekeeper.log\";\n"
+	    "shutdown_timeout = 1L;\n"
+	    "socket_path = \"/run/kg/test.sock\";\n";
 	struct warnings w = {0};
 	struct kg_config c;
 	char err[256];
@@ -198,8 +199,8 @@ START_TEST(test_empty_lists_and_other_values)
 	ck_assert_int_eq(c.proxy.type, KG_PROXY_HTTPS);
 	ck_assert_int_eq(c.log_level, LOG_ERR);
 	/* http with no url is accepted here; the client refuses it when it starts. */
-	ck_assert_int_eq(parse(&c, "proxy = { type = \"http\"; url = \"\"; };", &w, err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    parse(&c, "proxy = { type = \"http\"; url = \"\"; };", &w, err, sizeof(err)), 0);
 	ck_assert_uint_eq(w.count, 0);
 }
 END_TEST
@@ -209,122 +210,132 @@ static const struct {
 	const char *text;
 	const char *message;
 } bad_inputs[] = {
-	/* syntax */
-	{"proxy = {\n  type = \"http\";\n  url = = \"x\";\n};\n", "t.conf:3: syntax error"},
-	{"a = 1;\na = 2;\n", "t.conf:2: duplicate setting name"},
-	{"proxy = { type = \"http\"; \n", "t.conf:2: syntax error"},
-	{"log_path = \"/x;\n", "t.conf:1: log_path: unterminated string"},
-	/* groups */
-	{"\nproxy = 5;\n", "t.conf:2: proxy: expected a group"},
-	{"ebpf = [ 1 ];\n", "t.conf:1: ebpf: expected a group"},
-	/* types */
-	{"proxy = {\n type = 1;\n};\n", "t.conf:2: proxy.type: expected a string"},
-	{"proxy = { url = 80; };\n", "t.conf:1: proxy.url: expected a string"},
-	{"proxy = {\n\n connection_timeout = \"10\";\n};\n",
-	 "t.conf:3: proxy.connection_timeout: expected an integer"},
-	{"proxy = { request_timeout = 1.5; };", "t.conf:1: proxy.request_timeout: expected an integer"},
-	{"proxy = { max_retries = true; };", "t.conf:1: proxy.max_retries: expected an integer"},
-	{"kerberos = { enable_cache = 1; };", "t.conf:1: kerberos.enable_cache: expected true or false"},
-	{"kerberos = { realm = [ \"A\" ]; };", "t.conf:1: kerberos.realm: expected a string"},
-	{"ebpf = { target_ports = 80; };", "t.conf:1: ebpf.target_ports: expected a list"},
-	{"ebpf = { target_ports = [ \"80\" ]; };",
-	 "t.conf:1: ebpf.target_ports[0]: expected an integer"},
-	{"ebpf = { allow_dynamic_ports = \"yes\"; };",
-	 "t.conf:1: ebpf.allow_dynamic_ports: expected true or false"},
-	{"ebpf = { bypass = \"10.0.0.0/8\"; };", "t.conf:1: ebpf.bypass: expected a list"},
-	{"ebpf = { bypass = ( \"10.0.0.0/8\", 10 ); };", "t.conf:1: ebpf.bypass[1]: expected a string"},
-	{"client = { sniff_hostname = 0; };", "t.conf:1: client.sniff_hostname: expected true or false"},
-	{"client = { listen_port = \"0\"; };", "t.conf:1: client.listen_port: expected an integer"},
-	{"log_level = 7;", "t.conf:1: log_level: expected a string"},
-	{"shutdown_timeout = \"30\";", "t.conf:1: shutdown_timeout: expected an integer"},
-	{"socket_path = false;", "t.conf:1: socket_path: expected a string"},
-	/* ranges */
-	{"proxy = { connection_timeout = 0; };",
-	 "t.conf:1: proxy.connection_timeout: 0 is out of range 1..600"},
-	{"proxy = { connection_timeout = 601; };",
-	 "t.conf:1: proxy.connection_timeout: 601 is out of range 1..600"},
-	{"proxy = { request_timeout = 0; };",
-	 "t.conf:1: proxy.request_timeout: 0 is out of range 1..3600"},
-	{"proxy = { request_timeout = 3601; };",
-	 "t.conf:1: proxy.request_timeout: 3601 is out of range 1..3600"},
-	{"proxy = { max_retries = 11; };", "t.conf:1: proxy.max_retries: 11 is out of range 0..10"},
-	{"proxy = { max_retries = -1; };", "t.conf:1: proxy.max_retries: -1 is out of range 0..10"},
-	{"ebpf = { stats_interval = 86401; };",
-	 "t.conf:1: ebpf.stats_interval: 86401 is out of range 0..86400"},
-	{"client = { listen_port = 65536; };",
-	 "t.conf:1: client.listen_port: 65536 is out of range 0..65535"},
-	{"client = { listen_port = -1; };",
-	 "t.conf:1: client.listen_port: -1 is out of range 0..65535"},
-	{"shutdown_timeout = 0;", "t.conf:1: shutdown_timeout: 0 is out of range 1..3600"},
-	{"shutdown_timeout = 3601;", "t.conf:1: shutdown_timeout: 3601 is out of range 1..3600"},
-	{"ebpf = {\n target_ports = [ 80,\n 0 ];\n};",
-	 "t.conf:3: ebpf.target_ports[1]: 0 is out of range 1..65535"},
-	{"ebpf = { target_ports = [ 65536 ]; };",
-	 "t.conf:1: ebpf.target_ports[0]: 65536 is out of range 1..65535"},
-	{"ebpf = {\n target_ports = [ 80, 443,\n 80 ];\n};",
-	 "t.conf:3: ebpf.target_ports[2]: port 80 is listed twice"},
-	/* enumerations */
-	{"proxy = { type = \"socks\"; };",
-	 "t.conf:1: proxy.type: \"socks\" is not one of http, https, wpad, none"},
-	{"proxy = { type = \"HTTP\"; };", "t.conf:1: proxy.type: \"HTTP\" is not one of"},
-	{"log_level = \"verbose\";",
-	 "t.conf:1: log_level: \"verbose\" is not one of debug, info, warn, error"},
-	{"log_level = \"warning\";", "t.conf:1: log_level: \"warning\" is not one of"},
-	/* URLs */
-	{"proxy = { url = \"ftp://proxy:21\"; };",
-	 "t.conf:1: proxy.url: \"ftp://proxy:21\": URL must start with http:// or https://"},
-	{"proxy = { url = \"proxy.example.com:3128\"; };",
-	 "t.conf:1: proxy.url: \"proxy.example.com:3128\": URL must start with"},
-	{"proxy = { url = \"http://proxy:0\"; };",
-	 "t.conf:1: proxy.url: \"http://proxy:0\": URL port must be a number 1..65535"},
-	{"proxy = { url = \"http://proxy:99999\"; };", "t.conf:1: proxy.url: \"http://proxy:99999\": URL port"},
-	{"proxy = { url = \"http://user:pw@proxy:3128\"; };", "t.conf:1: proxy.url: \"http://user:pw@proxy:3128\": user@"},
-	{"proxy = { url = \"http://\"; };", "t.conf:1: proxy.url: \"http://\": URL has no host"},
-	{"proxy = { url = \"http://[::1:3128\"; };", "t.conf:1: proxy.url: \"http://[::1:3128\": unterminated ["},
-	{"proxy = {\n wpad_url = \"http://wpad example/\"; };",
-	 "t.conf:2: proxy.wpad_url: \"http://wpad example/\": URL contains a space"},
-	{"proxy = { wpad_url = \"wpad.dat\"; };", "t.conf:1: proxy.wpad_url: \"wpad.dat\": URL must start"},
-	/* CIDRs */
-	{"ebpf = { bypass = [ \"10.0.0.0/8\",\n \"10.1.2.3/8\" ]; };",
-	 "t.conf:2: ebpf.bypass[1]: \"10.1.2.3/8\" has host bits set; the network is 10.0.0.0/8"},
-	{"ebpf = { bypass = [ \"fd00::1/8\" ]; };",
-	 "t.conf:1: ebpf.bypass[0]: \"fd00::1/8\" has host bits set; the network is fd00::/8"},
-	{"ebpf = { bypass = [ \"10.0.0.0/33\" ]; };",
-	 "t.conf:1: ebpf.bypass[0]: \"10.0.0.0/33\" is not an address or address/prefix"},
-	{"ebpf = { bypass = [ \"example.com\" ]; };", "t.conf:1: ebpf.bypass[0]: \"example.com\" is not an address"},
-	{"ebpf = { bypass = [ \"\" ]; };", "t.conf:1: ebpf.bypass[0]: \"\" is not an address"},
-	/* paths and addresses */
-	{"socket_path = \"run/kg.sock\";",
-	 "t.conf:1: socket_path: \"run/kg.sock\": must be an absolute path"},
-	{"socket_path = \"\";", "t.conf:1: socket_path: \"\": must be an absolute path"},
-	{"socket_path = "
-	 "\"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	 "aaaaaaaaaaaaaaaaaa\";",
-	 "t.conf:1: socket_path: longer than 107 bytes"},
-	{"ebpf = { cgroup_path = \"sys/fs/cgroup\"; };",
-	 "t.conf:1: ebpf.cgroup_path: \"sys/fs/cgroup\": must be an absolute path"},
-	{"log_path = \"kg.log\";", "t.conf:1: log_path: \"kg.log\": must be an absolute path"},
-	{"client = { listen_address = \"0.0.0.0\"; };",
-	 "t.conf:1: client.listen_address: \"0.0.0.0\": must be a loopback address"},
-	{"client = { listen_address = \"192.0.2.1\"; };",
-	 "t.conf:1: client.listen_address: \"192.0.2.1\": must be a loopback address"},
-	{"client = { listen_address = \"::\"; };", "t.conf:1: client.listen_address: \"::\": must be a loopback"},
-	{"client = { listen_address = \"localhost\"; };",
-	 "t.conf:1: client.listen_address: \"localhost\": not an IP address"},
-	{"kerberos = { realm = \"EXAMPLE\\nCOM\"; };", "t.conf:1: kerberos.realm: contains a control character"},
-	{"ebpf = { interface = \"an-interface-name-much-longer-than-sixty-four-bytes-which-cannot-fit\"; };",
-	 "t.conf:1: ebpf.interface: longer than 63 bytes"},
-	/* what libconfig itself would get wrong */
-	{"ebpf = {\n target_ports = [ 80, 4294967297 ];\n};",
-	 "t.conf:2: ebpf.target_ports: integer 4294967297 is out of range"},
-	{"client = { listen_port = 99999999999999999999; };",
-	 "t.conf:1: client.listen_port: integer 99999999999999999999 is out of range"},
-	{"shutdown_timeout = 0x100000001;", "t.conf:1: shutdown_timeout: integer 0x100000001 is out"},
-	{"shutdown_timeout = 4294967297L;", "t.conf:1: shutdown_timeout: integer 4294967297L is out"},
-	{"a = 1;\n  @include \"/etc/passwd\"\n", "t.conf:2: @include is not supported"},
-	{"proxy = {\n url = \"http://x\n;\n", "t.conf:2: proxy.url: unterminated string"},
-	{"\"unterminated", "t.conf:1: unterminated string"},
-	{"a = 1;\n/* open\n", "t.conf:2: unterminated /* comment"},
+    /* syntax */
+    {"proxy = {\n  type = \"http\";\n  url = = \"x\";\n};\n", "t.conf:3: syntax error"},
+    {"a = 1;\na = 2;\n", "t.conf:2: duplicate setting name"},
+    {"proxy = { type = \"http\"; \n", "t.conf:2: syntax error"},
+    {"log_path = \"/x;\n", "t.conf:1: log_path: unterminated string"},
+    /* groups */
+    {"\nproxy = 5;\n", "t.conf:2: proxy: expected a group"},
+    {"ebpf = [ 1 ];\n", "t.conf:1: ebpf: expected a group"},
+    /* types */
+    {"proxy = {\n type = 1;\n};\n", "t.conf:2: proxy.type: expected a string"},
+    {"proxy = { url = 80; };\n", "t.conf:1: proxy.url: expected a string"},
+    {"proxy = {\n\n connection_timeout = \"10\";\n};\n",
+     "t.conf:3: proxy.connection_timeout: expected an integer"},
+    {"proxy = { request_timeout = 1.5; };", "t.conf:1: proxy.request_timeout: expected an integer"},
+    {"proxy = { max_retries = true; };", "t.conf:1: proxy.max_retries: expected an integer"},
+    {"kerberos = { enable_cache = 1; };",
+     "t.conf:1: kerberos.enable_cache: expected true or false"},
+    {"kerberos = { realm = [ \"A\" ]; };", "t.conf:1: kerberos.realm: expected a string"},
+    {"ebpf = { target_ports = 80; };", "t.conf:1: ebpf.target_ports: expected a list"},
+    {"ebpf = { target_ports = [ \"80\" ]; };",
+     "t.conf:1: ebpf.target_ports[0]: expected an integer"},
+    {"ebpf = { allow_dynamic_ports = \"yes\"; };",
+     "t.conf:1: ebpf.allow_dynamic_ports: expected true or false"},
+    {"ebpf = { bypass = \"10.0.0.0/8\"; };", "t.conf:1: ebpf.bypass: expected a list"},
+    {"ebpf = { bypass = ( \"10.0.0.0/8\", 10 ); };", "t.conf:1: ebpf.bypass[1]: expected a string"},
+    {"client = { sniff_hostname = 0; };",
+     "t.conf:1: client.sniff_hostname: expected true or false"},
+    {"client = { listen_port = \"0\"; };", "t.conf:1: client.listen_port: expected an integer"},
+    {"log_level = 7;", "t.conf:1: log_level: expected a string"},
+    {"shutdown_timeout = \"30\";", "t.conf:1: shutdown_timeout: expected an integer"},
+    {"socket_path = false;", "t.conf:1: socket_path: expected a string"},
+    /* ranges */
+    {"proxy = { connection_timeout = 0; };",
+     "t.conf:1: proxy.connection_timeout: 0 is out of range 1..600"},
+    {"proxy = { connection_timeout = 601; };",
+     "t.conf:1: proxy.connection_timeout: 601 is out of range 1..600"},
+    {"proxy = { request_timeout = 0; };",
+     "t.conf:1: proxy.request_timeout: 0 is out of range 1..3600"},
+    {"proxy = { request_timeout = 3601; };",
+     "t.conf:1: proxy.request_timeout: 3601 is out of range 1..3600"},
+    {"proxy = { max_retries = 11; };", "t.conf:1: proxy.max_retries: 11 is out of range 0..10"},
+    {"proxy = { max_retries = -1; };", "t.conf:1: proxy.max_retries: -1 is out of range 0..10"},
+    {"ebpf = { stats_interval = 86401; };",
+     "t.conf:1: ebpf.stats_interval: 86401 is out of range 0..86400"},
+    {"client = { listen_port = 65536; };",
+     "t.conf:1: client.listen_port: 65536 is out of range 0..65535"},
+    {"client = { listen_port = -1; };",
+     "t.conf:1: client.listen_port: -1 is out of range 0..65535"},
+    {"shutdown_timeout = 0;", "t.conf:1: shutdown_timeout: 0 is out of range 1..3600"},
+    {"shutdown_timeout = 3601;", "t.conf:1: shutdown_timeout: 3601 is out of range 1..3600"},
+    {"ebpf = {\n target_ports = [ 80,\n 0 ];\n};",
+     "t.conf:3: ebpf.target_ports[1]: 0 is out of range 1..65535"},
+    {"ebpf = { target_ports = [ 65536 ]; };",
+     "t.conf:1: ebpf.target_ports[0]: 65536 is out of range 1..65535"},
+    {"ebpf = {\n target_ports = [ 80, 443,\n 80 ];\n};",
+     "t.conf:3: ebpf.target_ports[2]: port 80 is listed twice"},
+    /* enumerations */
+    {"proxy = { type = \"socks\"; };",
+     "t.conf:1: proxy.type: \"socks\" is not one of http, https, wpad, none"},
+    {"proxy = { type = \"HTTP\"; };", "t.conf:1: proxy.type: \"HTTP\" is not one of"},
+    {"log_level = \"verbose\";",
+     "t.conf:1: log_level: \"verbose\" is not one of debug, info, warn, error"},
+    {"log_level = \"warning\";", "t.conf:1: log_level: \"warning\" is not one of"},
+    /* URLs */
+    {"proxy = { url = \"ftp://proxy:21\"; };",
+     "t.conf:1: proxy.url: \"ftp://proxy:21\": URL must start with http:// or https://"},
+    {"proxy = { url = \"proxy.example.com:3128\"; };",
+     "t.conf:1: proxy.url: \"proxy.example.com:3128\": URL must start with"},
+    {"proxy = { url = \"http://proxy:0\"; };",
+     "t.conf:1: proxy.url: \"http://proxy:0\": URL port must be a number 1..65535"},
+    {"proxy = { url = \"http://proxy:99999\"; };",
+     "t.conf:1: proxy.url: \"http://proxy:99999\": URL port"},
+    {"proxy = { url = \"http://user:pw@proxy:3128\"; };",
+     "t.conf:1: proxy.url: \"http://user:pw@proxy:3128\": user@"},
+    {"proxy = { url = \"http://\"; };", "t.conf:1: proxy.url: \"http://\": URL has no host"},
+    {"proxy = { url = \"http://[::1:3128\"; };",
+     "t.conf:1: proxy.url: \"http://[::1:3128\": unterminated ["},
+    {"proxy = {\n wpad_url = \"http://wpad example/\"; };",
+     "t.conf:2: proxy.wpad_url: \"http://wpad example/\": URL contains a space"},
+    {"proxy = { wpad_url = \"wpad.dat\"; };",
+     "t.conf:1: proxy.wpad_url: \"wpad.dat\": URL must start"},
+    /* CIDRs */
+    {"ebpf = { bypass = [ \"10.0.0.0/8\",\n \"10.1.2.3/8\" ]; };",
+     "t.conf:2: ebpf.bypass[1]: \"10.1.2.3/8\" has host bits set; the network is 10.0.0.0/8"},
+    {"ebpf = { bypass = [ \"fd00::1/8\" ]; };",
+     "t.conf:1: ebpf.bypass[0]: \"fd00::1/8\" has host bits set; the network is fd00::/8"},
+    {"ebpf = { bypass = [ \"10.0.0.0/33\" ]; };",
+     "t.conf:1: ebpf.bypass[0]: \"10.0.0.0/33\" is not an address or address/prefix"},
+    {"ebpf = { bypass = [ \"example.com\" ]; };",
+     "t.conf:1: ebpf.bypass[0]: \"example.com\" is not an address"},
+    {"ebpf = { bypass = [ \"\" ]; };", "t.conf:1: ebpf.bypass[0]: \"\" is not an address"},
+    /* paths and addresses */
+    {"socket_path = \"run/kg.sock\";",
+     "t.conf:1: socket_path: \"run/kg.sock\": must be an absolute path"},
+    {"socket_path = \"\";", "t.conf:1: socket_path: \"\": must be an absolute path"},
+    {"socket_path = "
+     "\"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaa\";",
+     "t.conf:1: socket_path: longer than 107 bytes"},
+    {"ebpf = { cgroup_path = \"sys/fs/cgroup\"; };",
+     "t.conf:1: ebpf.cgroup_path: \"sys/fs/cgroup\": must be an absolute path"},
+    {"log_path = \"kg.log\";", "t.conf:1: log_path: \"kg.log\": must be an absolute path"},
+    {"client = { listen_address = \"0.0.0.0\"; };",
+     "t.conf:1: client.listen_address: \"0.0.0.0\": must be a loopback address"},
+    {"client = { listen_address = \"192.0.2.1\"; };",
+     "t.conf:1: client.listen_address: \"192.0.2.1\": must be a loopback address"},
+    {"client = { listen_address = \"::\"; };",
+     "t.conf:1: client.listen_address: \"::\": must be a loopback"},
+    {"client = { listen_address = \"localhost\"; };",
+     "t.conf:1: client.listen_address: \"localhost\": not an IP address"},
+    {"kerberos = { realm = \"EXAMPLE\\nCOM\"; };",
+     "t.conf:1: kerberos.realm: contains a control character"},
+    {"ebpf = { interface = "
+     "\"an-interface-name-much-longer-than-sixty-four-bytes-which-cannot-fit\"; };",
+     "t.conf:1: ebpf.interface: longer than 63 bytes"},
+    /* what libconfig itself would get wrong */
+    {"ebpf = {\n target_ports = [ 80, 4294967297 ];\n};",
+     "t.conf:2: ebpf.target_ports: integer 4294967297 is out of range"},
+    {"client = { listen_port = 99999999999999999999; };",
+     "t.conf:1: client.listen_port: integer 99999999999999999999 is out of range"},
+    {"shutdown_timeout = 0x100000001;", "t.conf:1: shutdown_timeout: integer 0x100000001 is out"},
+    {"shutdown_timeout = 4294967297L;", "t.conf:1: shutdown_timeout: integer 4294967297L is out"},
+    {"a = 1;\n  @include \"/etc/passwd\"\n", "t.conf:2: @include is not supported"},
+    {"proxy = {\n url = \"http://x\n;\n", "t.conf:2: proxy.url: unterminated string"},
+    {"\"unterminated", "t.conf:1: unterminated string"},
+    {"a = 1;\n/* open\n", "t.conf:2: unterminated /* comment"},
 };
 
 START_TEST(test_bad_input)
@@ -359,8 +370,7 @@ START_TEST(test_things_that_are_not_errors)
 		      "%s", err);
 	ck_assert_uint_eq(w.count, 3);
 	/* A string may span lines; line numbers after it still count. */
-	ck_assert_int_eq(parse(&c, "text = \"a\nb\";\nshutdown_timeout = 0;", &w, err,
-			       sizeof(err)),
+	ck_assert_int_eq(parse(&c, "text = \"a\nb\";\nshutdown_timeout = 0;", &w, err, sizeof(err)),
 			 -EINVAL);
 	ck_assert_str_eq(err, "t.conf:3: shutdown_timeout: 0 is out of range 1..3600");
 }
@@ -387,15 +397,15 @@ START_TEST(test_unknown_keys_warn)
 	ck_assert_str_eq(w.last, "t.conf:1: client.url: unknown key, ignored");
 	ck_assert_uint_eq(w.count, 4);
 
-	ck_assert_int_eq(parse(&c, "kerberos = {\n enable_cache = false;\n};", &w, err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    parse(&c, "kerberos = {\n enable_cache = false;\n};", &w, err, sizeof(err)), 0);
 	ck_assert_uint_eq(w.count, 5);
 	ck_assert_msg(strncmp(w.last, "t.conf:2: kerberos.enable_cache: false is ignored", 49) == 0,
 		      "%s", w.last);
 
 	/* No callback: warnings are dropped, parsing still succeeds. */
-	ck_assert_int_eq(kg_config_parse(&c, "verbose = 1;", "t.conf", NULL, NULL, err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    kg_config_parse(&c, "verbose = 1;", "t.conf", NULL, NULL, err, sizeof(err)), 0);
 }
 END_TEST
 
@@ -683,7 +693,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_empty_text_gives_defaults);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_empty_lists_and_other_values);
-	tcase_add_loop_test(tc, test_bad_input, 0, (int)(sizeof(bad_inputs) / sizeof(bad_inputs[0])));
+	tcase_add_loop_test(tc, test_bad_input, 0,
+			    (int)(sizeof(bad_inputs) / sizeof(bad_inputs[0])));
 	tcase_add_test(tc, test_things_that_are_not_errors);
 	tcase_add_test(tc, test_unknown_keys_warn);
 	tcase_add_test(tc, test_no_error_buffer);

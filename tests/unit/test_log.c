@@ -164,7 +164,7 @@ START_TEST(test_log_file)
 	char want[256], line[512];
 	const char *out, *nl;
 	int i;
-	static const char *const names[] = {"EMERG", "ALERT", "CRIT", "ERROR",
+	static const char *const names[] = {"EMERG", "ALERT",  "CRIT", "ERROR",
 					    "WARN",  "NOTICE", "INFO", "DEBUG"};
 
 	capture_stderr();
