@@ -1,0 +1,86 @@
+#!/bin/sh
+# Builds every tests/fuzz/fuzz_*.c as a libFuzzer binary and runs it for a bounded time on a
+# copy of its seed corpus (tests/fuzz/corpus/<name without fuzz_>). Run by `make check`.
+#
+# A target names what it links in its first lines:
+#   // fuzz-sources: src/a.c src/b.c      (relative to top_srcdir)
+#   // fuzz-libs: -lfoo
+# Environment: CLANG (default clang), KG_FUZZ_SECONDS (default 20 per target),
+# KG_REQUIRE_PRIVILEGED=1 turns "no clang/libFuzzer here" from a skip into a failure.
+# Nothing is written to the source or build tree: binaries, corpus copies and crash artifacts
+# live in a temporary directory, kept (and named) only when a target fails.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+clang=${CLANG:-clang}
+seconds=${KG_FUZZ_SECONDS:-20}
+
+skip() {
+	if [ "${KG_REQUIRE_PRIVILEGED:-0}" = 1 ]; then
+		echo "FAIL (KG_REQUIRE_PRIVILEGED=1, would skip): $*" >&2
+		exit 99
+	fi
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kg-fuzz.XXXXXX") || exit 99
+keep=0
+cleanup() {
+	if [ "$keep" = 0 ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+command -v "$clang" >/dev/null 2>&1 || skip "$clang not found (install clang)"
+printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s\n' \
+	'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return 0; }' \
+	>"$work/probe.c"
+"$clang" -fsanitize=fuzzer,address,undefined "$work/probe.c" -o "$work/probe" \
+	>"$work/probe.log" 2>&1 || skip "$clang cannot link libFuzzer (install libclang-rt-dev)"
+
+# The value of a "// fuzz-KEY:" line in the first lines of a target.
+header() {
+	sed -n "1,5s|^// fuzz-$1:[[:space:]]*||p" "$2" | head -n 1
+}
+
+status=0
+found=0
+for src in "$top_srcdir"/tests/fuzz/fuzz_*.c; do
+	[ -e "$src" ] || continue
+	found=1
+	name=$(basename "$src" .c)
+	sources=$(header sources "$src")
+	libs=$(header libs "$src")
+	srcs=""
+	for s in $sources; do srcs="$srcs $top_srcdir/$s"; done
+	bin="$work/$name"
+	# shellcheck disable=SC2086 # word splitting of the source and library lists is wanted
+	if ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I"$top_srcdir/src" -I"$top_srcdir/bpf" -I"$top_srcdir/src/client" \
+		-DSYSCONFDIR='"/etc"' "$src" $srcs $libs -o "$bin" >"$work/$name.build.log" 2>&1; then
+		echo "$name: build failed" >&2
+		cat "$work/$name.build.log" >&2
+		status=1
+		keep=1
+		continue
+	fi
+	corpus="$work/$name.corpus"
+	mkdir -p "$corpus"
+	seeds="$top_srcdir/tests/fuzz/corpus/${name#fuzz_}"
+	if [ -d "$seeds" ]; then cp -R "$seeds/." "$corpus/"; fi
+	mkdir -p "$work/$name.artifacts"
+	if "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+		-artifact_prefix="$work/$name.artifacts/" "$corpus" >"$work/$name.log" 2>&1; then
+		runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$work/$name.log" | tail -n 1)
+		echo "$name: ${runs:-?} runs, ok"
+	else
+		echo "$name: FAILED (log and crash input kept in $work)" >&2
+		tail -n 40 "$work/$name.log" >&2
+		status=1
+		keep=1
+	fi
+done
+[ "$found" = 1 ] || { echo "no fuzz targets under $top_srcdir/tests/fuzz" >&2; exit 99; }
+exit "$status"
