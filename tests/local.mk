@@ -16,5 +16,6 @@ KG_INTEGRATION_TESTS = \
 TESTS += tests/unit/test_ipc $(KG_INTEGRATION_TESTS)
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
-	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c
+	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
+	tests/fuzz/corpus/ipc tests/run-suite tests/install-deps.sh tests/deps-debian.txt tests/demo.sh
 include $(srcdir)/tests/bench/local.mk
