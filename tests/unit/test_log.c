@@ -222,35 +222,37 @@ START_TEST(test_log_file_open_failure)
 }
 END_TEST
 
-START_TEST(test_journal_detection)
+/* Point $JOURNAL_STREAM at stderr as systemd would (ino_offset 0), or at another inode, then
+ * reopen the logger so it looks again. */
+static void journal_stream_is_stderr(unsigned ino_offset)
 {
 	struct stat st;
 	char value[64];
 
-	capture_stderr();
-	setenv("JOURNAL_STREAM", "1:2", 1);
+	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
+	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + ino_offset);
+	setenv("JOURNAL_STREAM", value, 1);
 	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, NULL), 0);
-	ck_assert_int_eq(kg_log_to_journal(), 0);
+}
+
+START_TEST(test_journal_detection)
+{
+	static const char *const not_stderr[] = {"1:2", "garbage", "", "1:", ":1", "1:2x"};
+	size_t i;
+
+	capture_stderr();
+	for (i = 0; i < sizeof(not_stderr) / sizeof(not_stderr[0]); i++) {
+		setenv("JOURNAL_STREAM", not_stderr[i], 1);
+		ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, NULL), 0);
+		ck_assert_msg(kg_log_to_journal() == 0, "JOURNAL_STREAM=%s", not_stderr[i]);
+	}
 	log_info("to stderr");
 	ck_assert_str_eq(slurp(stderr_path), "<6>to stderr\n");
 
-	setenv("JOURNAL_STREAM", "garbage", 1);
-	kg_log_open("kgtest", LOG_INFO, NULL);
-	ck_assert_int_eq(kg_log_to_journal(), 0);
-	setenv("JOURNAL_STREAM", "", 1);
-	kg_log_open("kgtest", LOG_INFO, NULL);
-	ck_assert_int_eq(kg_log_to_journal(), 0);
-
-	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
-	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
-		 (unsigned long long)st.st_ino);
-	setenv("JOURNAL_STREAM", value, 1);
-	kg_log_open("kgtest", LOG_INFO, NULL);
+	journal_stream_is_stderr(0);
 	ck_assert_int_eq(kg_log_to_journal(), 1);
-	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
-		 (unsigned long long)st.st_ino + 1);
-	setenv("JOURNAL_STREAM", value, 1);
-	kg_log_open("kgtest", LOG_INFO, NULL);
+	journal_stream_is_stderr(1);
 	ck_assert_int_eq(kg_log_to_journal(), 0);
 }
 END_TEST
@@ -260,15 +262,8 @@ END_TEST
  * it silently; either way nothing reaches stderr. */
 START_TEST(test_journal_no_duplicate)
 {
-	struct stat st;
-	char value[64];
-
 	capture_stderr();
-	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
-	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
-		 (unsigned long long)st.st_ino);
-	setenv("JOURNAL_STREAM", value, 1);
-	kg_log_open("kgtest", LOG_INFO, NULL);
+	journal_stream_is_stderr(0);
 	ck_assert_int_eq(kg_log_to_journal(), 1);
 	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", "1000"}, {"bad key", "x"}), "unit test record");
 	ck_assert_str_eq(slurp(stderr_path), "");
