@@ -1,1 +1,18 @@
-# placeholder: filled by its owner
+# Hand-written roff pages, filled in at make time (paths follow configure's directories).
+KG_MAN_PAGES = \
+	man/kernelgatekeeper-service.8 \
+	man/kernelgatekeeper-client.1 \
+	man/kernelgatekeeper-ctl.1 \
+	man/kernelgatekeeper.conf.5
+man_MANS += $(KG_MAN_PAGES)
+EXTRA_DIST += $(KG_MAN_PAGES:=.in)
+CLEANFILES += $(KG_MAN_PAGES)
+
+man/%.1: man/%.1.in Makefile
+	$(kg_subst_gen)
+
+man/%.5: man/%.5.in Makefile
+	$(kg_subst_gen)
+
+man/%.8: man/%.8.in Makefile
+	$(kg_subst_gen)

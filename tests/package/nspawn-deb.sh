@@ -1,0 +1,189 @@
+#!/bin/bash
+# The Debian package in a booted Debian 12 systemd (systemd-nspawn, private network):
+# apt install brings up the hardened service and, at the next login, every user's client;
+# the journal carries our fields; dpkg-reconfigure with preseeded answers rewrites the proxy
+# and the ports while a hand edit survives; apt purge leaves nothing behind; lintian is clean.
+#
+#   KG_DEB=/path/kernelgatekeeper_V_ARCH.deb   test this package (default: `make deb` here)
+#   KGP_CACHE=/var/cache/kernelgatekeeper-test  where the debootstrapped rootfs is cached
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/nspawn-rig.sh"
+
+kg_require_root
+kg_require_cmd debootstrap systemd-nspawn zstd nsenter flock lintian dpkg-deb
+kg_cgroup2_root >/dev/null || kg_skip "no cgroup v2 mount"
+
+SECONDS=0
+U=$KGP_TEST_USER
+CONF=/etc/kernelgatekeeper/kernelgatekeeper.conf
+W=$(mktemp -d /var/tmp/kgp-deb.XXXXXX)
+kg_on_exit rm -rf --one-file-system "$W"
+mkdir -p "$W/c/share"
+
+# --- The package and the rootfs, built side by side ----------------------------------------
+kgp_log "preparing the rootfs (cached under $KGP_CACHE)"
+kgp_rootfs_tarball >"$W/rootfs.path" 2>"$W/rootfs.log" &
+rootfs_pid=$!
+if [ -n "${KG_DEB:-}" ]; then
+	deb=$KG_DEB
+else
+	[ -f "$top_builddir/Makefile" ] || kg_skip "needs KG_DEB or a configured build tree"
+	kgp_log "building the .deb (make deb, DEB_BUILD_OPTIONS=nocheck)"
+	if ! make -C "$top_builddir" deb DEB_BUILD_OPTIONS=nocheck >"$W/deb-build.log" 2>&1; then
+		tail -n 40 "$W/deb-build.log"
+		echo "Bail out! make deb failed"
+		exit 99
+	fi
+	deb=$(ls "$top_builddir"/debbuild/kernelgatekeeper_*.deb 2>/dev/null | head -n 1)
+fi
+[ -f "$deb" ] || { echo "Bail out! no package at '$deb'"; exit 99; }
+kgp_log "package: $(basename "$deb")"
+cp "$deb" "$W/c/share/"
+lintian --fail-on error,warning --info --show-overrides "$deb" >"$W/lintian.log" 2>&1 &
+lintian_pid=$!
+wait "$rootfs_pid" || { cat "$W/rootfs.log"; echo "Bail out! no rootfs"; exit 99; }
+cat "$W/rootfs.log"
+
+kgp_log "booting Debian 12 (systemd-nspawn --boot --private-network)"
+kgp_boot "$W/c" || { echo "Bail out! container did not boot"; exit 99; }
+kgp_log "booted: $(kgp_raw systemctl is-system-running)"
+
+# --- Helpers --------------------------------------------------------------------------------
+conf_has() { kgp_raw grep -qE "$1" "$CONF"; }
+unit_prop() { kgp_raw systemctl show -P "$1" kernelgatekeeper.service; }
+wait_active() { # wait_active TENTHS CMD...: until CMD prints "active"
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		[ "$("$@" 2>/dev/null)" = active ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+client_state() { kgp_raw systemctl --user -M "$U@" is-active kernelgatekeeper-client; }
+ctl() { kgp_raw kernelgatekeeper-ctl "$@"; }
+
+# --- Install ----------------------------------------------------------------------------------
+kgp_run debconf-set-selections <<-'EOF'
+	kernelgatekeeper kernelgatekeeper/proxy_type select http
+	kernelgatekeeper kernelgatekeeper/proxy_url string http://192.0.2.10:3128
+	kernelgatekeeper kernelgatekeeper/realm string KGTEST.LOCAL
+EOF
+kgp_log "apt install ./$(basename "$deb") (offline: every dependency is in the rootfs)"
+if kgp_run sh -c 'cd /share && apt install -y -q ./kernelgatekeeper_*.deb' >"$W/install.log" 2>&1; then
+	kg_pass "apt install ./$(basename "$deb")"
+else
+	sed 's/^/    /' "$W/install.log" | tail -n 30
+	kg_fail "apt install ./$(basename "$deb")"
+fi
+kg_check "the config was written from the preseeded answers" \
+	conf_has '^[[:space:]]*url = "http://192\.0\.2\.10:3128";'
+kg_check "the config is ucf's, not a dpkg conffile" \
+	test -z "$(kgp_raw dpkg-query -W -f='${Conffiles}' kernelgatekeeper)"
+
+kg_check "systemctl is-active kernelgatekeeper = active" \
+	wait_active 100 kgp_raw systemctl is-active kernelgatekeeper
+kgp_raw systemctl status kernelgatekeeper --no-pager -n 5 >"$W/status.txt" 2>&1
+sed 's/^/    /' "$W/status.txt"
+kg_check "systemctl status shows the STATUS= line" grep -q 'Status: "' "$W/status.txt"
+kgp_raw journalctl -u kernelgatekeeper -o verbose --no-pager >"$W/journal.txt" 2>&1
+kg_check "journal: startup line with KG_CGROUP/KG_SOCKET and the service's CODE_FILE" \
+	grep -q '^    KG_CGROUP=' "$W/journal.txt"
+grep -E '^    (MESSAGE|KG_[A-Z_]+|CODE_FILE|CODE_LINE)=' "$W/journal.txt" | head -n 8
+
+main_pid=$(unit_prop MainPID)
+kg_check "the service keeps only CAP_BPF and CAP_NET_ADMIN (CapBnd 0x8000001000)" \
+	test "$(kgp_raw awk '/^CapBnd:/ { print $2 }' "/proc/$main_pid/status")" = 0000008000001000
+kgp_raw bpftool cgroup tree /sys/fs/cgroup >"$W/bpf-installed.txt" 2>&1
+attached() { grep -cE 'cgroup_inet[46]_(connect|getpeername)|sock_ops|cgroup_getsockopt' "$1"; }
+kg_check "bpftool cgroup tree: connect4/6, getpeername4/6, sock_ops, getsockopt attached" \
+	test "$(attached "$W/bpf-installed.txt")" = 6
+kgp_raw systemd-analyze security kernelgatekeeper.service --no-pager >"$W/security.txt" 2>&1
+score=$(sed -n 's/.*Overall exposure level for kernelgatekeeper.service: \([0-9.]*\).*/\1/p' \
+	"$W/security.txt")
+kgp_log "systemd-analyze security kernelgatekeeper.service: ${score:-?}"
+kg_check "systemd-analyze security exposure ${score:-?} <= 5.0" \
+	awk -v s="${score:-99}" 'BEGIN { exit !(s <= 5.0) }'
+
+# --- The user's session ----------------------------------------------------------------------
+kg_check "the user unit is enabled globally (dh_installsystemduser)" kgp_raw test -L \
+	/etc/systemd/user/default.target.wants/kernelgatekeeper-client.service
+kgp_log "starting $U's session (loginctl enable-linger: user@$KGP_TEST_UID.service)"
+kgp_raw loginctl enable-linger "$U"
+if wait_active 200 client_state; then
+	kg_pass "systemctl --user -M $U@ is-active kernelgatekeeper-client = active"
+else
+	kg_fail "systemctl --user -M $U@ is-active kernelgatekeeper-client = $(client_state)"
+	kgp_raw journalctl --no-pager -n 20 _SYSTEMD_USER_UNIT=kernelgatekeeper-client.service |
+		sed 's/^/    /'
+fi
+kg_check "kernelgatekeeper-ctl clients (root) lists $U" \
+	grep -q "^$U " <<<"$(ctl clients 2>&1)"
+
+# HOOK (issue 4): curl as $U, with no proxy variables, through a Negotiate Squid inside the
+# container. Needs tests/lib/krbrig.sh to run inside the container (the rootfs carries krb5-kdc,
+# squid and python3 for it): start the rig, point proxy.url/kerberos.spn at it, kinit as $U,
+# curl the origin. Until it is wired up, this reports itself as skipped.
+kgp_negotiate_check() {
+	echo "ok - curl through the Negotiate proxy # SKIP hook not wired to tests/lib/krbrig.sh yet"
+}
+kgp_negotiate_check
+
+# --- Hand edits, reload, dpkg-reconfigure ----------------------------------------------------
+kgp_log "hand edit (log_level, stats_interval) + systemctl reload"
+kgp_raw sed -i -e 's/^\([[:space:]]*log_level = \)"info";/\1"debug";/' \
+	-e 's/^\([[:space:]]*stats_interval = \)15;/\15;/' "$CONF"
+kgp_raw systemctl reload kernelgatekeeper
+kg_check "reload keeps the same process" test "$(unit_prop MainPID)" = "$main_pid"
+kg_check "the service logged the reload" \
+	grep -q 'configuration reloaded' <<<"$(kgp_raw journalctl -u kernelgatekeeper -o cat --no-pager)"
+
+kgp_run debconf-set-selections <<-'EOF'
+	kernelgatekeeper kernelgatekeeper/proxy_url string http://198.51.100.20:8080
+	kernelgatekeeper kernelgatekeeper/target_ports string 80 443 8443
+EOF
+kgp_log "dpkg-reconfigure -f noninteractive kernelgatekeeper (preseeded url and ports)"
+kgp_run dpkg-reconfigure -f noninteractive kernelgatekeeper >"$W/reconf.log" 2>&1 ||
+	sed 's/^/    /' "$W/reconf.log"
+kg_check "reconfigure rewrote proxy.url" conf_has '^[[:space:]]*url = "http://198\.51\.100\.20:8080";'
+kg_check "reconfigure rewrote ebpf.target_ports" \
+	conf_has '^[[:space:]]*target_ports = \[ 80, 443, 8443 \];'
+kg_check "the hand edit survived (log_level = \"debug\")" conf_has '^[[:space:]]*log_level = "debug";'
+kg_check "the hand edit survived (stats_interval = 5)" conf_has '^[[:space:]]*stats_interval = 5;'
+kg_check "the service is active after reconfigure" \
+	wait_active 100 kgp_raw systemctl is-active kernelgatekeeper
+kg_check "the service picked up the new ports (ctl ports list has 8443)" \
+	grep -qx 8443 <<<"$(ctl ports list 2>&1)"
+
+kgp_log "hand edit of an asked key (realm), then dpkg-reconfigure: the file wins"
+kgp_raw sed -i 's/^\([[:space:]]*realm = \)"[^"]*";/\1"OTHER.EXAMPLE";/' "$CONF"
+kgp_run dpkg-reconfigure -f noninteractive kernelgatekeeper >"$W/reconf2.log" 2>&1 ||
+	sed 's/^/    /' "$W/reconf2.log"
+kg_check "debconf reflects the hand-edited realm" \
+	grep -q 'realm: OTHER.EXAMPLE' <<<"$(kgp_raw debconf-show kernelgatekeeper)"
+kg_check "the hand-edited realm is still in the file" conf_has '^[[:space:]]*realm = "OTHER\.EXAMPLE";'
+
+# --- Purge ------------------------------------------------------------------------------------
+kgp_log "apt purge kernelgatekeeper"
+kgp_run apt-get purge -y -q kernelgatekeeper >"$W/purge.log" 2>&1 ||
+	{ sed 's/^/    /' "$W/purge.log"; kg_fail "apt purge"; }
+kg_check "no system unit left" test "$(unit_prop LoadState)" = not-found
+kg_check "no user unit or its global enablement left" kgp_raw sh -c \
+	'! ls /usr/lib/systemd/user/kernelgatekeeper-client.service /etc/systemd/user/*/kernelgatekeeper-client.service 2>/dev/null'
+kg_check "the client stopped in $U's session" test "$(client_state)" != active
+kg_check "no configuration left" kgp_raw test ! -e /etc/kernelgatekeeper
+kg_check "no state left (/var/lib/kernelgatekeeper, ucf registry)" kgp_raw sh -c \
+	'test ! -e /var/lib/kernelgatekeeper && ! grep -q kernelgatekeeper /var/lib/ucf/registry'
+kg_check "no debconf answers left" test -z "$(kgp_raw debconf-show kernelgatekeeper 2>/dev/null)"
+kgp_raw bpftool cgroup tree /sys/fs/cgroup >"$W/bpf-purged.txt" 2>&1
+kg_check "bpftool cgroup tree: no program of ours attached" \
+	test "$(attached "$W/bpf-purged.txt")" = 0
+
+# --- lintian ----------------------------------------------------------------------------------
+wait "$lintian_pid"
+lintian_rc=$?
+sed 's/^/    /' "$W/lintian.log"
+kg_check "lintian: no errors or warnings" test "$lintian_rc" = 0
+
+kgp_log "done"
+kg_finish
