@@ -13,7 +13,7 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-steering.sh \
 	tests/integration/datapath-security.sh \
 	tests/integration/service-operations.sh
-TESTS += tests/unit/test_ipc $(KG_INTEGRATION_TESTS)
+TESTS += tests/unit/test_ipc $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
 	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
