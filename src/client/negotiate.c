@@ -19,8 +19,8 @@
 #include <string.h>
 
 enum negotiate_state {
-	STATE_SENT,        /* a token is out, the proxy's answer pending */
-	STATE_OPEN,        /* 2xx seen */
+	STATE_SENT, /* a token is out, the proxy's answer pending */
+	STATE_OPEN, /* 2xx seen */
 	STATE_FAILED,
 };
 
@@ -41,19 +41,19 @@ static gss_OID_desc spnego_oid_desc = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
 static gss_OID_desc krb5_oid_desc = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
 
 static const char *const error_messages[] = {
-	[NEGOTIATE_OK] = "Kerberos authentication succeeded",
-	[NEGOTIATE_ERR_NO_TICKET] = "no Kerberos ticket: run kinit",
-	[NEGOTIATE_ERR_TICKET_EXPIRED] = "Kerberos ticket expired: run kinit",
-	[NEGOTIATE_ERR_CCACHE] = "the Kerberos credential cache cannot be read",
-	[NEGOTIATE_ERR_KDC_UNREACHABLE] = "KDC unreachable",
-	[NEGOTIATE_ERR_CLOCK_SKEW] = "clock skew too great between this machine and the KDC",
-	[NEGOTIATE_ERR_UNKNOWN_SERVICE] = "unknown service principal",
-	[NEGOTIATE_ERR_ACCOUNT] = "the Kerberos account is unknown, disabled or expired",
-	[NEGOTIATE_ERR_BAD_SPN] = "invalid service principal name",
-	[NEGOTIATE_ERR_REJECTED] = "proxy rejected the ticket",
-	[NEGOTIATE_ERR_MUTUAL] = "proxy failed mutual authentication",
-	[NEGOTIATE_ERR_PROTOCOL] = "malformed Negotiate exchange with the proxy",
-	[NEGOTIATE_ERR_OTHER] = "Kerberos error",
+    [NEGOTIATE_OK] = "Kerberos authentication succeeded",
+    [NEGOTIATE_ERR_NO_TICKET] = "no Kerberos ticket: run kinit",
+    [NEGOTIATE_ERR_TICKET_EXPIRED] = "Kerberos ticket expired: run kinit",
+    [NEGOTIATE_ERR_CCACHE] = "the Kerberos credential cache cannot be read",
+    [NEGOTIATE_ERR_KDC_UNREACHABLE] = "KDC unreachable",
+    [NEGOTIATE_ERR_CLOCK_SKEW] = "clock skew too great between this machine and the KDC",
+    [NEGOTIATE_ERR_UNKNOWN_SERVICE] = "unknown service principal",
+    [NEGOTIATE_ERR_ACCOUNT] = "the Kerberos account is unknown, disabled or expired",
+    [NEGOTIATE_ERR_BAD_SPN] = "invalid service principal name",
+    [NEGOTIATE_ERR_REJECTED] = "proxy rejected the ticket",
+    [NEGOTIATE_ERR_MUTUAL] = "proxy failed mutual authentication",
+    [NEGOTIATE_ERR_PROTOCOL] = "malformed Negotiate exchange with the proxy",
+    [NEGOTIATE_ERR_OTHER] = "Kerberos error",
 };
 
 const char *negotiate_error_message(enum negotiate_error e)
@@ -146,7 +146,7 @@ enum negotiate_error negotiate_classify(uint32_t major, uint32_t minor)
 	}
 }
 
-/* --- failures ------------------------------------------------------------------------------ */
+/* --- failures --- */
 
 /* Class and user message; the detail and the codes stay. */
 static void fail_retag(struct negotiate_failure *fail, enum negotiate_error code, const char *spn)
@@ -170,7 +170,7 @@ static void fail_set(struct negotiate_failure *fail, enum negotiate_error code, 
 }
 
 static void fail_detail(struct negotiate_failure *fail, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void fail_detail(struct negotiate_failure *fail, const char *fmt, ...)
 {
 	va_list ap;
@@ -208,8 +208,8 @@ static void gss_status_text(char *buf, size_t len, OM_uint32 code, int type)
 			return;
 		used = strlen(buf);
 		if (used + 3 < len)
-			snprintf(buf + used, len - used, "%s%.*s", used ? "; " : "", (int)msg.length,
-				 (const char *)msg.value);
+			snprintf(buf + used, len - used, "%s%.*s", used ? "; " : "",
+				 (int)msg.length, (const char *)msg.value);
 		gss_release_buffer(&minor, &msg);
 	} while (more != 0);
 }
@@ -234,7 +234,7 @@ static void fail_gss(struct negotiate_failure *fail, enum negotiate_error code, 
 	}
 }
 
-/* --- base64 (the parsers' codec, in heap buffers sized for tokens) ----------------------------- */
+/* --- base64 (the parsers' codec, in heap buffers sized for tokens) --- */
 
 static char *token_encode(const void *data, size_t len)
 {
@@ -272,7 +272,7 @@ static int token_decode(const char *text, void **ret, size_t *ret_len)
 	return 0;
 }
 
-/* --- names and the libkrb5 pre-flight ---------------------------------------------------------- */
+/* --- names and the libkrb5 pre-flight --- */
 
 /* "HTTP/host@REALM" is a principal name; "HTTP@host" is host-based (the realm comes from
  * krb5.conf's domain_realm or referrals, the host is canonicalized per krb5.conf). */
@@ -410,7 +410,7 @@ out:
 	return ret;
 }
 
-/* --- the GSSAPI exchange ---------------------------------------------------------------------- */
+/* --- the GSSAPI exchange --- */
 
 void negotiate_free(struct negotiate_ctx *ctx)
 {
@@ -437,12 +437,12 @@ static int acquire_cred(struct negotiate_ctx *ctx, const char *ccache,
 	gss_key_value_set_desc store = {1, &element};
 	OM_uint32 major, minor;
 
-	major = gss_acquire_cred_from(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &spnego_set,
-				      GSS_C_INITIATE, ccache && *ccache ? &store : GSS_C_NO_CRED_STORE,
-				      &ctx->cred, NULL, NULL);
+	major = gss_acquire_cred_from(
+	    &minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &spnego_set, GSS_C_INITIATE,
+	    ccache && *ccache ? &store : GSS_C_NO_CRED_STORE, &ctx->cred, NULL, NULL);
 	if (GSS_ERROR(major)) {
-		fail_gss(fail, negotiate_classify(major, minor), major, minor,
-			 "gss_acquire_cred", ctx->spn);
+		fail_gss(fail, negotiate_classify(major, minor), major, minor, "gss_acquire_cred",
+			 ctx->spn);
 		return -EACCES;
 	}
 	major = gss_set_neg_mechs(&minor, ctx->cred, &krb5_set);
@@ -463,8 +463,8 @@ static int init_round(struct negotiate_ctx *ctx, const void *in, size_t in_len, 
 
 	major = gss_init_sec_context(&minor, ctx->cred, &ctx->gss, ctx->target, &spnego_oid_desc,
 				     GSS_C_MUTUAL_FLAG | GSS_C_REPLAY_FLAG, 0,
-				     GSS_C_NO_CHANNEL_BINDINGS, in ? &input : GSS_C_NO_BUFFER,
-				     NULL, &output, &ctx->ret_flags, NULL);
+				     GSS_C_NO_CHANNEL_BINDINGS, in ? &input : GSS_C_NO_BUFFER, NULL,
+				     &output, &ctx->ret_flags, NULL);
 	*ret_major = major;
 	*ret_minor = minor;
 	if (!GSS_ERROR(major) && output.length > 0) {
@@ -505,7 +505,8 @@ int negotiate_start(const struct negotiate_options *opts, struct negotiate_ctx *
 	else
 		n = -1;
 	if (n < 0 || (size_t)n >= sizeof(ctx->spn)) {
-		fail_set(fail, NEGOTIATE_ERR_BAD_SPN, opts->spn && *opts->spn ? opts->spn : "(none)");
+		fail_set(fail, NEGOTIATE_ERR_BAD_SPN,
+			 opts->spn && *opts->spn ? opts->spn : "(none)");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -616,7 +617,8 @@ int negotiate_step(struct negotiate_ctx *ctx, enum negotiate_answer answer,
 		 * the context completed and the proxy still says 407: not authorized */
 		ctx->state = STATE_FAILED;
 		free(token);
-		fail_gss(fail, NEGOTIATE_ERR_REJECTED, major, minor, "continuation token", ctx->spn);
+		fail_gss(fail, NEGOTIATE_ERR_REJECTED, major, minor, "continuation token",
+			 ctx->spn);
 		return -EACCES;
 	}
 	*ret_token = token;
@@ -651,7 +653,7 @@ const char *negotiate_spn(const struct negotiate_ctx *ctx)
 	return ctx->spn;
 }
 
-/* --- ticket status --------------------------------------------------------------------------- */
+/* --- ticket status --- */
 
 int negotiate_ticket_status(const char *ccache, struct negotiate_ticket *ret,
 			    struct negotiate_failure *fail)
@@ -687,7 +689,8 @@ int negotiate_ticket_status(const char *ccache, struct negotiate_ticket *ret,
 	}
 	if (r) {
 		fail_krb5(fail, kctx, r, t.ccache[0] ? t.ccache : "credential cache", NULL);
-		ret_code = negotiate_classify_krb5(r) == NEGOTIATE_ERR_NO_TICKET ? -ENOENT : -EACCES;
+		ret_code =
+		    negotiate_classify_krb5(r) == NEGOTIATE_ERR_NO_TICKET ? -ENOENT : -EACCES;
 		if (r == ENOMEM)
 			ret_code = -ENOMEM;
 		goto out;

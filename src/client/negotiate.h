@@ -30,39 +30,39 @@
 #include <time.h>
 
 /* Caps on outside bytes: a decoded token from the proxy, and the rounds of one exchange. */
-#define NEGOTIATE_TOKEN_MAX (64 * 1024)
+#define NEGOTIATE_TOKEN_MAX  (64 * 1024)
 #define NEGOTIATE_MAX_ROUNDS 3
-#define NEGOTIATE_SPN_MAX 256
+#define NEGOTIATE_SPN_MAX    256
 
 enum negotiate_error {
 	NEGOTIATE_OK = 0,
-	NEGOTIATE_ERR_NO_TICKET,       /* no ccache, or no ticket in it */
-	NEGOTIATE_ERR_TICKET_EXPIRED,  /* TGT expired or revoked */
-	NEGOTIATE_ERR_CCACHE,          /* the ccache exists but cannot be used (permissions, format) */
+	NEGOTIATE_ERR_NO_TICKET,      /* no ccache, or no ticket in it */
+	NEGOTIATE_ERR_TICKET_EXPIRED, /* TGT expired or revoked */
+	NEGOTIATE_ERR_CCACHE, /* the ccache exists but cannot be used (permissions, format) */
 	NEGOTIATE_ERR_KDC_UNREACHABLE, /* no KDC answered for the realm */
 	NEGOTIATE_ERR_CLOCK_SKEW,      /* the KDC says our clock is off */
 	NEGOTIATE_ERR_UNKNOWN_SERVICE, /* the KDC does not know the proxy's principal */
-	NEGOTIATE_ERR_ACCOUNT,         /* the user's principal is unknown, disabled or expired */
-	NEGOTIATE_ERR_BAD_SPN,         /* the configured SPN cannot be parsed */
-	NEGOTIATE_ERR_REJECTED,        /* the proxy refused our token */
-	NEGOTIATE_ERR_MUTUAL,          /* the proxy's final token did not prove its identity */
-	NEGOTIATE_ERR_PROTOCOL,        /* malformed token from the proxy, or too many rounds */
+	NEGOTIATE_ERR_ACCOUNT,	       /* the user's principal is unknown, disabled or expired */
+	NEGOTIATE_ERR_BAD_SPN,	       /* the configured SPN cannot be parsed */
+	NEGOTIATE_ERR_REJECTED,	       /* the proxy refused our token */
+	NEGOTIATE_ERR_MUTUAL,	       /* the proxy's final token did not prove its identity */
+	NEGOTIATE_ERR_PROTOCOL,	       /* malformed token from the proxy, or too many rounds */
 	NEGOTIATE_ERR_OTHER,
 };
 
 struct negotiate_failure {
 	enum negotiate_error code;
-	uint32_t major;       /* GSS major status, 0 when the failure did not come from GSSAPI */
-	uint32_t minor;       /* GSS minor status (mechglue-numbered through SPNEGO) */
-	int32_t krb5_code;    /* a real krb5 error code when one is known, else 0 */
-	char message[320];    /* one sentence for the user, e.g. "no Kerberos ticket: run kinit" */
-	char detail[512];     /* library text for the log, may be empty */
+	uint32_t major;	   /* GSS major status, 0 when the failure did not come from GSSAPI */
+	uint32_t minor;	   /* GSS minor status (mechglue-numbered through SPNEGO) */
+	int32_t krb5_code; /* a real krb5 error code when one is known, else 0 */
+	char message[320]; /* one sentence for the user, e.g. "no Kerberos ticket: run kinit" */
+	char detail[512];  /* library text for the log, may be empty */
 };
 
 struct negotiate_options {
 	const char *proxy_host; /* the proxy's host name as configured: SPN "HTTP@proxy_host" */
-	const char *spn;        /* NULL/"": derived; "HTTP@host" (host-based) or "HTTP/host@REALM" */
-	const char *ccache;     /* NULL/"": the default ccache (KRB5CCNAME, collection primary) */
+	const char *spn;    /* NULL/"": derived; "HTTP@host" (host-based) or "HTTP/host@REALM" */
+	const char *ccache; /* NULL/"": the default ccache (KRB5CCNAME, collection primary) */
 };
 
 enum negotiate_answer {
@@ -104,10 +104,10 @@ const char *negotiate_error_message(enum negotiate_error e);
 
 /* The ccache's principal and TGT lifetime, for "ticket expires soon" and ctl status. */
 struct negotiate_ticket {
-	char ccache[512];    /* full name, "FILE:/tmp/krb5cc_1000" */
+	char ccache[512]; /* full name, "FILE:/tmp/krb5cc_1000" */
 	char principal[256];
-	bool has_tgt;        /* a krbtgt/REALM@REALM for the principal's realm is in the cache */
-	time_t tgt_end;      /* its end time (may be in the past) */
+	bool has_tgt;		/* a krbtgt/REALM@REALM for the principal's realm is in the cache */
+	time_t tgt_end;		/* its end time (may be in the past) */
 	time_t tgt_renew_until; /* 0 when not renewable */
 };
 

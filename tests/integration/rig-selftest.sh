@@ -3,6 +3,7 @@
 # origin through the Negotiate proxy by HTTP and by CONNECT; without a ticket the proxy answers
 # 407; the access log names the principal and the host; the host has no direct way to the origin.
 # Runs the Squid flavour, then Apache (when installed), then the KDC-only mode.
+# shellcheck source=tests/lib/krbrig.sh
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/krbrig.sh"
 
 kg_require_root
@@ -115,14 +116,17 @@ rig_gone() {
 		[ ! -e "$LAST_RIG" ]
 }
 
+add_and_kinit() { # NAME PASSWORD, into the uid's default ccache in the rig
+	krbrig_add_user "$1" "$2" && krbrig_kinit_as "$U" "$1" "$2" ""
+}
+
 kdc_only() {
 	if ! krbrig_start kdc-only; then
 		kg_fail "kdc-only: rig starts"
 		return
 	fi
 	kg_pass "kdc-only: rig starts (KDC on $KDC_ADDR:$KDC_PORT)"
-	kg_check "kdc-only: add user and kinit as uid $U" eval \
-		'krbrig_add_user bob bobpw && krbrig_kinit_as "$U" bob bobpw ""'
+	kg_check "kdc-only: add user and kinit as uid $U" add_and_kinit bob bobpw
 	kg_check "kdc-only: a service ticket for $PROXY_PRINCIPAL" kg_as_uid "$U" \
 		env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="FILE:$KRBRIG_CCDIR/krb5cc_$U" \
 		kvno -q "$PROXY_PRINCIPAL"

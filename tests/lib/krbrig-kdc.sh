@@ -7,14 +7,15 @@
 #   krbrig-kdc.sh exec-kdc DIR                  exec krb5kdc in the foreground (same PID)
 #   krbrig-kdc.sh addprinc DIR NAME PASSWORD
 #   krbrig-kdc.sh kinit DIR NAME PASSWORD CCACHE [kinit options]
+# shellcheck source=tests/lib/krbrig.sh
 . "$(cd "$(dirname "$0")" && pwd)/krbrig.sh"
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$dir" ] && [ -d "$dir" ] || {
+if [ -z "$dir" ] || [ ! -d "$dir" ]; then
 	echo "usage: $0 init|exec-kdc|addprinc|kinit DIR ..." >&2
 	exit 2
-}
+fi
 case "$cmd" in
 init)
 	port=$(krbrig_free_port) || exit 1

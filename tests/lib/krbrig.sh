@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The project's Kerberos + Negotiate proxy test rig (sourced by integration tests, bash).
 #
 # Topology of "krbrig_start squid|apache" (root only; i = first free /30 slot, 0..63):
@@ -34,6 +35,7 @@
 # $RIG/kg-proxy.conf holds the matching proxy/kerberos sections of kernelgatekeeper.conf.
 
 KRBRIG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib/common.sh
 declare -F kg_on_exit >/dev/null || . "$KRBRIG_LIB_DIR/common.sh"
 PATH=$PATH:/usr/sbin:/sbin # krb5kdc, kdb5_util, kadmin.local, squid, apache2
 
@@ -41,7 +43,6 @@ KRBRIG_REALM=KGTEST.LOCAL
 KRBRIG_PROXY_HOST=proxy.kgtest.local
 KRBRIG_ORIGIN_HOST=origin.test
 KRBRIG_PROXY_PORT=3128
-KRBRIG_PIDS="kdc origin proxy" # pid files in $RIG, stopped in reverse order of importance
 KRBRIG_REGISTERED=0
 
 krbrig_log() {
@@ -97,6 +98,19 @@ krbrig_spawn() {
 		"$@" >"$RIG/logs/$name.out" 2>&1 &
 	fi
 	echo $! >"$RIG/$name.pid"
+}
+
+# krbrig_wait_up NAME CHECK...: up to 5 s for CHECK, giving up at once if NAME's process died.
+krbrig_wait_up() {
+	local pid i
+	pid=$(cat "$RIG/$1.pid" 2>/dev/null)
+	shift
+	for ((i = 0; i < 50; i++)); do
+		"$@" && return 0
+		krbrig_alive "$pid" || return 1
+		sleep 0.1
+	done
+	return 1
 }
 
 krbrig_free_port() {
@@ -168,20 +182,27 @@ EOF
 		>"$dir/logs/kdb5_util.log" 2>&1 ||
 		krbrig_die "kdb5_util create" "$dir/logs/kdb5_util.log" || return 1
 	# One kadmin.local run for every command: each run costs about 0.1 s.
-	KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf" \
-		kadmin.local -r "$KRBRIG_REALM" >"$dir/logs/kadmin.log" 2>&1 <<EOF ||
+	krbrig_kadmin "$dir" <<EOF || krbrig_die "kadmin.local" "$dir/logs/kadmin.log" || return 1
 addprinc -randkey HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM
 ktadd -k $dir/http.keytab HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM
 EOF
-		krbrig_die "kadmin.local" "$dir/logs/kadmin.log" || return 1
 	[ -s "$dir/http.keytab" ] || krbrig_die "no keytab written" "$dir/logs/kadmin.log"
+}
+
+# krbrig_kadmin DIR [kadmin.local args]: on the rig's database, no network; -p because a test
+# uid without a passwd entry has no name kadmin.local could derive one from.
+krbrig_kadmin() {
+	local dir=$1
+	shift
+	KRB5_CONFIG="$dir/krb5.conf" KRB5_KDC_PROFILE="$dir/kdc.conf" \
+		kadmin.local -r "$KRBRIG_REALM" -p "kgtest/admin@$KRBRIG_REALM" "$@" \
+		>>"$dir/logs/kadmin.log" 2>&1
 }
 
 # krbrig_addprinc DIR NAME PASSWORD
 krbrig_addprinc() {
-	KRB5_CONFIG="$1/krb5.conf" KRB5_KDC_PROFILE="$1/kdc.conf" \
-		kadmin.local -r "$KRBRIG_REALM" -q "addprinc -pw $3 $2@$KRBRIG_REALM" \
-		>>"$1/logs/kadmin.log" 2>&1 || krbrig_die "addprinc $2" "$1/logs/kadmin.log"
+	krbrig_kadmin "$1" -q "addprinc -pw $3 $2@$KRBRIG_REALM" ||
+		krbrig_die "addprinc $2" "$1/logs/kadmin.log"
 }
 
 # --- the public API -------------------------------------------------------------------------
@@ -258,14 +279,14 @@ krbrig_start_rig() {
 	export PROXY_PORT=$KRBRIG_PROXY_PORT
 	export PROXY_URL="http://${PROXY_IP:-127.0.0.1}:$PROXY_PORT"
 
-	# Wait, bounded (5 s), for every listener; name the one that did not come up.
-	kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT" ||
+	# Wait, bounded (5 s each), for every listener; name the one that did not come up.
+	krbrig_wait_up kdc krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT" ||
 		krbrig_die "the KDC does not listen on $KDC_ADDR:$KDC_PORT" \
 			"$RIG/logs/kdc.out" "$RIG/logs/kdc.log" || return 1
 	if [ "$mode" != kdc-only ]; then
-		kg_wait_for 50 test -s "$RIG/origin.ready" ||
+		krbrig_wait_up origin test -s "$RIG/origin.ready" ||
 			krbrig_die "origin.py did not start" "$RIG/logs/origin.out" || return 1
-		kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$PROXY_PORT" ||
+		krbrig_wait_up proxy krbrig_listening "$KRBRIG_NS_PROXY" "$PROXY_PORT" ||
 			krbrig_die "the $mode proxy does not listen on $PROXY_IP:$PROXY_PORT" \
 				"$RIG/logs/proxy.out" "$RIG/logs/cache.log" "$RIG/logs/error_log" ||
 			return 1
@@ -344,7 +365,8 @@ hosts_file $RIG/hosts
 dns_nameservers 127.0.0.1
 
 # -s: an explicit service principal (GSS_C_NO_NAME makes the helper resolve the host name).
-auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k $RIG/http.keytab -s HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM -c $RIG/rcache -i
+auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k $RIG/http.keytab \
+	-s HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM -c $RIG/rcache -i
 auth_param negotiate children 3 startup=1 idle=1
 auth_param negotiate keep_alive on
 
@@ -420,6 +442,7 @@ EOF
 	apache2 -t -f "$RIG/httpd.conf" >"$RIG/logs/httpd-t.log" 2>&1 ||
 		krbrig_die "httpd.conf does not parse" "$RIG/logs/httpd-t.log" || return 1
 	# mod_proxy resolves origin.test with getaddrinfo: give it a private /etc/hosts.
+	# shellcheck disable=SC2016 # expanded by that sh
 	krbrig_spawn "$KRBRIG_NS_PROXY" proxy sh -c \
 		'mount --bind "$1/hosts" /etc/hosts && exec apache2 -DFOREGROUND -f "$1/httpd.conf"' \
 		sh "$RIG"
@@ -468,7 +491,7 @@ krbrig_kdc_stop() {
 krbrig_kdc_start() {
 	[ -f "$RIG/kdc.pid" ] && return 0
 	krbrig_spawn "$KRBRIG_NS_PROXY" kdc krb5kdc -n -r "$KRBRIG_REALM"
-	kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT"
+	krbrig_wait_up kdc krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT"
 }
 
 krbrig_access_log() {

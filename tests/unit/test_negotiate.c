@@ -29,14 +29,14 @@
 #endif
 
 #define PROXY_HOST "proxy.kgtest.local"
-#define REALM "KGTEST.LOCAL"
+#define REALM	   "KGTEST.LOCAL"
 
 static char rig[PATH_MAX];
 static char helper[PATH_MAX];
 static int kdc_port;
 static pid_t kdc_pid = -1;
 
-/* --- process helpers ----------------------------------------------------------------------- */
+/* --- process helpers --- */
 
 static int run(char *const argv[])
 {
@@ -58,8 +58,8 @@ static int run(char *const argv[])
 static int rig_cmd(const char *cmd, const char *a, const char *b, const char *c, const char *d,
 		   const char *e)
 {
-	char *argv[] = {"bash", helper, (char *)cmd, rig, (char *)a, (char *)b,
-			(char *)c, (char *)d, (char *)e, NULL};
+	char *argv[] = {"bash",	   helper,    (char *)cmd, rig,	      (char *)a,
+			(char *)b, (char *)c, (char *)d,   (char *)e, NULL};
 	return run(argv);
 }
 
@@ -120,7 +120,7 @@ static char *encode(const void *data, size_t len)
 	return text;
 }
 
-/* --- the proxy side ------------------------------------------------------------------------- */
+/* --- the proxy side --- */
 
 /* Accepts the initiator's token as the proxy would; returns the acceptor's reply token (base64,
  * possibly NULL) and the client principal in who. 0 on GSS_S_COMPLETE. */
@@ -138,9 +138,9 @@ static int accept_token(gss_ctx_id_t *actx, const char *b64, char **ret_reply, c
 	ck_assert_int_eq(kg_base64_decode(b64, strlen(b64), raw, NEGOTIATE_TOKEN_MAX, &len), 0);
 	in.value = raw;
 	in.length = len;
-	major = gss_accept_sec_context(&minor, actx, GSS_C_NO_CREDENTIAL, &in,
-				       GSS_C_NO_CHANNEL_BINDINGS, &src, NULL, &out, &flags, NULL,
-				       NULL);
+	major =
+	    gss_accept_sec_context(&minor, actx, GSS_C_NO_CREDENTIAL, &in,
+				   GSS_C_NO_CHANNEL_BINDINGS, &src, NULL, &out, &flags, NULL, NULL);
 	free(raw);
 	*ret_reply = out.length ? encode(out.value, out.length) : NULL;
 	gss_release_buffer(&minor, &out);
@@ -176,8 +176,8 @@ static struct negotiate_ctx *exchange(const struct negotiate_options *opts, char
 		ck_assert_int_ge(r, 0);
 		if (r == 0)
 			break;
-		ck_assert_int_eq(negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, reply, &next,
-						&fail), 0);
+		ck_assert_int_eq(
+		    negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, reply, &next, &fail), 0);
 		free(reply);
 		token = next;
 	}
@@ -199,8 +199,7 @@ static void expect_failure(const struct negotiate_options *opts, int want_r,
 	int r;
 
 	r = negotiate_start(opts, &ctx, &token, &fail);
-	ck_assert_msg(r == want_r, "want %d got %d: %s (%s)", want_r, r, fail.message,
-		      fail.detail);
+	ck_assert_msg(r == want_r, "want %d got %d: %s (%s)", want_r, r, fail.message, fail.detail);
 	ck_assert_ptr_null(ctx);
 	ck_assert_ptr_null(token);
 	ck_assert_msg(fail.code == want, "want class %d got %d: %s (%s)", want, fail.code,
@@ -210,7 +209,7 @@ static void expect_failure(const struct negotiate_options *opts, int want_r,
 	printf("# %s (%s)\n", fail.message, fail.detail);
 }
 
-/* --- the cases ------------------------------------------------------------------------------ */
+/* --- the cases --- */
 
 static const struct negotiate_options proxy_opts = {.proxy_host = PROXY_HOST};
 
@@ -401,8 +400,8 @@ END_TEST
 
 START_TEST(test_malformed_proxy_tokens)
 {
-	static const char *const bad_base64[] = {"!!!!", "QQ=", "Q", "QUJD=", "QR==", "QU JD",
-						 "Zm9vYg"};
+	static const char *const bad_base64[] = {
+	    "!!!!", "QQ=", "Q", "QUJD=", "QR==", "QU JD", "Zm9vYg"};
 	struct negotiate_failure fail;
 	struct negotiate_ctx *ctx = NULL;
 	char *token = NULL, *next = NULL, *big, *garbage;
@@ -412,9 +411,9 @@ START_TEST(test_malformed_proxy_tokens)
 	setenv("KRB5CCNAME", cc_path("cc-bad"), 1);
 	for (i = 0; i < sizeof(bad_base64) / sizeof(bad_base64[0]); i++) {
 		ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
-		ck_assert_int_eq(negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, bad_base64[i],
-						&next, &fail),
-				 -EPROTO);
+		ck_assert_int_eq(
+		    negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, bad_base64[i], &next, &fail),
+		    -EPROTO);
 		ck_assert_int_eq(fail.code, NEGOTIATE_ERR_PROTOCOL);
 		free(token);
 		negotiate_free(ctx);
@@ -477,17 +476,17 @@ START_TEST(test_classify)
 		int32_t code;
 		enum negotiate_error want;
 	} table[] = {
-		{KRB5_FCC_NOFILE, NEGOTIATE_ERR_NO_TICKET},
-		{KRB5_CC_NOTFOUND, NEGOTIATE_ERR_NO_TICKET},
-		{KRB5KRB_AP_ERR_TKT_EXPIRED, NEGOTIATE_ERR_TICKET_EXPIRED},
-		{KRB5_FCC_PERM, NEGOTIATE_ERR_CCACHE},
-		{KRB5_KDC_UNREACH, NEGOTIATE_ERR_KDC_UNREACHABLE},
-		{KRB5KRB_AP_ERR_SKEW, NEGOTIATE_ERR_CLOCK_SKEW},
-		{KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN, NEGOTIATE_ERR_UNKNOWN_SERVICE},
-		{KRB5KDC_ERR_CLIENT_REVOKED, NEGOTIATE_ERR_ACCOUNT},
-		{KRB5KRB_AP_ERR_BADKEYVER, NEGOTIATE_ERR_REJECTED},
-		{100001, NEGOTIATE_ERR_OTHER},
-		{0, NEGOTIATE_OK},
+	    {KRB5_FCC_NOFILE, NEGOTIATE_ERR_NO_TICKET},
+	    {KRB5_CC_NOTFOUND, NEGOTIATE_ERR_NO_TICKET},
+	    {KRB5KRB_AP_ERR_TKT_EXPIRED, NEGOTIATE_ERR_TICKET_EXPIRED},
+	    {KRB5_FCC_PERM, NEGOTIATE_ERR_CCACHE},
+	    {KRB5_KDC_UNREACH, NEGOTIATE_ERR_KDC_UNREACHABLE},
+	    {KRB5KRB_AP_ERR_SKEW, NEGOTIATE_ERR_CLOCK_SKEW},
+	    {KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN, NEGOTIATE_ERR_UNKNOWN_SERVICE},
+	    {KRB5KDC_ERR_CLIENT_REVOKED, NEGOTIATE_ERR_ACCOUNT},
+	    {KRB5KRB_AP_ERR_BADKEYVER, NEGOTIATE_ERR_REJECTED},
+	    {100001, NEGOTIATE_ERR_OTHER},
+	    {0, NEGOTIATE_OK},
 	};
 	size_t i;
 
@@ -559,7 +558,7 @@ static Suite *negotiate_suite(void)
 	return s;
 }
 
-/* --- the throwaway KDC ------------------------------------------------------------------------ */
+/* --- the throwaway KDC --- */
 
 static int skip(const char *why)
 {
@@ -604,7 +603,8 @@ static int rig_setup(void)
 {
 	const char *top = getenv("top_srcdir");
 	char path[PATH_MAX + 32];
-	char *tools[] = {"sh", "-c", "command -v krb5kdc kdb5_util kadmin.local kinit kdestroy >/dev/null",
+	char *tools[] = {"sh", "-c",
+			 "command -v krb5kdc kdb5_util kadmin.local kinit kdestroy >/dev/null",
 			 NULL};
 	FILE *f;
 	int i;
@@ -629,7 +629,7 @@ static int rig_setup(void)
 	if (rig_cmd("init", NULL, NULL, NULL, NULL, NULL) != 0 ||
 	    rig_cmd("addprinc", "alice", "alicepw", NULL, NULL, NULL) != 0 ||
 	    rig_cmd("addprinc", "bob", "bobpw", NULL, NULL, NULL) != 0) {
-		fprintf(stderr, "KDC setup failed: see %s/logs\n", rig);
+		fprintf(stderr, "KDC setup failed\n");
 		return 99;
 	}
 	snprintf(path, sizeof(path), "%s/kdc.port", rig);
@@ -662,8 +662,7 @@ static int rig_setup(void)
 	for (i = 0; i < 50 && !kdc_listening(); i++)
 		sleep_ms(100);
 	if (!kdc_listening()) {
-		fprintf(stderr, "the KDC does not listen on 127.0.0.1:%d: see %s/logs\n", kdc_port,
-			rig);
+		fprintf(stderr, "the KDC does not listen on 127.0.0.1:%d\n", kdc_port);
 		return 99;
 	}
 	return 0;
@@ -677,8 +676,12 @@ int main(void)
 	r = rig_setup();
 	if (r != 0) {
 		kdc_stop();
-		if (r == 77)
-			rig_remove();
+		if (r != 77 && rig[0]) {
+			char *argv[] = {"sh", "-c", "tail -n 20 \"$0\"/logs/* >&2", rig, NULL};
+
+			run(argv);
+		}
+		rig_remove();
 		return r;
 	}
 	sr = srunner_create(negotiate_suite());
