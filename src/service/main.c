@@ -201,7 +201,11 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	snprintf(next.ebpf.cgroup_path, sizeof(next.ebpf.cgroup_path), "%s",
 		 svc->cfg.ebpf.cgroup_path);
 	svc->cfg = next;
-	kg_log_set_level(svc->cfg.log_level);
+	/* Reopening also follows a log_path change and lets logrotate move the file away. */
+	r = kg_log_open("kernelgatekeeper-service", svc->cfg.log_level, svc->cfg.log_path);
+	if (r < 0)
+		log_warn("cannot open log_path %s: %s (keeping the previous log file)",
+			 svc->cfg.log_path, strerror(-r));
 	arm_stats_timer(svc);
 	log_info("configuration reloaded from %s: %u target port(s), %u bypass range(s)",
 		 svc->config_path, svc->n_ports, svc->cfg.ebpf.n_bypass);
