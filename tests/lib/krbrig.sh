@@ -21,6 +21,9 @@
 #   -x http://proxy.kgtest.local:3128 --resolve proxy.kgtest.local:3128:PROXY_IP  (curl).
 # The proxy resolves origin.test: Squid through hosts_file, Apache through a private /etc/hosts
 # bind mount inside the mount namespace "ip netns exec" creates (it does not propagate back).
+# Applications on the host name the origin with curl --resolve origin.test:443:$ORIGIN_IP (or
+# :80): the datapath rewrites the destination at connect() before routing and the relay
+# CONNECTs to origin.test by the sniffed name; without the datapath the connection fails at once.
 #
 # "krbrig_start kdc-only" is only a KDC on 127.0.0.1:<free port>: no namespaces, no root.
 #

@@ -213,6 +213,18 @@ static void expect_failure(const struct negotiate_options *opts, int want_r,
 
 static const struct negotiate_options proxy_opts = {.proxy_host = PROXY_HOST};
 
+/* kinit alice into ccache file NAME, make it the default, and start a context on it. */
+static struct negotiate_ctx *start_as_alice(const char *name, char **ret_token)
+{
+	struct negotiate_failure fail;
+	struct negotiate_ctx *ctx = NULL;
+
+	kinit("alice", cc_path(name), NULL);
+	setenv("KRB5CCNAME", cc_path(name), 1);
+	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, ret_token, &fail), 0);
+	return ctx;
+}
+
 START_TEST(test_token_accepted_mutual)
 {
 	struct negotiate_ctx *ctx;
@@ -234,15 +246,12 @@ END_TEST
 
 START_TEST(test_no_delegation_even_with_forwardable_tgt)
 {
-	struct negotiate_failure fail;
 	struct negotiate_ctx *ctx = NULL;
 	uint32_t flags = 0;
 	char *token = NULL;
 
 	/* the rig's krb5.conf asks for forwardable tickets: delegation would be possible */
-	kinit("alice", cc_path("cc-fwd"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-fwd"), 1);
-	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
+	ctx = start_as_alice("cc-fwd", &token);
 	ck_assert_int_eq(negotiate_flags(ctx, &flags), 0);
 	ck_assert(!(flags & (GSS_C_DELEG_FLAG | GSS_C_DELEG_POLICY_FLAG)));
 	free(token);
@@ -364,9 +373,7 @@ START_TEST(test_bare_negotiate_is_rejection)
 	struct negotiate_ctx *ctx = NULL;
 	char *token = NULL, *next = NULL;
 
-	kinit("alice", cc_path("cc-bare"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-bare"), 1);
-	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
+	ctx = start_as_alice("cc-bare", &token);
 	ck_assert_int_eq(negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, "", &next, &fail),
 			 -EACCES);
 	ck_assert_int_eq(fail.code, NEGOTIATE_ERR_REJECTED);
@@ -387,9 +394,7 @@ START_TEST(test_success_without_final_token)
 	char *token = NULL, *next = NULL;
 
 	/* Squid: 200 to CONNECT with no Proxy-Authenticate: open, not mutually authenticated */
-	kinit("alice", cc_path("cc-squid"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-squid"), 1);
-	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
+	ctx = start_as_alice("cc-squid", &token);
 	ck_assert_int_eq(negotiate_step(ctx, NEGOTIATE_ANSWER_SUCCESS, NULL, &next, &fail), 0);
 	ck_assert_ptr_null(next);
 	ck_assert(!negotiate_mutual(ctx));
@@ -407,10 +412,8 @@ START_TEST(test_malformed_proxy_tokens)
 	char *token = NULL, *next = NULL, *big, *garbage;
 	size_t i;
 
-	kinit("alice", cc_path("cc-bad"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-bad"), 1);
 	for (i = 0; i < sizeof(bad_base64) / sizeof(bad_base64[0]); i++) {
-		ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
+		ctx = start_as_alice("cc-bad", &token);
 		ck_assert_int_eq(
 		    negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, bad_base64[i], &next, &fail),
 		    -EPROTO);
@@ -423,7 +426,7 @@ START_TEST(test_malformed_proxy_tokens)
 	ck_assert_ptr_nonnull(big);
 	memset(big, 'A', NEGOTIATE_TOKEN_MAX / 3 * 4 + 60);
 	big[NEGOTIATE_TOKEN_MAX / 3 * 4 + 60] = '\0';
-	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
+	ctx = start_as_alice("cc-bad", &token);
 	ck_assert_int_eq(negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, big, &next, &fail),
 			 -EPROTO);
 	free(big);
@@ -431,14 +434,14 @@ START_TEST(test_malformed_proxy_tokens)
 	negotiate_free(ctx);
 	/* valid base64, not a GSS token: a forged "mutual" 2xx fails the tunnel, a 407 rejects */
 	garbage = encode("not a gss token at all", 22);
-	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
+	ctx = start_as_alice("cc-bad", &token);
 	ck_assert_int_eq(negotiate_step(ctx, NEGOTIATE_ANSWER_SUCCESS, garbage, &next, &fail),
 			 -EACCES);
 	ck_assert_int_eq(fail.code, NEGOTIATE_ERR_MUTUAL);
 	ck_assert(!negotiate_mutual(ctx));
 	free(token);
 	negotiate_free(ctx);
-	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, &token, &fail), 0);
+	ctx = start_as_alice("cc-bad", &token);
 	ck_assert_int_eq(negotiate_step(ctx, NEGOTIATE_ANSWER_CHALLENGE, garbage, &next, &fail),
 			 -EACCES);
 	ck_assert_int_eq(fail.code, NEGOTIATE_ERR_REJECTED);
@@ -648,6 +651,9 @@ static int rig_setup(void)
 	setenv("KRB5_KTNAME", path, 1);
 	snprintf(path, sizeof(path), "%s/rcache", rig);
 	setenv("KRB5RCACHEDIR", path, 1);
+	/* never the invoking user's own tickets */
+	snprintf(path, sizeof(path), "FILE:%s/cc-unset", rig);
+	setenv("KRB5CCNAME", path, 1);
 	unsetenv("KRB5_CLIENT_KTNAME");
 
 	kdc_pid = fork();
