@@ -1,3 +1,17 @@
-# placeholder: filled by its owner
+# kernelgatekeeper-client: the per-user relay daemon.
 include $(srcdir)/src/client/parsers.mk
 include $(srcdir)/src/client/negotiate.mk
+
+bin_PROGRAMS += src/client/kernelgatekeeper-client
+src_client_kernelgatekeeper_client_SOURCES = \
+	src/client/main.c src/client/client.h \
+	src/client/ipc_client.c \
+	src/client/relay.c src/client/relay.h \
+	src/client/tunnel.c src/client/tunnel.h \
+	src/client/forward.c src/client/forward.h \
+	src/client/authq.c src/client/authq.h
+src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
+	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) -pthread
+# libkgnegotiate uses the parsers' base64: it comes first.
+src_client_kernelgatekeeper_client_LDADD = src/client/libkgnegotiate.a \
+	src/client/libkgclientparse.a $(KG_SHARED_LIBS) $(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread

@@ -1,0 +1,172 @@
+/* The Kerberos worker: negotiate_start() on its own thread (see authq.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "authq.h"
+#include "relay.h"
+#include "shared/log.h"
+#include "tunnel.h"
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool running, quit;
+	int efd;
+	struct src src;
+	struct auth_job *pending, **pending_tail;
+	struct auth_job *done, **done_tail;
+	unsigned n_pending;
+} q = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+	.efd = -1,
+};
+
+static void *worker(void *arg)
+{
+	struct negotiate_options opts;
+	struct auth_job *job;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&q.lock);
+	for (;;) {
+		while (!q.pending && !q.quit)
+			pthread_cond_wait(&q.wake, &q.lock);
+		if (q.quit)
+			break;
+		job = q.pending;
+		q.pending = job->next;
+		if (!q.pending)
+			q.pending_tail = &q.pending;
+		q.n_pending--;
+		pthread_mutex_unlock(&q.lock);
+
+		opts = (struct negotiate_options){
+			.proxy_host = job->proxy_host,
+			.spn = job->spn[0] ? job->spn : NULL,
+			.ccache = job->ccache[0] ? job->ccache : NULL,
+		};
+		memset(&job->fail, 0, sizeof(job->fail));
+		job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);
+
+		pthread_mutex_lock(&q.lock);
+		job->next = NULL;
+		*q.done_tail = job;
+		q.done_tail = &job->next;
+		(void)!write(q.efd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&q.lock);
+	return NULL;
+}
+
+int authq_start(struct kg_client *cl)
+{
+	int r;
+
+	q.pending_tail = &q.pending;
+	q.done_tail = &q.done;
+	q.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q.efd < 0)
+		return -errno;
+	q.src.kind = SRC_AUTHQ;
+	r = relay_watch(cl, q.efd, &q.src, EPOLLIN);
+	if (r < 0)
+		return r;
+	r = pthread_create(&q.thread, NULL, worker, NULL);
+	if (r != 0)
+		return -r;
+	q.running = true;
+	return 0;
+}
+
+void authq_job_free(struct auth_job *job)
+{
+	if (!job)
+		return;
+	negotiate_free(job->ctx);
+	free(job->token);
+	free(job);
+}
+
+void authq_stop(void)
+{
+	struct auth_job *job;
+
+	if (q.running) {
+		pthread_mutex_lock(&q.lock);
+		q.quit = true;
+		pthread_cond_signal(&q.wake);
+		pthread_mutex_unlock(&q.lock);
+		pthread_join(q.thread, NULL);
+		q.running = false;
+	}
+	while ((job = q.pending)) {
+		q.pending = job->next;
+		authq_job_free(job);
+	}
+	while ((job = q.done)) {
+		q.done = job->next;
+		authq_job_free(job);
+	}
+	if (q.efd >= 0)
+		close(q.efd);
+	q.efd = -1;
+}
+
+struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
+{
+	struct auth_job *job;
+
+	if (q.n_pending >= AUTHQ_MAX_PENDING)
+		return NULL;
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return NULL;
+	job->conn = c;
+	snprintf(job->proxy_host, sizeof(job->proxy_host), "%s", cl->set.proxy.host);
+	snprintf(job->spn, sizeof(job->spn), "%s", cl->set.spn);
+	snprintf(job->ccache, sizeof(job->ccache), "%s", cl->set.ccache);
+	pthread_mutex_lock(&q.lock);
+	*q.pending_tail = job;
+	q.pending_tail = &job->next;
+	q.n_pending++;
+	pthread_cond_signal(&q.wake);
+	pthread_mutex_unlock(&q.lock);
+	return job;
+}
+
+void authq_cancel(struct auth_job *job)
+{
+	/* Only the loop thread reads or writes job->conn. */
+	if (job)
+		job->conn = NULL;
+}
+
+void authq_on_ready(struct kg_client *cl)
+{
+	struct auth_job *list, *job;
+	uint64_t n;
+
+	(void)!read(q.efd, &n, sizeof(n));
+	pthread_mutex_lock(&q.lock);
+	list = q.done;
+	q.done = NULL;
+	q.done_tail = &q.done;
+	pthread_mutex_unlock(&q.lock);
+	while ((job = list)) {
+		list = job->next;
+		job->next = NULL;
+		if (job->conn && !job->conn->dead)
+			tunnel_on_auth(cl, job->conn, job);
+		else
+			authq_job_free(job);
+	}
+}

@@ -1,0 +1,41 @@
+/* Negotiate tokens are made off the event loop.
+ *
+ * negotiate_start() may talk to the KDC (a TGS exchange for the proxy's service ticket) and
+ * blocks while it does: an unreachable KDC would otherwise freeze every tunnel of the user for
+ * the Kerberos timeouts. One worker thread takes jobs in order and wakes the loop through an
+ * eventfd; the loop hands each result to its connection. A connection that closes while its
+ * job is queued only detaches from it (job->conn = NULL); the loop frees the job when it comes
+ * back. Only negotiate_start() runs on the worker; everything else stays on the loop thread.
+ */
+#pragma once
+
+#include <limits.h>
+
+#include "client.h"
+#include "negotiate.h"
+
+#define AUTHQ_MAX_PENDING 4096 /* jobs queued at most; beyond that connections fail at once */
+
+struct relay_conn;
+
+struct auth_job {
+	struct auth_job *next;
+	struct relay_conn *conn; /* NULL: the connection went away */
+	char proxy_host[KG_NAME_MAX];
+	char spn[KG_NAME_MAX];
+	char ccache[PATH_MAX];
+	/* results */
+	int r;
+	struct negotiate_ctx *ctx;
+	char *token;
+	struct negotiate_failure fail;
+};
+
+int authq_start(struct kg_client *cl);
+void authq_stop(void);
+/* A job for c with the current settings; NULL when the queue is full or out of memory. */
+struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c);
+void authq_cancel(struct auth_job *job);
+/* The eventfd fired: hand finished jobs to their connections. */
+void authq_on_ready(struct kg_client *cl);
+void authq_job_free(struct auth_job *job);

@@ -1,0 +1,137 @@
+/* kernelgatekeeper-client: state shared by the event loop, the IPC link and the tunnels.
+ *
+ * One process per user, one thread for all relaying (plus the Kerberos worker, authq.h). The
+ * service's configuration is authoritative for everything about the proxy; the local file only
+ * says where the service is and how to log.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "shared/config.h"
+
+#define KG_CLIENT_IDENT "kernelgatekeeper-client"
+#define EXIT_USAGE 2
+
+#define CLIENT_FD_CAP 20000          /* descriptors this process may hold at most */
+#define CLIENT_FD_RESERVE 64         /* kept free for IPC, Kerberos, the journal */
+#define CLIENT_MAX_LISTENERS 4       /* current pair + a pair being drained after a restart */
+#define CLIENT_SNIFF_WAIT_MS 300     /* first-byte wait on ports where the client speaks first */
+#define CLIENT_INFO_INTERVAL_S 60    /* ticket state report to the service */
+#define CLIENT_EXPIRY_WARN_S (15 * 60)
+#define CLIENT_STOP_GRACE_S 3        /* live tunnels get this long on SIGTERM */
+#define CLIENT_BACKOFF_MIN_MS 100
+#define CLIENT_BACKOFF_MAX_MS 5000
+#define CLIENT_IPC_TIMEOUT_MS 3000
+
+/* What an epoll registration points at: the first member of every watched object. */
+enum src_kind {
+	SRC_LISTENER = 1,
+	SRC_IPC,
+	SRC_SIGNAL,
+	SRC_AUTHQ,
+	SRC_APP,   /* struct relay_side inside relay_conn.app */
+	SRC_PROXY, /* struct relay_side inside relay_conn.proxy */
+};
+
+struct src {
+	uint8_t kind;
+};
+
+/* The proxy part of the service's configuration (KG_MSG_CONFIG). */
+struct client_settings {
+	enum kg_proxy_type proxy_type;
+	char proxy_url[KG_URL_MAX];
+	struct kg_url proxy;        /* parsed proxy_url, valid for KG_PROXY_HTTP */
+	struct sockaddr_storage proxy_addr; /* resolved when the settings arrive */
+	socklen_t proxy_addrlen;    /* 0: not resolved (retried at the next connection) */
+	unsigned connection_timeout; /* s */
+	unsigned request_timeout;    /* s */
+	unsigned max_retries;
+	char realm[KG_NAME_MAX];
+	char ccache[PATH_MAX];
+	char spn[KG_NAME_MAX];
+	bool sniff_hostname;
+	uint16_t target_ports[KG_MAX_TARGET_PORTS];
+	unsigned n_target_ports;
+};
+
+struct client_listener {
+	struct src src;
+	int fd;
+	uint16_t port;
+	bool draining; /* from a previous registration: closed once its backlog is empty */
+};
+
+struct relay_conn;
+
+struct kg_client {
+	int epfd;
+	bool stopping;
+	uint64_t stop_deadline;      /* monotonic usec, when stopping */
+	char config_path[PATH_MAX];
+	bool explicit_config;
+	char socket_path[108];
+	bool explicit_socket;
+	struct kg_config local;      /* the local file: socket_path, logging */
+	struct client_settings set;
+	bool have_settings;
+	char uid_str[16];
+
+	/* IPC link to the service */
+	struct src ipc_src;
+	int ipc_fd;
+	bool registered;
+	unsigned backoff_ms;
+	uint64_t reconnect_at;       /* monotonic usec, 0: not scheduled */
+	uint64_t info_at;            /* next KG_MSG_CLIENT_INFO */
+	time_t warned_expiry;        /* tgt_end already warned about */
+
+	struct client_listener listeners[CLIENT_MAX_LISTENERS];
+
+	struct src signal_src;
+	int signal_fd;
+
+	/* tunnels */
+	struct relay_conn *conns;    /* all live connections (doubly linked) */
+	unsigned n_fds;              /* descriptors held by connections */
+	unsigned fd_cap;             /* connection descriptors allowed */
+	uint64_t tunnels_active, tunnels_total, tunnels_failed;
+	uint64_t refused_no_origdst, refused_fd_cap;
+	uint64_t last_refusal_log;   /* monotonic usec: refusals are logged at most once a minute */
+	bool status_dirty;
+};
+
+extern struct kg_client *kg_client;
+
+/* main.c */
+void client_update_status(struct kg_client *cl);
+void client_on_signal(struct kg_client *cl);
+/* Global deadlines; lowers *next to the earliest one still pending. */
+void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next);
+
+/* ipc_client.c */
+void ipc_client_schedule(struct kg_client *cl, unsigned delay_ms);
+/* Connect and register; 0, or -errno (a retry is scheduled unless the error is fatal:
+ * -EPERM/-EINVAL mean the process cannot work at all). */
+int ipc_client_connect(struct kg_client *cl);
+/* Fetch the service's configuration again (SIGHUP). */
+int ipc_client_refresh(struct kg_client *cl);
+void ipc_client_on_readable(struct kg_client *cl);
+void ipc_client_send_info(struct kg_client *cl);
+void ipc_client_close(struct kg_client *cl);
+/* A proxy type this version can do: 0, or -EOPNOTSUPP with the message in err. */
+int client_settings_check(enum kg_proxy_type type, const char *url, char *err, size_t errlen);
+
+/* relay.c: the loop */
+int relay_loop_init(struct kg_client *cl);
+int relay_loop_run(struct kg_client *cl);
+int relay_watch(struct kg_client *cl, int fd, struct src *src, uint32_t events);
+void relay_unwatch(struct kg_client *cl, int fd);
+void relay_on_listener(struct kg_client *cl, struct client_listener *l);
+void relay_close_all(struct kg_client *cl);
+void relay_loop_run_cleanup(struct kg_client *cl);

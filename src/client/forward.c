@@ -1,0 +1,616 @@
+/* Port 80 through the proxy, request by request (see forward.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "authq.h"
+#include "forward.h"
+#include "http.h"
+#include "shared/log.h"
+#include "shared/netutil.h"
+#include "tunnel.h"
+
+#define FWD_IN_MAX (KG_HTTP_HEAD_MAX + RELAY_SCRATCH) /* a request head + pipelined bytes */
+#define FWD_STEPS 8
+
+enum { REQ_HEAD, REQ_WAIT, REQ_BODY, REQ_DONE };
+enum { RESP_NONE, RESP_HEAD, RESP_BODY };
+
+struct http_forward {
+	struct relay_buf in;         /* application bytes not forwarded yet */
+	uint8_t *resp;               /* the response head being read */
+	size_t resp_len;
+	struct kg_http_request req;  /* spans into in, valid until the head is sent */
+	char authority[TUNNEL_TARGET_MAX];
+	uint8_t req_state, resp_state;
+	bool req_keep_alive, req_is_head, proxy_keep_alive, resp_started;
+	enum kg_body_framing req_framing, resp_framing;
+	uint64_t req_left, resp_left;
+	struct kg_chunked req_chunk, resp_chunk;
+};
+
+void forward_free(struct http_forward *f)
+{
+	if (!f)
+		return;
+	relay_buf_free(&f->in);
+	free(f->resp);
+	free(f);
+}
+
+static uint64_t now_usec(void)
+{
+	return kg_now_usec(CLOCK_MONOTONIC);
+}
+
+/* Answer the application ourselves and close (after it read the answer). */
+static void answer_and_close(struct kg_client *cl, struct relay_conn *c, const char *status,
+			     const char *sentence)
+{
+	char page[TUNNEL_REASON_MAX + 320];
+	int body, n;
+
+	if (!c->fwd->resp_started) {
+		body = (int)strlen(sentence) + (int)strlen("kernelgatekeeper: \n");
+		n = snprintf(page, sizeof(page),
+			     "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			     "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
+			     "\r\nkernelgatekeeper: %s\n",
+			     status, body, sentence);
+		if (n > 0 && (size_t)n < sizeof(page))
+			relay_queue(&c->to_app, page, (size_t)n);
+	}
+	relay_linger(cl, c);
+}
+
+static void fwd_fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
+		     const char *detail)
+{
+	tunnel_log_failure(cl, c, sentence, detail);
+	cl->tunnels_failed++;
+	cl->status_dirty = true;
+	answer_and_close(cl, c, "502 Bad Gateway", sentence);
+}
+
+void forward_begin(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = calloc(1, sizeof(*f));
+	struct tunnel_setup *t = calloc(1, sizeof(*t));
+
+	if (!f || !t) {
+		free(f);
+		free(t);
+		relay_conn_close(cl, c, true);
+		return;
+	}
+	c->fwd = f;
+	c->setup = t;
+	tunnel_ip_literal(c, t->host, sizeof(t->host));
+	snprintf(t->target, sizeof(t->target), "%s:%u", t->host, c->dst_port);
+	c->state = CONN_FORWARD;
+	c->counted_active = true;
+	cl->tunnels_active++;
+	cl->tunnels_total++;
+	cl->status_dirty = true;
+	relay_mark_ready(c);
+}
+
+/* The proxy connection kept from a previous request may have been closed by the proxy. */
+static bool proxy_alive(struct relay_conn *c)
+{
+	uint8_t b;
+	ssize_t n;
+
+	if (c->proxy.fd < 0 || !c->setup->connected || (c->proxy.flags & SIDE_EOF))
+		return false;
+	n = recv(c->proxy.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static int on_request_head(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	struct tunnel_setup *t = c->setup;
+	const uint8_t *base = f->in.data + f->in.off;
+	char host[KG_HOST_MAX];
+	uint16_t port = 0;
+
+	if (f->req.target_form == KG_TARGET_AUTHORITY) {
+		answer_and_close(cl, c, "400 Bad Request", "CONNECT is not expected on port 80");
+		return -EINVAL;
+	}
+	if (f->req.authority.len > 0 &&
+	    kg_authority_parse((const char *)base + f->req.authority.off, f->req.authority.len,
+			       host, sizeof(host), &port) == 0) {
+		snprintf(t->host, sizeof(t->host), "%s", host);
+	} else {
+		tunnel_ip_literal(c, t->host, sizeof(t->host));
+		port = c->dst_port;
+	}
+	if (port && port != 80)
+		snprintf(f->authority, sizeof(f->authority), "%s:%u", t->host, port);
+	else
+		snprintf(f->authority, sizeof(f->authority), "%s", t->host);
+	snprintf(t->target, sizeof(t->target), "%s:%u", t->host, port ? port : 80);
+
+	f->req_keep_alive = kg_http_request_keep_alive(&f->req);
+	f->req_is_head = kg_ascii_eq_ci(base + f->req.method.off, f->req.method.len, "head");
+	if (f->req.chunked) {
+		f->req_framing = KG_BODY_CHUNKED;
+		kg_chunked_init(&f->req_chunk);
+	} else if (f->req.has_content_length && f->req.content_length > 0) {
+		f->req_framing = KG_BODY_LENGTH;
+		f->req_left = f->req.content_length;
+	} else {
+		f->req_framing = KG_BODY_NONE;
+	}
+	f->req_state = REQ_WAIT;
+	if (tunnel_request_token(cl, c) < 0) {
+		fwd_fail(cl, c, t->error, NULL);
+		return -ENOBUFS;
+	}
+	if (!proxy_alive(c)) {
+		relay_side_close(cl, &c->proxy);
+		t->connected = false;
+		t->attempts = 0;
+		if (tunnel_connect_start(cl, c) < 0) {
+			fwd_fail(cl, c, t->error, NULL);
+			return -EHOSTUNREACH;
+		}
+	}
+	return 1;
+}
+
+static int read_request_head(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	int progress = 0, r;
+
+	for (;;) {
+		ssize_t n;
+
+		if (f->in.len > 0) {
+			r = kg_http_request_parse(f->in.data + f->in.off, f->in.len, &f->req);
+			if (r == 0)
+				return on_request_head(cl, c);
+			if (r != -EAGAIN) {
+				log_debug("bad request from an application on port 80: %s",
+					  strerror(-r));
+				answer_and_close(cl, c,
+						 r == -E2BIG ? "431 Request Header Fields Too Large"
+							     : "400 Bad Request",
+						 "the request could not be parsed");
+				return -EBADMSG;
+			}
+		}
+		if (f->in.len >= FWD_IN_MAX) {
+			answer_and_close(cl, c, "431 Request Header Fields Too Large",
+					 "the request head is too large");
+			return -E2BIG;
+		}
+		if (!(c->app.flags & SIDE_READABLE))
+			return progress;
+		n = relay_recv(&c->app, relay_scratch, FWD_IN_MAX - f->in.len < RELAY_SCRATCH
+							     ? FWD_IN_MAX - f->in.len
+							     : RELAY_SCRATCH);
+		if (n == -EAGAIN)
+			return progress;
+		if (n <= 0) {
+			/* The application is done (between requests: a normal end). */
+			relay_conn_close(cl, c, false);
+			return -ECONNRESET;
+		}
+		if (relay_queue(&f->in, relay_scratch, (size_t)n) < 0) {
+			relay_conn_close(cl, c, true);
+			return -ENOMEM;
+		}
+		progress = 1;
+	}
+}
+
+/* How many of n body bytes belong to the current message; *done when it ended. */
+static int take_body(enum kg_body_framing fr, uint64_t *left, struct kg_chunked *ch,
+		     const uint8_t *p, size_t n, size_t *take, bool *done)
+{
+	int r;
+
+	*done = false;
+	switch (fr) {
+	case KG_BODY_LENGTH:
+		*take = n < *left ? n : (size_t)*left;
+		*left -= *take;
+		*done = *left == 0;
+		return 0;
+	case KG_BODY_CHUNKED:
+		r = kg_chunked_feed(ch, p, n, take);
+		if (r < 0)
+			return r;
+		*done = r == 1;
+		return 0;
+	case KG_BODY_UNTIL_CLOSE:
+		*take = n;
+		return 0;
+	default:
+		*take = 0;
+		*done = true;
+		return 0;
+	}
+}
+
+static int request_body_from(struct kg_client *cl, struct relay_conn *c, const uint8_t *p,
+			     size_t n, size_t *used)
+{
+	struct http_forward *f = c->fwd;
+	bool done;
+	int r;
+
+	r = take_body(f->req_framing, &f->req_left, &f->req_chunk, p, n, used, &done);
+	if (r < 0)
+		return r;
+	if (done)
+		f->req_state = REQ_DONE;
+	return relay_send(&c->proxy, &c->to_proxy, p, *used);
+}
+
+static int send_request(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	struct tunnel_setup *t = c->setup;
+	size_t cap, len, used;
+	uint8_t *out;
+	int r;
+
+	cap = f->req.head_len + (t->token ? strlen(t->token) : 0) + sizeof(f->authority) + 128;
+	out = malloc(cap);
+	if (!out)
+		return -ENOMEM;
+	r = kg_http_request_rewrite(f->in.data + f->in.off, &f->req, f->authority, t->token, out,
+				    cap, &len);
+	if (r == 0)
+		r = relay_send(&c->proxy, &c->to_proxy, out, len);
+	free(out);
+	if (r < 0)
+		return r;
+	relay_buf_consume(&f->in, f->req.head_len);
+	f->req_state = f->req_framing == KG_BODY_NONE ? REQ_DONE : REQ_BODY;
+	f->resp_state = RESP_HEAD;
+	f->resp_len = 0;
+	f->resp_started = false;
+	t->rounds = 1;
+	if (f->req_state == REQ_BODY && f->in.len > 0) {
+		r = request_body_from(cl, c, f->in.data + f->in.off, f->in.len, &used);
+		if (r < 0)
+			return r;
+		relay_buf_consume(&f->in, used);
+	}
+	relay_set_timer(cl, c, now_usec() + cl->set.request_timeout * 1000000ull);
+	return 1;
+}
+
+static int pump_request_body(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	int progress = 0, r;
+
+	while (f->req_state == REQ_BODY && c->to_proxy.len == 0 &&
+	       (c->app.flags & SIDE_READABLE)) {
+		size_t cap = RELAY_SCRATCH, used;
+		ssize_t n;
+
+		if (f->req_framing == KG_BODY_LENGTH && f->req_left < cap)
+			cap = (size_t)f->req_left;
+		n = relay_recv(&c->app, relay_scratch, cap);
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0)
+			return n == 0 ? -EPIPE : (int)n;
+		r = request_body_from(cl, c, relay_scratch, (size_t)n, &used);
+		if (r < 0)
+			return r;
+		/* A pipelined next request: kept until this exchange is over. */
+		if (used < (size_t)n && relay_queue(&f->in, relay_scratch + used, (size_t)n - used) < 0)
+			return -ENOMEM;
+		progress = 1;
+	}
+	return progress;
+}
+
+static void response_done(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+
+	f->resp_state = RESP_NONE;
+	free(f->resp);
+	f->resp = NULL;
+	f->resp_len = 0;
+	if (!f->proxy_keep_alive) {
+		relay_side_close(cl, &c->proxy);
+		relay_buf_free(&c->to_proxy);
+		c->setup->connected = false;
+	}
+	if (f->resp_framing == KG_BODY_UNTIL_CLOSE || !f->req_keep_alive ||
+	    f->req_state != REQ_DONE) {
+		relay_linger(cl, c);
+		return;
+	}
+	f->req_state = REQ_HEAD;
+	relay_mark_ready(c);
+}
+
+/* Response body bytes p[0..n) from the proxy. */
+static int response_body_from(struct kg_client *cl, struct relay_conn *c, const uint8_t *p,
+			      size_t n)
+{
+	struct http_forward *f = c->fwd;
+	size_t used;
+	bool done;
+	int r;
+
+	r = take_body(f->resp_framing, &f->resp_left, &f->resp_chunk, p, n, &used, &done);
+	if (r < 0)
+		return r;
+	r = relay_send(&c->app, &c->to_app, p, used);
+	if (r < 0)
+		return r;
+	if (used < n)
+		f->proxy_keep_alive = false; /* bytes past the response: do not trust the rest */
+	if (done)
+		response_done(cl, c);
+	return 0;
+}
+
+static int switch_protocols(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	int r;
+
+	r = relay_send(&c->app, &c->to_app, f->resp, f->resp_len);
+	if (r == 0 && f->in.len > 0)
+		r = relay_send(&c->proxy, &c->to_proxy, f->in.data + f->in.off, f->in.len);
+	if (r < 0)
+		return r;
+	forward_free(f);
+	c->fwd = NULL;
+	relay_start(cl, c);
+	return 0;
+}
+
+static int on_response_head(struct kg_client *cl, struct relay_conn *c,
+			    const struct kg_http_response *resp)
+{
+	struct http_forward *f = c->fwd;
+	struct tunnel_setup *t = c->setup;
+	char why[TUNNEL_REASON_MAX];
+	size_t rest;
+	int r;
+
+	if (resp->status == 407) {
+		tunnel_auth_reason(t, resp, f->resp, why, sizeof(why));
+		if (!why[0])
+			snprintf(why, sizeof(why), "%s",
+				 "the proxy asked for a second authentication round, which plain "
+				 "HTTP forwarding does not do");
+		fwd_fail(cl, c, why, NULL);
+		return -EACCES;
+	}
+	if (resp->status == 101)
+		return switch_protocols(cl, c);
+	if (resp->status >= 200 && resp->status < 300 &&
+	    tunnel_mutual(t, resp, f->resp, why, sizeof(why)) < 0) {
+		fwd_fail(cl, c, why, NULL);
+		return -EACCES;
+	}
+	r = relay_send(&c->app, &c->to_app, f->resp, resp->head_len);
+	if (r < 0)
+		return r;
+	f->resp_started = true;
+	rest = f->resp_len - resp->head_len;
+	if (resp->status < 200) {
+		/* 100 Continue and friends: the final answer follows. */
+		memmove(f->resp, f->resp + resp->head_len, rest);
+		f->resp_len = rest;
+		return 1;
+	}
+	relay_set_timer(cl, c, 0);
+	f->resp_framing = kg_http_response_framing(resp, false, f->req_is_head, &f->resp_left);
+	if (f->resp_framing == KG_BODY_CHUNKED)
+		kg_chunked_init(&f->resp_chunk);
+	f->proxy_keep_alive = kg_http_response_keep_alive(resp) &&
+			      f->resp_framing != KG_BODY_UNTIL_CLOSE;
+	f->resp_state = RESP_BODY;
+	if (f->resp_framing == KG_BODY_NONE) {
+		if (rest)
+			f->proxy_keep_alive = false;
+		response_done(cl, c);
+		return 1;
+	}
+	if (rest) {
+		memmove(f->resp, f->resp + resp->head_len, rest);
+		r = response_body_from(cl, c, f->resp, rest);
+		if (r < 0)
+			return r;
+	}
+	return 1;
+}
+
+static int read_response_head(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	struct kg_http_response resp;
+	int r, progress = 0;
+
+	if (!f->resp) {
+		f->resp = malloc(KG_HTTP_HEAD_MAX);
+		if (!f->resp)
+			return -ENOMEM;
+	}
+	while (f->resp_state == RESP_HEAD && !c->dead) {
+		ssize_t n;
+
+		if (f->resp_len > 0) {
+			r = kg_http_response_parse(f->resp, f->resp_len, &resp);
+			if (r == 0) {
+				r = on_response_head(cl, c, &resp);
+				if (r < 0 || c->dead || !c->fwd || c->state != CONN_FORWARD)
+					return r < 0 ? r : 1;
+				progress = 1;
+				continue;
+			}
+			if (r != -EAGAIN) {
+				fwd_fail(cl, c, "the proxy sent a malformed answer",
+					 r == -E2BIG ? "head too large" : "bad syntax");
+				return -EBADMSG;
+			}
+			if (f->resp_len == KG_HTTP_HEAD_MAX) {
+				fwd_fail(cl, c, "the proxy's answer is too large", NULL);
+				return -E2BIG;
+			}
+		}
+		if (!(c->proxy.flags & SIDE_READABLE))
+			break;
+		n = relay_recv(&c->proxy, f->resp + f->resp_len, KG_HTTP_HEAD_MAX - f->resp_len);
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			fwd_fail(cl, c, "the proxy closed the connection before answering",
+				 n < 0 ? strerror((int)-n) : NULL);
+			return -EPIPE;
+		}
+		f->resp_len += (size_t)n;
+		progress = 1;
+	}
+	return progress;
+}
+
+static int pump_response_body(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	int progress = 0, r;
+
+	while (c->fwd && f->resp_state == RESP_BODY && c->to_app.len == 0 &&
+	       (c->proxy.flags & SIDE_READABLE) && !c->dead) {
+		size_t cap = RELAY_SCRATCH;
+		ssize_t n;
+
+		if (f->resp_framing == KG_BODY_LENGTH && f->resp_left < cap)
+			cap = (size_t)f->resp_left;
+		n = relay_recv(&c->proxy, relay_scratch, cap);
+		if (n == -EAGAIN)
+			break;
+		if (n == 0 && f->resp_framing == KG_BODY_UNTIL_CLOSE) {
+			response_done(cl, c);
+			return 1;
+		}
+		if (n <= 0)
+			return n == 0 ? -EPIPE : (int)n;
+		r = response_body_from(cl, c, relay_scratch, (size_t)n);
+		if (r < 0)
+			return r;
+		progress = 1;
+	}
+	return progress;
+}
+
+void forward_step(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	struct tunnel_setup *t = c->setup;
+	int i, r, progress;
+
+	for (i = 0; i < FWD_STEPS; i++) {
+		if (c->dead || c->state != CONN_FORWARD)
+			return;
+		progress = 0;
+		r = relay_flush(&c->app, &c->to_app);
+		if (r < 0) {
+			relay_conn_close(cl, c, false);
+			return;
+		}
+		if (c->proxy.fd >= 0 && !t->connected) {
+			r = tunnel_connect_poll(cl, c);
+			if (r < 0) {
+				fwd_fail(cl, c, t->error, NULL);
+				return;
+			}
+			progress |= r;
+		}
+		if (c->proxy.fd >= 0 && t->connected && relay_flush(&c->proxy, &c->to_proxy) < 0) {
+			if (f->resp_state == RESP_BODY)
+				relay_conn_close(cl, c, true);
+			else
+				fwd_fail(cl, c, "the proxy closed the connection", NULL);
+			return;
+		}
+		switch (f->req_state) {
+		case REQ_HEAD:
+			if (f->resp_state == RESP_NONE)
+				r = read_request_head(cl, c);
+			else
+				r = 0;
+			break;
+		case REQ_WAIT:
+			r = t->token_ready && t->connected ? send_request(cl, c) : 0;
+			break;
+		case REQ_BODY:
+			r = pump_request_body(cl, c);
+			break;
+		default:
+			r = 0;
+		}
+		if (c->dead || c->state != CONN_FORWARD)
+			return;
+		if (r < 0) {
+			if (f->resp_started)
+				relay_conn_close(cl, c, true);
+			else
+				fwd_fail(cl, c, "the request could not be forwarded",
+					 strerror(-r));
+			return;
+		}
+		progress |= r;
+		if (f->resp_state == RESP_HEAD && (f->req_state == REQ_BODY ||
+						   f->req_state == REQ_DONE))
+			r = read_response_head(cl, c);
+		else if (f->resp_state == RESP_BODY)
+			r = pump_response_body(cl, c);
+		else
+			r = 0;
+		if (c->dead || c->state != CONN_FORWARD)
+			return;
+		if (r < 0) {
+			relay_conn_close(cl, c, true);
+			return;
+		}
+		progress |= r;
+		if (!progress)
+			return;
+	}
+	relay_mark_ready(c);
+}
+
+void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	struct tunnel_setup *t = c->setup;
+	char why[TUNNEL_REASON_MAX];
+
+	if (f->req_state == REQ_WAIT && !t->connected) {
+		if (tunnel_connect_timer(cl, c) < 0)
+			fwd_fail(cl, c, t->error, NULL);
+		return;
+	}
+	if (f->resp_state == RESP_HEAD) {
+		snprintf(why, sizeof(why), "the proxy did not answer within %u s (request_timeout)",
+			 cl->set.request_timeout);
+		fwd_fail(cl, c, why, cl->set.proxy_url);
+	}
+}
+
+void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)
+{
+	tunnel_take_token(c->setup, job);
+	forward_step(cl, c);
+}

@@ -1,0 +1,25 @@
+/* Plain HTTP on port 80 through the proxy, request by request.
+ *
+ * Squid's default configuration refuses CONNECT to ports other than 443, so port 80 is not
+ * tunnelled: each request head from the application is parsed, rewritten to absolute-form
+ * ("GET http://host/path") with a fresh "Proxy-Authorization: Negotiate" token, and sent to
+ * the proxy; the body follows as framed (Content-Length or chunked). The response head is
+ * read whole (so a 407 or a mutual-authentication token can be handled) and forwarded, then
+ * the body is streamed by its framing. Keep-alive: the next request on the application's
+ * connection is handled the same way; the proxy connection is reused while the proxy keeps
+ * it open (checked before each reuse), every request still carries its own token. Failures
+ * answer the application with a short 502 page that says what the journal says.
+ * A 101 Switching Protocols turns the connection into a plain relay.
+ */
+#pragma once
+
+#include "client.h"
+#include "relay.h"
+
+struct auth_job;
+
+void forward_begin(struct kg_client *cl, struct relay_conn *c);
+void forward_step(struct kg_client *cl, struct relay_conn *c);
+void forward_on_timer(struct kg_client *cl, struct relay_conn *c);
+void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job);
+void forward_free(struct http_forward *f);

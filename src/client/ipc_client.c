@@ -1,0 +1,385 @@
+/* The client's side of the IPC link: register, take the listeners and the configuration,
+ * report the ticket state, and come back after the service restarts.
+ *
+ * When the service goes away its programs and our process_map entry go with it, so nothing
+ * new is steered to us; the listeners are drained (connections already queued in their
+ * backlog are still served) and closed, established tunnels are left alone, and we reconnect
+ * with exponential backoff (CLIENT_BACKOFF_MIN_MS .. CLIENT_BACKOFF_MAX_MS). The new service
+ * hands us new listeners.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "authq.h"
+#include "negotiate.h"
+#include "relay.h"
+#include "shared/ipc.h"
+#include "shared/log.h"
+#include "shared/netutil.h"
+
+typedef union {
+	uint64_t align;
+	uint8_t bytes[KG_IPC_MAX_MSG];
+} ipc_buf_t;
+
+int client_settings_check(enum kg_proxy_type type, const char *url, char *err, size_t errlen)
+{
+	struct kg_url u;
+
+	switch (type) {
+	case KG_PROXY_HTTP:
+		if (!url[0] || kg_url_parse(url, &u) < 0 || strcmp(u.scheme, "http") != 0) {
+			snprintf(err, errlen,
+				 "proxy.url \"%s\" is not an http:// URL (needed for proxy.type "
+				 "http)",
+				 url);
+			return -EINVAL;
+		}
+		return 0;
+	case KG_PROXY_NONE:
+		return 0;
+	default:
+		snprintf(err, errlen, "proxy.type %s is not supported yet; use http",
+			 kg_proxy_type_to_string(type));
+		return -EOPNOTSUPP;
+	}
+}
+
+static int parse_uint(const char *v, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || n > max)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int parse_ports(const char *v, struct client_settings *set)
+{
+	unsigned n = 0, p;
+	char buf[KG_IPC_TEXT_MAX], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n >= KG_MAX_TARGET_PORTS || parse_uint(tok, 65535, &p) < 0)
+			return -EINVAL;
+		set->target_ports[n++] = (uint16_t)p;
+	}
+	set->n_target_ports = n;
+	return 0;
+}
+
+static int set_one(struct client_settings *set, const char *k, const char *v)
+{
+	if (strcmp(k, "proxy.type") == 0) {
+		if (strcmp(v, "http") == 0)
+			set->proxy_type = KG_PROXY_HTTP;
+		else if (strcmp(v, "https") == 0)
+			set->proxy_type = KG_PROXY_HTTPS;
+		else if (strcmp(v, "wpad") == 0)
+			set->proxy_type = KG_PROXY_WPAD;
+		else if (strcmp(v, "none") == 0)
+			set->proxy_type = KG_PROXY_NONE;
+		else
+			return -EINVAL;
+	} else if (strcmp(k, "proxy.url") == 0) {
+		snprintf(set->proxy_url, sizeof(set->proxy_url), "%s", v);
+	} else if (strcmp(k, "proxy.connection_timeout") == 0) {
+		return parse_uint(v, 600, &set->connection_timeout);
+	} else if (strcmp(k, "proxy.request_timeout") == 0) {
+		return parse_uint(v, 3600, &set->request_timeout);
+	} else if (strcmp(k, "proxy.max_retries") == 0) {
+		return parse_uint(v, 10, &set->max_retries);
+	} else if (strcmp(k, "kerberos.realm") == 0) {
+		snprintf(set->realm, sizeof(set->realm), "%s", v);
+	} else if (strcmp(k, "kerberos.ccache") == 0) {
+		snprintf(set->ccache, sizeof(set->ccache), "%s", v);
+	} else if (strcmp(k, "kerberos.spn") == 0) {
+		snprintf(set->spn, sizeof(set->spn), "%s", v);
+	} else if (strcmp(k, "client.sniff_hostname") == 0) {
+		set->sniff_hostname = strcmp(v, "true") == 0;
+	} else if (strcmp(k, "ebpf.target_ports") == 0) {
+		return parse_ports(v, set);
+	}
+	/* Keys this version does not use (proxy.wpad_url, newer ones) are ignored. */
+	return 0;
+}
+
+/* KG_MSG_CONFIG -> settings; the running settings change only if everything is valid. */
+static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
+{
+	struct client_settings set = {
+		.connection_timeout = 10,
+		.request_timeout = 30,
+		.max_retries = 3,
+		.sniff_hostname = true,
+	};
+	char k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2], err[KG_URL_MAX + 128];
+	size_t pos = 0;
+	int r;
+
+	while ((r = kg_ipc_config_next(m, &pos, k, sizeof(k), v, sizeof(v))) == 1) {
+		if (set_one(&set, k, v) < 0) {
+			log_error("the service sent an invalid value for %s: \"%s\"", k, v);
+			return -EINVAL;
+		}
+	}
+	if (r < 0) {
+		log_error("the service sent a malformed configuration");
+		return r;
+	}
+	r = client_settings_check(set.proxy_type, set.proxy_url, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s (the service's configuration)", err);
+		return r;
+	}
+	if (set.proxy_type == KG_PROXY_HTTP)
+		kg_url_parse(set.proxy_url, &set.proxy);
+	if (!cl->have_settings || strcmp(set.proxy_url, cl->set.proxy_url) != 0 ||
+	    set.proxy_type != cl->set.proxy_type)
+		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set.proxy_url}),
+			   "proxy: %s%s%s%s%s", kg_proxy_type_to_string(set.proxy_type),
+			   set.proxy_url[0] ? " " : "", set.proxy_url,
+			   set.spn[0] ? ", service principal " : "", set.spn);
+	cl->set = set;
+	cl->have_settings = true;
+	return 0;
+}
+
+static int fetch_config(struct kg_client *cl)
+{
+	ipc_buf_t buf;
+	struct kg_ipc_msg m;
+	int r;
+
+	r = kg_ipc_call(cl->ipc_fd, KG_MSG_CONFIG_GET, NULL, 0, buf.bytes, sizeof(buf.bytes), &m,
+			NULL, 0, NULL, CLIENT_IPC_TIMEOUT_MS);
+	if (r < 0)
+		return r;
+	if (m.hdr.type != KG_MSG_CONFIG)
+		return -EBADMSG;
+	return apply_config(cl, &m);
+}
+
+int ipc_client_refresh(struct kg_client *cl)
+{
+	if (cl->ipc_fd < 0)
+		return -ENOTCONN;
+	return fetch_config(cl);
+}
+
+void ipc_client_schedule(struct kg_client *cl, unsigned delay_ms)
+{
+	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC) + delay_ms * 1000ull;
+}
+
+static void retry_later(struct kg_client *cl)
+{
+	ipc_client_close(cl);
+	ipc_client_schedule(cl, cl->backoff_ms);
+	cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
+	if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
+		cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
+}
+
+/* Listeners of an earlier registration serve what is already queued, then close. */
+static void drain_listeners(struct kg_client *cl)
+{
+	unsigned i;
+
+	for (i = 0; i < CLIENT_MAX_LISTENERS; i++) {
+		struct client_listener *l = &cl->listeners[i];
+
+		if (l->fd < 0)
+			continue;
+		l->draining = true;
+		relay_on_listener(cl, l);
+	}
+}
+
+static int add_listener(struct kg_client *cl, int fd)
+{
+	unsigned i;
+	int r;
+
+	for (i = 0; i < CLIENT_MAX_LISTENERS; i++) {
+		struct client_listener *l = &cl->listeners[i];
+
+		if (l->fd >= 0)
+			continue;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		l->src.kind = SRC_LISTENER;
+		l->fd = fd;
+		l->draining = false;
+		r = relay_watch(cl, fd, &l->src, EPOLLIN);
+		if (r < 0) {
+			l->fd = -1;
+			return r;
+		}
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int ipc_client_connect(struct kg_client *cl)
+{
+	struct kg_ipc_register req = {0};
+	const struct kg_ipc_registered *reg;
+	const struct kg_ipc_error *e;
+	ipc_buf_t buf;
+	struct kg_ipc_msg m;
+	int fds[2] = {-1, -1}, r;
+	size_t n_fds = 0, i;
+	static bool said_waiting;
+
+	cl->reconnect_at = 0;
+	r = kg_ipc_connect(cl->socket_path);
+	if (r < 0) {
+		if (!said_waiting)
+			log_notice("waiting for kernelgatekeeper-service at %s (%s)",
+				   cl->socket_path, strerror(-r));
+		said_waiting = true;
+		retry_later(cl);
+		return r;
+	}
+	cl->ipc_fd = r;
+	r = kg_ipc_call(cl->ipc_fd, KG_MSG_REGISTER, &req, sizeof(req), buf.bytes,
+			sizeof(buf.bytes), &m, fds, 2, &n_fds, CLIENT_IPC_TIMEOUT_MS);
+	if (r < 0 || m.hdr.type != KG_MSG_REGISTERED || n_fds == 0 ||
+	    m.len < sizeof(*reg)) {
+		for (i = 0; i < n_fds; i++)
+			close(fds[i]);
+		if (r < 0 && m.hdr.type == KG_MSG_ERROR && m.len >= sizeof(*e)) {
+			e = m.payload;
+			log_error("the service refused to register this client: %.*s",
+				  (int)sizeof(e->message), e->message);
+		} else {
+			log_error("cannot register with the service: %s",
+				  r < 0 ? strerror(-r) : "unexpected answer");
+		}
+		retry_later(cl);
+		return r == -EPERM ? r : -EAGAIN;
+	}
+	reg = m.payload;
+	drain_listeners(cl);
+	for (i = 0; i < n_fds; i++) {
+		if (add_listener(cl, fds[i]) < 0) {
+			log_error("cannot watch a relay listener");
+			close(fds[i]);
+		}
+	}
+	fcntl(cl->ipc_fd, F_SETFL, fcntl(cl->ipc_fd, F_GETFL) | O_NONBLOCK);
+	r = fetch_config(cl);
+	if (r < 0) {
+		if (!cl->have_settings) {
+			/* Nothing to run with: a configuration error that waiting cannot fix. */
+			return r == -EOPNOTSUPP || r == -EINVAL ? -EINVAL : r;
+		}
+		log_warn("keeping the previous proxy settings");
+	}
+	cl->ipc_src.kind = SRC_IPC;
+	r = relay_watch(cl, cl->ipc_fd, &cl->ipc_src, EPOLLIN);
+	if (r < 0) {
+		retry_later(cl);
+		return r;
+	}
+	cl->registered = true;
+	cl->backoff_ms = 0;
+	said_waiting = false;
+	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", cl->uid_str}),
+		   "registered with kernelgatekeeper-service: relay on 127.0.0.1:%u%s%.0u",
+		   reg->port4, reg->port6 ? " and [::1]:" : "", reg->port6);
+	sd_notify(0, "READY=1");
+	cl->status_dirty = true;
+	cl->info_at = 0; /* report the ticket right away */
+	return 0;
+}
+
+void ipc_client_close(struct kg_client *cl)
+{
+	if (cl->ipc_fd < 0)
+		return;
+	relay_unwatch(cl, cl->ipc_fd);
+	close(cl->ipc_fd);
+	cl->ipc_fd = -1;
+	cl->registered = false;
+	cl->status_dirty = true;
+}
+
+void ipc_client_on_readable(struct kg_client *cl)
+{
+	ipc_buf_t buf;
+	struct kg_ipc_msg m;
+	int i, r;
+
+	for (i = 0; i < 64; i++) {
+		r = kg_ipc_recv(cl->ipc_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL);
+		if (r == -EAGAIN || r == -EINTR)
+			return;
+		if (r < 0)
+			break;
+		if (m.hdr.type == KG_MSG_NOTIFY_ACCEPT && m.len >= sizeof(struct kg_event) &&
+		    kg_log_get_level() >= LOG_DEBUG) {
+			const struct kg_event *ev = m.payload;
+			char dest[KG_ADDR_STR_MAX];
+
+			kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
+			log_debug("steered: %.16s[%u] -> %s", ev->dst.comm, ev->dst.pid, dest);
+		} else if (m.hdr.type == KG_MSG_ERROR && m.len >= sizeof(struct kg_ipc_error)) {
+			const struct kg_ipc_error *e = m.payload;
+
+			log_warn("the service says: %.*s", (int)sizeof(e->message), e->message);
+		}
+	}
+	if (r == 0)
+		return;
+	log_warn("kernelgatekeeper-service went away (%s): established tunnels continue, new "
+		 "connections are not steered until it is back; reconnecting",
+		 strerror(-r));
+	drain_listeners(cl);
+	cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+	retry_later(cl);
+}
+
+void ipc_client_send_info(struct kg_client *cl)
+{
+	struct kg_ipc_client_report rep = {0};
+	struct negotiate_ticket tk;
+	struct negotiate_failure f = {0};
+	time_t now = time(NULL);
+
+	if (negotiate_ticket_status(cl->set.ccache[0] ? cl->set.ccache : NULL, &tk, &f) == 0) {
+		snprintf(rep.principal, sizeof(rep.principal), "%s", tk.principal);
+		rep.ticket_expiry = tk.has_tgt ? (int64_t)tk.tgt_end : 0;
+		if (tk.has_tgt && tk.tgt_end != cl->warned_expiry) {
+			if (tk.tgt_end <= now) {
+				cl->warned_expiry = tk.tgt_end;
+				log_warn("the Kerberos ticket of %s has expired: run kinit",
+					 tk.principal);
+			} else if (tk.tgt_end - now < CLIENT_EXPIRY_WARN_S) {
+				cl->warned_expiry = tk.tgt_end;
+				log_warn("the Kerberos ticket of %s expires in %ld min: run kinit "
+					 "(or kinit -R) soon",
+					 tk.principal, (long)(tk.tgt_end - now + 59) / 60);
+			}
+		}
+	}
+	rep.tunnels_active = cl->tunnels_active;
+	rep.tunnels_total = cl->tunnels_total;
+	rep.tunnels_failed = cl->tunnels_failed;
+	if (cl->ipc_fd >= 0 && cl->registered)
+		kg_ipc_send(cl->ipc_fd, KG_MSG_CLIENT_INFO, 0, &rep, sizeof(rep), NULL, 0);
+}

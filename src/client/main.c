@@ -1,0 +1,325 @@
+/* kernelgatekeeper-client: the per-user relay daemon (systemd --user, Type=notify).
+ *
+ * Registers with kernelgatekeeper-service, takes the loopback listeners it hands over, and
+ * turns every steered connection into a tunnel through the corporate proxy authenticated with
+ * the user's own Kerberos ticket (DESIGN.md §4). READY=1 once registered; STATUS= carries the
+ * tunnel counts. SIGTERM/SIGINT: stop accepting, give live tunnels CLIENT_STOP_GRACE_S, exit
+ * 0. SIGHUP: re-read the local file (logging) and the service's configuration.
+ * Exit codes: 0 clean, 1 runtime failure, 2 usage or configuration error.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "authq.h"
+#include "relay.h"
+#include "shared/log.h"
+#include "shared/netutil.h"
+
+struct kg_client *kg_client;
+
+static void config_warning(void *userdata, const char *msg)
+{
+	log_warn("%s", msg);
+}
+
+void client_update_status(struct kg_client *cl)
+{
+	if (cl->stopping)
+		return;
+	if (!cl->registered) {
+		sd_notifyf(0, "STATUS=Waiting for kernelgatekeeper-service at %s; %" PRIu64
+			      " tunnel(s) open",
+			   cl->socket_path, cl->tunnels_active);
+		return;
+	}
+	sd_notifyf(0, "STATUS=Relaying through %s: %" PRIu64 " tunnel(s) open, %" PRIu64
+		      " total, %" PRIu64 " failed",
+		   cl->set.proxy_type == KG_PROXY_NONE ? "no proxy (direct)" : cl->set.proxy_url,
+		   cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
+}
+
+/* Descriptors: soft limit up to the hard one, at most CLIENT_FD_CAP. */
+static void raise_fd_limit(struct kg_client *cl)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		cl->fd_cap = 1024 - CLIENT_FD_RESERVE;
+		return;
+	}
+	want = rl.rlim_max < CLIENT_FD_CAP ? rl.rlim_max : CLIENT_FD_CAP;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	want = rl.rlim_cur < CLIENT_FD_CAP ? rl.rlim_cur : CLIENT_FD_CAP;
+	cl->fd_cap = want > 2 * CLIENT_FD_RESERVE ? (unsigned)want - CLIENT_FD_RESERVE
+						  : (unsigned)want / 2;
+}
+
+static int load_local_config(struct kg_client *cl, struct kg_config *cfg)
+{
+	char err[1024];
+	int r;
+
+	kg_config_defaults(cfg);
+	r = kg_config_load(cfg, cl->config_path, config_warning, NULL, err, sizeof(err));
+	if (r == -ENOENT && !cl->explicit_config) {
+		log_debug("%s does not exist: using the defaults", cl->config_path);
+		return 0;
+	}
+	if (r < 0)
+		log_error("%s", err);
+	return r;
+}
+
+static void begin_stop(struct kg_client *cl, const char *why)
+{
+	unsigned i;
+
+	log_info("%s: closing the relay listeners, %" PRIu64 " tunnel(s) get %d s to finish", why,
+		 cl->tunnels_active, CLIENT_STOP_GRACE_S);
+	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+	cl->stopping = true;
+	cl->stop_deadline = kg_now_usec(CLOCK_MONOTONIC) + CLIENT_STOP_GRACE_S * 1000000ull;
+	for (i = 0; i < CLIENT_MAX_LISTENERS; i++) {
+		if (cl->listeners[i].fd >= 0) {
+			relay_unwatch(cl, cl->listeners[i].fd);
+			close(cl->listeners[i].fd);
+			cl->listeners[i].fd = -1;
+		}
+	}
+	ipc_client_close(cl);
+	cl->reconnect_at = 0;
+}
+
+static void reload(struct kg_client *cl)
+{
+	struct kg_config next;
+	int r;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, kg_now_usec(CLOCK_MONOTONIC));
+	if (load_local_config(cl, &next) == 0) {
+		cl->local = next;
+		kg_log_set_level(next.log_level);
+	} else {
+		log_error("reload: keeping the running configuration");
+	}
+	r = ipc_client_refresh(cl);
+	if (r < 0 && r != -ENOTCONN)
+		log_warn("reload: the service's configuration could not be fetched: %s",
+			 strerror(-r));
+	log_info("configuration reloaded");
+	sd_notify(0, "READY=1");
+	cl->status_dirty = true;
+}
+
+void client_on_signal(struct kg_client *cl)
+{
+	struct signalfd_siginfo si;
+
+	while (read(cl->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(cl);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!cl->stopping)
+				begin_stop(cl, strsignal((int)si.ssi_signo));
+			break;
+		}
+	}
+}
+
+static int fatal_rc;
+
+void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next)
+{
+	int r;
+
+	if (cl->reconnect_at && now >= cl->reconnect_at && !cl->stopping) {
+		r = ipc_client_connect(cl);
+		if (r == -EINVAL || r == -EPERM) {
+			fatal_rc = r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
+			begin_stop(cl, "cannot run");
+			cl->stop_deadline = now; /* nothing to wait for */
+		}
+	}
+	if (cl->reconnect_at && cl->reconnect_at < *next)
+		*next = cl->reconnect_at;
+	if (cl->registered && now >= cl->info_at) {
+		ipc_client_send_info(cl);
+		cl->info_at = now + CLIENT_INFO_INTERVAL_S * 1000000ull;
+	}
+	if (cl->registered && cl->info_at < *next)
+		*next = cl->info_at;
+	if (cl->stopping && cl->stop_deadline < *next)
+		*next = cl->stop_deadline;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kernelgatekeeper-client [OPTIONS]\n"
+		"\n"
+		"Relay this user's steered connections through the Kerberos-authenticated proxy.\n"
+		"\n"
+		"  -c, --config FILE   configuration file (default %s)\n"
+		"      --socket PATH   the service's IPC socket (default: socket_path of the file)\n"
+		"      --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n",
+		KG_DEFAULT_CONFIG_PATH);
+}
+
+static int setup(struct kg_client *cl)
+{
+	sigset_t mask;
+	int r;
+
+	raise_fd_limit(cl);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	/* Blocked before the worker thread exists, so it inherits the mask. */
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	r = relay_loop_init(cl);
+	if (r < 0)
+		return r;
+	cl->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (cl->signal_fd < 0)
+		return -errno;
+	cl->signal_src.kind = SRC_SIGNAL;
+	r = relay_watch(cl, cl->signal_fd, &cl->signal_src, EPOLLIN);
+	if (r < 0)
+		return r;
+	return authq_start(cl);
+}
+
+static void teardown(struct kg_client *cl)
+{
+	unsigned i;
+
+	relay_close_all(cl);
+	relay_loop_run_cleanup(cl);
+	authq_stop();
+	ipc_client_close(cl);
+	for (i = 0; i < CLIENT_MAX_LISTENERS; i++)
+		if (cl->listeners[i].fd >= 0)
+			close(cl->listeners[i].fd);
+	if (cl->signal_fd >= 0)
+		close(cl->signal_fd);
+	if (cl->epfd >= 0)
+		close(cl->epfd);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 'S'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	static struct kg_client cl = {.epfd = -1, .ipc_fd = -1, .signal_fd = -1};
+	char err[KG_URL_MAX + 128];
+	int c, r, rc = EXIT_SUCCESS;
+	unsigned i;
+
+	kg_client = &cl;
+	for (i = 0; i < CLIENT_MAX_LISTENERS; i++)
+		cl.listeners[i].fd = -1;
+	snprintf(cl.config_path, sizeof(cl.config_path), "%s", KG_DEFAULT_CONFIG_PATH);
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			snprintf(cl.config_path, sizeof(cl.config_path), "%s", optarg);
+			cl.explicit_config = true;
+			break;
+		case 'S':
+			if (strlen(optarg) >= sizeof(cl.socket_path) || optarg[0] != '/') {
+				fprintf(stderr, "kernelgatekeeper-client: --socket needs an absolute "
+						"path shorter than %zu bytes\n",
+					sizeof(cl.socket_path));
+				return EXIT_USAGE;
+			}
+			snprintf(cl.socket_path, sizeof(cl.socket_path), "%s", optarg);
+			cl.explicit_socket = true;
+			break;
+		case 'V':
+			printf("kernelgatekeeper-client %s\n", PACKAGE_VERSION);
+			return EXIT_SUCCESS;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kernelgatekeeper-client: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	kg_log_open(KG_CLIENT_IDENT, LOG_INFO, NULL);
+	if (load_local_config(&cl, &cl.local) < 0)
+		return EXIT_USAGE;
+	if (cl.local.proxy.type == KG_PROXY_HTTPS || cl.local.proxy.type == KG_PROXY_WPAD) {
+		client_settings_check(cl.local.proxy.type, cl.local.proxy.url, err, sizeof(err));
+		log_error("%s: %s", cl.config_path, err);
+		return EXIT_USAGE;
+	}
+	if (!cl.explicit_socket)
+		snprintf(cl.socket_path, sizeof(cl.socket_path), "%s", cl.local.socket_path);
+	r = kg_log_open(KG_CLIENT_IDENT, cl.local.log_level, cl.local.log_path);
+	if (r < 0)
+		log_warn("cannot open log_path %s: %s (logging to the journal only)",
+			 cl.local.log_path, strerror(-r));
+	if (getuid() == 0)
+		log_warn("running as root: the service gives root no relay");
+	snprintf(cl.uid_str, sizeof(cl.uid_str), "%u", (unsigned)getuid());
+
+	r = setup(&cl);
+	if (r < 0) {
+		log_error("cannot start: %s", strerror(-r));
+		teardown(&cl);
+		return EXIT_FAILURE;
+	}
+	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", cl.uid_str}),
+		   "kernelgatekeeper-client %s starting for uid %s (descriptor cap %u)",
+		   PACKAGE_VERSION, cl.uid_str, cl.fd_cap);
+	ipc_client_schedule(&cl, 0);
+	r = relay_loop_run(&cl);
+	if (r < 0) {
+		log_error("event loop failed: %s", strerror(-r));
+		rc = EXIT_FAILURE;
+	} else if (fatal_rc) {
+		rc = fatal_rc;
+	}
+	if (cl.tunnels_active)
+		log_info("closing %" PRIu64 " tunnel(s) still open", cl.tunnels_active);
+	teardown(&cl);
+	if (rc == EXIT_SUCCESS)
+		log_info("stopped");
+	kg_log_close();
+	return rc;
+}

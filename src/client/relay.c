@@ -1,0 +1,684 @@
+/* The event loop and the byte relay (see relay.h).
+ *
+ * One epoll set holds the listeners, the IPC socket, the signalfd, the Kerberos worker's
+ * eventfd and both sockets of every connection. Per-connection deadlines (first-byte wait,
+ * proxy connect, proxy answer, linger) live in a binary heap keyed by deadline; the global
+ * ones (IPC reconnect, ticket report, shutdown grace) are checked on every pass. Connections
+ * are freed only at the end of a pass, so an event already fetched for a closed connection
+ * finds it marked dead instead of freed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "authq.h"
+#include "forward.h"
+#include "relay.h"
+#include "shared/log.h"
+#include "shared/netutil.h"
+#include "tunnel.h"
+
+#define LOOP_EVENTS 256
+#define ACCEPTS_PER_WAKEUP 64
+#define SOL_IP_ORIGDST 80     /* SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6) */
+#define LINGER_USEC 2000000ull
+#define REFUSAL_LOG_USEC 60000000ull
+
+uint8_t relay_scratch[RELAY_SCRATCH];
+
+static struct {
+	struct relay_conn **heap;
+	uint32_t n, cap;
+	struct relay_conn *ready;     /* connections with work left over */
+	struct relay_conn *graveyard; /* freed at the end of the pass */
+} loop;
+
+/* --- timers --------------------------------------------------------------------------------- */
+
+static void heap_swap(uint32_t a, uint32_t b)
+{
+	struct relay_conn *t = loop.heap[a];
+
+	loop.heap[a] = loop.heap[b];
+	loop.heap[b] = t;
+	loop.heap[a]->heap_idx = a;
+	loop.heap[b]->heap_idx = b;
+}
+
+static void heap_up(uint32_t i)
+{
+	while (i > 0 && loop.heap[(i - 1) / 2]->deadline > loop.heap[i]->deadline) {
+		heap_swap(i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(uint32_t i)
+{
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < loop.n && loop.heap[l]->deadline < loop.heap[m]->deadline)
+			m = l;
+		if (r < loop.n && loop.heap[r]->deadline < loop.heap[m]->deadline)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(i, m);
+		i = m;
+	}
+}
+
+static void heap_remove(struct relay_conn *c)
+{
+	uint32_t i = c->heap_idx;
+
+	if (i == UINT32_MAX)
+		return;
+	loop.n--;
+	if (i != loop.n) {
+		loop.heap[i] = loop.heap[loop.n];
+		loop.heap[i]->heap_idx = i;
+		heap_down(i);
+		heap_up(i);
+	}
+	c->heap_idx = UINT32_MAX;
+}
+
+void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadline)
+{
+	heap_remove(c);
+	c->deadline = deadline;
+	if (!deadline)
+		return;
+	if (loop.n == loop.cap) {
+		uint32_t cap = loop.cap ? loop.cap * 2 : 256;
+		struct relay_conn **h = realloc(loop.heap, cap * sizeof(*h));
+
+		if (!h) {
+			/* Without a timer a stuck setup would live forever: give up on it now. */
+			relay_conn_close(cl, c, true);
+			return;
+		}
+		loop.heap = h;
+		loop.cap = cap;
+	}
+	c->heap_idx = loop.n;
+	loop.heap[loop.n++] = c;
+	heap_up(c->heap_idx);
+}
+
+/* --- buffers and sockets -------------------------------------------------------------------- */
+
+ssize_t relay_recv(struct relay_side *s, void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = recv(s->fd, p, n, 0);
+	while (r < 0 && errno == EINTR);
+	if (r > 0)
+		return r;
+	if (r == 0) {
+		s->flags |= SIDE_EOF;
+		s->flags &= (uint8_t)~SIDE_READABLE;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		s->flags &= (uint8_t)~SIDE_READABLE;
+		return -EAGAIN;
+	}
+	return -errno;
+}
+
+void relay_buf_free(struct relay_buf *b)
+{
+	free(b->data);
+	*b = (struct relay_buf){0};
+}
+
+void relay_buf_consume(struct relay_buf *b, size_t n)
+{
+	b->off += (uint32_t)n;
+	b->len -= (uint32_t)n;
+	if (b->len == 0)
+		relay_buf_free(b);
+}
+
+int relay_queue(struct relay_buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if ((size_t)b->len + n > RELAY_BUF_HARD_MAX)
+		return -ENOBUFS;
+	if (b->off && b->off + b->len + n > b->cap) {
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+	if (b->off + b->len + n > b->cap) {
+		size_t cap = b->len + n < RELAY_SCRATCH ? RELAY_SCRATCH : b->len + n;
+		uint8_t *d = realloc(b->data, cap);
+
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = (uint32_t)cap;
+	}
+	memcpy(b->data + b->off + b->len, p, n);
+	b->len += (uint32_t)n;
+	return 0;
+}
+
+static ssize_t send_some(struct relay_side *s, const void *p, size_t n)
+{
+	ssize_t r;
+
+	if (!(s->flags & SIDE_WRITABLE))
+		return -EAGAIN;
+	do
+		r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r >= 0)
+		return r;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		s->flags &= (uint8_t)~SIDE_WRITABLE;
+		return -EAGAIN;
+	}
+	return -errno;
+}
+
+int relay_flush(struct relay_side *s, struct relay_buf *b)
+{
+	while (b->len > 0) {
+		ssize_t r = send_some(s, b->data + b->off, b->len);
+
+		if (r == -EAGAIN)
+			return 1;
+		if (r < 0)
+			return (int)r;
+		relay_buf_consume(b, (size_t)r);
+	}
+	return 0;
+}
+
+int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t n)
+{
+	ssize_t r = 0;
+
+	if (b->len == 0) {
+		r = send_some(s, p, n);
+		if (r == -EAGAIN)
+			r = 0;
+		if (r < 0)
+			return (int)r;
+	}
+	return relay_queue(b, (const uint8_t *)p + r, n - (size_t)r);
+}
+
+int relay_pump(struct relay_conn *c, struct relay_side *src, struct relay_side *dst,
+	       struct relay_buf *b)
+{
+	int i, r;
+
+	for (i = 0; i < RELAY_ROUNDS; i++) {
+		ssize_t n;
+
+		r = relay_flush(dst, b);
+		if (r != 0)
+			return r < 0 ? r : 0; /* backpressure: leave src unread */
+		if (!(src->flags & SIDE_READABLE) || (src->flags & SIDE_EOF))
+			break;
+		n = relay_recv(src, relay_scratch, sizeof(relay_scratch));
+		if (n == -EAGAIN || n == 0)
+			break;
+		if (n < 0)
+			return (int)n;
+		r = relay_send(dst, b, relay_scratch, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+	if (i == RELAY_ROUNDS)
+		relay_mark_ready(c);
+	if ((src->flags & SIDE_EOF) && b->len == 0 && !(dst->flags & SIDE_SHUT_WR)) {
+		shutdown(dst->fd, SHUT_WR);
+		dst->flags |= SIDE_SHUT_WR;
+	}
+	return 0;
+}
+
+int relay_side_open(struct kg_client *cl, struct relay_conn *c, struct relay_side *s, int fd)
+{
+	int one = 1, r;
+
+	s->fd = fd;
+	s->flags = SIDE_READABLE | SIDE_WRITABLE;
+	cl->n_fds++;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	r = relay_watch(cl, fd, &s->src, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+	if (r < 0)
+		return r;
+	s->flags |= SIDE_WATCHED;
+	return 0;
+}
+
+void relay_side_close(struct kg_client *cl, struct relay_side *s)
+{
+	if (s->fd < 0)
+		return;
+	close(s->fd); /* also leaves the epoll set */
+	s->fd = -1;
+	s->flags = 0;
+	cl->n_fds--;
+}
+
+void relay_mark_ready(struct relay_conn *c)
+{
+	if (c->ready || c->dead)
+		return;
+	c->ready = true;
+	c->ready_next = loop.ready;
+	loop.ready = c;
+}
+
+void relay_dest_string(const struct relay_conn *c, char *buf, size_t len)
+{
+	kg_format_ip_port(c->dst_ip, c->dst_port, buf, len);
+}
+
+/* --- connections ---------------------------------------------------------------------------- */
+
+void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	heap_remove(c);
+	relay_side_close(cl, &c->app);
+	relay_side_close(cl, &c->proxy);
+	relay_buf_free(&c->to_app);
+	relay_buf_free(&c->to_proxy);
+	tunnel_setup_free(c->setup);
+	c->setup = NULL;
+	forward_free(c->fwd);
+	c->fwd = NULL;
+	if (c->counted_active)
+		cl->tunnels_active--;
+	if (failed)
+		cl->tunnels_failed++;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		cl->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = loop.graveyard;
+	loop.graveyard = c;
+	cl->status_dirty = true;
+}
+
+void relay_start(struct kg_client *cl, struct relay_conn *c)
+{
+	tunnel_setup_free(c->setup);
+	c->setup = NULL;
+	c->state = CONN_RELAY;
+	relay_set_timer(cl, c, 0);
+	if (!c->counted_active) {
+		c->counted_active = true;
+		cl->tunnels_active++;
+		cl->tunnels_total++;
+		cl->status_dirty = true;
+	}
+	relay_mark_ready(c);
+}
+
+void relay_linger(struct kg_client *cl, struct relay_conn *c)
+{
+	relay_side_close(cl, &c->proxy);
+	relay_buf_free(&c->to_proxy);
+	c->state = CONN_LINGER;
+	relay_set_timer(cl, c, kg_now_usec(CLOCK_MONOTONIC) + LINGER_USEC);
+	relay_mark_ready(c);
+}
+
+static void linger_step(struct kg_client *cl, struct relay_conn *c)
+{
+	int r = relay_flush(&c->app, &c->to_app);
+
+	if (r < 0) {
+		relay_conn_close(cl, c, false);
+		return;
+	}
+	if (r == 0 && !(c->app.flags & SIDE_SHUT_WR)) {
+		shutdown(c->app.fd, SHUT_WR);
+		c->app.flags |= SIDE_SHUT_WR;
+	}
+	/* Drain what the app still sends so closing does not turn into a reset that could
+	 * destroy the page before the app read it. */
+	while (c->app.flags & SIDE_READABLE) {
+		ssize_t n = relay_recv(&c->app, relay_scratch, sizeof(relay_scratch));
+
+		if (n == 0 || (n < 0 && n != -EAGAIN)) {
+			if (c->app.flags & SIDE_SHUT_WR)
+				relay_conn_close(cl, c, false);
+			return;
+		}
+	}
+}
+
+static void relay_step(struct kg_client *cl, struct relay_conn *c)
+{
+	int r;
+
+	r = relay_pump(c, &c->app, &c->proxy, &c->to_proxy);
+	if (r == 0)
+		r = relay_pump(c, &c->proxy, &c->app, &c->to_app);
+	if (r < 0) {
+		relay_conn_close(cl, c, false);
+		return;
+	}
+	if ((c->app.flags & SIDE_SHUT_WR) && (c->proxy.flags & SIDE_SHUT_WR))
+		relay_conn_close(cl, c, false);
+}
+
+/* Everything that may make progress on c. */
+static void conn_step(struct kg_client *cl, struct relay_conn *c, bool proxy_event)
+{
+	switch (c->state) {
+	case CONN_RELAY:
+		relay_step(cl, c);
+		break;
+	case CONN_FORWARD:
+		forward_step(cl, c);
+		break;
+	case CONN_LINGER:
+		linger_step(cl, c);
+		break;
+	default:
+		if (proxy_event)
+			tunnel_on_proxy(cl, c);
+		else
+			tunnel_on_app(cl, c);
+		break;
+	}
+}
+
+static void side_event(struct kg_client *cl, struct relay_side *s, uint32_t ev)
+{
+	struct relay_conn *c;
+	bool proxy = s->src.kind == SRC_PROXY;
+
+	c = proxy ? (struct relay_conn *)((char *)s - offsetof(struct relay_conn, proxy))
+		  : (struct relay_conn *)((char *)s - offsetof(struct relay_conn, app));
+	if (c->dead)
+		return;
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->flags |= SIDE_READABLE;
+	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		s->flags |= SIDE_WRITABLE;
+	conn_step(cl, c, proxy);
+}
+
+/* --- accepting ------------------------------------------------------------------------------ */
+
+static int original_dst(int fd, int family, uint8_t ip[16], uint16_t *port)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	socklen_t len;
+
+	if (family == AF_INET) {
+		len = sizeof(sin);
+		if (getsockopt(fd, SOL_IP, SOL_IP_ORIGDST, &sin, &len) == 0 &&
+		    sin.sin_family == AF_INET) {
+			kg_ip_from_v4(ip, sin.sin_addr.s_addr);
+			*port = ntohs(sin.sin_port);
+			return 0;
+		}
+		return -errno ? -errno : -ENOENT;
+	}
+	len = sizeof(sin6);
+	if (getsockopt(fd, SOL_IPV6, SOL_IP_ORIGDST, &sin6, &len) == 0 &&
+	    sin6.sin6_family == AF_INET6) {
+		memcpy(ip, sin6.sin6_addr.s6_addr, 16);
+		*port = ntohs(sin6.sin6_port);
+		return 0;
+	}
+	return -errno ? -errno : -ENOENT;
+}
+
+static bool refusal_log_due(struct kg_client *cl)
+{
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+
+	if (cl->last_refusal_log && now - cl->last_refusal_log < REFUSAL_LOG_USEC)
+		return false;
+	cl->last_refusal_log = now;
+	return true;
+}
+
+static void accept_one(struct kg_client *cl, int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	struct relay_conn *c;
+	uint8_t ip[16];
+	uint16_t port = 0;
+	char who[KG_ADDR_STR_MAX];
+	int r;
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
+		peer.ss_family = AF_INET;
+	if (cl->n_fds + 2 > cl->fd_cap || cl->stopping) {
+		cl->refused_fd_cap++;
+		if (!cl->stopping && refusal_log_due(cl))
+			log_warn("refusing connections: %u descriptors in use (cap %u); %" PRIu64
+				 " refused so far",
+				 cl->n_fds, cl->fd_cap, cl->refused_fd_cap);
+		close(fd);
+		return;
+	}
+	r = original_dst(fd, peer.ss_family, ip, &port);
+	if (r < 0) {
+		/* Not a steered connection of ours (another user dialling the port, or the entry
+		 * is gone): it gets nothing and the proxy sees nothing. */
+		cl->refused_no_origdst++;
+		if (refusal_log_due(cl)) {
+			kg_format_sockaddr((struct sockaddr *)&peer, who, sizeof(who));
+			log_warn("closed a connection from %s to the relay port: no original "
+				 "destination (%s); %" PRIu64 " such connection(s) so far",
+				 who, strerror(-r), cl->refused_no_origdst);
+		}
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->app.src.kind = SRC_APP;
+	c->proxy.src.kind = SRC_PROXY;
+	c->proxy.fd = -1;
+	c->heap_idx = UINT32_MAX;
+	memcpy(c->dst_ip, ip, 16);
+	c->dst_port = port;
+	c->next = cl->conns;
+	if (cl->conns)
+		cl->conns->prev = c;
+	cl->conns = c;
+	if (relay_side_open(cl, c, &c->app, fd) < 0) {
+		relay_conn_close(cl, c, true);
+		return;
+	}
+	tunnel_accepted(cl, c);
+}
+
+void relay_on_listener(struct kg_client *cl, struct client_listener *l)
+{
+	int i, fd;
+
+	for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				if (refusal_log_due(cl))
+					log_error("cannot accept: %m");
+			} else if (errno == EAGAIN && l->draining) {
+				/* The backlog of a previous registration is empty: it is done. */
+				relay_unwatch(cl, l->fd);
+				close(l->fd);
+				l->fd = -1;
+			}
+			return;
+		}
+		accept_one(cl, fd);
+	}
+}
+
+void relay_close_all(struct kg_client *cl)
+{
+	while (cl->conns)
+		relay_conn_close(cl, cl->conns, false);
+}
+
+/* --- the loop ------------------------------------------------------------------------------- */
+
+int relay_watch(struct kg_client *cl, int fd, struct src *src, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = src};
+
+	if (epoll_ctl(cl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void relay_unwatch(struct kg_client *cl, int fd)
+{
+	epoll_ctl(cl->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int relay_loop_init(struct kg_client *cl)
+{
+	cl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	return cl->epfd < 0 ? -errno : 0;
+}
+
+static void run_timers(struct kg_client *cl, uint64_t now)
+{
+	while (loop.n > 0 && loop.heap[0]->deadline <= now) {
+		struct relay_conn *c = loop.heap[0];
+
+		heap_remove(c);
+		c->deadline = 0;
+		if (c->state == CONN_LINGER)
+			relay_conn_close(cl, c, false);
+		else if (c->state == CONN_FORWARD)
+			forward_on_timer(cl, c);
+		else
+			tunnel_on_timer(cl, c);
+	}
+}
+
+static void run_ready(struct kg_client *cl)
+{
+	struct relay_conn *list = loop.ready, *c;
+
+	loop.ready = NULL;
+	while ((c = list)) {
+		list = c->ready_next;
+		c->ready = false;
+		if (!c->dead)
+			conn_step(cl, c, false);
+	}
+}
+
+static void bury(void)
+{
+	struct relay_conn *c, **pp;
+
+	/* A connection may have been marked ready before it closed. */
+	for (pp = &loop.ready; (c = *pp);) {
+		if (c->dead)
+			*pp = c->ready_next;
+		else
+			pp = &c->ready_next;
+	}
+	while ((c = loop.graveyard)) {
+		loop.graveyard = c->next;
+		free(c);
+	}
+}
+
+int relay_loop_run(struct kg_client *cl)
+{
+	struct epoll_event evs[LOOP_EVENTS];
+	int n, i, timeout;
+
+	for (;;) {
+		uint64_t now = kg_now_usec(CLOCK_MONOTONIC), next = now + 1000000;
+
+		run_timers(cl, now);
+		client_on_tick(cl, now, &next);
+		if (cl->stopping && (!cl->conns || now >= cl->stop_deadline))
+			break;
+		if (loop.n > 0 && loop.heap[0]->deadline < next)
+			next = loop.heap[0]->deadline;
+		if (cl->status_dirty) {
+			client_update_status(cl);
+			cl->status_dirty = false;
+		}
+		bury();
+		timeout = loop.ready ? 0 : (int)(((next > now ? next - now : 0) + 999) / 1000);
+		n = epoll_wait(cl->epfd, evs, LOOP_EVENTS, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (i = 0; i < n; i++) {
+			struct src *s = evs[i].data.ptr;
+
+			switch (s->kind) {
+			case SRC_LISTENER: {
+				struct client_listener *l = (struct client_listener *)s;
+
+				if (l->fd >= 0)
+					relay_on_listener(cl, l);
+				break;
+			}
+			case SRC_IPC:
+				ipc_client_on_readable(cl);
+				break;
+			case SRC_SIGNAL:
+				client_on_signal(cl);
+				break;
+			case SRC_AUTHQ:
+				authq_on_ready(cl);
+				break;
+			case SRC_APP:
+			case SRC_PROXY:
+				side_event(cl, (struct relay_side *)s, evs[i].events);
+				break;
+			}
+		}
+		run_ready(cl);
+	}
+	bury();
+	return 0;
+}
+
+void relay_loop_run_cleanup(struct kg_client *cl)
+{
+	bury();
+	free(loop.heap);
+	loop.heap = NULL;
+	loop.n = loop.cap = 0;
+}

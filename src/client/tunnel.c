@@ -1,0 +1,669 @@
+/* Tunnel setup: name, connect, CONNECT + Negotiate (see tunnel.h).
+ *
+ * The proxy's TCP connect and the token (made by the Kerberos worker) run concurrently; the
+ * CONNECT goes out when both are there. The token is sent preemptively (RFC 4559 §4.2 allows
+ * it and it saves a round trip). When no token can be made the CONNECT goes out without one:
+ * a proxy that needs no authentication still works, and one that answers 407 gets the
+ * Kerberos sentence ("no Kerberos ticket: run kinit") reported. The answer is read into a
+ * bounded buffer; whatever follows the 2xx head in the same read is the tunnel's first bytes
+ * and goes to the application.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "authq.h"
+#include "forward.h"
+#include "shared/log.h"
+#include "shared/netutil.h"
+#include "tunnel.h"
+
+#define RETRY_BASE_USEC 100000ull
+#define SAME_FAILURE_QUIET_USEC 5000000ull
+
+static uint64_t now_usec(void)
+{
+	return kg_now_usec(CLOCK_MONOTONIC);
+}
+
+void tunnel_setup_free(struct tunnel_setup *t)
+{
+	if (!t)
+		return;
+	if (t->job)
+		authq_cancel(t->job);
+	negotiate_free(t->neg);
+	free(t->token);
+	free(t->head);
+	free(t);
+}
+
+void tunnel_ip_literal(const struct relay_conn *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (kg_ip_is_v4mapped(c->dst_ip)) {
+		inet_ntop(AF_INET, c->dst_ip + 12, a, sizeof(a));
+		snprintf(buf, len, "%s", a);
+	} else {
+		inet_ntop(AF_INET6, c->dst_ip, a, sizeof(a));
+		snprintf(buf, len, "[%s]", a);
+	}
+}
+
+void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *sentence,
+			const char *detail)
+{
+	static char last[TUNNEL_REASON_MAX];
+	static uint64_t last_at;
+	struct tunnel_setup *t = c->setup;
+	char dest[KG_ADDR_STR_MAX];
+	const char *host = t && t->host[0] ? t->host : "";
+	uint64_t now = now_usec();
+	int level = LOG_WARNING;
+
+	relay_dest_string(c, dest, sizeof(dest));
+	/* Many connections fail the same way at once (a browser opening 20): say it once. */
+	if (strcmp(last, sentence) == 0 && now - last_at < SAME_FAILURE_QUIET_USEC)
+		level = LOG_DEBUG;
+	else
+		last_at = now;
+	snprintf(last, sizeof(last), "%s", sentence);
+	log_fields(level,
+		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", cl->set.proxy_url},
+			     {"KG_UID", cl->uid_str}),
+		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
+		   detail && detail[0] ? " (" : "", detail ? detail : "",
+		   detail && detail[0] ? ")" : "");
+}
+
+static void fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
+		 const char *detail)
+{
+	tunnel_log_failure(cl, c, sentence, detail);
+	relay_conn_close(cl, c, true);
+}
+
+/* --- connecting ----------------------------------------------------------------------------- */
+
+static int resolve_proxy(struct client_settings *set)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	char port[8];
+	int r;
+
+	snprintf(port, sizeof(port), "%u", set->proxy.port);
+	r = getaddrinfo(set->proxy.host, port, &hints, &res);
+	if (r != 0)
+		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	memcpy(&set->proxy_addr, res->ai_addr, res->ai_addrlen);
+	set->proxy_addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (kg_ip_is_v4mapped(c->dst_ip)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(c->dst_port);
+		memcpy(&sin->sin_addr, c->dst_ip + 12, 4);
+		*len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(c->dst_port);
+		memcpy(&sin6->sin6_addr, c->dst_ip, 16);
+		*len = sizeof(*sin6);
+	}
+	return 0;
+}
+
+static const char *peer_name(struct kg_client *cl)
+{
+	return cl->set.proxy_type == KG_PROXY_NONE ? "destination" : "proxy";
+}
+
+/* Schedule the next attempt or give up. */
+static int connect_failed(struct kg_client *cl, struct relay_conn *c, int err)
+{
+	struct tunnel_setup *t = c->setup;
+	uint64_t now = now_usec(), at;
+
+	relay_side_close(cl, &c->proxy);
+	if (cl->set.proxy_type == KG_PROXY_NONE)
+		snprintf(t->error, sizeof(t->error), "destination unreachable: %s", strerror(err));
+	else
+		snprintf(t->error, sizeof(t->error), "proxy unreachable: %s: %s", cl->set.proxy_url,
+			 strerror(err));
+	at = now + (RETRY_BASE_USEC << (t->attempts > 6 ? 6 : t->attempts - 1));
+	if (t->attempts > cl->set.max_retries || at >= t->connect_deadline)
+		return -err;
+	t->retry_at = at;
+	relay_set_timer(cl, c, at);
+	return 0;
+}
+
+int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, r;
+
+	if (t->attempts == 0)
+		t->connect_deadline = now_usec() + cl->set.connection_timeout * 1000000ull;
+	t->attempts++;
+	t->retry_at = 0;
+	t->connected = false;
+	if (cl->set.proxy_type == KG_PROXY_NONE) {
+		dest_sockaddr(c, &ss, &len);
+	} else {
+		if (cl->set.proxy_addrlen == 0) {
+			r = resolve_proxy(&cl->set);
+			if (r < 0) {
+				snprintf(t->error, sizeof(t->error),
+					 "proxy unreachable: cannot resolve %s", cl->set.proxy.host);
+				return r;
+			}
+		}
+		memcpy(&ss, &cl->set.proxy_addr, sizeof(ss));
+		len = cl->set.proxy_addrlen;
+	}
+	if (cl->n_fds + 1 > cl->fd_cap) {
+		snprintf(t->error, sizeof(t->error), "too many open connections (%u)", cl->n_fds);
+		return -EMFILE;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return connect_failed(cl, c, errno);
+	r = relay_side_open(cl, c, &c->proxy, fd);
+	if (r < 0) {
+		relay_side_close(cl, &c->proxy);
+		return connect_failed(cl, c, -r);
+	}
+	/* Writable means connected only once the kernel says so. */
+	c->proxy.flags &= (uint8_t)~(SIDE_READABLE | SIDE_WRITABLE);
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+		return connect_failed(cl, c, errno);
+	relay_set_timer(cl, c, t->connect_deadline);
+	return 0;
+}
+
+int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	socklen_t len = sizeof(int);
+	int err = 0, r;
+
+	if (t->connected)
+		return 1;
+	if (c->proxy.fd < 0 || !(c->proxy.flags & (SIDE_WRITABLE | SIDE_READABLE)))
+		return 0;
+	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == 0) {
+		t->connected = true;
+		c->proxy.flags |= SIDE_WRITABLE;
+		relay_set_timer(cl, c, 0);
+		return 1;
+	}
+	r = connect_failed(cl, c, err);
+	return r;
+}
+
+int tunnel_connect_timer(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+
+	if (t->retry_at) {
+		int r = tunnel_connect_start(cl, c);
+
+		return r < 0 ? r : 0;
+	}
+	relay_side_close(cl, &c->proxy);
+	snprintf(t->error, sizeof(t->error), "%s unreachable: %s: no answer within %u s",
+		 peer_name(cl),
+		 cl->set.proxy_type == KG_PROXY_NONE ? t->target : cl->set.proxy_url,
+		 cl->set.connection_timeout);
+	return -ETIMEDOUT;
+}
+
+/* --- tokens --------------------------------------------------------------------------------- */
+
+int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+
+	t->token_ready = false;
+	t->auth_failed = false;
+	free(t->token);
+	t->token = NULL;
+	negotiate_free(t->neg);
+	t->neg = NULL;
+	t->job = authq_submit(cl, c);
+	if (!t->job) {
+		snprintf(t->error, sizeof(t->error), "too many connections waiting for Kerberos");
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job)
+{
+	t->job = NULL;
+	t->token_ready = true;
+	if (job->r == 0) {
+		t->neg = job->ctx;
+		t->token = job->token;
+		job->ctx = NULL;
+		job->token = NULL;
+	} else {
+		t->auth_failed = true;
+		snprintf(t->auth_reason, sizeof(t->auth_reason), "%s",
+			 job->fail.message[0] ? job->fail.message
+					      : negotiate_error_message(job->fail.code));
+		if (job->fail.detail[0])
+			log_debug("Kerberos: %s (%s)", t->auth_reason, job->fail.detail);
+	}
+	authq_job_free(job);
+}
+
+void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r,
+			const uint8_t *head, char *buf, size_t len)
+{
+	struct negotiate_failure f = {0};
+	char *next = NULL, *tok;
+	int r2;
+
+	if (!(r->auth_schemes & KG_AUTH_NEGOTIATE)) {
+		snprintf(buf, len, "the proxy does not offer Negotiate (Kerberos) authentication");
+		return;
+	}
+	if (t->auth_failed) {
+		snprintf(buf, len, "%s", t->auth_reason);
+		return;
+	}
+	if (!t->neg || r->negotiate != KG_NEGOTIATE_TOKEN) {
+		snprintf(buf, len, "%s", negotiate_error_message(NEGOTIATE_ERR_REJECTED));
+		return;
+	}
+	/* A token with the 407: either a continuation or a rejection that says why. */
+	tok = strndup((const char *)head + r->negotiate_token.off, r->negotiate_token.len);
+	if (!tok) {
+		snprintf(buf, len, "out of memory");
+		return;
+	}
+	r2 = negotiate_step(t->neg, NEGOTIATE_ANSWER_CHALLENGE, tok, &next, &f);
+	free(tok);
+	if (r2 < 0) {
+		snprintf(buf, len, "%s", f.message[0] ? f.message : negotiate_error_message(f.code));
+		return;
+	}
+	/* A genuine continuation: the caller may send next. */
+	free(t->token);
+	t->token = next;
+	buf[0] = '\0';
+}
+
+int tunnel_mutual(struct tunnel_setup *t, const struct kg_http_response *r, const uint8_t *head,
+		  char *buf, size_t len)
+{
+	struct negotiate_failure f = {0};
+	char *tok, *none = NULL;
+	int ret;
+
+	if (r->negotiate != KG_NEGOTIATE_TOKEN || !t->neg)
+		return 0;
+	tok = strndup((const char *)head + r->negotiate_token.off, r->negotiate_token.len);
+	if (!tok)
+		return -ENOMEM;
+	ret = negotiate_step(t->neg, NEGOTIATE_ANSWER_SUCCESS, tok, &none, &f);
+	free(tok);
+	free(none);
+	if (ret < 0)
+		snprintf(buf, len, "%s", f.message[0] ? f.message : negotiate_error_message(f.code));
+	return ret;
+}
+
+void tunnel_refused_reason(const struct tunnel_setup *t, const struct kg_http_response *r,
+			   const uint8_t *head, char *buf, size_t len)
+{
+	int n = (int)(r->reason.len > 80 ? 80 : r->reason.len);
+
+	snprintf(buf, len, "the proxy refused the connection to %s: %u %.*s", t->target, r->status,
+		 n, (const char *)head + r->reason.off);
+}
+
+/* --- the CONNECT exchange ------------------------------------------------------------------- */
+
+static void send_connect(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	char line[2 * TUNNEL_TARGET_MAX + 64];
+	int n, r;
+
+	n = snprintf(line, sizeof(line), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", t->target,
+		     t->target);
+	r = relay_queue(&c->to_proxy, line, (size_t)n);
+	if (r == 0 && t->token) {
+		r = relay_queue(&c->to_proxy, "Proxy-Authorization: Negotiate ", 31);
+		if (r == 0)
+			r = relay_queue(&c->to_proxy, t->token, strlen(t->token));
+		if (r == 0)
+			r = relay_queue(&c->to_proxy, "\r\n", 2);
+	}
+	if (r == 0)
+		r = relay_queue(&c->to_proxy, "\r\n", 2);
+	if (r == 0)
+		r = relay_flush(&c->proxy, &c->to_proxy);
+	if (r < 0) {
+		fail(cl, c, "the proxy connection failed while sending the request", strerror(-r));
+		return;
+	}
+	t->rounds++;
+	t->head_len = 0;
+	c->state = CONN_PROXY_HEAD;
+	relay_set_timer(cl, c, now_usec() + cl->set.request_timeout * 1000000ull);
+}
+
+/* Both the connection and the token are there: go. */
+static void maybe_go(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+
+	if (!t->connected)
+		return;
+	if (cl->set.proxy_type == KG_PROXY_NONE) {
+		relay_start(cl, c);
+		return;
+	}
+	if (t->token_ready)
+		send_connect(cl, c);
+}
+
+static void start_route(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	int r;
+
+	t->named = true;
+	snprintf(t->target, sizeof(t->target), "%s:%u", t->host, c->dst_port);
+	c->state = CONN_CONNECTING;
+	relay_set_timer(cl, c, 0);
+	if (cl->set.proxy_type != KG_PROXY_NONE && tunnel_request_token(cl, c) < 0) {
+		fail(cl, c, t->error, NULL);
+		return;
+	}
+	r = tunnel_connect_start(cl, c);
+	if (r < 0)
+		fail(cl, c, t->error, NULL);
+}
+
+/* Peek at what the application sent so far; 1 when naming is finished. */
+static int sniff(struct kg_client *cl, struct relay_conn *c, bool final)
+{
+	struct tunnel_setup *t = c->setup;
+	char host[KG_HOST_MAX];
+	uint16_t port = 0;
+	ssize_t n;
+	int r;
+
+	n = recv(c->app.fd, relay_scratch, KG_SNIFF_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -ECONNRESET; /* the app left before saying anything */
+		return final ? 1 : 0;
+	}
+	if (relay_scratch[0] == 0x16)
+		r = kg_sniff_tls_sni(relay_scratch, (size_t)n, host, sizeof(host));
+	else
+		r = kg_sniff_http_host(relay_scratch, (size_t)n, host, sizeof(host), &port);
+	if (r == 1)
+		snprintf(t->host, sizeof(t->host), "%s", host);
+	if (r == -EAGAIN && !final && n < KG_SNIFF_MAX)
+		return 0;
+	return 1;
+}
+
+/* Ports where the client speaks first with a TLS ClientHello (implicit TLS). */
+static bool port_is_tls(uint16_t port)
+{
+	static const uint16_t tls[] = {443, 465, 636, 853, 990, 992, 993, 995, 5061, 6697, 8443};
+	size_t i;
+
+	for (i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+		if (tls[i] == port)
+			return true;
+	return false;
+}
+
+void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t;
+	int r;
+
+	if (cl->set.proxy_type == KG_PROXY_HTTP && c->dst_port == 80) {
+		forward_begin(cl, c);
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		relay_conn_close(cl, c, true);
+		return;
+	}
+	c->setup = t;
+	tunnel_ip_literal(c, t->host, sizeof(t->host));
+	if (!cl->set.sniff_hostname || cl->set.proxy_type == KG_PROXY_NONE) {
+		start_route(cl, c);
+		return;
+	}
+	if (port_is_tls(c->dst_port)) {
+		/* The client speaks first: wait a little for its ClientHello. */
+		c->state = CONN_SNIFF;
+		relay_set_timer(cl, c, now_usec() + CLIENT_SNIFF_WAIT_MS * 1000ull);
+		tunnel_on_app(cl, c);
+		return;
+	}
+	/* Maybe server-speaks-first (SSH, SMTP): no waiting, but use what is already there. */
+	r = sniff(cl, c, true);
+	if (r < 0 && r != -ECONNRESET)
+		r = 1;
+	if (r == -ECONNRESET)
+		relay_conn_close(cl, c, false);
+	else
+		start_route(cl, c);
+}
+
+void tunnel_on_app(struct kg_client *cl, struct relay_conn *c)
+{
+	int r;
+
+	if (c->state == CONN_SNIFF) {
+		r = sniff(cl, c, false);
+		if (r < 0)
+			relay_conn_close(cl, c, false);
+		else if (r == 1)
+			start_route(cl, c);
+		return;
+	}
+	/* Not relaying yet: the app's bytes wait in its socket (that is the backpressure). An
+	 * app that gives up is noticed when the tunnel starts. */
+}
+
+/* The proxy's answer to CONNECT. */
+static void read_answer(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	struct kg_http_response resp;
+	char why[TUNNEL_REASON_MAX];
+	ssize_t n;
+	int r;
+
+	r = relay_flush(&c->proxy, &c->to_proxy);
+	if (r < 0) {
+		fail(cl, c, "the proxy closed the connection", strerror(-r));
+		return;
+	}
+	if (!t->head) {
+		t->head = malloc(KG_HTTP_HEAD_MAX);
+		if (!t->head) {
+			fail(cl, c, "out of memory", NULL);
+			return;
+		}
+	}
+	for (;;) {
+		if (t->discard) {
+			n = relay_recv(&c->proxy, relay_scratch,
+				       t->discard < sizeof(relay_scratch) ? t->discard
+									  : sizeof(relay_scratch));
+			if (n == -EAGAIN)
+				return;
+			if (n <= 0)
+				break; /* handled as "closed" below */
+			t->discard -= (uint64_t)n;
+			if (t->discard == 0)
+				send_connect(cl, c);
+			continue;
+		}
+		if (t->head_len == KG_HTTP_HEAD_MAX) {
+			fail(cl, c, "the proxy's answer is too large", NULL);
+			return;
+		}
+		n = relay_recv(&c->proxy, t->head + t->head_len, KG_HTTP_HEAD_MAX - t->head_len);
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		t->head_len += (size_t)n;
+		r = kg_http_response_parse(t->head, t->head_len, &resp);
+		if (r == -EAGAIN)
+			continue;
+		if (r < 0) {
+			fail(cl, c, "the proxy sent a malformed answer",
+			     r == -E2BIG ? "head too large" : "bad syntax");
+			return;
+		}
+		if (resp.status >= 200 && resp.status < 300) {
+			if (resp.negotiate == KG_NEGOTIATE_TOKEN && t->neg) {
+				if (tunnel_mutual(t, &resp, t->head, why, sizeof(why)) < 0) {
+					fail(cl, c, why, NULL);
+					return;
+				}
+			}
+			/* Bytes past the head are the tunnel's: the application gets them. */
+			if (t->head_len > resp.head_len &&
+			    relay_queue(&c->to_app, t->head + resp.head_len,
+					t->head_len - resp.head_len) < 0) {
+				fail(cl, c, "out of memory", NULL);
+				return;
+			}
+			log_debug("tunnel open: %s via %s", t->target, cl->set.proxy_url);
+			relay_start(cl, c);
+			return;
+		}
+		if (resp.status == 407) {
+			uint64_t len = 0;
+			enum kg_body_framing fr = kg_http_response_framing(&resp, true, false, &len);
+
+			tunnel_auth_reason(t, &resp, t->head, why, sizeof(why));
+			if (why[0]) {
+				fail(cl, c, why, NULL);
+				return;
+			}
+			if (t->rounds >= NEGOTIATE_MAX_ROUNDS) {
+				fail(cl, c, negotiate_error_message(NEGOTIATE_ERR_PROTOCOL),
+				     "too many authentication rounds");
+				return;
+			}
+			/* Continue on this connection when it stays open and the body is sized. */
+			if (fr == KG_BODY_LENGTH && kg_http_response_keep_alive(&resp)) {
+				size_t have = t->head_len - resp.head_len;
+
+				t->head_len = 0;
+				if (len <= have) {
+					send_connect(cl, c);
+				} else {
+					t->discard = len - have;
+				}
+				continue;
+			}
+			relay_side_close(cl, &c->proxy);
+			t->attempts = 0;
+			c->state = CONN_CONNECTING;
+			if (tunnel_connect_start(cl, c) < 0)
+				fail(cl, c, t->error, NULL);
+			return;
+		}
+		tunnel_refused_reason(t, &resp, t->head, why, sizeof(why));
+		fail(cl, c, why, NULL);
+		return;
+	}
+	fail(cl, c, "the proxy closed the connection before answering", n < 0 ? strerror((int)-n) : NULL);
+}
+
+void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
+{
+	int r;
+
+	switch (c->state) {
+	case CONN_CONNECTING:
+		r = tunnel_connect_poll(cl, c);
+		if (r < 0)
+			fail(cl, c, c->setup->error, NULL);
+		else if (r == 1)
+			maybe_go(cl, c);
+		break;
+	case CONN_PROXY_HEAD:
+		read_answer(cl, c);
+		break;
+	default:
+		break;
+	}
+}
+
+void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	char why[TUNNEL_REASON_MAX];
+
+	switch (c->state) {
+	case CONN_SNIFF:
+		/* No name within the wait: go by IP. */
+		start_route(cl, c);
+		break;
+	case CONN_CONNECTING:
+		if (t->connected)
+			break;
+		if (tunnel_connect_timer(cl, c) < 0)
+			fail(cl, c, t->error, NULL);
+		break;
+	case CONN_PROXY_HEAD:
+		snprintf(why, sizeof(why), "the proxy did not answer within %u s (request_timeout)",
+			 cl->set.request_timeout);
+		fail(cl, c, why, cl->set.proxy_url);
+		break;
+	default:
+		break;
+	}
+}
+
+void tunnel_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)
+{
+	if (c->fwd) {
+		forward_on_auth(cl, c, job);
+		return;
+	}
+	tunnel_take_token(c->setup, job);
+	maybe_go(cl, c);
+}
