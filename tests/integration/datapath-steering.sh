@@ -36,7 +36,7 @@ kg_expect "the proxy endpoint (proxy.url 203.0.113.5:443) is never steered" "DIR
 	"$(kg_probe_app "$U" 203.0.113.5 443)"
 
 # Another network namespace, same cgroup: the socket must be left alone there.
-NS2=$(kg_make_netns other)
+kg_make_netns other NS2
 ip -n "$NS2" addr add 192.0.2.10/32 dev lo
 ip netns exec "$NS2" "$KG_PYTHON" "$top_srcdir/tests/lib/direct_server.py" 192.0.2.10:443 >"$KG_TMP/direct2.log" 2>&1 &
 D2=$!

@@ -108,13 +108,14 @@ kg_in_cgroup() {
 	"$KG_INCG" "$KG_CGROUP" "$@"
 }
 
-# Network namespace with a unique name; removed on exit.
-kg_make_netns() { # kg_make_netns NAME -> creates "$KG_TEST_ID-NAME", prints it
+# Network namespace with a unique name, removed on exit. Sets the variable VAR (no command
+# substitution: the cleanup must be registered in the test's own shell, not a subshell).
+kg_make_netns() { # kg_make_netns NAME VAR -> creates "$KG_TEST_ID-NAME", stores it in VAR
 	local ns="$KG_TEST_ID-$1"
 	ip netns add "$ns" || kg_skip "cannot create network namespaces"
 	kg_on_exit ip netns del "$ns"
 	ip -n "$ns" link set lo up
-	echo "$ns"
+	printf -v "$2" '%s' "$ns"
 }
 
 # Kill a PID we started (TERM, then KILL after 5 s), bounded.

@@ -39,7 +39,7 @@ kg_dp_setup() {
 	KG_SOCK="$KG_TMP/kg.sock"
 	KG_CONF="$KG_TMP/kg.conf"
 	kg_make_cgroup
-	KG_NS=$(kg_make_netns main)
+	kg_make_netns main KG_NS
 	ip -n "$KG_NS" addr add 192.0.2.10/32 dev lo
 	ip -n "$KG_NS" addr add 198.51.100.7/32 dev lo
 	ip -n "$KG_NS" addr add 203.0.113.5/32 dev lo
