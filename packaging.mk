@@ -13,7 +13,7 @@ KG_DEBIAN_FILES = \
 	debian/changelog debian/control debian/copyright debian/rules debian/source/format \
 	debian/kernelgatekeeper.config debian/kernelgatekeeper.docs \
 	debian/kernelgatekeeper.lintian-overrides \
-	debian/kernelgatekeeper.postinst debian/kernelgatekeeper.postrm \
+	debian/kernelgatekeeper.postinst debian/kernelgatekeeper.postrm debian/kernelgatekeeper.prerm \
 	debian/kernelgatekeeper.templates debian/po/POTFILES.in debian/po/templates.pot
 KG_PACKAGE_TESTS = \
 	tests/package/nspawn-rig.sh tests/package/nspawn-deb.sh tests/package/rpm.sh \
