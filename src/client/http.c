@@ -416,6 +416,8 @@ int kg_http_response_parse(const uint8_t *buf, size_t len, struct kg_http_respon
 	struct kg_span line, name, value;
 	int e;
 
+	if (len == 0)
+		return -EAGAIN;
 	/* Refuse a non-HTTP answer at once instead of waiting for a blank line. */
 	size_t m = len < HTTP_VERSION_LEN - 1 ? len : HTTP_VERSION_LEN - 1;
 	if (memcmp(buf, HTTP_VERSION_PREFIX, m) != 0)

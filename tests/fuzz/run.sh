@@ -27,6 +27,7 @@ skip() {
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kg-fuzz.XXXXXX") || exit 99
 keep=0
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	if [ "$keep" = 0 ]; then rm -rf "$work"; fi
 }
@@ -38,7 +39,8 @@ printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s
 	'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return 0; }' \
 	>"$work/probe.c"
 "$clang" -fsanitize=fuzzer,address,undefined "$work/probe.c" -o "$work/probe" \
-	>"$work/probe.log" 2>&1 || skip "$clang cannot link libFuzzer (install libclang-rt-dev)"
+	>"$work/probe.log" 2>&1 ||
+	skip "$clang cannot link libFuzzer (Debian: libclang-rt-N-dev for clang N; Fedora: compiler-rt)"
 
 # The value of a "// fuzz-KEY:" line in the first lines of a target.
 header() {
