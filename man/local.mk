@@ -4,7 +4,8 @@ KG_MAN_PAGES = \
 	man/kernelgatekeeper-client.1 \
 	man/kernelgatekeeper-ctl.1 \
 	man/kernelgatekeeper.conf.5
-man_MANS += $(KG_MAN_PAGES)
+# Generated from .in at build time, so the tarball carries only the sources.
+nodist_man_MANS = $(KG_MAN_PAGES)
 EXTRA_DIST += $(KG_MAN_PAGES:=.in)
 CLEANFILES += $(KG_MAN_PAGES)
 
