@@ -25,6 +25,22 @@ kg_wait_for 20 grep -q "NOTIFY 192.0.2.10:443" "$KG_RELAY_LOG"
 kg_check "the client is told about its redirected connections (notify_accept)" \
 	grep -q "NOTIFY 192.0.2.10:443 pid=" "$KG_RELAY_LOG"
 
+# ctl watch: the user sees their own connection events, another user does not.
+kg_app "$U" "$KG_CTL" --socket "$KG_SOCK" watch --count 1 >"$KG_TMP/watch-u.log" 2>&1 &
+WU=$!
+kg_on_exit kg_stop_pid "$WU"
+kg_app "$KG_UID_V" timeout 4 "$KG_CTL" --socket "$KG_SOCK" watch >"$KG_TMP/watch-v.log" 2>&1 &
+WV=$!
+kg_on_exit kg_stop_pid "$WV"
+sleep 0.5
+kg_probe_app "$U" 192.0.2.10 443 >/dev/null
+kg_wait_for 40 grep -q "dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
+kg_check "ctl watch shows the user's own redirect event" grep -q "redirect .*user=$U .*dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
+wait "$WV" 2>/dev/null
+rc=$?
+kg_check "another user's ctl watch was subscribed until its timeout (exit 124)" test "$rc" = 124
+if grep -q "dest=" "$KG_TMP/watch-v.log"; then kg_fail "another user's ctl watch does not see it"; else kg_pass "another user's ctl watch does not see it"; fi
+
 # Left alone.
 kg_expect "non-target port 22 goes direct" "DIRECT 192.0.2.10:22" "$(kg_probe_app "$U" 192.0.2.10 22)"
 kg_expect "a uid without a client goes direct" "DIRECT 192.0.2.10:443" "$(kg_probe_app "$W" 192.0.2.10 443)"
