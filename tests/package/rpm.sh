@@ -39,7 +39,7 @@ scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
 kg_check "%post presets the service and, globally, the user unit" \
 	grep -q 'preset.*kernelgatekeeper-client.service' <<<"$scripts"
 
-rpmlint "$rpm" >"$log" 2>&1
+rpmlint -r "$top_srcdir/tests/package/kernelgatekeeper.rpmlintrc" "$rpm" >"$log" 2>&1
 sed 's/^/    /' "$log"
 summary=$(grep -E '[0-9]+ errors?, [0-9]+ warnings?' "$log" | tail -n 1)
 kg_check "rpmlint: no errors (${summary:-no summary})" \
