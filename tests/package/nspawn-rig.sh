@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A booted Debian 12 systemd in systemd-nspawn, for the package tests (sourced, bash).
 #
 # Sourced after tests/lib/common.sh. One container per test run:
@@ -31,7 +32,7 @@ KGP_PACKAGES=(
 	procps iproute2 apt-utils bpftool krb5-user curl
 	ucf libbpf1 libelf1 zlib1g libconfig9 libgssapi-krb5-2 libkrb5-3 libsystemd0
 	# the Negotiate proxy check (tests/lib/krbrig.sh) runs a KDC, Squid and an origin inside
-	krb5-kdc krb5-admin-server squid python3
+	krb5-kdc krb5-admin-server squid python3 openssl
 )
 
 kgp_log() { printf '# [%3ds] %s\n' "$SECONDS" "$*"; }
@@ -177,10 +178,10 @@ kgp_boot() {
 }
 
 kgp_teardown() {
-	local i d
+	local d
 	if kgp_nspawn_alive; then
 		kill -TERM "$KGP_NSPAWN_PID" # nspawn turns SIGTERM into an orderly poweroff
-		for i in $(seq 1 100); do kgp_nspawn_alive || break; sleep 0.2; done
+		for _ in $(seq 1 100); do kgp_nspawn_alive || break; sleep 0.2; done
 		kgp_nspawn_alive && kill -KILL "$KGP_NSPAWN_PID"
 		wait "$KGP_NSPAWN_PID" 2>/dev/null
 	fi
