@@ -1,0 +1,131 @@
+# Environment of the client's end-to-end tests (sourced, bash): the Kerberos + Negotiate rig
+# (tests/lib/krbrig.sh), a private cgroup, the service attached to that cgroup, and relay clients
+# for unprivileged test uids. The rig's "host" side is the root network namespace; the service
+# only acts on sockets of processes inside the test cgroup, so nothing else on the machine is
+# touched. Applications reach the origin only through the steering: the root namespace has an
+# "unreachable" route to it.
+#
+#   kgc_setup squid|apache        rig + cgroup + service; users alice (U) and bob (V) with tickets
+#   kgc_start_client UID [ARGS]   the client as UID (its log: $KG_TMP/client-UID.log)
+#   kgc_stop_client UID           SIGTERM, wait; $KGC_RC gets the exit status
+#   kgc_app UID CMD...            CMD as UID inside the cgroup, no proxy variables
+#   kgc_curl UID ARGS...          curl as UID, origin.test resolved to the origin's address
+#   kgc_client_log UID            path of the client's log
+. "${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/krbrig.sh"
+
+U=$KG_UID_U
+V=$KG_UID_V
+declare -A KGC_PID
+
+kgc_write_config() { # KGC_* variables select the variants
+	cat >"$KG_CONF.tmp" <<EOF2
+proxy = {
+	type = "${KGC_PROXY_TYPE:-http}";
+	url = "$PROXY_URL";
+	connection_timeout = ${KGC_CONNECT_TIMEOUT:-3};
+	request_timeout = ${KGC_REQUEST_TIMEOUT:-10};
+	max_retries = 2;
+};
+kerberos = {
+	realm = "$REALM";
+	spn = "${KGC_SPN:-$PROXY_SPN}";
+};
+ebpf = {
+	cgroup_path = "$KG_CGROUP";
+	target_ports = [ 80, 443 ];
+	stats_interval = 0;
+};
+socket_path = "$KG_SOCK";
+log_level = "${KGC_LOG_LEVEL:-info}";
+shutdown_timeout = 5;
+EOF2
+	chmod 644 "$KG_CONF.tmp" && mv "$KG_CONF.tmp" "$KG_CONF"
+}
+
+kgc_start_service() {
+	"$KG_INCG" "$KG_CGROUP" "$KG_SERVICE" -c "$KG_CONF" >>"$KG_TMP/service.log" 2>&1 &
+	KGC_SERVICE_PID=$!
+	kg_on_exit kg_stop_pid "$KGC_SERVICE_PID"
+	kg_wait_for 100 test -S "$KG_SOCK" || {
+		echo "# service did not start:"
+		tail -n 20 "$KG_TMP/service.log"
+		return 1
+	}
+}
+
+kgc_setup() {
+	kg_require_root
+	kg_require_cmd curl ip setpriv python3 sha256sum
+	[ -x "$KG_SERVICE" ] || kg_skip "service not built"
+	[ -x "$KG_CLIENT" ] || kg_skip "client not built"
+	KG_TMP=$(mktemp -d /tmp/kgclient.XXXXXX)
+	chmod 755 "$KG_TMP"
+	kg_on_exit rm -rf "$KG_TMP"
+	KG_SOCK="$KG_TMP/kg.sock"
+	KG_CONF="$KG_TMP/kg.conf"
+	krbrig_start "${1:-squid}" || exit 99
+	kg_make_cgroup
+	krbrig_add_user alice alicepw && krbrig_add_user bob bobpw || exit 99
+	CC_U="FILE:$KRBRIG_CCDIR/krb5cc_$U"
+	CC_V="FILE:$KRBRIG_CCDIR/krb5cc_$V"
+	krbrig_kinit_as "$U" alice alicepw "$CC_U" && krbrig_kinit_as "$V" bob bobpw "$CC_V" || exit 99
+	kgc_write_config
+	kgc_start_service || exit 99
+}
+
+kgc_client_log() {
+	echo "$KG_TMP/client-$1.log"
+}
+
+kgc_start_client() { # UID [client args]
+	local uid=$1 cc log
+	shift
+	cc="FILE:$KRBRIG_CCDIR/krb5cc_$uid"
+	log=$(kgc_client_log "$uid")
+	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+		--inh-caps=-all -- env -i PATH=/usr/bin:/bin KRB5_CONFIG="$KRB5_CONFIG" \
+		KRB5CCNAME="$cc" KRB5RCACHEDIR="$KRB5RCACHEDIR" ${KGC_CLIENT_ENV:-} \
+		"$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
+	KGC_PID[$uid]=$!
+	kg_on_exit kg_stop_pid "$!"
+	kg_wait_for 100 grep -q "registered with kernelgatekeeper-service" "$log" || {
+		echo "# client of uid $uid did not register:"
+		tail -n 20 "$log"
+		return 1
+	}
+}
+
+kgc_stop_client() { # UID: SIGTERM, wait up to 10 s; KGC_RC = exit status
+	local pid=${KGC_PID[$1]} i
+	KGC_RC=
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null
+	KGC_RC=$?
+}
+
+kgc_app() { # UID CMD...: no proxy variables, no Kerberos variables
+	local uid=$1
+	shift
+	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+		--inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent "$@"
+}
+
+kgc_curl() { # UID curl-args...
+	local uid=$1
+	shift
+	kgc_app "$uid" curl -sS --noproxy '' --resolve "$ORIGIN_HOST:443:$ORIGIN_IP" \
+		--resolve "$ORIGIN_HOST:80:$ORIGIN_IP" --cacert "$ORIGIN_CA" "$@"
+}
+
+kgc_access_log_has() { # REGEX
+	grep -Eq -- "$1" "$(krbrig_access_log)"
+}
+
+kgc_access_lines() {
+	wc -l <"$(krbrig_access_log)" 2>/dev/null || echo 0
+}

@@ -1,0 +1,124 @@
+#!/bin/bash
+# The client end to end through a real KDC and Squid with Negotiate: plain HTTP and HTTPS for an
+# application with no proxy settings, the access log names the user and the host, keep-alive and
+# request bodies on port 80, 200 parallel connections, half-close, another user dialling the
+# relay port directly, the command line and signals.
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
+
+kgc_setup squid
+kgc_start_client "$U" || exit 99
+PAGE="kgtest origin: hello"
+
+out=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)
+kg_check "http://origin.test/ with no proxy variables: the page" test "$out" = "$PAGE"
+out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
+kg_check "https://origin.test/ with no proxy variables: the page" test "$out" = "$PAGE"
+kg_check "access log: CONNECT origin.test:443 by alice@$REALM" \
+	kgc_access_log_has "CONNECT $ORIGIN_HOST:443 alice@$REALM"
+kg_check "access log: GET http://origin.test/ by alice@$REALM" \
+	kgc_access_log_has "GET http://$ORIGIN_HOST/ alice@$REALM"
+
+# Keep-alive: three requests on one application connection, each forwarded with its token.
+out=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" "http://$ORIGIN_HOST/" "http://$ORIGIN_HOST/" \
+	-w '%{num_connects}\n' 2>&1)
+pages=$(printf '%s\n' "$out" | grep -c "$PAGE")
+conns=$(printf '%s\n' "$out" | grep -v "$PAGE" | awk '{s += $1} END {print s}')
+kg_check "port 80 keep-alive: 3 answers over 1 application connection ($pages, $conns)" \
+	test "$pages-$conns" = "3-1"
+
+# Request bodies on port 80: Content-Length and chunked.
+want=$(python3 "$KRBRIG_LIB_DIR/origin.py" digest 1000000)
+got=$(python3 "$KRBRIG_LIB_DIR/origin.py" pattern 1000000 >"$KG_TMP/body" &&
+	kgc_curl "$U" -m 20 --data-binary @"$KG_TMP/body" "http://$ORIGIN_HOST/sha256" 2>&1)
+kg_check "port 80 POST with Content-Length (1 MB): digest" test "$got" = "$want"
+got=$(kgc_curl "$U" -m 20 -H 'Transfer-Encoding: chunked' --data-binary @"$KG_TMP/body" \
+	"http://$ORIGIN_HOST/sha256" 2>&1)
+kg_check "port 80 POST chunked (1 MB): digest" test "$got" = "$want"
+got=$(kgc_curl "$U" -m 20 -T "$KG_TMP/body" "https://$ORIGIN_HOST/sha256" 2>&1)
+kg_check "https PUT (1 MB): digest" test "$got" = "$want"
+
+# 200 parallel connections, half of them HTTPS, all complete.
+parallel() {
+	local i ok=0 u pids=()
+	for ((i = 0; i < 200; i++)); do
+		if ((i % 2)); then u="https://$ORIGIN_HOST/"; else u="http://$ORIGIN_HOST/"; fi
+		kgc_curl "$U" -m 30 "$u" >"$KG_TMP/par.$i" 2>>"$KG_TMP/par.err" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for ((i = 0; i < 200; i++)); do
+		[ "$(cat "$KG_TMP/par.$i" 2>/dev/null)" = "$PAGE" ] && ok=$((ok + 1))
+	done
+	echo "# parallel: $ok of 200 complete"
+	[ "$ok" = 200 ]
+}
+t0=$(date +%s%N)
+kg_check "200 parallel connections all complete" parallel
+echo "# 200 parallel took $((($(date +%s%N) - t0) / 1000000)) ms"
+
+# Half-close: the upload ends with FIN (shutdown SHUT_WR) and the answer still arrives.
+halfclose() {
+	kgc_app "$U" python3 - "$ORIGIN_IP" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+body = b"x" * 100000
+s.sendall(b"POST /sha256 HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+import hashlib
+ok = data.startswith(b"HTTP/1.1 200") and hashlib.sha256(body).hexdigest().encode() in data
+sys.exit(0 if ok else 1)
+PY
+}
+kg_check "half-closed upload (port 80) still gets its response" halfclose
+# (TLS half-close through CONNECT: Squid closes both sides of a tunnel on the client's FIN;
+# client-apache.sh checks it against Apache, which keeps the other direction open.)
+
+# Another user dialling this user's relay port directly: closed, nothing reaches the proxy.
+port=$(grep -o 'relay on 127.0.0.1:[0-9]*' "$(kgc_client_log "$U")" | tail -n1 | cut -d: -f2)
+before=$(kgc_access_lines)
+direct() {
+	kgc_app "$V" python3 - "$port" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+s.settimeout(5)
+try:
+    data = s.recv(100)
+except ConnectionResetError:
+    data = b""
+sys.exit(0 if data == b"" else 1)
+PY
+}
+kg_check "uid $V connecting straight to uid $U's relay port ($port) is closed with nothing" direct
+sleep 0.5
+kg_check "... and the proxy saw nothing" test "$(kgc_access_lines)" = "$before"
+kg_check "... and the client logged why" \
+	grep -q "no original destination" "$(kgc_client_log "$U")"
+
+# Command line.
+kg_check "--version" eval '"$KG_CLIENT" --version | grep -q "^kernelgatekeeper-client "'
+kg_check "--help exits 0" "$KG_CLIENT" --help
+"$KG_CLIENT" --bogus >/dev/null 2>&1
+kg_check "an unknown option exits 2" test $? = 2
+printf 'proxy = { type = "https"; url = "https://p.example:3129"; };\n' >"$KG_TMP/https.conf"
+out=$("$KG_CLIENT" -c "$KG_TMP/https.conf" --socket "$KG_SOCK" 2>&1)
+rc=$?
+kg_check "proxy.type https is refused with exit 2 and a clear message" \
+	eval '[ $rc = 2 ] && printf "%s" "$out" | grep -q "proxy.type https is not supported yet; use http"'
+kg_check "a missing -c file exits 2" eval '"$KG_CLIENT" -c /nonexistent/kg.conf >/dev/null 2>&1; [ $? = 2 ]'
+
+# SIGHUP reloads, SIGTERM stops cleanly.
+kill -HUP "${KGC_PID[$U]}"
+kg_wait_for 30 grep -q "configuration reloaded" "$(kgc_client_log "$U")"
+out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
+kg_check "SIGHUP reloads and the client keeps working" test "$out" = "$PAGE"
+kgc_stop_client "$U"
+kg_check "SIGTERM: exit 0" test "$KGC_RC" = 0
+kg_finish

@@ -1,0 +1,98 @@
+#!/bin/bash
+# What the user sees when something is wrong, and recovery without a restart: no ticket (kdestroy)
+# then kinit, a proxy that rejects the ticket, the proxy down, the client killed (that user's
+# connections are no longer steered, another user's still are).
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
+
+kgc_setup squid
+kgc_start_client "$U" || exit 99
+kgc_start_client "$V" || exit 99
+PAGE="kgtest origin: hello"
+LOG_U=$(kgc_client_log "$U")
+
+kg_check "baseline: https works" test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+
+# --- no ticket -------------------------------------------------------------------------------
+kgc_app "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" kdestroy -q
+out=$(kgc_curl "$U" -m 10 -w '%{http_code}' -o /dev/null "https://$ORIGIN_HOST/" 2>&1)
+kg_check "after kdestroy: the https connection is closed (curl: $(printf '%s' "$out" | tr '\n' ' '))" \
+	eval 'printf "%s" "$out" | grep -qE "^000|SSL|reset|closed|error"'
+kg_check "after kdestroy: the log says to run kinit" \
+	kg_wait_for 20 grep -q "no Kerberos ticket.*kinit\|kinit" "$LOG_U"
+grep -m1 "kinit" "$LOG_U" | sed 's/^/# log: /'
+page=$(kgc_curl "$U" -m 10 -w '\n%{http_code}' "http://$ORIGIN_HOST/" 2>&1)
+kg_check "after kdestroy: port 80 gets a 502 page that says to run kinit" \
+	eval 'printf "%s" "$page" | tail -n1 | grep -qx 502 && printf "%s" "$page" | grep -q kinit'
+printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'
+krbrig_kinit_as "$U" alice alicepw "$CC_U"
+kg_check "after kinit: https works again without a restart" \
+	test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+kg_check "after kinit: http works again" \
+	test "$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+
+# --- the proxy rejects the ticket: a service principal Squid has no key for ------------------
+KRB5_CONFIG="$RIG/krb5.conf" KRB5_KDC_PROFILE="$RIG/kdc.conf" kadmin.local -r "$REALM" \
+	-q "addprinc -randkey HTTP/other.kgtest.local@$REALM" >/dev/null 2>&1
+KGC_SPN="HTTP@other.kgtest.local" kgc_write_config
+kill -HUP "$KGC_SERVICE_PID"
+sleep 0.3
+kill -HUP "${KGC_PID[$U]}"
+kg_wait_for 30 grep -q "service principal HTTP@other" "$LOG_U"
+out=$(kgc_curl "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/" 2>&1)
+kg_check "ticket for the wrong principal: the log says the proxy rejected the ticket" \
+	kg_wait_for 20 grep -q "proxy rejected" "$LOG_U"
+grep -m1 "proxy rejected" "$LOG_U" | sed 's/^/# log: /'
+page=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)
+kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | grep -q "proxy rejected"'
+kgc_write_config
+kill -HUP "$KGC_SERVICE_PID"
+sleep 0.3
+kill -HUP "${KGC_PID[$U]}"
+sleep 0.3
+
+# --- the proxy is down -----------------------------------------------------------------------
+krbrig_stop_pidfile proxy
+t0=$(date +%s%N)
+page=$(kgc_curl "$U" -m 20 "http://$ORIGIN_HOST/" 2>&1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+kg_check "proxy down: port 80 gets 502 'proxy unreachable' within connection_timeout (${ms} ms)" \
+	eval 'printf "%s" "$page" | grep -q "proxy unreachable" && [ $ms -lt 3500 ]'
+t0=$(date +%s%N)
+kgc_curl "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+kg_check "proxy down: https fails within connection_timeout (${ms} ms), log says unreachable" \
+	eval '[ $ms -lt 3500 ] && grep -q "proxy unreachable" "$LOG_U"'
+# A proxy that drops everything (the proxy namespace's link to the host loses every packet):
+# connection_timeout (3 s) bounds the failure. The service ticket is cached, no KDC needed.
+krbrig_spawn "$KRBRIG_NS_PROXY" proxy squid -N -f "$RIG/squid.conf"
+kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$PROXY_PORT"
+if ip netns exec "$KRBRIG_NS_PROXY" tc qdisc add dev hostside root netem loss 100% 2>/dev/null; then
+	kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" tc qdisc del dev hostside root
+	t0=$(date +%s%N)
+	page=$(kgc_curl "$U" -m 20 "http://$ORIGIN_HOST/" 2>&1)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	kg_check "proxy silent: 502 'unreachable' after connection_timeout (${ms} ms, want 2900..4000)" \
+		eval 'printf "%s" "$page" | grep -q "unreachable" && [ $ms -ge 2900 ] && [ $ms -lt 4000 ]'
+	printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'
+	ip netns exec "$KRBRIG_NS_PROXY" tc qdisc del dev hostside root
+else
+	echo "# (netem not available: the silent-proxy case was not run)"
+fi
+kg_check "proxy back: works again" \
+	kg_wait_for 30 test "$(kgc_curl "$U" -m 5 "https://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"
+
+# --- the client is killed --------------------------------------------------------------------
+kill -KILL "${KGC_PID[$U]}"
+wait "${KGC_PID[$U]}" 2>/dev/null
+kg_wait_for 30 grep -q "uid $U .*disconnected\|of uid $U" "$KG_TMP/service.log"
+sleep 0.2
+t0=$(date +%s%N)
+kgc_curl "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+kg_check "client killed: uid $U's connection is not steered and fails fast (curl $rc, ${ms} ms)" \
+	eval '[ $rc = 7 ] && [ $ms -lt 2000 ]'
+kg_check "client killed: uid $V is unaffected" \
+	test "$(kgc_curl "$V" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+kg_check "access log: bob@$REALM" kgc_access_log_has "bob@$REALM"
+kg_finish
