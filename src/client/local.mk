@@ -17,7 +17,8 @@ src_client_kernelgatekeeper_client_LDADD = src/client/libkgnegotiate.a \
 	src/client/libkgclientparse.a $(KG_SHARED_LIBS) $(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
 
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
-CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh
+CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
+	tests/integration/client-bulk.sh tests/integration/client-apache.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh
