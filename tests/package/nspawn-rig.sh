@@ -93,6 +93,8 @@ kgp_rootfs_tarball() {
 		tar -C "$work/root" --numeric-owner --xattrs --acls -cf - . |
 			zstd -q -T0 -6 -o "$work/rootfs.tar.zst"
 		mv "$work/rootfs.tar.zst" "$tarball"
+		# A changed recipe leaves the old tarballs stale; keep the cache to one.
+		find "$KGP_CACHE" -maxdepth 1 -name 'rootfs-*.tar.zst' ! -name "${tarball##*/}" -delete
 		kgp_log "rootfs built in $((SECONDS - t0))s ($(du -h "$tarball" | cut -f1))" >&2
 	) 9>"$KGP_CACHE/.lock" || return 1
 	echo "$tarball"
