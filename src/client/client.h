@@ -104,6 +104,7 @@ struct kg_client {
 	uint64_t refused_no_origdst, refused_fd_cap;
 	uint64_t last_refusal_log;   /* monotonic usec: refusals are logged at most once a minute */
 	bool status_dirty;
+	uint64_t status_at;          /* monotonic usec: next STATUS= allowed */
 };
 
 extern struct kg_client *kg_client;

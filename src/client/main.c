@@ -126,6 +126,7 @@ static void reload(struct kg_client *cl)
 	log_info("configuration reloaded");
 	sd_notify(0, "READY=1");
 	cl->status_dirty = true;
+	cl->info_at = 0; /* the ticket may have changed too: report (and warn) now */
 }
 
 void client_on_signal(struct kg_client *cl)

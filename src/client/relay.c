@@ -631,10 +631,14 @@ int relay_loop_run(struct kg_client *cl)
 			break;
 		if (loop.n > 0 && loop.heap[0]->deadline < next)
 			next = loop.heap[0]->deadline;
-		if (cl->status_dirty) {
+		/* STATUS= at most once a second: a burst of connections is one update. */
+		if (cl->status_dirty && now >= cl->status_at) {
 			client_update_status(cl);
 			cl->status_dirty = false;
+			cl->status_at = now + 1000000;
 		}
+		if (cl->status_dirty && cl->status_at < next)
+			next = cl->status_at;
 		bury();
 		timeout = loop.ready ? 0 : (int)(((next > now ? next - now : 0) + 999) / 1000);
 		n = epoll_wait(cl->epfd, evs, LOOP_EVENTS, timeout);

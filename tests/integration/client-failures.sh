@@ -11,6 +11,15 @@ PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
 
 kg_check "baseline: https works" test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+kg_check "kernelgatekeeper-ctl status (as uid $U) shows the principal alice@$REALM" \
+	kg_wait_for 30 eval 'kgc_app "$U" "$KG_CTL" --socket "$KG_SOCK" status | grep -q "alice@$REALM"'
+
+# A ticket that ends in 10 minutes: the client warns (at registration, on SIGHUP, every minute).
+krbrig_kinit_as "$U" alice alicepw "$CC_U" -l 10m
+kill -HUP "${KGC_PID[$U]}"
+kg_check "a ticket that expires within 15 min is warned about" \
+	kg_wait_for 30 grep -q "expires in 1[0-9] min\|expires in [0-9] min" "$LOG_U"
+krbrig_kinit_as "$U" alice alicepw "$CC_U"
 
 # --- no ticket -------------------------------------------------------------------------------
 kgc_app "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" kdestroy -q
@@ -18,8 +27,8 @@ out=$(kgc_curl "$U" -m 10 -w '%{http_code}' -o /dev/null "https://$ORIGIN_HOST/"
 kg_check "after kdestroy: the https connection is closed (curl: $(printf '%s' "$out" | tr '\n' ' '))" \
 	eval 'printf "%s" "$out" | grep -qE "^000|SSL|reset|closed|error"'
 kg_check "after kdestroy: the log says to run kinit" \
-	kg_wait_for 20 grep -q "no Kerberos ticket.*kinit\|kinit" "$LOG_U"
-grep -m1 "kinit" "$LOG_U" | sed 's/^/# log: /'
+	kg_wait_for 20 grep -q "no Kerberos ticket: run kinit" "$LOG_U"
+grep -m1 "no Kerberos ticket" "$LOG_U" | sed 's/^/# log: /'
 page=$(kgc_curl "$U" -m 10 -w '\n%{http_code}' "http://$ORIGIN_HOST/" 2>&1)
 kg_check "after kdestroy: port 80 gets a 502 page that says to run kinit" \
 	eval 'printf "%s" "$page" | tail -n1 | grep -qx 502 && printf "%s" "$page" | grep -q kinit'
