@@ -25,9 +25,9 @@ static struct {
 	struct auth_job *done, **done_tail;
 	unsigned n_pending;
 } q = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
-	.efd = -1,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .efd = -1,
 };
 
 static void *worker(void *arg)
@@ -50,9 +50,9 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&q.lock);
 
 		opts = (struct negotiate_options){
-			.proxy_host = job->proxy_host,
-			.spn = job->spn[0] ? job->spn : NULL,
-			.ccache = job->ccache[0] ? job->ccache : NULL,
+		    .proxy_host = job->proxy_host,
+		    .spn = job->spn[0] ? job->spn : NULL,
+		    .ccache = job->ccache[0] ? job->ccache : NULL,
 		};
 		memset(&job->fail, 0, sizeof(job->fail));
 		job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);

@@ -15,18 +15,18 @@
 #include "shared/config.h"
 
 #define KG_CLIENT_IDENT "kernelgatekeeper-client"
-#define EXIT_USAGE 2
+#define EXIT_USAGE	2
 
-#define CLIENT_FD_CAP 20000          /* descriptors this process may hold at most */
-#define CLIENT_FD_RESERVE 64         /* kept free for IPC, Kerberos, the journal */
-#define CLIENT_MAX_LISTENERS 4       /* current pair + a pair being drained after a restart */
-#define CLIENT_SNIFF_WAIT_MS 300     /* first-byte wait on ports where the client speaks first */
+#define CLIENT_FD_CAP	       20000 /* descriptors this process may hold at most */
+#define CLIENT_FD_RESERVE      64    /* kept free for IPC, Kerberos, the journal */
+#define CLIENT_MAX_LISTENERS   4     /* current pair + a pair being drained after a restart */
+#define CLIENT_SNIFF_WAIT_MS   300   /* first-byte wait on ports where the client speaks first */
 #define CLIENT_INFO_INTERVAL_S 60    /* ticket state report to the service */
-#define CLIENT_EXPIRY_WARN_S (15 * 60)
-#define CLIENT_STOP_GRACE_S 3        /* live tunnels get this long on SIGTERM */
-#define CLIENT_BACKOFF_MIN_MS 100
-#define CLIENT_BACKOFF_MAX_MS 5000
-#define CLIENT_IPC_TIMEOUT_MS 3000
+#define CLIENT_EXPIRY_WARN_S   (15 * 60)
+#define CLIENT_STOP_GRACE_S    3 /* live tunnels get this long on SIGTERM */
+#define CLIENT_BACKOFF_MIN_MS  100
+#define CLIENT_BACKOFF_MAX_MS  5000
+#define CLIENT_IPC_TIMEOUT_MS  3000
 
 /* What an epoll registration points at: the first member of every watched object. */
 enum src_kind {
@@ -46,11 +46,11 @@ struct src {
 struct client_settings {
 	enum kg_proxy_type proxy_type;
 	char proxy_url[KG_URL_MAX];
-	struct kg_url proxy;        /* parsed proxy_url, valid for KG_PROXY_HTTP */
+	struct kg_url proxy;		    /* parsed proxy_url, valid for KG_PROXY_HTTP */
 	struct sockaddr_storage proxy_addr; /* resolved when the settings arrive */
-	socklen_t proxy_addrlen;    /* 0: not resolved (retried at the next connection) */
-	unsigned connection_timeout; /* s */
-	unsigned request_timeout;    /* s */
+	socklen_t proxy_addrlen;	    /* 0: not resolved (retried at the next connection) */
+	unsigned connection_timeout;	    /* s */
+	unsigned request_timeout;	    /* s */
 	unsigned max_retries;
 	char realm[KG_NAME_MAX];
 	char ccache[PATH_MAX];
@@ -72,12 +72,12 @@ struct relay_conn;
 struct kg_client {
 	int epfd;
 	bool stopping;
-	uint64_t stop_deadline;      /* monotonic usec, when stopping */
+	uint64_t stop_deadline; /* monotonic usec, when stopping */
 	char config_path[PATH_MAX];
 	bool explicit_config;
 	char socket_path[108];
 	bool explicit_socket;
-	struct kg_config local;      /* the local file: socket_path, logging */
+	struct kg_config local; /* the local file: socket_path, logging */
 	struct client_settings set;
 	bool have_settings;
 	char uid_str[16];
@@ -87,9 +87,9 @@ struct kg_client {
 	int ipc_fd;
 	bool registered;
 	unsigned backoff_ms;
-	uint64_t reconnect_at;       /* monotonic usec, 0: not scheduled */
-	uint64_t info_at;            /* next KG_MSG_CLIENT_INFO */
-	time_t warned_expiry;        /* tgt_end already warned about */
+	uint64_t reconnect_at; /* monotonic usec, 0: not scheduled */
+	uint64_t info_at;      /* next KG_MSG_CLIENT_INFO */
+	time_t warned_expiry;  /* tgt_end already warned about */
 
 	struct client_listener listeners[CLIENT_MAX_LISTENERS];
 
@@ -97,14 +97,14 @@ struct kg_client {
 	int signal_fd;
 
 	/* tunnels */
-	struct relay_conn *conns;    /* all live connections (doubly linked) */
-	unsigned n_fds;              /* descriptors held by connections */
-	unsigned fd_cap;             /* connection descriptors allowed */
+	struct relay_conn *conns; /* all live connections (doubly linked) */
+	unsigned n_fds;		  /* descriptors held by connections */
+	unsigned fd_cap;	  /* connection descriptors allowed */
 	uint64_t tunnels_active, tunnels_total, tunnels_failed;
 	uint64_t refused_no_origdst, refused_fd_cap;
-	uint64_t last_refusal_log;   /* monotonic usec: refusals are logged at most once a minute */
+	uint64_t last_refusal_log; /* monotonic usec: refusals are logged at most once a minute */
 	bool status_dirty;
-	uint64_t status_at;          /* monotonic usec: next STATUS= allowed */
+	uint64_t status_at; /* monotonic usec: next STATUS= allowed */
 };
 
 extern struct kg_client *kg_client;

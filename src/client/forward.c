@@ -14,16 +14,16 @@
 #include "tunnel.h"
 
 #define FWD_IN_MAX (KG_HTTP_HEAD_MAX + RELAY_SCRATCH) /* a request head + pipelined bytes */
-#define FWD_STEPS 8
+#define FWD_STEPS  8
 
 enum { REQ_HEAD, REQ_WAIT, REQ_BODY, REQ_DONE };
 enum { RESP_NONE, RESP_HEAD, RESP_BODY };
 
 struct http_forward {
-	struct relay_buf in;         /* application bytes not forwarded yet */
-	uint8_t *resp;               /* the response head being read */
+	struct relay_buf in; /* application bytes not forwarded yet */
+	uint8_t *resp;	     /* the response head being read */
 	size_t resp_len;
-	struct kg_http_request req;  /* spans into in, valid until the head is sent */
+	struct kg_http_request req; /* spans into in, valid until the head is sent */
 	char authority[TUNNEL_TARGET_MAX];
 	uint8_t req_state, resp_state;
 	bool req_keep_alive, req_is_head, proxy_keep_alive, resp_started;
@@ -55,11 +55,12 @@ static void answer_and_close(struct kg_client *cl, struct relay_conn *c, const c
 
 	if (!c->fwd->resp_started) {
 		body = (int)strlen(sentence) + (int)strlen("kernelgatekeeper: \n");
-		n = snprintf(page, sizeof(page),
-			     "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-			     "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
-			     "\r\nkernelgatekeeper: %s\n",
-			     status, body, sentence);
+		n = snprintf(
+		    page, sizeof(page),
+		    "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		    "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
+		    "\r\nkernelgatekeeper: %s\n",
+		    status, body, sentence);
 		if (n > 0 && (size_t)n < sizeof(page))
 			relay_queue(&c->to_app, page, (size_t)n);
 	}
@@ -193,9 +194,9 @@ static int read_request_head(struct kg_client *cl, struct relay_conn *c)
 		}
 		if (!(c->app.flags & SIDE_READABLE))
 			return progress;
-		n = relay_recv(&c->app, relay_scratch, FWD_IN_MAX - f->in.len < RELAY_SCRATCH
-							     ? FWD_IN_MAX - f->in.len
-							     : RELAY_SCRATCH);
+		n = relay_recv(&c->app, relay_scratch,
+			       FWD_IN_MAX - f->in.len < RELAY_SCRATCH ? FWD_IN_MAX - f->in.len
+								      : RELAY_SCRATCH);
 		if (n == -EAGAIN)
 			return progress;
 		if (n <= 0) {
@@ -240,8 +241,18 @@ static int take_body(enum kg_body_framing fr, uint64_t *left, struct kg_chunked 
 	}
 }
 
-static int request_body_from(struct kg_client *cl, struct relay_conn *c, const uint8_t *p,
-			     size_t n, size_t *used)
+/* Read body bytes into relay_scratch, never past a Content-Length. */
+static ssize_t recv_body(struct relay_side *s, enum kg_body_framing fr, uint64_t left)
+{
+	size_t cap = RELAY_SCRATCH;
+
+	if (fr == KG_BODY_LENGTH && left < cap)
+		cap = (size_t)left;
+	return relay_recv(s, relay_scratch, cap);
+}
+
+static int request_body_from(struct kg_client *cl, struct relay_conn *c, const uint8_t *p, size_t n,
+			     size_t *used)
 {
 	struct http_forward *f = c->fwd;
 	bool done;
@@ -295,14 +306,10 @@ static int pump_request_body(struct kg_client *cl, struct relay_conn *c)
 	struct http_forward *f = c->fwd;
 	int progress = 0, r;
 
-	while (f->req_state == REQ_BODY && c->to_proxy.len == 0 &&
-	       (c->app.flags & SIDE_READABLE)) {
-		size_t cap = RELAY_SCRATCH, used;
-		ssize_t n;
+	while (f->req_state == REQ_BODY && c->to_proxy.len == 0 && (c->app.flags & SIDE_READABLE)) {
+		size_t used;
+		ssize_t n = recv_body(&c->app, f->req_framing, f->req_left);
 
-		if (f->req_framing == KG_BODY_LENGTH && f->req_left < cap)
-			cap = (size_t)f->req_left;
-		n = relay_recv(&c->app, relay_scratch, cap);
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0)
@@ -311,7 +318,8 @@ static int pump_request_body(struct kg_client *cl, struct relay_conn *c)
 		if (r < 0)
 			return r;
 		/* A pipelined next request: kept until this exchange is over. */
-		if (used < (size_t)n && relay_queue(&f->in, relay_scratch + used, (size_t)n - used) < 0)
+		if (used < (size_t)n &&
+		    relay_queue(&f->in, relay_scratch + used, (size_t)n - used) < 0)
 			return -ENOMEM;
 		progress = 1;
 	}
@@ -418,8 +426,8 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 	f->resp_framing = kg_http_response_framing(resp, false, f->req_is_head, &f->resp_left);
 	if (f->resp_framing == KG_BODY_CHUNKED)
 		kg_chunked_init(&f->resp_chunk);
-	f->proxy_keep_alive = kg_http_response_keep_alive(resp) &&
-			      f->resp_framing != KG_BODY_UNTIL_CLOSE;
+	f->proxy_keep_alive =
+	    kg_http_response_keep_alive(resp) && f->resp_framing != KG_BODY_UNTIL_CLOSE;
 	f->resp_state = RESP_BODY;
 	if (f->resp_framing == KG_BODY_NONE) {
 		if (rest)
@@ -492,12 +500,8 @@ static int pump_response_body(struct kg_client *cl, struct relay_conn *c)
 
 	while (c->fwd && f->resp_state == RESP_BODY && c->to_app.len == 0 &&
 	       (c->proxy.flags & SIDE_READABLE) && !c->dead) {
-		size_t cap = RELAY_SCRATCH;
-		ssize_t n;
+		ssize_t n = recv_body(&c->proxy, f->resp_framing, f->resp_left);
 
-		if (f->resp_framing == KG_BODY_LENGTH && f->resp_left < cap)
-			cap = (size_t)f->resp_left;
-		n = relay_recv(&c->proxy, relay_scratch, cap);
 		if (n == -EAGAIN)
 			break;
 		if (n == 0 && f->resp_framing == KG_BODY_UNTIL_CLOSE) {
@@ -566,13 +570,12 @@ void forward_step(struct kg_client *cl, struct relay_conn *c)
 			if (f->resp_started)
 				relay_conn_close(cl, c, true);
 			else
-				fwd_fail(cl, c, "the request could not be forwarded",
-					 strerror(-r));
+				fwd_fail(cl, c, "the request could not be forwarded", strerror(-r));
 			return;
 		}
 		progress |= r;
-		if (f->resp_state == RESP_HEAD && (f->req_state == REQ_BODY ||
-						   f->req_state == REQ_DONE))
+		if (f->resp_state == RESP_HEAD &&
+		    (f->req_state == REQ_BODY || f->req_state == REQ_DONE))
 			r = read_response_head(cl, c);
 		else if (f->resp_state == RESP_BODY)
 			r = pump_response_body(cl, c);

@@ -122,10 +122,10 @@ static int set_one(struct client_settings *set, const char *k, const char *v)
 static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 {
 	struct client_settings set = {
-		.connection_timeout = 10,
-		.request_timeout = 30,
-		.max_retries = 3,
-		.sniff_hostname = true,
+	    .connection_timeout = 10,
+	    .request_timeout = 30,
+	    .max_retries = 3,
+	    .sniff_hostname = true,
 	};
 	char k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2], err[KG_URL_MAX + 128];
 	size_t pos = 0;
@@ -150,10 +150,9 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 		kg_url_parse(set.proxy_url, &set.proxy);
 	if (!cl->have_settings || strcmp(set.proxy_url, cl->set.proxy_url) != 0 ||
 	    set.proxy_type != cl->set.proxy_type)
-		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set.proxy_url}),
-			   "proxy: %s%s%s%s%s", kg_proxy_type_to_string(set.proxy_type),
-			   set.proxy_url[0] ? " " : "", set.proxy_url,
-			   set.spn[0] ? ", service principal " : "", set.spn);
+		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set.proxy_url}), "proxy: %s%s%s%s%s",
+			   kg_proxy_type_to_string(set.proxy_type), set.proxy_url[0] ? " " : "",
+			   set.proxy_url, set.spn[0] ? ", service principal " : "", set.spn);
 	cl->set = set;
 	cl->have_settings = true;
 	return 0;
@@ -258,8 +257,7 @@ int ipc_client_connect(struct kg_client *cl)
 	cl->ipc_fd = r;
 	r = kg_ipc_call(cl->ipc_fd, KG_MSG_REGISTER, &req, sizeof(req), buf.bytes,
 			sizeof(buf.bytes), &m, fds, 2, &n_fds, CLIENT_IPC_TIMEOUT_MS);
-	if (r < 0 || m.hdr.type != KG_MSG_REGISTERED || n_fds == 0 ||
-	    m.len < sizeof(*reg)) {
+	if (r < 0 || m.hdr.type != KG_MSG_REGISTERED || n_fds == 0 || m.len < sizeof(*reg)) {
 		for (i = 0; i < n_fds; i++)
 			close(fds[i]);
 		if (r < 0 && m.hdr.type == KG_MSG_ERROR && m.len >= sizeof(*e)) {

@@ -39,13 +39,15 @@ void client_update_status(struct kg_client *cl)
 	if (cl->stopping)
 		return;
 	if (!cl->registered) {
-		sd_notifyf(0, "STATUS=Waiting for kernelgatekeeper-service at %s; %" PRIu64
-			      " tunnel(s) open",
+		sd_notifyf(0,
+			   "STATUS=Waiting for kernelgatekeeper-service at %s; %" PRIu64
+			   " tunnel(s) open",
 			   cl->socket_path, cl->tunnels_active);
 		return;
 	}
-	sd_notifyf(0, "STATUS=Relaying through %s: %" PRIu64 " tunnel(s) open, %" PRIu64
-		      " total, %" PRIu64 " failed",
+	sd_notifyf(0,
+		   "STATUS=Relaying through %s: %" PRIu64 " tunnel(s) open, %" PRIu64
+		   " total, %" PRIu64 " failed",
 		   cl->set.proxy_type == KG_PROXY_NONE ? "no proxy (direct)" : cl->set.proxy_url,
 		   cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
 }
@@ -67,8 +69,8 @@ static void raise_fd_limit(struct kg_client *cl)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	want = rl.rlim_cur < CLIENT_FD_CAP ? rl.rlim_cur : CLIENT_FD_CAP;
-	cl->fd_cap = want > 2 * CLIENT_FD_RESERVE ? (unsigned)want - CLIENT_FD_RESERVE
-						  : (unsigned)want / 2;
+	cl->fd_cap =
+	    want > 2 * CLIENT_FD_RESERVE ? (unsigned)want - CLIENT_FD_RESERVE : (unsigned)want / 2;
 }
 
 static int load_local_config(struct kg_client *cl, struct kg_config *cfg)
@@ -175,16 +177,17 @@ void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: kernelgatekeeper-client [OPTIONS]\n"
-		"\n"
-		"Relay this user's steered connections through the Kerberos-authenticated proxy.\n"
-		"\n"
-		"  -c, --config FILE   configuration file (default %s)\n"
-		"      --socket PATH   the service's IPC socket (default: socket_path of the file)\n"
-		"      --version       print the version and exit\n"
-		"  -h, --help          print this help and exit\n",
-		KG_DEFAULT_CONFIG_PATH);
+	fprintf(
+	    f,
+	    "Usage: kernelgatekeeper-client [OPTIONS]\n"
+	    "\n"
+	    "Relay this user's steered connections through the Kerberos-authenticated proxy.\n"
+	    "\n"
+	    "  -c, --config FILE   configuration file (default %s)\n"
+	    "      --socket PATH   the service's IPC socket (default: socket_path of the file)\n"
+	    "      --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n",
+	    KG_DEFAULT_CONFIG_PATH);
 }
 
 static int setup(struct kg_client *cl)
@@ -233,11 +236,11 @@ static void teardown(struct kg_client *cl)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"socket", required_argument, NULL, 'S'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"socket", required_argument, NULL, 'S'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	static struct kg_client cl = {.epfd = -1, .ipc_fd = -1, .signal_fd = -1};
 	char err[KG_URL_MAX + 128];
@@ -256,8 +259,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			if (strlen(optarg) >= sizeof(cl.socket_path) || optarg[0] != '/') {
-				fprintf(stderr, "kernelgatekeeper-client: --socket needs an absolute "
-						"path shorter than %zu bytes\n",
+				fprintf(stderr,
+					"kernelgatekeeper-client: --socket needs an absolute "
+					"path shorter than %zu bytes\n",
 					sizeof(cl.socket_path));
 				return EXIT_USAGE;
 			}
@@ -276,7 +280,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kernelgatekeeper-client: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "kernelgatekeeper-client: unexpected argument '%s'\n",
+			argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}

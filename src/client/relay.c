@@ -26,11 +26,11 @@
 #include "shared/netutil.h"
 #include "tunnel.h"
 
-#define LOOP_EVENTS 256
+#define LOOP_EVENTS	   256
 #define ACCEPTS_PER_WAKEUP 64
-#define SOL_IP_ORIGDST 80     /* SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6) */
-#define LINGER_USEC 2000000ull
-#define REFUSAL_LOG_USEC 60000000ull
+#define SOL_IP_ORIGDST	   80 /* SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6) */
+#define LINGER_USEC	   2000000ull
+#define REFUSAL_LOG_USEC   60000000ull
 
 uint8_t relay_scratch[RELAY_SCRATCH];
 
@@ -265,7 +265,6 @@ int relay_side_open(struct kg_client *cl, struct relay_conn *c, struct relay_sid
 	r = relay_watch(cl, fd, &s->src, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 	if (r < 0)
 		return r;
-	s->flags |= SIDE_WATCHED;
 	return 0;
 }
 

@@ -19,16 +19,15 @@
 
 #include "client.h"
 
-#define RELAY_SCRATCH (64 * 1024)   /* one read; also the cap of a direction's backlog */
+#define RELAY_SCRATCH	   (64 * 1024)	/* one read; also the cap of a direction's backlog */
 #define RELAY_BUF_HARD_MAX (200 * 1024) /* queued control data (heads + tokens) at most */
-#define RELAY_ROUNDS 16             /* reads per direction per wakeup before yielding */
+#define RELAY_ROUNDS	   16		/* reads per direction per wakeup before yielding */
 
 enum {
 	SIDE_READABLE = 1u << 0,
 	SIDE_WRITABLE = 1u << 1,
-	SIDE_EOF = 1u << 2,      /* read returned 0 */
-	SIDE_SHUT_WR = 1u << 3,  /* we sent FIN */
-	SIDE_WATCHED = 1u << 4,
+	SIDE_EOF = 1u << 2,	/* read returned 0 */
+	SIDE_SHUT_WR = 1u << 3, /* we sent FIN */
 };
 
 struct relay_side {
@@ -44,13 +43,12 @@ struct relay_buf {
 };
 
 enum conn_state {
-	CONN_SNIFF,       /* waiting for the first bytes to name the destination */
-	CONN_AUTH,        /* waiting for a Negotiate token from the worker */
-	CONN_CONNECTING,  /* TCP connect to the proxy or the destination */
-	CONN_PROXY_HEAD,  /* CONNECT sent, reading the answer */
-	CONN_RELAY,       /* bytes flow both ways */
-	CONN_FORWARD,     /* port 80 through the proxy: request by request (forward.c) */
-	CONN_LINGER,      /* an error page was sent: wait for the app's FIN, then close */
+	CONN_SNIFF,	 /* waiting for the first bytes to name the destination */
+	CONN_CONNECTING, /* TCP connect to the proxy (and the token from the worker) */
+	CONN_PROXY_HEAD, /* CONNECT sent, reading the answer */
+	CONN_RELAY,	 /* bytes flow both ways */
+	CONN_FORWARD,	 /* port 80 through the proxy: request by request (forward.c) */
+	CONN_LINGER,	 /* an error page was sent: wait for the app's FIN, then close */
 };
 
 struct tunnel_setup;
@@ -59,13 +57,13 @@ struct http_forward;
 struct relay_conn {
 	struct relay_side app, proxy;
 	struct relay_buf to_app, to_proxy;
-	struct relay_conn *prev, *next;  /* kg_client.conns */
-	struct relay_conn *ready_next;   /* more work without a new event */
-	struct tunnel_setup *setup;      /* until the tunnel is open */
-	struct http_forward *fwd;        /* port 80 through the proxy */
-	uint64_t deadline;               /* monotonic usec, 0: none */
+	struct relay_conn *prev, *next; /* kg_client.conns */
+	struct relay_conn *ready_next;	/* more work without a new event */
+	struct tunnel_setup *setup;	/* until the tunnel is open */
+	struct http_forward *fwd;	/* port 80 through the proxy */
+	uint64_t deadline;		/* monotonic usec, 0: none */
 	uint32_t heap_idx;
-	uint8_t dst_ip[16];              /* original destination, v4-mapped for IPv4 */
+	uint8_t dst_ip[16]; /* original destination, v4-mapped for IPv4 */
 	uint16_t dst_port;
 	uint8_t state;
 	bool dead, ready, counted_active;

@@ -24,7 +24,7 @@
 #include "shared/netutil.h"
 #include "tunnel.h"
 
-#define RETRY_BASE_USEC 100000ull
+#define RETRY_BASE_USEC		100000ull
 #define SAME_FAILURE_QUIET_USEC 5000000ull
 
 static uint64_t now_usec(void)
@@ -173,7 +173,8 @@ int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c)
 			r = resolve_proxy(&cl->set);
 			if (r < 0) {
 				snprintf(t->error, sizeof(t->error),
-					 "proxy unreachable: cannot resolve %s", cl->set.proxy.host);
+					 "proxy unreachable: cannot resolve %s",
+					 cl->set.proxy.host);
 				return r;
 			}
 		}
@@ -193,7 +194,7 @@ int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c)
 		return connect_failed(cl, c, -r);
 	}
 	/* Writable means connected only once the kernel says so. */
-	c->proxy.flags &= (uint8_t)~(SIDE_READABLE | SIDE_WRITABLE);
+	c->proxy.flags &= (uint8_t) ~(SIDE_READABLE | SIDE_WRITABLE);
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
 		return connect_failed(cl, c, errno);
 	relay_set_timer(cl, c, t->connect_deadline);
@@ -233,8 +234,7 @@ int tunnel_connect_timer(struct kg_client *cl, struct relay_conn *c)
 	}
 	relay_side_close(cl, &c->proxy);
 	snprintf(t->error, sizeof(t->error), "%s unreachable: %s: no answer within %u s",
-		 peer_name(cl),
-		 cl->set.proxy_type == KG_PROXY_NONE ? t->target : cl->set.proxy_url,
+		 peer_name(cl), cl->set.proxy_type == KG_PROXY_NONE ? t->target : cl->set.proxy_url,
 		 cl->set.connection_timeout);
 	return -ETIMEDOUT;
 }
@@ -307,7 +307,8 @@ void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r
 	r2 = negotiate_step(t->neg, NEGOTIATE_ANSWER_CHALLENGE, tok, &next, &f);
 	free(tok);
 	if (r2 < 0) {
-		snprintf(buf, len, "%s", f.message[0] ? f.message : negotiate_error_message(f.code));
+		snprintf(buf, len, "%s",
+			 f.message[0] ? f.message : negotiate_error_message(f.code));
 		return;
 	}
 	/* A genuine continuation: the caller may send next. */
@@ -332,7 +333,8 @@ int tunnel_mutual(struct tunnel_setup *t, const struct kg_http_response *r, cons
 	free(tok);
 	free(none);
 	if (ret < 0)
-		snprintf(buf, len, "%s", f.message[0] ? f.message : negotiate_error_message(f.code));
+		snprintf(buf, len, "%s",
+			 f.message[0] ? f.message : negotiate_error_message(f.code));
 	return ret;
 }
 
@@ -574,7 +576,8 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 		}
 		if (resp.status == 407) {
 			uint64_t len = 0;
-			enum kg_body_framing fr = kg_http_response_framing(&resp, true, false, &len);
+			enum kg_body_framing fr =
+			    kg_http_response_framing(&resp, true, false, &len);
 
 			tunnel_auth_reason(t, &resp, t->head, why, sizeof(why));
 			if (why[0]) {
@@ -609,7 +612,8 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 		fail(cl, c, why, NULL);
 		return;
 	}
-	fail(cl, c, "the proxy closed the connection before answering", n < 0 ? strerror((int)-n) : NULL);
+	fail(cl, c, "the proxy closed the connection before answering",
+	     n < 0 ? strerror((int)-n) : NULL);
 }
 
 void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)

@@ -22,24 +22,24 @@ struct auth_job;
 
 /* Lives while a connection is being set up; on port 80 for the connection's lifetime. */
 struct tunnel_setup {
-	char host[KG_HOST_MAX];          /* destination name: sniffed, or the IP literal */
-	char target[TUNNEL_TARGET_MAX];  /* "host:port" for CONNECT and log lines */
-	bool named;                      /* host is final */
-	bool connected;                  /* TCP to the proxy is up */
-	struct auth_job *job;            /* token being made by the worker */
+	char host[KG_HOST_MAX];		/* destination name: sniffed, or the IP literal */
+	char target[TUNNEL_TARGET_MAX]; /* "host:port" for CONNECT and log lines */
+	bool named;			/* host is final */
+	bool connected;			/* TCP to the proxy is up */
+	struct auth_job *job;		/* token being made by the worker */
 	struct negotiate_ctx *neg;
-	char *token;                     /* base64 to send, NULL: none */
-	bool token_ready;                /* job done (token or auth_failed) */
-	bool auth_failed;                /* no token: fail with auth_reason if the proxy asks */
+	char *token;	  /* base64 to send, NULL: none */
+	bool token_ready; /* job done (token or auth_failed) */
+	bool auth_failed; /* no token: fail with auth_reason if the proxy asks */
 	char auth_reason[TUNNEL_REASON_MAX];
-	char error[TUNNEL_REASON_MAX];   /* why the connect failed */
-	unsigned rounds;                 /* CONNECTs sent on this tunnel */
-	unsigned attempts;               /* connects started */
-	uint64_t connect_deadline;       /* end of connection_timeout */
-	uint64_t retry_at;               /* backoff before the next connect, 0: none */
-	uint8_t *head;                   /* proxy answer being read (KG_HTTP_HEAD_MAX) */
+	char error[TUNNEL_REASON_MAX]; /* why the connect failed */
+	unsigned rounds;	       /* CONNECTs sent on this tunnel */
+	unsigned attempts;	       /* connects started */
+	uint64_t connect_deadline;     /* end of connection_timeout */
+	uint64_t retry_at;	       /* backoff before the next connect, 0: none */
+	uint8_t *head;		       /* proxy answer being read (KG_HTTP_HEAD_MAX) */
 	size_t head_len;
-	uint64_t discard;                /* 407 body bytes still to drop */
+	uint64_t discard; /* 407 body bytes still to drop */
 };
 
 /* After SO_ORIGINAL_DST: name the destination (maybe waiting for the first bytes). */
