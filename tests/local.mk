@@ -24,3 +24,8 @@ EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.
 	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
 	tests/fuzz/corpus/ipc tests/run-suite tests/install-deps.sh tests/deps-debian.txt tests/demo.sh
 include $(srcdir)/tests/bench/local.mk
+
+# Package tests (root): the .deb in a booted Debian 12 (systemd-nspawn) and the RPM build.
+# Both build from `make dist` in this build tree, so they must not run at the same time.
+TESTS += tests/package/nspawn-deb.sh tests/package/rpm.sh
+tests/package/rpm.log: tests/package/nspawn-deb.log

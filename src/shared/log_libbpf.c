@@ -3,9 +3,17 @@
  * A file of its own so that only programs calling it (the service) link libbpf: the client,
  * the ctl tool and the fuzz targets use log.c without pulling in libbpf.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <bpf/libbpf.h>
 
 #include "shared/log.h"
+
+/* The verifier log arrives as one message of up to a few MiB; the reason for a rejection is
+ * at its end, so it is logged line by line rather than cut at the logger's record size. */
+#define LIBBPF_MAX_LINES 4096
 
 static int __attribute__((format(printf, 2, 0)))
 libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -15,8 +23,19 @@ libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 
 	if (priority > kg_log_get_level())
 		return 0;
+	char *text = NULL, *line, *next;
+	int n = 0;
+
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
 	/* No CODE_* location: ours would point here, and libbpf's is not known. */
-	kg_log_fullv(priority, NULL, 0, NULL, NULL, fmt, ap);
+	for (line = text; line && *line && n < LIBBPF_MAX_LINES; line = next, n++) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		kg_log_full(priority, NULL, 0, NULL, NULL, "%s", line);
+	}
+	free(text);
 	return 0;
 }
 
