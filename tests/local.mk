@@ -22,7 +22,7 @@ TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) test
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
 	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
-	tests/fuzz/corpus/ipc tests/run-suite tests/install-deps.sh tests/deps-debian.txt tests/demo.sh
+	tests/fuzz/corpus/ipc tests/run-suite tests/install-deps.sh tests/deps-debian.txt tests/demo.sh tests/lib/demo-run.sh
 include $(srcdir)/tests/bench/local.mk
 
 # Package tests (root): the .deb in a booted Debian 12 (systemd-nspawn) and the RPM build.
