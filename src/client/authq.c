@@ -123,17 +123,22 @@ void authq_stop(void)
 
 struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
 {
+	size_t lh = strlen(cl->set.proxy.host) + 1, ls = strlen(cl->set.spn) + 1;
+	size_t lc = strlen(cl->set.ccache) + 1;
 	struct auth_job *job;
+	char *p;
 
 	if (q.n_pending >= AUTHQ_MAX_PENDING)
 		return NULL;
-	job = calloc(1, sizeof(*job));
+	/* One allocation, sized to the strings: many may be queued during a burst. */
+	job = calloc(1, sizeof(*job) + lh + ls + lc);
 	if (!job)
 		return NULL;
 	job->conn = c;
-	snprintf(job->proxy_host, sizeof(job->proxy_host), "%s", cl->set.proxy.host);
-	snprintf(job->spn, sizeof(job->spn), "%s", cl->set.spn);
-	snprintf(job->ccache, sizeof(job->ccache), "%s", cl->set.ccache);
+	p = (char *)(job + 1);
+	job->proxy_host = memcpy(p, cl->set.proxy.host, lh);
+	job->spn = memcpy(p + lh, cl->set.spn, ls);
+	job->ccache = memcpy(p + lh + ls, cl->set.ccache, lc);
 	pthread_mutex_lock(&q.lock);
 	*q.pending_tail = job;
 	q.pending_tail = &job->next;

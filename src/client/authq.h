@@ -21,9 +21,9 @@ struct relay_conn;
 struct auth_job {
 	struct auth_job *next;
 	struct relay_conn *conn; /* NULL: the connection went away */
-	char proxy_host[KG_NAME_MAX];
-	char spn[KG_NAME_MAX];
-	char ccache[PATH_MAX];
+	const char *proxy_host;	 /* copies packed after the struct (settings may change) */
+	const char *spn;
+	const char *ccache;
 	/* results */
 	int r;
 	struct negotiate_ctx *ctx;

@@ -27,6 +27,8 @@
 #define CLIENT_BACKOFF_MIN_MS  100
 #define CLIENT_BACKOFF_MAX_MS  5000
 #define CLIENT_IPC_TIMEOUT_MS  3000
+#define CLIENT_TRIM_INTERVAL_S 1  /* heap trim check */
+#define CLIENT_TRIM_AFTER      32 /* tunnels since the last trim that warrant one */
 
 /* What an epoll registration points at: the first member of every watched object. */
 enum src_kind {
@@ -104,7 +106,9 @@ struct kg_client {
 	uint64_t refused_no_origdst, refused_fd_cap;
 	uint64_t last_refusal_log; /* monotonic usec: refusals are logged at most once a minute */
 	bool status_dirty;
-	uint64_t status_at; /* monotonic usec: next STATUS= allowed */
+	uint64_t status_at;
+	uint64_t trim_at, trim_total, tick_total;
+	    /* heap trim after bursts */ /* monotonic usec: next STATUS= allowed */
 };
 
 extern struct kg_client *kg_client;

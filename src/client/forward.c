@@ -20,9 +20,7 @@ enum { REQ_HEAD, REQ_WAIT, REQ_BODY, REQ_DONE };
 enum { RESP_NONE, RESP_HEAD, RESP_BODY };
 
 struct http_forward {
-	struct relay_buf in; /* application bytes not forwarded yet */
-	uint8_t *resp;	     /* the response head being read */
-	size_t resp_len;
+	struct relay_buf in;	    /* application bytes not forwarded yet */
 	struct kg_http_request req; /* spans into in, valid until the head is sent */
 	char authority[TUNNEL_TARGET_MAX];
 	uint8_t req_state, resp_state;
@@ -37,7 +35,6 @@ void forward_free(struct http_forward *f)
 	if (!f)
 		return;
 	relay_buf_free(&f->in);
-	free(f->resp);
 	free(f);
 }
 
@@ -288,7 +285,6 @@ static int send_request(struct kg_client *cl, struct relay_conn *c)
 	relay_buf_consume(&f->in, f->req.head_len);
 	f->req_state = f->req_framing == KG_BODY_NONE ? REQ_DONE : REQ_BODY;
 	f->resp_state = RESP_HEAD;
-	f->resp_len = 0;
 	f->resp_started = false;
 	t->rounds = 1;
 	if (f->req_state == REQ_BODY && f->in.len > 0) {
@@ -331,9 +327,6 @@ static void response_done(struct kg_client *cl, struct relay_conn *c)
 	struct http_forward *f = c->fwd;
 
 	f->resp_state = RESP_NONE;
-	free(f->resp);
-	f->resp = NULL;
-	f->resp_len = 0;
 	if (!f->proxy_keep_alive) {
 		relay_side_close(cl, &c->proxy);
 		relay_buf_free(&c->to_proxy);
@@ -370,12 +363,14 @@ static int response_body_from(struct kg_client *cl, struct relay_conn *c, const 
 	return 0;
 }
 
-static int switch_protocols(struct kg_client *cl, struct relay_conn *c)
+static int switch_protocols(struct kg_client *cl, struct relay_conn *c, size_t head_len)
 {
 	struct http_forward *f = c->fwd;
 	int r;
 
-	r = relay_send(&c->app, &c->to_app, f->resp, f->resp_len);
+	r = relay_send(&c->app, &c->to_app, relay_scratch, head_len);
+	if (r == 0)
+		r = tunnel_consume(&c->proxy, head_len);
 	if (r == 0 && f->in.len > 0)
 		r = relay_send(&c->proxy, &c->to_proxy, f->in.data + f->in.off, f->in.len);
 	if (r < 0)
@@ -386,17 +381,17 @@ static int switch_protocols(struct kg_client *cl, struct relay_conn *c)
 	return 0;
 }
 
+/* resp is peeked into relay_scratch; its head is still in the proxy socket. */
 static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 			    const struct kg_http_response *resp)
 {
 	struct http_forward *f = c->fwd;
 	struct tunnel_setup *t = c->setup;
 	char why[TUNNEL_REASON_MAX];
-	size_t rest;
 	int r;
 
 	if (resp->status == 407) {
-		tunnel_auth_reason(t, resp, f->resp, why, sizeof(why));
+		tunnel_auth_reason(t, resp, relay_scratch, why, sizeof(why));
 		if (!why[0])
 			snprintf(why, sizeof(why), "%s",
 				 "the proxy asked for a second authentication round, which plain "
@@ -405,23 +400,20 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 		return -EACCES;
 	}
 	if (resp->status == 101)
-		return switch_protocols(cl, c);
+		return switch_protocols(cl, c, resp->head_len);
 	if (resp->status >= 200 && resp->status < 300 &&
-	    tunnel_mutual(t, resp, f->resp, why, sizeof(why)) < 0) {
+	    tunnel_mutual(t, resp, relay_scratch, why, sizeof(why)) < 0) {
 		fwd_fail(cl, c, why, NULL);
 		return -EACCES;
 	}
-	r = relay_send(&c->app, &c->to_app, f->resp, resp->head_len);
+	r = relay_send(&c->app, &c->to_app, relay_scratch, resp->head_len);
+	if (r == 0)
+		r = tunnel_consume(&c->proxy, resp->head_len);
 	if (r < 0)
 		return r;
 	f->resp_started = true;
-	rest = f->resp_len - resp->head_len;
-	if (resp->status < 200) {
-		/* 100 Continue and friends: the final answer follows. */
-		memmove(f->resp, f->resp + resp->head_len, rest);
-		f->resp_len = rest;
-		return 1;
-	}
+	if (resp->status < 200)
+		return 1; /* 100 Continue and friends: the final answer follows */
 	relay_set_timer(cl, c, 0);
 	f->resp_framing = kg_http_response_framing(resp, false, f->req_is_head, &f->resp_left);
 	if (f->resp_framing == KG_BODY_CHUNKED)
@@ -429,18 +421,8 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 	f->proxy_keep_alive =
 	    kg_http_response_keep_alive(resp) && f->resp_framing != KG_BODY_UNTIL_CLOSE;
 	f->resp_state = RESP_BODY;
-	if (f->resp_framing == KG_BODY_NONE) {
-		if (rest)
-			f->proxy_keep_alive = false;
+	if (f->resp_framing == KG_BODY_NONE)
 		response_done(cl, c);
-		return 1;
-	}
-	if (rest) {
-		memmove(f->resp, f->resp + resp->head_len, rest);
-		r = response_body_from(cl, c, f->resp, rest);
-		if (r < 0)
-			return r;
-	}
 	return 1;
 }
 
@@ -450,44 +432,17 @@ static int read_response_head(struct kg_client *cl, struct relay_conn *c)
 	struct kg_http_response resp;
 	int r, progress = 0;
 
-	if (!f->resp) {
-		f->resp = malloc(KG_HTTP_HEAD_MAX);
-		if (!f->resp)
-			return -ENOMEM;
-	}
-	while (f->resp_state == RESP_HEAD && !c->dead) {
-		ssize_t n;
-
-		if (f->resp_len > 0) {
-			r = kg_http_response_parse(f->resp, f->resp_len, &resp);
-			if (r == 0) {
-				r = on_response_head(cl, c, &resp);
-				if (r < 0 || c->dead || !c->fwd || c->state != CONN_FORWARD)
-					return r < 0 ? r : 1;
-				progress = 1;
-				continue;
-			}
-			if (r != -EAGAIN) {
-				fwd_fail(cl, c, "the proxy sent a malformed answer",
-					 r == -E2BIG ? "head too large" : "bad syntax");
-				return -EBADMSG;
-			}
-			if (f->resp_len == KG_HTTP_HEAD_MAX) {
-				fwd_fail(cl, c, "the proxy's answer is too large", NULL);
-				return -E2BIG;
-			}
-		}
-		if (!(c->proxy.flags & SIDE_READABLE))
+	while (f->resp_state == RESP_HEAD && !c->dead && (c->proxy.flags & SIDE_READABLE)) {
+		r = tunnel_peek_response(&c->proxy, &resp);
+		if (r == -EAGAIN)
 			break;
-		n = relay_recv(&c->proxy, f->resp + f->resp_len, KG_HTTP_HEAD_MAX - f->resp_len);
-		if (n == -EAGAIN)
-			break;
-		if (n <= 0) {
-			fwd_fail(cl, c, "the proxy closed the connection before answering",
-				 n < 0 ? strerror((int)-n) : NULL);
-			return -EPIPE;
+		if (r < 0) {
+			fwd_fail(cl, c, tunnel_head_error(r), NULL);
+			return r;
 		}
-		f->resp_len += (size_t)n;
+		r = on_response_head(cl, c, &resp);
+		if (r < 0 || c->dead || !c->fwd || c->state != CONN_FORWARD)
+			return r < 0 ? r : 1;
 		progress = 1;
 	}
 	return progress;

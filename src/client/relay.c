@@ -34,7 +34,12 @@
 
 uint8_t relay_scratch[RELAY_SCRATCH];
 
+#define CONN_SLAB 256 /* relay_conn structs per pool allocation */
+
 static struct {
+	struct relay_conn
+	    *free_conns; /* pool: long-lived structs kept dense, away from the
+			  * short-lived setup allocations that would pin their pages */
 	struct relay_conn **heap;
 	uint32_t n, cap;
 	struct relay_conn *ready;     /* connections with work left over */
@@ -425,6 +430,27 @@ static void side_event(struct kg_client *cl, struct relay_side *s, uint32_t ev)
 	conn_step(cl, c, proxy);
 }
 
+static struct relay_conn *conn_alloc(void)
+{
+	struct relay_conn *c;
+	unsigned i;
+
+	if (!loop.free_conns) {
+		struct relay_conn *slab = malloc(CONN_SLAB * sizeof(*slab));
+
+		if (!slab)
+			return NULL;
+		for (i = 0; i < CONN_SLAB; i++) {
+			slab[i].next = loop.free_conns;
+			loop.free_conns = &slab[i];
+		}
+	}
+	c = loop.free_conns;
+	loop.free_conns = c->next;
+	memset(c, 0, sizeof(*c));
+	return c;
+}
+
 /* --- accepting ------------------------------------------------------------------------------ */
 
 static int original_dst(int fd, int family, uint8_t ip[16], uint16_t *port)
@@ -498,7 +524,7 @@ static void accept_one(struct kg_client *cl, int fd)
 		close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
+	c = conn_alloc();
 	if (!c) {
 		close(fd);
 		return;
@@ -612,7 +638,8 @@ static void bury(void)
 	}
 	while ((c = loop.graveyard)) {
 		loop.graveyard = c->next;
-		free(c);
+		c->next = loop.free_conns;
+		loop.free_conns = c;
 	}
 }
 

@@ -4,9 +4,10 @@
  * CONNECT goes out when both are there. The token is sent preemptively (RFC 4559 §4.2 allows
  * it and it saves a round trip). When no token can be made the CONNECT goes out without one:
  * a proxy that needs no authentication still works, and one that answers 407 gets the
- * Kerberos sentence ("no Kerberos ticket: run kinit") reported. The answer is read into a
- * bounded buffer; whatever follows the 2xx head in the same read is the tunnel's first bytes
- * and goes to the application.
+ * Kerberos sentence ("no Kerberos ticket: run kinit") reported. The answer is peeked into
+ * the shared scratch buffer (MSG_PEEK, at most KG_HTTP_HEAD_MAX) and only its head is taken
+ * from the socket: no per-tunnel head buffer, and the tunnel's first bytes (a server-first
+ * banner) stay where the relay finds them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,7 +41,6 @@ void tunnel_setup_free(struct tunnel_setup *t)
 		authq_cancel(t->job);
 	negotiate_free(t->neg);
 	free(t->token);
-	free(t->head);
 	free(t);
 }
 
@@ -374,7 +374,6 @@ static void send_connect(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	t->rounds++;
-	t->head_len = 0;
 	c->state = CONN_PROXY_HEAD;
 	relay_set_timer(cl, c, now_usec() + cl->set.request_timeout * 1000000ull);
 }
@@ -503,12 +502,68 @@ void tunnel_on_app(struct kg_client *cl, struct relay_conn *c)
 	 * app that gives up is noticed when the tunnel starts. */
 }
 
-/* The proxy's answer to CONNECT. */
+int tunnel_peek_response(struct relay_side *s, struct kg_http_response *resp)
+{
+	ssize_t n;
+	int r;
+
+	n = recv(s->fd, relay_scratch, KG_HTTP_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		s->flags &= (uint8_t)~SIDE_READABLE;
+		return -EAGAIN;
+	}
+	if (n == 0)
+		return -EPIPE;
+	r = kg_http_response_parse(relay_scratch, (size_t)n, resp);
+	if (r == -EAGAIN) {
+		if ((size_t)n >= KG_HTTP_HEAD_MAX)
+			return -E2BIG;
+		/* Everything there was peeked: the next segment brings a new edge. */
+		s->flags &= (uint8_t)~SIDE_READABLE;
+	}
+	return r;
+}
+
+int tunnel_consume(struct relay_side *s, size_t n)
+{
+	uint8_t sink[512];
+
+	/* The bytes were peeked, so they are in the socket: no EAGAIN here. Read them into a
+	 * small sink, not relay_scratch, which still holds the head being used. */
+	while (n > 0) {
+		ssize_t r = recv(s->fd, sink, n < sizeof(sink) ? n : sizeof(sink), MSG_DONTWAIT);
+
+		if (r <= 0)
+			return r == 0 ? -EPIPE : -errno;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+const char *tunnel_head_error(int r)
+{
+	switch (r) {
+	case -EPIPE:
+		return "the proxy closed the connection before answering";
+	case -E2BIG:
+		return "the proxy's answer is too large";
+	case -EBADMSG:
+		return "the proxy sent a malformed answer";
+	default:
+		return "the proxy connection failed";
+	}
+}
+
+/* The proxy's answer to CONNECT: peeked, so not a byte past the head is ever taken from the
+ * socket; what follows a 2xx head is the tunnel's and reaches the application by the relay. */
 static void read_answer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
 	struct kg_http_response resp;
 	char why[TUNNEL_REASON_MAX];
+	uint64_t len = 0;
 	ssize_t n;
 	int r;
 
@@ -517,13 +572,6 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 		fail(cl, c, "the proxy closed the connection", strerror(-r));
 		return;
 	}
-	if (!t->head) {
-		t->head = malloc(KG_HTTP_HEAD_MAX);
-		if (!t->head) {
-			fail(cl, c, "out of memory", NULL);
-			return;
-		}
-	}
 	for (;;) {
 		if (t->discard) {
 			n = relay_recv(&c->proxy, relay_scratch,
@@ -531,89 +579,67 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 									  : sizeof(relay_scratch));
 			if (n == -EAGAIN)
 				return;
-			if (n <= 0)
-				break; /* handled as "closed" below */
+			if (n <= 0) {
+				fail(cl, c, tunnel_head_error(-EPIPE), NULL);
+				return;
+			}
 			t->discard -= (uint64_t)n;
 			if (t->discard == 0)
 				send_connect(cl, c);
 			continue;
 		}
-		if (t->head_len == KG_HTTP_HEAD_MAX) {
-			fail(cl, c, "the proxy's answer is too large", NULL);
-			return;
-		}
-		n = relay_recv(&c->proxy, t->head + t->head_len, KG_HTTP_HEAD_MAX - t->head_len);
-		if (n == -EAGAIN)
-			return;
-		if (n <= 0)
-			break;
-		t->head_len += (size_t)n;
-		r = kg_http_response_parse(t->head, t->head_len, &resp);
+		r = tunnel_peek_response(&c->proxy, &resp);
 		if (r == -EAGAIN)
-			continue;
+			return;
 		if (r < 0) {
-			fail(cl, c, "the proxy sent a malformed answer",
-			     r == -E2BIG ? "head too large" : "bad syntax");
+			fail(cl, c, tunnel_head_error(r),
+			     r == -EPIPE || r == -E2BIG || r == -EBADMSG ? NULL : strerror(-r));
 			return;
 		}
 		if (resp.status >= 200 && resp.status < 300) {
-			if (resp.negotiate == KG_NEGOTIATE_TOKEN && t->neg) {
-				if (tunnel_mutual(t, &resp, t->head, why, sizeof(why)) < 0) {
-					fail(cl, c, why, NULL);
-					return;
-				}
+			if (tunnel_mutual(t, &resp, relay_scratch, why, sizeof(why)) < 0) {
+				fail(cl, c, why, NULL);
+				return;
 			}
-			/* Bytes past the head are the tunnel's: the application gets them. */
-			if (t->head_len > resp.head_len &&
-			    relay_queue(&c->to_app, t->head + resp.head_len,
-					t->head_len - resp.head_len) < 0) {
-				fail(cl, c, "out of memory", NULL);
+			if (tunnel_consume(&c->proxy, resp.head_len) < 0) {
+				fail(cl, c, tunnel_head_error(-EPIPE), NULL);
 				return;
 			}
 			log_debug("tunnel open: %s via %s", t->target, cl->set.proxy_url);
 			relay_start(cl, c);
 			return;
 		}
-		if (resp.status == 407) {
-			uint64_t len = 0;
-			enum kg_body_framing fr =
-			    kg_http_response_framing(&resp, true, false, &len);
-
-			tunnel_auth_reason(t, &resp, t->head, why, sizeof(why));
-			if (why[0]) {
-				fail(cl, c, why, NULL);
-				return;
-			}
-			if (t->rounds >= NEGOTIATE_MAX_ROUNDS) {
-				fail(cl, c, negotiate_error_message(NEGOTIATE_ERR_PROTOCOL),
-				     "too many authentication rounds");
-				return;
-			}
-			/* Continue on this connection when it stays open and the body is sized. */
-			if (fr == KG_BODY_LENGTH && kg_http_response_keep_alive(&resp)) {
-				size_t have = t->head_len - resp.head_len;
-
-				t->head_len = 0;
-				if (len <= have) {
-					send_connect(cl, c);
-				} else {
-					t->discard = len - have;
-				}
-				continue;
-			}
-			relay_side_close(cl, &c->proxy);
-			t->attempts = 0;
-			c->state = CONN_CONNECTING;
-			if (tunnel_connect_start(cl, c) < 0)
-				fail(cl, c, t->error, NULL);
+		if (resp.status != 407) {
+			tunnel_refused_reason(t, &resp, relay_scratch, why, sizeof(why));
+			fail(cl, c, why, NULL);
 			return;
 		}
-		tunnel_refused_reason(t, &resp, t->head, why, sizeof(why));
-		fail(cl, c, why, NULL);
+		tunnel_auth_reason(t, &resp, relay_scratch, why, sizeof(why));
+		if (why[0]) {
+			fail(cl, c, why, NULL);
+			return;
+		}
+		if (t->rounds >= NEGOTIATE_MAX_ROUNDS) {
+			fail(cl, c, negotiate_error_message(NEGOTIATE_ERR_PROTOCOL),
+			     "too many authentication rounds");
+			return;
+		}
+		/* Continue on this connection when it stays open and the body is sized. */
+		if (kg_http_response_framing(&resp, true, false, &len) == KG_BODY_LENGTH &&
+		    kg_http_response_keep_alive(&resp) &&
+		    tunnel_consume(&c->proxy, resp.head_len) == 0) {
+			t->discard = len;
+			if (len == 0)
+				send_connect(cl, c);
+			continue;
+		}
+		relay_side_close(cl, &c->proxy);
+		t->attempts = 0;
+		c->state = CONN_CONNECTING;
+		if (tunnel_connect_start(cl, c) < 0)
+			fail(cl, c, t->error, NULL);
 		return;
 	}
-	fail(cl, c, "the proxy closed the connection before answering",
-	     n < 0 ? strerror((int)-n) : NULL);
 }
 
 void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)

@@ -37,9 +37,7 @@ struct tunnel_setup {
 	unsigned attempts;	       /* connects started */
 	uint64_t connect_deadline;     /* end of connection_timeout */
 	uint64_t retry_at;	       /* backoff before the next connect, 0: none */
-	uint8_t *head;		       /* proxy answer being read (KG_HTTP_HEAD_MAX) */
-	size_t head_len;
-	uint64_t discard; /* 407 body bytes still to drop */
+	uint64_t discard;	       /* 407 body bytes still to drop */
 };
 
 /* After SO_ORIGINAL_DST: name the destination (maybe waiting for the first bytes). */
@@ -68,6 +66,13 @@ void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job);
 /* The sentence for a 407 (given what we sent) or for any other refusal. */
 void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r,
 			const uint8_t *head, char *buf, size_t len);
+/* Peek at the proxy's response head (into relay_scratch, which the spans then refer to).
+ * 0: complete, still in the socket (tunnel_consume() its head_len); -EAGAIN: incomplete, wait
+ * for more; -EPIPE: closed; -E2BIG, -EBADMSG, -errno. */
+int tunnel_peek_response(struct relay_side *s, struct kg_http_response *resp);
+int tunnel_consume(struct relay_side *s, size_t n);
+/* The sentence for a tunnel_peek_response() failure. */
+const char *tunnel_head_error(int r);
 /* A 2xx carrying the proxy's final token: verify it. 0, or -errno with the sentence in buf. */
 int tunnel_mutual(struct tunnel_setup *t, const struct kg_http_response *r, const uint8_t *head,
 		  char *buf, size_t len);
