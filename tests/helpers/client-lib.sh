@@ -59,11 +59,7 @@ kgc_setup() {
 	kg_require_cmd curl ip setpriv python3 sha256sum
 	[ -x "$KG_SERVICE" ] || kg_skip "service not built"
 	[ -x "$KG_CLIENT" ] || kg_skip "client not built"
-	KG_TMP=$(mktemp -d /tmp/kgclient.XXXXXX)
-	chmod 755 "$KG_TMP"
-	kg_on_exit rm -rf "$KG_TMP"
-	KG_SOCK="$KG_TMP/kg.sock"
-	KG_CONF="$KG_TMP/kg.conf"
+	kg_make_tmp kgclient
 	krbrig_start "${1:-squid}" || exit 99
 	kg_make_cgroup
 	krbrig_add_user alice alicepw && krbrig_add_user bob bobpw || exit 99

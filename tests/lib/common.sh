@@ -69,6 +69,16 @@ kg_finish() {
 	exit $?
 }
 
+# A private scratch directory (removed on exit) with the paths every service test uses:
+# KG_TMP, KG_SOCK (the IPC socket), KG_CONF (the configuration file). PREFIX names it.
+kg_make_tmp() {
+	KG_TMP=$(mktemp -d "/tmp/$1.XXXXXX") || exit 99
+	chmod 755 "$KG_TMP" # test uids must reach the socket
+	kg_on_exit rm -rf "$KG_TMP"
+	KG_SOCK="$KG_TMP/kg.sock"
+	KG_CONF="$KG_TMP/kg.conf"
+}
+
 # The cgroup2 mount: pure v2 (/sys/fs/cgroup) or hybrid (/sys/fs/cgroup/unified).
 kg_cgroup2_root() {
 	local d

@@ -33,11 +33,7 @@ kg_dp_setup() {
 	kg_require_cmd ip nsenter setpriv python3 bpftool
 	[ -x "$KG_SERVICE" ] || kg_skip "service not built"
 	[ -x "$KG_PROBE" ] || kg_skip "kg-probe not built"
-	KG_TMP=$(mktemp -d /tmp/kgtest.XXXXXX)
-	chmod 755 "$KG_TMP"
-	kg_on_exit rm -rf "$KG_TMP"
-	KG_SOCK="$KG_TMP/kg.sock"
-	KG_CONF="$KG_TMP/kg.conf"
+	kg_make_tmp kgtest
 	kg_make_cgroup
 	kg_make_netns main KG_NS
 	ip -n "$KG_NS" addr add 192.0.2.10/32 dev lo
