@@ -62,10 +62,12 @@ kgc_setup() {
 	kg_make_tmp kgclient
 	krbrig_start "${1:-squid}" || exit 99
 	kg_make_cgroup
-	krbrig_add_user alice alicepw && krbrig_add_user bob bobpw || exit 99
+	krbrig_add_user alice alicepw && krbrig_add_user bob bobpw ||
+		{ echo "# cannot add the test principals"; exit 99; }
 	CC_U="FILE:$KRBRIG_CCDIR/krb5cc_$U"
 	CC_V="FILE:$KRBRIG_CCDIR/krb5cc_$V"
-	krbrig_kinit_as "$U" alice alicepw "$CC_U" && krbrig_kinit_as "$V" bob bobpw "$CC_V" || exit 99
+	krbrig_kinit_as "$U" alice alicepw "$CC_U" && krbrig_kinit_as "$V" bob bobpw "$CC_V" ||
+		{ echo "# kinit for the test users failed"; exit 99; }
 	kgc_write_config
 	kgc_start_service || exit 99
 }

@@ -261,16 +261,29 @@ krbrig_start_rig() {
 		krbrig_init_kdc "$RIG" "$KDC_ADDR" "$KDC_PORT" "$KDC_ADDR:$KDC_PORT" || return 1
 		krbrig_spawn "" kdc krb5kdc -n -r "$KRBRIG_REALM"
 	else
+		# Rigs started at the same time (parallel make check) must not pick the same /30:
+		# Linux happily puts one address on two interfaces, and the routes then cross.
+		# The choice and the address assignment happen under one lock.
+		local lockfd
+		exec {lockfd}>>/run/lock/kgrig-slots.lock
+		flock -w 30 "$lockfd" || krbrig_die "cannot lock the rig slot table" || return 1
 		for ((slot = 0; slot < 64; slot++)); do
 			ip -4 -o addr show to "198.51.100.$((4 * slot))/30" | grep -q . || break
 		done
-		[ "$slot" -lt 64 ] || krbrig_die "no free /30 left in 198.51.100.0/24" || return 1
+		if [ "$slot" -ge 64 ]; then
+			exec {lockfd}>&-
+			krbrig_die "no free /30 left in 198.51.100.0/24"
+			return 1
+		fi
 		HOST_IP=198.51.100.$((4 * slot + 1))
 		PROXY_IP=198.51.100.$((4 * slot + 2))
 		ORIGIN_IP=203.0.113.$((4 * slot + 2))
 		KDC_ADDR=$PROXY_IP
 		KDC_PORT=88
-		krbrig_net "203.0.113.$((4 * slot + 1))" || return 1
+		krbrig_net "203.0.113.$((4 * slot + 1))"
+		slot=$?
+		exec {lockfd}>&-
+		[ "$slot" = 0 ] || return 1
 		krbrig_init_kdc "$RIG" "$KDC_ADDR" "$KDC_PORT" 88 || return 1
 		krbrig_spawn "$KRBRIG_NS_PROXY" kdc krb5kdc -n -r "$KRBRIG_REALM"
 		krbrig_origin || return 1
