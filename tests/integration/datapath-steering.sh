@@ -25,6 +25,27 @@ kg_wait_for 20 grep -q "NOTIFY 192.0.2.10:443" "$KG_RELAY_LOG"
 kg_check "the client is told about its redirected connections (notify_accept)" \
 	grep -q "NOTIFY 192.0.2.10:443 pid=" "$KG_RELAY_LOG"
 
+# getsockopt for every option the hook does not handle keeps the kernel's answer, also with a
+# buffer larger than a page (the optlen rule).
+out=$(kg_app "$U" "$KG_PYTHON" -c '
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+s = socket.socket()
+def opt(level, name, size):
+    buf = ctypes.create_string_buffer(size)
+    ln = ctypes.c_uint32(size)
+    r = libc.getsockopt(s.fileno(), level, name, buf, ctypes.byref(ln))
+    return r, ln.value
+print("SO_TYPE", s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))
+r, n = opt(socket.IPPROTO_TCP, socket.TCP_INFO, 8192)
+print("TCP_INFO", r == 0 and 100 < n < 4096)
+r, n = opt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+print("SO_RCVBUF", r == 0 and n == 4)
+' 2>&1)
+kg_expect "other options: SO_TYPE is the kernel's answer" "SO_TYPE 1" "$out"
+kg_expect "other options: TCP_INFO with an 8 KiB buffer works" "TCP_INFO True" "$out"
+kg_expect "other options: SO_RCVBUF with an 8 KiB buffer works" "SO_RCVBUF True" "$out"
+
 # ctl watch: the user sees their own connection events, another user does not.
 kg_app "$U" "$KG_CTL" --socket "$KG_SOCK" watch --count 1 >"$KG_TMP/watch-u.log" 2>&1 &
 WU=$!
