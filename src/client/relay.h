@@ -43,7 +43,8 @@ struct relay_buf {
 };
 
 enum conn_state {
-	CONN_SNIFF,	 /* waiting for the first bytes to name the destination */
+	CONN_SNIFF,	 /* waiting for the first bytes to name the destination (the proxy
+			  * connect and the token are under way meanwhile) */
 	CONN_CONNECTING, /* TCP connect to the proxy (and the token from the worker) */
 	CONN_PROXY_HEAD, /* CONNECT sent, reading the answer */
 	CONN_RELAY,	 /* bytes flow both ways */

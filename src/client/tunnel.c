@@ -1,13 +1,14 @@
 /* Tunnel setup: name, connect, CONNECT + Negotiate (see tunnel.h).
  *
- * The proxy's TCP connect and the token (made by the Kerberos worker) run concurrently; the
- * CONNECT goes out when both are there. The token is sent preemptively (RFC 4559 §4.2 allows
- * it and it saves a round trip). When no token can be made the CONNECT goes out without one:
- * a proxy that needs no authentication still works, and one that answers 407 gets the
- * Kerberos sentence ("no Kerberos ticket: run kinit") reported. The answer is peeked into
- * the shared scratch buffer (MSG_PEEK, at most KG_HTTP_HEAD_MAX) and only its head is taken
- * from the socket: no per-tunnel head buffer, and the tunnel's first bytes (a server-first
- * banner) stay where the relay finds them.
+ * The proxy's TCP connect and the token (made by the Kerberos worker) start at accept and run
+ * concurrently with the wait for the application's first bytes (neither needs the destination's
+ * name); the CONNECT goes out when the name, the connection and the token are all there. The token
+ * is sent preemptively (RFC 4559 §4.2 allows it and it saves a round trip). When no token can be
+ * made the CONNECT goes out without one: a proxy that needs no authentication still works, and one
+ * that answers 407 gets the Kerberos sentence ("no Kerberos ticket: run kinit") reported. The
+ * answer is peeked into the shared scratch buffer (MSG_PEEK, at most KG_HTTP_HEAD_MAX) and only its
+ * head is taken from the socket: no per-tunnel head buffer, and the tunnel's first bytes (a
+ * server-first banner) stay where the relay finds them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -378,37 +379,92 @@ static void send_connect(struct kg_client *cl, struct relay_conn *c)
 	relay_set_timer(cl, c, now_usec() + cl->set.request_timeout * 1000000ull);
 }
 
-/* Both the connection and the token are there: go. */
-static void maybe_go(struct kg_client *cl, struct relay_conn *c)
-{
-	struct tunnel_setup *t = c->setup;
+/* --- setting up: the name, the connection and the token, in any order ----------------------- */
 
-	if (!t->connected)
-		return;
-	if (cl->set.proxy_type == KG_PROXY_NONE) {
-		relay_start(cl, c);
-		return;
+/* The proxy connection and the token depend on the proxy only (the SPN is the proxy's), not on
+ * the destination's name, so both start at accept and overlap the wait for the application's
+ * first bytes; for proxy.type none the connect needs only the original destination. -errno with
+ * t->error set when the way out cannot even start. */
+static int start_way_out(struct kg_client *cl, struct relay_conn *c)
+{
+	int r;
+
+	if (cl->set.proxy_type != KG_PROXY_NONE) {
+		r = tunnel_request_token(cl, c);
+		if (r < 0)
+			return r;
 	}
-	if (t->token_ready)
-		send_connect(cl, c);
+	return tunnel_connect_start(cl, c);
 }
 
-static void start_route(struct kg_client *cl, struct relay_conn *c)
+/* The name is final: sniffed, or the IP literal. */
+static void set_named(struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
-	int r;
 
 	t->named = true;
 	snprintf(t->target, sizeof(t->target), "%s:%u", t->host, c->dst_port);
 	c->state = CONN_CONNECTING;
-	relay_set_timer(cl, c, 0);
-	if (cl->set.proxy_type != KG_PROXY_NONE && tunnel_request_token(cl, c) < 0) {
+}
+
+/* When the connect is due again: its retry, or the end of connection_timeout. */
+static uint64_t connect_due(const struct tunnel_setup *t)
+{
+	return t->retry_at ? t->retry_at : t->connect_deadline;
+}
+
+/* One timer per connection: the earlier of the first-byte wait and the connect's deadline. */
+static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	uint64_t at = 0;
+
+	if (!t->connected && !t->failed)
+		at = connect_due(t);
+	if (!t->named && (!at || t->sniff_deadline < at))
+		at = t->sniff_deadline;
+	relay_set_timer(cl, c, at);
+}
+
+/* Go once the name, the connection and the token (none for proxy.type none) are all in. A
+ * failure before the name is known waits for it, so the journal line names the host the user
+ * asked for. */
+static void setup_advance(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+
+	if (t->named && t->failed) {
 		fail(cl, c, t->error, NULL);
 		return;
 	}
-	r = tunnel_connect_start(cl, c);
-	if (r < 0)
-		fail(cl, c, t->error, NULL);
+	if (t->named && t->connected && cl->set.proxy_type == KG_PROXY_NONE) {
+		relay_start(cl, c);
+		return;
+	}
+	if (t->named && t->connected && t->token_ready) {
+		send_connect(cl, c);
+		return;
+	}
+	setup_arm_timer(cl, c);
+}
+
+static void setup_begin(struct kg_client *cl, struct relay_conn *c)
+{
+	if (start_way_out(cl, c) < 0)
+		c->setup->failed = true;
+	setup_advance(cl, c);
+}
+
+static void setup_on_timer(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	uint64_t now = now_usec();
+
+	if (!t->named && now >= t->sniff_deadline)
+		set_named(c); /* no name within the wait: go by IP */
+	if (!t->connected && !t->failed && now >= connect_due(t) && tunnel_connect_timer(cl, c) < 0)
+		t->failed = true;
+	setup_advance(cl, c);
 }
 
 /* Peek at what the application sent so far; 1 when naming is finished. */
@@ -452,7 +508,7 @@ static bool port_is_tls(uint16_t port)
 void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t;
-	int r;
+	bool sniffing = cl->set.sniff_hostname && cl->set.proxy_type != KG_PROXY_NONE;
 
 	if (cl->set.proxy_type == KG_PROXY_HTTP && c->dst_port == 80) {
 		forward_begin(cl, c);
@@ -465,25 +521,21 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	}
 	c->setup = t;
 	tunnel_ip_literal(c, t->host, sizeof(t->host));
-	if (!cl->set.sniff_hostname || cl->set.proxy_type == KG_PROXY_NONE) {
-		start_route(cl, c);
-		return;
-	}
-	if (port_is_tls(c->dst_port)) {
+	if (sniffing && port_is_tls(c->dst_port)) {
 		/* The client speaks first: wait a little for its ClientHello. */
 		c->state = CONN_SNIFF;
-		relay_set_timer(cl, c, now_usec() + CLIENT_SNIFF_WAIT_MS * 1000ull);
+		t->sniff_deadline = now_usec() + CLIENT_SNIFF_WAIT_MS * 1000ull;
+		setup_begin(cl, c);
 		tunnel_on_app(cl, c);
 		return;
 	}
 	/* Maybe server-speaks-first (SSH, SMTP): no waiting, but use what is already there. */
-	r = sniff(cl, c, true);
-	if (r < 0 && r != -ECONNRESET)
-		r = 1;
-	if (r == -ECONNRESET)
-		relay_conn_close(cl, c, false);
-	else
-		start_route(cl, c);
+	if (sniffing && sniff(cl, c, true) < 0) {
+		relay_conn_close(cl, c, false); /* the app left before saying anything */
+		return;
+	}
+	set_named(c);
+	setup_begin(cl, c);
 }
 
 void tunnel_on_app(struct kg_client *cl, struct relay_conn *c)
@@ -492,10 +544,12 @@ void tunnel_on_app(struct kg_client *cl, struct relay_conn *c)
 
 	if (c->state == CONN_SNIFF) {
 		r = sniff(cl, c, false);
-		if (r < 0)
+		if (r < 0) {
 			relay_conn_close(cl, c, false);
-		else if (r == 1)
-			start_route(cl, c);
+		} else if (r == 1) {
+			set_named(c);
+			setup_advance(cl, c);
+		}
 		return;
 	}
 	/* Not relaying yet: the app's bytes wait in its socket (that is the backpressure). An
@@ -644,15 +698,12 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 
 void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 {
-	int r;
-
 	switch (c->state) {
+	case CONN_SNIFF:
 	case CONN_CONNECTING:
-		r = tunnel_connect_poll(cl, c);
-		if (r < 0)
-			fail(cl, c, c->setup->error, NULL);
-		else if (r == 1)
-			maybe_go(cl, c);
+		if (!c->setup->failed && tunnel_connect_poll(cl, c) < 0)
+			c->setup->failed = true;
+		setup_advance(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
 		read_answer(cl, c);
@@ -664,19 +715,12 @@ void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 
 void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
-	struct tunnel_setup *t = c->setup;
 	char why[TUNNEL_REASON_MAX];
 
 	switch (c->state) {
 	case CONN_SNIFF:
-		/* No name within the wait: go by IP. */
-		start_route(cl, c);
-		break;
 	case CONN_CONNECTING:
-		if (t->connected)
-			break;
-		if (tunnel_connect_timer(cl, c) < 0)
-			fail(cl, c, t->error, NULL);
+		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
 		snprintf(why, sizeof(why), "the proxy did not answer within %u s (request_timeout)",
@@ -695,5 +739,5 @@ void tunnel_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job 
 		return;
 	}
 	tunnel_take_token(c->setup, job);
-	maybe_go(cl, c);
+	setup_advance(cl, c);
 }

@@ -25,7 +25,9 @@ struct tunnel_setup {
 	char host[KG_HOST_MAX];		/* destination name: sniffed, or the IP literal */
 	char target[TUNNEL_TARGET_MAX]; /* "host:port" for CONNECT and log lines */
 	bool named;			/* host is final */
+	uint64_t sniff_deadline;	/* end of the first-byte wait, while not named */
 	bool connected;			/* TCP to the proxy is up */
+	bool failed;			/* error says why; reported once named */
 	struct auth_job *job;		/* token being made by the worker */
 	struct negotiate_ctx *neg;
 	char *token;	  /* base64 to send, NULL: none */
