@@ -32,6 +32,7 @@ static struct {
 
 static void *worker(void *arg)
 {
+	struct negotiate_session *session = NULL;
 	struct negotiate_options opts;
 	struct auth_job *job;
 	uint64_t one = 1;
@@ -49,10 +50,15 @@ static void *worker(void *arg)
 		q.n_pending--;
 		pthread_mutex_unlock(&q.lock);
 
+		/* Made on first use and kept: without one (krb5.conf unreadable for now) every
+		 * token still works, with a context of its own, and reports why it cannot. */
+		if (!session)
+			(void)negotiate_session_new(&session);
 		opts = (struct negotiate_options){
 		    .proxy_host = job->proxy_host,
 		    .spn = job->spn[0] ? job->spn : NULL,
 		    .ccache = job->ccache[0] ? job->ccache : NULL,
+		    .session = session,
 		};
 		memset(&job->fail, 0, sizeof(job->fail));
 		job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);
@@ -64,6 +70,7 @@ static void *worker(void *arg)
 		(void)!write(q.efd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&q.lock);
+	negotiate_session_free(session);
 	return NULL;
 }
 

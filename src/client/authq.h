@@ -5,7 +5,8 @@
  * the Kerberos timeouts. One worker thread takes jobs in order and wakes the loop through an
  * eventfd; the loop hands each result to its connection. A connection that closes while its
  * job is queued only detaches from it (job->conn = NULL); the loop frees the job when it comes
- * back. Only negotiate_start() runs on the worker; everything else stays on the loop thread.
+ * back. Only negotiate_start() runs on the worker, with the worker's negotiate_session;
+ * everything else stays on the loop thread.
  */
 #pragma once
 

@@ -1,14 +1,16 @@
 /* SPNEGO/Kerberos initiator for the client's CONNECT tunnels: see negotiate.h for the contract.
  *
  * Per tunnel: a libkrb5 pre-flight (ccache, TGT expiry, service ticket) that yields real krb5
- * error codes, then a fresh SPNEGO credential limited to krb5 and gss_init_sec_context. All
- * handles live in the context and die with it; nothing process-wide is changed.
+ * error codes, then a fresh SPNEGO credential limited to krb5 and gss_init_sec_context. A
+ * session skips the pre-flight while its last success holds and runs it after a GSSAPI failure
+ * instead. All GSS handles live in the context and die with it; nothing process-wide is changed.
  */
 #include "client/negotiate.h"
 
 #include "client/http.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
@@ -274,6 +276,18 @@ static int token_decode(const char *text, void **ret, size_t *ret_len)
 
 /* --- names and the libkrb5 pre-flight --- */
 
+/* A krb5 context of its own: 0, or -errno with fail set (krb5.conf unreadable). */
+static int context_new(krb5_context *ret, const char *spn, struct negotiate_failure *fail)
+{
+	krb5_error_code r = krb5_init_context(ret);
+
+	if (r == 0)
+		return 0;
+	fail_set(fail, NEGOTIATE_ERR_OTHER, spn);
+	fail_detail(fail, "krb5_init_context: error %d (krb5.conf?)", (int)r);
+	return r == ENOMEM ? -ENOMEM : -EACCES;
+}
+
 /* "HTTP/host@REALM" is a principal name; "HTTP@host" is host-based (the realm comes from
  * krb5.conf's domain_realm or referrals, the host is canonicalized per krb5.conf). */
 static bool spn_is_principal(const char *spn)
@@ -350,11 +364,11 @@ static krb5_error_code open_ccache(krb5_context kctx, const char *name, krb5_pri
 }
 
 /* Everything up to the service ticket with libkrb5, so failures carry real krb5 codes. The
- * ticket lands in the ccache and gss_init_sec_context finds it there: no second TGS. */
-static int preflight(const struct negotiate_options *opts, const char *spn,
+ * ticket lands in the ccache and gss_init_sec_context finds it there: no second TGS.
+ * *ret_good_until: when the first of the TGT and the service ticket ends. */
+static int preflight(krb5_context kctx, const char *spn, const char *ccache, time_t *ret_good_until,
 		     struct negotiate_failure *fail)
 {
-	krb5_context kctx = NULL;
 	krb5_principal server = NULL, client = NULL;
 	krb5_ccache cc = NULL;
 	krb5_creds in, *out = NULL;
@@ -362,12 +376,6 @@ static int preflight(const struct negotiate_options *opts, const char *spn,
 	time_t tgt_end, tgt_renew;
 	int ret = -EACCES;
 
-	r = krb5_init_context(&kctx);
-	if (r) {
-		fail_set(fail, NEGOTIATE_ERR_OTHER, spn);
-		fail_detail(fail, "krb5_init_context: error %d (krb5.conf?)", (int)r);
-		return r == ENOMEM ? -ENOMEM : -EACCES;
-	}
 	r = spn_to_principal(kctx, spn, &server);
 	if (r) {
 		fail_krb5(fail, kctx, r, "service principal", spn);
@@ -375,7 +383,7 @@ static int preflight(const struct negotiate_options *opts, const char *spn,
 		ret = -EINVAL;
 		goto out;
 	}
-	r = open_ccache(kctx, opts->ccache, server, &cc);
+	r = open_ccache(kctx, ccache, server, &cc);
 	if (!r)
 		r = krb5_cc_get_principal(kctx, cc, &client);
 	if (r) {
@@ -399,6 +407,9 @@ static int preflight(const struct negotiate_options *opts, const char *spn,
 		fail_krb5(fail, kctx, r, "service ticket", spn);
 		goto out;
 	}
+	*ret_good_until = (time_t)(uint32_t)out->times.endtime;
+	if (tgt_end != 0 && tgt_end < *ret_good_until)
+		*ret_good_until = tgt_end;
 	ret = 0;
 out:
 	krb5_free_creds(kctx, out);
@@ -406,8 +417,113 @@ out:
 	krb5_free_principal(kctx, server);
 	if (cc)
 		krb5_cc_close(kctx, cc);
+	return ret;
+}
+
+/* --- the session: what a worker keeps between tokens --- */
+
+struct negotiate_session {
+	krb5_context kctx;
+	/* The last pre-flight that succeeded, for this SPN and configured ccache name. */
+	char spn[NEGOTIATE_SPN_MAX];
+	char ccache[PATH_MAX];
+	time_t good_until; /* 0: nothing known */
+};
+
+int negotiate_session_new(struct negotiate_session **ret)
+{
+	struct negotiate_session *s = calloc(1, sizeof(*s));
+	krb5_error_code r;
+
+	if (!s)
+		return -ENOMEM;
+	r = krb5_init_context(&s->kctx);
+	if (r) {
+		free(s);
+		return r == ENOMEM ? -ENOMEM : -EACCES;
+	}
+	*ret = s;
+	return 0;
+}
+
+void negotiate_session_free(struct negotiate_session *s)
+{
+	if (!s)
+		return;
+	krb5_free_context(s->kctx);
+	free(s);
+}
+
+static const char *ccache_key(const char *ccache)
+{
+	return ccache ? ccache : "";
+}
+
+/* A pre-flight for this SPN and ccache succeeded and its tickets have not ended: GSSAPI will
+ * find the service ticket, and should it fail anyway diagnose() still names the cause. */
+static bool preflight_known_good(const struct negotiate_session *s, const char *spn,
+				 const char *ccache)
+{
+	return s && s->good_until > time(NULL) + NEGOTIATE_TICKET_MARGIN &&
+	       strcmp(s->spn, spn) == 0 && strcmp(s->ccache, ccache_key(ccache)) == 0;
+}
+
+static void session_remember(struct negotiate_session *s, const char *spn, const char *ccache,
+			     time_t good_until)
+{
+	int n;
+
+	s->good_until = 0;
+	n = snprintf(s->ccache, sizeof(s->ccache), "%s", ccache_key(ccache));
+	if (n < 0 || (size_t)n >= sizeof(s->ccache))
+		return;
+	snprintf(s->spn, sizeof(s->spn), "%s", spn);
+	s->good_until = good_until;
+}
+
+/* The pre-flight in the session's krb5 context (krb5.conf is not parsed per token), or in a
+ * context of its own without a session. */
+static int run_preflight(struct negotiate_session *s, const char *spn, const char *ccache,
+			 struct negotiate_failure *fail)
+{
+	krb5_context kctx;
+	time_t good_until = 0;
+	int ret;
+
+	if (s) {
+		/* A long-lived context remembers the default ccache name: have it looked up
+		 * again, as a new context would (krb5.conf itself is reread when it changes). */
+		krb5_cc_set_default_name(s->kctx, NULL);
+		s->good_until = 0;
+		ret = preflight(s->kctx, spn, ccache, &good_until, fail);
+		if (ret == 0)
+			session_remember(s, spn, ccache, good_until);
+		return ret;
+	}
+	ret = context_new(&kctx, spn, fail);
+	if (ret < 0)
+		return ret;
+	ret = preflight(kctx, spn, ccache, &good_until, fail);
 	krb5_free_context(kctx);
 	return ret;
+}
+
+/* GSSAPI failed after the pre-flight was skipped: run it now, so the failure carries its real
+ * krb5 code (SPNEGO renumbers them). When it finds nothing wrong, the GSSAPI failure stands. */
+static int diagnose(struct negotiate_session *s, const char *spn, const char *ccache, int gss_r,
+		    struct negotiate_failure *fail)
+{
+	struct negotiate_failure why;
+	int r;
+
+	if (gss_r == -ENOMEM)
+		return gss_r;
+	r = run_preflight(s, spn, ccache, &why);
+	if (r == 0)
+		return gss_r;
+	if (fail)
+		*fail = why;
+	return r;
 }
 
 /* --- the GSSAPI exchange --- */
@@ -482,13 +598,47 @@ static int init_round(struct negotiate_ctx *ctx, const void *in, size_t in_len, 
 	return 0;
 }
 
+/* The first token of a fresh context on ctx->spn. */
+static int first_token(struct negotiate_ctx *ctx, const char *ccache, char **ret_token,
+		       struct negotiate_failure *fail)
+{
+	gss_buffer_desc name_buf = {strlen(ctx->spn), ctx->spn};
+	OM_uint32 major, minor;
+	char *token = NULL;
+	int r;
+
+	major = gss_import_name(&minor, &name_buf,
+				spn_is_principal(ctx->spn) ? GSS_KRB5_NT_PRINCIPAL_NAME
+							   : GSS_C_NT_HOSTBASED_SERVICE,
+				&ctx->target);
+	if (GSS_ERROR(major)) {
+		fail_gss(fail, NEGOTIATE_ERR_BAD_SPN, major, minor, "gss_import_name", ctx->spn);
+		return -EINVAL;
+	}
+	r = acquire_cred(ctx, ccache, fail);
+	if (r < 0)
+		return r;
+	r = init_round(ctx, NULL, 0, &token, &major, &minor);
+	if (r == -EACCES)
+		fail_gss(fail, negotiate_classify(major, minor), major, minor,
+			 "gss_init_sec_context", ctx->spn);
+	if (r < 0)
+		return r;
+	if (!token) {
+		fail_set(fail, NEGOTIATE_ERR_OTHER, ctx->spn);
+		fail_detail(fail, "gss_init_sec_context produced no token");
+		return -EACCES;
+	}
+	*ret_token = token;
+	return 0;
+}
+
 int negotiate_start(const struct negotiate_options *opts, struct negotiate_ctx **ret_ctx,
 		    char **ret_token, struct negotiate_failure *fail)
 {
 	struct negotiate_ctx *ctx;
-	gss_buffer_desc name_buf;
-	OM_uint32 major, minor;
 	char *token = NULL;
+	bool skipped;
 	int r, n;
 
 	ctx = calloc(1, sizeof(*ctx));
@@ -511,36 +661,19 @@ int negotiate_start(const struct negotiate_options *opts, struct negotiate_ctx *
 		goto fail;
 	}
 
-	r = preflight(opts, ctx->spn, fail);
-	if (r < 0)
-		goto fail;
-
-	name_buf.value = ctx->spn;
-	name_buf.length = strlen(ctx->spn);
-	major = gss_import_name(&minor, &name_buf,
-				spn_is_principal(ctx->spn) ? GSS_KRB5_NT_PRINCIPAL_NAME
-							   : GSS_C_NT_HOSTBASED_SERVICE,
-				&ctx->target);
-	if (GSS_ERROR(major)) {
-		fail_gss(fail, NEGOTIATE_ERR_BAD_SPN, major, minor, "gss_import_name", ctx->spn);
-		r = -EINVAL;
-		goto fail;
+	/* The pre-flight costs as much as the token itself: it runs only when its last success
+	 * for this SPN and ccache no longer holds, or when GSSAPI failed and the cause matters. */
+	skipped = preflight_known_good(opts->session, ctx->spn, opts->ccache);
+	if (!skipped) {
+		r = run_preflight(opts->session, ctx->spn, opts->ccache, fail);
+		if (r < 0)
+			goto fail;
 	}
-	r = acquire_cred(ctx, opts->ccache, fail);
+	r = first_token(ctx, opts->ccache, &token, fail);
+	if (r < 0 && skipped)
+		r = diagnose(opts->session, ctx->spn, opts->ccache, r, fail);
 	if (r < 0)
 		goto fail;
-	r = init_round(ctx, NULL, 0, &token, &major, &minor);
-	if (r == -EACCES)
-		fail_gss(fail, negotiate_classify(major, minor), major, minor,
-			 "gss_init_sec_context", ctx->spn);
-	if (r < 0)
-		goto fail;
-	if (!token) {
-		fail_set(fail, NEGOTIATE_ERR_OTHER, ctx->spn);
-		fail_detail(fail, "gss_init_sec_context produced no token");
-		r = -EACCES;
-		goto fail;
-	}
 	ctx->state = STATE_SENT;
 	ctx->rounds = 1;
 	*ret_ctx = ctx;
@@ -667,12 +800,10 @@ int negotiate_ticket_status(const char *ccache, struct negotiate_ticket *ret,
 	int ret_code = -EACCES;
 
 	memset(&t, 0, sizeof(t));
-	r = krb5_init_context(&kctx);
-	if (r) {
-		fail_set(fail, NEGOTIATE_ERR_OTHER, NULL);
-		fail_detail(fail, "krb5_init_context: error %d (krb5.conf?)", (int)r);
-		return r == ENOMEM ? -ENOMEM : -EACCES;
-	}
+	ret_code = context_new(&kctx, NULL, fail);
+	if (ret_code < 0)
+		return ret_code;
+	ret_code = -EACCES;
 	r = open_ccache(kctx, ccache, NULL, &cc);
 	if (!r && krb5_cc_get_full_name(kctx, cc, &name) == 0) {
 		snprintf(t.ccache, sizeof(t.ccache), "%s", name);

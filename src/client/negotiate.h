@@ -12,15 +12,18 @@
  * touched, so contexts of different ccaches may coexist.
  *
  * Threads: no global state of its own; MIT's GSSAPI and libkrb5 are thread-safe for distinct
- * contexts (one krb5_context per call here). negotiate_start() blocks while it talks to the
- * KDC (a TGS exchange when the service ticket is not cached yet, up to the krb5 timeouts when
- * no KDC answers), so it may run on a worker thread; a given negotiate_ctx is used by one
- * thread at a time. negotiate_step() never contacts the KDC.
+ * contexts (one krb5_context per call here, or per negotiate_session). negotiate_start() blocks
+ * while it talks to the KDC (a TGS exchange when the service ticket is not cached yet, up to the
+ * krb5 timeouts when no KDC answers), so it may run on a worker thread; a given negotiate_ctx is
+ * used by one thread at a time. negotiate_step() never contacts the KDC.
  *
  * Failures are classified for the user (enum negotiate_error, one sentence each). SPNEGO
  * renumbers krb5 minor codes, so negotiate_start() first obtains the service ticket with
  * libkrb5 itself (the ticket is cached, GSSAPI then reuses it): ccache, expiry, KDC and
  * principal errors come with their real krb5 codes, independent of the message language.
+ * That pre-flight costs as much as the token: with a negotiate_session it is skipped while its
+ * last success (same SPN, same configured ccache, tickets not ended) holds, and run after a
+ * GSSAPI failure instead, so failures are classified as before and successes do not pay.
  */
 #pragma once
 
@@ -59,10 +62,22 @@ struct negotiate_failure {
 	char detail[512];  /* library text for the log, may be empty */
 };
 
+/* What one thread keeps between negotiate_start() calls: a krb5 context (krb5.conf is not
+ * parsed per token) and the last successful pre-flight. Used by one thread at a time. */
+struct negotiate_session;
+
+/* 0, -ENOMEM, or -EACCES when no krb5 context can be made (krb5.conf). */
+int negotiate_session_new(struct negotiate_session **ret);
+void negotiate_session_free(struct negotiate_session *s);
+
+/* A pre-flight is trusted only while its tickets have this much life left (s). */
+#define NEGOTIATE_TICKET_MARGIN 60
+
 struct negotiate_options {
 	const char *proxy_host; /* the proxy's host name as configured: SPN "HTTP@proxy_host" */
 	const char *spn;    /* NULL/"": derived; "HTTP@host" (host-based) or "HTTP/host@REALM" */
 	const char *ccache; /* NULL/"": the default ccache (KRB5CCNAME, collection primary) */
+	struct negotiate_session *session; /* NULL: a pre-flight in a new context every time */
 };
 
 enum negotiate_answer {

@@ -367,6 +367,46 @@ START_TEST(test_kinit_after_kdestroy)
 }
 END_TEST
 
+/* With a session the pre-flight is skipped after a success; what GSSAPI then does must be what it
+ * did with the pre-flight: the current ccache's principal, and failures classified as before. */
+START_TEST(test_session)
+{
+	const char *cc = cc_path("cc-session");
+	struct negotiate_options opts = {.proxy_host = PROXY_HOST};
+	struct negotiate_options other = {.proxy_host = "nosuch.kgtest.local"};
+	struct negotiate_ctx *ctx;
+	char who[256] = "";
+	int i;
+
+	ck_assert_int_eq(negotiate_session_new(&opts.session), 0);
+	other.session = opts.session;
+	kinit("alice", cc, NULL);
+	setenv("KRB5CCNAME", cc, 1);
+	for (i = 0; i < 2; i++) {
+		ctx = exchange(&opts, who, sizeof(who));
+		ck_assert_str_eq(who, "alice@" REALM);
+		negotiate_free(ctx);
+	}
+	/* another SPN is not covered by alice's success for this one */
+	expect_failure(&other, -EACCES, NEGOTIATE_ERR_UNKNOWN_SERVICE,
+		       "unknown service principal HTTP@nosuch.kgtest.local");
+	negotiate_free(exchange(&opts, who, sizeof(who)));
+	/* a new kinit under the shortcut: the new principal */
+	kinit("bob", cc, NULL);
+	ctx = exchange(&opts, who, sizeof(who));
+	ck_assert_str_eq(who, "bob@" REALM);
+	negotiate_free(ctx);
+	/* GSSAPI fails under the shortcut: the pre-flight names the cause */
+	kdestroy(cc);
+	expect_failure(&opts, -EACCES, NEGOTIATE_ERR_NO_TICKET, "no Kerberos ticket: run kinit");
+	kinit("alice", cc, NULL);
+	ctx = exchange(&opts, who, sizeof(who));
+	ck_assert_str_eq(who, "alice@" REALM);
+	negotiate_free(ctx);
+	negotiate_session_free(opts.session);
+}
+END_TEST
+
 START_TEST(test_bare_negotiate_is_rejection)
 {
 	struct negotiate_failure fail;
@@ -512,6 +552,8 @@ END_TEST
 /* Stops the suite's KDC: keep it the last case (the runner reaps the KDC at the end). */
 START_TEST(test_kdc_unreachable)
 {
+	struct negotiate_options opts = {.proxy_host = PROXY_HOST};
+	struct negotiate_session *session = NULL;
 	struct negotiate_ctx *ctx;
 	char who[256] = "";
 	int i;
@@ -521,6 +563,7 @@ START_TEST(test_kdc_unreachable)
 	setenv("KRB5CCNAME", cc_path("cc-cached"), 1);
 	negotiate_free(exchange(&proxy_opts, who, sizeof(who))); /* caches the service ticket */
 
+	ck_assert_int_eq(negotiate_session_new(&session), 0);
 	ck_assert_int_eq(kill(kdc_pid, SIGTERM), 0);
 	for (i = 0; i < 50 && kdc_listening(); i++)
 		sleep_ms(100);
@@ -528,6 +571,13 @@ START_TEST(test_kdc_unreachable)
 
 	setenv("KRB5CCNAME", cc_path("cc-tgtonly"), 1);
 	expect_failure(&proxy_opts, -EACCES, NEGOTIATE_ERR_KDC_UNREACHABLE, "KDC unreachable");
+	/* the same under a session's shortcut (its success was with the other ccache) */
+	opts.session = session;
+	setenv("KRB5CCNAME", cc_path("cc-cached"), 1);
+	negotiate_free(exchange(&opts, who, sizeof(who)));
+	setenv("KRB5CCNAME", cc_path("cc-tgtonly"), 1);
+	expect_failure(&opts, -EACCES, NEGOTIATE_ERR_KDC_UNREACHABLE, "KDC unreachable");
+	negotiate_session_free(session);
 	/* a cached service ticket needs no KDC */
 	setenv("KRB5CCNAME", cc_path("cc-cached"), 1);
 	ctx = exchange(&proxy_opts, who, sizeof(who));
@@ -552,6 +602,7 @@ static Suite *negotiate_suite(void)
 	tcase_add_test(tc, test_unknown_service_principal);
 	tcase_add_test(tc, test_bad_spn);
 	tcase_add_test(tc, test_kinit_after_kdestroy);
+	tcase_add_test(tc, test_session);
 	tcase_add_test(tc, test_bare_negotiate_is_rejection);
 	tcase_add_test(tc, test_success_without_final_token);
 	tcase_add_test(tc, test_malformed_proxy_tokens);
