@@ -227,13 +227,13 @@ int kg_datapath_set_ports(struct kg_datapath *dp, const uint16_t *ports, unsigne
 }
 
 /* Replace the contents of a hash or trie map: insert every new key, then delete every key that
- * is not in the new set. keys: n * key_size bytes. */
+ * is not in the new set. keys: n * key_size bytes. The stale keys are collected in one walk
+ * first: deleting while walking would restart the walk and turn a large list quadratic. */
 static int map_replace(struct bpf_map *map, const void *keys, unsigned n, size_t key_size)
 {
-	uint8_t cur[64], next[64], one = 1;
-	int have_cur = 0;
-	unsigned i;
-	int r;
+	uint8_t cur[64], one = 1, *stale;
+	unsigned i, n_stale = 0, max = bpf_map__max_entries(map);
+	int r = 0;
 
 	if (key_size > sizeof(cur))
 		return -EINVAL;
@@ -243,30 +243,34 @@ static int map_replace(struct bpf_map *map, const void *keys, unsigned n, size_t
 		if (r < 0)
 			return r;
 	}
-	/* Walk with get_next_key; when the current key is deleted, restart from the beginning
-	 * (hash maps restart anyway when the key is gone). Bounded by the map size. */
-	for (i = 0; i <= bpf_map__max_entries(map) * 2u; i++) {
+	stale = calloc(max ? max : 1, key_size);
+	if (!stale)
+		return -ENOMEM;
+	for (i = 0; i < max; i++) {
 		unsigned j;
 		int keep = 0;
 
-		r = bpf_map__get_next_key(map, have_cur ? cur : NULL, next, key_size);
-		if (r == -ENOENT)
-			return 0;
-		if (r < 0)
-			return r;
-		for (j = 0; j < n && !keep; j++)
-			keep = memcmp(next, (const uint8_t *)keys + j * key_size, key_size) == 0;
-		if (!keep) {
-			r = bpf_map__delete_elem(map, next, key_size, 0);
-			if (r < 0 && r != -ENOENT)
-				return r;
-			have_cur = 0;
-			continue;
+		r = bpf_map__get_next_key(map, i ? cur : NULL, cur, key_size);
+		if (r == -ENOENT) {
+			r = 0;
+			break;
 		}
-		memcpy(cur, next, key_size);
-		have_cur = 1;
+		if (r < 0)
+			goto out;
+		for (j = 0; j < n && !keep; j++)
+			keep = memcmp(cur, (const uint8_t *)keys + j * key_size, key_size) == 0;
+		if (!keep)
+			memcpy(stale + (size_t)n_stale++ * key_size, cur, key_size);
 	}
-	return -ELOOP;
+	for (i = 0; i < n_stale; i++) {
+		r = bpf_map__delete_elem(map, stale + (size_t)i * key_size, key_size, 0);
+		if (r < 0 && r != -ENOENT)
+			goto out;
+		r = 0;
+	}
+out:
+	free(stale);
+	return r;
 }
 
 int kg_datapath_set_bypass(struct kg_datapath *dp, const struct kg_cidr *cidrs, unsigned n)

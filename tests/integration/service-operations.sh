@@ -44,6 +44,25 @@ kg_expect "after SIGHUP, port 22 is steered" "ORIGDST 192.0.2.10:22" "$(kg_probe
 kg_check "RELOADING=1 with MONOTONIC_USEC was sent" grep -q "RELOADING=1|MONOTONIC_USEC=[0-9]" "$NOTIFY_LOG"
 kg_check "same service process after reload" kill -0 "$KG_SERVICE_PID"
 
+# A reload replaces the bypass list as a whole: 250 ranges in, then a list without
+# 198.51.100.0/24 (that destination is steered at once), then back.
+many() { local i; for ((i = $1; i < $1 + 250; i++)); do printf '"10.%d.%d.0/24", ' $((i / 256)) $((i % 256)); done; }
+kg_dp_write_config "443, 22"
+sed -i "s|bypass = \[ |bypass = [ $(many 0)|" "$KG_CONF"
+kill -HUP "$KG_SERVICE_PID"
+kg_wait_for 50 test "$(grep -c 'configuration reloaded' "$KG_TMP/service.log")" -ge 2
+kg_expect "250 bypass ranges loaded: 198.51.100.7 still goes direct" "DIRECT 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
+kg_dp_write_config "443, 22"
+sed -i "s|bypass = \[ \"198.51.100.0/24\", |bypass = [ $(many 300)|" "$KG_CONF"
+kill -HUP "$KG_SERVICE_PID"
+kg_wait_for 50 test "$(grep -c 'configuration reloaded' "$KG_TMP/service.log")" -ge 3
+kg_expect "a range dropped from bypass on reload is steered at once" "ORIGDST 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
+kg_expect "a range kept in bypass still goes direct" "DIRECT [2001:db8:bbbb::7]:443" "$(kg_probe_app "$U" 2001:db8:bbbb::7 443)"
+kg_dp_write_config "443, 22"
+kill -HUP "$KG_SERVICE_PID"
+kg_wait_for 50 test "$(grep -c 'configuration reloaded' "$KG_TMP/service.log")" -ge 4
+kg_expect "bypass restored on the next reload" "DIRECT 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
+
 # Broken file: rejected, logged, old config kept.
 printf 'ebpf = { target_ports = [ 80, ; };\n' >"$KG_CONF"
 kill -HUP "$KG_SERVICE_PID"
