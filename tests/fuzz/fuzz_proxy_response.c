@@ -1,4 +1,4 @@
-// fuzz-sources: src/client/http.c src/client/sniff.c
+// fuzz-sources: src/client/http_*.c src/client/chunked.c src/client/base64.c src/client/sniff.c
 // fuzz-libs:
 /* libFuzzer target for what the proxy sends us: response heads, chunked bodies (a 407's body
  * is discarded by its framing), and the base64 Negotiate tokens.

@@ -1,4 +1,4 @@
-// fuzz-sources: src/client/http.c src/client/sniff.c
+// fuzz-sources: src/client/http_*.c src/client/sniff.c
 // fuzz-libs:
 /* libFuzzer target for application request heads on port 80 and their rewrite for the proxy.
  *

@@ -1,4 +1,4 @@
-// fuzz-sources: src/client/sniff.c src/client/http.c
+// fuzz-sources: src/client/http_*.c src/client/sniff.c
 // fuzz-libs:
 /* libFuzzer target for the SNI and Host sniffers and the authority parser.
  *

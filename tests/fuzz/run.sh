@@ -3,7 +3,7 @@
 # copy of its seed corpus (tests/fuzz/corpus/<name without fuzz_>). Run by `make check`.
 #
 # A target names what it links in its first lines:
-#   // fuzz-sources: src/a.c src/b.c      (relative to top_srcdir)
+#   // fuzz-sources: src/a.c src/b_*.c    (relative to top_srcdir; globs expand)
 #   // fuzz-libs: -lfoo
 # Environment: CLANG (default clang), KG_FUZZ_SECONDS (default 20 per target),
 # KG_REQUIRE_PRIVILEGED=1 turns "no clang/libFuzzer here" from a skip into a failure.

@@ -1,4 +1,4 @@
-/* Unit tests for the relay's HTTP parsers (src/client/http.c): proxy response heads,
+/* Unit tests for the relay's HTTP parsers (src/client/http.h): proxy response heads,
  * application request heads, the absolute-form rewrite, chunked framing and base64.
  *
  * The proxy answers below are shaped on what Squid 5.7 and Apache mod_auth_gssapi sent in
