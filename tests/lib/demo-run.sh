@@ -20,7 +20,7 @@ say "curl as alice, no http_proxy, no --proxy, nothing configured"
 kgc_app "$U" env | grep -i proxy && echo "(unexpected proxy variables!)"
 for url in "http://$ORIGIN_HOST/" "https://$ORIGIN_HOST/"; do
 	echo "\$ curl $url"
-	kgc_curl "$U" -m 15 -w '\n-> HTTP %{http_code}, %{size_download} bytes\n' "$url" | sed 's/^/  /'
+	kgc_curl "$U" -m 15 -w '-> HTTP %{http_code}, %{size_download} bytes\n' "$url" | sed 's/^/  /'
 done
 
 say "what Squid logged: the user's principal and the host name, not an IP"
@@ -28,6 +28,6 @@ kg_wait_for 30 grep -q "$ORIGIN_HOST" "$(krbrig_access_log)"
 grep "$ORIGIN_HOST" "$(krbrig_access_log)" | sed 's/^/  /'
 
 say "a direct connection as bob (no client running for him) is not steered"
-kgc_curl "$V" -m 3 -o /dev/null -w '\n-> HTTP %{http_code}\n' "https://$ORIGIN_HOST/" 2>&1 | sed 's/^/  /' || true
+kgc_curl "$V" -m 3 -o /dev/null -w '-> HTTP %{http_code}\n' "https://$ORIGIN_HOST/" 2>&1 | sed 's/^/  /' || true
 
 say "done; cleaning up"
