@@ -30,6 +30,7 @@ fd_hard=$(ulimit -Hn)
 ulimit -Sn "$fd_hard" || kg_skip "cannot raise the descriptor limit to $fd_hard"
 
 kgc_setup squid
+kg_uid_path "$IDLE_PY" IDLE_PY
 kgc_start_client "$U" || exit 99
 CLIENT_PID=${KGC_PID[$U]}
 

@@ -15,6 +15,7 @@ N=${KG_BENCH_CONNECTS:-10000}
 ROUNDS=${KG_BENCH_ROUNDS:-5}
 U=$KG_UID_U
 [ -x "$BENCH" ] || kg_skip "connect-bench not built"
+kg_uid_path "$BENCH" BENCH
 
 KG_PORTS="443, 8025" kg_dp_setup
 kg_start_relay "$U" || exit 99

@@ -59,6 +59,8 @@ kgc_setup() {
 	kg_require_cmd curl ip setpriv python3 sha256sum
 	[ -x "$KG_SERVICE" ] || kg_skip "service not built"
 	[ -x "$KG_CLIENT" ] || kg_skip "client not built"
+	kg_uid_path "$KG_CLIENT" KG_CLIENT
+	kg_uid_path "$KG_CTL" KG_CTL
 	kg_make_tmp kgclient
 	krbrig_start "${1:-squid}" || exit 99
 	kg_make_cgroup

@@ -44,7 +44,8 @@ kg_check "root cannot add ports when allow_dynamic_ports is false" test "$rc" = 
 kg_expect "root is told dynamic ports are disabled" "allow_dynamic_ports" "$out"
 
 # Malformed IPC: each gets an error or a disconnect, and everyone else keeps being served.
-out=$(kg_app "$V" "$KG_PYTHON" "$top_srcdir/tests/lib/ipc_garbage.py" "$KG_SOCK" 2>&1); rc=$?
+kg_uid_path "$top_srcdir/tests/lib/ipc_garbage.py" GARBAGE_PY
+out=$(kg_app "$V" "$KG_PYTHON" "$GARBAGE_PY" "$KG_SOCK" 2>&1); rc=$?
 printf '%s\n' "$out" | sed 's/^/# /'
 kg_check "every malformed IPC message got an error or a disconnect" test "$rc" = 0
 kg_check "the service is still running after malformed IPC" kill -0 "$KG_SERVICE_PID"

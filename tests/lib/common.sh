@@ -159,6 +159,28 @@ kg_as_uid() { # kg_as_uid UID CMD... (gid = uid, no supplementary groups)
 	setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all -- "$@"
 }
 
+# kg_uid_path FILE VAR: store in VAR a path to FILE that the test uids can open. A checkout or
+# build below a private directory (a 0700 home such as /root) is out of their reach; FILE is
+# then copied into a world-readable scratch directory, removed at exit. (A variable, not
+# output: the cleanup must be registered in the test's own shell.)
+KG_UIDDIR=
+kg_uid_path() {
+	local f=$1 copy
+	if setpriv --reuid="$KG_UID_U" --regid="$KG_UID_U" --clear-groups -- test -r "$f"; then
+		printf -v "$2" '%s' "$f"
+		return 0
+	fi
+	if [ -z "$KG_UIDDIR" ]; then
+		KG_UIDDIR=$(mktemp -d /tmp/kguid.XXXXXX) || exit 99
+		chmod 755 "$KG_UIDDIR"
+		kg_on_exit rm -rf "$KG_UIDDIR"
+	fi
+	copy="$KG_UIDDIR/$(basename "$f")"
+	[ -e "$copy" ] || cp -p "$f" "$copy" || exit 99
+	chmod a+rX "$copy"
+	printf -v "$2" '%s' "$copy"
+}
+
 # Free TCP port on 127.0.0.1.
 kg_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

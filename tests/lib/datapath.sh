@@ -33,6 +33,8 @@ kg_dp_setup() {
 	kg_require_cmd ip nsenter setpriv python3 bpftool
 	[ -x "$KG_SERVICE" ] || kg_skip "service not built"
 	[ -x "$KG_PROBE" ] || kg_skip "kg-probe not built"
+	kg_uid_path "$KG_PROBE" KG_PROBE
+	kg_uid_path "$KG_CTL" KG_CTL
 	kg_make_tmp kgtest
 	kg_make_cgroup
 	kg_make_netns main KG_NS
