@@ -227,7 +227,8 @@ static __always_inline int remember_dst(struct bpf_sock_addr *ctx, const __u8 ip
 	dst->uid = (__u32)bpf_get_current_uid_gid();
 	dst->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
 	dst->cookie = bpf_get_socket_cookie(ctx);
-	bpf_get_current_comm(dst->comm, sizeof(dst->comm));
+	/* comm is left to the service (from /proc): bpf_get_current_comm() would cost the
+	 * service CAP_PERFMON, which also opens kernel-memory reads to tracing programs. */
 	return 0;
 }
 
@@ -267,6 +268,7 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	int mapped = is_mapped(w0, w1, w2);
+	__u16 port4, port6;
 	__u8 ip[16];
 
 	client = steer_lookup(ctx, port);
@@ -281,7 +283,11 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 		stat_inc(KG_STAT_SKIP_BYPASS);
 		return 1;
 	}
-	if (!mapped && client->port6 == 0)
+	/* Both ports are loaded before branching: clang would otherwise select the field by a
+	 * variable offset into the map value, which the verifier refuses without CAP_PERFMON. */
+	port4 = *(volatile const __u16 *)&client->port4;
+	port6 = *(volatile const __u16 *)&client->port6;
+	if (!mapped && port6 == 0)
 		return 1;
 	if (remember_dst(ctx, ip, port, mapped ? AF_INET : AF_INET6) < 0)
 		return 1;
@@ -291,13 +297,13 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 		ctx->user_ip6[1] = 0;
 		ctx->user_ip6[2] = bpf_htonl(0xffff);
 		ctx->user_ip6[3] = bpf_htonl(0x7f000001);
-		ctx->user_port = bpf_htons(client->port4);
+		ctx->user_port = bpf_htons(port4);
 	} else {
 		ctx->user_ip6[0] = 0;
 		ctx->user_ip6[1] = 0;
 		ctx->user_ip6[2] = 0;
 		ctx->user_ip6[3] = bpf_htonl(1);
-		ctx->user_port = bpf_htons(client->port6);
+		ctx->user_port = bpf_htons(port6);
 	}
 	stat_inc(KG_STAT_REDIRECTED);
 	return 1;

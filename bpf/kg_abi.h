@@ -41,7 +41,7 @@ struct kg_orig_dst {
 	__u32 pid;     /* the application's tgid at connect() */
 	__u32 pad;
 	__u64 cookie;  /* the application socket's cookie */
-	char comm[KG_COMM_LEN];
+	char comm[KG_COMM_LEN]; /* filled in by the service from /proc; "" when the process is gone */
 };
 
 enum kg_event_type {

@@ -8,6 +8,7 @@
  * connection, never anyone else's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,11 +447,33 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	return 0;
 }
 
-void kg_service_on_event(void *userdata, const struct kg_event *ev)
+/* The command name of the process that made the connection, read once per event. The
+ * process may already be gone: then the name stays empty. */
+static void fill_comm(struct kg_event *ev)
+{
+	char path[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", ev->dst.pid);
+	memset(ev->dst.comm, 0, sizeof(ev->dst.comm));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, ev->dst.comm, sizeof(ev->dst.comm) - 1);
+	close(fd);
+	if (n > 0 && ev->dst.comm[n - 1] == '\n')
+		ev->dst.comm[n - 1] = '\0';
+}
+
+void kg_service_on_event(void *userdata, const struct kg_event *kernel_ev)
 {
 	struct kg_service *svc = userdata;
+	struct kg_event event = *kernel_ev, *ev = &event;
 	struct kg_conn *c;
 
+	if (ev->type == KG_EVENT_REDIRECT)
+		fill_comm(ev);
 	svc->events_total++;
 	for (c = svc->conns; c; c = c->next) {
 		if (c->is_client && c->uid == ev->dst.uid && ev->type == KG_EVENT_REDIRECT) {

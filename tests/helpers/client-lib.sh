@@ -44,7 +44,8 @@ EOF2
 }
 
 kgc_start_service() {
-	"$KG_INCG" "$KG_CGROUP" "$KG_SERVICE" -c "$KG_CONF" >>"$KG_TMP/service.log" 2>&1 &
+	"$KG_INCG" "$KG_CGROUP" "${KG_SERVICE_CAPS[@]}" "$KG_SERVICE" -c "$KG_CONF" \
+		>>"$KG_TMP/service.log" 2>&1 &
 	KGC_SERVICE_PID=$!
 	kg_on_exit kg_stop_pid "$KGC_SERVICE_PID"
 	kg_wait_for 100 test -S "$KG_SOCK" || {

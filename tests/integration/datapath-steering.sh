@@ -56,7 +56,8 @@ kg_on_exit kg_stop_pid "$WV"
 sleep 0.5
 kg_probe_app "$U" 192.0.2.10 443 >/dev/null
 kg_wait_for 40 grep -q "dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
-kg_check "ctl watch shows the user's own redirect event" grep -q "redirect .*user=$U .*dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
+kg_check "ctl watch shows the user's own redirect event, with the command name" \
+	grep -q "redirect .*user=$U .*comm=kg-probe dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
 wait "$WV" 2>/dev/null
 rc=$?
 kg_check "another user's ctl watch was subscribed until its timeout (exit 124)" test "$rc" = 124

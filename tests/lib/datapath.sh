@@ -56,7 +56,8 @@ kg_dp_setup() {
 }
 
 kg_start_service() { # environment for the service may be given with env before the call
-	"$KG_INCG" "$KG_CGROUP" nsenter --net="/run/netns/$KG_NS" "$KG_SERVICE" -c "$KG_CONF" \
+	"$KG_INCG" "$KG_CGROUP" nsenter --net="/run/netns/$KG_NS" "${KG_SERVICE_CAPS[@]}" \
+		"$KG_SERVICE" -c "$KG_CONF" \
 		>"$KG_TMP/service.log" 2>&1 &
 	KG_SERVICE_PID=$!
 	kg_on_exit kg_stop_pid "$KG_SERVICE_PID"
