@@ -54,10 +54,15 @@ kg_app "$KG_UID_V" timeout 4 "$KG_CTL" --socket "$KG_SOCK" watch >"$KG_TMP/watch
 WV=$!
 kg_on_exit kg_stop_pid "$WV"
 sleep 0.5
-kg_probe_app "$U" 192.0.2.10 443 >/dev/null
+# The command name comes from /proc when the service reads the event: the application stays
+# alive a moment, as any real one does while its connection is in use.
+kg_app "$U" "$KG_PYTHON" -c '
+import socket, time
+s = socket.create_connection(("192.0.2.10", 443), timeout=3)
+time.sleep(1)' >/dev/null 2>&1
 kg_wait_for 40 grep -q "dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
 kg_check "ctl watch shows the user's own redirect event, with the command name" \
-	grep -q "redirect .*user=$U .*comm=kg-probe dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
+	grep -q "redirect .*user=$U .*comm=python3 dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
 wait "$WV" 2>/dev/null
 rc=$?
 kg_check "another user's ctl watch was subscribed until its timeout (exit 124)" test "$rc" = 124
