@@ -350,7 +350,8 @@ void tunnel_refused_reason(const struct tunnel_setup *t, const struct kg_http_re
 
 /* --- the CONNECT exchange ------------------------------------------------------------------- */
 
-static void send_connect(struct kg_client *cl, struct relay_conn *c)
+/* 0, or -errno when it failed: then c is closed and c->setup freed. */
+static int send_connect(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
 	char line[2 * TUNNEL_TARGET_MAX + 64];
@@ -372,11 +373,12 @@ static void send_connect(struct kg_client *cl, struct relay_conn *c)
 		r = relay_flush(&c->proxy, &c->to_proxy);
 	if (r < 0) {
 		fail(cl, c, "the proxy connection failed while sending the request", strerror(-r));
-		return;
+		return r;
 	}
 	t->rounds++;
 	c->state = CONN_PROXY_HEAD;
 	relay_set_timer(cl, c, now_usec() + cl->set.request_timeout * 1000000ull);
+	return 0;
 }
 
 /* --- setting up: the name, the connection and the token, in any order ----------------------- */
@@ -442,7 +444,7 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	if (t->named && t->connected && t->token_ready) {
-		send_connect(cl, c);
+		(void)send_connect(cl, c);
 		return;
 	}
 	setup_arm_timer(cl, c);
@@ -638,8 +640,8 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 				return;
 			}
 			t->discard -= (uint64_t)n;
-			if (t->discard == 0)
-				send_connect(cl, c);
+			if (t->discard == 0 && send_connect(cl, c) < 0)
+				return; /* c->setup is gone */
 			continue;
 		}
 		r = tunnel_peek_response(&c->proxy, &resp);
@@ -683,8 +685,8 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 		    kg_http_response_keep_alive(&resp) &&
 		    tunnel_consume(&c->proxy, resp.head_len) == 0) {
 			t->discard = len;
-			if (len == 0)
-				send_connect(cl, c);
+			if (len == 0 && send_connect(cl, c) < 0)
+				return; /* c->setup is gone */
 			continue;
 		}
 		relay_side_close(cl, &c->proxy);
