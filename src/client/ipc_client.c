@@ -239,7 +239,7 @@ int ipc_client_connect(struct kg_client *cl)
 	const struct kg_ipc_registered *reg;
 	const struct kg_ipc_error *e;
 	ipc_buf_t buf;
-	struct kg_ipc_msg m;
+	struct kg_ipc_msg m = {0}; /* read below even when kg_ipc_call() failed before a reply */
 	int fds[2] = {-1, -1}, r;
 	size_t n_fds = 0, i;
 	static bool said_waiting;
@@ -284,7 +284,14 @@ int ipc_client_connect(struct kg_client *cl)
 	if (r < 0) {
 		if (!cl->have_settings) {
 			/* Nothing to run with: a configuration error that waiting cannot fix. */
-			return r == -EOPNOTSUPP || r == -EINVAL ? -EINVAL : r;
+			if (r == -EOPNOTSUPP || r == -EINVAL)
+				return -EINVAL;
+			/* A link that failed mid-call: register again rather than run on no
+			 * settings with an unwatched link. */
+			log_warn("cannot get the configuration from the service (%s): retrying",
+				 strerror(-r));
+			retry_later(cl);
+			return -EAGAIN;
 		}
 		log_warn("keeping the previous proxy settings");
 	}
