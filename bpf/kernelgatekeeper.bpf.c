@@ -41,6 +41,15 @@ struct {
 	__type(value, struct kg_client_entry);
 } process_map SEC(".maps");
 
+/* The relay listeners (KG_RELAY_PORT_KEY -> uid): for their sockets the datapath is the only
+ * authority on SO_ORIGINAL_DST, whatever connection tracking would say. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KG_MAX_CLIENTS * 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} relay_ports SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, KG_MAX_CONNECTIONS);
@@ -448,6 +457,18 @@ static __always_inline int sockopt_passthrough(struct bpf_sockopt *ctx)
 	return 1;
 }
 
+/* A relay socket with no steered connection behind it for the caller: "no such entry", even
+ * where connection tracking would answer (it names the relay itself for a direct connection,
+ * and a relay trusting that would lend its user's ticket to whoever dialled the port). */
+static __always_inline int sockopt_no_entry(struct bpf_sockopt *ctx)
+{
+	/* Two separate 4-byte stores: clang would merge them into one 8-byte store, and the
+	 * verifier allows only 4-byte access to these context fields. */
+	*(volatile __s32 *)&ctx->retval = -2; /* -ENOENT */
+	*(volatile __s32 *)&ctx->optlen = 0;
+	return 1;
+}
+
 SEC("cgroup/getsockopt")
 int kg_getsockopt(struct bpf_sockopt *ctx)
 {
@@ -456,8 +477,9 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	struct kg_tuple t = {};
 	void *optval = ctx->optval, *optval_end = ctx->optval_end;
 	__u32 level = ctx->level;
-	__u32 src6[4], dst6[4], src4, dst4, family;
+	__u32 src6[4], dst6[4], src4, dst4, family, relay_key;
 	__u16 dport_be;
+	int is_relay;
 
 	if (ctx->optname != KG_SO_ORIGINAL_DST || (level != SOL_IP && level != SOL_IPV6) || !sk)
 		return sockopt_passthrough(ctx);
@@ -486,15 +508,18 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	}
 	t.client_port = bpf_ntohs(dport_be);
 	t.relay_port = (__u16)sk->src_port;
+	relay_key = KG_RELAY_PORT_KEY(family == AF_INET6, t.relay_port);
+	is_relay = (family == AF_INET ? src4 == bpf_htonl(0x7f000001)
+				      : (src6[0] | src6[1] | src6[2]) == 0 && src6[3] == bpf_htonl(1)) &&
+		   bpf_map_lookup_elem(&relay_ports, &relay_key) != NULL;
 
 	dst = bpf_map_lookup_elem(&connection_map, &t);
 	if (!dst)
-		return sockopt_passthrough(ctx);
+		return is_relay ? sockopt_no_entry(ctx) : sockopt_passthrough(ctx);
 	if ((__u32)bpf_get_current_uid_gid() != dst->uid) {
-		/* Another user asking about this user's connection (e.g. connected straight to
-		 * the relay port): they get the kernel's "no such entry". */
+		/* Another user asking about this user's connection. */
 		stat_inc(KG_STAT_ORIGDST_DENIED);
-		return sockopt_passthrough(ctx);
+		return sockopt_no_entry(ctx);
 	}
 
 	if (level == SOL_IP && dst->family == AF_INET) {

@@ -22,6 +22,10 @@ struct kg_client_entry {
 	__u16 port6;       /* relay listener on [::1]; 0: native IPv6 is not redirected */
 };
 
+/* relay_ports key: a relay listener's port, with bit 16 set for the [::1] listener. The value
+ * is the uid that owns it. */
+#define KG_RELAY_PORT_KEY(is_v6, port) ((__u32)(port) | ((__u32)(!!(is_v6)) << 16))
+
 /* connection_map key: the redirected connection as the relay's accepted socket sees it. */
 struct kg_tuple {
 	__u8 client_ip[16]; /* application side (v4-mapped for IPv4) */

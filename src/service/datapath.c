@@ -307,21 +307,54 @@ int kg_datapath_set_proxy_endpoints(struct kg_datapath *dp, const struct kg_endp
 	return map_replace(dp->skel->maps.proxy_endpoints, eps, n, sizeof(eps[0]));
 }
 
+/* The relay listeners of a client, for the datapath's SO_ORIGINAL_DST authority. */
+static void relay_ports_set(struct kg_datapath *dp, const struct kg_client_entry *e, uid_t uid,
+			    int add)
+{
+	uint32_t keys[2] = {KG_RELAY_PORT_KEY(0, e->port4), KG_RELAY_PORT_KEY(1, e->port6)};
+	uint32_t value = uid;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if ((keys[i] & 0xffff) == 0)
+			continue;
+		if (add)
+			bpf_map__update_elem(dp->skel->maps.relay_ports, &keys[i], sizeof(keys[i]),
+					     &value, sizeof(value), BPF_ANY);
+		else
+			bpf_map__delete_elem(dp->skel->maps.relay_ports, &keys[i], sizeof(keys[i]),
+					     0);
+	}
+}
+
 int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
 			   uint16_t port6)
 {
 	struct kg_client_entry e = {.client_tgid = (uint32_t)tgid, .port4 = port4, .port6 = port6};
 	uint32_t key = uid;
+	int r;
 
-	return bpf_map__update_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e),
-				    BPF_NOEXIST);
+	/* The listeners become authoritative before any connection can be steered to them. */
+	relay_ports_set(dp, &e, uid, 1);
+	r = bpf_map__update_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e),
+				 BPF_NOEXIST);
+	if (r < 0)
+		relay_ports_set(dp, &e, uid, 0);
+	return r;
 }
 
 int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid)
 {
+	struct kg_client_entry e;
 	uint32_t key = uid;
+	int r;
 
-	return bpf_map__delete_elem(dp->skel->maps.process_map, &key, sizeof(key), 0);
+	r = bpf_map__lookup_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e), 0);
+	if (r < 0)
+		return r;
+	r = bpf_map__delete_elem(dp->skel->maps.process_map, &key, sizeof(key), 0);
+	relay_ports_set(dp, &e, uid, 0);
+	return r;
 }
 
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX])
