@@ -9,11 +9,5 @@ nodist_man_MANS = $(KG_MAN_PAGES)
 EXTRA_DIST += $(KG_MAN_PAGES:=.in)
 CLEANFILES += $(KG_MAN_PAGES)
 
-man/%.1: man/%.1.in Makefile
-	$(kg_subst_gen)
-
-man/%.5: man/%.5.in Makefile
-	$(kg_subst_gen)
-
-man/%.8: man/%.8.in Makefile
+$(KG_MAN_PAGES): %: %.in Makefile
 	$(kg_subst_gen)

@@ -97,14 +97,9 @@ kgc_start_client() { # UID [client args]
 	}
 }
 
-kgc_stop_client() { # UID: SIGTERM, wait up to 10 s; KGC_RC = exit status
-	local pid=${KGC_PID[$1]} i
-	KGC_RC=
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
+kgc_stop_client() { # UID: SIGTERM (SIGKILL after 5 s); KGC_RC = exit status
+	local pid=${KGC_PID[$1]}
+	kg_stop_pid "$pid"
 	wait "$pid" 2>/dev/null
 	KGC_RC=$?
 }

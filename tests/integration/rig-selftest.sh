@@ -106,8 +106,8 @@ flavour() {
 	LAST_RIG=$RIG LAST_ORIGIN_IP=$ORIGIN_IP # krbrig_stop clears RIG
 	t0=$(date +%s%N)
 	krbrig_stop
-	kg_pass "$mode: rig stops ($((($(date +%s%N) - t0) / 1000000)) ms)"
-	kg_check "$mode: namespaces, route and directory are gone" rig_gone
+	kg_check "$mode: rig stops ($((($(date +%s%N) - t0) / 1000000)) ms): namespaces, route and directory are gone" \
+		rig_gone
 }
 
 rig_gone() {

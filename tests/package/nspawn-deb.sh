@@ -24,6 +24,8 @@ mkdir -p "$W/c/share"
 kgp_log "preparing the rootfs (cached under $KGP_CACHE)"
 kgp_rootfs_tarball >"$W/rootfs.path" 2>"$W/rootfs.log" &
 rootfs_pid=$!
+# On an early exit let the rootfs build finish (it holds the cache lock the next run needs).
+kg_on_exit wait "$rootfs_pid"
 if [ -n "${KG_DEB:-}" ]; then
 	deb=$KG_DEB
 else
@@ -44,6 +46,7 @@ cp -r "$top_srcdir/tests/lib" "$W/c/share/tests/"
 cp "$top_srcdir/tests/package/negotiate-inside.sh" "$W/c/share/tests/package/"
 lintian --fail-on error,warning --info "$deb" >"$W/lintian.log" 2>&1 &
 lintian_pid=$!
+kg_on_exit kg_stop_pid "$lintian_pid"
 wait "$rootfs_pid" || { cat "$W/rootfs.log"; echo "Bail out! no rootfs"; exit 99; }
 cat "$W/rootfs.log"
 
