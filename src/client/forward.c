@@ -560,6 +560,11 @@ void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
 			fwd_fail(cl, c, t->error, NULL);
 		return;
 	}
+	if (f->req_state == REQ_WAIT && !t->token_ready) {
+		tunnel_token_overdue(cl, t);
+		fwd_fail(cl, c, t->error, NULL);
+		return;
+	}
 	if (f->resp_state == RESP_HEAD) {
 		snprintf(why, sizeof(why), "the proxy did not answer within %u s (request_timeout)",
 			 cl->set.request_timeout);

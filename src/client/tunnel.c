@@ -217,7 +217,9 @@ int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c)
 	if (err == 0) {
 		t->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
-		relay_set_timer(cl, c, 0);
+		if (t->job)
+			t->token_deadline = now_usec() + cl->set.request_timeout * 1000000ull;
+		relay_set_timer(cl, c, t->job ? t->token_deadline : 0);
 		return 1;
 	}
 	r = connect_failed(cl, c, err);
@@ -257,7 +259,18 @@ int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
 		snprintf(t->error, sizeof(t->error), "too many connections waiting for Kerberos");
 		return -ENOBUFS;
 	}
+	/* A KDC that never answers must not hold the connection forever. */
+	if (t->connected) {
+		t->token_deadline = now_usec() + cl->set.request_timeout * 1000000ull;
+		relay_set_timer(cl, c, t->token_deadline);
+	}
 	return 0;
+}
+
+void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t)
+{
+	snprintf(t->error, sizeof(t->error), "%s (no Kerberos token within %u s)",
+		 negotiate_error_message(NEGOTIATE_ERR_KDC_UNREACHABLE), cl->set.request_timeout);
 }
 
 void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job)
@@ -415,7 +428,14 @@ static uint64_t connect_due(const struct tunnel_setup *t)
 	return t->retry_at ? t->retry_at : t->connect_deadline;
 }
 
-/* One timer per connection: the earlier of the first-byte wait and the connect's deadline. */
+/* Whether the connection is up and still waiting for the worker's token. */
+static bool token_pending(const struct tunnel_setup *t)
+{
+	return t->connected && !t->failed && t->job && !t->token_ready;
+}
+
+/* One timer per connection: the earliest of the first-byte wait, the connect's deadline and
+ * the token's. */
 static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
@@ -423,6 +443,8 @@ static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 
 	if (!t->connected && !t->failed)
 		at = connect_due(t);
+	if (token_pending(t))
+		at = t->token_deadline;
 	if (!t->named && (!at || t->sniff_deadline < at))
 		at = t->sniff_deadline;
 	relay_set_timer(cl, c, at);
@@ -466,6 +488,10 @@ static void setup_on_timer(struct kg_client *cl, struct relay_conn *c)
 		set_named(c); /* no name within the wait: go by IP */
 	if (!t->connected && !t->failed && now >= connect_due(t) && tunnel_connect_timer(cl, c) < 0)
 		t->failed = true;
+	if (token_pending(t) && now >= t->token_deadline) {
+		tunnel_token_overdue(cl, t);
+		t->failed = true;
+	}
 	setup_advance(cl, c);
 }
 

@@ -40,6 +40,7 @@ struct tunnel_setup {
 	uint64_t connect_deadline;     /* end of connection_timeout */
 	uint64_t retry_at;	       /* backoff before the next connect, 0: none */
 	uint64_t discard;	       /* 407 body bytes still to drop */
+	uint64_t token_deadline;       /* connected, token pending: give up on the KDC then */
 };
 
 /* After SO_ORIGINAL_DST: name the destination (maybe waiting for the first bytes). */
@@ -61,8 +62,11 @@ int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c);
 int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c);
 /* Deadline work: a due retry or the end of connection_timeout. Same returns. */
 int tunnel_connect_timer(struct kg_client *cl, struct relay_conn *c);
-/* Ask the worker for a token (t->token_ready once it is back). 0 or -ENOBUFS. */
+/* Ask the worker for a token (t->token_ready once it is back). 0 or -ENOBUFS. The wait is
+ * bounded by request_timeout from when the proxy connection is up (t->token_deadline). */
 int tunnel_request_token(struct kg_client *cl, struct relay_conn *c);
+/* The token is overdue (t->token_deadline): put the KDC sentence in t->error. */
+void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t);
 /* Take a finished job's result into t. */
 void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job);
 /* The sentence for a 407 (given what we sent) or for any other refusal. */
