@@ -199,7 +199,7 @@ static __always_inline const struct kg_client_entry *steer_lookup(struct bpf_soc
 		return NULL;
 	}
 	cfg = bpf_map_lookup_elem(&settings, &key);
-	if (!cfg || !(cfg->flags & KG_SETTING_ENABLED))
+	if (!cfg)
 		return NULL;
 	uid = (__u32)bpf_get_current_uid_gid();
 	client = bpf_map_lookup_elem(&process_map, &uid);

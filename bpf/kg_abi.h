@@ -94,14 +94,10 @@ enum kg_stat {
 	KG_STAT_MAX,
 };
 
-/* Read-only settings (.rodata would need a reload to change; these live in kg_settings[0]). */
+/* Settings written once by the service before attaching (kg_settings[0]). */
 struct kg_settings {
 	__u64 netns_cookie; /* the service's network namespace; other namespaces are left alone */
-	__u32 flags;
-	__u32 pad;
 };
-
-#define KG_SETTING_ENABLED (1u << 0)
 
 /* SO_ORIGINAL_DST and IP6T_SO_ORIGINAL_DST share the option number 80. */
 #define KG_SO_ORIGINAL_DST 80

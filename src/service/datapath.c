@@ -185,23 +185,6 @@ fail:
 	return r < 0 ? r : -EIO;
 }
 
-int kg_datapath_enable(struct kg_datapath *dp, int enabled)
-{
-	struct kg_settings s;
-	uint32_t zero = 0;
-	int r;
-
-	r = bpf_map__lookup_elem(dp->skel->maps.settings, &zero, sizeof(zero), &s, sizeof(s), 0);
-	if (r < 0)
-		return r;
-	if (enabled)
-		s.flags |= KG_SETTING_ENABLED;
-	else
-		s.flags &= ~KG_SETTING_ENABLED;
-	return bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), &s, sizeof(s),
-				    BPF_ANY);
-}
-
 int kg_datapath_set_ports(struct kg_datapath *dp, const uint16_t *ports, unsigned n)
 {
 	uint8_t want[65536 / 8] = {0};

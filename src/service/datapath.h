@@ -15,15 +15,14 @@ typedef void (*kg_event_fn)(void *userdata, const struct kg_event *ev);
  * with a sentence naming what is missing in why. */
 int kg_datapath_probe(char *why, size_t whylen);
 
-/* Load the programs and attach them (bpf_link) to the cgroup2 directory cgroup_dir. Steering
- * starts disabled: call kg_datapath_enable() once ports and bypass are set. On failure returns
- * -errno and a sentence in why. */
+/* Load the programs and attach them (bpf_link) to the cgroup2 directory cgroup_dir. Nothing is
+ * steered until target ports are set and a client registers. On failure returns -errno and a
+ * sentence in why. */
 int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_fn on_event,
 		     void *userdata, char *why, size_t whylen);
 /* Detach everything and free. Accepts NULL. */
 void kg_datapath_close(struct kg_datapath *dp);
 
-int kg_datapath_enable(struct kg_datapath *dp, int enabled);
 int kg_datapath_set_ports(struct kg_datapath *dp, const uint16_t *ports, unsigned n);
 int kg_datapath_set_bypass(struct kg_datapath *dp, const struct kg_cidr *cidrs, unsigned n);
 int kg_datapath_set_proxy_endpoints(struct kg_datapath *dp, const struct kg_endpoint *eps,

@@ -235,6 +235,9 @@ static int handle_status(struct kg_conn *c, const struct kg_ipc_msg *m)
 		fill_client_info(o, &ci[n++]);
 	}
 	st->n_clients = n;
+	/* How many other users run a client is root's business only. */
+	if (c->uid != 0)
+		st->n_clients_total = n;
 	return reply(c, m->hdr.seq, KG_MSG_STATUS, buf.bytes,
 		     sizeof(*st) + n * sizeof(struct kg_ipc_client_info));
 }

@@ -83,6 +83,15 @@ int kg_service_apply_ports(struct kg_service *svc, const uint16_t *ports, unsign
 	return 0;
 }
 
+/* Keys the service accepts but cannot honour in this version: say so instead of ignoring. */
+static void warn_unsupported(const struct kg_config *cfg)
+{
+	if (strcmp(cfg->client.listen_address, "127.0.0.1") != 0)
+		log_warn("client.listen_address = \"%s\" is not used: the relay listeners are always "
+			 "127.0.0.1 and [::1]",
+			 cfg->client.listen_address);
+}
+
 /* Push everything of cfg that lives in maps. */
 static int apply_config(struct kg_service *svc, const struct kg_config *cfg, char *why,
 			size_t whylen)
@@ -201,6 +210,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	snprintf(next.ebpf.cgroup_path, sizeof(next.ebpf.cgroup_path), "%s",
 		 svc->cfg.ebpf.cgroup_path);
 	svc->cfg = next;
+	warn_unsupported(&svc->cfg);
 	/* Reopening also follows a log_path change and lets logrotate move the file away. */
 	r = kg_log_open("kernelgatekeeper-service", svc->cfg.log_level, svc->cfg.log_path);
 	if (r < 0)
@@ -315,11 +325,6 @@ static int run(struct kg_service *svc)
 					   : strerror(-r));
 		return EXIT_FAILURE;
 	}
-	r = kg_datapath_enable(svc->dp, 1);
-	if (r < 0) {
-		log_error("cannot enable steering: %s", strerror(-r));
-		return EXIT_FAILURE;
-	}
 	arm_stats_timer(svc);
 	svc->started_usec = kg_now_usec(CLOCK_REALTIME);
 	log_fields(LOG_INFO, KG_FIELDS({"KG_CGROUP", svc->cgroup_dir}, {"KG_SOCKET",
@@ -409,6 +414,7 @@ int main(int argc, char **argv)
 		log_warn("cannot open log_path %s: %s (logging to the journal only)",
 			 svc.cfg.log_path, strerror(-r));
 
+	warn_unsupported(&svc.cfg);
 	rc = run(&svc);
 	service_free(&svc);
 	if (rc == EXIT_SUCCESS)

@@ -335,6 +335,10 @@ int kg_ipc_call(int fd, uint16_t type, const void *payload, size_t len, void *bu
 
 	if (next_seq == 0)
 		next_seq = 1;
+	/* Callers look at out->hdr.type after a failure: never leave it uninitialised. */
+	memset(out, 0, sizeof(*out));
+	if (n_fds)
+		*n_fds = 0;
 	r = kg_ipc_send(fd, type, seq, payload, len, NULL, 0);
 	if (r < 0)
 		return r;
@@ -354,8 +358,17 @@ int kg_ipc_call(int fd, uint16_t type, const void *payload, size_t len, void *bu
 			continue;
 		if (r < 0)
 			return r;
-		if (out->hdr.seq != seq)
-			continue; /* an event or a stale reply */
+		if (out->hdr.seq != seq) {
+			/* An event or a stale reply: drop it, with any descriptors it carried. */
+			size_t i;
+
+			for (i = 0; n_fds && i < *n_fds; i++)
+				close(fds[i]);
+			if (n_fds)
+				*n_fds = 0;
+			memset(out, 0, sizeof(*out));
+			continue;
+		}
 		if (out->hdr.type == KG_MSG_ERROR) {
 			const struct kg_ipc_error *e = out->payload;
 

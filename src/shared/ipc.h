@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "kg_abi.h"
+#include "shared/config.h"
 
 #define KG_IPC_MAGIC 0x4b474b31u /* "KGK1" */
 #define KG_IPC_VERSION 1
@@ -78,7 +79,7 @@ struct kg_ipc_port {
 struct kg_ipc_ports {
 	uint16_t n_ports;
 	uint16_t allow_dynamic; /* 1 when root may change ports at run time */
-	uint16_t ports[64 /* KG_MAX_TARGET_PORTS */];
+	uint16_t ports[KG_MAX_TARGET_PORTS];
 };
 
 struct kg_ipc_client_report {
