@@ -47,6 +47,12 @@ static void *worker(void *arg)
 		q.pending = job->next;
 		if (!q.pending)
 			q.pending_tail = &q.pending;
+		job->queued = false;
+		if (job->cancelled) {
+			/* Its connection is gone (and no longer counted): no KDC round trip. */
+			authq_job_free(job);
+			continue;
+		}
 		q.n_pending--;
 		pthread_mutex_unlock(&q.lock);
 
@@ -149,6 +155,7 @@ struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
 	pthread_mutex_lock(&q.lock);
 	*q.pending_tail = job;
 	q.pending_tail = &job->next;
+	job->queued = true;
 	q.n_pending++;
 	pthread_cond_signal(&q.wake);
 	pthread_mutex_unlock(&q.lock);
@@ -157,9 +164,17 @@ struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
 
 void authq_cancel(struct auth_job *job)
 {
+	if (!job)
+		return;
 	/* Only the loop thread reads or writes job->conn. */
-	if (job)
-		job->conn = NULL;
+	job->conn = NULL;
+	pthread_mutex_lock(&q.lock);
+	if (job->queued && !job->cancelled) {
+		/* Still queued: the worker drops it, and it no longer takes a place. */
+		job->cancelled = true;
+		q.n_pending--;
+	}
+	pthread_mutex_unlock(&q.lock);
 }
 
 void authq_on_ready(struct kg_client *cl)

@@ -4,9 +4,10 @@
  * blocks while it does: an unreachable KDC would otherwise freeze every tunnel of the user for
  * the Kerberos timeouts. One worker thread takes jobs in order and wakes the loop through an
  * eventfd; the loop hands each result to its connection. A connection that closes while its
- * job is queued only detaches from it (job->conn = NULL); the loop frees the job when it comes
- * back. Only negotiate_start() runs on the worker, with the worker's negotiate_session;
- * everything else stays on the loop thread.
+ * job is still queued cancels it: the worker drops it without asking the KDC, and it stops
+ * counting against AUTHQ_MAX_PENDING at once. One already being made is only detached
+ * (job->conn = NULL); the loop frees it when it comes back. Only negotiate_start() runs on
+ * the worker, with the worker's negotiate_session; everything else stays on the loop thread.
  */
 #pragma once
 
@@ -25,6 +26,7 @@ struct auth_job {
 	const char *proxy_host;	 /* copies packed after the struct (settings may change) */
 	const char *spn;
 	const char *ccache;
+	bool queued, cancelled; /* under the queue's lock: waiting for the worker; dropped */
 	/* results */
 	int r;
 	struct negotiate_ctx *ctx;
