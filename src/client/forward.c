@@ -38,11 +38,6 @@ void forward_free(struct http_forward *f)
 	free(f);
 }
 
-static uint64_t now_usec(void)
-{
-	return kg_now_usec(CLOCK_MONOTONIC);
-}
-
 /* Answer the application ourselves and close (after it read the answer). */
 static void answer_and_close(struct kg_client *cl, struct relay_conn *c, const char *status,
 			     const char *sentence)
@@ -293,7 +288,7 @@ static int send_request(struct kg_client *cl, struct relay_conn *c)
 			return r;
 		relay_buf_consume(&f->in, used);
 	}
-	relay_set_timer(cl, c, now_usec() + cl->set.request_timeout * 1000000ull);
+	relay_set_timer(cl, c, tunnel_request_deadline(cl));
 	return 1;
 }
 

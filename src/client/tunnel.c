@@ -29,9 +29,9 @@
 #define RETRY_BASE_USEC		100000ull
 #define SAME_FAILURE_QUIET_USEC 5000000ull
 
-static uint64_t now_usec(void)
+uint64_t tunnel_request_deadline(const struct kg_client *cl)
 {
-	return kg_now_usec(CLOCK_MONOTONIC);
+	return kg_now_usec(CLOCK_MONOTONIC) + cl->set.request_timeout * 1000000ull;
 }
 
 void tunnel_setup_free(struct tunnel_setup *t)
@@ -66,7 +66,7 @@ void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *
 	struct tunnel_setup *t = c->setup;
 	char dest[KG_ADDR_STR_MAX];
 	const char *host = t && t->host[0] ? t->host : "";
-	uint64_t now = now_usec();
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 	int level = LOG_WARNING;
 
 	relay_dest_string(c, dest, sizeof(dest));
@@ -139,7 +139,7 @@ static const char *peer_name(struct kg_client *cl)
 static int connect_failed(struct kg_client *cl, struct relay_conn *c, int err)
 {
 	struct tunnel_setup *t = c->setup;
-	uint64_t now = now_usec(), at;
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC), at;
 
 	relay_side_close(cl, &c->proxy);
 	if (cl->set.proxy_type == KG_PROXY_NONE)
@@ -163,7 +163,8 @@ int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c)
 	int fd, r;
 
 	if (t->attempts == 0)
-		t->connect_deadline = now_usec() + cl->set.connection_timeout * 1000000ull;
+		t->connect_deadline =
+		    kg_now_usec(CLOCK_MONOTONIC) + cl->set.connection_timeout * 1000000ull;
 	t->attempts++;
 	t->retry_at = 0;
 	t->connected = false;
@@ -218,7 +219,7 @@ int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c)
 		t->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
 		if (t->job)
-			t->token_deadline = now_usec() + cl->set.request_timeout * 1000000ull;
+			t->token_deadline = tunnel_request_deadline(cl);
 		relay_set_timer(cl, c, t->job ? t->token_deadline : 0);
 		return 1;
 	}
@@ -261,7 +262,7 @@ int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
 	}
 	/* A KDC that never answers must not hold the connection forever. */
 	if (t->connected) {
-		t->token_deadline = now_usec() + cl->set.request_timeout * 1000000ull;
+		t->token_deadline = tunnel_request_deadline(cl);
 		relay_set_timer(cl, c, t->token_deadline);
 	}
 	return 0;
@@ -390,7 +391,7 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 	}
 	t->rounds++;
 	c->state = CONN_PROXY_HEAD;
-	relay_set_timer(cl, c, now_usec() + cl->set.request_timeout * 1000000ull);
+	relay_set_timer(cl, c, tunnel_request_deadline(cl));
 	return 0;
 }
 
@@ -482,7 +483,7 @@ static void setup_begin(struct kg_client *cl, struct relay_conn *c)
 static void setup_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
-	uint64_t now = now_usec();
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 
 	if (!t->named && now >= t->sniff_deadline)
 		set_named(c); /* no name within the wait: go by IP */
@@ -552,7 +553,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	if (sniffing && port_is_tls(c->dst_port)) {
 		/* The client speaks first: wait a little for its ClientHello. */
 		c->state = CONN_SNIFF;
-		t->sniff_deadline = now_usec() + CLIENT_SNIFF_WAIT_MS * 1000ull;
+		t->sniff_deadline = kg_now_usec(CLOCK_MONOTONIC) + CLIENT_SNIFF_WAIT_MS * 1000ull;
 		setup_begin(cl, c);
 		tunnel_on_app(cl, c);
 		return;
