@@ -81,8 +81,8 @@ void forward_begin(struct kg_client *cl, struct relay_conn *c)
 	}
 	c->fwd = f;
 	c->setup = t;
-	tunnel_ip_literal(c, t->host, sizeof(t->host));
-	snprintf(t->target, sizeof(t->target), "%s:%u", t->host, c->dst_port);
+	kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
+	kg_format_ip_port(c->dst_ip, c->dst_port, t->target, sizeof(t->target));
 	c->state = CONN_FORWARD;
 	c->counted_active = true;
 	cl->tunnels_active++;
@@ -120,7 +120,7 @@ static int on_request_head(struct kg_client *cl, struct relay_conn *c)
 			       host, sizeof(host), &port) == 0) {
 		snprintf(t->host, sizeof(t->host), "%s", host);
 	} else {
-		tunnel_ip_literal(c, t->host, sizeof(t->host));
+		kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
 		port = c->dst_port;
 	}
 	if (port && port != 80)

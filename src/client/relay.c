@@ -292,11 +292,6 @@ void relay_mark_ready(struct relay_conn *c)
 	loop.ready = c;
 }
 
-void relay_dest_string(const struct relay_conn *c, char *buf, size_t len)
-{
-	kg_format_ip_port(c->dst_ip, c->dst_port, buf, len);
-}
-
 /* --- connections ---------------------------------------------------------------------------- */
 
 void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed)

@@ -98,4 +98,3 @@ void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed);
 void relay_start(struct kg_client *cl, struct relay_conn *c);
 /* Send what is queued for the app, then FIN, then close once the app closes (or 2 s). */
 void relay_linger(struct kg_client *cl, struct relay_conn *c);
-void relay_dest_string(const struct relay_conn *c, char *buf, size_t len);

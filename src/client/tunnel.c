@@ -45,19 +45,6 @@ void tunnel_setup_free(struct tunnel_setup *t)
 	free(t);
 }
 
-void tunnel_ip_literal(const struct relay_conn *c, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (kg_ip_is_v4mapped(c->dst_ip)) {
-		inet_ntop(AF_INET, c->dst_ip + 12, a, sizeof(a));
-		snprintf(buf, len, "%s", a);
-	} else {
-		inet_ntop(AF_INET6, c->dst_ip, a, sizeof(a));
-		snprintf(buf, len, "[%s]", a);
-	}
-}
-
 void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 			const char *detail)
 {
@@ -69,7 +56,7 @@ void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *
 	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 	int level = LOG_WARNING;
 
-	relay_dest_string(c, dest, sizeof(dest));
+	kg_format_ip_port(c->dst_ip, c->dst_port, dest, sizeof(dest));
 	/* Many connections fail the same way at once (a browser opening 20): say it once. */
 	if (strcmp(last, sentence) == 0 && now - last_at < SAME_FAILURE_QUIET_USEC)
 		level = LOG_DEBUG;
@@ -549,7 +536,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	c->setup = t;
-	tunnel_ip_literal(c, t->host, sizeof(t->host));
+	kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
 	if (sniffing && port_is_tls(c->dst_port)) {
 		/* The client speaks first: wait a little for its ClientHello. */
 		c->state = CONN_SNIFF;

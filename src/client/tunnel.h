@@ -56,7 +56,6 @@ void tunnel_setup_free(struct tunnel_setup *t);
 /* Shared with forward.c. */
 /* Monotonic usec request_timeout from now: the proxy's answer, or the token, is due then. */
 uint64_t tunnel_request_deadline(const struct kg_client *cl);
-void tunnel_ip_literal(const struct relay_conn *c, char *buf, size_t len);
 /* Start (or restart) the proxy connection within connection_timeout. 0, or -errno when no
  * attempt can be made any more (t->error says why). */
 int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c);

@@ -30,17 +30,25 @@ void kg_ip_from_v4(uint8_t ip[16], uint32_t addr_be)
 	memcpy(&ip[12], &addr_be, 4);
 }
 
-void kg_format_ip_port(const uint8_t ip[16], uint16_t port, char *buf, size_t len)
+void kg_format_ip(const uint8_t ip[16], char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
 	if (kg_ip_is_v4mapped(ip)) {
 		inet_ntop(AF_INET, &ip[12], a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, port);
+		snprintf(buf, len, "%s", a);
 	} else {
 		inet_ntop(AF_INET6, ip, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, port);
+		snprintf(buf, len, "[%s]", a);
 	}
+}
+
+void kg_format_ip_port(const uint8_t ip[16], uint16_t port, char *buf, size_t len)
+{
+	char a[KG_ADDR_STR_MAX];
+
+	kg_format_ip(ip, a, sizeof(a));
+	snprintf(buf, len, "%s:%u", a, port);
 }
 
 void kg_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)

@@ -7,6 +7,9 @@
 
 #define KG_ADDR_STR_MAX (INET6_ADDRSTRLEN + 8) /* "[addr]:port" */
 
+/* Format a 16-byte (v4-mapped for IPv4) address as "a.b.c.d" or "[v6]", the form it takes
+ * in a URL's host or a Host header. */
+void kg_format_ip(const uint8_t ip[16], char *buf, size_t len);
 /* Format a 16-byte (v4-mapped for IPv4) address and port as "a.b.c.d:port" or "[v6]:port". */
 void kg_format_ip_port(const uint8_t ip[16], uint16_t port, char *buf, size_t len);
 /* Same for a sockaddr (AF_INET/AF_INET6). */
