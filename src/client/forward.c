@@ -560,11 +560,8 @@ void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
 		fwd_fail(cl, c, t->error, NULL);
 		return;
 	}
-	if (f->resp_state == RESP_HEAD) {
-		snprintf(why, sizeof(why), "the proxy did not answer within %u s (request_timeout)",
-			 cl->set.request_timeout);
-		fwd_fail(cl, c, why, cl->set.proxy_url);
-	}
+	if (f->resp_state == RESP_HEAD)
+		fwd_fail(cl, c, tunnel_no_answer(cl, why, sizeof(why)), cl->set.proxy_url);
 }
 
 void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)

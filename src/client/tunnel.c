@@ -612,6 +612,13 @@ int tunnel_consume(struct relay_side *s, size_t n)
 	return 0;
 }
 
+const char *tunnel_no_answer(const struct kg_client *cl, char *buf, size_t len)
+{
+	snprintf(buf, len, "the proxy did not answer within %u s (request_timeout)",
+		 cl->set.request_timeout);
+	return buf;
+}
+
 const char *tunnel_head_error(int r)
 {
 	switch (r) {
@@ -739,9 +746,7 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
-		snprintf(why, sizeof(why), "the proxy did not answer within %u s (request_timeout)",
-			 cl->set.request_timeout);
-		fail(cl, c, why, cl->set.proxy_url);
+		fail(cl, c, tunnel_no_answer(cl, why, sizeof(why)), cl->set.proxy_url);
 		break;
 	default:
 		break;

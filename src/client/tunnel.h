@@ -78,6 +78,8 @@ void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r
  * for more; -EPIPE: closed; -E2BIG, -EBADMSG, -errno. */
 int tunnel_peek_response(struct relay_side *s, struct kg_http_response *resp);
 int tunnel_consume(struct relay_side *s, size_t n);
+/* The sentence for a request_timeout without the proxy's answer, written into buf. */
+const char *tunnel_no_answer(const struct kg_client *cl, char *buf, size_t len);
 /* The sentence for a tunnel_peek_response() failure. */
 const char *tunnel_head_error(int r);
 /* A 2xx carrying the proxy's final token: verify it. 0, or -errno with the sentence in buf. */
