@@ -145,14 +145,9 @@ static int on_request_head(struct kg_client *cl, struct relay_conn *c)
 		fwd_fail(cl, c, t->error, NULL);
 		return -ENOBUFS;
 	}
-	if (!proxy_alive(c)) {
-		relay_side_close(cl, &c->proxy);
-		t->connected = false;
-		t->attempts = 0;
-		if (tunnel_connect_start(cl, c) < 0) {
-			fwd_fail(cl, c, t->error, NULL);
-			return -EHOSTUNREACH;
-		}
+	if (!proxy_alive(c) && tunnel_connect_restart(cl, c) < 0) {
+		fwd_fail(cl, c, t->error, NULL);
+		return -EHOSTUNREACH;
 	}
 	return 1;
 }

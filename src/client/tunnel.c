@@ -190,6 +190,13 @@ int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c)
 	return 0;
 }
 
+int tunnel_connect_restart(struct kg_client *cl, struct relay_conn *c)
+{
+	relay_side_close(cl, &c->proxy);
+	c->setup->attempts = 0;
+	return tunnel_connect_start(cl, c);
+}
+
 int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
@@ -710,10 +717,8 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 				return; /* c->setup is gone */
 			continue;
 		}
-		relay_side_close(cl, &c->proxy);
-		t->attempts = 0;
 		c->state = CONN_CONNECTING;
-		if (tunnel_connect_start(cl, c) < 0)
+		if (tunnel_connect_restart(cl, c) < 0)
 			fail(cl, c, t->error, NULL);
 		return;
 	}

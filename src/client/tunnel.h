@@ -59,6 +59,9 @@ uint64_t tunnel_request_deadline(const struct kg_client *cl);
 /* Start (or restart) the proxy connection within connection_timeout. 0, or -errno when no
  * attempt can be made any more (t->error says why). */
 int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c);
+/* Drop the proxy connection and start a fresh one with a new connection_timeout and
+ * max_retries. Same returns as tunnel_connect_start(). */
+int tunnel_connect_restart(struct kg_client *cl, struct relay_conn *c);
 /* 1 connected, 0 still connecting or waiting to retry, -errno failed for good (t->error). */
 int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c);
 /* Deadline work: a due retry or the end of connection_timeout. Same returns. */
