@@ -85,16 +85,7 @@ static int parse_ports(const char *v, struct client_settings *set)
 static int set_one(struct client_settings *set, const char *k, const char *v)
 {
 	if (strcmp(k, "proxy.type") == 0) {
-		if (strcmp(v, "http") == 0)
-			set->proxy_type = KG_PROXY_HTTP;
-		else if (strcmp(v, "https") == 0)
-			set->proxy_type = KG_PROXY_HTTPS;
-		else if (strcmp(v, "wpad") == 0)
-			set->proxy_type = KG_PROXY_WPAD;
-		else if (strcmp(v, "none") == 0)
-			set->proxy_type = KG_PROXY_NONE;
-		else
-			return -EINVAL;
+		return kg_proxy_type_from_string(v, &set->proxy_type);
 	} else if (strcmp(k, "proxy.url") == 0) {
 		snprintf(set->proxy_url, sizeof(set->proxy_url), "%s", v);
 	} else if (strcmp(k, "proxy.connection_timeout") == 0) {

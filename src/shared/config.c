@@ -63,6 +63,19 @@ const char *kg_proxy_type_to_string(enum kg_proxy_type t)
 	return proxy_type_names[t];
 }
 
+int kg_proxy_type_from_string(const char *s, enum kg_proxy_type *ret)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(proxy_type_names); i++) {
+		if (strcmp(s, proxy_type_names[i]) == 0) {
+			*ret = (enum kg_proxy_type)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 void kg_config_defaults(struct kg_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -425,17 +438,12 @@ static const char *check_loopback(const char *value)
 static int parse_proxy_type(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg)
 {
 	const char *v = NULL;
-	size_t i;
 	int r;
 
 	if ((r = read_string(ctx, s, &v)) < 0)
 		return r;
-	for (i = 0; i < ARRAY_SIZE(proxy_type_names); i++) {
-		if (strcmp(v, proxy_type_names[i]) == 0) {
-			cfg->proxy.type = (enum kg_proxy_type)i;
-			return 0;
-		}
-	}
+	if (kg_proxy_type_from_string(v, &cfg->proxy.type) == 0)
+		return 0;
 	return fail(ctx, s, "\"%s\" is not one of http, https, wpad, none", v);
 }
 

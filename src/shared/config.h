@@ -104,3 +104,5 @@ int kg_cidr_parse(const char *text, struct kg_cidr *out);
 int kg_cidr_format(const struct kg_cidr *cidr, char *buf, size_t len);
 
 const char *kg_proxy_type_to_string(enum kg_proxy_type t);
+/* "http", "https", "wpad" or "none" into *ret: 0, or -EINVAL (*ret untouched). */
+int kg_proxy_type_from_string(const char *s, enum kg_proxy_type *ret);
