@@ -54,12 +54,9 @@ struct client_settings {
 	unsigned connection_timeout;	    /* s */
 	unsigned request_timeout;	    /* s */
 	unsigned max_retries;
-	char realm[KG_NAME_MAX];
 	char ccache[PATH_MAX];
 	char spn[KG_NAME_MAX];
 	bool sniff_hostname;
-	uint16_t target_ports[KG_MAX_TARGET_PORTS];
-	unsigned n_target_ports;
 };
 
 struct client_listener {

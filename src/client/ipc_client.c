@@ -67,21 +67,6 @@ static int parse_uint(const char *v, unsigned max, unsigned *out)
 	return 0;
 }
 
-static int parse_ports(const char *v, struct client_settings *set)
-{
-	unsigned n = 0, p;
-	char buf[KG_IPC_TEXT_MAX], *tok, *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", v);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (n >= KG_MAX_TARGET_PORTS || parse_uint(tok, 65535, &p) < 0)
-			return -EINVAL;
-		set->target_ports[n++] = (uint16_t)p;
-	}
-	set->n_target_ports = n;
-	return 0;
-}
-
 static int set_one(struct client_settings *set, const char *k, const char *v)
 {
 	if (strcmp(k, "proxy.type") == 0) {
@@ -94,18 +79,15 @@ static int set_one(struct client_settings *set, const char *k, const char *v)
 		return parse_uint(v, 3600, &set->request_timeout);
 	} else if (strcmp(k, "proxy.max_retries") == 0) {
 		return parse_uint(v, 10, &set->max_retries);
-	} else if (strcmp(k, "kerberos.realm") == 0) {
-		snprintf(set->realm, sizeof(set->realm), "%s", v);
 	} else if (strcmp(k, "kerberos.ccache") == 0) {
 		snprintf(set->ccache, sizeof(set->ccache), "%s", v);
 	} else if (strcmp(k, "kerberos.spn") == 0) {
 		snprintf(set->spn, sizeof(set->spn), "%s", v);
 	} else if (strcmp(k, "client.sniff_hostname") == 0) {
 		set->sniff_hostname = strcmp(v, "true") == 0;
-	} else if (strcmp(k, "ebpf.target_ports") == 0) {
-		return parse_ports(v, set);
 	}
-	/* Keys this version does not use (proxy.wpad_url, newer ones) are ignored. */
+	/* Keys the client does not use (proxy.wpad_url, kerberos.realm, ebpf.*, newer ones) are
+	 * ignored. */
 	return 0;
 }
 
