@@ -91,19 +91,30 @@ static int set_one(struct client_settings *set, const char *k, const char *v)
 	return 0;
 }
 
+/* What a key the service leaves out means: the configuration's own defaults. */
+static void settings_defaults(struct client_settings *set)
+{
+	struct kg_config d;
+
+	kg_config_defaults(&d);
+	*set = (struct client_settings){
+	    .proxy_type = d.proxy.type,
+	    .connection_timeout = d.proxy.connection_timeout,
+	    .request_timeout = d.proxy.request_timeout,
+	    .max_retries = d.proxy.max_retries,
+	    .sniff_hostname = d.client.sniff_hostname,
+	};
+}
+
 /* KG_MSG_CONFIG -> settings; the running settings change only if everything is valid. */
 static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 {
-	struct client_settings set = {
-	    .connection_timeout = 10,
-	    .request_timeout = 30,
-	    .max_retries = 3,
-	    .sniff_hostname = true,
-	};
+	struct client_settings set;
 	char k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2], err[KG_URL_MAX + 128];
 	size_t pos = 0;
 	int r;
 
+	settings_defaults(&set);
 	while ((r = kg_ipc_config_next(m, &pos, k, sizeof(k), v, sizeof(v))) == 1) {
 		if (set_one(&set, k, v) < 0) {
 			log_error("the service sent an invalid value for %s: \"%s\"", k, v);
