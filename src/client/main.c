@@ -304,8 +304,11 @@ int main(int argc, char **argv)
 	kg_log_open(KG_CLIENT_IDENT, LOG_INFO, NULL);
 	if (load_local_config(&cl, &cl.local) < 0)
 		return EXIT_USAGE;
-	if (cl.local.proxy.type == KG_PROXY_HTTPS || cl.local.proxy.type == KG_PROXY_WPAD) {
-		client_settings_check(cl.local.proxy.type, cl.local.proxy.url, err, sizeof(err));
+	/* The service's settings are authoritative (apply_config checks them), but a local file
+	 * naming a proxy type this version cannot do is refused at once, even with no service
+	 * to ask; an http type without a URL here is fine, the service supplies it. */
+	if (client_settings_check(cl.local.proxy.type, cl.local.proxy.url, err, sizeof(err)) ==
+	    -EOPNOTSUPP) {
 		log_error("%s: %s", cl.config_path, err);
 		return EXIT_USAGE;
 	}
