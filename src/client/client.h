@@ -103,9 +103,10 @@ struct kg_client {
 	uint64_t refused_no_origdst, refused_fd_cap;
 	uint64_t last_refusal_log; /* monotonic usec: refusals are logged at most once a minute */
 	bool status_dirty;
-	uint64_t status_at;
+	uint64_t status_at; /* monotonic usec: next STATUS= allowed */
+	/* heap trim after bursts: next check (monotonic usec), tunnels_total at the last trim and
+	 * at the last check */
 	uint64_t trim_at, trim_total, tick_total;
-	    /* heap trim after bursts */ /* monotonic usec: next STATUS= allowed */
 };
 
 extern struct kg_client *kg_client;
