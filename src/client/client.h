@@ -109,8 +109,6 @@ struct kg_client {
 	uint64_t trim_at, trim_total, tick_total;
 };
 
-extern struct kg_client *kg_client;
-
 /* main.c */
 void client_update_status(struct kg_client *cl);
 void client_on_signal(struct kg_client *cl);

@@ -29,8 +29,6 @@
 #include "shared/log.h"
 #include "shared/netutil.h"
 
-struct kg_client *kg_client;
-
 static void config_warning(void *userdata, const char *msg)
 {
 	log_warn("%s", msg);
@@ -262,7 +260,6 @@ int main(int argc, char **argv)
 	int c, r, rc = EXIT_SUCCESS;
 	unsigned i;
 
-	kg_client = &cl;
 	for (i = 0; i < CLIENT_MAX_LISTENERS; i++)
 		cl.listeners[i].fd = -1;
 	snprintf(cl.config_path, sizeof(cl.config_path), "%s", KG_DEFAULT_CONFIG_PATH);
