@@ -62,7 +62,6 @@ struct client_settings {
 struct client_listener {
 	struct src src;
 	int fd;
-	uint16_t port;
 	bool draining; /* from a previous registration: closed once its backlog is empty */
 };
 
