@@ -276,7 +276,6 @@ static int send_request(struct kg_client *cl, struct relay_conn *c)
 	f->req_state = f->req_framing == KG_BODY_NONE ? REQ_DONE : REQ_BODY;
 	f->resp_state = RESP_HEAD;
 	f->resp_started = false;
-	t->rounds = 1;
 	if (f->req_state == REQ_BODY && f->in.len > 0) {
 		r = request_body_from(cl, c, f->in.data + f->in.off, f->in.len, &used);
 		if (r < 0)
