@@ -96,7 +96,7 @@ static int resolve_proxy(struct client_settings *set)
 	return 0;
 }
 
-static int dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *ss, socklen_t *len)
+static void dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *ss, socklen_t *len)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (kg_ip_is_v4mapped(c->dst_ip)) {
@@ -114,7 +114,6 @@ static int dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *ss
 		memcpy(&sin6->sin6_addr, c->dst_ip, 16);
 		*len = sizeof(*sin6);
 	}
-	return 0;
 }
 
 static const char *peer_name(struct kg_client *cl)
