@@ -346,7 +346,8 @@ int tunnel_mutual(struct tunnel_setup *t, const struct kg_http_response *r, cons
 	return ret;
 }
 
-void tunnel_refused_reason(const struct tunnel_setup *t, const struct kg_http_response *r,
+/* The sentence for a CONNECT answered with neither 2xx nor 407. */
+static void refused_reason(const struct tunnel_setup *t, const struct kg_http_response *r,
 			   const uint8_t *head, char *buf, size_t len)
 {
 	int n = (int)(r->reason.len > 80 ? 80 : r->reason.len);
@@ -693,7 +694,7 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 			return;
 		}
 		if (resp.status != 407) {
-			tunnel_refused_reason(t, &resp, relay_scratch, why, sizeof(why));
+			refused_reason(t, &resp, relay_scratch, why, sizeof(why));
 			fail(cl, c, why, NULL);
 			return;
 		}

@@ -73,7 +73,7 @@ int tunnel_request_token(struct kg_client *cl, struct relay_conn *c);
 void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t);
 /* Take a finished job's result into t. */
 void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job);
-/* The sentence for a 407 (given what we sent) or for any other refusal. */
+/* The sentence for a 407 (given what we sent), or "" when a continuation token is ready. */
 void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r,
 			const uint8_t *head, char *buf, size_t len);
 /* Peek at the proxy's response head (into relay_scratch, which the spans then refer to).
@@ -88,8 +88,6 @@ const char *tunnel_head_error(int r);
 /* A 2xx carrying the proxy's final token: verify it. 0, or -errno with the sentence in buf. */
 int tunnel_mutual(struct tunnel_setup *t, const struct kg_http_response *r, const uint8_t *head,
 		  char *buf, size_t len);
-void tunnel_refused_reason(const struct tunnel_setup *t, const struct kg_http_response *r,
-			   const uint8_t *head, char *buf, size_t len);
 /* Log a failure for the user, with the journal fields, and count it. */
 void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 			const char *detail);
