@@ -141,8 +141,6 @@ struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
 	struct auth_job *job;
 	char *p;
 
-	if (q.n_pending >= AUTHQ_MAX_PENDING)
-		return NULL;
 	/* One allocation, sized to the strings: many may be queued during a burst. */
 	job = calloc(1, sizeof(*job) + lh + ls + lc);
 	if (!job)
@@ -153,6 +151,12 @@ struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
 	job->spn = memcpy(p + lh, cl->set.spn, ls);
 	job->ccache = memcpy(p + lh + ls, cl->set.ccache, lc);
 	pthread_mutex_lock(&q.lock);
+	/* The worker lowers n_pending too: compare it under the lock. */
+	if (q.n_pending >= AUTHQ_MAX_PENDING) {
+		pthread_mutex_unlock(&q.lock);
+		free(job);
+		return NULL;
+	}
 	*q.pending_tail = job;
 	q.pending_tail = &job->next;
 	job->queued = true;
