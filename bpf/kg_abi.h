@@ -13,6 +13,9 @@
 #define KG_MAX_PROXY_ENDPOINTS 64
 #define KG_MAX_BYPASS_ENTRIES 1024
 #define KG_RINGBUF_BYTES (256 * 1024)
+/* Unread events that wake the service although nobody is watching: a quarter of the ring, so a
+ * burst of connections cannot fill it between two timer drains. */
+#define KG_RINGBUF_WAKE_BYTES (KG_RINGBUF_BYTES / 4)
 #define KG_COMM_LEN 16
 
 /* process_map: uid -> the user's relay. One entry per registered client. */
@@ -94,9 +97,14 @@ enum kg_stat {
 	KG_STAT_MAX,
 };
 
-/* Settings written once by the service before attaching (kg_settings[0]). */
+/* Settings written by the service before attaching (kg_settings[0]); live_events changes at
+ * run time. */
 struct kg_settings {
 	__u64 netns_cookie; /* the service's network namespace; other namespaces are left alone */
+	__u32 live_events;  /* 1: wake the service for every event (someone watches, or debug
+			     * logging); 0: let events collect and wake it only past
+			     * KG_RINGBUF_WAKE_BYTES, the service drains the rest on a timer */
+	__u32 pad;
 };
 
 /* SO_ORIGINAL_DST and IP6T_SO_ORIGINAL_DST share the option number 80. */

@@ -29,6 +29,7 @@ struct kg_datapath {
 	struct ring_buffer *ring;
 	kg_event_fn on_event;
 	void *userdata;
+	struct kg_settings settings; /* what settings[0] holds */
 	uint8_t ports_set[65536 / 8];
 };
 
@@ -107,7 +108,6 @@ int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_
 {
 	struct kg_datapath *dp;
 	struct bpf_program *progs[6];
-	struct kg_settings settings = {0};
 	uint64_t netns_cookie = 0;
 	uint32_t zero = 0;
 	size_t i;
@@ -142,14 +142,14 @@ int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_
 	}
 
 	r = kg_netns_cookie(&netns_cookie);
-	settings.netns_cookie = netns_cookie;
+	dp->settings.netns_cookie = netns_cookie;
 	if (r < 0) {
 		snprintf(why, whylen, "cannot read the network namespace cookie: %s (Linux 5.14)",
 			 strerror(-r));
 		goto fail;
 	}
-	r = bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), &settings,
-				 sizeof(settings), BPF_ANY);
+	r = bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), &dp->settings,
+				 sizeof(dp->settings), BPF_ANY);
 	if (r < 0) {
 		snprintf(why, whylen, "cannot write the settings map: %s", strerror(-r));
 		goto fail;
@@ -368,6 +368,23 @@ int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX])
 int kg_datapath_event_fd(struct kg_datapath *dp)
 {
 	return ring_buffer__epoll_fd(dp->ring);
+}
+
+int kg_datapath_set_live_events(struct kg_datapath *dp, bool live)
+{
+	struct kg_settings next = dp->settings;
+	uint32_t zero = 0;
+	int r;
+
+	next.live_events = live;
+	if (next.live_events == dp->settings.live_events)
+		return 0;
+	r = bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), &next, sizeof(next),
+				 BPF_ANY);
+	if (r < 0)
+		return r;
+	dp->settings = next;
+	return 0;
 }
 
 int kg_datapath_consume(struct kg_datapath *dp)

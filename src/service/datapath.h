@@ -1,6 +1,7 @@
 /* The service's handle on the eBPF datapath: load, probe, attach, map updates, stats, events. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -34,4 +35,7 @@ int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
 
 /* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */
 int kg_datapath_event_fd(struct kg_datapath *dp);
+/* live: the programs wake the event fd for every event. Otherwise only once a quarter of the
+ * ring is unread, and the caller drains on a timer. */
+int kg_datapath_set_live_events(struct kg_datapath *dp, bool live);
 int kg_datapath_consume(struct kg_datapath *dp);

@@ -73,6 +73,8 @@ static void conn_free(struct kg_conn *c)
 	sd_event_source_disable_unref(c->source);
 	close(c->fd);
 	svc->n_conns--;
+	if (c->is_client || c->watcher)
+		kg_service_events_changed(svc);
 	free(c);
 	kg_service_update_status(svc);
 }
@@ -154,6 +156,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
 		   "client registered: uid %s pid %s, relay 127.0.0.1:%u and [::1]:%u", uid, pid,
 		   port4, port6);
+	kg_service_events_changed(svc);
 	kg_service_update_status(svc);
 	return 0;
 }
@@ -327,6 +330,20 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
+/* Subscribe this connection to events; while anyone watches, they are delivered live. */
+static int handle_watch(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	int r = reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+
+	if (r == 0 && !c->watcher) {
+		/* Events from before the subscription are not this watcher's. */
+		kg_datapath_consume(c->svc->dp);
+		c->watcher = true;
+		kg_service_events_changed(c->svc);
+	}
+	return r;
+}
+
 static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	switch (m->hdr.type) {
@@ -344,8 +361,7 @@ static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
 	case KG_MSG_STATS_GET:
 		return handle_stats(c, m);
 	case KG_MSG_WATCH:
-		c->watcher = true;
-		return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+		return handle_watch(c, m);
 	case KG_MSG_CLIENT_INFO:
 		return handle_client_info(c, m);
 	default:

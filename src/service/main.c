@@ -129,6 +129,58 @@ void kg_service_update_status(struct kg_service *svc)
 		   svc->n_clients, st[KG_STAT_REDIRECTED]);
 }
 
+/* How long an event may wait in the ring when nobody watches live: ctl status counters and the
+ * clients' "steered" debug lines lag by at most this much. */
+#define EVENT_DRAIN_USEC 1000000ull
+
+static int on_drain_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kg_service *svc = userdata;
+
+	kg_datapath_consume(svc->dp);
+	sd_event_source_set_time_relative(s, EVENT_DRAIN_USEC);
+	return 0;
+}
+
+void kg_service_events_changed(struct kg_service *svc)
+{
+	bool live = kg_log_get_level() >= LOG_DEBUG, was_live;
+	struct kg_conn *c;
+	int r;
+
+	if (!svc->dp)
+		return;
+	for (c = svc->conns; c && !live; c = c->next)
+		live = c->watcher;
+	was_live = !svc->drain_timer || sd_event_source_get_enabled(svc->drain_timer, NULL) == 0;
+	r = kg_datapath_set_live_events(svc->dp, live);
+	if (r < 0) {
+		/* The programs keep their previous mode; the timer below still drains. */
+		log_warn("cannot switch the datapath's event wake-ups: %s", strerror(-r));
+		live = false;
+	}
+	/* Whatever collected so far goes out now, in order, before live events follow it. */
+	kg_datapath_consume(svc->dp);
+	if (live || svc->n_clients == 0) {
+		if (svc->drain_timer)
+			sd_event_source_set_enabled(svc->drain_timer, SD_EVENT_OFF);
+		return;
+	}
+	if (!svc->drain_timer) {
+		r = sd_event_add_time_relative(svc->event, &svc->drain_timer, CLOCK_MONOTONIC,
+					       EVENT_DRAIN_USEC, 0, on_drain_timer, svc);
+		if (r < 0) {
+			log_warn("cannot add the event drain timer (%s): events are delivered live",
+				 strerror(-r));
+			kg_datapath_set_live_events(svc->dp, true);
+			return;
+		}
+	} else if (was_live) {
+		sd_event_source_set_time_relative(svc->drain_timer, EVENT_DRAIN_USEC);
+	}
+	sd_event_source_set_enabled(svc->drain_timer, SD_EVENT_ON);
+}
+
 static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kg_service *svc = userdata;
@@ -217,6 +269,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		log_warn("cannot open log_path %s: %s (keeping the previous log file)",
 			 svc->cfg.log_path, strerror(-r));
 	arm_stats_timer(svc);
+	kg_service_events_changed(svc);
 	log_info("configuration reloaded from %s: %u target port(s), %u bypass range(s)",
 		 svc->config_path, svc->n_ports, svc->cfg.ebpf.n_bypass);
 	sd_notify(0, "READY=1");
@@ -326,6 +379,7 @@ static int run(struct kg_service *svc)
 		return EXIT_FAILURE;
 	}
 	arm_stats_timer(svc);
+	kg_service_events_changed(svc);
 	svc->started_usec = kg_now_usec(CLOCK_REALTIME);
 	log_fields(LOG_INFO, KG_FIELDS({"KG_CGROUP", svc->cgroup_dir}, {"KG_SOCKET",
 									 svc->cfg.socket_path}),
@@ -347,6 +401,7 @@ static void service_free(struct kg_service *svc)
 {
 	kg_ipc_server_close(svc);
 	svc->stats_timer = sd_event_source_disable_unref(svc->stats_timer);
+	svc->drain_timer = sd_event_source_disable_unref(svc->drain_timer);
 	svc->ring_source = sd_event_source_disable_unref(svc->ring_source);
 	kg_datapath_close(svc->dp);
 	svc->dp = NULL;

@@ -40,7 +40,7 @@ struct kg_service {
 	char cgroup_dir[4096];
 	struct kg_datapath *dp;
 	int ipc_fd;
-	sd_event_source *ipc_source, *ring_source, *stats_timer;
+	sd_event_source *ipc_source, *ring_source, *stats_timer, *drain_timer;
 	struct kg_conn *conns;
 	unsigned n_conns, n_clients;
 	/* Target ports in force: the config's, or root's run-time changes until the next reload. */
@@ -59,4 +59,7 @@ void kg_service_on_event(void *userdata, const struct kg_event *kernel_ev);
 
 /* main.c */
 void kg_service_update_status(struct kg_service *svc);
+/* After a client or watcher came or went, or a reload: choose between live events and timer
+ * drains. */
+void kg_service_events_changed(struct kg_service *svc);
 int kg_service_apply_ports(struct kg_service *svc, const uint16_t *ports, unsigned n);
