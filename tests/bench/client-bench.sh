@@ -14,8 +14,8 @@
 
 ROUNDS=${KG_BENCH_ROUNDS:-3}
 BULK=$((${KG_BENCH_BULK_MB:-1024} * 1024 * 1024))
-LAT_N=${KG_BENCH_LATENCY_N:-200}
-LAT_BLOCKS=4 # the paths alternate in blocks, so drift on the machine hits both alike
+LAT_N=${KG_BENCH_LATENCY_N:-400}
+LAT_BLOCKS=8 # the paths alternate in blocks, so drift on the machine hits both alike
 CPS_N=${KG_BENCH_CPS_N:-500}
 CPS_PAR=${KG_BENCH_CPS_PAR:-8}
 IDLE_WANT=${KG_BENCH_IDLE_TUNNELS:-5000}
