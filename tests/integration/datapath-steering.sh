@@ -65,7 +65,7 @@ kg_expect "other options: SO_RCVBUF with an 8 KiB buffer works" "SO_RCVBUF True"
 kg_app "$U" "$KG_CTL" --socket "$KG_SOCK" watch --count 1 >"$KG_TMP/watch-u.log" 2>&1 &
 WU=$!
 kg_on_exit kg_stop_pid "$WU"
-kg_app "$KG_UID_V" timeout 4 "$KG_CTL" --socket "$KG_SOCK" watch >"$KG_TMP/watch-v.log" 2>&1 &
+kg_app "$KG_UID_V" timeout -k 3 4 "$KG_CTL" --socket "$KG_SOCK" watch >"$KG_TMP/watch-v.log" 2>&1 &
 WV=$!
 kg_on_exit kg_stop_pid "$WV"
 sleep 0.5
@@ -80,7 +80,7 @@ kg_check "ctl watch shows the user's own redirect event, with the command name" 
 	grep -q "redirect .*user=$U .*comm=python3 dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
 wait "$WV" 2>/dev/null
 rc=$?
-kg_check "another user's ctl watch was subscribed until its timeout (exit 124)" test "$rc" = 124
+kg_check "another user's ctl watch was subscribed until its timeout (exit 124, got $rc)" test "$rc" = 124
 if grep -q "dest=" "$KG_TMP/watch-v.log"; then kg_fail "another user's ctl watch does not see it"; else kg_pass "another user's ctl watch does not see it"; fi
 
 # Left alone.
