@@ -22,6 +22,9 @@
 #define RELAY_SCRATCH	   (64 * 1024)	/* one read; also the cap of a direction's backlog */
 #define RELAY_BUF_HARD_MAX (200 * 1024) /* queued control data (heads + tokens) at most */
 #define RELAY_ROUNDS	   16		/* reads per direction per wakeup before yielding */
+/* A read the peer could not take at all is queued whole: it must fit under the hard cap, or
+ * relay_queue() refuses it and the connection is cut short. */
+_Static_assert(RELAY_SCRATCH <= RELAY_BUF_HARD_MAX, "one read must fit in a direction's backlog");
 
 enum {
 	SIDE_READABLE = 1u << 0,
