@@ -12,7 +12,7 @@
 # Numbers never fail the run; it exits non-zero only when a transfer or the set-up broke.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
-ROUNDS=${KG_BENCH_ROUNDS:-3}
+ROUNDS=${KG_BENCH_ROUNDS:-5}
 BULK=$((${KG_BENCH_BULK_MB:-1024} * 1024 * 1024))
 LAT_N=${KG_BENCH_LATENCY_N:-400}
 LAT_BLOCKS=8 # the paths alternate in blocks, so drift on the machine hits both alike
