@@ -20,6 +20,8 @@
 #include <sys/signalfd.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -203,6 +205,38 @@ static void usage(FILE *f)
 	    KG_DEFAULT_CONFIG_PATH);
 }
 
+
+/* The loop thread does little per wake-up (one recv, one send) but every byte of a connection's
+ * handshake waits for it. On a busy machine (2 CPUs shared with the application, and here the
+ * proxy and origin too) it queued behind other tasks' slices: asking the scheduler for the
+ * shortest slice (0.1 ms, EEVDF, Linux 6.12) lets it run sooner when it wakes, without a
+ * larger share of CPU. Measured: added first-byte p50 0.33 -> 0.19 ms on average over 9 runs
+ * each. Older kernels ignore the request; the Kerberos worker keeps the default. */
+static void request_short_slice(void)
+{
+	/* struct sched_attr (SCHED_ATTR_SIZE_VER0); <linux/sched/types.h> clashes with glibc. */
+	struct {
+		uint32_t size, sched_policy;
+		uint64_t sched_flags;
+		int32_t sched_nice;
+		uint32_t sched_priority;
+		uint64_t sched_runtime, sched_deadline, sched_period;
+	} attr = {
+	    .size = sizeof(attr),
+	    .sched_flags = 0x08, /* SCHED_FLAG_KEEP_POLICY: a CPUSchedulingPolicy= stays */
+	    .sched_runtime = 100000, /* ns */
+	};
+
+	/* sched_setattr() sets the nice value too: keep the unit's Nice= (raising it back to 0
+	 * would need privilege). */
+	errno = 0;
+	attr.sched_nice = getpriority(PRIO_PROCESS, 0);
+	if (errno)
+		return;
+
+	if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+		log_debug("cannot ask for a short scheduler slice: %s", strerror(errno));
+}
 static int setup(struct kg_client *cl)
 {
 	sigset_t mask;
@@ -226,7 +260,10 @@ static int setup(struct kg_client *cl)
 	r = relay_watch(cl, cl->signal_fd, &cl->signal_src, EPOLLIN);
 	if (r < 0)
 		return r;
-	return authq_start(cl);
+	r = authq_start(cl);
+	if (r == 0)
+		request_short_slice();
+	return r;
 }
 
 static void teardown(struct kg_client *cl)
