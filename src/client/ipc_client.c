@@ -350,7 +350,15 @@ void ipc_client_send_info(struct kg_client *cl)
 	struct negotiate_failure f = {0};
 	time_t now = time(NULL);
 
-	if (negotiate_ticket_status(cl->set.ccache[0] ? cl->set.ccache : NULL, &tk, &f) == 0) {
+	struct negotiate_options opts = {
+	    .proxy_host = cl->set.proxy.host,
+	    .spn = cl->set.spn,
+	    .ccache = cl->set.ccache,
+	};
+
+	/* The cache the tokens come from: in a DIR or KCM collection, the one chosen for the
+	 * proxy, not necessarily the primary. */
+	if (negotiate_ticket_status(&opts, &tk, &f) == 0) {
 		snprintf(rep.principal, sizeof(rep.principal), "%s", tk.principal);
 		rep.ticket_expiry = tk.has_tgt ? (int64_t)tk.tgt_end : 0;
 		if (tk.has_tgt && tk.tgt_end != cl->warned_expiry) {

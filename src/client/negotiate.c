@@ -633,13 +633,25 @@ static int first_token(struct negotiate_ctx *ctx, const char *ccache, char **ret
 	return 0;
 }
 
+/* kerberos.spn, else HTTP@proxy host. -EINVAL when there is neither or it does not fit. */
+static int derive_spn(const struct negotiate_options *opts, char *buf, size_t len)
+{
+	int n = -1;
+
+	if (opts->spn && *opts->spn)
+		n = snprintf(buf, len, "%s", opts->spn);
+	else if (opts->proxy_host && *opts->proxy_host)
+		n = snprintf(buf, len, "HTTP@%s", opts->proxy_host);
+	return n < 0 || (size_t)n >= len ? -EINVAL : 0;
+}
+
 int negotiate_start(const struct negotiate_options *opts, struct negotiate_ctx **ret_ctx,
 		    char **ret_token, struct negotiate_failure *fail)
 {
 	struct negotiate_ctx *ctx;
 	char *token = NULL;
 	bool skipped;
-	int r, n;
+	int r;
 
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
@@ -648,13 +660,7 @@ int negotiate_start(const struct negotiate_options *opts, struct negotiate_ctx *
 	ctx->cred = GSS_C_NO_CREDENTIAL;
 	ctx->target = GSS_C_NO_NAME;
 
-	if (opts->spn && *opts->spn)
-		n = snprintf(ctx->spn, sizeof(ctx->spn), "%s", opts->spn);
-	else if (opts->proxy_host && *opts->proxy_host)
-		n = snprintf(ctx->spn, sizeof(ctx->spn), "HTTP@%s", opts->proxy_host);
-	else
-		n = -1;
-	if (n < 0 || (size_t)n >= sizeof(ctx->spn)) {
+	if (derive_spn(opts, ctx->spn, sizeof(ctx->spn)) < 0) {
 		fail_set(fail, NEGOTIATE_ERR_BAD_SPN,
 			 opts->spn && *opts->spn ? opts->spn : "(none)");
 		r = -EINVAL;
@@ -788,14 +794,15 @@ const char *negotiate_spn(const struct negotiate_ctx *ctx)
 
 /* --- ticket status --- */
 
-int negotiate_ticket_status(const char *ccache, struct negotiate_ticket *ret,
+int negotiate_ticket_status(const struct negotiate_options *opts, struct negotiate_ticket *ret,
 			    struct negotiate_failure *fail)
 {
+	const char *ccache = opts && opts->ccache && *opts->ccache ? opts->ccache : NULL;
 	struct negotiate_ticket t;
 	krb5_context kctx = NULL;
 	krb5_ccache cc = NULL;
-	krb5_principal client = NULL;
-	char *name = NULL;
+	krb5_principal client = NULL, server = NULL;
+	char *name = NULL, spn[NEGOTIATE_SPN_MAX];
 	krb5_error_code r;
 	int ret_code = -EACCES;
 
@@ -804,7 +811,12 @@ int negotiate_ticket_status(const char *ccache, struct negotiate_ticket *ret,
 	if (ret_code < 0)
 		return ret_code;
 	ret_code = -EACCES;
-	r = open_ccache(kctx, ccache, NULL, &cc);
+	/* Without a usable SPN the default cache is reported, as before any selection. */
+	if (opts && derive_spn(opts, spn, sizeof(spn)) == 0 &&
+	    spn_to_principal(kctx, spn, &server) != 0)
+		server = NULL;
+	r = open_ccache(kctx, ccache, server, &cc);
+	krb5_free_principal(kctx, server);
 	if (!r && krb5_cc_get_full_name(kctx, cc, &name) == 0) {
 		snprintf(t.ccache, sizeof(t.ccache), "%s", name);
 		krb5_free_string(kctx, name);

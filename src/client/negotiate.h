@@ -126,7 +126,9 @@ struct negotiate_ticket {
 	time_t tgt_renew_until; /* 0 when not renewable */
 };
 
-/* ccache NULL/"": the default. 0 (even with an expired or no TGT), -ENOENT (no ccache or no
+/* The credentials negotiate_start() would use with opts (ccache NULL/"": the default; in a
+ * collection, the cache krb5_cc_select() picks for the proxy's SPN, as GSSAPI does; opts
+ * NULL: the default cache). 0 (even with an expired or no TGT), -ENOENT (no ccache or no
  * principal: NEGOTIATE_ERR_NO_TICKET), -EACCES (unusable ccache) or -ENOMEM. */
-int negotiate_ticket_status(const char *ccache, struct negotiate_ticket *ret,
+int negotiate_ticket_status(const struct negotiate_options *opts, struct negotiate_ticket *ret,
 			    struct negotiate_failure *fail);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -489,13 +490,16 @@ END_TEST
 
 START_TEST(test_ticket_status)
 {
+	struct negotiate_options with_cc = {.proxy_host = PROXY_HOST, .ccache = cc_path("cc-status")};
+	struct negotiate_options empty_cc = {.proxy_host = PROXY_HOST, .ccache = ""};
 	struct negotiate_ticket t;
 	struct negotiate_failure fail;
 	time_t now = time(NULL);
 
-	kinit("alice", cc_path("cc-status"), NULL);
+	kinit("alice", with_cc.ccache, NULL);
 	setenv("KRB5CCNAME", cc_path("cc-nowhere"), 1);
-	ck_assert_int_eq(negotiate_ticket_status(cc_path("cc-status"), &t, &fail), 0);
+
+	ck_assert_int_eq(negotiate_ticket_status(&with_cc, &t, &fail), 0);
 	ck_assert_str_eq(t.principal, "alice@" REALM);
 	ck_assert_str_eq(t.ccache, cc_path("cc-status"));
 	ck_assert(t.has_tgt);
@@ -503,8 +507,58 @@ START_TEST(test_ticket_status)
 	ck_assert_int_le(t.tgt_end, now + 10 * 3600 + 5);
 	ck_assert_int_ge(t.tgt_renew_until, t.tgt_end);
 	setenv("KRB5CCNAME", cc_path("cc-status"), 1);
-	ck_assert_int_eq(negotiate_ticket_status("", &t, &fail), 0);
+	ck_assert_int_eq(negotiate_ticket_status(&empty_cc, &t, &fail), 0);
 	ck_assert_str_eq(t.principal, "alice@" REALM);
+}
+END_TEST
+
+/* A DIR collection holding alice's cache and bob's, bob's the primary, and a ~/.k5identity that
+ * names alice for the proxy: GSSAPI picks alice's cache for the proxy's SPN, and so must the
+ * status the client reports (ctl status, expiry warnings), not the primary's. */
+START_TEST(test_ticket_status_follows_cache_selection)
+{
+	char dir[PATH_MAX], coll[PATH_MAX + 8], path[PATH_MAX + 32], *old_home = getenv("HOME");
+	struct negotiate_options in_coll = {.proxy_host = PROXY_HOST};
+	char who[256] = "";
+	struct negotiate_ticket t;
+	struct negotiate_failure fail;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/coll-home", rig);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(coll, sizeof(coll), "DIR:%s/cc", dir);
+	snprintf(path, sizeof(path), "%s/cc", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	kinit("alice", coll, NULL);
+	kinit("bob", coll, NULL); /* a new principal in a collection becomes the primary */
+	snprintf(path, sizeof(path), "%s/.k5identity", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "alice@%s host=%s\n", REALM, PROXY_HOST);
+	fclose(f);
+	old_home = old_home ? strdup(old_home) : NULL;
+	setenv("HOME", dir, 1);
+	setenv("KRB5CCNAME", coll, 1);
+
+	ck_assert_int_eq(negotiate_ticket_status(NULL, &t, &fail), 0);
+	ck_assert_str_eq(t.principal, "bob@" REALM); /* the primary, with no proxy to choose for */
+	expect_user(&proxy_opts, "alice");
+	ck_assert_int_eq(negotiate_ticket_status(&proxy_opts, &t, &fail), 0);
+	ck_assert_str_eq(t.principal, "alice@" REALM);
+	ck_assert(t.has_tgt);
+	/* Configured explicitly, a collection's name pins its primary (no selection) for GSSAPI:
+	 * the status must still name whoever the tokens come from. */
+	in_coll.ccache = coll;
+	negotiate_free(exchange(&in_coll, who, sizeof(who)));
+	ck_assert_int_eq(negotiate_ticket_status(&in_coll, &t, &fail), 0);
+	ck_assert_str_eq(t.principal, who);
+
+	if (old_home) {
+		setenv("HOME", old_home, 1);
+		free(old_home);
+	} else {
+		unsetenv("HOME");
+	}
 }
 END_TEST
 
@@ -602,6 +656,7 @@ static Suite *negotiate_suite(void)
 	tcase_add_test(tc, test_success_without_final_token);
 	tcase_add_test(tc, test_malformed_proxy_tokens);
 	tcase_add_test(tc, test_ticket_status);
+	tcase_add_test(tc, test_ticket_status_follows_cache_selection);
 	tcase_add_test(tc, test_kdc_unreachable); /* last: stops the KDC */
 	suite_add_tcase(s, tc);
 	return s;
