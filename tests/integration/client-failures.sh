@@ -9,6 +9,8 @@ kgc_start_client "$U" || exit 99
 kgc_start_client "$V" || exit 99
 PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
+log_lines=0
+new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
 
 kg_check "baseline: https works" test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 kg_check "kernelgatekeeper-ctl status (as uid $U) shows the principal alice@$REALM" \
@@ -39,6 +41,39 @@ kg_check "after kinit: https works again without a restart" \
 kg_check "after kinit: http works again" \
 	test "$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 
+# --- the KDC never answers: only request_timeout ends the wait for the token ----------------
+# A fresh kinit leaves no service ticket for the proxy in the cache, so the next token needs the
+# KDC; nft in the proxy namespace (where the rig's KDC listens) drops its traffic silently.
+KGC_REQUEST_TIMEOUT=2 kgc_write_config
+kill -HUP "$KGC_SERVICE_PID"
+sleep 0.3
+kill -HUP "${KGC_PID[$U]}"
+sleep 0.3
+krbrig_kinit_as "$U" alice alicepw "$CC_U"
+ip netns exec "$KRBRIG_NS_PROXY" nft -f - <<EOF || exit 99
+table inet kgtest_kdc_silent {
+	chain input {
+		type filter hook input priority 0;
+		tcp dport $KDC_PORT drop
+		udp dport $KDC_PORT drop
+	}
+}
+EOF
+kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_kdc_silent 2>/dev/null
+log_lines=$(wc -l <"$LOG_U")
+t0=$(date +%s%N)
+kgc_curl "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+kg_wait_for 20 new_log_says "no Kerberos token within 2 s"
+kg_check "KDC silent: the connection ends after request_timeout (${ms} ms, want 1900..4500), log says KDC unreachable" \
+	eval '[ $ms -ge 1900 ] && [ $ms -lt 4500 ] && new_log_says "KDC unreachable.*no Kerberos token within 2 s"'
+tail -n +$((log_lines + 1)) "$LOG_U" | grep -m1 "no Kerberos token" | sed 's/^/# log: /'
+ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_kdc_silent
+t0=$(date +%s)
+kg_check "KDC back: https works again without a restart" \
+	kg_wait_for 600 eval 'test "$(kgc_curl "$U" -m 5 "https://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"'
+echo "# the next token came $(($(date +%s) - t0)) s after the KDC was reachable again"
+
 # --- the proxy rejects the ticket: a service principal Squid has no key for ------------------
 KRB5_CONFIG="$RIG/krb5.conf" KRB5_KDC_PROFILE="$RIG/kdc.conf" kadmin.local -r "$REALM" \
 	-q "addprinc -randkey HTTP/other.kgtest.local@$REALM" >/dev/null 2>&1
@@ -64,7 +99,6 @@ krbrig_stop_pidfile proxy
 # https first: the client says a repeated failure only once, so this is the line the log
 # must carry for this connection; port 80 then shows the same sentence on its 502 page.
 log_lines=$(wc -l <"$LOG_U")
-new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; }
 t0=$(date +%s%N)
 kgc_curl "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
 ms=$((($(date +%s%N) - t0) / 1000000))
