@@ -78,8 +78,9 @@ bulk_once() { # PATH -> MiB/s
 # The paths alternate round by round, so drift on the machine hits both alike. The figure is
 # the ratio of the mean throughputs over all rounds; the ratio of the best rounds and the median
 # of the per-round ratios are printed too. (The ratio of bests, used before, compares the two
-# luckiest rounds: over 7 runs of one build it ranged 0.93-1.02 while the mean ratio stayed
-# 0.95-1.06 and the paired median 0.96-1.03; single rounds vary by +-15 %.)
+# luckiest rounds. Over 10 runs of one build on a 2-vCPU machine: bests 0.919-1.015, mean
+# 0.923-1.057, paired median 0.895-1.047; single rounds vary by +-15 %, so one run can land on
+# either side of 0.95 whichever figure is used.)
 echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $ROUNDS alternating rounds per path"
 : >"$KG_TMP/tp-rounds"
 for ((r = 1; r <= ROUNDS; r++)); do
