@@ -11,6 +11,14 @@ PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
 log_lines=0
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
+# One https request as uid U, timed into ms; new_log_says then looks only at what came after.
+timed_https() {
+	local t0
+	log_lines=$(wc -l <"$LOG_U")
+	t0=$(date +%s%N)
+	kgc_curl "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
+	ms=$((($(date +%s%N) - t0) / 1000000))
+}
 
 kg_check "baseline: https works" test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 kg_check "kernelgatekeeper-ctl status (as uid $U) shows the principal alice@$REALM" \
@@ -60,10 +68,7 @@ table inet kgtest_kdc_silent {
 }
 EOF
 kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_kdc_silent 2>/dev/null
-log_lines=$(wc -l <"$LOG_U")
-t0=$(date +%s%N)
-kgc_curl "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
-ms=$((($(date +%s%N) - t0) / 1000000))
+timed_https
 kg_wait_for 20 new_log_says "no Kerberos token within 2 s"
 kg_check "KDC silent: the connection ends after request_timeout (${ms} ms, want 1900..4500), log says KDC unreachable" \
 	eval '[ $ms -ge 1900 ] && [ $ms -lt 4500 ] && new_log_says "KDC unreachable.*no Kerberos token within 2 s"'
@@ -98,10 +103,7 @@ sleep 0.3
 krbrig_stop_pidfile proxy
 # https first: the client says a repeated failure only once, so this is the line the log
 # must carry for this connection; port 80 then shows the same sentence on its 502 page.
-log_lines=$(wc -l <"$LOG_U")
-t0=$(date +%s%N)
-kgc_curl "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
-ms=$((($(date +%s%N) - t0) / 1000000))
+timed_https
 kg_wait_for 20 new_log_says "proxy unreachable"
 kg_check "proxy down: https fails within connection_timeout (${ms} ms), log says unreachable" \
 	eval '[ $ms -lt 3500 ] && new_log_says "proxy unreachable"'
