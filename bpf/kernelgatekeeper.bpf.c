@@ -241,6 +241,16 @@ static __always_inline int remember_dst(struct bpf_sock_addr *ctx, const __u8 ip
 	return 0;
 }
 
+/* A TCP socket may connect again after a failed connect() or a connect(AF_UNSPEC): what an
+ * earlier, redirected attempt remembered must not describe this one (getpeername, sockops). */
+static __always_inline void forget_dst(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	if (sk && ctx->type == SOCK_STREAM)
+		bpf_sk_storage_delete(&sk_orig_dst, sk);
+}
+
 SEC("cgroup/connect4")
 int kg_connect4(struct bpf_sock_addr *ctx)
 {
@@ -249,6 +259,7 @@ int kg_connect4(struct bpf_sock_addr *ctx)
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	__u8 ip[16];
 
+	forget_dst(ctx);
 	client = steer_lookup(ctx, port);
 	if (!client)
 		return 1;
@@ -280,6 +291,7 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 	__u16 port4, port6;
 	__u8 ip[16];
 
+	forget_dst(ctx);
 	client = steer_lookup(ctx, port);
 	if (!client)
 		return 1;

@@ -13,6 +13,23 @@ out=$(kg_probe_app "$U" 192.0.2.10 443)
 kg_expect "IPv4: lands on the user's relay with SO_ORIGINAL_DST 192.0.2.10:443" "ORIGDST 192.0.2.10:443" "$out"
 kg_expect "IPv4: getpeername in the application shows 192.0.2.10:443" "PEER 192.0.2.10:443" "$out"
 
+# A socket whose redirected connection is dropped (connect(AF_UNSPEC)) and that then connects
+# to a port that is not steered must show its real peer: nothing of the first attempt stays.
+out=$(kg_app "$U" "$KG_PYTHON" -c '
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+s = socket.socket()
+s.settimeout(3)
+s.connect(("192.0.2.10", 443))
+print("FIRST %s:%d" % s.getpeername())
+unspec = (ctypes.c_ubyte * 16)()
+print("DISCONNECT", libc.connect(s.fileno(), unspec, 16))
+s.connect(("192.0.2.10", 22))
+print("SECOND %s:%d" % s.getpeername())' 2>&1)
+kg_expect "re-connect: the first, steered connection shows 192.0.2.10:443" "FIRST 192.0.2.10:443" "$out"
+kg_expect "re-connect: connect(AF_UNSPEC) drops it" "DISCONNECT 0" "$out"
+kg_expect "re-connect: the second, direct connection shows its real peer 192.0.2.10:22" "SECOND 192.0.2.10:22" "$out"
+
 out=$(kg_probe_app "$U" 2001:db8::10 443)
 kg_expect "IPv6: SO_ORIGINAL_DST (IP6T) gives [2001:db8::10]:443" "ORIGDST [2001:db8::10]:443" "$out"
 kg_expect "IPv6: getpeername shows [2001:db8::10]:443" "PEER [2001:db8::10]:443" "$out"
