@@ -79,6 +79,20 @@ static void conn_free(struct kg_conn *c)
 	kg_service_update_status(svc);
 }
 
+/* A client or watcher receives one message per event, and a timer drain delivers up to a ring's
+ * worth (KG_RINGBUF_BYTES / ~120 bytes) at once. At ~1 KiB of socket memory per small
+ * SEQPACKET message the default send buffer (~200 KiB) held about 270 and the rest of a burst
+ * was dropped; room for the whole ring costs nothing until a burst actually waits in it.
+ * SO_SNDBUFFORCE needs CAP_NET_ADMIN, which the service has. */
+static void widen_sndbuf(const struct kg_conn *c)
+{
+	int size = KG_RINGBUF_BYTES * 8;
+
+	if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		log_debug("cannot enlarge the IPC send buffer of pid %d: %s", (int)c->pid,
+			  strerror(errno));
+}
+
 static int reply(struct kg_conn *c, uint32_t seq, uint16_t type, const void *p, size_t len)
 {
 	return kg_ipc_send(c->fd, type, seq, p, len, NULL, 0);
@@ -148,6 +162,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return r;
 	}
 	c->is_client = true;
+	widen_sndbuf(c);
 	c->port4 = port4;
 	c->port6 = port6;
 	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
@@ -336,6 +351,7 @@ static int handle_watch(struct kg_conn *c, const struct kg_ipc_msg *m)
 	int r = reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 
 	if (r == 0 && !c->watcher) {
+		widen_sndbuf(c);
 		/* Events from before the subscription are not this watcher's. */
 		kg_datapath_consume(c->svc->dp);
 		c->watcher = true;

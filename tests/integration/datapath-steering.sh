@@ -42,9 +42,19 @@ kg_wait_for 20 grep -q "NOTIFY 192.0.2.10:443" "$KG_RELAY_LOG"
 kg_check "the client is told about its redirected connections (notify_accept)" \
 	grep -q "NOTIFY 192.0.2.10:443 pid=" "$KG_RELAY_LOG"
 
-# With nobody watching, events collect in the ring buffer instead of waking the service per
-# connect(): a timer drains them, and a burst past a quarter of the ring wakes it early. None
-# may be lost either way: 700 connections make 1400 events (redirect + close), ~150 KiB.
+# With nobody watching and no debug logging, events collect in the ring buffer instead of
+# waking the service per connect(): a timer drains them, and a burst past a quarter of the ring
+# wakes it early. None may be lost either way: 700 connections make 1400 events (redirect +
+# close), ~150 KiB. ctl watch and log_level "debug" switch to one wake-up per event.
+reloads() { grep -c "configuration reloaded" "$KG_TMP/service.log"; }
+kg_check "log_level debug: events wake the service one by one (settings.live_events 1)" \
+	kg_wait_for 30 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 1 ]'
+n=$(reloads)
+KG_DP_LOG_LEVEL=info kg_dp_write_config "${KG_PORTS:-443}"
+kill -HUP "$KG_SERVICE_PID"
+kg_wait_for 50 eval '[ "$(reloads)" -gt "$n" ]'
+kg_check "log_level info, nobody watching: events are batched (live_events 0)" \
+	test "$(kg_live_events "$KG_SERVICE_PID")" = 0
 notified() { grep -c "NOTIFY 192.0.2.10:443 pid=" "$KG_RELAY_LOG"; }
 n0=$(notified)
 kg_app "$U" "$KG_PYTHON" -c '
@@ -56,6 +66,18 @@ kg_check "a burst of 700 steered connections: the client is told about each one 
 	test "$(notified)" -eq $((n0 + 700))
 kg_check "no event was dropped from the ring buffer" \
 	eval '"$KG_CTL" --socket "$KG_SOCK" stats | grep -qE "^events_dropped +0$"'
+kg_app "$U" timeout -k 2 3 "$KG_CTL" --socket "$KG_SOCK" watch >/dev/null 2>&1 &
+WL=$!
+kg_on_exit kg_stop_pid "$WL"
+kg_check "while a ctl watch runs, events are live (live_events 1)" \
+	kg_wait_for 25 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 1 ]'
+wait "$WL" 2>/dev/null
+kg_check "when the watch ends, batched again (live_events 0)" \
+	kg_wait_for 30 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 0 ]'
+n=$(reloads)
+kg_dp_write_config "${KG_PORTS:-443}"
+kill -HUP "$KG_SERVICE_PID"
+kg_wait_for 50 eval '[ "$(reloads)" -gt "$n" ]'
 
 # getsockopt for every option the hook does not handle keeps the kernel's answer, also with a
 # buffer larger than a page (the optlen rule).

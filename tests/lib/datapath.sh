@@ -21,7 +21,7 @@ kg_dp_write_config() { # kg_dp_write_config PORTS [extra lines...]
 		echo "};"
 		echo "proxy = { type = \"http\"; url = \"http://203.0.113.5:443\"; };"
 		echo "socket_path = \"$KG_SOCK\";"
-		echo "log_level = \"debug\";"
+		echo "log_level = \"${KG_DP_LOG_LEVEL:-debug}\";"
 		echo "shutdown_timeout = 5;"
 		local l
 		for l in "$@"; do echo "$l"; done
@@ -113,4 +113,23 @@ kg_expect() {
 	else
 		kg_fail "$d (wanted '$want', got: $(printf '%s' "$got" | tr '\n' '|'))"
 	fi
+}
+
+# The datapath's settings.live_events of the service with PID $1 (0 or 1): its map descriptors
+# name their ids in /proc/PID/fdinfo, bpftool dumps the one called "settings".
+kg_live_events() {
+	"$KG_PYTHON" -c '
+import glob, json, subprocess, sys
+for info in glob.glob("/proc/%s/fdinfo/*" % sys.argv[1]):
+    try:
+        ids = [l.split()[1] for l in open(info) if l.startswith("map_id:")]
+    except OSError:
+        continue
+    for i in ids:
+        show = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show", "id", i]))
+        if show.get("name") == "settings":
+            dump = json.loads(subprocess.check_output(["bpftool", "-j", "map", "dump", "id", i]))
+            print(dump[0]["formatted"]["value"]["live_events"])
+            sys.exit(0)
+' "$1"
 }
