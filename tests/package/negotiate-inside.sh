@@ -32,9 +32,9 @@ as_user() {
 	setpriv --reuid="$uid" --regid="$uid" --init-groups -- \
 		env -i PATH=/usr/bin:/bin HOME="/home/$U" "$@"
 }
-body=$(as_user curl -sS --max-time 20 "http://$ORIGIN_IP/" 2>&1)
+body80=$(as_user curl -sS --max-time 20 "http://$ORIGIN_IP/" 2>&1)
 kg_check "curl http://$ORIGIN_IP/ as $U (no proxy variables) reaches the origin" \
-	grep -q 'kgtest origin' <<<"$body"
+	grep -q 'kgtest origin' <<<"$body80"
 body=$(as_user curl -sS --max-time 20 --cacert "$ORIGIN_CA" \
 	--resolve "$ORIGIN_HOST:443:$ORIGIN_IP" "https://$ORIGIN_HOST/" 2>&1)
 kg_check "curl https://$ORIGIN_HOST/ as $U goes through a Negotiate CONNECT" \
@@ -44,7 +44,9 @@ kg_check "Squid logged $U's Kerberos principal" \
 kg_check "the ticket cache now holds the proxy's service ticket" \
 	grep -q "HTTP/$PROXY_HOST@$REALM" <<<"$(as_user klist -c "FILE:/tmp/krb5cc_$uid" 2>&1)"
 [ "$KG_FAILS" = 0 ] || {
-	echo "# body: $body"
+	printf '# http body: %s\n# https body: %s\n' "$body80" "$body"
+	kernelgatekeeper-ctl clients 2>&1 | sed 's/^/# /'
 	journalctl --no-pager -n 15 _SYSTEMD_USER_UNIT=kernelgatekeeper-client.service | sed 's/^/# /'
+	journalctl --no-pager -n 15 -u kernelgatekeeper.service | sed 's/^/# /'
 }
 kg_finish
