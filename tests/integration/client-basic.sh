@@ -115,8 +115,7 @@ kg_check "proxy.type https is refused with exit 2 and a clear message" \
 kg_check "a missing -c file exits 2" eval '"$KG_CLIENT" -c /nonexistent/kg.conf >/dev/null 2>&1; [ $? = 2 ]'
 
 # SIGHUP reloads, SIGTERM stops cleanly.
-kill -HUP "${KGC_PID[$U]}"
-kg_wait_for 30 grep -q "configuration reloaded" "$(kgc_client_log "$U")"
+kg_reload "${KGC_PID[$U]}" "$(kgc_client_log "$U")"
 out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
 kg_check "SIGHUP reloads and the client keeps working" test "$out" = "$PAGE"
 kgc_stop_client "$U"

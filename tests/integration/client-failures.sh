@@ -53,10 +53,8 @@ kg_check "after kinit: http works again" \
 # A fresh kinit leaves no service ticket for the proxy in the cache, so the next token needs the
 # KDC; nft in the proxy namespace (where the rig's KDC listens) drops its traffic silently.
 KGC_REQUEST_TIMEOUT=2 kgc_write_config
-kill -HUP "$KGC_SERVICE_PID"
-sleep 0.3
-kill -HUP "${KGC_PID[$U]}"
-sleep 0.3
+kg_reload "$KGC_SERVICE_PID" "$KG_TMP/service.log"
+kg_reload "${KGC_PID[$U]}" "$LOG_U"
 krbrig_kinit_as "$U" alice alicepw "$CC_U"
 ip netns exec "$KRBRIG_NS_PROXY" nft -f - <<EOF || exit 99
 table inet kgtest_kdc_silent {
@@ -83,9 +81,8 @@ echo "# the next token came $(($(date +%s) - t0)) s after the KDC was reachable 
 KRB5_CONFIG="$RIG/krb5.conf" KRB5_KDC_PROFILE="$RIG/kdc.conf" kadmin.local -r "$REALM" \
 	-q "addprinc -randkey HTTP/other.kgtest.local@$REALM" >/dev/null 2>&1
 KGC_SPN="HTTP@other.kgtest.local" kgc_write_config
-kill -HUP "$KGC_SERVICE_PID"
-sleep 0.3
-kill -HUP "${KGC_PID[$U]}"
+kg_reload "$KGC_SERVICE_PID" "$KG_TMP/service.log"
+kg_reload "${KGC_PID[$U]}" "$LOG_U"
 kg_wait_for 30 grep -q "service principal HTTP@other" "$LOG_U"
 out=$(kgc_curl "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/" 2>&1)
 kg_check "ticket for the wrong principal: the log says the proxy rejected the ticket" \
@@ -94,10 +91,8 @@ grep -m1 "proxy rejected" "$LOG_U" | sed 's/^/# log: /'
 page=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)
 kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | grep -q "proxy rejected"'
 kgc_write_config
-kill -HUP "$KGC_SERVICE_PID"
-sleep 0.3
-kill -HUP "${KGC_PID[$U]}"
-sleep 0.3
+kg_reload "$KGC_SERVICE_PID" "$KG_TMP/service.log"
+kg_reload "${KGC_PID[$U]}" "$LOG_U"
 
 # --- the proxy is down -----------------------------------------------------------------------
 krbrig_stop_pidfile proxy

@@ -46,13 +46,10 @@ kg_check "the client is told about its redirected connections (notify_accept)" \
 # waking the service per connect(): a timer drains them, and a burst past a quarter of the ring
 # wakes it early. None may be lost either way: 700 connections make 1400 events (redirect +
 # close), ~150 KiB. ctl watch and log_level "debug" switch to one wake-up per event.
-reloads() { grep -c "configuration reloaded" "$KG_TMP/service.log"; }
 kg_check "log_level debug: events wake the service one by one (settings.live_events 1)" \
 	kg_wait_for 30 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 1 ]'
-n=$(reloads)
 KG_DP_LOG_LEVEL=info kg_dp_write_config "${KG_PORTS:-443}"
-kill -HUP "$KG_SERVICE_PID"
-kg_wait_for 50 eval '[ "$(reloads)" -gt "$n" ]'
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_check "log_level info, nobody watching: events are batched (live_events 0)" \
 	test "$(kg_live_events "$KG_SERVICE_PID")" = 0
 notified() { grep -c "NOTIFY 192.0.2.10:443 pid=" "$KG_RELAY_LOG"; }
@@ -74,10 +71,8 @@ kg_check "while a ctl watch runs, events are live (live_events 1)" \
 wait "$WL" 2>/dev/null
 kg_check "when the watch ends, batched again (live_events 0)" \
 	kg_wait_for 30 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 0 ]'
-n=$(reloads)
 kg_dp_write_config "${KG_PORTS:-443}"
-kill -HUP "$KG_SERVICE_PID"
-kg_wait_for 50 eval '[ "$(reloads)" -gt "$n" ]'
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 
 # getsockopt for every option the hook does not handle keeps the kernel's answer, also with a
 # buffer larger than a page (the optlen rule).

@@ -38,8 +38,7 @@ kg_expect "port 22 is not a target before the reload" "DIRECT 192.0.2.10:22" "$(
 
 # Reload with new target ports: applied without a restart.
 kg_dp_write_config "443, 22"
-kill -HUP "$KG_SERVICE_PID"
-kg_wait_for 50 grep -q "configuration reloaded" "$KG_TMP/service.log"
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_expect "after SIGHUP, port 22 is steered" "ORIGDST 192.0.2.10:22" "$(kg_probe_app "$U" 192.0.2.10 22)"
 kg_check "RELOADING=1 with MONOTONIC_USEC was sent" grep -q "RELOADING=1|MONOTONIC_USEC=[0-9]" "$NOTIFY_LOG"
 kg_check "same service process after reload" kill -0 "$KG_SERVICE_PID"
@@ -49,18 +48,15 @@ kg_check "same service process after reload" kill -0 "$KG_SERVICE_PID"
 many() { local i; for ((i = $1; i < $1 + 250; i++)); do printf '"10.%d.%d.0/24", ' $((i / 256)) $((i % 256)); done; }
 kg_dp_write_config "443, 22"
 sed -i "s|bypass = \[ |bypass = [ $(many 0)|" "$KG_CONF"
-kill -HUP "$KG_SERVICE_PID"
-kg_wait_for 50 test "$(grep -c 'configuration reloaded' "$KG_TMP/service.log")" -ge 2
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_expect "250 bypass ranges loaded: 198.51.100.7 still goes direct" "DIRECT 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
 kg_dp_write_config "443, 22"
 sed -i "s|bypass = \[ \"198.51.100.0/24\", |bypass = [ $(many 300)|" "$KG_CONF"
-kill -HUP "$KG_SERVICE_PID"
-kg_wait_for 50 test "$(grep -c 'configuration reloaded' "$KG_TMP/service.log")" -ge 3
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_expect "a range dropped from bypass on reload is steered at once" "ORIGDST 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
 kg_expect "a range kept in bypass still goes direct" "DIRECT [2001:db8:bbbb::7]:443" "$(kg_probe_app "$U" 2001:db8:bbbb::7 443)"
 kg_dp_write_config "443, 22"
-kill -HUP "$KG_SERVICE_PID"
-kg_wait_for 50 test "$(grep -c 'configuration reloaded' "$KG_TMP/service.log")" -ge 4
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_expect "bypass restored on the next reload" "DIRECT 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
 
 # Broken file: rejected, logged, old config kept.

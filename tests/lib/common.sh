@@ -144,15 +144,25 @@ kg_stop_pid() {
 	kill -KILL "$pid" 2>/dev/null
 }
 
-# Wait until a command succeeds (max N tenths of a second).
+# Wait until a command succeeds (max N tenths of a second). The command may be an eval of the
+# caller's variables: this function's own local has a name no caller uses.
 kg_wait_for() { # kg_wait_for 50 test -S /path
-	local n=$1 i
+	local _kg_wait_left=$1
 	shift
-	for ((i = 0; i < n; i++)); do
+	while ((_kg_wait_left-- > 0)); do
 		"$@" 2>/dev/null && return 0
 		sleep 0.1
 	done
 	return 1
+}
+
+# SIGHUP a daemon of ours and wait (5 s at most) until LOG has one more "configuration
+# reloaded" line: the service and the client both write one when a reload is done.
+kg_reload() { # kg_reload PID LOG
+	local _kg_before
+	_kg_before=$(grep -c "configuration reloaded" "$2")
+	kill -HUP "$1" || return 1
+	kg_wait_for 50 eval '[ "$(grep -c "configuration reloaded" "$2")" -gt "$_kg_before" ]'
 }
 
 # Unprivileged test identities: numeric uids with no passwd entry, so no system file changes.
