@@ -104,18 +104,7 @@ void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadli
 	c->deadline = deadline;
 	if (!deadline)
 		return;
-	if (loop.n == loop.cap) {
-		uint32_t cap = loop.cap ? loop.cap * 2 : 256;
-		struct relay_conn **h = realloc(loop.heap, cap * sizeof(*h));
-
-		if (!h) {
-			/* Without a timer a stuck setup would live forever: give up on it now. */
-			relay_conn_close(cl, c, true);
-			return;
-		}
-		loop.heap = h;
-		loop.cap = cap;
-	}
+	/* Cannot overflow: conn_alloc() gives the heap a slot for every connection struct. */
 	c->heap_idx = loop.n;
 	loop.heap[loop.n++] = c;
 	heap_up(c->heap_idx);
@@ -431,8 +420,17 @@ static struct relay_conn *conn_alloc(void)
 	unsigned i;
 
 	if (!loop.free_conns) {
-		struct relay_conn *slab = malloc(CONN_SLAB * sizeof(*slab));
+		uint32_t cap = loop.cap + CONN_SLAB;
+		struct relay_conn **heap = realloc(loop.heap, cap * sizeof(*heap));
+		struct relay_conn *slab;
 
+		/* Each struct is in the timer heap at most once: growing the heap with the pool
+		 * means setting a timer never needs memory (nor fails under a caller's feet). */
+		if (!heap)
+			return NULL;
+		loop.heap = heap;
+		loop.cap = cap;
+		slab = malloc(CONN_SLAB * sizeof(*slab));
 		if (!slab)
 			return NULL;
 		for (i = 0; i < CONN_SLAB; i++) {
