@@ -267,6 +267,12 @@ void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t)
 		 negotiate_error_message(NEGOTIATE_ERR_KDC_UNREACHABLE), cl->set.request_timeout);
 }
 
+/* What a failed Kerberos step tells the user. */
+static const char *failure_sentence(const struct negotiate_failure *f)
+{
+	return f->message[0] ? f->message : negotiate_error_message(f->code);
+}
+
 void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job)
 {
 	t->job = NULL;
@@ -279,20 +285,38 @@ void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job)
 	} else {
 		t->auth_failed = true;
 		snprintf(t->auth_reason, sizeof(t->auth_reason), "%s",
-			 job->fail.message[0] ? job->fail.message
-					      : negotiate_error_message(job->fail.code));
+			 failure_sentence(&job->fail));
 		if (job->fail.detail[0])
 			log_debug("Kerberos: %s (%s)", t->auth_reason, job->fail.detail);
 	}
 	authq_job_free(job);
 }
 
+/* Feed r's Negotiate token to t->neg as the given answer; on failure buf says why. */
+static int step_on_token(struct tunnel_setup *t, const struct kg_http_response *r,
+			 const uint8_t *head, enum negotiate_answer answer, char **next, char *buf,
+			 size_t len)
+{
+	struct negotiate_failure f = {0};
+	char *tok;
+	int ret;
+
+	tok = strndup((const char *)head + r->negotiate_token.off, r->negotiate_token.len);
+	if (!tok) {
+		snprintf(buf, len, "out of memory");
+		return -ENOMEM;
+	}
+	ret = negotiate_step(t->neg, answer, tok, next, &f);
+	free(tok);
+	if (ret < 0)
+		snprintf(buf, len, "%s", failure_sentence(&f));
+	return ret;
+}
+
 void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r,
 			const uint8_t *head, char *buf, size_t len)
 {
-	struct negotiate_failure f = {0};
-	char *next = NULL, *tok;
-	int r2;
+	char *next = NULL;
 
 	if (!(r->auth_schemes & KG_AUTH_NEGOTIATE)) {
 		snprintf(buf, len, "the proxy does not offer Negotiate (Kerberos) authentication");
@@ -307,18 +331,8 @@ void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r
 		return;
 	}
 	/* A token with the 407: either a continuation or a rejection that says why. */
-	tok = strndup((const char *)head + r->negotiate_token.off, r->negotiate_token.len);
-	if (!tok) {
-		snprintf(buf, len, "out of memory");
+	if (step_on_token(t, r, head, NEGOTIATE_ANSWER_CHALLENGE, &next, buf, len) < 0)
 		return;
-	}
-	r2 = negotiate_step(t->neg, NEGOTIATE_ANSWER_CHALLENGE, tok, &next, &f);
-	free(tok);
-	if (r2 < 0) {
-		snprintf(buf, len, "%s",
-			 f.message[0] ? f.message : negotiate_error_message(f.code));
-		return;
-	}
 	/* A genuine continuation: the caller may send next. */
 	free(t->token);
 	t->token = next;
@@ -328,21 +342,13 @@ void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r
 int tunnel_mutual(struct tunnel_setup *t, const struct kg_http_response *r, const uint8_t *head,
 		  char *buf, size_t len)
 {
-	struct negotiate_failure f = {0};
-	char *tok, *none = NULL;
+	char *none = NULL;
 	int ret;
 
 	if (r->negotiate != KG_NEGOTIATE_TOKEN || !t->neg)
 		return 0;
-	tok = strndup((const char *)head + r->negotiate_token.off, r->negotiate_token.len);
-	if (!tok)
-		return -ENOMEM;
-	ret = negotiate_step(t->neg, NEGOTIATE_ANSWER_SUCCESS, tok, &none, &f);
-	free(tok);
+	ret = step_on_token(t, r, head, NEGOTIATE_ANSWER_SUCCESS, &none, buf, len);
 	free(none);
-	if (ret < 0)
-		snprintf(buf, len, "%s",
-			 f.message[0] ? f.message : negotiate_error_message(f.code));
 	return ret;
 }
 
