@@ -26,10 +26,6 @@
 #include "shared/log.h"
 #include "shared/netutil.h"
 
-typedef union {
-	uint64_t align;
-	uint8_t bytes[KG_IPC_MAX_MSG];
-} ipc_buf_t;
 
 int client_settings_check(enum kg_proxy_type type, const char *url, char *err, size_t errlen)
 {
@@ -144,7 +140,7 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 
 static int fetch_config(struct kg_client *cl)
 {
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	int r;
 
@@ -222,7 +218,7 @@ int ipc_client_connect(struct kg_client *cl)
 	struct kg_ipc_register req = {0};
 	const struct kg_ipc_registered *reg;
 	const struct kg_ipc_error *e;
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m = {0}; /* read below even when kg_ipc_call() failed before a reply */
 	int fds[2] = {-1, -1}, r;
 	size_t n_fds = 0, i;
@@ -310,7 +306,7 @@ void ipc_client_close(struct kg_client *cl)
 
 void ipc_client_on_readable(struct kg_client *cl)
 {
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	int i, r;
 

@@ -21,13 +21,8 @@
 #include "shared/macro.h"
 #include "shared/netutil.h"
 
-#define EXIT_USAGE 2
 #define CALL_TIMEOUT_MS 5000
 
-typedef union {
-	uint64_t align;
-	uint8_t bytes[KG_IPC_MAX_MSG];
-} ipc_buf_t;
 
 static const char *socket_path = KG_DEFAULT_SOCKET_PATH;
 
@@ -63,7 +58,7 @@ static int connect_service(void)
 }
 
 /* One request, one reply; prints the service's error text when it refuses. */
-static int call(int fd, uint16_t type, const void *p, size_t len, ipc_buf_t *buf,
+static int call(int fd, uint16_t type, const void *p, size_t len, kg_ipc_buf_t *buf,
 		struct kg_ipc_msg *m)
 {
 	int r = kg_ipc_call(fd, type, p, len, buf->bytes, sizeof(buf->bytes), m, NULL, 0, NULL,
@@ -122,7 +117,7 @@ static void print_clients(const struct kg_ipc_client_info *ci, uint32_t n)
 
 static int cmd_status(int fd, int clients_only)
 {
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	const struct kg_ipc_status *st;
 	char since[32];
@@ -166,7 +161,7 @@ static int print_ports(const struct kg_ipc_msg *m)
 
 static int cmd_ports(int fd, int argc, char **argv)
 {
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	struct kg_ipc_port port = {0};
 	uint16_t type;
@@ -218,7 +213,7 @@ static const char *const stat_names[KG_STAT_MAX] = {
 
 static int cmd_stats(int fd)
 {
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	const struct kg_ipc_stats *st;
 	unsigned i;
@@ -243,7 +238,7 @@ static void on_stop(int sig)
 
 static int cmd_watch(int fd, int argc, char **argv)
 {
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	long count = -1, seen = 0;
 	struct sigaction sa = {.sa_handler = on_stop};

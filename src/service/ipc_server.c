@@ -26,10 +26,6 @@
 #include "shared/netutil.h"
 
 /* Aligned receive buffer: payload structs are read in place after validation. */
-typedef union {
-	uint64_t align;
-	uint8_t bytes[KG_IPC_MAX_MSG];
-} ipc_buf_t;
 
 static void fmt_uid(char *buf, size_t len, uid_t uid)
 {
@@ -231,10 +227,7 @@ static void fill_client_info(const struct kg_conn *c, struct kg_ipc_client_info 
 static int handle_status(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	struct kg_service *svc = c->svc;
-	union {
-		uint64_t align;
-		uint8_t bytes[KG_IPC_MAX_PAYLOAD];
-	} buf;
+	kg_ipc_buf_t buf; /* a payload's worth is used */
 	struct kg_ipc_status *st = (void *)buf.bytes;
 	struct kg_ipc_client_info *ci = (void *)(st + 1);
 	struct kg_conn *o;
@@ -390,7 +383,7 @@ static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
 static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kg_conn *c = userdata;
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	int r, i;
 

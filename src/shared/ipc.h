@@ -145,6 +145,12 @@ int kg_ipc_send(int fd, uint16_t type, uint32_t seq, const void *payload, size_t
 int kg_ipc_send_error(int fd, uint32_t seq, int error, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* A receive buffer for kg_ipc_recv(), aligned so payload structs can be read in place. */
+typedef union {
+	uint64_t align;
+	uint8_t bytes[KG_IPC_MAX_MSG];
+} kg_ipc_buf_t;
+
 /* Receive one datagram into buf (at least KG_IPC_MAX_MSG bytes) and decode it. Up to max_fds
  * received descriptors are stored in fds (O_CLOEXEC) and their count in *n_fds; extra or
  * unexpected descriptors are closed. Returns 0, -EAGAIN, -ECONNRESET (peer closed), -EMSGSIZE
