@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include "shared/config.h"
+#include "shared/macro.h"
 
 #define KG_CLIENT_IDENT "kernelgatekeeper-client"
-#define EXIT_USAGE	2
 
 #define CLIENT_FD_CAP	       20000 /* descriptors this process may hold at most */
 #define CLIENT_FD_RESERVE      64    /* kept free for IPC, Kerberos, the journal */

@@ -31,11 +31,6 @@
 #include "shared/log.h"
 #include "shared/netutil.h"
 
-static void config_warning(void *userdata, const char *msg)
-{
-	log_warn("%s", msg);
-}
-
 void client_update_status(struct kg_client *cl)
 {
 	if (cl->stopping)
@@ -81,7 +76,7 @@ static int load_local_config(struct kg_client *cl, struct kg_config *cfg)
 	int r;
 
 	kg_config_defaults(cfg);
-	r = kg_config_load(cfg, cl->config_path, config_warning, NULL, err, sizeof(err));
+	r = kg_config_load(cfg, cl->config_path, kg_log_config_warning, NULL, err, sizeof(err));
 	if (r == -ENOENT && !cl->explicit_config) {
 		log_debug("%s does not exist: using the defaults", cl->config_path);
 		return 0;

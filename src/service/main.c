@@ -27,13 +27,6 @@
 #include "shared/macro.h"
 #include "shared/netutil.h"
 
-#define EXIT_USAGE 2
-
-static void config_warning(void *userdata, const char *msg)
-{
-	log_warn("%s", msg);
-}
-
 /* Proxy endpoints are never steered (the relay itself must reach them). Names are resolved
  * once per (re)load; a name that does not resolve is logged and skipped. */
 static int proxy_endpoints(const struct kg_config *cfg, struct kg_endpoint *eps, unsigned cap)
@@ -241,7 +234,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading configuration",
 		   kg_now_usec(CLOCK_MONOTONIC));
 	kg_config_defaults(&next);
-	r = kg_config_load(&next, svc->config_path, config_warning, NULL, err, sizeof(err));
+	r = kg_config_load(&next, svc->config_path, kg_log_config_warning, NULL, err, sizeof(err));
 	if (r < 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		sd_notifyf(0, "READY=1\nSTATUS=Reload failed (old configuration kept): %s", err);
@@ -453,7 +446,7 @@ int main(int argc, char **argv)
 	kg_log_route_libbpf();
 	snprintf(svc.config_path, sizeof(svc.config_path), "%s", config_path);
 	kg_config_defaults(&svc.cfg);
-	r = kg_config_load(&svc.cfg, config_path, config_warning, NULL, err, sizeof(err));
+	r = kg_config_load(&svc.cfg, config_path, kg_log_config_warning, NULL, err, sizeof(err));
 	if (r == -ENOENT && !explicit_config) {
 		log_notice("%s does not exist: running with the built-in defaults", config_path);
 	} else if (r < 0) {

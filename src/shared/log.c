@@ -295,3 +295,8 @@ void kg_log_full(int level, const char *file, int line, const char *func,
 	kg_log_fullv(level, file, line, func, fields, fmt, ap);
 	va_end(ap);
 }
+
+void kg_log_config_warning(void *userdata, const char *msg)
+{
+	log_warn("%s", msg);
+}

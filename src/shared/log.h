@@ -24,6 +24,8 @@ struct kg_field {
 int kg_log_open(const char *ident, int level, const char *log_path);
 void kg_log_close(void);
 void kg_log_set_level(int level);
+/* A kg_config_warn_fn that logs each configuration warning at LOG_WARNING. */
+void kg_log_config_warning(void *userdata, const char *msg);
 int kg_log_get_level(void);
 /* "debug" | "info" | "warn" | "error" -> LOG_*; -EINVAL for anything else. */
 int kg_log_level_from_string(const char *s);

@@ -33,3 +33,6 @@ static inline int take_fd(int *fd)
 	*fd = -1;
 	return r;
 }
+
+/* Exit status of the three programs for bad usage or an unusable configuration (man pages). */
+#define EXIT_USAGE 2
