@@ -72,7 +72,6 @@ int kg_service_apply_ports(struct kg_service *svc, const uint16_t *ports, unsign
 		return r;
 	memcpy(svc->ports, ports, n * sizeof(ports[0]));
 	svc->n_ports = n;
-	kg_service_update_status(svc);
 	return 0;
 }
 
@@ -111,6 +110,12 @@ static int apply_config(struct kg_service *svc, const struct kg_config *cfg, cha
 	return 0;
 }
 
+static void publish_status(const struct kg_service *svc, uint64_t redirected)
+{
+	sd_notifyf(0, "STATUS=Steering ports of %u client(s); %" PRIu64 " connection(s) redirected",
+		   svc->n_clients, redirected);
+}
+
 void kg_service_update_status(struct kg_service *svc)
 {
 	uint64_t st[KG_STAT_MAX] = {0};
@@ -118,8 +123,7 @@ void kg_service_update_status(struct kg_service *svc)
 	if (!svc->dp)
 		return;
 	kg_datapath_stats(svc->dp, st);
-	sd_notifyf(0, "STATUS=Steering ports of %u client(s); %" PRIu64 " connection(s) redirected",
-		   svc->n_clients, st[KG_STAT_REDIRECTED]);
+	publish_status(svc, st[KG_STAT_REDIRECTED]);
 }
 
 /* How long an event may wait in the ring when nobody watches live: ctl status counters and the
@@ -174,6 +178,8 @@ void kg_service_events_changed(struct kg_service *svc)
 	sd_event_source_set_enabled(svc->drain_timer, SD_EVENT_ON);
 }
 
+static void arm_stats_timer(struct kg_service *svc);
+
 static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kg_service *svc = userdata;
@@ -200,11 +206,8 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 				   st[KG_STAT_EVENTS_DROPPED]);
 		svc->last_redirected = st[KG_STAT_REDIRECTED];
 	}
-	kg_service_update_status(svc);
-	if (svc->cfg.ebpf.stats_interval > 0) {
-		sd_event_source_set_time_relative(s, svc->cfg.ebpf.stats_interval * 1000000ull);
-		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-	}
+	publish_status(svc, st[KG_STAT_REDIRECTED]);
+	arm_stats_timer(svc);
 	return 0;
 }
 
