@@ -611,12 +611,10 @@ int tunnel_peek_response(struct relay_side *s, struct kg_http_response *resp)
 
 int tunnel_consume(struct relay_side *s, size_t n)
 {
-	uint8_t sink[512];
-
-	/* The bytes were peeked, so they are in the socket: no EAGAIN here. Read them into a
-	 * small sink, not relay_scratch, which still holds the head being used. */
+	/* The bytes were peeked, so they are in the socket: no EAGAIN here. MSG_TRUNC drops them
+	 * in the kernel (TCP, Linux 4.4) without copying them out again. */
 	while (n > 0) {
-		ssize_t r = recv(s->fd, sink, n < sizeof(sink) ? n : sizeof(sink), MSG_DONTWAIT);
+		ssize_t r = recv(s->fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
 
 		if (r <= 0)
 			return r == 0 ? -EPIPE : -errno;
