@@ -16,17 +16,6 @@
 #define HTTP_VERSION_PREFIX "HTTP/1."
 #define HTTP_VERSION_LEN    8 /* "HTTP/1.x" */
 
-static inline bool is_digit(uint8_t c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static inline bool is_alnum(uint8_t c)
-{
-	uint8_t l = kg_ascii_lower(c);
-	return is_digit(c) || (l >= 'a' && l <= 'z');
-}
-
 /* strchr() would also match the terminating NUL. */
 static inline bool is_one_of(uint8_t c, const char *set)
 {

@@ -27,15 +27,9 @@ enum {
 	TLS_SNI_HOST_NAME = 0,
 };
 
-static bool is_digit(uint8_t c)
-{
-	return c >= '0' && c <= '9';
-}
-
 static bool is_ldh(uint8_t c)
 {
-	c = kg_ascii_lower(c);
-	return (c >= 'a' && c <= 'z') || is_digit(c) || c == '-';
+	return is_alnum(c) || c == '-';
 }
 
 /* Lower-cases and validates a DNS name (LDH labels of 1..63, <= 253 in all, one trailing dot
