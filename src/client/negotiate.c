@@ -433,14 +433,14 @@ struct negotiate_session {
 int negotiate_session_new(struct negotiate_session **ret)
 {
 	struct negotiate_session *s = calloc(1, sizeof(*s));
-	krb5_error_code r;
+	int r;
 
 	if (!s)
 		return -ENOMEM;
-	r = krb5_init_context(&s->kctx);
-	if (r) {
+	r = context_new(&s->kctx, NULL, NULL);
+	if (r < 0) {
 		free(s);
-		return r == ENOMEM ? -ENOMEM : -EACCES;
+		return r;
 	}
 	*ret = s;
 	return 0;
