@@ -8,36 +8,34 @@
 
 int http_list_next(const uint8_t *buf, size_t *pos, size_t end, struct kg_span *elem)
 {
-	size_t i = *pos;
+	size_t i = *pos, start, stop;
+	bool quoted = false;
 
-	for (;;) {
-		while (i < end && (is_ows(buf[i]) || buf[i] == ','))
-			i++;
-		if (i == end) {
-			*pos = i;
-			return 0;
-		}
-		size_t start = i;
-		bool quoted = false;
-		for (; i < end; i++) {
-			if (quoted && buf[i] == '\\') {
-				if (++i == end)
-					return -EBADMSG;
-			} else if (buf[i] == '"') {
-				quoted = !quoted;
-			} else if (!quoted && buf[i] == ',') {
-				break;
-			}
-		}
-		if (quoted)
-			return -EBADMSG;
-		size_t stop = i;
-		while (stop > start && is_ows(buf[stop - 1]))
-			stop--;
+	while (i < end && (is_ows(buf[i]) || buf[i] == ','))
+		i++;
+	if (i == end) {
 		*pos = i;
-		*elem = (struct kg_span){start, stop - start};
-		return 1;
+		return 0;
 	}
+	start = i;
+	for (; i < end; i++) {
+		if (quoted && buf[i] == '\\') {
+			if (++i == end)
+				return -EBADMSG;
+		} else if (buf[i] == '"') {
+			quoted = !quoted;
+		} else if (!quoted && buf[i] == ',') {
+			break;
+		}
+	}
+	if (quoted)
+		return -EBADMSG;
+	stop = i;
+	while (stop > start && is_ows(buf[stop - 1]))
+		stop--;
+	*pos = i;
+	*elem = (struct kg_span){start, stop - start};
+	return 1;
 }
 
 /* Content-Length: 1*DIGIT, possibly repeated (as a list or in several fields) with the same
