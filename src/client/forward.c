@@ -63,8 +63,6 @@ static void fwd_fail(struct kg_client *cl, struct relay_conn *c, const char *sen
 		     const char *detail)
 {
 	tunnel_log_failure(cl, c, sentence, detail);
-	cl->tunnels_failed++;
-	cl->status_dirty = true;
 	answer_and_close(cl, c, "502 Bad Gateway", sentence);
 }
 
@@ -84,10 +82,7 @@ void forward_begin(struct kg_client *cl, struct relay_conn *c)
 	kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
 	kg_format_ip_port(c->dst_ip, c->dst_port, t->target, sizeof(t->target));
 	c->state = CONN_FORWARD;
-	c->counted_active = true;
-	cl->tunnels_active++;
-	cl->tunnels_total++;
-	cl->status_dirty = true;
+	relay_count_active(cl, c);
 	relay_mark_ready(c);
 }
 

@@ -312,18 +312,23 @@ void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed)
 	cl->status_dirty = true;
 }
 
+void relay_count_active(struct kg_client *cl, struct relay_conn *c)
+{
+	if (c->counted_active)
+		return;
+	c->counted_active = true;
+	cl->tunnels_active++;
+	cl->tunnels_total++;
+	cl->status_dirty = true;
+}
+
 void relay_start(struct kg_client *cl, struct relay_conn *c)
 {
 	tunnel_setup_free(c->setup);
 	c->setup = NULL;
 	c->state = CONN_RELAY;
 	relay_set_timer(cl, c, 0);
-	if (!c->counted_active) {
-		c->counted_active = true;
-		cl->tunnels_active++;
-		cl->tunnels_total++;
-		cl->status_dirty = true;
-	}
+	relay_count_active(cl, c);
 	relay_mark_ready(c);
 }
 

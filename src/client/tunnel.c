@@ -69,13 +69,15 @@ void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *
 		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
 		   detail && detail[0] ? " (" : "", detail ? detail : "",
 		   detail && detail[0] ? ")" : "");
+	cl->tunnels_failed++;
+	cl->status_dirty = true;
 }
 
 static void fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 		 const char *detail)
 {
-	tunnel_log_failure(cl, c, sentence, detail);
-	relay_conn_close(cl, c, true);
+	tunnel_log_failure(cl, c, sentence, detail); /* counts the failure */
+	relay_conn_close(cl, c, false);
 }
 
 /* --- connecting ----------------------------------------------------------------------------- */
