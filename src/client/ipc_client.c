@@ -70,11 +70,11 @@ static int set_one(struct client_settings *set, const char *k, const char *v)
 	} else if (strcmp(k, "proxy.url") == 0) {
 		snprintf(set->proxy_url, sizeof(set->proxy_url), "%s", v);
 	} else if (strcmp(k, "proxy.connection_timeout") == 0) {
-		return parse_uint(v, 600, &set->connection_timeout);
+		return parse_uint(v, KG_CONNECTION_TIMEOUT_MAX, &set->connection_timeout);
 	} else if (strcmp(k, "proxy.request_timeout") == 0) {
-		return parse_uint(v, 3600, &set->request_timeout);
+		return parse_uint(v, KG_REQUEST_TIMEOUT_MAX, &set->request_timeout);
 	} else if (strcmp(k, "proxy.max_retries") == 0) {
-		return parse_uint(v, 10, &set->max_retries);
+		return parse_uint(v, KG_MAX_RETRIES_MAX, &set->max_retries);
 	} else if (strcmp(k, "kerberos.ccache") == 0) {
 		snprintf(set->ccache, sizeof(set->ccache), "%s", v);
 	} else if (strcmp(k, "kerberos.spn") == 0) {

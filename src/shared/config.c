@@ -541,9 +541,9 @@ static const struct key_spec proxy_keys[] = {
 	CUSTOM("type", parse_proxy_type),
 	STRING("url", proxy.url, check_url),
 	STRING("wpad_url", proxy.wpad_url, check_url),
-	UINT("connection_timeout", proxy.connection_timeout, 1, 600),
-	UINT("request_timeout", proxy.request_timeout, 1, 3600),
-	UINT("max_retries", proxy.max_retries, 0, 10),
+	UINT("connection_timeout", proxy.connection_timeout, 1, KG_CONNECTION_TIMEOUT_MAX),
+	UINT("request_timeout", proxy.request_timeout, 1, KG_REQUEST_TIMEOUT_MAX),
+	UINT("max_retries", proxy.max_retries, 0, KG_MAX_RETRIES_MAX),
 };
 
 static const struct key_spec kerberos_keys[] = {

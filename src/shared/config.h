@@ -16,6 +16,10 @@
 #define KG_DEFAULT_SOCKET_PATH "/run/kernelgatekeeper.sock"
 
 #define KG_MAX_TARGET_PORTS 64
+/* Upper bounds of proxy.* numbers: the file's validation and the client's IPC parse. */
+#define KG_CONNECTION_TIMEOUT_MAX 600
+#define KG_REQUEST_TIMEOUT_MAX	  3600
+#define KG_MAX_RETRIES_MAX	  10
 #define KG_MAX_BYPASS 256
 #define KG_URL_MAX 512
 #define KG_NAME_MAX 256
