@@ -124,8 +124,10 @@ int ipc_client_refresh(struct kg_client *cl);
 void ipc_client_on_readable(struct kg_client *cl);
 void ipc_client_send_info(struct kg_client *cl);
 void ipc_client_close(struct kg_client *cl);
-/* A proxy type this version can do: 0, or -EOPNOTSUPP with the message in err. */
-int client_settings_check(enum kg_proxy_type type, const char *url, char *err, size_t errlen);
+/* A proxy type this version can do: 0, or -EOPNOTSUPP with the message in err. For http the
+ * parsed URL goes to out (may be NULL). */
+int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out,
+			  char *err, size_t errlen);
 
 /* relay.c: the loop */
 int relay_loop_init(struct kg_client *cl);

@@ -27,13 +27,16 @@
 #include "shared/netutil.h"
 
 
-int client_settings_check(enum kg_proxy_type type, const char *url, char *err, size_t errlen)
+int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out,
+			  char *err, size_t errlen)
 {
 	struct kg_url u;
 
+	if (!out)
+		out = &u;
 	switch (type) {
 	case KG_PROXY_HTTP:
-		if (!url[0] || kg_url_parse(url, &u) < 0 || strcmp(u.scheme, "http") != 0) {
+		if (!url[0] || kg_url_parse(url, out) < 0 || strcmp(out->scheme, "http") != 0) {
 			snprintf(err, errlen,
 				 "proxy.url \"%s\" is not an http:// URL (needed for proxy.type "
 				 "http)",
@@ -121,13 +124,11 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 		log_error("the service sent a malformed configuration");
 		return r;
 	}
-	r = client_settings_check(set.proxy_type, set.proxy_url, err, sizeof(err));
+	r = client_settings_check(set.proxy_type, set.proxy_url, &set.proxy, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s (the service's configuration)", err);
 		return r;
 	}
-	if (set.proxy_type == KG_PROXY_HTTP)
-		kg_url_parse(set.proxy_url, &set.proxy);
 	if (!cl->have_settings || strcmp(set.proxy_url, cl->set.proxy_url) != 0 ||
 	    set.proxy_type != cl->set.proxy_type)
 		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set.proxy_url}), "proxy: %s%s%s%s%s",

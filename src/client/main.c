@@ -336,7 +336,7 @@ int main(int argc, char **argv)
 	/* The service's settings are authoritative (apply_config checks them), but a local file
 	 * naming a proxy type this version cannot do is refused at once, even with no service
 	 * to ask; an http type without a URL here is fine, the service supplies it. */
-	if (client_settings_check(cl.local.proxy.type, cl.local.proxy.url, err, sizeof(err)) ==
+	if (client_settings_check(cl.local.proxy.type, cl.local.proxy.url, NULL, err, sizeof(err)) ==
 	    -EOPNOTSUPP) {
 		log_error("%s: %s", cl.config_path, err);
 		return EXIT_USAGE;
