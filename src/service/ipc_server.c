@@ -506,12 +506,10 @@ void kg_service_on_event(void *userdata, const struct kg_event *kernel_ev)
 	for (c = svc->conns; c; c = c->next) {
 		if (c->is_client && c->uid == ev->dst.uid && ev->type == KG_EVENT_REDIRECT) {
 			c->redirected++;
-			if (kg_ipc_send(c->fd, KG_MSG_NOTIFY_ACCEPT, 0, ev, sizeof(*ev), NULL, 0) < 0)
-				svc->notify_dropped++;
+			kg_ipc_send(c->fd, KG_MSG_NOTIFY_ACCEPT, 0, ev, sizeof(*ev), NULL, 0);
 		}
 		if (c->watcher && (c->uid == 0 || c->uid == ev->dst.uid)) {
-			if (kg_ipc_send(c->fd, KG_MSG_EVENT, 0, ev, sizeof(*ev), NULL, 0) < 0)
-				svc->notify_dropped++;
+			kg_ipc_send(c->fd, KG_MSG_EVENT, 0, ev, sizeof(*ev), NULL, 0);
 		}
 	}
 	if (ev->type == KG_EVENT_REDIRECT && kg_log_get_level() >= LOG_DEBUG) {

@@ -47,7 +47,7 @@ struct kg_service {
 	uint16_t ports[KG_MAX_TARGET_PORTS];
 	unsigned n_ports;
 	uint64_t started_usec;
-	uint64_t events_total, clients_registered_total, ipc_errors, notify_dropped;
+	uint64_t events_total, clients_registered_total, ipc_errors;
 	uint64_t last_redirected;
 	int exit_code;
 };
