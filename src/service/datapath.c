@@ -326,15 +326,13 @@ int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16
 	return r;
 }
 
-int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid)
+int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
+			      uint16_t port6)
 {
-	struct kg_client_entry e;
+	struct kg_client_entry e = {.port4 = port4, .port6 = port6};
 	uint32_t key = uid;
 	int r;
 
-	r = bpf_map__lookup_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e), 0);
-	if (r < 0)
-		return r;
 	r = bpf_map__delete_elem(dp->skel->maps.process_map, &key, sizeof(key), 0);
 	relay_ports_set(dp, &e, uid, 0);
 	return r;

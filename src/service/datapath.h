@@ -30,7 +30,9 @@ int kg_datapath_set_proxy_endpoints(struct kg_datapath *dp, const struct kg_endp
 				    unsigned n);
 int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
 			   uint16_t port6);
-int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid);
+/* Undo kg_datapath_client_add with the same ports. */
+int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
+			      uint16_t port6);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
 
 /* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */

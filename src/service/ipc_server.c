@@ -55,7 +55,7 @@ static void conn_free(struct kg_conn *c)
 	}
 	if (c->is_client) {
 		char uid[16];
-		int r = kg_datapath_client_remove(svc->dp, c->uid);
+		int r = kg_datapath_client_remove(svc->dp, c->uid, c->port4, c->port6);
 
 		fmt_uid(uid, sizeof(uid), c->uid);
 		if (r < 0 && r != -ENOENT)
@@ -154,7 +154,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	if (fds[1] >= 0)
 		close(fds[1]);
 	if (r < 0) {
-		kg_datapath_client_remove(svc->dp, c->uid);
+		kg_datapath_client_remove(svc->dp, c->uid, port4, port6);
 		return r;
 	}
 	c->is_client = true;
