@@ -118,10 +118,6 @@ kgc_curl() { # UID curl-args...
 		--resolve "$ORIGIN_HOST:80:$ORIGIN_IP" --cacert "$ORIGIN_CA" "$@"
 }
 
-kgc_access_log_has() { # REGEX
-	grep -Eq -- "$1" "$(krbrig_access_log)"
-}
-
 kgc_access_lines() {
 	wc -l <"$(krbrig_access_log)" 2>/dev/null || echo 0
 }

@@ -5,9 +5,7 @@
 # after the client's FIN, so TLS half-close is checked here.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
-kg_require_cmd apache2
-[ -e /usr/lib/apache2/modules/mod_auth_gssapi.so ] || kg_skip "needs libapache2-mod-auth-gssapi"
-kgc_setup apache
+kgc_setup apache # skips without apache2 or mod_auth_gssapi
 kgc_start_client "$U" || exit 99
 PAGE="kgtest origin: hello"
 LOG=$(krbrig_access_log)

@@ -14,9 +14,9 @@ kg_check "http://origin.test/ with no proxy variables: the page" test "$out" = "
 out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
 kg_check "https://origin.test/ with no proxy variables: the page" test "$out" = "$PAGE"
 kg_check "access log: CONNECT origin.test:443 by alice@$REALM" \
-	kgc_access_log_has "CONNECT $ORIGIN_HOST:443 alice@$REALM"
+	krbrig_access_log_has "CONNECT $ORIGIN_HOST:443 alice@$REALM"
 kg_check "access log: GET http://origin.test/ by alice@$REALM" \
-	kgc_access_log_has "GET http://$ORIGIN_HOST/ alice@$REALM"
+	krbrig_access_log_has "GET http://$ORIGIN_HOST/ alice@$REALM"
 
 # Keep-alive: three requests on one application connection, each forwarded with its token.
 out=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" "http://$ORIGIN_HOST/" "http://$ORIGIN_HOST/" \

@@ -78,8 +78,7 @@ kg_check "KDC back: https works again without a restart" \
 echo "# the next token came $(($(date +%s) - t0)) s after the KDC was reachable again"
 
 # --- the proxy rejects the ticket: a service principal Squid has no key for ------------------
-KRB5_CONFIG="$RIG/krb5.conf" KRB5_KDC_PROFILE="$RIG/kdc.conf" kadmin.local -r "$REALM" \
-	-q "addprinc -randkey HTTP/other.kgtest.local@$REALM" >/dev/null 2>&1
+krbrig_kadmin "$RIG" -q "addprinc -randkey HTTP/other.kgtest.local@$REALM"
 KGC_SPN="HTTP@other.kgtest.local" kgc_write_config
 kg_reload "$KGC_SERVICE_PID" "$KG_TMP/service.log"
 kg_reload "${KGC_PID[$U]}" "$LOG_U"
@@ -136,5 +135,5 @@ kg_check "client killed: uid $U's connection is not steered and fails fast (curl
 	eval '[ $rc = 7 ] && [ $ms -lt 2000 ]'
 kg_check "client killed: uid $V is unaffected" \
 	test "$(kgc_curl "$V" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
-kg_check "access log: bob@$REALM" kgc_access_log_has "bob@$REALM"
+kg_check "access log: bob@$REALM" krbrig_access_log_has "bob@$REALM"
 kg_finish

@@ -53,10 +53,6 @@ bulk_roundtrip() { # download BULK_MB through CONNECT and upload it back; both d
 	[ "$got" = "$want" ] || { echo "# upload digest $got, want $want"; return 1; }
 }
 
-log_has() { # log_has REGEX: the proxy's access log has a matching line
-	grep -Eq -- "$1" "$(krbrig_access_log)"
-}
-
 direct_fails_fast() { # the host cannot reach the origin itself: refused at once by the route
 	local t0 rc
 	t0=$(date +%s%N)
@@ -96,9 +92,9 @@ flavour() {
 		--proxy-negotiate -U : -p "http://$ORIGIN_HOST/"
 	kg_check "$mode: $BULK_MB MiB down and up through CONNECT, digests match" bulk_roundtrip
 	kg_check "$mode: access log: GET by alice@$REALM for origin.test" \
-		log_has "GET http://$ORIGIN_HOST/.* alice@$REALM|alice@$REALM .*GET http://$ORIGIN_HOST/"
+		krbrig_access_log_has "GET http://$ORIGIN_HOST/.* alice@$REALM|alice@$REALM .*GET http://$ORIGIN_HOST/"
 	kg_check "$mode: access log: CONNECT by alice@$REALM to origin.test:443" \
-		log_has "CONNECT $ORIGIN_HOST:443.* alice@$REALM|alice@$REALM .*CONNECT $ORIGIN_HOST:443"
+		krbrig_access_log_has "CONNECT $ORIGIN_HOST:443.* alice@$REALM|alice@$REALM .*CONNECT $ORIGIN_HOST:443"
 	kg_check "$mode: no direct route from the host to the origin" direct_fails_fast
 	kg_check "$mode: the origin is reachable from the proxy namespace" \
 		ip netns exec "$KRBRIG_NS_PROXY" curl -sS -m 5 -o /dev/null "http://$ORIGIN_IP/"

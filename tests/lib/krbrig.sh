@@ -510,6 +510,11 @@ krbrig_kdc_start() {
 	krbrig_wait_up kdc krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT"
 }
 
+# krbrig_access_log_has REGEX: the proxy's access log has a matching line.
+krbrig_access_log_has() {
+	grep -Eq -- "$1" "$(krbrig_access_log)"
+}
+
 krbrig_access_log() {
 	case "${KRBRIG_MODE:-}" in
 	apache) echo "$RIG/logs/access_log" ;;
