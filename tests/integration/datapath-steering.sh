@@ -134,8 +134,7 @@ ip netns exec "$NS2" "$KG_PYTHON" "$top_srcdir/tests/lib/direct_server.py" 192.0
 D2=$!
 kg_on_exit kg_stop_pid "$D2"
 kg_wait_for 50 grep -q READY "$KG_TMP/direct2.log"
-out=$(kg_in_cgroup nsenter --net="/run/netns/$NS2" setpriv --reuid="$U" --regid="$U" --clear-groups -- \
-	"$KG_PROBE" connect 192.0.2.10 443 2>&1)
+out=$(KG_NS=$NS2 kg_probe_app "$U" 192.0.2.10 443)
 kg_expect "a socket in another network namespace goes direct in that namespace" "DIRECT 192.0.2.10:443" "$out"
 
 # After the client's IPC connection closes, nothing is steered any more.

@@ -57,14 +57,11 @@ kgp_log "booted: $(kgp_raw systemctl is-system-running)"
 # --- Helpers --------------------------------------------------------------------------------
 conf_has() { kgp_raw grep -qE "$1" "$CONF"; }
 unit_prop() { kgp_raw systemctl show -P "$1" kernelgatekeeper.service; }
+prints_active() { [ "$("$@")" = active ]; }
 wait_active() { # wait_active TENTHS CMD...: until CMD prints "active"
-	local n=$1 i
+	local tenths=$1
 	shift
-	for ((i = 0; i < n; i++)); do
-		[ "$("$@" 2>/dev/null)" = active ] && return 0
-		sleep 0.1
-	done
-	return 1
+	kg_wait_for "$tenths" prints_active "$@"
 }
 client_state() { kgp_raw systemctl --user -M "$U@" is-active kernelgatekeeper-client; }
 client_pid() { kgp_raw systemctl --user -M "$U@" show -P MainPID kernelgatekeeper-client; }
