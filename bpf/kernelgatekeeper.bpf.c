@@ -330,6 +330,25 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* The connection_map key. Both sides build it here (sockops from the application's socket,
+ * getsockopt from the relay's accepted one), so they cannot drift apart by a byte. Callers
+ * pass values already loaded: see ops_tuple. */
+static __always_inline void tuple_fill(struct kg_tuple *t, __u32 family, __u32 client4,
+				       __u32 relay4, const __u32 client6[4],
+				       const __u32 relay6[4], __u16 client_port, __u16 relay_port)
+{
+	__builtin_memset(t, 0, sizeof(*t));
+	if (family == AF_INET) {
+		ip_set_mapped(t->client_ip, client4);
+		ip_set_mapped(t->relay_ip, relay4);
+	} else {
+		ip_set_v6(t->client_ip, client6[0], client6[1], client6[2], client6[3]);
+		ip_set_v6(t->relay_ip, relay6[0], relay6[1], relay6[2], relay6[3]);
+	}
+	t->client_port = client_port;
+	t->relay_port = relay_port;
+}
+
 /* The 4-tuple of an application socket as the relay's accepted socket will report it. Every
  * field is loaded unconditionally: clang merges branch-dependent ctx loads into a variable
  * offset access, which the verifier rejects. */
@@ -347,16 +366,8 @@ static __always_inline void ops_tuple(struct bpf_sock_ops *skops, struct kg_tupl
 	r6[1] = skops->remote_ip6[1];
 	r6[2] = skops->remote_ip6[2];
 	r6[3] = skops->remote_ip6[3];
-	__builtin_memset(t, 0, sizeof(*t));
-	if (family == AF_INET) {
-		ip_set_mapped(t->client_ip, l4);
-		ip_set_mapped(t->relay_ip, r4);
-	} else {
-		ip_set_v6(t->client_ip, l6[0], l6[1], l6[2], l6[3]);
-		ip_set_v6(t->relay_ip, r6[0], r6[1], r6[2], r6[3]);
-	}
-	t->client_port = (__u16)skops->local_port;
-	t->relay_port = (__u16)bpf_ntohl(skops->remote_port);
+	tuple_fill(t, family, l4, r4, l6, r6, (__u16)skops->local_port,
+		   (__u16)bpf_ntohl(skops->remote_port));
 }
 
 /* Waking the service for every connection puts a process switch on the path of each connect()
@@ -502,7 +513,7 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct kg_orig_dst *dst;
-	struct kg_tuple t = {};
+	struct kg_tuple t;
 	void *optval = ctx->optval, *optval_end = ctx->optval_end;
 	__u32 level = ctx->level;
 	__u32 src6[4], dst6[4], src4, dst4, family, relay_key;
@@ -527,15 +538,7 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	dst6[3] = sk->dst_ip6[3];
 	dport_be = (__u16)sk->dst_port;
 	/* The accepted socket: local = the relay, remote = the application. */
-	if (family == AF_INET) {
-		ip_set_mapped(t.client_ip, dst4);
-		ip_set_mapped(t.relay_ip, src4);
-	} else {
-		ip_set_v6(t.client_ip, dst6[0], dst6[1], dst6[2], dst6[3]);
-		ip_set_v6(t.relay_ip, src6[0], src6[1], src6[2], src6[3]);
-	}
-	t.client_port = bpf_ntohs(dport_be);
-	t.relay_port = (__u16)sk->src_port;
+	tuple_fill(&t, family, dst4, src4, dst6, src6, bpf_ntohs(dport_be), (__u16)sk->src_port);
 	relay_key = KG_RELAY_PORT_KEY(family == AF_INET6, t.relay_port);
 	is_relay = (family == AF_INET ? src4 == bpf_htonl(0x7f000001)
 				      : (src6[0] | src6[1] | src6[2]) == 0 && src6[3] == bpf_htonl(1)) &&
