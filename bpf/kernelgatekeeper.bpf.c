@@ -539,14 +539,18 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	dport_be = (__u16)sk->dst_port;
 	/* The accepted socket: local = the relay, remote = the application. */
 	tuple_fill(&t, family, dst4, src4, dst6, src6, bpf_ntohs(dport_be), (__u16)sk->src_port);
-	relay_key = KG_RELAY_PORT_KEY(family == AF_INET6, t.relay_port);
-	is_relay = (family == AF_INET ? src4 == bpf_htonl(0x7f000001)
-				      : (src6[0] | src6[1] | src6[2]) == 0 && src6[3] == bpf_htonl(1)) &&
-		   bpf_map_lookup_elem(&relay_ports, &relay_key) != NULL;
-
 	dst = bpf_map_lookup_elem(&connection_map, &t);
-	if (!dst)
+	if (!dst) {
+		/* No steered connection behind it: a relay listener's socket still gets no answer
+		 * (conntrack would give another user the relay's address), anything else the
+		 * kernel's. */
+		relay_key = KG_RELAY_PORT_KEY(family == AF_INET6, t.relay_port);
+		is_relay = (family == AF_INET ? src4 == bpf_htonl(0x7f000001)
+					      : (src6[0] | src6[1] | src6[2]) == 0 &&
+							src6[3] == bpf_htonl(1)) &&
+			   bpf_map_lookup_elem(&relay_ports, &relay_key) != NULL;
 		return is_relay ? sockopt_no_entry(ctx) : sockopt_passthrough(ctx);
+	}
 	if ((__u32)bpf_get_current_uid_gid() != dst->uid) {
 		/* Another user asking about this user's connection. */
 		stat_inc(KG_STAT_ORIGDST_DENIED);
