@@ -49,6 +49,8 @@ int kg_http_request_rewrite(const uint8_t *buf, const struct kg_http_request *re
 			    size_t outcap, size_t *ret_len)
 {
 	struct out_buf o = {out, outcap, 0, false};
+	struct http_scan s;
+	struct kg_span line;
 	char host[KG_HOST_MAX];
 	uint16_t port;
 
@@ -75,16 +77,19 @@ int kg_http_request_rewrite(const uint8_t *buf, const struct kg_http_request *re
 	}
 	out_puts(&o, req->version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
 
-	/* The head was validated CRLF-only: header lines end at each '\n'. */
-	size_t pos = req->headers_off, end = req->head_len - 2;
-	while (pos < end) {
-		const uint8_t *lf = memchr(buf + pos, '\n', end - pos);
-		size_t next = (size_t)(lf - buf) + 1;
-		size_t colon = (size_t)((const uint8_t *)memchr(buf + pos, ':', next - pos) - buf);
-		if (!kg_ascii_eq_ci(buf + pos, colon - pos, "proxy-authorization") &&
-		    !kg_ascii_eq_ci(buf + pos, colon - pos, "proxy-connection"))
-			out_put(&o, buf + pos, next - pos);
-		pos = next;
+	/* The field lines, with the parser's own line scanner (CRLF-only, as it validated). */
+	http_scan_init(&s, buf, req->head_len, true, 0);
+	s.pos = req->headers_off;
+	while (http_scan_line(&s, &line) > 0 && line.len > 0) {
+		const uint8_t *colon = memchr(buf + line.off, ':', line.len);
+
+		if (!colon)
+			return -EINVAL;
+		if (!kg_ascii_eq_ci(buf + line.off, (size_t)(colon - (buf + line.off)),
+				    "proxy-authorization") &&
+		    !kg_ascii_eq_ci(buf + line.off, (size_t)(colon - (buf + line.off)),
+				    "proxy-connection"))
+			out_put(&o, buf + line.off, line.len + 2); /* with its CRLF */
 	}
 	if (negotiate_token) {
 		out_puts(&o, "Proxy-Authorization: Negotiate ");
