@@ -9,15 +9,7 @@
 /* token68 (RFC 9110 §11.2): the Negotiate token lives in one. */
 static bool is_token68(const uint8_t *buf, struct kg_span s)
 {
-	size_t i = s.off, end = s.off + s.len;
-
-	while (i < end && (is_alnum(buf[i]) || is_one_of(buf[i], "-._~+/")))
-		i++;
-	if (i == s.off)
-		return false;
-	while (i < end && buf[i] == '=')
-		i++;
-	return i == end;
+	return is_b64_shaped(buf + s.off, s.len, "-._~+/");
 }
 
 /* token BWS "=" BWS ( token / quoted-string ): the rest of the element must be an auth-param. */

@@ -22,6 +22,21 @@ static inline bool is_one_of(uint8_t c, const char *set)
 	return c != '\0' && strchr(set, c) != NULL;
 }
 
+/* One or more of [A-Za-z0-9] and the extra characters, then any '=' padding: the shape of
+ * token68 (extra "-._~+/", RFC 9110 §11.2) and of base64 (extra "+/"). */
+static inline bool is_b64_shaped(const uint8_t *s, size_t n, const char *extra)
+{
+	size_t i = 0;
+
+	while (i < n && (is_alnum(s[i]) || is_one_of(s[i], extra)))
+		i++;
+	if (i == 0)
+		return false;
+	while (i < n && s[i] == '=')
+		i++;
+	return i == n;
+}
+
 /* RFC 9110 §5.6.2 tchar */
 static inline bool is_tchar(uint8_t c)
 {

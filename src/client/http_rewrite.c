@@ -31,19 +31,6 @@ static void out_puts(struct out_buf *o, const char *s)
 	out_put(o, s, strlen(s));
 }
 
-static bool is_base64_text(const char *s)
-{
-	size_t n = strlen(s), i = 0;
-
-	while (i < n && (is_alnum((uint8_t)s[i]) || s[i] == '+' || s[i] == '/'))
-		i++;
-	if (i == 0)
-		return false;
-	while (i < n && s[i] == '=')
-		i++;
-	return i == n;
-}
-
 int kg_http_request_rewrite(const uint8_t *buf, const struct kg_http_request *req,
 			    const char *authority, const char *negotiate_token, uint8_t *out,
 			    size_t outcap, size_t *ret_len)
@@ -61,7 +48,8 @@ int kg_http_request_rewrite(const uint8_t *buf, const struct kg_http_request *re
 	     kg_authority_parse(authority, strlen(authority), host, sizeof(host), &port) < 0))
 		return -EINVAL;
 	/* The token goes into a header line: anything but base64 could inject fields. */
-	if (negotiate_token && !is_base64_text(negotiate_token))
+	if (negotiate_token &&
+	    !is_b64_shaped((const uint8_t *)negotiate_token, strlen(negotiate_token), "+/"))
 		return -EINVAL;
 
 	out_put(&o, buf + req->method.off, req->method.len);
