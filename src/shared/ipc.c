@@ -245,6 +245,17 @@ int kg_ipc_send_error(int fd, uint32_t seq, int error, const char *fmt, ...)
 	return kg_ipc_send(fd, KG_MSG_ERROR, seq, &e, sizeof(e), NULL, 0);
 }
 
+/* Close the *n_fds descriptors a message brought and say there are none. */
+static void drop_fds(int *fds, size_t *n_fds)
+{
+	size_t i;
+
+	for (i = 0; n_fds && i < *n_fds; i++)
+		close(fds[i]);
+	if (n_fds)
+		*n_fds = 0;
+}
+
 int kg_ipc_recv(int fd, void *buf, size_t cap, struct kg_ipc_msg *out, int *fds, size_t max_fds,
 		size_t *n_fds)
 {
@@ -286,26 +297,16 @@ int kg_ipc_recv(int fd, void *buf, size_t cap, struct kg_ipc_msg *out, int *fds,
 				close(rfd);
 		}
 	}
-	if (n_fds)
-		*n_fds = got;
 	if (n == 0 && !(mh.msg_flags & MSG_TRUNC)) {
-		size_t i;
-
-		for (i = 0; i < got; i++)
-			close(fds[i]);
-		if (n_fds)
-			*n_fds = 0;
+		drop_fds(fds, &got);
 		return -ECONNRESET;
 	}
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		size_t i;
-
-		for (i = 0; i < got; i++)
-			close(fds[i]);
-		if (n_fds)
-			*n_fds = 0;
+		drop_fds(fds, &got);
 		return -EMSGSIZE;
 	}
+	if (n_fds)
+		*n_fds = got;
 	return kg_ipc_decode(buf, (size_t)n, out);
 }
 
@@ -360,12 +361,7 @@ int kg_ipc_call(int fd, uint16_t type, const void *payload, size_t len, void *bu
 			return r;
 		if (out->hdr.seq != seq) {
 			/* An event or a stale reply: drop it, with any descriptors it carried. */
-			size_t i;
-
-			for (i = 0; n_fds && i < *n_fds; i++)
-				close(fds[i]);
-			if (n_fds)
-				*n_fds = 0;
+			drop_fds(fds, n_fds);
 			memset(out, 0, sizeof(*out));
 			continue;
 		}
