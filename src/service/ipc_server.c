@@ -100,7 +100,10 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	struct kg_ipc_registered reg = {0};
 	struct kg_conn *other;
 	char uid[16], pid[16];
-	int fds[2] = {-1, -1}, r;
+	/* Our copies of the listeners close on return: once sent, the client holds them, and
+	 * keeping them would only keep a dead client's ports bound. */
+	_cleanup_close_ int fd4 = -1, fd6 = -1;
+	int fds[2], r;
 	uint16_t port4 = 0, port6 = 0;
 
 	fmt_uid(uid, sizeof(uid), c->uid);
@@ -124,7 +127,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot create listener: %s",
 					 strerror(-r));
 	}
-	fds[0] = r;
+	fd4 = r;
 	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? port4 : 0,
 			  KG_LISTEN_BACKLOG, &port6);
 	if (r < 0) {
@@ -133,26 +136,20 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 			 uid, strerror(-r));
 		port6 = 0;
 	} else {
-		fds[1] = r;
+		fd6 = r;
 	}
 
 	r = kg_datapath_client_add(svc->dp, c->uid, c->pid, port4, port6);
 	if (r < 0) {
-		close(fds[0]);
-		if (fds[1] >= 0)
-			close(fds[1]);
 		log_error("cannot add the relay entry for uid %s: %s", uid, strerror(-r));
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s", strerror(-r));
 	}
 	reg.port4 = port4;
 	reg.port6 = port6;
-	reg.n_fds = fds[1] >= 0 ? 2 : 1;
+	reg.n_fds = fd6 >= 0 ? 2 : 1;
+	fds[0] = fd4;
+	fds[1] = fd6;
 	r = kg_ipc_send(c->fd, KG_MSG_REGISTERED, m->hdr.seq, &reg, sizeof(reg), fds, reg.n_fds);
-	/* The client holds the listeners now; our copies would only keep a dead client's ports
-	 * bound. */
-	close(fds[0]);
-	if (fds[1] >= 0)
-		close(fds[1]);
 	if (r < 0) {
 		kg_datapath_client_remove(svc->dp, c->uid, port4, port6);
 		return r;
@@ -437,38 +434,29 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct kg_conn *c;
-	int cfd, r;
+	_cleanup_close_ int cfd = -1;
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
+	if (cfd < 0 || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		close(cfd);
-		return 0;
-	}
 	if (svc->n_conns >= KG_MAX_IPC_CONNS ||
 	    (cred.uid != 0 && count_conns_of(svc, cred.uid) >= KG_MAX_IPC_CONNS_PER_UID)) {
 		log_warn("refusing IPC connection from pid %d uid %u: too many connections",
 			 (int)cred.pid, (unsigned)cred.uid);
 		kg_ipc_send_error(cfd, 0, EMFILE, "too many connections");
-		close(cfd);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(cfd);
+	if (!c)
 		return 0;
-	}
 	c->svc = svc;
-	c->fd = cfd;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
-	r = sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c);
-	if (r < 0) {
-		close(cfd);
+	if (sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c) < 0) {
 		free(c);
 		return 0;
 	}
+	c->fd = take_fd(&cfd);
 	c->next = svc->conns;
 	svc->conns = c;
 	svc->n_conns++;
