@@ -347,15 +347,12 @@ static int response_body_from(struct kg_client *cl, struct relay_conn *c, const 
 	return 0;
 }
 
-static int switch_protocols(struct kg_client *cl, struct relay_conn *c, size_t head_len)
+static int switch_protocols(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
-	int r;
+	int r = 0;
 
-	r = relay_send(&c->app, &c->to_app, relay_scratch, head_len);
-	if (r == 0)
-		r = tunnel_consume(&c->proxy, head_len);
-	if (r == 0 && f->in.len > 0)
+	if (f->in.len > 0)
 		r = relay_send(&c->proxy, &c->to_proxy, f->in.data + f->in.off, f->in.len);
 	if (r < 0)
 		return r;
@@ -383,8 +380,6 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 		fwd_fail(cl, c, why, NULL);
 		return -EACCES;
 	}
-	if (resp->status == 101)
-		return switch_protocols(cl, c, resp->head_len);
 	if (resp->status >= 200 && resp->status < 300 &&
 	    tunnel_mutual(t, resp, relay_scratch, why, sizeof(why)) < 0) {
 		fwd_fail(cl, c, why, NULL);
@@ -396,6 +391,8 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 	if (r < 0)
 		return r;
 	f->resp_started = true;
+	if (resp->status == 101)
+		return switch_protocols(cl, c);
 	if (resp->status < 200)
 		return 1; /* 100 Continue and friends: the final answer follows */
 	relay_set_timer(cl, c, 0);
