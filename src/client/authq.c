@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "authq.h"
+#include "forward.h"
 #include "relay.h"
 #include "shared/log.h"
 #include "tunnel.h"
@@ -195,9 +196,11 @@ void authq_on_ready(struct kg_client *cl)
 	while ((job = list)) {
 		list = job->next;
 		job->next = NULL;
-		if (job->conn && !job->conn->dead)
-			tunnel_on_auth(cl, job->conn, job);
-		else
+		if (!job->conn || job->conn->dead)
 			authq_job_free(job);
+		else if (job->conn->fwd) /* not its state: a lingering 502 keeps fwd */
+			forward_on_auth(cl, job->conn, job);
+		else
+			tunnel_on_auth(cl, job->conn, job);
 	}
 }

@@ -541,7 +541,12 @@ static void accept_one(struct kg_client *cl, int fd)
 		relay_conn_close(cl, c, true);
 		return;
 	}
-	tunnel_accepted(cl, c);
+	/* Plain HTTP through an http proxy goes request by request (Squid's default refuses
+	 * CONNECT to port 80); everything else becomes a tunnel. */
+	if (cl->set.proxy_type == KG_PROXY_HTTP && c->dst_port == 80)
+		forward_begin(cl, c);
+	else
+		tunnel_accepted(cl, c);
 }
 
 void relay_on_listener(struct kg_client *cl, struct client_listener *l)

@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "authq.h"
-#include "forward.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 #include "tunnel.h"
@@ -541,10 +540,6 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	struct tunnel_setup *t;
 	bool sniffing = cl->set.sniff_hostname && cl->set.proxy_type != KG_PROXY_NONE;
 
-	if (cl->set.proxy_type == KG_PROXY_HTTP && c->dst_port == 80) {
-		forward_begin(cl, c);
-		return;
-	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		relay_conn_close(cl, c, true);
@@ -766,10 +761,6 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 
 void tunnel_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)
 {
-	if (c->fwd) {
-		forward_on_auth(cl, c, job);
-		return;
-	}
 	tunnel_take_token(c->setup, job);
 	setup_advance(cl, c);
 }
