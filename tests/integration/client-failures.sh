@@ -11,12 +11,14 @@ PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
 log_lines=0
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
-# One https request as uid U, timed into ms; new_log_says then looks only at what came after.
-timed_https() {
+# timed CURL-ARGS...: one request as uid U into page, rc and ms (elapsed); new_log_says then
+# looks only at what the log got after it started.
+timed() {
 	local t0
 	log_lines=$(wc -l <"$LOG_U")
 	t0=$(date +%s%N)
-	kgc_curl "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
+	page=$(kgc_curl "$U" "$@" 2>&1)
+	rc=$?
 	ms=$((($(date +%s%N) - t0) / 1000000))
 }
 
@@ -66,7 +68,7 @@ table inet kgtest_kdc_silent {
 }
 EOF
 kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_kdc_silent 2>/dev/null
-timed_https
+timed -m 20 -o /dev/null "https://$ORIGIN_HOST/"
 kg_wait_for 20 new_log_says "no Kerberos token within 2 s"
 kg_check "KDC silent: the connection ends after request_timeout (${ms} ms, want 1900..4500), log says KDC unreachable" \
 	eval '[ $ms -ge 1900 ] && [ $ms -lt 4500 ] && new_log_says "KDC unreachable.*no Kerberos token within 2 s"'
@@ -97,13 +99,11 @@ kg_reload "${KGC_PID[$U]}" "$LOG_U"
 krbrig_stop_pidfile proxy
 # https first: the client says a repeated failure only once, so this is the line the log
 # must carry for this connection; port 80 then shows the same sentence on its 502 page.
-timed_https
+timed -m 20 -o /dev/null "https://$ORIGIN_HOST/"
 kg_wait_for 20 new_log_says "proxy unreachable"
 kg_check "proxy down: https fails within connection_timeout (${ms} ms), log says unreachable" \
 	eval '[ $ms -lt 3500 ] && new_log_says "proxy unreachable"'
-t0=$(date +%s%N)
-page=$(kgc_curl "$U" -m 20 "http://$ORIGIN_HOST/" 2>&1)
-ms=$((($(date +%s%N) - t0) / 1000000))
+timed -m 20 "http://$ORIGIN_HOST/"
 kg_check "proxy down: port 80 gets 502 'proxy unreachable' within connection_timeout (${ms} ms)" \
 	eval 'printf "%s" "$page" | grep -q "proxy unreachable" && [ $ms -lt 3500 ]'
 # A proxy that never answers: inside the proxy namespace a blackhole route towards the host
@@ -112,25 +112,20 @@ kg_check "proxy down: port 80 gets 502 'proxy unreachable' within connection_tim
 krbrig_spawn "$KRBRIG_NS_PROXY" proxy squid -N -f "$RIG/squid.conf"
 kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$PROXY_PORT"
 ip -n "$KRBRIG_NS_PROXY" route add blackhole "$HOST_IP/32" || exit 99
-t0=$(date +%s%N)
-page=$(kgc_curl "$U" -m 20 "http://$ORIGIN_HOST/" 2>&1)
-ms=$((($(date +%s%N) - t0) / 1000000))
+timed -m 20 "http://$ORIGIN_HOST/"
 kg_check "proxy silent: 502 'unreachable' after connection_timeout (${ms} ms, want 2900..4500)" \
 	eval 'printf "%s" "$page" | grep -q "unreachable" && [ $ms -ge 2900 ] && [ $ms -lt 4500 ]'
 printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'
 ip -n "$KRBRIG_NS_PROXY" route del blackhole "$HOST_IP/32"
 kg_check "proxy back: works again" \
-	kg_wait_for 30 test "$(kgc_curl "$U" -m 5 "https://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"
+	kg_wait_for 30 eval 'test "$(kgc_curl "$U" -m 5 "https://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"'
 
 # --- the client is killed --------------------------------------------------------------------
 kill -KILL "${KGC_PID[$U]}"
 wait "${KGC_PID[$U]}" 2>/dev/null
 kg_wait_for 30 grep -q "uid $U .*disconnected\|of uid $U" "$KG_TMP/service.log"
 sleep 0.2
-t0=$(date +%s%N)
-kgc_curl "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/" 2>/dev/null
-rc=$?
-ms=$((($(date +%s%N) - t0) / 1000000))
+timed -m 10 -o /dev/null "https://$ORIGIN_HOST/"
 kg_check "client killed: uid $U's connection is not steered and fails fast (curl $rc, ${ms} ms)" \
 	eval '[ $rc = 7 ] && [ $ms -lt 2000 ]'
 kg_check "client killed: uid $V is unaffected" \
