@@ -41,9 +41,7 @@ die() {
 
 # Both paths run as alice with her ccache; the baseline outside the test cgroup (nothing steered).
 base_curl() {
-	kg_as_uid "$U" env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
-		KRB5CCNAME="$CC_U" curl -sS --resolve "$PROXY_HOST:$PROXY_PORT:$PROXY_IP" \
-		-x "http://$PROXY_HOST:$PROXY_PORT" --proxy-negotiate -U : --cacert "$ORIGIN_CA" "$@"
+	krbrig_proxy_curl "$U" "$CC_U" --proxy-negotiate -U : "$@"
 }
 gk_curl() {
 	kgc_curl "$U" "$@"

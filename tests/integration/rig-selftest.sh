@@ -18,10 +18,8 @@ BULK_MB=${KRBRIG_BULK_MB:-64}
 as_curl() {
 	local uid=$1 cc=$2
 	shift 2
-	kg_as_uid "$uid" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$cc" \
-		curl -sS -m 30 --resolve "$PROXY_HOST:$PROXY_PORT:$PROXY_IP" \
-		-x "http://$PROXY_HOST:$PROXY_PORT" --cacert "$ORIGIN_CA" \
-		-w '\n%{http_code} %{http_connect}' "$@" 2>>"$RIG/logs/curl.err"
+	krbrig_proxy_curl "$uid" "$cc" -m 30 -w '\n%{http_code} %{http_connect}' "$@" \
+		2>>"$RIG/logs/curl.err"
 }
 
 expect_page() { # expect_page URL: 200 and the known page
@@ -40,16 +38,12 @@ expect_code() { # expect_code WANT UID CCACHE curl-args...: the last "http_code 
 bulk_roundtrip() { # download BULK_MB through CONNECT and upload it back; both digests match
 	local n=$((BULK_MB * 1024 * 1024)) want got
 	want=$(python3 "$KRBRIG_LIB_DIR/origin.py" digest "$n")
-	got=$(kg_as_uid "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" \
-		curl -sS -m 120 --resolve "$PROXY_HOST:$PROXY_PORT:$PROXY_IP" \
-		-x "http://$PROXY_HOST:$PROXY_PORT" --proxy-negotiate -U : --cacert "$ORIGIN_CA" \
+	got=$(krbrig_proxy_curl "$U" "$CC_U" -m 120 --proxy-negotiate -U : \
 		"https://$ORIGIN_HOST/bytes/$n" | sha256sum | cut -d' ' -f1)
 	[ "$got" = "$want" ] || { echo "# download digest $got, want $want"; return 1; }
 	got=$(python3 "$KRBRIG_LIB_DIR/origin.py" pattern "$n" |
-		kg_as_uid "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" \
-			curl -sS -m 120 --resolve "$PROXY_HOST:$PROXY_PORT:$PROXY_IP" \
-			-x "http://$PROXY_HOST:$PROXY_PORT" --proxy-negotiate -U : --cacert "$ORIGIN_CA" \
-			-T - "https://$ORIGIN_HOST/sha256")
+		krbrig_proxy_curl "$U" "$CC_U" -m 120 --proxy-negotiate -U : -T - \
+			"https://$ORIGIN_HOST/sha256")
 	[ "$got" = "$want" ] || { echo "# upload digest $got, want $want"; return 1; }
 }
 

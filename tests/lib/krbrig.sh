@@ -510,6 +510,16 @@ krbrig_kdc_start() {
 	krbrig_wait_up kdc krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT"
 }
 
+# krbrig_proxy_curl UID CCACHE curl-args...: curl as UID with CCACHE through the rig's proxy,
+# named as in its SPN and reached by IP, with nothing of the caller's environment.
+krbrig_proxy_curl() {
+	local uid=$1 cc=$2
+	shift 2
+	kg_as_uid "$uid" env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
+		KRB5CCNAME="$cc" curl -sS --resolve "$PROXY_HOST:$PROXY_PORT:$PROXY_IP" \
+		-x "http://$PROXY_HOST:$PROXY_PORT" --cacert "$ORIGIN_CA" "$@"
+}
+
 # krbrig_access_log_has REGEX: the proxy's access log has a matching line.
 krbrig_access_log_has() {
 	grep -Eq -- "$1" "$(krbrig_access_log)"
