@@ -30,7 +30,8 @@ struct kg_datapath {
 	kg_event_fn on_event;
 	void *userdata;
 	struct kg_settings settings; /* what settings[0] holds */
-	uint8_t ports_set[65536 / 8];
+	uint16_t ports[KG_MAX_TARGET_PORTS]; /* what target_ports has on */
+	unsigned n_ports;
 };
 
 struct feature {
@@ -185,27 +186,48 @@ fail:
 	return r < 0 ? r : -EIO;
 }
 
+static bool port_listed(const uint16_t *ports, unsigned n, uint16_t port)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (ports[i] == port)
+			return true;
+	return false;
+}
+
+static int target_port_write(struct kg_datapath *dp, uint16_t port, uint8_t on)
+{
+	uint32_t key = port;
+
+	return bpf_map__update_elem(dp->skel->maps.target_ports, &key, sizeof(key), &on,
+				    sizeof(on), BPF_ANY);
+}
+
 int kg_datapath_set_ports(struct kg_datapath *dp, const uint16_t *ports, unsigned n)
 {
-	uint8_t want[65536 / 8] = {0};
 	unsigned i;
 	int r;
 
-	for (i = 0; i < n; i++)
-		want[ports[i] / 8] |= (uint8_t)(1u << (ports[i] % 8));
-	for (i = 0; i < 65536; i++) {
-		int was = dp->ports_set[i / 8] >> (i % 8) & 1, is = want[i / 8] >> (i % 8) & 1;
-		uint32_t key = i;
-		uint8_t v = (uint8_t)is;
-
-		if (was == is)
+	if (n > KG_MAX_TARGET_PORTS)
+		return -E2BIG;
+	/* New ones first, then the stale ones: a port kept is never off in between. */
+	for (i = 0; i < n; i++) {
+		if (port_listed(dp->ports, dp->n_ports, ports[i]))
 			continue;
-		r = bpf_map__update_elem(dp->skel->maps.target_ports, &key, sizeof(key), &v,
-					 sizeof(v), BPF_ANY);
+		r = target_port_write(dp, ports[i], 1);
 		if (r < 0)
 			return r;
 	}
-	memcpy(dp->ports_set, want, sizeof(want));
+	for (i = 0; i < dp->n_ports; i++) {
+		if (port_listed(ports, n, dp->ports[i]))
+			continue;
+		r = target_port_write(dp, dp->ports[i], 0);
+		if (r < 0)
+			return r;
+	}
+	memcpy(dp->ports, ports, n * sizeof(ports[0]));
+	dp->n_ports = n;
 	return 0;
 }
 
