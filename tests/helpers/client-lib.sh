@@ -43,18 +43,6 @@ EOF2
 	chmod 644 "$KG_CONF.tmp" && mv "$KG_CONF.tmp" "$KG_CONF"
 }
 
-kgc_start_service() {
-	"$KG_INCG" "$KG_CGROUP" "${KG_SERVICE_CAPS[@]}" "$KG_SERVICE" -c "$KG_CONF" \
-		>>"$KG_TMP/service.log" 2>&1 &
-	KGC_SERVICE_PID=$!
-	kg_on_exit kg_stop_pid "$KGC_SERVICE_PID"
-	kg_wait_for 100 test -S "$KG_SOCK" || {
-		echo "# service did not start:"
-		tail -n 20 "$KG_TMP/service.log"
-		return 1
-	}
-}
-
 kgc_setup() {
 	kg_require_root
 	kg_require_cmd curl ip setpriv python3 sha256sum
@@ -72,7 +60,7 @@ kgc_setup() {
 	krbrig_kinit_as "$U" alice alicepw "$CC_U" && krbrig_kinit_as "$V" bob bobpw "$CC_V" ||
 		{ echo "# kinit for the test users failed"; exit 99; }
 	kgc_write_config
-	kgc_start_service || exit 99
+	kg_start_service || exit 99
 }
 
 kgc_client_log() {

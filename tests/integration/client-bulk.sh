@@ -39,11 +39,11 @@ kgc_curl "$U" -m 300 --limit-rate 100M "https://$ORIGIN_HOST/bytes/$BIG" 2>"$KG_
 	sha256sum | cut -d' ' -f1 >"$KG_TMP/dl.sum" &
 DL=$!
 sleep 1.5
-kg_stop_pid "$KGC_SERVICE_PID"
-wait "$KGC_SERVICE_PID" 2>/dev/null
+kg_stop_pid "$KG_SERVICE_PID"
+wait "$KG_SERVICE_PID" 2>/dev/null
 kg_check "the client notices the service went away" \
 	kg_wait_for 30 grep -q "went away" "$(kgc_client_log "$U")"
-kgc_start_service || exit 99
+kg_start_service || exit 99
 kg_check "the client re-registers with the new service" \
 	kg_wait_for 100 eval '[ "$(grep -c "registered with kernelgatekeeper-service" "$(kgc_client_log "$U")")" -ge 2 ]'
 kg_check "new connections are steered again after the restart" \

@@ -55,7 +55,7 @@ kg_check "after kinit: http works again" \
 # A fresh kinit leaves no service ticket for the proxy in the cache, so the next token needs the
 # KDC; nft in the proxy namespace (where the rig's KDC listens) drops its traffic silently.
 KGC_REQUEST_TIMEOUT=2 kgc_write_config
-kg_reload "$KGC_SERVICE_PID" "$KG_TMP/service.log"
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_reload "${KGC_PID[$U]}" "$LOG_U"
 krbrig_kinit_as "$U" alice alicepw "$CC_U"
 ip netns exec "$KRBRIG_NS_PROXY" nft -f - <<EOF || exit 99
@@ -82,7 +82,7 @@ echo "# the next token came $(($(date +%s) - t0)) s after the KDC was reachable 
 # --- the proxy rejects the ticket: a service principal Squid has no key for ------------------
 krbrig_kadmin "$RIG" -q "addprinc -randkey HTTP/other.kgtest.local@$REALM"
 KGC_SPN="HTTP@other.kgtest.local" kgc_write_config
-kg_reload "$KGC_SERVICE_PID" "$KG_TMP/service.log"
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_reload "${KGC_PID[$U]}" "$LOG_U"
 kg_wait_for 30 grep -q "service principal HTTP@other" "$LOG_U"
 out=$(kgc_curl "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/" 2>&1)
@@ -92,7 +92,7 @@ grep -m1 "proxy rejected" "$LOG_U" | sed 's/^/# log: /'
 page=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)
 kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | grep -q "proxy rejected"'
 kgc_write_config
-kg_reload "$KGC_SERVICE_PID" "$KG_TMP/service.log"
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_reload "${KGC_PID[$U]}" "$LOG_U"
 
 # --- the proxy is down -----------------------------------------------------------------------

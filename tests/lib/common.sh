@@ -168,6 +168,23 @@ kg_reload() { # kg_reload PID LOG
 # Unprivileged test identities: numeric uids with no passwd entry, so no system file changes.
 KG_UID_U=61001
 KG_UID_V=61002
+# The service in KG_CGROUP (in KG_NS's network namespace when set) with exactly the unit's
+# capabilities, appending to $KG_TMP/service.log. Sets KG_SERVICE_PID; returns 1 with the log's
+# tail when its socket does not appear.
+kg_start_service() {
+	local ns=()
+
+	[ -n "${KG_NS:-}" ] && ns=(nsenter --net="/run/netns/$KG_NS")
+	"$KG_INCG" "$KG_CGROUP" "${ns[@]}" "${KG_SERVICE_CAPS[@]}" "$KG_SERVICE" -c "$KG_CONF" \
+		>>"$KG_TMP/service.log" 2>&1 &
+	KG_SERVICE_PID=$!
+	kg_on_exit kg_stop_pid "$KG_SERVICE_PID"
+	kg_wait_for 100 test -S "$KG_SOCK" && return 0
+	echo "# service did not start:"
+	tail -n 20 "$KG_TMP/service.log"
+	return 1
+}
+
 kg_as_uid() { # kg_as_uid UID CMD... (gid = uid, no supplementary groups)
 	local uid=$1
 	shift

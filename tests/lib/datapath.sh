@@ -52,20 +52,7 @@ kg_dp_setup() {
 	KG_DIRECT_PID=$!
 	kg_on_exit kg_stop_pid "$KG_DIRECT_PID"
 	kg_wait_for 50 grep -q READY "$KG_TMP/direct.log" || { echo "direct server did not start"; cat "$KG_TMP/direct.log"; exit 99; }
-	kg_start_service
-}
-
-kg_start_service() { # environment for the service may be given with env before the call
-	"$KG_INCG" "$KG_CGROUP" nsenter --net="/run/netns/$KG_NS" "${KG_SERVICE_CAPS[@]}" \
-		"$KG_SERVICE" -c "$KG_CONF" \
-		>"$KG_TMP/service.log" 2>&1 &
-	KG_SERVICE_PID=$!
-	kg_on_exit kg_stop_pid "$KG_SERVICE_PID"
-	if ! kg_wait_for 100 test -S "$KG_SOCK"; then
-		echo "service did not start:"
-		cat "$KG_TMP/service.log"
-		exit 99
-	fi
+	kg_start_service || exit 99
 }
 
 kg_app() {
