@@ -5,17 +5,25 @@
 #   baseline:   curl -x http://proxy.kgtest.local:3128 --proxy-negotiate -U : with the same ticket
 # Both CONNECT to origin.test:443 by name with a fresh Negotiate token per connection, so what
 # differs is the relay: its extra hop, its sniffing and its token worker.
-#   1. 1 GiB HTTPS download, KG_BENCH_ROUNDS alternating rounds    (target mean ratio >= 0.95)
+#   1. 1 GiB HTTPS download, KG_BENCH_TP_ROUNDS alternating rounds  (target mean ratio >= 0.95)
 #   2. connect-to-first-byte over KG_BENCH_LATENCY_N requests each  (target added p50 <= 0.3 ms)
-#   3. connections per second, KG_BENCH_CPS_N requests, KG_BENCH_CPS_PAR at a time
+#   3. connections per second, KG_BENCH_CPS_N requests, KG_BENCH_CPS_PAR at a time,
+#      KG_BENCH_ROUNDS rounds
 #   4. the relay's RSS growth over KG_BENCH_IDLE_TUNNELS idle tunnels (target <= 6 KiB each)
 # Numbers never fail the run; it exits non-zero only when a transfer or the set-up broke.
+# The throughput and first-byte figures come with a standard error from their paired rounds
+# or blocks, so a reader can tell a miss by noise from a miss by the relay.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
 ROUNDS=${KG_BENCH_ROUNDS:-5}
+TP_ROUNDS=${KG_BENCH_TP_ROUNDS:-10}
 BULK=$((${KG_BENCH_BULK_MB:-1024} * 1024 * 1024))
-LAT_N=${KG_BENCH_LATENCY_N:-400}
-LAT_BLOCKS=8 # the paths alternate in blocks, so drift on the machine hits both alike
+LAT_N=${KG_BENCH_LATENCY_N:-1600}
+# The paths alternate in blocks of 50, so drift on the machine hits both alike. Block medians
+# of one path differ by up to 1 ms on this 2-vCPU VM (each block is a new curl, placed anew),
+# and the paired block differences had a standard deviation of 0.09-0.31 ms: with 8 blocks the
+# added p50 of one run ranged 0.09-0.44 ms over 8 runs of one build; 32 blocks halve that.
+LAT_BLOCKS=$(((LAT_N + 49) / 50))
 CPS_N=${KG_BENCH_CPS_N:-500}
 CPS_PAR=${KG_BENCH_CPS_PAR:-8}
 IDLE_WANT=${KG_BENCH_IDLE_TUNNELS:-5000}
@@ -76,27 +84,30 @@ bulk_once() { # PATH -> MiB/s
 # The paths alternate round by round, so drift on the machine hits both alike. The figure is
 # the ratio of the mean throughputs over all rounds; the ratio of the best rounds and the median
 # of the per-round ratios are printed too. (The ratio of bests, used before, compares the two
-# luckiest rounds. Over 10 runs of one build on a 2-vCPU machine: bests 0.919-1.015, mean
-# 0.923-1.057, paired median 0.895-1.047; single rounds vary by +-15 %, so one run can land on
-# either side of 0.95 whichever figure is used.)
-echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $ROUNDS alternating rounds per path"
+# luckiest rounds. Over 10 runs of one build on a 2-vCPU machine with 5 rounds: bests
+# 0.919-1.015, mean 0.923-1.057, paired median 0.895-1.047; single rounds vary by +-15 %, so
+# one run could land on either side of 0.95 whichever figure was used. Hence 10 rounds, and the
+# standard error of the mean per-round ratio beside it.)
+echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $TP_ROUNDS alternating rounds per path"
 : >"$KG_TMP/tp-rounds"
-for ((r = 1; r <= ROUNDS; r++)); do
+for ((r = 1; r <= TP_ROUNDS; r++)); do
 	for p in base gk; do
 		v=$(bulk_once "$p") || exit 1
 		echo "#    round $r $p: $v MiB/s"
 		echo "$r $p $v" >>"$KG_TMP/tp-rounds"
 	done
 done
-# -> "mean_gk mean_base best_gk best_base paired_median"
-read -r tp_gk tp_base tpb_gk tpb_base tp_pmed < <(awk '
+# -> "mean_gk mean_base best_gk best_base paired_median ratio_se": ratio_se is the standard
+# error of the mean of the per-round ratios.
+read -r tp_gk tp_base tpb_gk tpb_base tp_pmed tp_se < <(awk '
 	$2 == "base" { b[$1] = $3; sb += $3; if ($3 > mb) mb = $3 }
 	$2 == "gk"   { g[$1] = $3; sg += $3; if ($3 > mg) mg = $3 }
 	END {
-		for (r in b) q[++n] = g[r] / b[r]
+		for (r in b) { q[++n] = g[r] / b[r]; sq += q[n] }
+		for (i = 1; i <= n; i++) ss += (q[i] - sq / n) ^ 2
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { t = q[j]; q[j] = q[j - 1]; q[j - 1] = t }
 		med = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
-		printf "%.1f %.1f %.1f %.1f %.3f\n", sg / n, sb / n, mg, mb, med
+		printf "%.1f %.1f %.1f %.1f %.3f %.3f\n", sg / n, sb / n, mg, mb, med, (n > 1 ? sqrt(ss / (n - 1) / n) : 0)
 	}' "$KG_TMP/tp-rounds")
 
 # --- 2. connect-to-first-byte ---------------------------------------------------------------
@@ -105,8 +116,12 @@ read -r tp_gk tp_base tpb_gk tpb_base tp_pmed < <(awk '
 # num_connects proves it.
 per_block=$(((LAT_N + LAT_BLOCKS - 1) / LAT_BLOCKS))
 url_list "$KG_TMP/lat.cfg" "$per_block" "https://$ORIGIN_HOST/"
-: >"$KG_TMP/lat-base" && : >"$KG_TMP/lat-gk"
-echo "# 2. first byte: $((per_block * LAT_BLOCKS)) sequential HTTPS requests per path, new tunnel each"
+: >"$KG_TMP/lat-base" && : >"$KG_TMP/lat-gk" && : >"$KG_TMP/lat-blocks"
+pct() { # FILE P -> the P-th percentile (nearest rank), ms
+	sort -g "$1" | awk -v p="$2" '{ v[NR] = $1 } END { r = int(NR * p / 100 + 0.999999); printf "%.3f", v[r < 1 ? 1 : r] }'
+}
+echo "# 2. first byte: $((per_block * LAT_BLOCKS)) sequential HTTPS requests per path in" \
+	"$LAT_BLOCKS alternating blocks, new tunnel each"
 for ((b = 0; b < LAT_BLOCKS; b++)); do
 	for p in base gk; do
 		"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' \
@@ -114,14 +129,22 @@ for ((b = 0; b < LAT_BLOCKS; b++)); do
 			die "$p first-byte block: curl failed"
 		awk -v want="$per_block" '$1 == 200 && $2 == 1 { n++ } END { exit n != want }' \
 			"$KG_TMP/lat.out" || die "$p first-byte block: not $per_block fresh 200s"
-		awk '{ print $3 * 1000 }' "$KG_TMP/lat.out" >>"$KG_TMP/lat-$p"
+		awk '{ print $3 * 1000 }' "$KG_TMP/lat.out" >"$KG_TMP/lat-block"
+		cat "$KG_TMP/lat-block" >>"$KG_TMP/lat-$p"
+		echo "$b $p $(pct "$KG_TMP/lat-block" 50)" >>"$KG_TMP/lat-blocks"
 	done
+	[ $(((b + 1) % 8)) = 0 ] && echo "#    $((b + 1)) of $LAT_BLOCKS blocks"
 done
-pct() { # FILE P -> the P-th percentile (nearest rank), ms
-	sort -g "$1" | awk -v p="$2" '{ v[NR] = $1 } END { r = int(NR * p / 100 + 0.999999); printf "%.3f", v[r < 1 ? 1 : r] }'
-}
 lat_base50=$(pct "$KG_TMP/lat-base" 50) lat_gk50=$(pct "$KG_TMP/lat-gk" 50)
 lat_base99=$(pct "$KG_TMP/lat-base" 99) lat_gk99=$(pct "$KG_TMP/lat-gk" 99)
+# The paired block medians: "mean difference, its standard error" (ms).
+read -r lat_bmean lat_bse < <(awk '
+	$2 == "base" { b[$1] = $3 } $2 == "gk" { g[$1] = $3 }
+	END {
+		for (k in b) { d[++n] = g[k] - b[k]; s += d[n] }
+		for (i = 1; i <= n; i++) ss += (d[i] - s / n) ^ 2
+		printf "%.3f %.3f\n", s / n, (n > 1 ? sqrt(ss / (n - 1) / n) : 0)
+	}' "$KG_TMP/lat-blocks")
 
 # --- 3. connections per second --------------------------------------------------------------
 url_list "$KG_TMP/cps.cfg" "$CPS_N" "https://$ORIGIN_HOST/"
@@ -211,11 +234,13 @@ kib_per=$(awk -v a="$rss_after" -v b="$rss_before" -v n="$established" 'BEGIN { 
 # --- the table ------------------------------------------------------------------------------
 echo
 echo "client-bench results (gatekeeper = steered to the relay; baseline = curl -x --proxy-negotiate)"
-echo "throughput, $((BULK >> 20)) MiB HTTPS download, mean of $ROUNDS rounds: gatekeeper $tp_gk MiB/s," \
+echo "throughput, $((BULK >> 20)) MiB HTTPS download, mean of $TP_ROUNDS rounds: gatekeeper $tp_gk MiB/s," \
 	"baseline $tp_base MiB/s, ratio $(ratio "$tp_gk" "$tp_base") (target >= 0.95);" \
-	"best rounds $tpb_gk vs $tpb_base MiB/s, ratio $(ratio "$tpb_gk" "$tpb_base"); median per-round ratio $tp_pmed"
+	"best rounds $tpb_gk vs $tpb_base MiB/s, ratio $(ratio "$tpb_gk" "$tpb_base");" \
+	"per-round ratios: median $tp_pmed, standard error of their mean $tp_se"
 echo "first byte p50: gatekeeper $lat_gk50 ms, baseline $lat_base50 ms, ratio $(ratio "$lat_gk50" "$lat_base50")," \
-	"added $(awk -v a="$lat_gk50" -v b="$lat_base50" 'BEGIN { printf "%.3f", a - b }') ms (target added <= 0.3 ms)"
+	"added $(awk -v a="$lat_gk50" -v b="$lat_base50" 'BEGIN { printf "%.3f", a - b }') ms (target added <= 0.3 ms);" \
+	"$LAT_BLOCKS paired block medians: mean difference $lat_bmean ms, standard error $lat_bse ms"
 echo "first byte p99: gatekeeper $lat_gk99 ms, baseline $lat_base99 ms, ratio $(ratio "$lat_gk99" "$lat_base99")," \
 	"added $(awk -v a="$lat_gk99" -v b="$lat_base99" 'BEGIN { printf "%.3f", a - b }') ms (no target)"
 echo "connections per second, $CPS_PAR parallel: gatekeeper $cps_gk/s, baseline $cps_base/s," \
