@@ -72,8 +72,12 @@ kgc_start_client() { # UID [client args]
 	shift
 	cc="FILE:$KRBRIG_CCDIR/krb5cc_$uid"
 	log=$(kgc_client_log "$uid")
+	# HOME as systemd --user always sets it (the rig's users have no passwd entry, hence the
+	# same /nonexistent as their applications and the baseline curl): libkrb5 looks for
+	# ~/.k5identity with every token, and without HOME it searches the user database for it
+	# each time, a third of the worker's system calls per token (200 -> 133, 0.45 -> 0.28 ms).
 	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-		--inh-caps=-all -- env -i PATH=/usr/bin:/bin KRB5_CONFIG="$KRB5_CONFIG" \
+		--inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
 		KRB5CCNAME="$cc" KRB5RCACHEDIR="$KRB5RCACHEDIR" ${KGC_CLIENT_ENV:-} \
 		"$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
 	KGC_PID[$uid]=$!
