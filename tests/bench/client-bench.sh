@@ -89,14 +89,31 @@ bulk_once() { # PATH -> MiB/s
 # one run could land on either side of 0.95 whichever figure was used. Hence 10 rounds, and the
 # standard error of the mean per-round ratio beside it.)
 echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $TP_ROUNDS alternating rounds per path"
-: >"$KG_TMP/tp-rounds"
+# Beside the speed, where the CPU went: the machine's idle share during each path's transfers
+# and the relay's own CPU time. When the baseline leaves no CPU idle either, the relay's copies
+# come out of the same budget as curl's, Squid's and the origin's, and the ratio measures that.
+cpu_ticks() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+relay_ticks() { awk '{ print $14 + $15 }' "/proc/$CLIENT_PID/stat"; }
+: >"$KG_TMP/tp-rounds" && : >"$KG_TMP/tp-cpu"
 for ((r = 1; r <= TP_ROUNDS; r++)); do
 	for p in base gk; do
+		read -r idle0 all0 < <(cpu_ticks)
+		rel0=$(relay_ticks)
 		v=$(bulk_once "$p") || exit 1
+		read -r idle1 all1 < <(cpu_ticks)
+		echo "$p $((idle1 - idle0)) $((all1 - all0)) $(($(relay_ticks) - rel0))" >>"$KG_TMP/tp-cpu"
 		echo "#    round $r $p: $v MiB/s"
 		echo "$r $p $v" >>"$KG_TMP/tp-rounds"
 	done
 done
+# -> "idle%_base idle%_gk relay_cpu_seconds_per_GiB"
+read -r tp_idle_base tp_idle_gk tp_relay_cpu < <(awk -v hz="$(getconf CLK_TCK)" -v gib="$BULK" '
+	{ i[$1] += $2; a[$1] += $3; rel[$1] += $4; n[$1]++ }
+	END {
+		printf "%.1f %.1f %.2f\n", a["base"] ? 100 * i["base"] / a["base"] : 0,
+			a["gk"] ? 100 * i["gk"] / a["gk"] : 0,
+			n["gk"] ? rel["gk"] / hz / n["gk"] / (gib / 1073741824) : 0
+	}' "$KG_TMP/tp-cpu")
 # -> "mean_gk mean_base best_gk best_base paired_median ratio_se": ratio_se is the standard
 # error of the mean of the per-round ratios.
 read -r tp_gk tp_base tpb_gk tpb_base tp_pmed tp_se < <(awk '
@@ -237,7 +254,9 @@ echo "client-bench results (gatekeeper = steered to the relay; baseline = curl -
 echo "throughput, $((BULK >> 20)) MiB HTTPS download, mean of $TP_ROUNDS rounds: gatekeeper $tp_gk MiB/s," \
 	"baseline $tp_base MiB/s, ratio $(ratio "$tp_gk" "$tp_base") (target >= 0.95);" \
 	"best rounds $tpb_gk vs $tpb_base MiB/s, ratio $(ratio "$tpb_gk" "$tpb_base");" \
-	"per-round ratios: median $tp_pmed, standard error of their mean $tp_se"
+	"per-round ratios: median $tp_pmed, standard error of their mean $tp_se;" \
+	"CPU idle during the transfers: baseline $tp_idle_base %, gatekeeper $tp_idle_gk %;" \
+	"the relay used $tp_relay_cpu CPU seconds per GiB"
 echo "first byte p50: gatekeeper $lat_gk50 ms, baseline $lat_base50 ms, ratio $(ratio "$lat_gk50" "$lat_base50")," \
 	"added $(awk -v a="$lat_gk50" -v b="$lat_base50" 'BEGIN { printf "%.3f", a - b }') ms (target added <= 0.3 ms);" \
 	"$LAT_BLOCKS paired block medians: mean difference $lat_bmean ms, standard error $lat_bse ms"
