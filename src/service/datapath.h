@@ -10,7 +10,8 @@
 
 struct kg_datapath;
 
-typedef void (*kg_event_fn)(void *userdata, const struct kg_event *ev);
+/* ev is the datapath's own copy of the record: the callee may fill it in. */
+typedef void (*kg_event_fn)(void *userdata, struct kg_event *ev);
 
 /* Check that the kernel has every program and map type the datapath needs. 0, or -EOPNOTSUPP
  * with a sentence naming what is missing in why. */

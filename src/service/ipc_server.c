@@ -25,8 +25,6 @@
 #include "shared/macro.h"
 #include "shared/netutil.h"
 
-/* Aligned receive buffer: payload structs are read in place after validation. */
-
 static void fmt_uid(char *buf, size_t len, uid_t uid)
 {
 	snprintf(buf, len, "%u", (unsigned)uid);
@@ -482,25 +480,32 @@ static void fill_comm(struct kg_event *ev)
 		ev->dst.comm[n - 1] = '\0';
 }
 
-void kg_service_on_event(void *userdata, const struct kg_event *kernel_ev)
+void kg_service_on_event(void *userdata, struct kg_event *ev)
 {
 	struct kg_service *svc = userdata;
-	struct kg_event event = *kernel_ev, *ev = &event;
+	bool named = false;
 	struct kg_conn *c;
 
-	if (ev->type == KG_EVENT_REDIRECT)
-		fill_comm(ev);
 	svc->events_total++;
 	for (c = svc->conns; c; c = c->next) {
-		if (c->is_client && c->uid == ev->dst.uid && ev->type == KG_EVENT_REDIRECT) {
+		bool to_client = c->is_client && c->uid == ev->dst.uid &&
+				 ev->type == KG_EVENT_REDIRECT;
+		bool to_watcher = c->watcher && (c->uid == 0 || c->uid == ev->dst.uid);
+
+		if ((to_client || to_watcher) && !named) {
+			fill_comm(ev); /* only for events someone receives */
+			named = true;
+		}
+		if (to_client) {
 			c->redirected++;
 			kg_ipc_send(c->fd, KG_MSG_NOTIFY_ACCEPT, 0, ev, sizeof(*ev), NULL, 0);
 		}
-		if (c->watcher && (c->uid == 0 || c->uid == ev->dst.uid)) {
+		if (to_watcher)
 			kg_ipc_send(c->fd, KG_MSG_EVENT, 0, ev, sizeof(*ev), NULL, 0);
-		}
 	}
 	if (ev->type == KG_EVENT_REDIRECT && kg_log_get_level() >= LOG_DEBUG) {
+		if (!named)
+			fill_comm(ev);
 		char dest[KG_ADDR_STR_MAX], uid[16], pid[16];
 
 		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));

@@ -55,7 +55,7 @@ struct kg_service {
 /* ipc_server.c */
 int kg_ipc_server_open(struct kg_service *svc);
 void kg_ipc_server_close(struct kg_service *svc);
-void kg_service_on_event(void *userdata, const struct kg_event *kernel_ev);
+void kg_service_on_event(void *userdata, struct kg_event *ev);
 
 /* main.c */
 void kg_service_update_status(struct kg_service *svc);

@@ -96,7 +96,7 @@ kg_expect "other options: TCP_INFO with an 8 KiB buffer works" "TCP_INFO True" "
 kg_expect "other options: SO_RCVBUF with an 8 KiB buffer works" "SO_RCVBUF True" "$out"
 
 # ctl watch: the user sees their own connection events, another user does not.
-kg_app "$U" "$KG_CTL" --socket "$KG_SOCK" watch --count 1 >"$KG_TMP/watch-u.log" 2>&1 &
+kg_app "$U" "$KG_CTL" --socket "$KG_SOCK" watch --count 2 >"$KG_TMP/watch-u.log" 2>&1 &
 WU=$!
 kg_on_exit kg_stop_pid "$WU"
 kg_app "$KG_UID_V" timeout -k 3 4 "$KG_CTL" --socket "$KG_SOCK" watch >"$KG_TMP/watch-v.log" 2>&1 &
@@ -108,10 +108,15 @@ sleep 0.5
 kg_app "$U" "$KG_PYTHON" -c '
 import socket, time
 s = socket.create_connection(("192.0.2.10", 443), timeout=3)
+time.sleep(1)
+s.close()
 time.sleep(1)' >/dev/null 2>&1
 kg_wait_for 40 grep -q "dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
 kg_check "ctl watch shows the user's own redirect event, with the command name" \
 	grep -q "redirect .*user=$U .*comm=python3 dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
+kg_wait_for 40 grep -q "close .*dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
+kg_check "ctl watch shows the close event too, with the command name" \
+	grep -q "close .*user=$U .*comm=python3 dest=192.0.2.10:443" "$KG_TMP/watch-u.log"
 wait "$WV" 2>/dev/null
 rc=$?
 kg_check "another user's ctl watch was subscribed until its timeout (exit 124, got $rc)" test "$rc" = 124
