@@ -23,7 +23,6 @@
 
 #define CALL_TIMEOUT_MS 5000
 
-
 static const char *socket_path = KG_DEFAULT_SOCKET_PATH;
 
 static void usage(FILE *f)

@@ -32,11 +32,6 @@
 #define SOL_IP_ 0
 #define SOL_IPV6_ 41
 
-typedef union {
-	uint64_t align;
-	uint8_t bytes[KG_IPC_MAX_MSG];
-} ipc_buf_t;
-
 static int ask_origdst(int fd, char *out, size_t len)
 {
 	struct sockaddr_storage ss = {0};
@@ -124,7 +119,7 @@ static int cmd_connect(int argc, char **argv)
 
 static int do_register(const char *path, int *fds, size_t *n_fds, struct kg_ipc_registered *reg)
 {
-	ipc_buf_t buf;
+	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	struct kg_ipc_register rq = {0};
 	int fd = kg_ipc_connect(path), r;
@@ -267,7 +262,7 @@ static int cmd_relay(int argc, char **argv)
 		if (poll(p, 3, -1) < 0)
 			continue;
 		if (p[2].revents) {
-			ipc_buf_t buf;
+			kg_ipc_buf_t buf;
 			struct kg_ipc_msg m;
 			int r = kg_ipc_recv(ipc, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL);
 
