@@ -24,7 +24,7 @@ struct http_forward {
 	struct kg_http_request req; /* spans into in, valid until the head is sent */
 	char authority[TUNNEL_TARGET_MAX];
 	uint8_t req_state, resp_state;
-	bool req_keep_alive, req_is_head, proxy_keep_alive, resp_started;
+	bool req_keep_alive, proxy_keep_alive, resp_started;
 	enum kg_body_framing req_framing, resp_framing;
 	uint64_t req_left, resp_left;
 	struct kg_chunked req_chunk, resp_chunk;
@@ -80,7 +80,6 @@ void forward_begin(struct kg_client *cl, struct relay_conn *c)
 	c->fwd = f;
 	c->setup = t;
 	kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
-	kg_format_ip_port(c->dst_ip, c->dst_port, t->target, sizeof(t->target));
 	c->state = CONN_FORWARD;
 	relay_count_active(cl, c);
 	relay_mark_ready(c);
@@ -122,19 +121,11 @@ static int on_request_head(struct kg_client *cl, struct relay_conn *c)
 		snprintf(f->authority, sizeof(f->authority), "%s:%u", t->host, port);
 	else
 		snprintf(f->authority, sizeof(f->authority), "%s", t->host);
-	snprintf(t->target, sizeof(t->target), "%s:%u", t->host, port ? port : 80);
 
 	f->req_keep_alive = kg_http_request_keep_alive(&f->req);
-	f->req_is_head = kg_ascii_eq_ci(base + f->req.method.off, f->req.method.len, "head");
-	if (f->req.chunked) {
-		f->req_framing = KG_BODY_CHUNKED;
+	f->req_framing = kg_http_request_framing(&f->req, &f->req_left);
+	if (f->req_framing == KG_BODY_CHUNKED)
 		kg_chunked_init(&f->req_chunk);
-	} else if (f->req.has_content_length && f->req.content_length > 0) {
-		f->req_framing = KG_BODY_LENGTH;
-		f->req_left = f->req.content_length;
-	} else {
-		f->req_framing = KG_BODY_NONE;
-	}
 	f->req_state = REQ_WAIT;
 	if (tunnel_request_token(cl, c) < 0) {
 		fwd_fail(cl, c, t->error, NULL);
@@ -396,7 +387,7 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 	if (resp->status < 200)
 		return 1; /* 100 Continue and friends: the final answer follows */
 	relay_set_timer(cl, c, 0);
-	f->resp_framing = kg_http_response_framing(resp, false, f->req_is_head, &f->resp_left);
+	f->resp_framing = kg_http_response_framing(resp, false, f->req.method_head, &f->resp_left);
 	if (f->resp_framing == KG_BODY_CHUNKED)
 		kg_chunked_init(&f->resp_chunk);
 	f->proxy_keep_alive =

@@ -104,6 +104,7 @@ struct kg_http_request {
 	size_t line_off;    /* start of the request line (after tolerated leading CRLFs) */
 	size_t headers_off; /* start of the first header line */
 	struct kg_span method;
+	bool method_head; /* the method is HEAD (methods are case-sensitive): no response body */
 	struct kg_span target;
 	enum kg_target_form target_form;
 	unsigned version;	  /* 10 or 11 */
@@ -128,6 +129,10 @@ int kg_http_request_parse(const uint8_t *buf, size_t len, struct kg_http_request
 
 /* Whether the application's connection stays open after this request (HTTP/1.1 default). */
 bool kg_http_request_keep_alive(const struct kg_http_request *r);
+
+/* Body framing of a parsed request: KG_BODY_NONE, KG_BODY_CHUNKED, or KG_BODY_LENGTH with
+ * *length set. */
+enum kg_body_framing kg_http_request_framing(const struct kg_http_request *r, uint64_t *length);
 
 /* Writes the head of req (parsed from buf) to out in absolute-form for the proxy:
  * origin-form "/p" becomes "http://<authority>/p", asterisk-form becomes "http://<authority>",

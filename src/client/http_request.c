@@ -67,6 +67,7 @@ static int parse_request_line(const uint8_t *buf, struct kg_span line, struct kg
 	if (end - i != HTTP_VERSION_LEN || http_version_parse(buf, i, &r->version) < 0)
 		return -EBADMSG;
 
+	r->method_head = span_eq(buf, r->method, "HEAD");
 	bool connect = span_eq(buf, r->method, "CONNECT");
 	if (connect) {
 		r->target_form = KG_TARGET_AUTHORITY;
@@ -160,4 +161,15 @@ bool kg_http_request_keep_alive(const struct kg_http_request *r)
 	if (r->conn_close)
 		return false;
 	return r->version >= 11 || r->conn_keep_alive;
+}
+
+enum kg_body_framing kg_http_request_framing(const struct kg_http_request *r, uint64_t *length)
+{
+	if (r->chunked)
+		return KG_BODY_CHUNKED;
+	if (r->has_content_length && r->content_length > 0) {
+		*length = r->content_length;
+		return KG_BODY_LENGTH;
+	}
+	return KG_BODY_NONE;
 }

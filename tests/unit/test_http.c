@@ -430,6 +430,31 @@ START_TEST(request_forms_and_fields)
 }
 END_TEST
 
+/* The method decides whether the response has a body (HEAD: none), the fields whether the
+ * request has one; methods are case-sensitive, so "head" is some other method. */
+START_TEST(request_method_and_framing)
+{
+	struct kg_http_request r;
+	uint64_t len = 0;
+
+	ck_assert_int_eq(request("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+	ck_assert(r.method_head);
+	ck_assert_int_eq(kg_http_request_framing(&r, &len), KG_BODY_NONE);
+	ck_assert_int_eq(request("head / HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+	ck_assert(!r.method_head);
+	ck_assert_int_eq(request("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+	ck_assert(!r.method_head);
+	ck_assert_int_eq(request("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n", &r), 0);
+	ck_assert_int_eq(kg_http_request_framing(&r, &len), KG_BODY_LENGTH);
+	ck_assert_uint_eq(len, 12);
+	ck_assert_int_eq(request("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &r), 0);
+	ck_assert_int_eq(kg_http_request_framing(&r, &len), KG_BODY_NONE);
+	ck_assert_int_eq(
+	    request("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", &r), 0);
+	ck_assert_int_eq(kg_http_request_framing(&r, &len), KG_BODY_CHUNKED);
+}
+END_TEST
+
 START_TEST(request_malformed)
 {
 	static const char *const bad[] = {
@@ -868,6 +893,7 @@ static Suite *http_suite(void)
 	suite_add_tcase(s, resp);
 	tcase_add_test(req, request_origin_form);
 	tcase_add_test(req, request_forms_and_fields);
+	tcase_add_test(req, request_method_and_framing);
 	tcase_add_test(req, request_malformed);
 	tcase_add_test(req, request_caps);
 	tcase_add_test(req, rewrite_origin_form);
