@@ -4,7 +4,8 @@
  */
 #include <errno.h>
 
-#include "http_internal.h"
+#include "ascii.h"
+#include "base64.h"
 
 static const char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -160,31 +160,3 @@ void kg_chunked_init(struct kg_chunked *c);
  * 0 when all len bytes were consumed and more are needed, -EBADMSG on malformed framing, -E2BIG
  * when a size line or the trailers exceed their caps. Data bytes are skipped in one step. */
 int kg_chunked_feed(struct kg_chunked *c, const uint8_t *buf, size_t len, size_t *consumed);
-
-/* Size of the base64 text (without NUL) for n bytes; n must be a bounded size. */
-#define KG_BASE64_LEN(n) ((((n) + 2) / 3) * 4)
-/* Standard alphabet with padding, NUL-terminated. 0 and *ret_len, or -ENOSPC. */
-int kg_base64_encode(const uint8_t *in, size_t len, char *out, size_t outcap, size_t *ret_len);
-/* Strict: length a multiple of 4, padding only at the end, no whitespace, canonical trailing
- * bits. 0 and *ret_len, -EBADMSG for anything else, -ENOSPC if outcap is too small. */
-int kg_base64_decode(const char *in, size_t len, uint8_t *out, size_t outcap, size_t *ret_len);
-
-/* ASCII-only helpers (locale independent), shared with the sniffers. */
-static inline uint8_t kg_ascii_lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
-}
-
-static inline bool is_digit(uint8_t c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static inline bool is_alnum(uint8_t c)
-{
-	uint8_t l = kg_ascii_lower(c);
-	return is_digit(c) || (l >= 'a' && l <= 'z');
-}
-
-/* Case-insensitive comparison of buf[0..len) with the NUL-terminated lower-case word. */
-bool kg_ascii_eq_ci(const uint8_t *buf, size_t len, const char *word);

@@ -12,18 +12,6 @@
 
 #include "http_internal.h"
 
-bool kg_ascii_eq_ci(const uint8_t *buf, size_t len, const char *word)
-{
-	size_t n = strlen(word);
-
-	if (len != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (kg_ascii_lower(buf[i]) != (uint8_t)word[i])
-			return false;
-	return true;
-}
-
 void http_scan_init(struct http_scan *s, const uint8_t *buf, size_t len, bool strict_crlf,
 		    size_t line_max)
 {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "http.h"
 
 #define HTTP_VERSION_PREFIX "HTTP/1."

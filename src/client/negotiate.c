@@ -7,7 +7,7 @@
  */
 #include "client/negotiate.h"
 
-#include "client/http.h"
+#include "client/base64.h"
 
 #include <errno.h>
 #include <limits.h>

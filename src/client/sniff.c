@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "http.h"
 #include "sniff.h"
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base64.h"
 #include "http.h"
 
 static void check_span(struct kg_span s, size_t head_len)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/base64.h"
 #include "client/http.h"
 
 static int response(const char *text, struct kg_http_response *r)

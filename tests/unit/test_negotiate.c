@@ -5,7 +5,7 @@
  */
 #include "client/negotiate.h"
 
-#include "client/http.h"
+#include "client/base64.h"
 
 #include <arpa/inet.h>
 #include <check.h>
