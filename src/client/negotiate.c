@@ -811,8 +811,10 @@ int negotiate_ticket_status(const struct negotiate_options *opts, struct negotia
 	if (ret_code < 0)
 		return ret_code;
 	ret_code = -EACCES;
-	/* Without a usable SPN the default cache is reported, as before any selection. */
-	if (opts && derive_spn(opts, spn, sizeof(spn)) == 0 &&
+	/* The service principal matters only for choosing within a collection: a configured
+	 * cache is used as it is (and its name is not resolved in DNS for nothing). Without a
+	 * usable SPN the default cache is reported, as before any selection. */
+	if (!ccache && opts && derive_spn(opts, spn, sizeof(spn)) == 0 &&
 	    spn_to_principal(kctx, spn, &server) != 0)
 		server = NULL;
 	r = open_ccache(kctx, ccache, server, &cc);
