@@ -220,9 +220,9 @@ int ipc_client_connect(struct kg_client *cl)
 	const struct kg_ipc_registered *reg;
 	const struct kg_ipc_error *e;
 	kg_ipc_buf_t buf;
-	struct kg_ipc_msg m = {0}; /* read below even when kg_ipc_call() failed before a reply */
+	struct kg_ipc_msg m; /* kg_ipc_call() clears it and n_fds even when it fails */
 	int fds[2] = {-1, -1}, r;
-	size_t n_fds = 0, i;
+	size_t n_fds, i;
 	static bool said_waiting;
 
 	cl->reconnect_at = 0;

@@ -20,7 +20,6 @@
 #include <sys/signalfd.h>
 #include <sys/epoll.h>
 #include <time.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -97,9 +97,9 @@ void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadli
 void relay_mark_ready(struct relay_conn *c);
 /* Close both sides and free c at the end of this loop pass; failed counts it as a failure. */
 void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed);
-/* Switch to plain byte relaying (tunnel open). */
 /* Count c among the active tunnels (once; relay_conn_close uncounts it). */
 void relay_count_active(struct kg_client *cl, struct relay_conn *c);
+/* Switch to plain byte relaying (tunnel open). */
 void relay_start(struct kg_client *cl, struct relay_conn *c);
 /* Send what is queued for the app, then FIN, then close once the app closes (or 2 s). */
 void relay_linger(struct kg_client *cl, struct relay_conn *c);
