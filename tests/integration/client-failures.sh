@@ -3,6 +3,7 @@
 # then kinit, a proxy that rejects the ticket, the proxy down, the client killed (that user's
 # connections are no longer steered, another user's still are).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
+kg_require_cmd nft # the silent KDC below
 
 kgc_setup squid
 kgc_start_client "$U" || exit 99

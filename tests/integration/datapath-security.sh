@@ -3,6 +3,7 @@
 # over its registration or change the service's policy (DESIGN.md §3).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
+kg_require_cmd nft # the conntrack case below
 
 U=$KG_UID_U
 V=$KG_UID_V
@@ -21,22 +22,18 @@ kg_expect "V connecting straight to U's relay port gets no original destination"
 # answers SO_ORIGINAL_DST for every tracked socket: for V's direct connection it would name
 # U's relay address, and a relay trusting it would tunnel V's bytes with U's ticket. The
 # datapath answers authoritatively for the relay listeners.
-if command -v nft >/dev/null 2>&1; then
-	ip netns exec "$KG_NS" nft -f - <<'NFT'
+ip netns exec "$KG_NS" nft -f - <<'NFT'
 table inet kgtest {
 	chain out { type filter hook output priority 0; ct state new accept; }
 }
 NFT
-	out=$(kg_probe_app "$V" 127.0.0.1 "$U_PORT")
-	kg_expect "with conntrack active, V straight to U's relay port still gets no original destination" \
-		"NOORIGDST" "$out"
-	out=$(kg_probe_app "$U" 192.0.2.10 443)
-	kg_expect "with conntrack active, U's steered connection still reads 192.0.2.10:443" \
-		"ORIGDST 192.0.2.10:443" "$out"
-	ip netns exec "$KG_NS" nft delete table inet kgtest
-else
-	kg_skip "needs nft (nftables) for the conntrack case"
-fi
+out=$(kg_probe_app "$V" 127.0.0.1 "$U_PORT")
+kg_expect "with conntrack active, V straight to U's relay port still gets no original destination" \
+	"NOORIGDST" "$out"
+out=$(kg_probe_app "$U" 192.0.2.10 443)
+kg_expect "with conntrack active, U's steered connection still reads 192.0.2.10:443" \
+	"ORIGDST 192.0.2.10:443" "$out"
+ip netns exec "$KG_NS" nft delete table inet kgtest
 
 # V registers: it gets its own relay, never U's; a second registration is refused.
 kg_start_relay "$V" || exit 99
