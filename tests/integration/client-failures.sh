@@ -11,6 +11,11 @@ kgc_start_client "$V" || exit 99
 PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
 log_lines=0
+# A changed kgc_write_config, applied by the service and by U's client.
+reload_both() {
+	kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
+	kg_reload "${KGC_PID[$U]}" "$LOG_U"
+}
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
 # timed CURL-ARGS...: one request as uid U into page, rc and ms (elapsed); new_log_says then
 # looks only at what the log got after it started.
@@ -56,8 +61,7 @@ kg_check "after kinit: http works again" \
 # A fresh kinit leaves no service ticket for the proxy in the cache, so the next token needs the
 # KDC; nft in the proxy namespace (where the rig's KDC listens) drops its traffic silently.
 KGC_REQUEST_TIMEOUT=2 kgc_write_config
-kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
-kg_reload "${KGC_PID[$U]}" "$LOG_U"
+reload_both
 krbrig_kinit_as "$U" alice alicepw "$CC_U"
 ip netns exec "$KRBRIG_NS_PROXY" nft -f - <<EOF || exit 99
 table inet kgtest_kdc_silent {
@@ -83,8 +87,7 @@ echo "# the next token came $(($(date +%s) - t0)) s after the KDC was reachable 
 # --- the proxy rejects the ticket: a service principal Squid has no key for ------------------
 krbrig_kadmin "$RIG" -q "addprinc -randkey HTTP/other.kgtest.local@$REALM"
 KGC_SPN="HTTP@other.kgtest.local" kgc_write_config
-kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
-kg_reload "${KGC_PID[$U]}" "$LOG_U"
+reload_both
 kg_wait_for 30 grep -q "service principal HTTP@other" "$LOG_U"
 out=$(kgc_curl "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/" 2>&1)
 kg_check "ticket for the wrong principal: the log says the proxy rejected the ticket" \
@@ -93,8 +96,7 @@ grep -m1 "proxy rejected" "$LOG_U" | sed 's/^/# log: /'
 page=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)
 kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | grep -q "proxy rejected"'
 kgc_write_config
-kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
-kg_reload "${KGC_PID[$U]}" "$LOG_U"
+reload_both
 
 # --- the proxy is down -----------------------------------------------------------------------
 krbrig_stop_pidfile proxy
