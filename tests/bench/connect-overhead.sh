@@ -31,11 +31,11 @@ median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 echo "# connect() cost: $ROUNDS interleaved rounds x (median of 5 x $N connects), uid $U"
 nt_out=() nt_in=() lo_out=() rd_in=()
-port=9000
+nt_port=9000 # not a target port; connect-bench binds its listener with SO_REUSEADDR each time
 for ((r = 1; r <= ROUNDS; r++)); do
-	nt_out+=("$(outside 192.0.2.10 $((port++)) "$N" --listen)")
-	nt_in+=("$(inside 192.0.2.10 $((port++)) "$N" --listen)")
-	lo_out+=("$(outside 127.0.0.1 $((port++)) "$N" --listen)")
+	nt_out+=("$(outside 192.0.2.10 $nt_port "$N" --listen)")
+	nt_in+=("$(inside 192.0.2.10 $nt_port "$N" --listen)")
+	lo_out+=("$(outside 127.0.0.1 $nt_port "$N" --listen)")
 	# Redirected connects land on the relay's backlog; kg-probe accepts and answers each.
 	rd_in+=("$(inside 192.0.2.10 8025 "$((N / 4))")")
 	echo "#   round $r: non-target out ${nt_out[-1]} in ${nt_in[-1]}; loopback out ${lo_out[-1]}; redirected in ${rd_in[-1]} (ns)"
