@@ -57,6 +57,25 @@ gk_curl() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
+# Rounds and blocks are logged as lines "KEY PATH VALUE", PATH base or gk.
+# path_stats FILE PATH -> "mean best" of PATH's values
+path_stats() {
+	awk -v p="$2" '$2 == p { s += $3; n++; if ($3 > m) m = $3 } END { printf "%.1f %.1f\n", n ? s / n : 0, m }' "$1"
+}
+# paired_stats FILE ratio|diff -> "mean standard_error median" over the keys of the
+# gatekeeper's value divided by (ratio) or minus (diff) the baseline's of the same key
+paired_stats() {
+	awk -v mode="$2" '
+		$2 == "base" { b[$1] = $3 } $2 == "gk" { g[$1] = $3 }
+		END {
+			for (k in b) { q[++n] = mode == "ratio" ? g[k] / b[k] : g[k] - b[k]; s += q[n] }
+			for (i = 1; i <= n; i++) ss += (q[i] - s / n) ^ 2
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { t = q[j]; q[j] = q[j - 1]; q[j - 1] = t }
+			med = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
+			printf "%.3f %.3f %.3f\n", s / n, (n > 1 ? sqrt(ss / (n - 1) / n) : 0), med
+		}' "$1"
+}
+
 # curl -K file with COUNT transfers of URL, each to /dev/null.
 url_list() { # FILE COUNT URL
 	local i
@@ -114,18 +133,9 @@ read -r tp_idle_base tp_idle_gk tp_relay_cpu < <(awk -v hz="$(getconf CLK_TCK)" 
 			a["gk"] ? 100 * i["gk"] / a["gk"] : 0,
 			n["gk"] ? rel["gk"] / hz / n["gk"] / (gib / 1073741824) : 0
 	}' "$KG_TMP/tp-cpu")
-# -> "mean_gk mean_base best_gk best_base paired_median ratio_se": ratio_se is the standard
-# error of the mean of the per-round ratios.
-read -r tp_gk tp_base tpb_gk tpb_base tp_pmed tp_se < <(awk '
-	$2 == "base" { b[$1] = $3; sb += $3; if ($3 > mb) mb = $3 }
-	$2 == "gk"   { g[$1] = $3; sg += $3; if ($3 > mg) mg = $3 }
-	END {
-		for (r in b) { q[++n] = g[r] / b[r]; sq += q[n] }
-		for (i = 1; i <= n; i++) ss += (q[i] - sq / n) ^ 2
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { t = q[j]; q[j] = q[j - 1]; q[j - 1] = t }
-		med = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
-		printf "%.1f %.1f %.1f %.1f %.3f %.3f\n", sg / n, sb / n, mg, mb, med, (n > 1 ? sqrt(ss / (n - 1) / n) : 0)
-	}' "$KG_TMP/tp-rounds")
+read -r tp_gk tpb_gk < <(path_stats "$KG_TMP/tp-rounds" gk)
+read -r tp_base tpb_base < <(path_stats "$KG_TMP/tp-rounds" base)
+read -r _ tp_se tp_pmed < <(paired_stats "$KG_TMP/tp-rounds" ratio)
 
 # --- 2. connect-to-first-byte ---------------------------------------------------------------
 # One curl per block of sequential transfers (no process start in the figure); "Connection:
@@ -154,14 +164,8 @@ for ((b = 0; b < LAT_BLOCKS; b++)); do
 done
 lat_base50=$(pct "$KG_TMP/lat-base" 50) lat_gk50=$(pct "$KG_TMP/lat-gk" 50)
 lat_base99=$(pct "$KG_TMP/lat-base" 99) lat_gk99=$(pct "$KG_TMP/lat-gk" 99)
-# The paired block medians: "mean difference, its standard error" (ms).
-read -r lat_bmean lat_bse < <(awk '
-	$2 == "base" { b[$1] = $3 } $2 == "gk" { g[$1] = $3 }
-	END {
-		for (k in b) { d[++n] = g[k] - b[k]; s += d[n] }
-		for (i = 1; i <= n; i++) ss += (d[i] - s / n) ^ 2
-		printf "%.3f %.3f\n", s / n, (n > 1 ? sqrt(ss / (n - 1) / n) : 0)
-	}' "$KG_TMP/lat-blocks")
+# The paired block medians: mean difference and its standard error (ms).
+read -r lat_bmean lat_bse _ < <(paired_stats "$KG_TMP/lat-blocks" diff)
 
 # --- 3. connections per second --------------------------------------------------------------
 url_list "$KG_TMP/cps.cfg" "$CPS_N" "https://$ORIGIN_HOST/"
@@ -186,20 +190,18 @@ origin_overflows() {
 		awk '/ListenOverflows/ { print $2 }'
 }
 echo "# 3. $CPS_N HTTPS requests, $CPS_PAR in parallel, a new tunnel each, $ROUNDS rounds (best counts)"
-cps_base=0 cps_gk=0
+: >"$KG_TMP/cps-rounds"
 ovf0=$(origin_overflows)
 for ((r = 1; r <= ROUNDS; r++)); do
 	for p in base gk; do
 		read -r v stalls < <(cps_once "$p") || exit 1
 		[ -n "$v" ] || exit 1
 		echo "#    round $r $p: $v/s ($stalls transfers over 0.9 s)"
-		if [ "$p" = base ]; then
-			cps_base=$(awk -v a="$v" -v b="$cps_base" 'BEGIN { print (a > b) ? a : b }')
-		else
-			cps_gk=$(awk -v a="$v" -v b="$cps_gk" 'BEGIN { print (a > b) ? a : b }')
-		fi
+		echo "$r $p $v" >>"$KG_TMP/cps-rounds"
 	done
 done
+read -r _ cps_gk < <(path_stats "$KG_TMP/cps-rounds" gk)
+read -r _ cps_base < <(path_stats "$KG_TMP/cps-rounds" base)
 echo "#    the origin's listen queue overflowed $(($(origin_overflows) - ${ovf0:-0})) times"
 
 # --- 4. relay memory per idle tunnel --------------------------------------------------------
