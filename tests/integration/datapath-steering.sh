@@ -48,7 +48,7 @@ kg_check "the client is told about its redirected connections (notify_accept)" \
 # close), ~150 KiB. ctl watch and log_level "debug" switch to one wake-up per event.
 kg_check "log_level debug: events wake the service one by one (settings.live_events 1)" \
 	kg_wait_for 30 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 1 ]'
-KG_DP_LOG_LEVEL=info kg_dp_write_config "${KG_PORTS:-443}"
+KG_DP_LOG_LEVEL=info kg_dp_write_config 443
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_check "log_level info, nobody watching: events are batched (live_events 0)" \
 	test "$(kg_live_events "$KG_SERVICE_PID")" = 0
@@ -71,7 +71,7 @@ kg_check "while a ctl watch runs, events are live (live_events 1)" \
 wait "$WL" 2>/dev/null
 kg_check "when the watch ends, batched again (live_events 0)" \
 	kg_wait_for 30 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 0 ]'
-kg_dp_write_config "${KG_PORTS:-443}"
+kg_dp_write_config 443
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 
 # getsockopt for every option the hook does not handle keeps the kernel's answer, also with a

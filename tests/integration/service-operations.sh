@@ -18,8 +18,6 @@ kg_make_cgroup
 NL=$!
 kg_on_exit kg_stop_pid "$NL"
 kg_wait_for 50 grep -q LISTENING "$NOTIFY_LOG" || exit 99
-# kg_dp_setup makes its own cgroup; reuse ours by pre-setting it.
-kg_make_cgroup() { :; }
 export NOTIFY_SOCKET="$KG_TMP0/notify.sock"
 kg_dp_setup
 unset NOTIFY_SOCKET
@@ -46,12 +44,10 @@ kg_check "same service process after reload" kill -0 "$KG_SERVICE_PID"
 # A reload replaces the bypass list as a whole: 250 ranges in, then a list without
 # 198.51.100.0/24 (that destination is steered at once), then back.
 many() { local i; for ((i = $1; i < $1 + 250; i++)); do printf '"10.%d.%d.0/24", ' $((i / 256)) $((i % 256)); done; }
-kg_dp_write_config "443, 22"
-sed -i "s|bypass = \[ |bypass = [ $(many 0)|" "$KG_CONF"
+KG_DP_BYPASS="$(many 0)$KG_DP_BYPASS_DEFAULT" kg_dp_write_config "443, 22"
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_expect "250 bypass ranges loaded: 198.51.100.7 still goes direct" "DIRECT 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
-kg_dp_write_config "443, 22"
-sed -i "s|bypass = \[ \"198.51.100.0/24\", |bypass = [ $(many 300)|" "$KG_CONF"
+KG_DP_BYPASS="$(many 300)\"2001:db8:bbbb::/48\"" kg_dp_write_config "443, 22"
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_expect "a range dropped from bypass on reload is steered at once" "ORIGDST 198.51.100.7:443" "$(kg_probe_app "$U" 198.51.100.7 443)"
 kg_expect "a range kept in bypass still goes direct" "DIRECT [2001:db8:bbbb::7]:443" "$(kg_probe_app "$U" 2001:db8:bbbb::7 443)"

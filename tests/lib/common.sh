@@ -95,9 +95,11 @@ kg_cgroup2_root() {
 	return 1
 }
 
-# A private cgroup for this test; the service attaches there, processes run inside it.
+# A private cgroup for this test; the service attaches there, processes run inside it. Made
+# once: a test that needs it early (before kg_dp_setup) keeps the same one.
 kg_make_cgroup() {
 	local root
+	[ -n "${KG_CGROUP:-}" ] && [ -d "$KG_CGROUP" ] && return 0
 	root=$(kg_cgroup2_root) || kg_skip "no cgroup v2 mount"
 	KG_CGROUP="$root/$KG_TEST_ID"
 	mkdir "$KG_CGROUP" || kg_skip "cannot create a cgroup under $root"
@@ -135,14 +137,10 @@ kg_make_netns() { # kg_make_netns NAME VAR -> creates "$KG_TEST_ID-NAME", stores
 
 # Kill a PID we started (TERM, then KILL after 5 s), bounded.
 kg_stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
+	kill -TERM "$1" 2>/dev/null || return 0
+	kg_wait_for 50 kg_gone "$1" || kill -KILL "$1" 2>/dev/null
 }
+kg_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # Wait until a command succeeds (max N tenths of a second). The command may be an eval of the
 # caller's variables: this function's own local has a name no caller uses.
@@ -198,7 +196,7 @@ kg_as_uid() { # kg_as_uid UID CMD... (gid = uid, no supplementary groups)
 KG_UIDDIR=
 kg_uid_path() {
 	local f=$1 copy
-	if setpriv --reuid="$KG_UID_U" --regid="$KG_UID_U" --clear-groups -- test -r "$f"; then
+	if kg_as_uid "$KG_UID_U" test -r "$f"; then
 		printf -v "$2" '%s' "$f"
 		return 0
 	fi

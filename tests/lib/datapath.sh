@@ -8,6 +8,9 @@
 
 KG_PROBE="$top_builddir/tests/helpers/kg-probe"
 
+# The bypass list kg_dp_write_config writes unless KG_DP_BYPASS says otherwise.
+KG_DP_BYPASS_DEFAULT='"198.51.100.0/24", "2001:db8:bbbb::/48"'
+
 kg_dp_write_config() { # kg_dp_write_config PORTS [extra lines...]
 	local ports=$1
 	shift
@@ -15,7 +18,7 @@ kg_dp_write_config() { # kg_dp_write_config PORTS [extra lines...]
 		echo "ebpf = {"
 		echo "  cgroup_path = \"$KG_CGROUP\";"
 		echo "  target_ports = [ $ports ];"
-		echo "  bypass = [ \"198.51.100.0/24\", \"2001:db8:bbbb::/48\" ];"
+		echo "  bypass = [ ${KG_DP_BYPASS:-$KG_DP_BYPASS_DEFAULT} ];"
 		echo "  stats_interval = 1;"
 		echo "  allow_dynamic_ports = ${KG_DYNAMIC_PORTS:-true};"
 		echo "};"
