@@ -8,16 +8,15 @@
 kgc_setup apache # skips without apache2 or mod_auth_gssapi
 kgc_start_client "$U" || exit 99
 PAGE="kgtest origin: hello"
-LOG=$(krbrig_access_log)
 
 kg_check "apache: https://origin.test/ (CONNECT answered with HTTP/1.0 200)" \
 	test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 kg_check "apache: http://origin.test/ (absolute-form, mutual-auth token on the 200)" \
 	test "$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 kg_check "apache: access log has alice@$REALM and CONNECT origin.test:443" \
-	grep -q "alice@$REALM .*CONNECT $ORIGIN_HOST:443" "$LOG"
+	krbrig_access_log_has "alice@$REALM .*CONNECT $ORIGIN_HOST:443"
 kg_check "apache: access log has alice@$REALM and GET http://origin.test/" \
-	grep -q "alice@$REALM .*GET http://$ORIGIN_HOST/" "$LOG"
+	krbrig_access_log_has "alice@$REALM .*GET http://$ORIGIN_HOST/"
 want=$(python3 "$KRBRIG_LIB_DIR/origin.py" digest 4000000)
 got=$(python3 "$KRBRIG_LIB_DIR/origin.py" pattern 4000000 |
 	kgc_curl "$U" -m 30 -T - "https://$ORIGIN_HOST/sha256" 2>&1)

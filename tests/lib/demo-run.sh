@@ -24,7 +24,7 @@ for url in "http://$ORIGIN_HOST/" "https://$ORIGIN_HOST/"; do
 done
 
 say "what Squid logged: the user's principal and the host name, not an IP"
-kg_wait_for 30 grep -q "$ORIGIN_HOST" "$(krbrig_access_log)"
+kg_wait_for 30 krbrig_access_log_has "$ORIGIN_HOST"
 grep "$ORIGIN_HOST" "$(krbrig_access_log)" | sed 's/^/  /'
 
 say "a direct connection as bob (no client running for him) is not steered"

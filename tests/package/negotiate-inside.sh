@@ -40,7 +40,7 @@ body=$(as_user curl -sS --max-time 20 --cacert "$ORIGIN_CA" \
 kg_check "curl https://$ORIGIN_HOST/ as $U goes through a Negotiate CONNECT" \
 	grep -q 'kgtest origin' <<<"$body"
 kg_check "Squid logged $U's Kerberos principal" \
-	kg_wait_for 50 grep -q "$U@$REALM" "$(krbrig_access_log)"
+	kg_wait_for 50 krbrig_access_log_has "$U@$REALM"
 kg_check "the ticket cache now holds the proxy's service ticket" \
 	grep -q "HTTP/$PROXY_HOST@$REALM" <<<"$(as_user klist -c "FILE:/tmp/krb5cc_$uid" 2>&1)"
 [ "$KG_FAILS" = 0 ] || {

@@ -57,12 +57,7 @@ kgp_log "booted: $(kgp_raw systemctl is-system-running)"
 # --- Helpers --------------------------------------------------------------------------------
 conf_has() { kgp_raw grep -qE "$1" "$CONF"; }
 unit_prop() { kgp_raw systemctl show -P "$1" kernelgatekeeper.service; }
-prints_active() { [ "$("$@")" = active ]; }
-wait_active() { # wait_active TENTHS CMD...: until CMD prints "active"
-	local tenths=$1
-	shift
-	kg_wait_for "$tenths" prints_active "$@"
-}
+prints_active() { [ "$("$@")" = active ]; } # prints_active CMD...: CMD says "active"
 client_state() { kgp_raw systemctl --user -M "$U@" is-active kernelgatekeeper-client; }
 client_pid() { kgp_raw systemctl --user -M "$U@" show -P MainPID kernelgatekeeper-client; }
 ctl() { kgp_raw kernelgatekeeper-ctl "$@"; }
@@ -86,7 +81,7 @@ kg_check "the config is ucf's, not a dpkg conffile" \
 	test -z "$(kgp_raw dpkg-query -W -f='${Conffiles}' kernelgatekeeper)"
 
 kg_check "systemctl is-active kernelgatekeeper = active" \
-	wait_active 100 kgp_raw systemctl is-active kernelgatekeeper
+	kg_wait_for 100 prints_active kgp_raw systemctl is-active kernelgatekeeper
 kgp_raw systemctl status kernelgatekeeper --no-pager -n 5 >"$W/status.txt" 2>&1
 sed 's/^/    /' "$W/status.txt"
 kg_check "systemctl status shows the STATUS= line" grep -q 'Status: "' "$W/status.txt"
@@ -115,7 +110,7 @@ kg_check "the user unit is enabled globally (dh_installsystemduser)" kgp_raw tes
 	/etc/systemd/user/default.target.wants/kernelgatekeeper-client.service
 kgp_log "starting $U's session (loginctl enable-linger: user@$KGP_TEST_UID.service)"
 kgp_raw loginctl enable-linger "$U"
-if wait_active 200 client_state; then
+if kg_wait_for 200 prints_active client_state; then
 	kg_pass "systemctl --user -M $U@ is-active kernelgatekeeper-client = active"
 else
 	kg_fail "systemctl --user -M $U@ is-active kernelgatekeeper-client = $(client_state)"
@@ -148,7 +143,7 @@ kg_check "reconfigure rewrote ebpf.target_ports" \
 kg_check "the hand edit survived (log_level = \"debug\")" conf_has '^[[:space:]]*log_level = "debug";'
 kg_check "the hand edit survived (stats_interval = 5)" conf_has '^[[:space:]]*stats_interval = 5;'
 kg_check "the service is active after reconfigure" \
-	wait_active 100 kgp_raw systemctl is-active kernelgatekeeper
+	kg_wait_for 100 prints_active kgp_raw systemctl is-active kernelgatekeeper
 kg_check "the service picked up the new ports (ctl ports list has 8443)" \
 	grep -qx 8443 <<<"$(ctl ports list 2>&1)"
 kg_check "$U's client was restarted to read the new proxy URL" \
