@@ -75,15 +75,6 @@ int kg_service_apply_ports(struct kg_service *svc, const uint16_t *ports, unsign
 	return 0;
 }
 
-/* Keys the service accepts but cannot honour in this version: say so instead of ignoring. */
-static void warn_unsupported(const struct kg_config *cfg)
-{
-	if (strcmp(cfg->client.listen_address, "127.0.0.1") != 0)
-		log_warn("client.listen_address = \"%s\" is not used: the relay listeners are always "
-			 "127.0.0.1 and [::1]",
-			 cfg->client.listen_address);
-}
-
 /* Push everything of cfg that lives in maps. */
 static int apply_config(struct kg_service *svc, const struct kg_config *cfg, char *why,
 			size_t whylen)
@@ -258,7 +249,6 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	snprintf(next.ebpf.cgroup_path, sizeof(next.ebpf.cgroup_path), "%s",
 		 svc->cfg.ebpf.cgroup_path);
 	svc->cfg = next;
-	warn_unsupported(&svc->cfg);
 	/* Reopening also follows a log_path change and lets logrotate move the file away. */
 	r = kg_log_open("kernelgatekeeper-service", svc->cfg.log_level, svc->cfg.log_path);
 	if (r < 0)
@@ -465,7 +455,6 @@ int main(int argc, char **argv)
 		log_warn("cannot open log_path %s: %s (logging to the journal only)",
 			 svc.cfg.log_path, strerror(-r));
 
-	warn_unsupported(&svc.cfg);
 	rc = run(&svc);
 	service_free(&svc);
 	if (rc == EXIT_SUCCESS)

@@ -563,8 +563,33 @@ static const struct key_spec ebpf_keys[] = {
 	CUSTOM("bypass", parse_bypass),
 };
 
+static int parse_key(struct parse_ctx *ctx, const struct key_spec *key, const config_setting_t *s,
+		     struct kg_config *cfg);
+
+/* Checked like any address, but the listeners are always 127.0.0.1 and [::1]: another loopback
+ * address is accepted and named in a warning rather than silently ignored. */
+static int parse_listen_address(struct parse_ctx *ctx, const config_setting_t *s,
+				struct kg_config *cfg)
+{
+	static const struct key_spec as_string =
+	    STRING("listen_address", client.listen_address, check_loopback);
+	const char *v = cfg->client.listen_address;
+	struct in6_addr a6;
+	struct in_addr a4;
+	int r;
+
+	if ((r = parse_key(ctx, &as_string, s, cfg)) < 0)
+		return r;
+	if (inet_pton(AF_INET, v, &a4) == 1 ? a4.s_addr != htonl(INADDR_LOOPBACK)
+					    : inet_pton(AF_INET6, v, &a6) != 1 ||
+						  !IN6_ARE_ADDR_EQUAL(&a6, &in6addr_loopback))
+		warn(ctx, s, "\"%s\" is not used: the relay listeners are always 127.0.0.1 and [::1]",
+		     v);
+	return 0;
+}
+
 static const struct key_spec client_keys[] = {
-	STRING("listen_address", client.listen_address, check_loopback),
+	CUSTOM("listen_address", parse_listen_address),
 	UINT("listen_port", client.listen_port, 0, 65535),
 	BOOL("sniff_hostname", client.sniff_hostname),
 };

@@ -99,6 +99,25 @@ printf 'ebpf = { target_ports = [ 70000 ]; };\n' >"$KG_TMP/bad.conf"
 out=$("$KG_SERVICE" -c "$KG_TMP/bad.conf" 2>&1); rc=$?
 kg_check "an out-of-range port: exit code 2" test "$rc" = 2
 kg_expect "an out-of-range port: message names file:line" "bad.conf:1" "$out"
+
+# --check-config: the verdict and every warning with file:line, and nothing attached.
+kg_dp_write_config "80, 443"
+out=$("$KG_SERVICE" -c "$KG_CONF" --check-config 2>&1); rc=$?
+kg_check "--check-config on a valid configuration: exit code 0" test "$rc" = 0
+kg_expect "--check-config says OK" "$KG_CONF: OK" "$out"
+kg_dp_write_config "80, 443" 'client = {' '  listen_address = "127.0.0.2";' '};'
+line=$(grep -n listen_address "$KG_CONF" | cut -d: -f1)
+out=$("$KG_SERVICE" -c "$KG_CONF" --check-config 2>&1); rc=$?
+kg_check "--check-config with a warning only: exit code 0" test "$rc" = 0
+kg_expect "--check-config names an unused listen_address with file:line" \
+	"kg.conf:$line: client.listen_address: \"127.0.0.2\" is not used" "$out"
+out=$("$KG_SERVICE" -c "$KG_TMP/bad.conf" --check-config 2>&1); rc=$?
+kg_check "--check-config on an out-of-range port: exit code 2" test "$rc" = 2
+kg_expect "--check-config on an out-of-range port: file:line and key" \
+	"bad.conf:1: ebpf.target_ports" "$out"
+left=$(bpftool cgroup show "$KG_CGROUP" 2>&1 | grep -c kg_)
+kg_check "--check-config attached nothing" test "$left" = 0
+kg_check "--check-config created no IPC socket" test ! -e "$KG_SOCK"
 "$KG_SERVICE" --bogus >/dev/null 2>&1; rc=$?
 kg_check "an unknown option: exit code 2" test "$rc" = 2
 

@@ -403,6 +403,21 @@ START_TEST(test_unknown_keys_warn)
 	ck_assert_msg(strncmp(w.last, "t.conf:2: kerberos.enable_cache: false is ignored", 49) == 0,
 		      "%s", w.last);
 
+	/* Another loopback address is valid, but the listeners stay where they are: say so. */
+	ck_assert_int_eq(parse(&c, "client = {\n listen_address = \"127.0.0.2\";\n};", &w, err,
+			       sizeof(err)),
+			 0);
+	ck_assert_uint_eq(w.count, 6);
+	ck_assert_str_eq(w.last, "t.conf:2: client.listen_address: \"127.0.0.2\" is not used: the "
+				 "relay listeners are always 127.0.0.1 and [::1]");
+	ck_assert_str_eq(c.client.listen_address, "127.0.0.2");
+	ck_assert_int_eq(parse(&c, "client = { listen_address = \"0:0::1\"; };", &w, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(parse(&c, "client = { listen_address = \"127.0.0.1\"; };", &w, err,
+			       sizeof(err)),
+			 0);
+	ck_assert_uint_eq(w.count, 6);
+
 	/* No callback: warnings are dropped, parsing still succeeds. */
 	ck_assert_int_eq(
 	    kg_config_parse(&c, "verbose = 1;", "t.conf", NULL, NULL, err, sizeof(err)), 0);
