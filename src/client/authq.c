@@ -1,4 +1,5 @@
-/* The Kerberos worker: negotiate_start() on its own thread (see authq.h). */
+/* The Kerberos worker: negotiate_start() and the ticket report on their own thread (see
+ * authq.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "authq.h"
@@ -68,7 +70,10 @@ static void *worker(void *arg)
 		    .session = session,
 		};
 		memset(&job->fail, 0, sizeof(job->fail));
-		job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);
+		if (job->ticket)
+			job->r = negotiate_ticket_status(&opts, job->ticket, &job->fail);
+		else
+			job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);
 
 		pthread_mutex_lock(&q.lock);
 		job->next = NULL;
@@ -110,16 +115,31 @@ void authq_job_free(struct auth_job *job)
 	free(job);
 }
 
-void authq_stop(void)
+bool authq_stop(void)
 {
 	struct auth_job *job;
 
 	if (q.running) {
+		struct timespec until;
+
 		pthread_mutex_lock(&q.lock);
 		q.quit = true;
 		pthread_cond_signal(&q.wake);
 		pthread_mutex_unlock(&q.lock);
-		pthread_join(q.thread, NULL);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += AUTHQ_STOP_WAIT_MS / 1000;
+		until.tv_nsec += (AUTHQ_STOP_WAIT_MS % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(q.thread, NULL, &until) != 0) {
+			log_warn(
+			    "the Kerberos worker is still waiting for the KDC or the credential "
+			    "cache after %d ms: exiting without it",
+			    AUTHQ_STOP_WAIT_MS);
+			return false;
+		}
 		q.running = false;
 	}
 	while ((job = q.pending)) {
@@ -133,21 +153,24 @@ void authq_stop(void)
 	if (q.efd >= 0)
 		close(q.efd);
 	q.efd = -1;
+	return true;
 }
 
-struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
+static struct auth_job *submit(struct kg_client *cl, struct relay_conn *c, bool ticket)
 {
 	size_t lh = strlen(cl->set.proxy.host) + 1, ls = strlen(cl->set.spn) + 1;
-	size_t lc = strlen(cl->set.ccache) + 1;
+	size_t lc = strlen(cl->set.ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;
 	struct auth_job *job;
 	char *p;
 
 	/* One allocation, sized to the strings: many may be queued during a burst. */
-	job = calloc(1, sizeof(*job) + lh + ls + lc);
+	job = calloc(1, sizeof(*job) + lt + lh + ls + lc);
 	if (!job)
 		return NULL;
 	job->conn = c;
-	p = (char *)(job + 1);
+	if (ticket)
+		job->ticket = (struct negotiate_ticket *)(job + 1);
+	p = (char *)(job + 1) + lt;
 	job->proxy_host = memcpy(p, cl->set.proxy.host, lh);
 	job->spn = memcpy(p + lh, cl->set.spn, ls);
 	job->ccache = memcpy(p + lh + ls, cl->set.ccache, lc);
@@ -165,6 +188,16 @@ struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
 	pthread_cond_signal(&q.wake);
 	pthread_mutex_unlock(&q.lock);
 	return job;
+}
+
+struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
+{
+	return submit(cl, c, false);
+}
+
+struct auth_job *authq_submit_ticket(struct kg_client *cl)
+{
+	return submit(cl, NULL, true);
 }
 
 void authq_cancel(struct auth_job *job)
@@ -196,7 +229,10 @@ void authq_on_ready(struct kg_client *cl)
 	while ((job = list)) {
 		list = job->next;
 		job->next = NULL;
-		if (!job->conn || job->conn->dead)
+		if (job->ticket) {
+			ipc_client_on_ticket(cl, job->r, job->ticket);
+			authq_job_free(job);
+		} else if (!job->conn || job->conn->dead)
 			authq_job_free(job);
 		else if (job->conn->fwd) /* not its state: a lingering 502 keeps fwd */
 			forward_on_auth(cl, job->conn, job);

@@ -6,8 +6,10 @@
  * eventfd; the loop hands each result to its connection. A connection that closes while its
  * job is still queued cancels it: the worker drops it without asking the KDC, and it stops
  * counting against AUTHQ_MAX_PENDING at once. One already being made is only detached
- * (job->conn = NULL); the loop frees it when it comes back. Only negotiate_start() runs on
- * the worker, with the worker's negotiate_session; everything else stays on the loop thread.
+ * (job->conn = NULL); the loop frees it when it comes back. Only negotiate_start() and
+ * negotiate_ticket_status() run on the worker (the latter for the periodic ticket report: with a
+ * KCM cache it is a round trip to a daemon that may hang); everything else stays on the loop
+ * thread.
  */
 #pragma once
 
@@ -22,8 +24,9 @@ struct relay_conn;
 
 struct auth_job {
 	struct auth_job *next;
-	struct relay_conn *conn; /* NULL: the connection went away */
-	const char *proxy_host;	 /* copies packed after the struct (settings may change) */
+	struct negotiate_ticket *ticket; /* a ticket report's job (no connection), else NULL */
+	struct relay_conn *conn;	 /* NULL: the connection went away */
+	const char *proxy_host;		 /* copies packed after the struct (settings may change) */
 	const char *spn;
 	const char *ccache;
 	bool queued, cancelled; /* under the queue's lock: waiting for the worker; dropped */
@@ -34,10 +37,18 @@ struct auth_job {
 	struct negotiate_failure fail;
 };
 
+#define AUTHQ_STOP_WAIT_MS 1000 /* a worker still busy after this is left behind at exit */
+
 int authq_start(struct kg_client *cl);
-void authq_stop(void);
+/* Stops the worker. false when it was still busy (a KDC or a credential cache that does not
+ * answer) after AUTHQ_STOP_WAIT_MS: it is left running, its queue untouched, and the process
+ * must end with _exit() so that no library destructor runs under it. */
+bool authq_stop(void);
 /* A job for c with the current settings; NULL when the queue is full or out of memory. */
 struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c);
+/* A ticket report for the service with the current settings; its result goes to
+ * ipc_client_on_ticket(). NULL when the queue is full or out of memory. */
+struct auth_job *authq_submit_ticket(struct kg_client *cl);
 void authq_cancel(struct auth_job *job);
 /* The eventfd fired: hand finished jobs to their connections. */
 void authq_on_ready(struct kg_client *cl);

@@ -87,6 +87,8 @@ struct kg_client {
 	unsigned backoff_ms;
 	uint64_t reconnect_at; /* monotonic usec, 0: not scheduled */
 	uint64_t info_at;      /* next KG_MSG_CLIENT_INFO */
+	bool info_pending;     /* its ticket status is with the Kerberos worker */
+	bool info_again;       /* asked for again meanwhile */
 	time_t warned_expiry;  /* tgt_end already warned about */
 
 	struct client_listener listeners[CLIENT_MAX_LISTENERS];
@@ -122,7 +124,11 @@ int ipc_client_connect(struct kg_client *cl);
 /* Fetch the service's configuration again (SIGHUP). */
 int ipc_client_refresh(struct kg_client *cl);
 void ipc_client_on_readable(struct kg_client *cl);
-void ipc_client_send_info(struct kg_client *cl);
+/* The ticket report for the service (and the expiry warning): made on the Kerberos worker,
+ * sent by ipc_client_on_ticket() (tk NULL: the ticket could not be looked at, counts only). */
+void ipc_client_request_info(struct kg_client *cl);
+struct negotiate_ticket;
+void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ticket *tk);
 void ipc_client_close(struct kg_client *cl);
 /* A proxy type this version can do: 0, or -EOPNOTSUPP with the message in err. For http the
  * parsed URL goes to out (may be NULL). */

@@ -340,34 +340,47 @@ void ipc_client_on_readable(struct kg_client *cl)
 	retry_later(cl);
 }
 
-void ipc_client_send_info(struct kg_client *cl)
+void ipc_client_request_info(struct kg_client *cl)
+{
+	/* One report in the worker's queue at a time; a request meanwhile (a reload) makes the
+	 * next one start as soon as it is back, with the settings of then. */
+	if (cl->info_pending) {
+		cl->info_again = true;
+		return;
+	}
+	if (authq_submit_ticket(cl))
+		cl->info_pending = true;
+	else
+		ipc_client_on_ticket(cl, -ENOMEM, NULL); /* the counts at least */
+}
+
+void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ticket *tk)
 {
 	struct kg_ipc_client_report rep = {0};
-	struct negotiate_ticket tk;
-	struct negotiate_failure f = {0};
 	time_t now = time(NULL);
 
-	struct negotiate_options opts = {
-	    .proxy_host = cl->set.proxy.host,
-	    .spn = cl->set.spn,
-	    .ccache = cl->set.ccache,
-	};
-
+	if (tk) {
+		cl->info_pending = false;
+		if (cl->info_again) {
+			cl->info_again = false;
+			cl->info_at = 0;
+		}
+	}
 	/* The cache the tokens come from: in a DIR or KCM collection, the one chosen for the
 	 * proxy, not necessarily the primary. */
-	if (negotiate_ticket_status(&opts, &tk, &f) == 0) {
-		snprintf(rep.principal, sizeof(rep.principal), "%s", tk.principal);
-		rep.ticket_expiry = tk.has_tgt ? (int64_t)tk.tgt_end : 0;
-		if (tk.has_tgt && tk.tgt_end != cl->warned_expiry) {
-			if (tk.tgt_end <= now) {
-				cl->warned_expiry = tk.tgt_end;
+	if (r == 0 && tk) {
+		snprintf(rep.principal, sizeof(rep.principal), "%s", tk->principal);
+		rep.ticket_expiry = tk->has_tgt ? (int64_t)tk->tgt_end : 0;
+		if (tk->has_tgt && tk->tgt_end != cl->warned_expiry) {
+			if (tk->tgt_end <= now) {
+				cl->warned_expiry = tk->tgt_end;
 				log_warn("the Kerberos ticket of %s has expired: run kinit",
-					 tk.principal);
-			} else if (tk.tgt_end - now < CLIENT_EXPIRY_WARN_S) {
-				cl->warned_expiry = tk.tgt_end;
+					 tk->principal);
+			} else if (tk->tgt_end - now < CLIENT_EXPIRY_WARN_S) {
+				cl->warned_expiry = tk->tgt_end;
 				log_warn("the Kerberos ticket of %s expires in %ld min: run kinit "
 					 "(or kinit -R) soon",
-					 tk.principal, (long)(tk.tgt_end - now + 59) / 60);
+					 tk->principal, (long)(tk->tgt_end - now + 59) / 60);
 			}
 		}
 	}

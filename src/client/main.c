@@ -162,7 +162,7 @@ void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next)
 	if (cl->reconnect_at && cl->reconnect_at < *next)
 		*next = cl->reconnect_at;
 	if (cl->registered && now >= cl->info_at) {
-		ipc_client_send_info(cl);
+		ipc_client_request_info(cl);
 		cl->info_at = now + CLIENT_INFO_INTERVAL_S * 1000000ull;
 	}
 	if (cl->registered && cl->info_at < *next)
@@ -260,13 +260,15 @@ static int setup(struct kg_client *cl)
 	return r;
 }
 
-static void teardown(struct kg_client *cl)
+/* false: the Kerberos worker was left running (see authq_stop()). */
+static bool teardown(struct kg_client *cl)
 {
+	bool stopped;
 	unsigned i;
 
 	relay_close_all(cl);
 	relay_loop_run_cleanup(cl);
-	authq_stop();
+	stopped = authq_stop();
 	ipc_client_close(cl);
 	for (i = 0; i < CLIENT_MAX_LISTENERS; i++)
 		if (cl->listeners[i].fd >= 0)
@@ -275,6 +277,7 @@ static void teardown(struct kg_client *cl)
 		close(cl->signal_fd);
 	if (cl->epfd >= 0)
 		close(cl->epfd);
+	return stopped;
 }
 
 int main(int argc, char **argv)
@@ -289,6 +292,7 @@ int main(int argc, char **argv)
 	static struct kg_client cl = {.epfd = -1, .ipc_fd = -1, .signal_fd = -1};
 	char err[KG_URL_MAX + 128];
 	int c, r, rc = EXIT_SUCCESS;
+	bool worker_stopped;
 	unsigned i;
 
 	for (i = 0; i < CLIENT_MAX_LISTENERS; i++)
@@ -369,9 +373,11 @@ int main(int argc, char **argv)
 	}
 	if (cl.tunnels_active)
 		log_info("closing %" PRIu64 " tunnel(s) still open", cl.tunnels_active);
-	teardown(&cl);
+	worker_stopped = teardown(&cl);
 	if (rc == EXIT_SUCCESS)
 		log_info("stopped");
 	kg_log_close();
+	if (!worker_stopped)
+		_exit(rc); /* no library destructors under the worker still inside libkrb5 */
 	return rc;
 }

@@ -30,6 +30,7 @@ proxy = {
 kerberos = {
 	realm = "$REALM";
 	spn = "${KGC_SPN:-$PROXY_SPN}";
+	${KGC_CCACHE:+ccache = \"$KGC_CCACHE\";}
 };
 ebpf = {
 	cgroup_path = "$KG_CGROUP";

@@ -123,6 +123,54 @@ ip -n "$KRBRIG_NS_PROXY" route del blackhole "$HOST_IP/32"
 kg_check "proxy back: works again" \
 	kg_wait_for 30 eval 'test "$(kgc_curl "$U" -m 5 "https://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"'
 
+# --- the credential cache hangs --------------------------------------------------------------
+# Like a KCM daemon that stopped answering: kerberos.ccache names a FIFO nobody writes, so
+# opening it blocks. The ticket report (right after a reload, then every minute) and the tokens
+# wait on the Kerberos worker; the relay itself goes on: a download already under way finishes,
+# port 80 gets its 502 after request_timeout, and SIGTERM does not wait for the worker.
+STUCK="$KRBRIG_CCDIR/stuck.cc"
+mkfifo -m 666 "$STUCK" || exit 99
+release_stuck() { # each reader blocked on the FIFO gets end-of-file (a broken cache)
+	local i
+	for ((i = 0; i < 20; i++)); do
+		timeout 0.5 sh -c ': >"$1"' _ "$STUCK" 2>/dev/null || break
+	done
+}
+kg_on_exit release_stuck
+KGC_CCACHE="FILE:$STUCK" KGC_REQUEST_TIMEOUT=2 kgc_write_config
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" # the client takes it on its own reload
+# Far more than the socket buffers on the way hold (tcp_rmem allows 32 MiB each), so it needs
+# the relay to the end.
+SLOW=$((256 << 20))
+kgc_curl "$U" -sS -m 60 --limit-rate 32M -w '%{stderr}%{http_code} %{size_download}' \
+	"https://$ORIGIN_HOST/bytes/$SLOW" >"$KG_TMP/slow.out" 2>"$KG_TMP/slow.res" &
+slow_pid=$!
+kg_wait_for 50 test -s "$KG_TMP/slow.out"
+kg_reload "${KGC_PID[$U]}" "$LOG_U"
+kg_check "cache hangs: the download is still under way after the client's reload" \
+	kill -0 "$slow_pid"
+timed -m 20 "http://$ORIGIN_HOST/"
+kg_check "cache hangs: port 80 gets a 502 after request_timeout (${ms} ms, want < 4500)" \
+	eval 'printf "%s" "$page" | grep -q "no Kerberos token within 2 s" && [ $ms -lt 4500 ]'
+wait "$slow_pid"
+kg_check "cache hangs: the download under way completed ($(cat "$KG_TMP/slow.res"))" \
+	test "$(cat "$KG_TMP/slow.res")" = "200 $SLOW"
+# The worker is still inside the report the reload asked for: stopping must not wait for it.
+t0=$(date +%s%N)
+kgc_stop_client "$U"
+ms=$((($(date +%s%N) - t0) / 1000000))
+kg_check "cache hangs: SIGTERM still ends the client, status 0 (status $KGC_RC, ${ms} ms)" \
+	eval '[ "$KGC_RC" = 0 ] && [ $ms -lt 4000 ]'
+kg_check "cache hangs: the log says it left the waiting Kerberos worker behind" \
+	grep -q "Kerberos worker is still waiting .*exiting without it" "$LOG_U"
+release_stuck
+rm -f "$STUCK"
+kgc_write_config
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
+kgc_start_client "$U" || exit 99
+kg_check "cache back: https works again" \
+	test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+
 # --- the client is killed --------------------------------------------------------------------
 kill -KILL "${KGC_PID[$U]}"
 wait "${KGC_PID[$U]}" 2>/dev/null
