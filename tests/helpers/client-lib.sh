@@ -69,10 +69,12 @@ kgc_client_log() {
 }
 
 kgc_start_client() { # UID [client args]
-	local uid=$1 cc log
+	local uid=$1 cc log seen
 	shift
 	cc="FILE:$KRBRIG_CCDIR/krb5cc_$uid"
 	log=$(kgc_client_log "$uid")
+	# A restarted client appends to the same log: wait for a registration line of its own.
+	seen=$(cat "$log" 2>/dev/null | grep -c "registered with kernelgatekeeper-service")
 	# HOME as systemd --user always sets it (the rig's users have no passwd entry, hence the
 	# same /nonexistent as their applications and the baseline curl): libkrb5 looks for
 	# ~/.k5identity with every token, and without HOME it searches the user database for it
@@ -83,7 +85,7 @@ kgc_start_client() { # UID [client args]
 		"$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
 	KGC_PID[$uid]=$!
 	kg_on_exit kg_stop_pid "$!"
-	kg_wait_for 100 grep -q "registered with kernelgatekeeper-service" "$log" || {
+	kg_wait_for 100 eval '[ "$(grep -c "registered with kernelgatekeeper-service" "$log")" -gt "$seen" ]' || {
 		echo "# client of uid $uid did not register:"
 		tail -n 20 "$log"
 		return 1
