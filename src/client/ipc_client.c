@@ -8,8 +8,9 @@
  * hands us new listeners.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "authq.h"
 #include "negotiate.h"
 #include "relay.h"
+#include "shared/ccname.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
@@ -66,6 +68,29 @@ static int parse_uint(const char *v, unsigned max, unsigned *out)
 	return 0;
 }
 
+/* kerberos.ccache with its %{...} tokens expanded for this user, as libkrb5 would expand them
+ * in krb5.conf (GSSAPI takes a configured name literally). */
+static int set_ccache(struct client_settings *set, const char *v)
+{
+	struct kg_ccname_ids ids = {.uid = getuid(), .euid = geteuid()};
+	char namebuf[1024];
+	struct passwd pw, *found = NULL;
+	const char *why;
+	int r;
+
+	ids.tmpdir = secure_getenv("TMPDIR");
+	if (!ids.tmpdir || !*ids.tmpdir)
+		ids.tmpdir = "/tmp";
+	if (strstr(v, "%{username}") &&
+	    getpwuid_r(ids.euid, &pw, namebuf, sizeof(namebuf), &found) == 0 && found)
+		ids.username = found->pw_name;
+	r = kg_ccname_expand(v, &ids, set->ccache, sizeof(set->ccache), &why);
+	if (r < 0)
+		log_error("kerberos.ccache \"%s\" %s", v,
+			  why ? why : "is too long once its tokens are expanded");
+	return r;
+}
+
 static int set_one(struct client_settings *set, const char *k, const char *v)
 {
 	if (strcmp(k, "proxy.type") == 0) {
@@ -79,7 +104,7 @@ static int set_one(struct client_settings *set, const char *k, const char *v)
 	} else if (strcmp(k, "proxy.max_retries") == 0) {
 		return parse_uint(v, KG_MAX_RETRIES_MAX, &set->max_retries);
 	} else if (strcmp(k, "kerberos.ccache") == 0) {
-		snprintf(set->ccache, sizeof(set->ccache), "%s", v);
+		return set_ccache(set, v);
 	} else if (strcmp(k, "kerberos.spn") == 0) {
 		snprintf(set->spn, sizeof(set->spn), "%s", v);
 	} else if (strcmp(k, "client.sniff_hostname") == 0) {

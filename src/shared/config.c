@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "shared/ccname.h"
 #include "shared/config.h"
 #include "shared/config_scan.h"
 #include "shared/log.h"
@@ -422,6 +423,18 @@ static const char *check_optional_absolute_path(const char *value)
 	return *value ? check_absolute_path(value) : NULL;
 }
 
+/* Tokens are expanded by each client for its own user; here only their form is checked. */
+static const char *check_ccache(const char *value)
+{
+	static const struct kg_ccname_ids any = {.username = "user", .tmpdir = "/tmp"};
+	char scratch[PATH_MAX];
+	const char *why;
+
+	if (kg_ccname_expand(value, &any, scratch, sizeof(scratch), &why) == -EINVAL)
+		return why;
+	return NULL;
+}
+
 static const char *check_loopback(const char *value)
 {
 	uint8_t addr[16];
@@ -549,7 +562,7 @@ static const struct key_spec proxy_keys[] = {
 static const struct key_spec kerberos_keys[] = {
 	STRING("realm", kerberos.realm, NULL),
 	CUSTOM("enable_cache", parse_enable_cache),
-	STRING("ccache", kerberos.ccache, NULL),
+	STRING("ccache", kerberos.ccache, check_ccache),
 	STRING("spn", kerberos.spn, NULL),
 };
 

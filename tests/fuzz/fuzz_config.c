@@ -1,13 +1,16 @@
-// fuzz-sources: src/shared/config.c src/shared/config_scan.c src/shared/log.c
+// fuzz-sources: src/shared/config.c src/shared/config_scan.c src/shared/log.c src/shared/ccname.c
 // fuzz-libs: -lconfig -lsystemd
 /* libFuzzer target for the configuration parser: arbitrary bytes as a config file, and as a URL
- * and a CIDR. Beyond "no crash", it checks that whatever is accepted is within the documented
- * ranges and that every message is a bounded "name:..." string. */
+ * and a CIDR; an accepted kerberos.ccache is expanded as a client would. Beyond "no crash", it
+ * checks that whatever is accepted is within the documented ranges and that every message is a
+ * bounded "name:..." string. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "shared/ccname.h"
 #include "shared/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -48,6 +51,18 @@ static void check_config(const struct kg_config *c)
 		struct kg_url u;
 
 		if (kg_url_parse(c->proxy.url, &u) < 0 || u.port == 0)
+			__builtin_trap();
+	}
+	{
+		/* The loader accepted its tokens: a client can only fail on length or a missing
+		 * user name, and what it makes is a bounded string. */
+		static const struct kg_ccname_ids ids = {
+		    .uid = 4294967294u, .euid = 1, .username = "someone", .tmpdir = "/var/tmp"};
+		char out[64];
+		const char *why;
+		int r = kg_ccname_expand(c->kerberos.ccache, &ids, out, sizeof(out), &why);
+
+		if (r == -EINVAL || (r == 0 && strlen(out) >= sizeof(out)))
 			__builtin_trap();
 	}
 }

@@ -5,6 +5,7 @@
 # relay port directly, the command line and signals.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
+kg_require_cmd keyctl
 kgc_setup squid
 kgc_start_client "$U" || exit 99
 PAGE="kgtest origin: hello"
@@ -101,6 +102,41 @@ sleep 0.5
 kg_check "... and the proxy saw nothing" test "$(kgc_access_lines)" = "$before"
 kg_check "... and the client logged why" \
 	grep -q "no original destination" "$(kgc_client_log "$U")"
+
+# Other credential cache types through kerberos.ccache, with the tokens libkrb5 knows: the
+# kernel keyring (KEYRING:persistent:%{uid}, the default on Fedora and with SSSD) and a DIR:
+# collection. The FILE cache the client started with is destroyed first, so only the configured
+# cache can make the token.
+LOG_U=$(kgc_client_log "$U")
+kgc_app "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" kdestroy -q
+use_ccache() { # CCACHE: configure it, reload, one https request as uid U
+	KGC_CCACHE="$1" kgc_write_config
+	kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
+	kg_reload "${KGC_PID[$U]}" "$LOG_U"
+	kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1
+}
+forget_keyring() { # the caches, then the persistent keyring itself (it would outlive the test)
+	kg_as_uid "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="KEYRING:persistent:$U" kdestroy -A
+	keyctl session - sh -c "keyctl invalidate \$(keyctl get_persistent @s $U)" >/dev/null 2>&1
+}
+kg_on_exit forget_keyring
+krbrig_kinit_as "$U" alice alicepw "KEYRING:persistent:$U" || exit 99
+before=$(kgc_access_lines)
+out=$(use_ccache "KEYRING:persistent:%{uid}")
+kg_check "kerberos.ccache KEYRING:persistent:%{uid}: the page" test "$out" = "$PAGE"
+kg_check "... and the proxy saw alice@$REALM" \
+	eval 'tail -n +$((before + 1)) "$(krbrig_access_log)" | grep -q "CONNECT $ORIGIN_HOST:443 alice@$REALM"'
+kg_check "... and ctl status shows the keyring cache's principal" \
+	kg_wait_for 30 eval 'kgc_app "$U" "$KG_CTL" --socket "$KG_SOCK" status | grep -q "alice@$REALM"'
+forget_keyring
+install -d -o "$U" -g "$U" -m 700 "$KRBRIG_CCDIR/dir-$U"
+krbrig_kinit_as "$U" alice alicepw "DIR:$KRBRIG_CCDIR/dir-$U" || exit 99
+out=$(use_ccache "DIR:$KRBRIG_CCDIR/dir-%{uid}")
+kg_check "kerberos.ccache DIR:...-%{uid} (a collection): the page" test "$out" = "$PAGE"
+kgc_write_config
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
+kg_reload "${KGC_PID[$U]}" "$LOG_U"
+krbrig_kinit_as "$U" alice alicepw "$CC_U" || exit 99
 
 # Command line.
 kg_check "--version" eval '"$KG_CLIENT" --version | grep -q "^kernelgatekeeper-client "'

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "shared/ccname.h"
 #include "shared/config.h"
 #include "shared/log.h"
 
@@ -320,6 +321,11 @@ static const struct {
      "t.conf:1: client.listen_address: \"::\": must be a loopback"},
     {"client = { listen_address = \"localhost\"; };",
      "t.conf:1: client.listen_address: \"localhost\": not an IP address"},
+    {"kerberos = { ccache = \"KEYRING:persistent:%{UID}\"; };",
+     "t.conf:1: kerberos.ccache: \"KEYRING:persistent:%{UID}\": has an unknown token: use "
+     "%{uid}, %{euid}, %{USERID}, %{username} or %{TEMP}"},
+    {"kerberos = { ccache = \"FILE:/tmp/krb5cc_%{uid\"; };",
+     "t.conf:1: kerberos.ccache: \"FILE:/tmp/krb5cc_%{uid\": has a %{ without its closing }"},
     {"kerberos = { realm = \"EXAMPLE\\nCOM\"; };",
      "t.conf:1: kerberos.realm: contains a control character"},
     {"ebpf = { interface = "
@@ -404,23 +410,65 @@ START_TEST(test_unknown_keys_warn)
 		      "%s", w.last);
 
 	/* Another loopback address is valid, but the listeners stay where they are: say so. */
-	ck_assert_int_eq(parse(&c, "client = {\n listen_address = \"127.0.0.2\";\n};", &w, err,
-			       sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    parse(&c, "client = {\n listen_address = \"127.0.0.2\";\n};", &w, err, sizeof(err)), 0);
 	ck_assert_uint_eq(w.count, 6);
 	ck_assert_str_eq(w.last, "t.conf:2: client.listen_address: \"127.0.0.2\" is not used: the "
 				 "relay listeners are always 127.0.0.1 and [::1]");
 	ck_assert_str_eq(c.client.listen_address, "127.0.0.2");
-	ck_assert_int_eq(parse(&c, "client = { listen_address = \"0:0::1\"; };", &w, err, sizeof(err)),
-			 0);
-	ck_assert_int_eq(parse(&c, "client = { listen_address = \"127.0.0.1\"; };", &w, err,
-			       sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    parse(&c, "client = { listen_address = \"0:0::1\"; };", &w, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    parse(&c, "client = { listen_address = \"127.0.0.1\"; };", &w, err, sizeof(err)), 0);
 	ck_assert_uint_eq(w.count, 6);
 
 	/* No callback: warnings are dropped, parsing still succeeds. */
 	ck_assert_int_eq(
 	    kg_config_parse(&c, "verbose = 1;", "t.conf", NULL, NULL, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(test_ccache_tokens)
+{
+	const struct kg_ccname_ids ids = {
+	    .uid = 1000, .euid = 1001, .username = "alice", .tmpdir = "/var/tmp"};
+	const struct kg_ccname_ids nameless = {.uid = 7, .euid = 7, .tmpdir = "/tmp"};
+	char out[64], tiny[12];
+	const char *why;
+
+	ck_assert_int_eq(
+	    kg_ccname_expand("KEYRING:persistent:%{uid}", &ids, out, sizeof(out), &why), 0);
+	ck_assert_str_eq(out, "KEYRING:persistent:1000");
+	ck_assert_int_eq(
+	    kg_ccname_expand("FILE:%{TEMP}/krb5cc_%{euid}_%{USERID}", &ids, out, sizeof(out), &why),
+	    0);
+	ck_assert_str_eq(out, "FILE:/var/tmp/krb5cc_1001_1001");
+	ck_assert_int_eq(
+	    kg_ccname_expand("DIR:/home/%{username}/.k5", &ids, out, sizeof(out), &why), 0);
+	ck_assert_str_eq(out, "DIR:/home/alice/.k5");
+	/* No token, a bare %, a { alone: copied as they are. */
+	ck_assert_int_eq(kg_ccname_expand("FILE:/a%b{c}%", &ids, out, sizeof(out), &why), 0);
+	ck_assert_str_eq(out, "FILE:/a%b{c}%");
+	ck_assert_int_eq(kg_ccname_expand("", &ids, out, sizeof(out), &why), 0);
+	ck_assert_str_eq(out, "");
+
+	ck_assert_int_eq(kg_ccname_expand("X:%{uid", &ids, out, sizeof(out), &why), -EINVAL);
+	ck_assert_str_eq(why, "has a %{ without its closing }");
+	ck_assert_int_eq(kg_ccname_expand("X:%{}", &ids, out, sizeof(out), &why), -EINVAL);
+	ck_assert_int_eq(kg_ccname_expand("X:%{uidx}", &ids, out, sizeof(out), &why), -EINVAL);
+	ck_assert_int_eq(kg_ccname_expand("X:%{username}", &nameless, out, sizeof(out), &why),
+			 -ENOENT);
+	ck_assert_ptr_nonnull(why);
+	/* Bounded: the result and its NUL must fit, whichever piece overflows. */
+	ck_assert_int_eq(kg_ccname_expand("FILE:/tmp/x", &ids, tiny, sizeof(tiny), &why), 0);
+	ck_assert_str_eq(tiny, "FILE:/tmp/x");
+	ck_assert_int_eq(kg_ccname_expand("FILE:/tmp/xy", &ids, tiny, sizeof(tiny), &why),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(kg_ccname_expand("FILE:%{uid}000", &ids, tiny, sizeof(tiny), &why),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(kg_ccname_expand("FILE:%{uid}0", &ids, tiny, sizeof(tiny), &why), 0);
+	ck_assert_str_eq(tiny, "FILE:10000");
+	ck_assert_int_eq(kg_ccname_expand("x", &ids, tiny, 0, &why), -ENAMETOOLONG);
 }
 END_TEST
 
@@ -713,6 +761,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_things_that_are_not_errors);
 	tcase_add_test(tc, test_unknown_keys_warn);
 	tcase_add_test(tc, test_no_error_buffer);
+	tcase_add_test(tc, test_ccache_tokens);
 	tcase_add_test(tc, test_too_many_entries);
 	tcase_add_test(tc, test_malformed_input);
 	tcase_add_test(tc, test_size_and_line_limits);
