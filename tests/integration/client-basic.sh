@@ -5,7 +5,7 @@
 # relay port directly, the command line and signals.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
-kg_require_cmd keyctl
+kg_require_cmd keyctl kcm
 kgc_setup squid
 kgc_start_client "$U" || exit 99
 PAGE="kgtest origin: hello"
@@ -104,8 +104,7 @@ kg_check "... and the client logged why" \
 	grep -q "no original destination" "$(kgc_client_log "$U")"
 
 # Other credential cache types through kerberos.ccache, with the tokens libkrb5 knows: the
-# kernel keyring (KEYRING:persistent:%{uid}, the default on Fedora and with SSSD) and a DIR:
-# collection. The FILE cache the client started with is destroyed first, so only the configured
+# kernel keyring (KEYRING:persistent:%{uid}, the default with SSSD), a DIR: collection and KCM:. The FILE cache the client started with is destroyed first, so only the configured
 # cache can make the token.
 LOG_U=$(kgc_client_log "$U")
 kgc_app "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" kdestroy -q
@@ -133,6 +132,15 @@ install -d -o "$U" -g "$U" -m 700 "$KRBRIG_CCDIR/dir-$U"
 krbrig_kinit_as "$U" alice alicepw "DIR:$KRBRIG_CCDIR/dir-$U" || exit 99
 out=$(use_ccache "DIR:$KRBRIG_CCDIR/dir-%{uid}")
 kg_check "kerberos.ccache DIR:...-%{uid} (a collection): the page" test "$out" = "$PAGE"
+# KCM: (sssd-kcm on Fedora and RHEL), here Heimdal's kcm on the rig's own socket.
+krbrig_kcm_start || exit 99
+krbrig_kinit_as "$U" alice alicepw "KCM:" || exit 99
+before=$(kgc_access_lines)
+out=$(use_ccache "KCM:")
+kg_check "kerberos.ccache KCM: the page" test "$out" = "$PAGE"
+kg_check "... and the proxy saw alice@$REALM" \
+	eval 'tail -n +$((before + 1)) "$(krbrig_access_log)" | grep -q "CONNECT $ORIGIN_HOST:443 alice@$REALM"'
+krbrig_stop_pidfile kcm
 kgc_write_config
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_reload "${KGC_PID[$U]}" "$LOG_U"

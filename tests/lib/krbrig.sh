@@ -151,6 +151,8 @@ krbrig_init_kdc() {
 	ticket_lifetime = 10h
 	renew_lifetime = 7d
 	forwardable = true
+	# KCM: caches reach a kcm daemon of the test's own, never the system's (krbrig_kcm_start)
+	kcm_socket = $dir/kcm/.heim_org.h5l.kcm-socket
 [realms]
 	$KRBRIG_REALM = {
 		kdc = $addr:$port
@@ -536,13 +538,25 @@ krbrig_squid_log() {
 	krbrig_access_log
 }
 
+# krbrig_kcm_start: Heimdal's kcm daemon, the KCM: cache store of krb5.conf's kcm_socket. It
+# always binds /run/.heim_org.h5l.kcm-socket and writes /run/kcm.pid, so it runs in a mount
+# namespace of its own where /run is $RIG/kcm: the system's /run is not touched. unshare and sh
+# exec, so the PID recorded is kcm's.
+krbrig_kcm_start() {
+	mkdir -p "$RIG/kcm" || return 1
+	krbrig_spawn "" kcm unshare -m sh -c \
+		'mount --make-rprivate / && mount --bind "$1" /run && exec env KRB5_CONFIG="$2" kcm' \
+		_ "$RIG/kcm" "$KRB5_CONFIG"
+	krbrig_wait_up kcm test -S "$RIG/kcm/.heim_org.h5l.kcm-socket"
+}
+
 # Stops only what this rig started (by PID), then the namespaces, the route and the directory.
 # Idempotent and bounded (about 3 s per process at worst).
 krbrig_stop() {
 	local t0 name pid ns i
 	[ -n "${RIG:-}" ] && [ -d "$RIG" ] || return 0
 	t0=$(date +%s%N)
-	for name in proxy origin kdc; do
+	for name in kcm proxy origin kdc; do
 		krbrig_stop_pidfile "$name"
 	done
 	for ns in ${KRBRIG_NS_PROXY:-} ${KRBRIG_NS_ORIGIN:-}; do
