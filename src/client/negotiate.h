@@ -130,5 +130,15 @@ struct negotiate_ticket {
  * collection, the cache krb5_cc_select() picks for the proxy's SPN, as GSSAPI does; opts
  * NULL: the default cache). 0 (even with an expired or no TGT), -ENOENT (no ccache or no
  * principal: NEGOTIATE_ERR_NO_TICKET), -EACCES (unusable ccache) or -ENOMEM. */
+/* What negotiate_start() or negotiate_ticket_status() is waiting for right now, readable from
+ * any thread: when a token is overdue, it tells a credential cache that does not answer (a
+ * stuck KCM daemon) from a KDC that does not. One thread makes tokens, so there is one. */
+enum negotiate_phase {
+	NEGOTIATE_PHASE_IDLE,
+	NEGOTIATE_PHASE_CCACHE, /* opening or reading the credential cache */
+	NEGOTIATE_PHASE_KDC,	/* asking the KDC (or making the token, which may) */
+};
+enum negotiate_phase negotiate_phase(void);
+
 int negotiate_ticket_status(const struct negotiate_options *opts, struct negotiate_ticket *ret,
 			    struct negotiate_failure *fail);

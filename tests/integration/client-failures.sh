@@ -152,6 +152,9 @@ kg_check "cache hangs: the download is still under way after the client's reload
 timed -m 20 "http://$ORIGIN_HOST/"
 kg_check "cache hangs: port 80 gets a 502 after request_timeout (${ms} ms, want < 4500)" \
 	eval 'printf "%s" "$page" | grep -q "no Kerberos token within 2 s" && [ $ms -lt 4500 ]'
+kg_check "... and the page blames the credential cache, not the KDC" \
+	eval 'printf "%s" "$page" | grep -q "credential cache does not answer"'
+printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'
 wait "$slow_pid"
 kg_check "cache hangs: the download under way completed ($(cat "$KG_TMP/slow.res"))" \
 	test "$(cat "$KG_TMP/slow.res")" = "200 $SLOW"
