@@ -102,10 +102,25 @@ reload_both
 krbrig_stop_pidfile proxy
 # https first: the client says a repeated failure only once, so this is the line the log
 # must carry for this connection; port 80 then shows the same sentence on its 502 page.
+# Every attempt is one SYN at the proxy's address (answered by a reset): an nft counter there
+# sees 1 + proxy.max_retries (2) of them.
+ip netns exec "$KRBRIG_NS_PROXY" nft -f - <<EOF || exit 99
+table inet kgtest_syns {
+	chain input {
+		type filter hook input priority 0;
+		tcp dport $PROXY_PORT tcp flags & (syn | ack) == syn counter
+	}
+}
+EOF
+kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_syns 2>/dev/null
 timed -m 20 -o /dev/null "https://$ORIGIN_HOST/"
 kg_wait_for 20 new_log_says "proxy unreachable"
 kg_check "proxy down: https fails within connection_timeout (${ms} ms), log says unreachable" \
 	eval '[ $ms -lt 3500 ] && new_log_says "proxy unreachable"'
+syns=$(ip netns exec "$KRBRIG_NS_PROXY" nft list table inet kgtest_syns |
+	grep -o 'packets [0-9]*' | cut -d' ' -f2)
+kg_check "proxy down: 1 + proxy.max_retries (2) connection attempts ($syns SYNs)" test "$syns" = 3
+ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_syns
 timed -m 20 "http://$ORIGIN_HOST/"
 kg_check "proxy down: port 80 gets 502 'proxy unreachable' within connection_timeout (${ms} ms)" \
 	eval 'printf "%s" "$page" | grep -q "proxy unreachable" && [ $ms -lt 3500 ]'
