@@ -34,7 +34,7 @@ kerberos = {
 };
 ebpf = {
 	cgroup_path = "$KG_CGROUP";
-	target_ports = [ 80, 443 ];
+	target_ports = [ ${KGC_PORTS:-80, 443} ];
 	stats_interval = 0;
 };
 socket_path = "$KG_SOCK";

@@ -98,6 +98,20 @@ kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | gr
 kgc_write_config
 reload_both
 
+# --- the proxy refuses the destination: like a default Squid, it allows CONNECT to 443 only ---
+KGC_PORTS="80, 443, 8443" kgc_write_config
+reload_both
+before=$(kgc_access_lines)
+timed -m 10 -o /dev/null --resolve "$ORIGIN_HOST:8443:$ORIGIN_IP" "https://$ORIGIN_HOST:8443/"
+kg_wait_for 20 new_log_says "refused the connection"
+kg_check "port 8443 refused by the proxy: closed (curl $rc), the log says so with the status" \
+	eval '[ "$rc" != 0 ] && new_log_says "the proxy refused the connection to $ORIGIN_HOST:8443: 403"'
+tail -n +$((log_lines + 1)) "$LOG_U" | grep -m1 "refused the connection" | sed 's/^/# log: /'
+kg_check "... and the proxy logged it as a denied CONNECT (it checks the port before the user)" \
+	eval 'tail -n +$((before + 1)) "$(krbrig_access_log)" | grep -q "DENIED/403 .*CONNECT $ORIGIN_HOST:8443 "'
+kgc_write_config
+reload_both
+
 # --- the proxy is down -----------------------------------------------------------------------
 krbrig_stop_pidfile proxy
 # https first: the client says a repeated failure only once, so this is the line the log
