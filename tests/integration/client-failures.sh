@@ -3,7 +3,7 @@
 # then kinit, a proxy that rejects the ticket, the proxy down, the client killed (that user's
 # connections are no longer steered, another user's still are).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
-kg_require_cmd nft # the silent KDC below
+kg_require_cmd nft faketime # the silent KDC and the KDC with its clock off below
 
 kgc_setup squid
 kgc_start_client "$U" || exit 99
@@ -83,6 +83,22 @@ t0=$(date +%s)
 kg_check "KDC back: https works again without a restart" \
 	kg_wait_for 600 eval 'test "$(kgc_curl "$U" -m 5 "https://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"'
 echo "# the next token came $(($(date +%s) - t0)) s after the KDC was reachable again"
+
+# --- clock skew: the KDC's clock runs an hour ahead (libfaketime), past Kerberos' 5 minutes ---
+# The TGT is taken first, with the clocks agreeing; the proxy's service ticket then needs the
+# KDC, which rejects the request's timestamp.
+krbrig_kinit_as "$U" alice alicepw "$CC_U"
+krbrig_kdc_stop
+krbrig_kdc_start faketime -f +1h || exit 99
+timed -m 20 "http://$ORIGIN_HOST/"
+kg_check "clock skew: port 80 gets a 502 page that names it" \
+	eval 'printf "%s" "$page" | grep -q "clock skew"'
+printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'
+kg_check "... and so does the journal" kg_wait_for 20 new_log_says "clock skew"
+krbrig_kdc_stop
+krbrig_kdc_start || exit 99
+kg_check "clocks agree again: https works without a restart" \
+	kg_wait_for 100 eval 'test "$(kgc_curl "$U" -m 5 "https://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"'
 
 # --- the proxy rejects the ticket: a service principal Squid has no key for ------------------
 krbrig_kadmin "$RIG" -q "addprinc -randkey HTTP/other.kgtest.local@$REALM"
