@@ -64,6 +64,18 @@ kgc_setup() {
 	kg_start_service || exit 99
 }
 
+# On failure, the end of each client's log and of the service's (the temporary directory is
+# removed on exit).
+kgc_dump_logs() {
+	local f
+	for f in "$KG_TMP"/client-*.log "$KG_TMP/service.log"; do
+		[ -f "$f" ] || continue
+		echo "# --- last lines of $(basename "$f")"
+		tail -n 25 "$f" | sed 's/^/#   /'
+	done
+}
+KG_ON_FAILURE=kgc_dump_logs
+
 kgc_client_log() {
 	echo "$KG_TMP/client-$1.log"
 }

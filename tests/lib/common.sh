@@ -65,10 +65,12 @@ kg_fail() { KG_FAILS=$((KG_FAILS + 1)); echo "not ok - $*"; }
 kg_check() { # kg_check "description" command...
 	local d=$1
 	shift
-	if "$@"; then kg_pass "$d"; else kg_fail "$d"; fi
+	if "$@"; then kg_pass "$d"; else kg_fail "$d"; return 1; fi
 }
 kg_finish() {
 	echo "# $KG_PASSES passed, $KG_FAILS failed"
+	# A test may name a function that shows what its failures need (log tails) in KG_ON_FAILURE.
+	[ "$KG_FAILS" = 0 ] || [ -z "${KG_ON_FAILURE:-}" ] || "$KG_ON_FAILURE"
 	[ "$KG_FAILS" = 0 ]
 	exit $?
 }

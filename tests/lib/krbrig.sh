@@ -506,7 +506,7 @@ krbrig_kdc_stop() {
 	krbrig_stop_pidfile kdc
 }
 
-krbrig_kdc_start() { # [WRAPPER...]: e.g. faketime -f +1h (the wrapper must exec the KDC)
+krbrig_kdc_start() { # [WRAPPER...]: e.g. env VAR=... (it must exec the KDC: the PID is recorded)
 	[ -f "$RIG/kdc.pid" ] && return 0
 	krbrig_spawn "$KRBRIG_NS_PROXY" kdc "$@" krb5kdc -n -r "$KRBRIG_REALM"
 	krbrig_wait_up kdc krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT"
