@@ -58,11 +58,18 @@ static const char *const error_messages[] = {
     [NEGOTIATE_ERR_OTHER] = "Kerberos error",
 };
 
-static _Atomic int phase = NEGOTIATE_PHASE_IDLE;
+/* What the token thread is waiting for (negotiate_overdue_reason()). */
+enum {
+	PHASE_IDLE,
+	PHASE_CCACHE, /* opening or reading the credential cache */
+	PHASE_KDC,    /* asking the KDC (or making the token, which may) */
+};
+static _Atomic int phase = PHASE_IDLE;
 
-enum negotiate_phase negotiate_phase(void)
+const char *negotiate_overdue_reason(void)
 {
-	return (enum negotiate_phase)phase;
+	return phase == PHASE_CCACHE ? "the Kerberos credential cache does not answer"
+				     : error_messages[NEGOTIATE_ERR_KDC_UNREACHABLE];
 }
 
 const char *negotiate_error_message(enum negotiate_error e)
@@ -390,7 +397,7 @@ static int preflight(krb5_context kctx, const char *spn, const char *ccache, tim
 		ret = -EINVAL;
 		goto out;
 	}
-	phase = NEGOTIATE_PHASE_CCACHE;
+	phase = PHASE_CCACHE;
 	r = open_ccache(kctx, ccache, server, &cc);
 	if (!r)
 		r = krb5_cc_get_principal(kctx, cc, &client);
@@ -410,7 +417,7 @@ static int preflight(krb5_context kctx, const char *spn, const char *ccache, tim
 	memset(&in, 0, sizeof(in));
 	in.client = client;
 	in.server = server;
-	phase = NEGOTIATE_PHASE_KDC;
+	phase = PHASE_KDC;
 	r = krb5_get_credentials(kctx, 0, cc, &in, &out);
 	if (r) {
 		fail_krb5(fail, kctx, r, "service ticket", spn);
@@ -624,11 +631,11 @@ static int first_token(struct negotiate_ctx *ctx, const char *ccache, char **ret
 		fail_gss(fail, NEGOTIATE_ERR_BAD_SPN, major, minor, "gss_import_name", ctx->spn);
 		return -EINVAL;
 	}
-	phase = NEGOTIATE_PHASE_CCACHE;
+	phase = PHASE_CCACHE;
 	r = acquire_cred(ctx, ccache, fail);
 	if (r < 0)
 		return r;
-	phase = NEGOTIATE_PHASE_KDC;
+	phase = PHASE_KDC;
 	r = init_round(ctx, NULL, 0, &token, &major, &minor);
 	if (r == -EACCES)
 		fail_gss(fail, negotiate_classify(major, minor), major, minor,
@@ -695,11 +702,11 @@ int negotiate_start(const struct negotiate_options *opts, struct negotiate_ctx *
 	ctx->rounds = 1;
 	*ret_ctx = ctx;
 	*ret_token = token;
-	phase = NEGOTIATE_PHASE_IDLE;
+	phase = PHASE_IDLE;
 	return 0;
 fail:
 	negotiate_free(ctx);
-	phase = NEGOTIATE_PHASE_IDLE;
+	phase = PHASE_IDLE;
 	return r;
 }
 
@@ -823,7 +830,7 @@ int negotiate_ticket_status(const struct negotiate_options *opts, struct negotia
 	ret_code = context_new(&kctx, NULL, fail);
 	if (ret_code < 0)
 		return ret_code;
-	phase = NEGOTIATE_PHASE_CCACHE;
+	phase = PHASE_CCACHE;
 	ret_code = -EACCES;
 	/* The service principal matters only for choosing within a collection: a configured
 	 * cache is used as it is (and its name is not resolved in DNS for nothing). Without a
@@ -863,6 +870,6 @@ out:
 	if (cc)
 		krb5_cc_close(kctx, cc);
 	krb5_free_context(kctx);
-	phase = NEGOTIATE_PHASE_IDLE;
+	phase = PHASE_IDLE;
 	return ret_code;
 }

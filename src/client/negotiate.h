@@ -116,6 +116,10 @@ enum negotiate_error negotiate_classify(uint32_t major, uint32_t minor);
 enum negotiate_error negotiate_classify_krb5(int32_t code);
 /* One sentence per class, static; "unknown service principal" gets the SPN in fail->message. */
 const char *negotiate_error_message(enum negotiate_error e);
+/* Why a token is overdue, from what negotiate_start() or negotiate_ticket_status() is waiting
+ * for right now (readable from any thread; one thread makes tokens): "the Kerberos credential
+ * cache does not answer" (a stuck KCM daemon) or "KDC unreachable". */
+const char *negotiate_overdue_reason(void);
 
 /* The ccache's principal and TGT lifetime, for "ticket expires soon" and ctl status. */
 struct negotiate_ticket {
@@ -130,15 +134,5 @@ struct negotiate_ticket {
  * collection, the cache krb5_cc_select() picks for the proxy's SPN, as GSSAPI does; opts
  * NULL: the default cache). 0 (even with an expired or no TGT), -ENOENT (no ccache or no
  * principal: NEGOTIATE_ERR_NO_TICKET), -EACCES (unusable ccache) or -ENOMEM. */
-/* What negotiate_start() or negotiate_ticket_status() is waiting for right now, readable from
- * any thread: when a token is overdue, it tells a credential cache that does not answer (a
- * stuck KCM daemon) from a KDC that does not. One thread makes tokens, so there is one. */
-enum negotiate_phase {
-	NEGOTIATE_PHASE_IDLE,
-	NEGOTIATE_PHASE_CCACHE, /* opening or reading the credential cache */
-	NEGOTIATE_PHASE_KDC,	/* asking the KDC (or making the token, which may) */
-};
-enum negotiate_phase negotiate_phase(void);
-
 int negotiate_ticket_status(const struct negotiate_options *opts, struct negotiate_ticket *ret,
 			    struct negotiate_failure *fail);

@@ -266,10 +266,7 @@ void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t)
 {
 	/* The Kerberos worker is still busy, with this token or one before it: say with what. */
 	snprintf(t->error, sizeof(t->error), "%s (no Kerberos token within %u s)",
-		 negotiate_phase() == NEGOTIATE_PHASE_CCACHE
-		     ? "the Kerberos credential cache does not answer"
-		     : negotiate_error_message(NEGOTIATE_ERR_KDC_UNREACHABLE),
-		 cl->set.request_timeout);
+		 negotiate_overdue_reason(), cl->set.request_timeout);
 }
 
 /* What a failed Kerberos step tells the user. */
