@@ -124,8 +124,8 @@ int ipc_client_connect(struct kg_client *cl);
 /* Fetch the service's configuration again (SIGHUP). */
 int ipc_client_refresh(struct kg_client *cl);
 void ipc_client_on_readable(struct kg_client *cl);
-/* The ticket report for the service (and the expiry warning): made on the Kerberos worker,
- * sent by ipc_client_on_ticket() (tk NULL: the ticket could not be looked at, counts only). */
+/* The ticket report for the service (and the expiry warning): the ticket is looked at on the
+ * Kerberos worker, whose answer (r < 0: no ticket to report) goes to ipc_client_on_ticket(). */
 void ipc_client_request_info(struct kg_client *cl);
 struct negotiate_ticket;
 void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ticket *tk);

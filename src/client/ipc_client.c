@@ -365,35 +365,15 @@ void ipc_client_on_readable(struct kg_client *cl)
 	retry_later(cl);
 }
 
-void ipc_client_request_info(struct kg_client *cl)
-{
-	/* One report in the worker's queue at a time; a request meanwhile (a reload) makes the
-	 * next one start as soon as it is back, with the settings of then. */
-	if (cl->info_pending) {
-		cl->info_again = true;
-		return;
-	}
-	if (authq_submit_ticket(cl))
-		cl->info_pending = true;
-	else
-		ipc_client_on_ticket(cl, -ENOMEM, NULL); /* the counts at least */
-}
-
-void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ticket *tk)
+/* KG_MSG_CLIENT_INFO: the tunnel counts, and the ticket when tk (warning before it ends). */
+static void send_report(struct kg_client *cl, const struct negotiate_ticket *tk)
 {
 	struct kg_ipc_client_report rep = {0};
 	time_t now = time(NULL);
 
-	if (tk) {
-		cl->info_pending = false;
-		if (cl->info_again) {
-			cl->info_again = false;
-			cl->info_at = 0;
-		}
-	}
 	/* The cache the tokens come from: in a DIR or KCM collection, the one chosen for the
 	 * proxy, not necessarily the primary. */
-	if (r == 0 && tk) {
+	if (tk) {
 		snprintf(rep.principal, sizeof(rep.principal), "%s", tk->principal);
 		rep.ticket_expiry = tk->has_tgt ? (int64_t)tk->tgt_end : 0;
 		if (tk->has_tgt && tk->tgt_end != cl->warned_expiry) {
@@ -414,4 +394,28 @@ void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ti
 	rep.tunnels_failed = cl->tunnels_failed;
 	if (cl->ipc_fd >= 0 && cl->registered)
 		kg_ipc_send(cl->ipc_fd, KG_MSG_CLIENT_INFO, 0, &rep, sizeof(rep), NULL, 0);
+}
+
+void ipc_client_request_info(struct kg_client *cl)
+{
+	/* One report in the worker's queue at a time; a request meanwhile (a reload) makes the
+	 * next one start as soon as it is back, with the settings of then. */
+	if (cl->info_pending) {
+		cl->info_again = true;
+		return;
+	}
+	if (authq_submit_ticket(cl))
+		cl->info_pending = true;
+	else
+		send_report(cl, NULL); /* the counts at least */
+}
+
+void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ticket *tk)
+{
+	cl->info_pending = false;
+	if (cl->info_again) {
+		cl->info_again = false;
+		cl->info_at = 0;
+	}
+	send_report(cl, r == 0 ? tk : NULL);
 }
