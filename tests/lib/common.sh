@@ -159,10 +159,11 @@ kg_wait_for() { # kg_wait_for 50 test -S /path
 # SIGHUP a daemon of ours and wait (5 s at most) until LOG has one more "configuration
 # reloaded" line: the service and the client both write one when a reload is done.
 kg_reload() { # kg_reload PID LOG
-	local _kg_before
-	_kg_before=$(grep -c "configuration reloaded" "$2")
+	local _kg_log=$2 _kg_before
+	_kg_before=$(grep -c "configuration reloaded" "$_kg_log")
 	kill -HUP "$1" || return 1
-	kg_wait_for 50 eval '[ "$(grep -c "configuration reloaded" "$2")" -gt "$_kg_before" ]'
+	# (the eval runs inside kg_wait_for, whose $2 is not ours: named variables only)
+	kg_wait_for 50 eval '[ "$(grep -c "configuration reloaded" "$_kg_log")" -gt "$_kg_before" ]'
 }
 
 # Unprivileged test identities: numeric uids with no passwd entry, so no system file changes.
