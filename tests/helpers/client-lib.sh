@@ -11,6 +11,8 @@
 #   kgc_app UID CMD...            CMD as UID inside the cgroup, no proxy variables
 #   kgc_curl UID ARGS...          curl as UID, origin.test resolved to the origin's address
 #   kgc_client_log UID            path of the client's log
+#   kgc_reload                    SIGHUP to the service, then to uid U's client
+#   kgc_access_lines, kgc_access_since LINES REGEX   the proxy's access log
 . "${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/krbrig.sh"
 
@@ -127,4 +129,13 @@ kgc_curl() { # UID curl-args...
 
 kgc_access_lines() {
 	wc -l <"$(krbrig_access_log)" 2>/dev/null || echo 0
+}
+
+kgc_access_since() { # LINES REGEX: a line after the access log's first LINES matches (grep -E)
+	tail -n +$(($1 + 1)) "$(krbrig_access_log)" | grep -Eq -- "$2"
+}
+
+kgc_reload() { # the service rereads $KG_CONF, then uid U's client fetches it (SIGHUP, wait both)
+	kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" &&
+		kg_reload "${KGC_PID[$U]}" "$(kgc_client_log "$U")"
 }

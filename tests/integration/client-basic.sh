@@ -110,8 +110,7 @@ LOG_U=$(kgc_client_log "$U")
 kgc_app "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" kdestroy -q
 use_ccache() { # CCACHE: configure it, reload, one https request as uid U
 	KGC_CCACHE="$1" kgc_write_config
-	kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
-	kg_reload "${KGC_PID[$U]}" "$LOG_U"
+	kgc_reload
 	kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1
 }
 forget_keyring() { # the caches, then the persistent keyring itself (it would outlive the test)
@@ -124,7 +123,7 @@ before=$(kgc_access_lines)
 out=$(use_ccache "KEYRING:persistent:%{uid}")
 kg_check "kerberos.ccache KEYRING:persistent:%{uid}: the page" test "$out" = "$PAGE"
 kg_check "... and the proxy saw alice@$REALM" \
-	eval 'tail -n +$((before + 1)) "$(krbrig_access_log)" | grep -q "CONNECT $ORIGIN_HOST:443 alice@$REALM"'
+	kgc_access_since "$before" "CONNECT $ORIGIN_HOST:443 alice@$REALM"
 kg_check "... and ctl status shows the keyring cache's principal" \
 	kg_wait_for 30 eval 'kgc_app "$U" "$KG_CTL" --socket "$KG_SOCK" status | grep -q "alice@$REALM"'
 forget_keyring
@@ -139,11 +138,10 @@ before=$(kgc_access_lines)
 out=$(use_ccache "KCM:")
 kg_check "kerberos.ccache KCM: the page" test "$out" = "$PAGE"
 kg_check "... and the proxy saw alice@$REALM" \
-	eval 'tail -n +$((before + 1)) "$(krbrig_access_log)" | grep -q "CONNECT $ORIGIN_HOST:443 alice@$REALM"'
+	kgc_access_since "$before" "CONNECT $ORIGIN_HOST:443 alice@$REALM"
 krbrig_stop_pidfile kcm
 kgc_write_config
-kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
-kg_reload "${KGC_PID[$U]}" "$LOG_U"
+kgc_reload
 krbrig_kinit_as "$U" alice alicepw "$CC_U" || exit 99
 
 # Command line.

@@ -16,10 +16,6 @@ PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
 log_lines=0
 # A changed kgc_write_config, applied by the service and by U's client.
-reload_both() {
-	kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
-	kg_reload "${KGC_PID[$U]}" "$LOG_U"
-}
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
 # timed CURL-ARGS...: one request as uid U into page, rc and ms (elapsed); new_log_says then
 # looks only at what the log got after it started.
@@ -65,7 +61,7 @@ kg_check "after kinit: http works again" \
 # A fresh kinit leaves no service ticket for the proxy in the cache, so the next token needs the
 # KDC; nft in the proxy namespace (where the rig's KDC listens) drops its traffic silently.
 KGC_REQUEST_TIMEOUT=2 kgc_write_config
-reload_both
+kgc_reload
 krbrig_kinit_as "$U" alice alicepw "$CC_U"
 ip netns exec "$KRBRIG_NS_PROXY" nft -f - <<EOF || exit 99
 table inet kgtest_kdc_silent {
@@ -107,7 +103,7 @@ kg_check "clocks agree again: https works without a restart" \
 # --- the proxy rejects the ticket: a service principal Squid has no key for ------------------
 krbrig_kadmin "$RIG" -q "addprinc -randkey HTTP/other.kgtest.local@$REALM"
 KGC_SPN="HTTP@other.kgtest.local" kgc_write_config
-reload_both
+kgc_reload
 kg_wait_for 30 grep -q "service principal HTTP@other" "$LOG_U"
 out=$(kgc_curl "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/" 2>&1)
 kg_check "ticket for the wrong principal: the log says the proxy rejected the ticket" \
@@ -116,11 +112,11 @@ grep -m1 "proxy rejected" "$LOG_U" | sed 's/^/# log: /'
 page=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)
 kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | grep -q "proxy rejected"'
 kgc_write_config
-reload_both
+kgc_reload
 
 # --- the proxy refuses the destination: like a default Squid, it allows CONNECT to 443 only ---
 KGC_PORTS="80, 443, 8443" kgc_write_config
-reload_both
+kgc_reload
 before=$(kgc_access_lines)
 timed -m 10 -o /dev/null --resolve "$ORIGIN_HOST:8443:$ORIGIN_IP" "https://$ORIGIN_HOST:8443/"
 kg_wait_for 20 new_log_says "refused the connection"
@@ -128,9 +124,9 @@ kg_check "port 8443 refused by the proxy: closed (curl $rc), the log says so wit
 	eval '[ "$rc" != 0 ] && new_log_says "the proxy refused the connection to $ORIGIN_HOST:8443: 403"'
 tail -n +$((log_lines + 1)) "$LOG_U" | grep -m1 "refused the connection" | sed 's/^/# log: /'
 kg_check "... and the proxy logged it as a denied CONNECT (it checks the port before the user)" \
-	eval 'tail -n +$((before + 1)) "$(krbrig_access_log)" | grep -q "DENIED/403 .*CONNECT $ORIGIN_HOST:8443 "'
+	kgc_access_since "$before" "DENIED/403 .*CONNECT $ORIGIN_HOST:8443 "
 kgc_write_config
-reload_both
+kgc_reload
 
 # --- the proxy is down -----------------------------------------------------------------------
 krbrig_stop_pidfile proxy
