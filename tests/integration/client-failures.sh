@@ -111,10 +111,9 @@ kg_check "ticket for the wrong principal: the log says the proxy rejected the ti
 grep -m1 "proxy rejected" "$LOG_U" | sed 's/^/# log: /'
 page=$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)
 kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | grep -q "proxy rejected"'
-kgc_write_config
-kgc_reload
 
 # --- the proxy refuses the destination: like a default Squid, it allows CONNECT to 443 only ---
+# (this configuration also puts the right service principal back)
 KGC_PORTS="80, 443, 8443" kgc_write_config
 kgc_reload
 before=$(kgc_access_lines)
