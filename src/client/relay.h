@@ -6,9 +6,11 @@
  * the kernel last said so backpressure needs no epoll_ctl calls: a side that cannot be
  * written simply stops the other side from being read until it drains.
  *
- * Memory: bytes are read into one process-wide scratch buffer and written straight through;
- * only what the peer could not take is copied into a per-direction buffer, which is freed as
- * soon as it drains. An idle tunnel therefore holds no buffers at all, only this struct.
+ * Memory: once a tunnel is open, bytes move through one process-wide pipe with splice(2)
+ * (set-up and port-80 forwarding read into one process-wide scratch buffer instead) and are
+ * written straight through; only what the peer could not take is copied into a per-direction
+ * buffer, which is freed as soon as it drains. An idle tunnel therefore holds no buffers at
+ * all, only this struct.
  */
 #pragma once
 
