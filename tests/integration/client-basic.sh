@@ -1,8 +1,8 @@
 #!/bin/bash
 # The client end to end through a real KDC and Squid with Negotiate: plain HTTP and HTTPS for an
 # application with no proxy settings, the access log names the user and the host, keep-alive and
-# request bodies on port 80, 200 parallel connections, half-close, another user dialling the
-# relay port directly, the command line and signals.
+# request bodies and WebSocket-style Upgrade on port 80, 200 parallel connections, half-close,
+# another user dialling the relay port directly, the command line and signals.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
 kg_require_cmd keyctl kcm
@@ -78,6 +78,55 @@ sys.exit(0 if ok else 1)
 PY
 }
 kg_check "half-closed upload (port 80) still gets its response" halfclose
+
+# Upgrade on port 80 (WebSocket's 101 Switching Protocols): after the 101 the relay passes raw
+# bytes both ways. The rig's origin echoes them; 1 MiB of random bytes must come back intact,
+# and the application's FIN must end the exchange.
+upgrade() { # OFFER: the Upgrade field; websocket -> 101 and the echo, else the origin's 426
+	kgc_app "$U" python3 - "$ORIGIN_IP" "$1" <<'PY'
+import hashlib, os, socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+s.sendall(b"GET /upgrade HTTP/1.1\r\nHost: origin.test\r\nConnection: Upgrade\r\n"
+          b"Upgrade: %s\r\n\r\n" % sys.argv[2].encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    b = s.recv(4096)
+    if not b:
+        sys.exit("no answer head")
+    head += b
+head, rest = head.split(b"\r\n\r\n", 1)
+status = head.split(b"\r\n", 1)[0]
+print("# status line:", status.decode(errors="replace"))
+if sys.argv[2] != "websocket":
+    sys.exit(0 if status.startswith(b"HTTP/1.1 426") else 1)
+if not status.startswith(b"HTTP/1.1 101"):
+    sys.exit(1)
+sent, got = hashlib.sha256(), hashlib.sha256()
+got.update(rest)
+n_sent, n_got = 0, len(rest)
+for _ in range(16):
+    chunk = os.urandom(65536)
+    s.sendall(chunk)
+    sent.update(chunk)
+    n_sent += len(chunk)
+    while n_got < n_sent:
+        b = s.recv(65536)
+        if not b:
+            sys.exit("EOF after %d of %d echoed bytes" % (n_got, n_sent))
+        got.update(b)
+        n_got += len(b)
+s.shutdown(socket.SHUT_WR)
+tail = s.recv(65536)
+print("# echoed %d of %d bytes, then %s" % (n_got, n_sent, "EOF" if not tail else "more bytes"))
+sys.exit(0 if sent.digest() == got.digest() and n_got == n_sent and not tail else 1)
+PY
+}
+before=$(kgc_access_lines)
+kg_check "port 80 Upgrade: websocket: 101, then 1 MiB echoed intact, FIN ends it" upgrade websocket
+# (Squid writes the line when the upgraded connection has closed.)
+kg_check "... and the proxy logged the upgraded request as alice@$REALM" \
+	kg_wait_for 50 kgc_access_since "$before" "/101 [0-9]+ GET http://$ORIGIN_HOST/upgrade alice@$REALM"
+kg_check "an Upgrade offer the proxy drops (h2c): the origin's ordinary answer (426)" upgrade h2c
 # (TLS half-close through CONNECT: Squid closes both sides of a tunnel on the client's FIN;
 # client-apache.sh checks it against Apache, which keeps the other direction open.)
 

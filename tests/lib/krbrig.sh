@@ -406,6 +406,9 @@ http_access deny manager
 acl authed proxy_auth REQUIRED
 http_access allow authed
 http_access deny all
+# WebSocket over plain HTTP (101 Switching Protocols): off in Squid's defaults, commonly
+# allowed by corporate proxies; the other offers are still dropped.
+http_upgrade_request_protocols websocket allow all
 EOF
 	squid -k parse -f "$RIG/squid.conf" >"$RIG/logs/squid-parse.log" 2>&1 ||
 		krbrig_die "squid.conf does not parse" "$RIG/logs/squid-parse.log" || return 1

@@ -9,6 +9,9 @@ Endpoints (the same on both ports):
     GET  /            the known page (INDEX below)
     GET  /bytes/N     N bytes of a deterministic pattern, streamed (1 GiB is fine)
     GET  /peer        the peer address as the origin sees it (the proxy, through the rig)
+    GET  /upgrade     with "Connection: Upgrade" and "Upgrade: websocket": 101 Switching
+                      Protocols, then every byte received is echoed back until the peer's FIN;
+                      without the offer (a proxy that drops it): 426 Upgrade Required
     POST or PUT /sha256   sha256 hex of the body (Content-Length or chunked) + "\\n",
                           the byte count in the X-Received-Bytes header
 
@@ -20,6 +23,7 @@ import argparse
 import hashlib
 import http.server
 import os
+import socket
 import socketserver
 import ssl
 import sys
@@ -81,6 +85,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, INDEX)
         if path == "/peer":
             return self.reply(200, (self.client_address[0] + "\n").encode())
+        if path == "/upgrade":
+            return self.upgrade()
         if path.startswith("/bytes/"):
             try:
                 n = int(path[len("/bytes/"):])
@@ -99,6 +105,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.reply(404, b"not found\n")
 
     do_HEAD = do_GET
+
+    def upgrade(self):
+        conn = [t.strip().lower() for t in self.headers.get("Connection", "").split(",")]
+        offer = [t.strip().lower() for t in self.headers.get("Upgrade", "").split(",")]
+        if "upgrade" not in conn or "websocket" not in offer:
+            return self.reply(426, b"no websocket upgrade offered\n", {"Upgrade": "websocket"})
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.end_headers()
+        self.wfile.flush()
+        # Raw echo, not WebSocket framing: what is tested is the byte stream after the 101.
+        while True:
+            data = self.rfile.read1(65536)
+            if not data:
+                break
+            self.wfile.write(data)
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_WR)
+        self.close_connection = True
+        return None
 
     def read_body(self, digest):
         total = 0
