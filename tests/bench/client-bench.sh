@@ -16,7 +16,7 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
 ROUNDS=${KG_BENCH_ROUNDS:-5}
-TP_ROUNDS=${KG_BENCH_TP_ROUNDS:-10}
+TP_ROUNDS=${KG_BENCH_TP_ROUNDS:-30}
 BULK=$((${KG_BENCH_BULK_MB:-1024} * 1024 * 1024))
 LAT_N=${KG_BENCH_LATENCY_N:-1600}
 # The paths alternate in blocks of 50, so drift on the machine hits both alike. Block medians
@@ -62,8 +62,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 path_stats() {
 	awk -v p="$2" '$2 == p { s += $3; n++; if ($3 > m) m = $3 } END { printf "%.1f %.1f\n", n ? s / n : 0, m }' "$1"
 }
-# paired_stats FILE ratio|diff -> "mean standard_error median" over the keys of the
-# gatekeeper's value divided by (ratio) or minus (diff) the baseline's of the same key
+# paired_stats FILE ratio|diff -> "mean standard_error median half_width" over the keys of
+# the gatekeeper's value divided by (ratio) or minus (diff) the baseline's of the same key;
+# half_width: of the 95 % confidence interval of the mean (Student's t, from its expansion)
 paired_stats() {
 	awk -v mode="$2" '
 		$2 == "base" { b[$1] = $3 } $2 == "gk" { g[$1] = $3 }
@@ -72,7 +73,10 @@ paired_stats() {
 			for (i = 1; i <= n; i++) ss += (q[i] - s / n) ^ 2
 			for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { t = q[j]; q[j] = q[j - 1]; q[j - 1] = t }
 			med = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
-			printf "%.3f %.3f %.3f\n", s / n, (n > 1 ? sqrt(ss / (n - 1) / n) : 0), med
+			se = n > 1 ? sqrt(ss / (n - 1) / n) : 0
+			z = 1.96; df = n > 1 ? n - 1 : 1
+			t = z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
+			printf "%.3f %.3f %.3f %.3f\n", s / n, se, med, t * se
 		}' "$1"
 }
 
@@ -105,8 +109,10 @@ bulk_once() { # PATH -> MiB/s
 # of the per-round ratios are printed too. (The ratio of bests, used before, compares the two
 # luckiest rounds. Over 10 runs of one build on a 2-vCPU machine with 5 rounds: bests
 # 0.919-1.015, mean 0.923-1.057, paired median 0.895-1.047; single rounds vary by +-15 %, so
-# one run could land on either side of 0.95 whichever figure was used. Hence 10 rounds, and the
-# standard error of the mean per-round ratio beside it.)
+# one run could land on either side of 0.95 whichever figure was used. Per-round ratios have a
+# standard deviation of about 0.08 here, and 10-round runs of one build printed 0.90-1.00;
+# hence 30 rounds (about 2 minutes), and the 95 % interval of the mean per-round ratio beside
+# the figure.)
 echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $TP_ROUNDS alternating rounds per path"
 # Beside the speed, where the CPU went: the machine's idle share during each path's transfers
 # and the relay's own CPU time. When the baseline leaves no CPU idle either, the relay's copies
@@ -135,7 +141,7 @@ read -r tp_idle_base tp_idle_gk tp_relay_cpu < <(awk -v hz="$(getconf CLK_TCK)" 
 	}' "$KG_TMP/tp-cpu")
 read -r tp_gk tpb_gk < <(path_stats "$KG_TMP/tp-rounds" gk)
 read -r tp_base tpb_base < <(path_stats "$KG_TMP/tp-rounds" base)
-read -r _ tp_se tp_pmed < <(paired_stats "$KG_TMP/tp-rounds" ratio)
+read -r tp_pmean tp_se tp_pmed tp_hw < <(paired_stats "$KG_TMP/tp-rounds" ratio)
 
 # --- 2. connect-to-first-byte ---------------------------------------------------------------
 # One curl per block of sequential transfers (no process start in the figure); "Connection:
@@ -256,7 +262,9 @@ echo "client-bench results (gatekeeper = steered to the relay; baseline = curl -
 echo "throughput, $((BULK >> 20)) MiB HTTPS download, mean of $TP_ROUNDS rounds: gatekeeper $tp_gk MiB/s," \
 	"baseline $tp_base MiB/s, ratio $(ratio "$tp_gk" "$tp_base") (target >= 0.95);" \
 	"best rounds $tpb_gk vs $tpb_base MiB/s, ratio $(ratio "$tpb_gk" "$tpb_base");" \
-	"per-round ratios: median $tp_pmed, standard error of their mean $tp_se;" \
+	"per-round ratios: mean $tp_pmean (95 % interval" \
+	"$(awk -v m="$tp_pmean" -v h="$tp_hw" 'BEGIN { printf "%.3f-%.3f", m - h, m + h }'))," \
+	"median $tp_pmed, standard error of their mean $tp_se;" \
 	"CPU idle during the transfers: baseline $tp_idle_base %, gatekeeper $tp_idle_gk %;" \
 	"the relay used $tp_relay_cpu CPU seconds per GiB"
 echo "first byte p50: gatekeeper $lat_gk50 ms, baseline $lat_base50 ms, ratio $(ratio "$lat_gk50" "$lat_base50")," \
