@@ -177,16 +177,16 @@ read -r lat_bmean lat_bse _ < <(paired_stats "$KG_TMP/lat-blocks" diff)
 url_list "$KG_TMP/cps.cfg" "$CPS_N" "https://$ORIGIN_HOST/"
 cps_once() { # PATH -> "connections-per-second stalls"
 	local t0 t1 ok
-	t0=$(date +%s%N)
+	t0=$(krbrig_now_ms)
 	"${1}_curl" -m 120 -K "$KG_TMP/cps.cfg" -H 'Connection: close' --parallel \
 		--parallel-immediate --parallel-max "$CPS_PAR" --no-progress-meter \
 		-w '%{http_code} %{num_connects} %{time_total}\n' >"$KG_TMP/cps.out" ||
 		die "$1 connections: curl failed"
-	t1=$(date +%s%N)
+	t1=$(krbrig_now_ms)
 	ok=$(awk '$1 == 200 && $2 == 1 { n++ } END { print n + 0 }' "$KG_TMP/cps.out")
 	[ "$ok" = "$CPS_N" ] || die "$1 connections: $ok of $CPS_N were fresh 200s"
-	awk -v n="$CPS_N" -v ns=$((t1 - t0)) '$3 > 0.9 { s++ }
-		END { printf "%.1f %d\n", n / (ns / 1e9), s }' "$KG_TMP/cps.out"
+	awk -v n="$CPS_N" -v ms=$((t1 - t0)) '$3 > 0.9 { s++ }
+		END { printf "%.1f %d\n", n / (ms / 1e3), s }' "$KG_TMP/cps.out"
 }
 # origin.py accepts with socketserver's listen queue of 5: a burst can overflow it, and the
 # dropped SYN costs that transfer a 1 s retransmit, in either path. Counted, so a slow round

@@ -49,21 +49,21 @@ bulk_roundtrip() { # download BULK_MB through CONNECT and upload it back; both d
 
 direct_fails_fast() { # the host cannot reach the origin itself: refused at once by the route
 	local t0 rc
-	t0=$(date +%s%N)
+	t0=$(krbrig_now_ms)
 	curl -sS -m 5 -o /dev/null "http://$ORIGIN_IP/" 2>/dev/null
 	rc=$?
-	[ "$rc" = 7 ] && [ $((($(date +%s%N) - t0) / 1000000)) -lt 1000 ] &&
+	[ "$rc" = 7 ] && [ $(($(krbrig_now_ms) - t0)) -lt 1000 ] &&
 		ip route get "$ORIGIN_IP" 2>&1 | grep -q "No route to host"
 }
 
 flavour() {
 	local mode=$1 t0 connect_ok
-	t0=$(date +%s%N)
+	t0=$(krbrig_now_ms)
 	if ! krbrig_start "$mode"; then
 		kg_fail "$mode: rig starts"
 		return
 	fi
-	kg_pass "$mode: rig starts ($((($(date +%s%N) - t0) / 1000000)) ms)"
+	kg_pass "$mode: rig starts ($(($(krbrig_now_ms) - t0)) ms)"
 	# Squid answers CONNECT with HTTP/1.1 200, Apache with HTTP/1.0 200: curl shows both as 200.
 	connect_ok=200
 	CC_U="FILE:$KRBRIG_CCDIR/krb5cc_$U"
@@ -94,9 +94,9 @@ flavour() {
 		ip netns exec "$KRBRIG_NS_PROXY" curl -sS -m 5 -o /dev/null "http://$ORIGIN_IP/"
 
 	LAST_RIG=$RIG LAST_ORIGIN_IP=$ORIGIN_IP # krbrig_stop clears RIG
-	t0=$(date +%s%N)
+	t0=$(krbrig_now_ms)
 	krbrig_stop
-	kg_check "$mode: rig stops ($((($(date +%s%N) - t0) / 1000000)) ms): namespaces, route and directory are gone" \
+	kg_check "$mode: rig stops ($(($(krbrig_now_ms) - t0)) ms): namespaces, route and directory are gone" \
 		rig_gone
 }
 

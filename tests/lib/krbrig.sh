@@ -48,6 +48,10 @@ KRBRIG_ORIGIN_HOST=origin.test
 KRBRIG_PROXY_PORT=3128
 KRBRIG_REGISTERED=0
 
+krbrig_now_ms() { # wall clock in milliseconds, for "took N ms" figures
+	date +%s%3N
+}
+
 krbrig_log() {
 	echo "# krbrig: $*" >&2
 }
@@ -221,7 +225,7 @@ krbrig_start() {
 
 krbrig_start_rig() {
 	local mode=${1:-squid} t0 slot
-	t0=$(date +%s%N)
+	t0=$(krbrig_now_ms)
 	case "$mode" in
 	squid) kg_require_cmd squid ;;
 	apache) kg_require_cmd apache2 ;;
@@ -310,7 +314,7 @@ krbrig_start_rig() {
 			return 1
 	fi
 	krbrig_write_env
-	krbrig_log "$mode rig ready in $((($(date +%s%N) - t0) / 1000000)) ms: $RIG"
+	krbrig_log "$mode rig ready in $(($(krbrig_now_ms) - t0)) ms: $RIG"
 }
 
 # The two namespaces, the veth pairs, and the root namespace's unreachable route to the origin.
@@ -558,7 +562,7 @@ krbrig_kcm_start() {
 krbrig_stop() {
 	local t0 name pid ns i
 	[ -n "${RIG:-}" ] && [ -d "$RIG" ] || return 0
-	t0=$(date +%s%N)
+	t0=$(krbrig_now_ms)
 	for name in kcm proxy origin kdc; do
 		krbrig_stop_pidfile "$name"
 	done
@@ -577,7 +581,7 @@ krbrig_stop() {
 	else
 		rm -rf "$RIG"
 	fi
-	krbrig_log "stopped in $((($(date +%s%N) - t0) / 1000000)) ms"
+	krbrig_log "stopped in $(($(krbrig_now_ms) - t0)) ms"
 	RIG="" KRBRIG_NS_PROXY="" KRBRIG_NS_ORIGIN=""
 	return 0
 }
