@@ -3,6 +3,8 @@
 check_PROGRAMS += tests/helpers/kg-probe
 tests_helpers_kg_probe_SOURCES = tests/helpers/kg-probe.c
 tests_helpers_kg_probe_LDADD = $(KG_SHARED_LIBS)
+check_PROGRAMS += tests/helpers/kg-nopipe
+tests_helpers_kg_nopipe_SOURCES = tests/helpers/kg-nopipe.c
 
 check_PROGRAMS += tests/unit/test_ipc
 tests_unit_test_ipc_SOURCES = tests/unit/test_ipc.c

@@ -6,7 +6,8 @@
 # "unreachable" route to it.
 #
 #   kgc_setup squid|apache        rig + cgroup + service; users alice (U) and bob (V) with tickets
-#   kgc_start_client UID [ARGS]   the client as UID (its log: $KG_TMP/client-UID.log)
+#   kgc_start_client UID [ARGS]   the client as UID (its log: $KG_TMP/client-UID.log); words in
+#                                 KGC_CLIENT_ENV go to its environment, KGC_CLIENT_WRAP runs it
 #   kgc_stop_client UID           SIGTERM, wait; $KGC_RC gets the exit status
 #   kgc_app UID CMD...            CMD as UID inside the cgroup, no proxy variables
 #   kgc_curl UID ARGS...          curl as UID, origin.test resolved to the origin's address
@@ -96,7 +97,7 @@ kgc_start_client() { # UID [client args]
 	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
 		--inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
 		KRB5CCNAME="$cc" KRB5RCACHEDIR="$KRB5RCACHEDIR" ${KGC_CLIENT_ENV:-} \
-		"$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
+		${KGC_CLIENT_WRAP:-} "$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
 	KGC_PID[$uid]=$!
 	kg_on_exit kg_stop_pid "$!"
 	kg_wait_for 100 eval '[ "$(grep -c "registered with kernelgatekeeper-service" "$log")" -gt "$seen" ]' || {
