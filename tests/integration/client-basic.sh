@@ -153,9 +153,9 @@ kg_check "... and the client logged why" \
 	grep -q "no original destination" "$(kgc_client_log "$U")"
 
 # Other credential cache types through kerberos.ccache, with the tokens libkrb5 knows: the
-# kernel keyring (KEYRING:persistent:%{uid}, the default with SSSD), a DIR: collection and KCM:. The FILE cache the client started with is destroyed first, so only the configured
-# cache can make the token.
-LOG_U=$(kgc_client_log "$U")
+# kernel keyring (KEYRING:persistent:%{uid}, the default with SSSD), a DIR: collection and
+# KCM:. The FILE cache the client started with is destroyed first, so only the configured cache
+# can make the token.
 kgc_app "$U" env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="$CC_U" kdestroy -q
 use_ccache() { # CCACHE: configure it, reload, one https request as uid U
 	KGC_CCACHE="$1" kgc_write_config

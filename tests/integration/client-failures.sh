@@ -15,7 +15,6 @@ kgc_start_client "$V" || exit 99
 PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
 log_lines=0
-# A changed kgc_write_config, applied by the service and by U's client.
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
 # timed CURL-ARGS...: one request as uid U into page, rc and ms (elapsed); new_log_says then
 # looks only at what the log got after it started.
