@@ -225,6 +225,15 @@ int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t 
 	return relay_queue(b, (const uint8_t *)p + r, n - (size_t)r);
 }
 
+static void move_pipe_close(void)
+{
+	if (move_pipe[0] < 0)
+		return;
+	close(move_pipe[0]);
+	close(move_pipe[1]);
+	move_pipe[0] = move_pipe[1] = -1;
+}
+
 /* Take left bytes out of the move pipe: into b, or dropped when b is NULL. The pipe must be
  * empty when this returns 0; if it cannot be emptied it is closed and copying takes over. */
 static int pipe_take(struct relay_buf *b, size_t left)
@@ -240,9 +249,7 @@ static int pipe_take(struct relay_buf *b, size_t left)
 		if (n <= 0) {
 			log_error("the relay's splice pipe lost %zu bytes (%s): copying from now on",
 				  left, n < 0 ? strerror(errno) : "end of pipe");
-			close(move_pipe[0]);
-			close(move_pipe[1]);
-			move_pipe[0] = move_pipe[1] = -1;
+			move_pipe_close();
 			return -EIO;
 		}
 		if (b && r == 0)
@@ -806,11 +813,7 @@ int relay_loop_run(struct kg_client *cl)
 void relay_loop_run_cleanup(struct kg_client *cl)
 {
 	bury();
-	if (move_pipe[0] >= 0) {
-		close(move_pipe[0]);
-		close(move_pipe[1]);
-		move_pipe[0] = move_pipe[1] = -1;
-	}
+	move_pipe_close();
 	free(loop.heap);
 	loop.heap = NULL;
 	loop.n = loop.cap = 0;
