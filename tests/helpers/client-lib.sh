@@ -12,6 +12,7 @@
 #   kgc_app UID CMD...            CMD as UID inside the cgroup, no proxy variables
 #   kgc_curl UID ARGS...          curl as UID, origin.test resolved to the origin's address
 #   kgc_client_log UID            path of the client's log
+#   kgc_registrations UID         how many times uid's clients registered with the service
 #   kgc_reload                    SIGHUP to the service, then to uid U's client
 #   kgc_access_lines, kgc_access_since LINES REGEX   the proxy's access log
 . "${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/lib/common.sh"
@@ -83,13 +84,17 @@ kgc_client_log() {
 	echo "$KG_TMP/client-$1.log"
 }
 
+kgc_registrations() { # UID: how many times uid's clients registered (their log is appended)
+	cat "$(kgc_client_log "$1")" 2>/dev/null | grep -c "registered with kernelgatekeeper-service"
+}
+
 kgc_start_client() { # UID [client args]
 	local uid=$1 cc log seen
 	shift
 	cc="FILE:$KRBRIG_CCDIR/krb5cc_$uid"
 	log=$(kgc_client_log "$uid")
 	# A restarted client appends to the same log: wait for a registration line of its own.
-	seen=$(cat "$log" 2>/dev/null | grep -c "registered with kernelgatekeeper-service")
+	seen=$(kgc_registrations "$uid")
 	# HOME as systemd --user always sets it (the rig's users have no passwd entry, hence the
 	# same /nonexistent as their applications and the baseline curl): libkrb5 looks for
 	# ~/.k5identity with every token, and without HOME it searches the user database for it
@@ -100,7 +105,7 @@ kgc_start_client() { # UID [client args]
 		${KGC_CLIENT_WRAP:-} "$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
 	KGC_PID[$uid]=$!
 	kg_on_exit kg_stop_pid "$!"
-	kg_wait_for 100 eval '[ "$(grep -c "registered with kernelgatekeeper-service" "$log")" -gt "$seen" ]' || {
+	kg_wait_for 100 eval '[ "$(kgc_registrations "$uid")" -gt "$seen" ]' || {
 		echo "# client of uid $uid did not register:"
 		tail -n 20 "$log"
 		return 1

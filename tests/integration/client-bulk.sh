@@ -69,7 +69,7 @@ kg_check "the client notices the service went away" \
 	kg_wait_for 30 grep -q "went away" "$(kgc_client_log "$U")"
 kg_start_service || exit 99
 kg_check "the client re-registers with the new service" \
-	kg_wait_for 100 eval '[ "$(grep -c "registered with kernelgatekeeper-service" "$(kgc_client_log "$U")")" -ge 2 ]'
+	kg_wait_for 100 eval '[ "$(kgc_registrations "$U")" -ge 2 ]'
 kg_check "new connections are steered again after the restart" \
 	test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 kg_check "the download still runs during the restart" kill -0 "$DL"
