@@ -115,8 +115,8 @@ bulk_once() { # PATH -> MiB/s
 # the figure.)
 echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $TP_ROUNDS alternating rounds per path"
 # Beside the speed, where the CPU went: the machine's idle share during each path's transfers
-# and the relay's own CPU time. When the baseline leaves no CPU idle either, the relay's copies
-# come out of the same budget as curl's, Squid's and the origin's, and the ratio measures that.
+# and the relay's own CPU time. When the baseline leaves no CPU idle either, the relay's work
+# comes out of the same budget as curl's, Squid's and the origin's, and the ratio measures that.
 cpu_ticks() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 relay_ticks() { awk '{ print $14 + $15 }' "/proc/$CLIENT_PID/stat"; }
 : >"$KG_TMP/tp-rounds" && : >"$KG_TMP/tp-cpu"
@@ -188,9 +188,9 @@ cps_once() { # PATH -> "connections-per-second stalls"
 	awk -v n="$CPS_N" -v ms=$((t1 - t0)) '$3 > 0.9 { s++ }
 		END { printf "%.1f %d\n", n / (ms / 1e3), s }' "$KG_TMP/cps.out"
 }
-# origin.py accepts with socketserver's listen queue of 5: a burst can overflow it, and the
-# dropped SYN costs that transfer a 1 s retransmit, in either path. Counted, so a slow round
-# can be told apart from a slow relay; the best round counts.
+# If the origin's listen queue (512) overflowed in a burst, the dropped SYN would cost that
+# transfer a 1 s retransmit, in either path. Counted, so a slow round can be told apart from a
+# slow relay; the best round counts.
 origin_overflows() {
 	ip netns exec "$KRBRIG_NS_ORIGIN" nstat -asz TcpExtListenOverflows 2>/dev/null |
 		awk '/ListenOverflows/ { print $2 }'
