@@ -120,13 +120,10 @@ void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadli
 
 /* --- buffers and sockets -------------------------------------------------------------------- */
 
-ssize_t relay_recv(struct relay_side *s, void *p, size_t n)
+/* What a read from s (recv or splice, r its result, errno intact) says about s: bytes (> 0),
+ * 0 at end of stream (SIDE_EOF), -EAGAIN (no longer readable) or -errno. */
+static ssize_t read_result(struct relay_side *s, ssize_t r)
 {
-	ssize_t r;
-
-	do
-		r = recv(s->fd, p, n, 0);
-	while (r < 0 && errno == EINTR);
 	if (r > 0)
 		return r;
 	if (r == 0) {
@@ -139,6 +136,16 @@ ssize_t relay_recv(struct relay_side *s, void *p, size_t n)
 		return -EAGAIN;
 	}
 	return -errno;
+}
+
+ssize_t relay_recv(struct relay_side *s, void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = recv(s->fd, p, n, 0);
+	while (r < 0 && errno == EINTR);
+	return read_result(s, r);
 }
 
 void relay_buf_free(struct relay_buf *b)
@@ -271,17 +278,9 @@ static ssize_t splice_move(struct relay_side *src, struct relay_side *dst, struc
 		n = splice(src->fd, NULL, move_pipe[1], NULL, RELAY_SCRATCH,
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n < 0 && errno == EINTR);
-	if (n == 0) {
-		src->flags |= SIDE_EOF;
-		src->flags &= (uint8_t)~SIDE_READABLE;
-		return 0;
-	}
-	if (n < 0) {
-		if (errno != EAGAIN)
-			return -errno;
-		src->flags &= (uint8_t)~SIDE_READABLE;
-		return -EAGAIN;
-	}
+	n = read_result(src, n);
+	if (n <= 0)
+		return n;
 	left = (size_t)n;
 	while (left > 0 && (dst->flags & SIDE_WRITABLE)) {
 		m = splice(move_pipe[0], NULL, dst->fd, NULL, left,
