@@ -107,28 +107,87 @@ struct {
 	__type(value, struct kg_orig_dst);
 } sk_orig_dst SEC(".maps");
 
+/* Keys on the stack are written only as whole 64-bit words, each computed in a register.
+ *
+ * Without CAP_PERFMON (the unit grants CAP_BPF and CAP_NET_ADMIN only) the verifier of every
+ * kernel before 6.13 (commit b0e66977dc07, backported to 6.6.66 and 6.12.y but not to 6.1.y)
+ * refuses a store narrower than 8 bytes into a stack slot that already holds a spilled
+ * scalar: "attempt to corrupt spilled pointer on stack". clang emits exactly that for a key
+ * built field by field ({.prefixlen = 32} spilled as the constant word 32, then the address's
+ * 4 bytes on top of it; the v4-mapped 0x0000ffff word, then the address). A slot written once
+ * by a full-width store and only read afterwards is accepted by all of them (5.8 to 6.18), so
+ * every stack key here is a union with a __u64 array, each word stored exactly once through a
+ * volatile pointer (clang may neither merge nor split it). That must hold for every stack
+ * store in the object, the 4-byte keys included: clang gives variables whose lifetimes do not
+ * overlap the same stack slot, so one narrow store anywhere can land on another key's word.
+ * tests/unit/bpf-stack-stores.sh checks the compiled object for any store narrower than 8
+ * bytes relative to r10. Map values and the ring buffer are not stack and may be written field
+ * by field. */
+
+/* The word whose bytes in memory are first's, then second's (both already in the byte order
+ * they are stored in). */
+static __always_inline __u64 words2(__u32 first, __u32 second)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (__u64)first | ((__u64)second << 32);
+#else
+	return ((__u64)first << 32) | (__u64)second;
+#endif
+}
+
+static __always_inline void put_word(__u64 *w, __u64 v)
+{
+	*(volatile __u64 *)w = v;
+}
+
+union kg_key32 {
+	__u32 k;
+	__u64 w;
+};
+
+/* bpf_map_lookup_elem() for a map with a 4-byte key. */
+static __always_inline void *lookup32(void *map, __u32 key)
+{
+	union kg_key32 k;
+
+	put_word(&k.w, words2(key, 0));
+	return bpf_map_lookup_elem(map, &k.k);
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	__u64 *v = lookup32(&stats, idx);
 
 	if (v)
 		*v += 1;
 }
 
-static __always_inline void ip_set_mapped(__u8 ip[16], __u32 addr_be)
+/* An address as four 32-bit words in network order: IPv4 is v4-mapped (::ffff:a.b.c.d). */
+struct kg_addr {
+	__u32 w[4];
+};
+
+static __always_inline struct kg_addr addr_mapped(__u32 addr_be)
 {
-	__builtin_memset(ip, 0, 10);
-	ip[10] = 0xff;
-	ip[11] = 0xff;
-	__builtin_memcpy(&ip[12], &addr_be, 4);
+	struct kg_addr a = {{0, 0, bpf_htonl(0xffff), addr_be}};
+
+	return a;
 }
 
-static __always_inline void ip_set_v6(__u8 ip[16], __u32 a, __u32 b, __u32 c, __u32 d)
+static __always_inline struct kg_addr addr_v6(__u32 a, __u32 b, __u32 c, __u32 d)
 {
-	__builtin_memcpy(&ip[0], &a, 4);
-	__builtin_memcpy(&ip[4], &b, 4);
-	__builtin_memcpy(&ip[8], &c, 4);
-	__builtin_memcpy(&ip[12], &d, 4);
+	struct kg_addr r = {{a, b, c, d}};
+
+	return r;
+}
+
+/* Into a map value (never the stack): field by field is fine there. */
+static __always_inline void addr_store(__u8 ip[16], struct kg_addr a)
+{
+	__builtin_memcpy(&ip[0], &a.w[0], 4);
+	__builtin_memcpy(&ip[4], &a.w[1], 4);
+	__builtin_memcpy(&ip[8], &a.w[2], 4);
+	__builtin_memcpy(&ip[12], &a.w[3], 4);
 }
 
 static __always_inline int is_mapped(__u32 w0, __u32 w1, __u32 w2)
@@ -151,32 +210,50 @@ static __always_inline int v6_is_local(__u32 w0, __u32 w1, __u32 w2, __u32 w3)
 	return (bpf_ntohl(w0) & 0xffc00000) == 0xfe800000; /* fe80::/10 */
 }
 
-static __always_inline int endpoint_is_proxy(const __u8 ip[16], __u16 port)
-{
-	struct kg_endpoint ep = {};
+union kg_endpoint_key {
+	struct kg_endpoint ep;
+	__u64 w[3];
+};
 
-	__builtin_memcpy(ep.ip, ip, 16);
-	ep.port = port;
-	if (bpf_map_lookup_elem(&proxy_endpoints, &ep))
+static __always_inline int endpoint_is_proxy(struct kg_addr a, __u16 port)
+{
+	union kg_endpoint_key k;
+
+	put_word(&k.w[0], words2(a.w[0], a.w[1]));
+	put_word(&k.w[1], words2(a.w[2], a.w[3]));
+	put_word(&k.w[2], words2(port, 0)); /* port, pad: little-endian layout of two __u16 */
+	if (bpf_map_lookup_elem(&proxy_endpoints, &k.ep))
 		return 1;
-	ep.port = 0;
-	return bpf_map_lookup_elem(&proxy_endpoints, &ep) != NULL;
+	put_word(&k.w[2], 0); /* port 0: the proxy's address on any port */
+	return bpf_map_lookup_elem(&proxy_endpoints, &k.ep) != NULL;
 }
+
+union kg_lpm_v4_key {
+	struct kg_lpm_v4 k;
+	__u64 w;
+};
 
 static __always_inline int v4_bypassed(__u32 addr_be)
 {
-	struct kg_lpm_v4 key = {.prefixlen = 32};
+	union kg_lpm_v4_key k;
 
-	__builtin_memcpy(key.addr, &addr_be, 4);
-	return bpf_map_lookup_elem(&bypass_v4, &key) != NULL;
+	put_word(&k.w, words2(32, addr_be));
+	return bpf_map_lookup_elem(&bypass_v4, &k.k) != NULL;
 }
 
-static __always_inline int v6_bypassed(const __u8 ip[16])
-{
-	struct kg_lpm_v6 key = {.prefixlen = 128};
+union kg_lpm_v6_key {
+	struct kg_lpm_v6 k;
+	__u64 w[3];
+};
 
-	__builtin_memcpy(key.addr, ip, 16);
-	return bpf_map_lookup_elem(&bypass_v6, &key) != NULL;
+static __always_inline int v6_bypassed(struct kg_addr a)
+{
+	union kg_lpm_v6_key k;
+
+	put_word(&k.w[0], words2(128, a.w[0]));
+	put_word(&k.w[1], words2(a.w[1], a.w[2]));
+	put_word(&k.w[2], words2(a.w[3], 0)); /* the last 4 bytes are beyond the key size */
+	return bpf_map_lookup_elem(&bypass_v6, &k.k) != NULL;
 }
 
 /* The policy checks that do not depend on the address family. Returns the caller's relay
@@ -187,22 +264,22 @@ static __always_inline const struct kg_client_entry *steer_lookup(struct bpf_soc
 {
 	const struct kg_client_entry *client;
 	const struct kg_settings *cfg;
-	__u32 key = 0, port_key = port, uid;
+	__u32 uid;
 	__u8 *target;
 
 	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
 		return NULL;
 	stat_inc(KG_STAT_CONNECT_SEEN);
-	target = bpf_map_lookup_elem(&target_ports, &port_key);
+	target = lookup32(&target_ports, port);
 	if (!target || !*target) {
 		stat_inc(KG_STAT_SKIP_PORT);
 		return NULL;
 	}
-	cfg = bpf_map_lookup_elem(&settings, &key);
+	cfg = lookup32(&settings, 0);
 	if (!cfg)
 		return NULL;
 	uid = (__u32)bpf_get_current_uid_gid();
-	client = bpf_map_lookup_elem(&process_map, &uid);
+	client = lookup32(&process_map, uid);
 	if (!client) {
 		stat_inc(KG_STAT_SKIP_NO_CLIENT);
 		return NULL;
@@ -219,7 +296,7 @@ static __always_inline const struct kg_client_entry *steer_lookup(struct bpf_soc
 }
 
 /* Remember where the application wanted to go, on its own socket. */
-static __always_inline int remember_dst(struct bpf_sock_addr *ctx, const __u8 ip[16], __u16 port,
+static __always_inline int remember_dst(struct bpf_sock_addr *ctx, struct kg_addr a, __u16 port,
 					__u16 relay_family)
 {
 	struct kg_orig_dst *dst;
@@ -230,7 +307,7 @@ static __always_inline int remember_dst(struct bpf_sock_addr *ctx, const __u8 ip
 	dst = bpf_sk_storage_get(&sk_orig_dst, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!dst)
 		return -1;
-	__builtin_memcpy(dst->ip, ip, 16);
+	addr_store(dst->ip, a);
 	dst->port = port;
 	dst->family = relay_family;
 	dst->uid = (__u32)bpf_get_current_uid_gid();
@@ -257,22 +334,21 @@ int kg_connect4(struct bpf_sock_addr *ctx)
 	const struct kg_client_entry *client;
 	__u32 addr = ctx->user_ip4;
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	__u8 ip[16];
+	struct kg_addr a = addr_mapped(addr);
 
 	forget_dst(ctx);
 	client = steer_lookup(ctx, port);
 	if (!client)
 		return 1;
-	ip_set_mapped(ip, addr);
 	if (v4_is_local(addr)) {
 		stat_inc(KG_STAT_SKIP_LOCAL);
 		return 1;
 	}
-	if (v4_bypassed(addr) || endpoint_is_proxy(ip, port)) {
+	if (v4_bypassed(addr) || endpoint_is_proxy(a, port)) {
 		stat_inc(KG_STAT_SKIP_BYPASS);
 		return 1;
 	}
-	if (remember_dst(ctx, ip, port, AF_INET) < 0)
+	if (remember_dst(ctx, a, port, AF_INET) < 0)
 		return 1;
 	ctx->user_ip4 = bpf_htonl(0x7f000001);
 	ctx->user_port = bpf_htons(client->port4);
@@ -288,19 +364,18 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	int mapped = is_mapped(w0, w1, w2);
+	struct kg_addr a = addr_v6(w0, w1, w2, w3);
 	__u16 port4, port6;
-	__u8 ip[16];
 
 	forget_dst(ctx);
 	client = steer_lookup(ctx, port);
 	if (!client)
 		return 1;
-	ip_set_v6(ip, w0, w1, w2, w3);
 	if (mapped ? v4_is_local(w3) : v6_is_local(w0, w1, w2, w3)) {
 		stat_inc(KG_STAT_SKIP_LOCAL);
 		return 1;
 	}
-	if ((mapped ? v4_bypassed(w3) : v6_bypassed(ip)) || endpoint_is_proxy(ip, port)) {
+	if ((mapped ? v4_bypassed(w3) : v6_bypassed(a)) || endpoint_is_proxy(a, port)) {
 		stat_inc(KG_STAT_SKIP_BYPASS);
 		return 1;
 	}
@@ -310,7 +385,7 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 	port6 = *(volatile const __u16 *)&client->port6;
 	if (!mapped && port6 == 0)
 		return 1;
-	if (remember_dst(ctx, ip, port, mapped ? AF_INET : AF_INET6) < 0)
+	if (remember_dst(ctx, a, port, mapped ? AF_INET : AF_INET6) < 0)
 		return 1;
 	if (mapped) {
 		/* Stays an IPv4 connection: the relay's 127.0.0.1 listener takes it. */
@@ -330,43 +405,52 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* The connection_map key. Both sides build it here (sockops from the application's socket,
- * getsockopt from the relay's accepted one), so they cannot drift apart by a byte. Callers
- * pass values already loaded: see ops_tuple. */
-static __always_inline void tuple_fill(struct kg_tuple *t, __u32 family, __u32 client4,
-				       __u32 relay4, const __u32 client6[4],
-				       const __u32 relay6[4], __u16 client_port, __u16 relay_port)
+/* The connection_map key, as stack words (see words2). Both sides build it here (sockops from
+ * the application's socket, getsockopt from the relay's accepted one), so they cannot drift
+ * apart by a byte. */
+union kg_tuple_key {
+	struct kg_tuple t;
+	__u64 w[5];
+};
+
+static __always_inline __u32 halves(__u16 first, __u16 second)
 {
-	__builtin_memset(t, 0, sizeof(*t));
-	if (family == AF_INET) {
-		ip_set_mapped(t->client_ip, client4);
-		ip_set_mapped(t->relay_ip, relay4);
-	} else {
-		ip_set_v6(t->client_ip, client6[0], client6[1], client6[2], client6[3]);
-		ip_set_v6(t->relay_ip, relay6[0], relay6[1], relay6[2], relay6[3]);
-	}
-	t->client_port = client_port;
-	t->relay_port = relay_port;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (__u32)first | ((__u32)second << 16);
+#else
+	return ((__u32)first << 16) | (__u32)second;
+#endif
 }
 
-/* The 4-tuple of an application socket as the relay's accepted socket will report it. Every
- * field is loaded unconditionally: clang merges branch-dependent ctx loads into a variable
- * offset access, which the verifier rejects. */
-static __always_inline void ops_tuple(struct bpf_sock_ops *skops, struct kg_tuple *t)
+static __always_inline void tuple_fill(union kg_tuple_key *k, struct kg_addr client,
+				       struct kg_addr relay, __u16 client_port, __u16 relay_port)
+{
+	put_word(&k->w[0], words2(client.w[0], client.w[1]));
+	put_word(&k->w[1], words2(client.w[2], client.w[3]));
+	put_word(&k->w[2], words2(relay.w[0], relay.w[1]));
+	put_word(&k->w[3], words2(relay.w[2], relay.w[3]));
+	put_word(&k->w[4], words2(halves(client_port, relay_port), 0)); /* ports, pad */
+}
+
+/* An address from a context's IPv4 and IPv6 words, all loaded unconditionally by the caller:
+ * clang merges branch-dependent ctx loads into a variable offset access, which the verifier
+ * rejects. */
+static __always_inline struct kg_addr addr_of(__u32 family, __u32 v4, struct kg_addr v6)
+{
+	return family == AF_INET ? addr_mapped(v4) : v6;
+}
+
+/* The 4-tuple of an application socket as the relay's accepted socket will report it. */
+static __always_inline void ops_tuple(struct bpf_sock_ops *skops, union kg_tuple_key *k)
 {
 	__u32 family = skops->family;
 	__u32 l4 = skops->local_ip4, r4 = skops->remote_ip4;
-	__u32 l6[4], r6[4];
+	struct kg_addr l6 = addr_v6(skops->local_ip6[0], skops->local_ip6[1],
+				    skops->local_ip6[2], skops->local_ip6[3]);
+	struct kg_addr r6 = addr_v6(skops->remote_ip6[0], skops->remote_ip6[1],
+				    skops->remote_ip6[2], skops->remote_ip6[3]);
 
-	l6[0] = skops->local_ip6[0];
-	l6[1] = skops->local_ip6[1];
-	l6[2] = skops->local_ip6[2];
-	l6[3] = skops->local_ip6[3];
-	r6[0] = skops->remote_ip6[0];
-	r6[1] = skops->remote_ip6[1];
-	r6[2] = skops->remote_ip6[2];
-	r6[3] = skops->remote_ip6[3];
-	tuple_fill(t, family, l4, r4, l6, r6, (__u16)skops->local_port,
+	tuple_fill(k, addr_of(family, l4, l6), addr_of(family, r4, r6), (__u16)skops->local_port,
 		   (__u16)bpf_ntohl(skops->remote_port));
 }
 
@@ -376,9 +460,8 @@ static __always_inline void ops_tuple(struct bpf_sock_ops *skops, struct kg_tupl
 static __always_inline __u64 event_wakeup(void)
 {
 	const struct kg_settings *cfg;
-	__u32 key = 0;
 
-	cfg = bpf_map_lookup_elem(&settings, &key);
+	cfg = lookup32(&settings, 0);
 	if (cfg && cfg->live_events)
 		return 0;
 	if (bpf_ringbuf_query(&notification_ringbuf, BPF_RB_AVAIL_DATA) >= KG_RINGBUF_WAKE_BYTES)
@@ -408,7 +491,7 @@ int kg_sockops(struct bpf_sock_ops *skops)
 {
 	struct kg_orig_dst *dst;
 	struct bpf_sock *sk;
-	struct kg_tuple t;
+	union kg_tuple_key k;
 	__u32 op = skops->op;
 
 	if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_STATE_CB)
@@ -419,17 +502,17 @@ int kg_sockops(struct bpf_sock_ops *skops)
 	dst = bpf_sk_storage_get(&sk_orig_dst, sk, 0, 0);
 	if (!dst)
 		return 1;
-	ops_tuple(skops, &t);
+	ops_tuple(skops, &k);
 	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
-		bpf_map_update_elem(&connection_map, &t, dst, BPF_ANY);
+		bpf_map_update_elem(&connection_map, &k.t, dst, BPF_ANY);
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 							 BPF_SOCK_OPS_STATE_CB_FLAG);
-		emit_event(KG_EVENT_REDIRECT, &t, dst);
+		emit_event(KG_EVENT_REDIRECT, &k.t, dst);
 	} else if (skops->args[1] == BPF_TCP_CLOSE) {
 		/* Both FINs are through (or the connection was reset): the relay has long read
 		 * SO_ORIGINAL_DST, the entry can go. */
-		bpf_map_delete_elem(&connection_map, &t);
-		emit_event(KG_EVENT_CLOSE, &t, dst);
+		bpf_map_delete_elem(&connection_map, &k.t);
+		emit_event(KG_EVENT_CLOSE, &k.t, dst);
 	}
 	return 1;
 }
@@ -457,14 +540,15 @@ int kg_getpeername6(struct bpf_sock_addr *ctx)
 {
 	struct kg_orig_dst *dst;
 	struct bpf_sock *sk = ctx->sk;
-	__u32 w[4];
+	const __u32 *w;
 
 	if (!sk)
 		return 1;
 	dst = bpf_sk_storage_get(&sk_orig_dst, sk, 0, 0);
 	if (!dst)
 		return 1;
-	__builtin_memcpy(w, dst->ip, 16);
+	/* Straight from the map value (ip is its first, aligned field), never via the stack. */
+	w = (const __u32 *)dst->ip;
 	ctx->user_ip6[0] = w[0];
 	ctx->user_ip6[1] = w[1];
 	ctx->user_ip6[2] = w[2];
@@ -513,11 +597,12 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct kg_orig_dst *dst;
-	struct kg_tuple t;
+	union kg_tuple_key k;
 	void *optval = ctx->optval, *optval_end = ctx->optval_end;
 	__u32 level = ctx->level;
-	__u32 src6[4], dst6[4], src4, dst4, family, relay_key;
-	__u16 dport_be;
+	struct kg_addr src6, dst6;
+	__u32 src4, dst4, family, relay_key;
+	__u16 dport_be, relay_port;
 	int is_relay;
 
 	if (ctx->optname != KG_SO_ORIGINAL_DST || (level != SOL_IP && level != SOL_IPV6) || !sk)
@@ -528,27 +613,23 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	family = sk->family;
 	src4 = sk->src_ip4;
 	dst4 = sk->dst_ip4;
-	src6[0] = sk->src_ip6[0];
-	src6[1] = sk->src_ip6[1];
-	src6[2] = sk->src_ip6[2];
-	src6[3] = sk->src_ip6[3];
-	dst6[0] = sk->dst_ip6[0];
-	dst6[1] = sk->dst_ip6[1];
-	dst6[2] = sk->dst_ip6[2];
-	dst6[3] = sk->dst_ip6[3];
+	src6 = addr_v6(sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]);
+	dst6 = addr_v6(sk->dst_ip6[0], sk->dst_ip6[1], sk->dst_ip6[2], sk->dst_ip6[3]);
 	dport_be = (__u16)sk->dst_port;
+	relay_port = (__u16)sk->src_port;
 	/* The accepted socket: local = the relay, remote = the application. */
-	tuple_fill(&t, family, dst4, src4, dst6, src6, bpf_ntohs(dport_be), (__u16)sk->src_port);
-	dst = bpf_map_lookup_elem(&connection_map, &t);
+	tuple_fill(&k, addr_of(family, dst4, dst6), addr_of(family, src4, src6),
+		   bpf_ntohs(dport_be), relay_port);
+	dst = bpf_map_lookup_elem(&connection_map, &k.t);
 	if (!dst) {
 		/* No steered connection behind it: a relay listener's socket still gets no answer
 		 * (conntrack would give another user the relay's address), anything else the
 		 * kernel's. */
-		relay_key = KG_RELAY_PORT_KEY(family == AF_INET6, t.relay_port);
+		relay_key = KG_RELAY_PORT_KEY(family == AF_INET6, relay_port);
 		is_relay = (family == AF_INET ? src4 == bpf_htonl(0x7f000001)
-					      : (src6[0] | src6[1] | src6[2]) == 0 &&
-							src6[3] == bpf_htonl(1)) &&
-			   bpf_map_lookup_elem(&relay_ports, &relay_key) != NULL;
+					      : (src6.w[0] | src6.w[1] | src6.w[2]) == 0 &&
+							src6.w[3] == bpf_htonl(1)) &&
+			   lookup32(&relay_ports, relay_key) != NULL;
 		return is_relay ? sockopt_no_entry(ctx) : sockopt_passthrough(ctx);
 	}
 	if ((__u32)bpf_get_current_uid_gid() != dst->uid) {

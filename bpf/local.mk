@@ -14,3 +14,8 @@ bpf/%.bpf.o: bpf/%.bpf.c bpf/kg_abi.h
 
 bpf/%.skel.h: bpf/%.bpf.o
 	$(AM_V_GEN)$(BPFTOOL) gen skeleton $< name kg_bpf > $@.tmp && mv $@.tmp $@
+
+# Kept after the skeleton is made: tests/unit/bpf-stack-stores.sh reads the compiled code.
+.SECONDARY: $(BPF_OBJS)
+TESTS += tests/unit/bpf-stack-stores.sh
+dist_check_SCRIPTS += tests/unit/bpf-stack-stores.sh
