@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -18,6 +19,7 @@
 
 #include "datapath.h"
 #include "kernelgatekeeper.skel.h"
+#include "shared/load_report.h"
 #include "shared/log.h"
 #include "shared/macro.h"
 #include "shared/netutil.h"
@@ -104,6 +106,31 @@ void kg_datapath_close(struct kg_datapath *dp)
 	free(dp);
 }
 
+/* Load the programs; a refusal is one sentence that names the program, the kernel and the
+ * verifier's reason (its whole log is debug output), and -ENOEXEC. */
+static int load(struct kg_datapath *dp, char *why, size_t whylen)
+{
+	struct kg_load_report report;
+	struct utsname u;
+	int r;
+
+	kg_log_libbpf_capture(&report);
+	r = kg_bpf__load(dp->skel);
+	kg_log_libbpf_capture(NULL);
+	if (r >= 0)
+		return 0;
+	if (uname(&u) < 0)
+		snprintf(u.release, sizeof(u.release), "?");
+	snprintf(why, whylen, "the kernel (Linux %s) refused the BPF program %s: %s%s%s%s%s",
+		 u.release, report.prog[0] ? report.prog : "(unnamed)",
+		 report.error[0] ? report.error : strerror(-r), report.reason[0] ? " (\"" : "",
+		 report.reason, report.reason[0] ? "\")" : "",
+		 kg_log_get_level() >= LOG_DEBUG ? ""
+						 : "; log_level = \"debug\" logs the verifier's whole "
+						   "output");
+	return -ENOEXEC;
+}
+
 int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_fn on_event,
 		     void *userdata, char *why, size_t whylen)
 {
@@ -127,14 +154,9 @@ int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_
 		snprintf(why, whylen, "cannot open the embedded BPF object: %s", strerror(-r));
 		goto fail;
 	}
-	r = kg_bpf__load(dp->skel);
-	if (r < 0) {
-		snprintf(why, whylen,
-			 "the kernel refused the BPF programs: %s (run with log_level = \"debug\" "
-			 "for the verifier log)",
-			 strerror(-r));
+	r = load(dp, why, whylen);
+	if (r < 0)
 		goto fail;
-	}
 	dp->cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->cgroup_fd < 0) {
 		r = -errno;

@@ -322,7 +322,7 @@ static int run(struct kg_service *svc)
 	r = kg_datapath_probe(why, sizeof(why));
 	if (r < 0) {
 		log_error("cannot start: %s", why);
-		return EXIT_FAILURE;
+		return EXIT_KERNEL;
 	}
 	r = sd_event_default(&svc->event);
 	if (r < 0) {
@@ -344,7 +344,7 @@ static int run(struct kg_service *svc)
 	r = kg_datapath_open(&svc->dp, svc->cgroup_dir, kg_service_on_event, svc, why, sizeof(why));
 	if (r < 0) {
 		log_error("cannot start: %s", why);
-		return EXIT_FAILURE;
+		return r == -ENOEXEC ? EXIT_KERNEL : EXIT_FAILURE;
 	}
 	r = apply_config(svc, &svc->cfg, why, sizeof(why));
 	if (r < 0) {

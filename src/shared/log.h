@@ -31,6 +31,11 @@ int kg_log_get_level(void);
 int kg_log_level_from_string(const char *s);
 /* Route libbpf's print callback into this logger (warnings at LOG_WARNING, debug at LOG_DEBUG). */
 void kg_log_route_libbpf(void);
+
+struct kg_load_report;
+/* Until called again with NULL, libbpf's warnings are logged at LOG_DEBUG only and fed to
+ * report (reset first), which the caller turns into one message (a refused program). */
+void kg_log_libbpf_capture(struct kg_load_report *report);
 /* 1 when records go natively to the journal. */
 int kg_log_to_journal(void);
 

@@ -36,3 +36,7 @@ static inline int take_fd(int *fd)
 
 /* Exit status of the three programs for bad usage or an unusable configuration (man pages). */
 #define EXIT_USAGE 2
+/* Exit status of the service when this kernel cannot run the datapath: a BPF feature is
+ * missing, bpf() is not allowed, or the kernel refused a program. The unit does not restart
+ * on it (RestartPreventExitStatus=): the next start would be refused the same way. */
+#define EXIT_KERNEL 4

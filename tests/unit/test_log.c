@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shared/load_report.h"
 #include "shared/log.h"
 
 static char stderr_path[512];
@@ -294,6 +295,126 @@ START_TEST(test_libbpf_route)
 }
 END_TEST
 
+/* While a load is captured, libbpf's warnings stay out of the log at info level (the service
+ * logs one sentence instead) and reach the log at debug level only. */
+START_TEST(test_libbpf_capture)
+{
+	struct kg_load_report report;
+	struct bpf_object *obj;
+
+	capture_stderr();
+	kg_log_open("kgtest", LOG_INFO, NULL);
+	kg_log_route_libbpf();
+	kg_log_libbpf_capture(&report);
+	obj = bpf_object__open_file("/nonexistent-kg-dir/x.bpf.o", NULL);
+	ck_assert(libbpf_get_error(obj) != 0);
+	ck_assert_str_eq(slurp(stderr_path), "");
+
+	capture_stderr();
+	kg_log_set_level(LOG_DEBUG);
+	obj = bpf_object__open_file("/nonexistent-kg-dir/x.bpf.o", NULL);
+	ck_assert(libbpf_get_error(obj) != 0);
+	ck_assert_ptr_nonnull(strstr(slurp(stderr_path), "<7>libbpf: "));
+	ck_assert_ptr_null(strstr(slurp(stderr_path), "<4>"));
+
+	/* Captured no longer: warnings are warnings again. */
+	kg_log_libbpf_capture(NULL);
+	capture_stderr();
+	obj = bpf_object__open_file("/nonexistent-kg-dir/x.bpf.o", NULL);
+	ck_assert(libbpf_get_error(obj) != 0);
+	ck_assert_ptr_nonnull(strstr(slurp(stderr_path), "<4>libbpf: "));
+}
+END_TEST
+
+static void feed(struct kg_load_report *r, const char *const *lines)
+{
+	for (; *lines; lines++)
+		kg_load_report_line(r, *lines);
+}
+
+/* What libbpf 1.1 printed on Debian 12's 6.1 kernel for the refused datapath (issue text),
+ * split into lines as the bridge splits it. */
+START_TEST(test_load_report_verifier)
+{
+	static const char *const lines[] = {
+		"libbpf: prog 'kg_connect4': BPF program load failed: Permission denied",
+		"libbpf: prog 'kg_connect4': -- BEGIN PROG LOAD LOG --",
+		"0: R1=ctx(off=0,imm=0) R10=fp0",
+		"; __builtin_memcpy(key.addr, &addr_be, 4);",
+		"124: (63) *(u32 *)(r10 -20) = r9",
+		"attempt to corrupt spilled pointer on stack",
+		"processed 96 insns (limit 1000000) max_states_per_insn 0 total_states 6 "
+		"peak_states 6 mark_read 3",
+		"-- END PROG LOAD LOG --",
+		"libbpf: prog 'kg_connect4': failed to load: -13",
+		"libbpf: failed to load object 'kg_bpf'",
+		"libbpf: failed to load BPF skeleton 'kg_bpf': -13",
+		NULL,
+	};
+	struct kg_load_report r;
+
+	kg_load_report_reset(&r);
+	feed(&r, lines);
+	ck_assert_str_eq(r.prog, "kg_connect4");
+	ck_assert_str_eq(r.error, "Permission denied");
+	ck_assert_str_eq(r.reason, "attempt to corrupt spilled pointer on stack");
+}
+END_TEST
+
+/* A program refused before the verifier ran (no capability): named, no reason invented. A log
+ * cut at its end keeps the last partial line. Garbage and overlong lines are bounded. */
+START_TEST(test_load_report_edges)
+{
+	static const char *const no_log[] = {
+		"libbpf: prog 'kg_getsockopt': BPF program load failed: Operation not permitted",
+		"libbpf: prog 'kg_getsockopt': failed to load: -1",
+		NULL,
+	};
+	static const char *const cut[] = {
+		"prog 'kg_sockops': BPF program load failed: Permission denied",
+		"prog 'kg_sockops': -- BEGIN PROG LOAD LOG --",
+		"R1 invalid mem access 'scalar'-- END PROG LOAD LOG --",
+		/* a later program's log does not replace the first one's reason */
+		"prog 'kg_connect6': BPF program load failed: Invalid argument",
+		"prog 'kg_connect6': -- BEGIN PROG LOAD LOG --",
+		"something else",
+		"-- END PROG LOAD LOG --",
+		NULL,
+	};
+	char big[4096];
+	struct kg_load_report r;
+
+	kg_load_report_reset(&r);
+	feed(&r, no_log);
+	ck_assert_str_eq(r.prog, "kg_getsockopt");
+	ck_assert_str_eq(r.error, "Operation not permitted");
+	ck_assert_str_eq(r.reason, "");
+
+	kg_load_report_reset(&r);
+	feed(&r, cut);
+	ck_assert_str_eq(r.prog, "kg_sockops");
+	ck_assert_str_eq(r.reason, "R1 invalid mem access 'scalar'");
+
+	kg_load_report_reset(&r);
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "prog '", 6);
+	kg_load_report_line(&r, big);
+	kg_load_report_line(&r, "prog ");
+	kg_load_report_line(&r, "prog 'x");
+	kg_load_report_line(&r, "prog 'x':");
+	kg_load_report_line(&r, "");
+	ck_assert_str_eq(r.prog, "");
+	memcpy(big, "prog 'p': BPF program load failed: ", 35);
+	kg_load_report_line(&r, big);
+	ck_assert_str_eq(r.prog, "p");
+	ck_assert_uint_eq(strlen(r.error), sizeof(r.error) - 1);
+	kg_load_report_line(&r, "prog 'p': -- BEGIN PROG LOAD LOG --");
+	kg_load_report_line(&r, big + 35);
+	ck_assert_uint_eq(strlen(r.reason), sizeof(r.reason) - 1);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -311,6 +432,9 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_journal_detection);
 	tcase_add_test(tc, test_journal_no_duplicate);
 	tcase_add_test(tc, test_libbpf_route);
+	tcase_add_test(tc, test_libbpf_capture);
+	tcase_add_test(tc, test_load_report_verifier);
+	tcase_add_test(tc, test_load_report_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }
