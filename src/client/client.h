@@ -84,6 +84,7 @@ struct kg_client {
 	struct src ipc_src;
 	int ipc_fd;
 	bool registered;
+	bool ready_sent; /* READY=1 went out (after the first registration attempt) */
 	unsigned backoff_ms;
 	uint64_t reconnect_at; /* monotonic usec, 0: not scheduled */
 	uint64_t info_at;      /* next KG_MSG_CLIENT_INFO */

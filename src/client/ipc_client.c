@@ -314,6 +314,7 @@ int ipc_client_connect(struct kg_client *cl)
 		   "registered with kernelgatekeeper-service: relay on 127.0.0.1:%u%s%.0u",
 		   reg->port4, reg->port6 ? " and [::1]:" : "", reg->port6);
 	sd_notify(0, "READY=1");
+	cl->ready_sent = true;
 	cl->status_dirty = true;
 	cl->info_at = 0; /* report the ticket right away */
 	return 0;

@@ -2,8 +2,10 @@
  *
  * Registers with kernelgatekeeper-service, takes the loopback listeners it hands over, and
  * turns every steered connection into a tunnel through the corporate proxy authenticated with
- * the user's own Kerberos ticket (DESIGN.md §4). READY=1 once registered; STATUS= carries the
- * tunnel counts. SIGTERM/SIGINT: stop accepting, give live tunnels CLIENT_STOP_GRACE_S, exit
+ * the user's own Kerberos ticket (DESIGN.md §4). READY=1 after the first registration attempt,
+ * answered or not: a user's session must not wait on a system service that is stopped or
+ * cannot start (the client keeps trying in the background); STATUS= says whether it is
+ * waiting for the service or relaying, with the tunnel counts. SIGTERM/SIGINT: stop accepting, give live tunnels CLIENT_STOP_GRACE_S, exit
  * 0. SIGHUP: re-read the local file (logging) and the service's configuration.
  * Exit codes: 0 clean, 1 runtime failure, 2 usage or configuration error.
  */
@@ -157,6 +159,10 @@ void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next)
 			fatal_rc = r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
 			begin_stop(cl, "cannot run");
 			cl->stop_deadline = now; /* nothing to wait for */
+		} else if (!cl->ready_sent) {
+			cl->ready_sent = true;
+			sd_notify(0, "READY=1");
+			cl->status_dirty = true; /* "Waiting for kernelgatekeeper-service at ..." */
 		}
 	}
 	if (cl->reconnect_at && cl->reconnect_at < *next)
