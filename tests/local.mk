@@ -31,3 +31,14 @@ include $(srcdir)/tests/bench/local.mk
 # Both build from `make dist` in this build tree, so they must not run at the same time.
 TESTS += tests/package/nspawn-deb.sh tests/package/rpm.sh
 tests/package/rpm.log: tests/package/nspawn-deb.log
+
+# Debian 12's own kernel (6.1) under QEMU/TCG: builds the .deb like the package tests and keeps
+# both emulated CPUs busy for 5 to 8 minutes, so it runs after every other test has finished.
+# `make check-kernel` runs it alone.
+KG_KERNEL_TESTS = tests/kernel/debian-6.1.sh
+TESTS += $(KG_KERNEL_TESTS)
+EXTRA_DIST += $(KG_KERNEL_TESTS) tests/kernel/vm-rig.sh tests/kernel/guest.sh
+tests/kernel/debian-6.1.log: $(filter-out $(KG_KERNEL_TESTS:.sh=.log),$(TEST_LOGS))
+check-kernel:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(KG_KERNEL_TESTS)'
+.PHONY: check-kernel
