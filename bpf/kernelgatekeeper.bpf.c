@@ -432,9 +432,16 @@ static __always_inline void tuple_fill(union kg_tuple_key *k, struct kg_addr cli
 	put_word(&k->w[4], words2(halves(client_port, relay_port), 0)); /* ports, pad */
 }
 
-/* An address from a context's IPv4 and IPv6 words, all loaded unconditionally by the caller:
- * clang merges branch-dependent ctx loads into a variable offset access, which the verifier
- * rejects. */
+/* One 32-bit context field, loaded here and now. Context structs may only be read at constant
+ * offsets, and clang would otherwise sink the loads of addr_of()'s two candidates into its
+ * branches and merge them into one load through a selected pointer ("dereference of modified
+ * ctx ptr"). */
+static __always_inline __u32 ctx_u32(const __u32 *field)
+{
+	return *(volatile const __u32 *)field;
+}
+
+/* An address from a context's IPv4 and IPv6 words, all loaded by the caller with ctx_u32(). */
 static __always_inline struct kg_addr addr_of(__u32 family, __u32 v4, struct kg_addr v6)
 {
 	return family == AF_INET ? addr_mapped(v4) : v6;
@@ -443,12 +450,12 @@ static __always_inline struct kg_addr addr_of(__u32 family, __u32 v4, struct kg_
 /* The 4-tuple of an application socket as the relay's accepted socket will report it. */
 static __always_inline void ops_tuple(struct bpf_sock_ops *skops, union kg_tuple_key *k)
 {
-	__u32 family = skops->family;
-	__u32 l4 = skops->local_ip4, r4 = skops->remote_ip4;
-	struct kg_addr l6 = addr_v6(skops->local_ip6[0], skops->local_ip6[1],
-				    skops->local_ip6[2], skops->local_ip6[3]);
-	struct kg_addr r6 = addr_v6(skops->remote_ip6[0], skops->remote_ip6[1],
-				    skops->remote_ip6[2], skops->remote_ip6[3]);
+	__u32 family = ctx_u32(&skops->family);
+	__u32 l4 = ctx_u32(&skops->local_ip4), r4 = ctx_u32(&skops->remote_ip4);
+	struct kg_addr l6 = addr_v6(ctx_u32(&skops->local_ip6[0]), ctx_u32(&skops->local_ip6[1]),
+				    ctx_u32(&skops->local_ip6[2]), ctx_u32(&skops->local_ip6[3]));
+	struct kg_addr r6 = addr_v6(ctx_u32(&skops->remote_ip6[0]), ctx_u32(&skops->remote_ip6[1]),
+				    ctx_u32(&skops->remote_ip6[2]), ctx_u32(&skops->remote_ip6[3]));
 
 	tuple_fill(k, addr_of(family, l4, l6), addr_of(family, r4, r6), (__u16)skops->local_port,
 		   (__u16)bpf_ntohl(skops->remote_port));
@@ -610,11 +617,13 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	if (sk->protocol != IPPROTO_TCP)
 		return sockopt_passthrough(ctx);
 
-	family = sk->family;
-	src4 = sk->src_ip4;
-	dst4 = sk->dst_ip4;
-	src6 = addr_v6(sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]);
-	dst6 = addr_v6(sk->dst_ip6[0], sk->dst_ip6[1], sk->dst_ip6[2], sk->dst_ip6[3]);
+	family = ctx_u32(&sk->family);
+	src4 = ctx_u32(&sk->src_ip4);
+	dst4 = ctx_u32(&sk->dst_ip4);
+	src6 = addr_v6(ctx_u32(&sk->src_ip6[0]), ctx_u32(&sk->src_ip6[1]),
+		       ctx_u32(&sk->src_ip6[2]), ctx_u32(&sk->src_ip6[3]));
+	dst6 = addr_v6(ctx_u32(&sk->dst_ip6[0]), ctx_u32(&sk->dst_ip6[1]),
+		       ctx_u32(&sk->dst_ip6[2]), ctx_u32(&sk->dst_ip6[3]));
 	dport_be = (__u16)sk->dst_port;
 	relay_port = (__u16)sk->src_port;
 	/* The accepted socket: local = the relay, remote = the application. */

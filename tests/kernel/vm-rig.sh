@@ -112,10 +112,13 @@ kgv_boot() {
 	rm -rf --one-file-system "$r"
 	KGV_QEMU_PID=$!
 	kg_on_exit kg_stop_pid "$KGV_QEMU_PID"
-	# Stream the test's lines while it runs, so a slow step shows where it is.
+	# Stream the test's lines while it runs, so a slow step shows where it is. In the background:
+	# a signal to the test must reach its cleanup (which stops QEMU) at once, and bash runs
+	# traps only between foreground commands, or during `wait`.
 	tail -n +1 -F --pid="$KGV_QEMU_PID" "$dir/serial.log" 2>/dev/null |
-		sed -u -n '/KGV-BEGIN/,/KGV-RC=/{/KGV-BEGIN/d;p}' | tr -d '\r'
+		sed -u -n '/KGV-BEGIN/,/KGV-RC=/{/KGV-BEGIN/d;p}' | tr -d '\r' &
 	wait "$KGV_QEMU_PID"
+	wait
 	rc=$(sed -n 's/.*KGV-RC=\([0-9]*\).*/\1/p' "$dir/serial.log" | tr -d '\r' | tail -n 1)
 	if [ -z "$rc" ]; then
 		echo "# the guest never finished the test; the end of its console:"
