@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -53,8 +55,35 @@ static const struct feature features[] = {
 	{1, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU array maps"},
 };
 
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool has_cap(unsigned cap)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {{0}};
+
+	if (syscall(SYS_capget, &h, d) < 0 || cap / 32 >= ARRAY_SIZE(d))
+		return false;
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+/* The capabilities the kernel wants for what the datapath does; NULL when they are there. A
+ * probe refused for want of them looks like a missing feature (libbpf reports "unsupported"),
+ * so this is asked before blaming the kernel. */
+static const char *missing_caps(void)
+{
+	if (has_cap(CAP_SYS_ADMIN))
+		return NULL; /* also what kernels before 5.8, which have no CAP_BPF, want */
+	if (!has_cap(CAP_BPF))
+		return has_cap(CAP_NET_ADMIN) ? "CAP_BPF" : "CAP_BPF and CAP_NET_ADMIN";
+	return has_cap(CAP_NET_ADMIN) ? NULL : "CAP_NET_ADMIN";
+}
+
 int kg_datapath_probe(char *why, size_t whylen)
 {
+	const char *caps;
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(features); i++) {
@@ -64,6 +93,15 @@ int kg_datapath_probe(char *why, size_t whylen)
 
 		if (r == 1)
 			continue;
+		caps = missing_caps();
+		if (caps) {
+			snprintf(why, whylen,
+				 "not allowed to load the BPF datapath: this process lacks %s (the "
+				 "unit grants CAP_BPF and CAP_NET_ADMIN; check CapabilityBoundingSet= "
+				 "in drop-ins)",
+				 caps);
+			return -EPERM;
+		}
 		if (r == -EPERM || r == -EACCES) {
 			snprintf(why, whylen,
 				 "not allowed to use the bpf() system call (%s): run as root or with "

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Operating the service: readiness only after attach, live reload, a broken reload that keeps
-# the old policy, clean detach on SIGTERM, and a clear exit 2 without a cgroup v2 mount.
+# the old policy, clean detach on SIGTERM, a clear exit 2 without a cgroup v2 mount, and exit 4
+# when the kernel will not load the datapath.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
 
@@ -93,6 +94,18 @@ printf 'ebpf = { cgroup_path = "%s"; };\nsocket_path = "%s";\n' "$KG_TMP" "$KG_T
 out=$("$KG_SERVICE" -c "$KG_TMP/notcg.conf" 2>&1); rc=$?
 kg_check "a directory that is not cgroup v2: exit code 2" test "$rc" = 2
 kg_expect "not cgroup v2: the message says so" "not a cgroup2 file system" "$out"
+
+# Without CAP_NET_ADMIN the kernel refuses every program type the datapath uses: exit 4 (which
+# the unit does not restart), one line naming the missing capability, not "this kernel lacks".
+printf 'ebpf = { cgroup_path = "%s"; };\nsocket_path = "%s";\n' "$KG_CGROUP" "$KG_TMP/x.sock" >"$KG_TMP/nocap.conf"
+out=$(setpriv --bounding-set=-all,+bpf -- "$KG_SERVICE" -c "$KG_TMP/nocap.conf" 2>&1); rc=$?
+kg_check "without CAP_NET_ADMIN: exit code 4" test "$rc" = 4
+kg_expect "without CAP_NET_ADMIN: the message names the capability" \
+	"this process lacks CAP_NET_ADMIN" "$out"
+kg_check "without CAP_NET_ADMIN: one error line, nothing else" \
+	test "$(grep -c . <<<"$out")" = 1
+kg_check "without CAP_NET_ADMIN: nothing attached" \
+	test "$(bpftool cgroup show "$KG_CGROUP" 2>&1 | grep -c kg_)" = 0
 
 # Usage and config errors: exit 2 with file:line.
 printf 'ebpf = { target_ports = [ 70000 ]; };\n' >"$KG_TMP/bad.conf"
