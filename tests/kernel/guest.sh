@@ -47,8 +47,10 @@ secs=$(took "$t0")
 log "apt-get install took ${secs}s (status $rc)"
 [ $rc = 0 ] || tail -n 20 /tmp/install.log | sed 's/^/#   /'
 kg_check "apt-get install ./kernelgatekeeper_*.deb succeeds" test $rc = 0
+# Emulated, dpkg and its triggers alone take about 50 s; the postinst's restart of the running
+# client used to add a 90 s start timeout on top.
 kg_check "... and needs no systemctl that hangs (${secs}s; it took about 150 s before)" \
-	awk -v s="$secs" -v m=$((15 * SCALE)) 'BEGIN { exit !(s < m) }'
+	awk -v s="$secs" -v m=$((25 * SCALE)) 'BEGIN { exit !(s < m) }'
 grep -q 'Could not execute systemctl' /tmp/install.log &&
 	kg_fail "apt-get install printed 'Could not execute systemctl'"
 
@@ -109,8 +111,8 @@ kg_check "... and it was not restarted (NRestarts=0)" \
 	test "$(systemctl show -P NRestarts kernelgatekeeper)" = 0
 journalctl -u kernelgatekeeper --since "$since" --no-pager -o cat -p err >/tmp/refused.journal
 sed 's/^/#   /' /tmp/refused.journal
-kg_check "... with one error line that says what the kernel refused" \
-	test "$(grep -c 'cannot start' /tmp/refused.journal)" = 1
+kg_check "... with one error line that names the missing capability" \
+	test "$(grep -c 'cannot start: .*lacks CAP_NET_ADMIN' /tmp/refused.journal)" = 1
 rm -r /run/systemd/system/kernelgatekeeper.service.d
 systemctl daemon-reload
 systemctl reset-failed kernelgatekeeper

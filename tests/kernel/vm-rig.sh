@@ -42,6 +42,8 @@ kgv_configure_image() {
 	printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' >"$r/etc/fstab"
 	# Boot messages on the serial console only when something goes wrong.
 	echo 'kernel.printk = 3 4 1 3' >"$r/etc/sysctl.d/50-kgv-quiet.conf"
+	# The console is the test's: a getty on it would hang the line up (SIGHUP to the test).
+	ln -sf /dev/null "$r/etc/systemd/system/serial-getty@ttyS0.service"
 }
 
 # Prints the path of the cached image tarball, building it first when missing.
@@ -91,7 +93,10 @@ kgv_boot() {
 		StandardOutput=tty
 		StandardError=tty
 		TTYPath=/dev/ttyS0
-		ExecStart=/bin/bash -c 'echo KGV-BEGIN; $cmd; echo "KGV-RC=\$?"; sync'
+		TTYVHangup=no
+		TTYReset=no
+		# The output is also kept on the disk, read back afterwards if the console lost it.
+		ExecStart=/bin/bash -c 'echo KGV-BEGIN; set -o pipefail; $cmd 2>&1 | tee /var/log/kgv-test.out; echo "KGV-RC=\$?"; sync'
 		ExecStopPost=/bin/systemctl --no-block poweroff
 		TimeoutStartSec=infinity
 		[Install]
@@ -123,6 +128,8 @@ kgv_boot() {
 	if [ -z "$rc" ]; then
 		echo "# the guest never finished the test; the end of its console:"
 		tail -n 40 "$dir/serial.log" | tr -d '\r' | sed 's/^/#   /'
+		echo "# and of what it wrote to /var/log/kgv-test.out:"
+		debugfs -R 'cat /var/log/kgv-test.out' "$dir/disk.img" 2>/dev/null | tail -n 60 | sed 's/^/#   /'
 		return 99
 	fi
 	return "$rc"
