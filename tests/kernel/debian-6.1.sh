@@ -23,18 +23,12 @@ kgp_log "preparing the VM image (cached under $KGP_CACHE)"
 kgv_image_tarball >"$W/image.path" 2>"$W/image.log" &
 image_pid=$!
 kg_on_exit wait "$image_pid"
-if [ -n "${KG_DEB:-}" ]; then
-	deb=$KG_DEB
-else
-	[ -f "$top_builddir/Makefile" ] || kg_skip "needs KG_DEB or a configured build tree"
-	kgp_log "building the .deb (make deb, DEB_BUILD_OPTIONS=nocheck)"
-	if ! make -C "$top_builddir" deb DEB_BUILD_OPTIONS=nocheck >"$W/deb-build.log" 2>&1; then
-		tail -n 40 "$W/deb-build.log"
-		echo "Bail out! make deb failed"
-		exit 99
-	fi
-	deb=$(ls "$top_builddir"/debbuild/kernelgatekeeper_*.deb 2>/dev/null | head -n 1)
-fi
+deb=$(kgp_deb "$W")
+case $? in
+0) ;;
+77) kg_skip "needs KG_DEB or a configured build tree" ;;
+*) echo "Bail out! make deb failed"; exit 99 ;;
+esac
 [ -f "$deb" ] || { echo "Bail out! no package at '$deb'"; exit 99; }
 # The suites in the guest start this build's service and probe; they must be built already.
 for f in src/service/kernelgatekeeper-service src/ctl/kernelgatekeeper-ctl \
@@ -61,14 +55,7 @@ chmod -R a+rX "$R"
 kgp_log "package $(basename "$deb"); booting"
 kgv_boot "$W" /kg/src/tests/kernel/guest.sh >"$W/guest.out"
 rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) kg_pass "6.1: ${line#ok - }" ;;
-	"not ok - "*) kg_fail "6.1: ${line#not ok - }" ;;
-	"# "[0-9]*" passed"*) ;;
-	*) echo "$line" ;;
-	esac
-done <"$W/guest.out"
+kg_relay_tap "6.1: " "$W/guest.out" ""
 [ "$rc" = 0 ] || [ "$rc" = 1 ] || kg_fail "the guest ran its tests to the end (status $rc)"
 [ "$KG_PASSES" -gt 0 ] || kg_fail "the guest reported no result"
 kgp_log "done"

@@ -124,12 +124,7 @@ for t in datapath-steering datapath-security service-operations; do
 	log "$t"
 	bash "/kg/src/tests/integration/$t.sh" >"/tmp/$t.log" 2>&1
 	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) kg_pass "$t: ${line#ok - }" ;;
-		"not ok - "*) kg_fail "$t: ${line#not ok - }" ;;
-		esac
-	done <"/tmp/$t.log"
+	kg_relay_tap "$t: " "/tmp/$t.log"
 	if [ $rc != 0 ]; then
 		kg_fail "$t exits 0 (exit $rc)"
 		grep -v '^ok - ' "/tmp/$t.log" | tail -n 30 | sed 's/^/#   /'
@@ -142,13 +137,6 @@ kg_check "the service starts again" kg_wait_for $((100 * SCALE)) prints_active s
 log "negotiate-inside: KDC + Negotiate Squid, kinit, curl as $U"
 bash /kg/src/tests/package/negotiate-inside.sh "$U" "$UID_U" >/tmp/negotiate.log 2>&1
 rc=$?
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) kg_pass "negotiate: ${line#ok - }" ;;
-	"not ok - "*) kg_fail "negotiate: ${line#not ok - }" ;;
-	"# "[0-9]*" passed"*) ;;
-	*) echo "#   $line" ;;
-	esac
-done </tmp/negotiate.log
+kg_relay_tap "negotiate: " /tmp/negotiate.log "#   "
 [ $rc = 0 ] || [ $rc = 1 ] || kg_fail "negotiate: the Kerberos rig did not start (exit $rc)"
 kg_finish

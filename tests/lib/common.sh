@@ -67,6 +67,19 @@ kg_check() { # kg_check "description" command...
 	shift
 	if "$@"; then kg_pass "$d"; else kg_fail "$d"; return 1; fi
 }
+# Count another test's TAP lines (in FILE) as this test's own, each description prefixed with
+# PREFIX; its summary line is dropped, and other lines are echoed behind INDENT when one is given.
+kg_relay_tap() { # kg_relay_tap PREFIX FILE [INDENT]
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) kg_pass "$1${line#ok - }" ;;
+		"not ok - "*) kg_fail "$1${line#not ok - }" ;;
+		"# "[0-9]*" passed"*) ;;
+		*) [ $# -lt 3 ] || echo "$3$line" ;;
+		esac
+	done <"$2"
+}
 kg_finish() {
 	echo "# $KG_PASSES passed, $KG_FAILS failed"
 	# A test may name a function that shows what its failures need (log tails) in KG_ON_FAILURE.

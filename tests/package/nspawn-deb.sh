@@ -26,18 +26,12 @@ kgp_rootfs_tarball >"$W/rootfs.path" 2>"$W/rootfs.log" &
 rootfs_pid=$!
 # On an early exit let the rootfs build finish (it holds the cache lock the next run needs).
 kg_on_exit wait "$rootfs_pid"
-if [ -n "${KG_DEB:-}" ]; then
-	deb=$KG_DEB
-else
-	[ -f "$top_builddir/Makefile" ] || kg_skip "needs KG_DEB or a configured build tree"
-	kgp_log "building the .deb (make deb, DEB_BUILD_OPTIONS=nocheck)"
-	if ! make -C "$top_builddir" deb DEB_BUILD_OPTIONS=nocheck >"$W/deb-build.log" 2>&1; then
-		tail -n 40 "$W/deb-build.log"
-		echo "Bail out! make deb failed"
-		exit 99
-	fi
-	deb=$(ls "$top_builddir"/debbuild/kernelgatekeeper_*.deb 2>/dev/null | head -n 1)
-fi
+deb=$(kgp_deb "$W")
+case $? in
+0) ;;
+77) kg_skip "needs KG_DEB or a configured build tree" ;;
+*) echo "Bail out! make deb failed"; exit 99 ;;
+esac
 [ -f "$deb" ] || { echo "Bail out! no package at '$deb'"; exit 99; }
 kgp_log "package: $(basename "$deb")"
 cp "$deb" "$W/c/share/"
@@ -166,14 +160,7 @@ if [ -f "$top_srcdir/tests/lib/krbrig.sh" ]; then
 	kgp_run bash /share/tests/package/negotiate-inside.sh "$U" "$KGP_TEST_UID" \
 		>"$W/negotiate.log" 2>&1
 	negotiate_rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) kg_pass "negotiate: ${line#ok - }" ;;
-		"not ok - "*) kg_fail "negotiate: ${line#not ok - }" ;;
-		"# "[0-9]*" passed"*) ;;
-		*) echo "    $line" ;;
-		esac
-	done <"$W/negotiate.log"
+	kg_relay_tap "negotiate: " "$W/negotiate.log" "    "
 	[ "$negotiate_rc" = 0 ] || [ "$negotiate_rc" = 1 ] ||
 		kg_fail "negotiate: the Kerberos rig did not start (exit $negotiate_rc)"
 else

@@ -100,6 +100,20 @@ kgp_rootfs_tarball() {
 	echo "$tarball"
 }
 
+# kgp_deb DIR: prints the package to test: $KG_DEB, or the one `make deb` builds in this build
+# tree (its log in DIR). Returns 77 when there is neither.
+kgp_deb() {
+	local dir=$1
+	[ -n "${KG_DEB:-}" ] && { echo "$KG_DEB"; return 0; }
+	[ -f "$top_builddir/Makefile" ] || return 77
+	kgp_log "building the .deb (make deb, DEB_BUILD_OPTIONS=nocheck)" >&2
+	if ! make -C "$top_builddir" deb DEB_BUILD_OPTIONS=nocheck >"$dir/deb-build.log" 2>&1; then
+		tail -n 40 "$dir/deb-build.log" >&2
+		return 1
+	fi
+	ls "$top_builddir"/debbuild/kernelgatekeeper_*.deb 2>/dev/null | head -n 1
+}
+
 # The cgroup2 root and, on a hybrid host, the name=systemd v1 hierarchy nspawn also needs.
 kgp_cgroup_dirs() {
 	local c2 c1=/sys/fs/cgroup/systemd
