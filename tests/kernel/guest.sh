@@ -40,7 +40,7 @@ loginctl enable-linger "$U"
 kg_wait_for $((100 * SCALE)) prints_active systemctl is-active "user@$UID_U.service" ||
 	log "user@$UID_U.service is $(systemctl is-active "user@$UID_U.service")"
 t0=$(date +%s.%N)
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q /kg/deb/kernelgatekeeper_*.deb \
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q /kg/deb/*.deb \
 	>/tmp/install.log 2>&1
 rc=$?
 secs=$(took "$t0")
