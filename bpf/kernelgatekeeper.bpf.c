@@ -115,7 +115,7 @@ struct {
  * scalar: "attempt to corrupt spilled pointer on stack". clang emits exactly that for a key
  * built field by field ({.prefixlen = 32} spilled as the constant word 32, then the address's
  * 4 bytes on top of it; the v4-mapped 0x0000ffff word, then the address). A slot written once
- * by a full-width store and only read afterwards is accepted by all of them (5.8 to 6.18), so
+ * by a full-width store and only read afterwards is accepted by every verifier, so
  * every stack key here is a union with a __u64 array, each word stored exactly once through a
  * volatile pointer (clang may neither merge nor split it). That must hold for every stack
  * store in the object, the 4-byte keys included: clang gives variables whose lifetimes do not
@@ -132,6 +132,16 @@ static __always_inline __u64 words2(__u32 first, __u32 second)
 	return (__u64)first | ((__u64)second << 32);
 #else
 	return ((__u64)first << 32) | (__u64)second;
+#endif
+}
+
+/* The same for two 16-bit fields in one 32-bit half. */
+static __always_inline __u32 halves(__u16 first, __u16 second)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (__u32)first | ((__u32)second << 16);
+#else
+	return ((__u32)first << 16) | (__u32)second;
 #endif
 }
 
@@ -221,7 +231,7 @@ static __always_inline int endpoint_is_proxy(struct kg_addr a, __u16 port)
 
 	put_word(&k.w[0], words2(a.w[0], a.w[1]));
 	put_word(&k.w[1], words2(a.w[2], a.w[3]));
-	put_word(&k.w[2], words2(port, 0)); /* port, pad: little-endian layout of two __u16 */
+	put_word(&k.w[2], words2(halves(port, 0), 0)); /* port, pad */
 	if (bpf_map_lookup_elem(&proxy_endpoints, &k.ep))
 		return 1;
 	put_word(&k.w[2], 0); /* port 0: the proxy's address on any port */
@@ -412,15 +422,6 @@ union kg_tuple_key {
 	struct kg_tuple t;
 	__u64 w[5];
 };
-
-static __always_inline __u32 halves(__u16 first, __u16 second)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return (__u32)first | ((__u32)second << 16);
-#else
-	return ((__u32)first << 16) | (__u32)second;
-#endif
-}
 
 static __always_inline void tuple_fill(union kg_tuple_key *k, struct kg_addr client,
 				       struct kg_addr relay, __u16 client_port, __u16 relay_port)
