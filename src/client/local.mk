@@ -6,8 +6,8 @@ bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
 	src/client/ipc_client.c \
-	src/client/relay.c src/client/relay.h \
-	src/client/tunnel.c src/client/tunnel.h \
+	src/client/relay.c src/client/relay.h src/client/pump.c \
+	src/client/tunnel.c src/client/tunnel.h src/client/tunnel_connect.c \
 	src/client/forward.c src/client/forward.h \
 	src/client/authq.c src/client/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \

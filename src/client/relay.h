@@ -75,8 +75,12 @@ struct relay_conn {
 	bool dead, ready, counted_active;
 };
 
-/* Primitives used by tunnel.c and forward.c. */
+/* Primitives used by tunnel.c and forward.c (pump.c). */
 extern uint8_t relay_scratch[RELAY_SCRATCH];
+
+/* The splice pipe: without one (it cannot be made) bytes are copied. */
+void relay_pump_init(void);
+void relay_pump_cleanup(void);
 
 /* recv into p: > 0 bytes, 0 EOF (SIDE_EOF set), -EAGAIN (SIDE_READABLE cleared), -errno. */
 ssize_t relay_recv(struct relay_side *s, void *p, size_t n);
@@ -93,6 +97,7 @@ int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t 
 int relay_pump(struct relay_conn *c, struct relay_side *src, struct relay_side *dst,
 	       struct relay_buf *b);
 
+/* relay.c */
 int relay_side_open(struct kg_client *cl, struct relay_conn *c, struct relay_side *s, int fd);
 void relay_side_close(struct kg_client *cl, struct relay_side *s);
 void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadline);

@@ -1,7 +1,7 @@
 /* Opening the way out for one connection: naming the destination, the TCP connection to the
  * proxy (or to the destination for proxy.type none) within connection_timeout and
- * max_retries, the CONNECT exchange with Negotiate, and the user-facing sentence when any of
- * it fails. forward.c reuses the connect and token parts for port 80.
+ * max_retries (tunnel_connect.c), the CONNECT exchange with Negotiate, and the user-facing
+ * sentence when any of it fails. forward.c reuses the connect and token parts for port 80.
  */
 #pragma once
 
@@ -56,6 +56,7 @@ void tunnel_setup_free(struct tunnel_setup *t);
 /* Shared with forward.c. */
 /* Monotonic usec request_timeout from now: the proxy's answer, or the token, is due then. */
 uint64_t tunnel_request_deadline(const struct kg_client *cl);
+/* tunnel_connect.c */
 /* Start (or restart) the proxy connection within connection_timeout. 0, or -errno when no
  * attempt can be made any more (t->error says why). */
 int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c);
