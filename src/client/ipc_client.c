@@ -2,10 +2,13 @@
  * report the ticket state, and come back after the service restarts.
  *
  * When the service goes away its programs and our process_map entry go with it, so nothing
- * new is steered to us; the listeners are drained (connections already queued in their
- * backlog are still served) and closed, established tunnels are left alone, and we reconnect
- * with exponential backoff (CLIENT_BACKOFF_MIN_MS .. CLIENT_BACKOFF_MAX_MS). The new service
- * hands us new listeners.
+ * new is steered to us. The listeners are closed at once, together with the connections still
+ * queued in their backlog: nothing vouches for those any more (the maps that said which
+ * connections were steered are gone, and with connection tracking on, the kernel would answer
+ * SO_ORIGINAL_DST for another user's direct connection too; accept.c). An application whose
+ * connection was queued sees a reset and connects again. Established tunnels are left alone,
+ * and we reconnect with exponential backoff (CLIENT_BACKOFF_MIN_MS .. CLIENT_BACKOFF_MAX_MS).
+ * The new service hands us new listeners.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -200,8 +203,9 @@ static void retry_later(struct kg_client *cl)
 		cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
 }
 
-/* Listeners of an earlier registration serve what is already queued, then close. */
-static void drain_listeners(struct kg_client *cl)
+/* The listeners of a registration that ended, at once, with whatever waits in their backlog:
+ * the datapath no longer vouches for those connections (see the head of this file). */
+static void close_listeners(struct kg_client *cl)
 {
 	unsigned i;
 
@@ -210,8 +214,9 @@ static void drain_listeners(struct kg_client *cl)
 
 		if (l->fd < 0)
 			continue;
-		l->draining = true;
-		relay_on_listener(cl, l);
+		relay_unwatch(cl, l->fd);
+		close(l->fd);
+		l->fd = -1;
 	}
 }
 
@@ -228,7 +233,6 @@ static int add_listener(struct kg_client *cl, int fd)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		l->src.kind = SRC_LISTENER;
 		l->fd = fd;
-		l->draining = false;
 		r = relay_watch(cl, fd, &l->src, EPOLLIN);
 		if (r < 0) {
 			l->fd = -1;
@@ -278,7 +282,7 @@ int ipc_client_connect(struct kg_client *cl)
 		return r == -EPERM ? r : -EAGAIN;
 	}
 	reg = m.payload;
-	drain_listeners(cl);
+	close_listeners(cl); /* a previous registration's, if its end went unnoticed */
 	for (i = 0; i < n_fds; i++) {
 		if (add_listener(cl, fds[i]) < 0) {
 			log_error("cannot watch a relay listener");
@@ -322,6 +326,7 @@ int ipc_client_connect(struct kg_client *cl)
 
 void ipc_client_close(struct kg_client *cl)
 {
+	close_listeners(cl);
 	if (cl->ipc_fd < 0)
 		return;
 	relay_unwatch(cl, cl->ipc_fd);
@@ -361,7 +366,6 @@ void ipc_client_on_readable(struct kg_client *cl)
 	log_warn("kernelgatekeeper-service went away (%s): established tunnels continue, new "
 		 "connections are not steered until it is back; reconnecting",
 		 strerror(-r));
-	drain_listeners(cl);
 	cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
 	retry_later(cl);
 }

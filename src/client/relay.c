@@ -8,10 +8,8 @@
  * finds it marked dead instead of freed.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -22,15 +20,11 @@
 #include "authq.h"
 #include "forward.h"
 #include "relay.h"
-#include "shared/log.h"
 #include "shared/netutil.h"
 #include "tunnel.h"
 
-#define LOOP_EVENTS	   256
-#define ACCEPTS_PER_WAKEUP 64
-#define SOL_IP_ORIGDST	   80 /* SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6) */
-#define LINGER_USEC	   2000000ull
-#define REFUSAL_LOG_USEC   60000000ull
+#define LOOP_EVENTS 256
+#define LINGER_USEC 2000000ull
 
 #define CONN_SLAB 256 /* relay_conn structs per pool allocation */
 
@@ -311,80 +305,12 @@ static struct relay_conn *conn_alloc(void)
 	return c;
 }
 
-/* --- accepting ------------------------------------------------------------------------------ */
+/* --- a new connection ----------------------------------------------------------------------- */
 
-static int original_dst(int fd, int family, uint8_t ip[16], uint16_t *port)
+void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uint16_t dst_port)
 {
-	struct sockaddr_in6 sin6;
-	struct sockaddr_in sin;
-	socklen_t len;
+	struct relay_conn *c = conn_alloc();
 
-	if (family == AF_INET) {
-		len = sizeof(sin);
-		if (getsockopt(fd, SOL_IP, SOL_IP_ORIGDST, &sin, &len) == 0 &&
-		    sin.sin_family == AF_INET) {
-			kg_ip_from_v4(ip, sin.sin_addr.s_addr);
-			*port = ntohs(sin.sin_port);
-			return 0;
-		}
-		return -errno ? -errno : -ENOENT;
-	}
-	len = sizeof(sin6);
-	if (getsockopt(fd, SOL_IPV6, SOL_IP_ORIGDST, &sin6, &len) == 0 &&
-	    sin6.sin6_family == AF_INET6) {
-		memcpy(ip, sin6.sin6_addr.s6_addr, 16);
-		*port = ntohs(sin6.sin6_port);
-		return 0;
-	}
-	return -errno ? -errno : -ENOENT;
-}
-
-static bool refusal_log_due(struct kg_client *cl)
-{
-	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
-
-	if (cl->last_refusal_log && now - cl->last_refusal_log < REFUSAL_LOG_USEC)
-		return false;
-	cl->last_refusal_log = now;
-	return true;
-}
-
-static void accept_one(struct kg_client *cl, int fd)
-{
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-	struct relay_conn *c;
-	uint8_t ip[16];
-	uint16_t port = 0;
-	char who[KG_ADDR_STR_MAX];
-	int r;
-
-	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
-		peer.ss_family = AF_INET;
-	if (cl->n_fds + 2 > cl->fd_cap || cl->stopping) {
-		cl->refused_fd_cap++;
-		if (!cl->stopping && refusal_log_due(cl))
-			log_warn("refusing connections: %u descriptors in use (cap %u); %" PRIu64
-				 " refused so far",
-				 cl->n_fds, cl->fd_cap, cl->refused_fd_cap);
-		close(fd);
-		return;
-	}
-	r = original_dst(fd, peer.ss_family, ip, &port);
-	if (r < 0) {
-		/* Not a steered connection of ours (another user dialling the port, or the entry
-		 * is gone): it gets nothing and the proxy sees nothing. */
-		cl->refused_no_origdst++;
-		if (refusal_log_due(cl)) {
-			kg_format_sockaddr((struct sockaddr *)&peer, who, sizeof(who));
-			log_warn("closed a connection from %s to the relay port: no original "
-				 "destination (%s); %" PRIu64 " such connection(s) so far",
-				 who, strerror(-r), cl->refused_no_origdst);
-		}
-		close(fd);
-		return;
-	}
-	c = conn_alloc();
 	if (!c) {
 		close(fd);
 		return;
@@ -393,8 +319,8 @@ static void accept_one(struct kg_client *cl, int fd)
 	c->proxy.src.kind = SRC_PROXY;
 	c->proxy.fd = -1;
 	c->heap_idx = UINT32_MAX;
-	memcpy(c->dst_ip, ip, 16);
-	c->dst_port = port;
+	memcpy(c->dst_ip, dst_ip, 16);
+	c->dst_port = dst_port;
 	c->next = cl->conns;
 	if (cl->conns)
 		cl->conns->prev = c;
@@ -409,28 +335,6 @@ static void accept_one(struct kg_client *cl, int fd)
 		forward_begin(cl, c);
 	else
 		tunnel_accepted(cl, c);
-}
-
-void relay_on_listener(struct kg_client *cl, struct client_listener *l)
-{
-	int i, fd;
-
-	for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				if (refusal_log_due(cl))
-					log_error("cannot accept: %m");
-			} else if (errno == EAGAIN && l->draining) {
-				/* The backlog of a previous registration is empty: it is done. */
-				relay_unwatch(cl, l->fd);
-				close(l->fd);
-				l->fd = -1;
-			}
-			return;
-		}
-		accept_one(cl, fd);
-	}
 }
 
 void relay_close_all(struct kg_client *cl)
@@ -549,7 +453,7 @@ int relay_loop_run(struct kg_client *cl)
 				struct client_listener *l = (struct client_listener *)s;
 
 				if (l->fd >= 0)
-					relay_on_listener(cl, l);
+					accept_on_listener(cl, l);
 				break;
 			}
 			case SRC_IPC:

@@ -98,6 +98,9 @@ int relay_pump(struct relay_conn *c, struct relay_side *src, struct relay_side *
 	       struct relay_buf *b);
 
 /* relay.c */
+/* A connection accepted for the steered destination dst_ip (v4-mapped) : dst_port, under the
+ * current settings; takes fd (closed on failure). */
+void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uint16_t dst_port);
 int relay_side_open(struct kg_client *cl, struct relay_conn *c, struct relay_side *s, int fd);
 void relay_side_close(struct kg_client *cl, struct relay_side *s);
 void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadline);
