@@ -152,9 +152,9 @@ static void accept_one(struct kg_client *cl, int fd)
 
 	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
 		peer.ss_family = AF_INET;
-	if (cl->n_fds + 2 > cl->fd_cap || cl->stopping || !cl->have_settings) {
+	if (cl->n_fds + 2 > cl->fd_cap || cl->stopping || !cl->set) {
 		cl->refused_fd_cap++;
-		if (!cl->stopping && cl->have_settings && log_budget_take(&cl->refusal_log))
+		if (!cl->stopping && cl->set && log_budget_take(&cl->refusal_log))
 			log_warn("refusing connections: %u descriptors in use (cap %u); %" PRIu64
 				 " refused so far",
 				 cl->n_fds, cl->fd_cap, cl->refused_fd_cap);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "settings.h"
 #include "shared/config.h"
 #include "shared/macro.h"
 
@@ -44,21 +45,6 @@ struct src {
 	uint8_t kind;
 };
 
-/* The proxy part of the service's configuration (KG_MSG_CONFIG). */
-struct client_settings {
-	enum kg_proxy_type proxy_type;
-	char proxy_url[KG_URL_MAX];
-	struct kg_url proxy;		    /* parsed proxy_url, valid for KG_PROXY_HTTP */
-	struct sockaddr_storage proxy_addr; /* resolved when the settings arrive */
-	socklen_t proxy_addrlen;	    /* 0: not resolved (retried at the next connection) */
-	unsigned connection_timeout;	    /* s */
-	unsigned request_timeout;	    /* s */
-	unsigned max_retries;
-	char ccache[PATH_MAX];
-	char spn[KG_NAME_MAX];
-	bool sniff_hostname;
-};
-
 struct client_listener {
 	struct src src;
 	int fd;
@@ -82,8 +68,8 @@ struct kg_client {
 	char socket_path[108];
 	bool explicit_socket;
 	struct kg_config local; /* the local file: socket_path, logging */
-	struct client_settings set;
-	bool have_settings;
+	struct client_settings *set; /* the service's, NULL until the first arrive; connections
+				      * keep their own reference to the settings of their accept */
 	char uid_str[16];
 
 	/* IPC link to the service */
@@ -139,10 +125,6 @@ void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ti
 /* Ends the registration: the IPC link and, with it, the listeners it brought (closed at once,
  * not drained: see ipc_client.c). */
 void ipc_client_close(struct kg_client *cl);
-/* A proxy type this version can do: 0, or -EOPNOTSUPP with the message in err. For http the
- * parsed URL goes to out (may be NULL). */
-int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out,
-			  char *err, size_t errlen);
 
 /* relay.c: the loop */
 int relay_loop_init(struct kg_client *cl);

@@ -5,7 +5,7 @@ include $(srcdir)/src/client/negotiate.mk
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
-	src/client/ipc_client.c \
+	src/client/ipc_client.c src/client/settings.c src/client/settings.h \
 	src/client/relay.c src/client/relay.h src/client/pump.c src/client/accept.c \
 	src/client/tunnel.c src/client/tunnel.h src/client/tunnel_connect.c \
 	src/client/forward.c src/client/forward.h \

@@ -46,7 +46,8 @@ void client_update_status(struct kg_client *cl)
 	sd_notifyf(0,
 		   "STATUS=Relaying through %s: %" PRIu64 " tunnel(s) open, %" PRIu64
 		   " total, %" PRIu64 " failed",
-		   cl->set.proxy_type == KG_PROXY_NONE ? "no proxy (direct)" : cl->set.proxy_url,
+		   !cl->set || cl->set->proxy_type == KG_PROXY_NONE ? "no proxy (direct)"
+								    : cl->set->proxy_url,
 		   cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
 }
 
@@ -267,6 +268,8 @@ static bool teardown(struct kg_client *cl)
 	relay_loop_run_cleanup(cl);
 	stopped = authq_stop();
 	ipc_client_close(cl);
+	client_settings_unref(cl->set);
+	cl->set = NULL;
 	if (cl->signal_fd >= 0)
 		close(cl->signal_fd);
 	if (cl->epfd >= 0)

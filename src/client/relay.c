@@ -153,6 +153,8 @@ void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed)
 	c->setup = NULL;
 	forward_free(c->fwd);
 	c->fwd = NULL;
+	client_settings_unref(c->set);
+	c->set = NULL;
 	if (c->counted_active)
 		cl->tunnels_active--;
 	if (failed)
@@ -321,6 +323,9 @@ void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uin
 	c->heap_idx = UINT32_MAX;
 	memcpy(c->dst_ip, dst_ip, 16);
 	c->dst_port = dst_port;
+	/* The way out is decided here, once: a refresh of the settings later never moves this
+	 * connection to another proxy, or from the proxy to the destination (settings.h). */
+	c->set = client_settings_ref(cl->set);
 	c->next = cl->conns;
 	if (cl->conns)
 		cl->conns->prev = c;
@@ -331,7 +336,7 @@ void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uin
 	}
 	/* Plain HTTP through an http proxy goes request by request (Squid's default refuses
 	 * CONNECT to port 80); everything else becomes a tunnel. */
-	if (cl->set.proxy_type == KG_PROXY_HTTP && c->dst_port == 80)
+	if (c->set->proxy_type == KG_PROXY_HTTP && c->dst_port == 80)
 		forward_begin(cl, c);
 	else
 		tunnel_accepted(cl, c);

@@ -59,6 +59,7 @@ enum conn_state {
 
 struct tunnel_setup;
 struct http_forward;
+struct client_settings;
 
 struct relay_conn {
 	struct relay_side app, proxy;
@@ -67,6 +68,7 @@ struct relay_conn {
 	struct relay_conn *ready_next;	/* more work without a new event */
 	struct tunnel_setup *setup;	/* until the tunnel is open */
 	struct http_forward *fwd;	/* port 80 through the proxy */
+	struct client_settings *set;	/* the way out, fixed at accept (a reference) */
 	uint64_t deadline;		/* monotonic usec, 0: none */
 	uint32_t heap_idx;
 	uint8_t dst_ip[16]; /* original destination, v4-mapped for IPv4 */

@@ -25,9 +25,9 @@
 
 #define SAME_FAILURE_QUIET_USEC 5000000ull
 
-uint64_t tunnel_request_deadline(const struct kg_client *cl)
+uint64_t tunnel_request_deadline(const struct relay_conn *c)
 {
-	return kg_now_usec(CLOCK_MONOTONIC) + cl->set.request_timeout * 1000000ull;
+	return kg_now_usec(CLOCK_MONOTONIC) + c->set->request_timeout * 1000000ull;
 }
 
 void tunnel_setup_free(struct tunnel_setup *t)
@@ -60,7 +60,7 @@ void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *
 		last_at = now;
 	snprintf(last, sizeof(last), "%s", sentence);
 	log_fields(level,
-		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", cl->set.proxy_url},
+		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", c->set->proxy_url},
 			     {"KG_UID", cl->uid_str}),
 		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
 		   detail && detail[0] ? " (" : "", detail ? detail : "",
@@ -88,24 +88,26 @@ int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
 	t->token = NULL;
 	negotiate_free(t->neg);
 	t->neg = NULL;
-	t->job = authq_submit(cl, c);
+	t->job = authq_submit(c);
 	if (!t->job) {
 		snprintf(t->error, sizeof(t->error), "too many connections waiting for Kerberos");
 		return -ENOBUFS;
 	}
 	/* A KDC that never answers must not hold the connection forever. */
 	if (t->connected) {
-		t->token_deadline = tunnel_request_deadline(cl);
+		t->token_deadline = tunnel_request_deadline(c);
 		relay_set_timer(cl, c, t->token_deadline);
 	}
 	return 0;
 }
 
-void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t)
+void tunnel_token_overdue(struct relay_conn *c)
 {
+	struct tunnel_setup *t = c->setup;
+
 	/* The Kerberos worker is still busy, with this token or one before it: say with what. */
 	snprintf(t->error, sizeof(t->error), "%s (no Kerberos token within %u s)",
-		 negotiate_overdue_reason(), cl->set.request_timeout);
+		 negotiate_overdue_reason(), c->set->request_timeout);
 }
 
 /* What a failed Kerberos step tells the user. */
@@ -214,7 +216,8 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 
 	n = snprintf(line, sizeof(line), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", t->target,
 		     t->target);
-	r = relay_queue(&c->to_proxy, line, (size_t)n);
+	/* The token is the proxy's credential: never on a socket to anything else. */
+	r = t->token && !t->to_proxy ? -EPROTO : relay_queue(&c->to_proxy, line, (size_t)n);
 	if (r == 0 && t->token) {
 		r = relay_queue(&c->to_proxy, "Proxy-Authorization: Negotiate ", 31);
 		if (r == 0)
@@ -232,7 +235,7 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 	}
 	t->rounds++;
 	c->state = CONN_PROXY_HEAD;
-	relay_set_timer(cl, c, tunnel_request_deadline(cl));
+	relay_set_timer(cl, c, tunnel_request_deadline(c));
 	return 0;
 }
 
@@ -246,7 +249,7 @@ static int start_way_out(struct kg_client *cl, struct relay_conn *c)
 {
 	int r;
 
-	if (cl->set.proxy_type != KG_PROXY_NONE) {
+	if (c->set->proxy_type != KG_PROXY_NONE) {
 		r = tunnel_request_token(cl, c);
 		if (r < 0)
 			return r;
@@ -303,7 +306,7 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 		fail(cl, c, t->error, NULL);
 		return;
 	}
-	if (t->named && t->connected && cl->set.proxy_type == KG_PROXY_NONE) {
+	if (t->named && t->connected && c->set->proxy_type == KG_PROXY_NONE) {
 		relay_start(cl, c);
 		return;
 	}
@@ -331,7 +334,7 @@ static void setup_on_timer(struct kg_client *cl, struct relay_conn *c)
 	if (!t->connected && !t->failed && now >= connect_due(t) && tunnel_connect_timer(cl, c) < 0)
 		t->failed = true;
 	if (token_pending(t) && now >= t->token_deadline) {
-		tunnel_token_overdue(cl, t);
+		tunnel_token_overdue(c);
 		t->failed = true;
 	}
 	setup_advance(cl, c);
@@ -378,7 +381,7 @@ static bool port_is_tls(uint16_t port)
 void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t;
-	bool sniffing = cl->set.sniff_hostname && cl->set.proxy_type != KG_PROXY_NONE;
+	bool sniffing = c->set->sniff_hostname && c->set->proxy_type != KG_PROXY_NONE;
 
 	t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -460,10 +463,10 @@ int tunnel_consume(struct relay_side *s, size_t n)
 	return 0;
 }
 
-const char *tunnel_no_answer(const struct kg_client *cl, char *buf, size_t len)
+const char *tunnel_no_answer(const struct relay_conn *c, char *buf, size_t len)
 {
 	snprintf(buf, len, "the proxy did not answer within %u s (request_timeout)",
-		 cl->set.request_timeout);
+		 c->set->request_timeout);
 	return buf;
 }
 
@@ -530,7 +533,7 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 				fail(cl, c, tunnel_head_error(-EPIPE), NULL);
 				return;
 			}
-			log_debug("tunnel open: %s via %s", t->target, cl->set.proxy_url);
+			log_debug("tunnel open: %s via %s", t->target, c->set->proxy_url);
 			relay_start(cl, c);
 			return;
 		}
@@ -592,7 +595,7 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
-		fail(cl, c, tunnel_no_answer(cl, why, sizeof(why)), cl->set.proxy_url);
+		fail(cl, c, tunnel_no_answer(c, why, sizeof(why)), c->set->proxy_url);
 		break;
 	default:
 		break;

@@ -51,9 +51,9 @@ static void dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *s
 	}
 }
 
-static const char *peer_name(struct kg_client *cl)
+static const char *peer_name(const struct relay_conn *c)
 {
-	return cl->set.proxy_type == KG_PROXY_NONE ? "destination" : "proxy";
+	return c->set->proxy_type == KG_PROXY_NONE ? "destination" : "proxy";
 }
 
 /* Schedule the next attempt or give up. */
@@ -63,13 +63,13 @@ static int connect_failed(struct kg_client *cl, struct relay_conn *c, int err)
 	uint64_t now = kg_now_usec(CLOCK_MONOTONIC), at;
 
 	relay_side_close(cl, &c->proxy);
-	if (cl->set.proxy_type == KG_PROXY_NONE)
+	if (c->set->proxy_type == KG_PROXY_NONE)
 		snprintf(t->error, sizeof(t->error), "destination unreachable: %s", strerror(err));
 	else
-		snprintf(t->error, sizeof(t->error), "proxy unreachable: %s: %s", cl->set.proxy_url,
+		snprintf(t->error, sizeof(t->error), "proxy unreachable: %s: %s", c->set->proxy_url,
 			 strerror(err));
 	at = now + (RETRY_BASE_USEC << (t->attempts > 6 ? 6 : t->attempts - 1));
-	if (t->attempts > cl->set.max_retries || at >= t->connect_deadline)
+	if (t->attempts > c->set->max_retries || at >= t->connect_deadline)
 		return -err;
 	t->retry_at = at;
 	relay_set_timer(cl, c, at);
@@ -85,24 +85,25 @@ int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c)
 
 	if (t->attempts == 0)
 		t->connect_deadline =
-		    kg_now_usec(CLOCK_MONOTONIC) + cl->set.connection_timeout * 1000000ull;
+		    kg_now_usec(CLOCK_MONOTONIC) + c->set->connection_timeout * 1000000ull;
 	t->attempts++;
 	t->retry_at = 0;
 	t->connected = false;
-	if (cl->set.proxy_type == KG_PROXY_NONE) {
+	t->to_proxy = c->set->proxy_type != KG_PROXY_NONE;
+	if (!t->to_proxy) {
 		dest_sockaddr(c, &ss, &len);
 	} else {
-		if (cl->set.proxy_addrlen == 0) {
-			r = resolve_proxy(&cl->set);
+		if (c->set->proxy_addrlen == 0) {
+			r = resolve_proxy(c->set);
 			if (r < 0) {
 				snprintf(t->error, sizeof(t->error),
 					 "proxy unreachable: cannot resolve %s",
-					 cl->set.proxy.host);
+					 c->set->proxy.host);
 				return r;
 			}
 		}
-		memcpy(&ss, &cl->set.proxy_addr, sizeof(ss));
-		len = cl->set.proxy_addrlen;
+		memcpy(&ss, &c->set->proxy_addr, sizeof(ss));
+		len = c->set->proxy_addrlen;
 	}
 	if (cl->n_fds + 1 > cl->fd_cap) {
 		snprintf(t->error, sizeof(t->error), "too many open connections (%u)", cl->n_fds);
@@ -147,7 +148,7 @@ int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c)
 		t->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
 		if (t->job)
-			t->token_deadline = tunnel_request_deadline(cl);
+			t->token_deadline = tunnel_request_deadline(c);
 		relay_set_timer(cl, c, t->job ? t->token_deadline : 0);
 		return 1;
 	}
@@ -166,7 +167,7 @@ int tunnel_connect_timer(struct kg_client *cl, struct relay_conn *c)
 	}
 	relay_side_close(cl, &c->proxy);
 	snprintf(t->error, sizeof(t->error), "%s unreachable: %s: no answer within %u s",
-		 peer_name(cl), cl->set.proxy_type == KG_PROXY_NONE ? t->target : cl->set.proxy_url,
-		 cl->set.connection_timeout);
+		 peer_name(c), c->set->proxy_type == KG_PROXY_NONE ? t->target : c->set->proxy_url,
+		 c->set->connection_timeout);
 	return -ETIMEDOUT;
 }

@@ -1,11 +1,13 @@
 #!/bin/bash
-# A second local user (uid V) against user U's relay through restarts and crashes of the
-# service (issue 11, the client's part):
+# A second local user (uid V) against user U's relay, and U's Kerberos token against an origin,
+# through restarts, crashes and reloads of the service (issue 11, the client's part):
 #   - with connection tracking on, the kernel itself answers SO_ORIGINAL_DST for V's direct
 #     connection to U's relay port (naming the relay's own address); while the datapath's maps
 #     are gone (service stopped, restarting, killed) U's relay must not tunnel V's request with
 #     U's ticket, and the connections V got queued on U's old listeners are not served;
-#   - those refusals are logged a few times, with a count, not once per connection.
+#   - those refusals are logged a few times, with a count, not once per connection;
+#   - a port-80 keep-alive connection that outlives a switch of proxy.type from http to none
+#     (SIGHUP, or a service restart) never sends Proxy-Authorization to the origin.
 # The service, the clients and the applications run in a network namespace of the test's own
 # (the rig's host link moved into it), so the nft "ct" rule touches nothing else.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
@@ -128,4 +130,58 @@ kg_check "U still works after the restarts" \
 	test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 ip netns exec "$KG_NS" nft delete table inet kgtest_ct
 
+# --- the Negotiate token and an origin ------------------------------------------------------
+# The origin becomes reachable straight from the test namespace (through the proxy namespace,
+# routed), so proxy.type none works, and any Proxy-Authorization that goes straight to the
+# origin shows up in its log. The keep-alive connection's first request goes through the proxy;
+# then the proxy type changes to none and the proxy restarts (ending its connections, as its
+# idle timeout would); the second request on that connection must not carry the token to the
+# origin: the relay closes the connection instead.
+origin_inner=${ORIGIN_IP%.*}.$((${ORIGIN_IP##*.} - 1))
+ip -n "$KG_NS" route add "$ORIGIN_IP/32" via "$PROXY_IP" &&
+	ip netns exec "$KRBRIG_NS_PROXY" sysctl -qw net.ipv4.ip_forward=1 &&
+	ip -n "$KRBRIG_NS_ORIGIN" route add "$HOST_IP/32" via "$origin_inner" || exit 99
+ORIGIN_LOG="$RIG/logs/origin.out"
+restart_proxy() {
+	krbrig_stop_pidfile proxy
+	krbrig_spawn "$KRBRIG_NS_PROXY" proxy squid -N -f "$RIG/squid.conf"
+	kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$PROXY_PORT"
+}
+keepalive_start() { # N: U's keep-alive application, its first request answered
+	rm -f "$KG_TMP/go$1"
+	kgc_app "$U" "$KG_PYTHON" "$RIDER" keepalive "$ORIGIN_IP" "$KG_TMP/go$1" 30 \
+		>"$KG_TMP/keepalive$1.out" 2>&1 &
+	keepalive_pid=$!
+	kg_wait_for 100 grep -q "^FIRST" "$KG_TMP/keepalive$1.out"
+	kg_check "keep-alive $1: the first request went through the proxy ($(
+		grep -o '^FIRST.*' "$KG_TMP/keepalive$1.out"))" grep -q "^FIRST 200" "$KG_TMP/keepalive$1.out"
+}
+keepalive_second() { # N WHAT: the second request, after the switch
+	touch "$KG_TMP/go$1"
+	wait "$keepalive_pid"
+	sed 's/^/# app: /' "$KG_TMP/keepalive$1.out"
+	kg_check "$2: the origin never saw Proxy-Authorization" \
+		eval '! grep -q PROXY-AUTHORIZATION "$ORIGIN_LOG"'
+	grep PROXY-AUTHORIZATION "$ORIGIN_LOG" | sed 's/^/# origin: /'
+	kg_check "... and the keep-alive connection was closed, not sent elsewhere" \
+		grep -q "^SECOND closed" "$KG_TMP/keepalive$1.out"
+}
+
+keepalive_start 1
+KGC_PROXY_TYPE=none kgc_write_config
+kgc_reload
+restart_proxy
+keepalive_second 1 "http -> none by SIGHUP"
+kg_check "proxy.type none: a new connection reaches the origin directly" \
+	test "$(kgc_curl "$U" -m 10 "http://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+kg_check "... from the test namespace's address, without Proxy-Authorization" \
+	eval 'grep -q "^$HOST_IP .*GET / " "$ORIGIN_LOG" && ! grep -q PROXY-AUTHORIZATION "$ORIGIN_LOG"'
+
+kgc_write_config
+kgc_reload
+keepalive_start 2
+KGC_PROXY_TYPE=none kgc_write_config
+restart_service TERM || exit 99
+restart_proxy
+keepalive_second 2 "http -> none by a service restart"
 kg_finish
