@@ -55,7 +55,8 @@ static int sockaddr_ip_port(const struct sockaddr_storage *ss, uint8_t ip[16], u
 static int original_dst(int fd, int family, uint8_t ip[16], uint16_t *port)
 {
 	struct sockaddr_storage ss = {0};
-	socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	socklen_t len =
+	    family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	int level = family == AF_INET ? SOL_IP : SOL_IPV6;
 
 	if (getsockopt(fd, level, SOL_IP_ORIGDST, &ss, &len) < 0)
@@ -184,7 +185,8 @@ void accept_on_listener(struct kg_client *cl, struct client_listener *l)
 	for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if ((errno == EMFILE || errno == ENFILE) && log_budget_take(&cl->refusal_log))
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    log_budget_take(&cl->refusal_log))
 				log_error("cannot accept: %m");
 			return;
 		}

@@ -156,8 +156,7 @@ bool authq_stop(void)
 	return true;
 }
 
-static struct auth_job *submit(const struct client_settings *set, struct relay_conn *c,
-				bool ticket)
+static struct auth_job *submit(const struct client_settings *set, struct relay_conn *c, bool ticket)
 {
 	size_t lh = strlen(set->proxy.host) + 1, ls = strlen(set->spn) + 1;
 	size_t lc = strlen(set->ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;

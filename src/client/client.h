@@ -67,7 +67,7 @@ struct kg_client {
 	bool explicit_config;
 	char socket_path[108];
 	bool explicit_socket;
-	struct kg_config local; /* the local file: socket_path, logging */
+	struct kg_config local;	     /* the local file: socket_path, logging */
 	struct client_settings *set; /* the service's, NULL until the first arrive; connections
 				      * keep their own reference to the settings of their accept */
 	char uid_str[16];

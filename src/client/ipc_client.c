@@ -30,7 +30,6 @@
 #include "shared/log.h"
 #include "shared/netutil.h"
 
-
 /* KG_MSG_CONFIG -> the current settings, if everything is valid. Connections keep the settings
  * of their accept; port-80 connections whose way out changed are closed (forward.c). */
 static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)

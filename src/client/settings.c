@@ -13,8 +13,8 @@
 #include "shared/ccname.h"
 #include "shared/log.h"
 
-int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out,
-			  char *err, size_t errlen)
+int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out, char *err,
+			  size_t errlen)
 {
 	struct kg_url u;
 
@@ -166,8 +166,7 @@ void client_settings_unref(struct client_settings *set)
 		free(set);
 }
 
-bool client_settings_same_upstream(const struct client_settings *a,
-				   const struct client_settings *b)
+bool client_settings_same_upstream(const struct client_settings *a, const struct client_settings *b)
 {
 	return a->proxy_type == b->proxy_type && strcmp(a->proxy_url, b->proxy_url) == 0 &&
 	       strcmp(a->spn, b->spn) == 0;

@@ -34,8 +34,8 @@ struct client_settings {
 
 /* A proxy type this version can do: 0, or -EOPNOTSUPP/-EINVAL with the message in err. For
  * http the parsed URL goes to out (may be NULL). */
-int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out,
-			  char *err, size_t errlen);
+int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out, char *err,
+			  size_t errlen);
 /* New settings (one reference) from the service's KG_MSG_CONFIG; 0, or -EINVAL, -EOPNOTSUPP,
  * -ENOMEM (logged: the message names the key). */
 int client_settings_from_msg(const struct kg_ipc_msg *m, struct client_settings **ret);
