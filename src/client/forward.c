@@ -25,7 +25,8 @@ struct http_forward {
 	char authority[TUNNEL_TARGET_MAX];
 	uint8_t req_state, resp_state;
 	bool req_keep_alive, proxy_keep_alive, resp_started;
-	bool retired; /* the settings changed the way out: no request after this one */
+	bool retired;	 /* the settings changed the way out: no request after this one */
+	bool kept_alive; /* a response is done and the connection waits for the next request */
 	enum kg_body_framing req_framing, resp_framing;
 	uint64_t req_left, resp_left;
 	struct kg_chunked req_chunk, resp_chunk;
@@ -317,6 +318,7 @@ static void response_done(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	f->req_state = REQ_HEAD;
+	f->kept_alive = true;
 	relay_mark_ready(c);
 }
 
@@ -552,14 +554,14 @@ void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job
 }
 
 /* A keep-alive connection between two requests is closed (the application connects again, as
- * it does when any server closes an idle connection); one in the middle of an exchange ends
- * after its response. Either way its next request never goes out under settings that are no
- * longer the service's. */
+ * it does when any server closes an idle connection); any other ends after its current (or
+ * first) exchange, which still goes the way of its accept. Either way no request goes out
+ * after that under settings that are no longer the service's. */
 static void retire(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
 
-	if (f->req_state == REQ_HEAD && f->resp_state == RESP_NONE)
+	if (f->kept_alive && f->req_state == REQ_HEAD && f->resp_state == RESP_NONE)
 		relay_conn_close(cl, c, false);
 	else
 		f->retired = true;
