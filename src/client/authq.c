@@ -156,10 +156,10 @@ bool authq_stop(void)
 	return true;
 }
 
-static struct auth_job *submit(struct kg_client *cl, struct relay_conn *c, bool ticket)
+static struct auth_job *submit(const struct client_settings *set, struct relay_conn *c, bool ticket)
 {
-	size_t lh = strlen(cl->set.proxy.host) + 1, ls = strlen(cl->set.spn) + 1;
-	size_t lc = strlen(cl->set.ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;
+	size_t lh = strlen(set->proxy.host) + 1, ls = strlen(set->spn) + 1;
+	size_t lc = strlen(set->ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;
 	struct auth_job *job;
 	char *p;
 
@@ -171,9 +171,9 @@ static struct auth_job *submit(struct kg_client *cl, struct relay_conn *c, bool 
 	if (ticket)
 		job->ticket = (struct negotiate_ticket *)(job + 1);
 	p = (char *)(job + 1) + lt;
-	job->proxy_host = memcpy(p, cl->set.proxy.host, lh);
-	job->spn = memcpy(p + lh, cl->set.spn, ls);
-	job->ccache = memcpy(p + lh + ls, cl->set.ccache, lc);
+	job->proxy_host = memcpy(p, set->proxy.host, lh);
+	job->spn = memcpy(p + lh, set->spn, ls);
+	job->ccache = memcpy(p + lh + ls, set->ccache, lc);
 	pthread_mutex_lock(&q.lock);
 	/* The worker lowers n_pending too: compare it under the lock. */
 	if (q.n_pending >= AUTHQ_MAX_PENDING) {
@@ -190,14 +190,14 @@ static struct auth_job *submit(struct kg_client *cl, struct relay_conn *c, bool 
 	return job;
 }
 
-struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c)
+struct auth_job *authq_submit(struct relay_conn *c)
 {
-	return submit(cl, c, false);
+	return submit(c->set, c, false);
 }
 
 struct auth_job *authq_submit_ticket(struct kg_client *cl)
 {
-	return submit(cl, NULL, true);
+	return cl->set ? submit(cl->set, NULL, true) : NULL;
 }
 
 void authq_cancel(struct auth_job *job)

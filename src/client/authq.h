@@ -44,8 +44,9 @@ int authq_start(struct kg_client *cl);
  * answer) after AUTHQ_STOP_WAIT_MS: it is left running, its queue untouched, and the process
  * must end with _exit() so that no library destructor runs under it. */
 bool authq_stop(void);
-/* A job for c with the current settings; NULL when the queue is full or out of memory. */
-struct auth_job *authq_submit(struct kg_client *cl, struct relay_conn *c);
+/* A job for c with c's settings (those of its accept); NULL when the queue is full or out of
+ * memory. */
+struct auth_job *authq_submit(struct relay_conn *c);
 /* A ticket report for the service with the current settings; its result goes to
  * ipc_client_on_ticket(). NULL when the queue is full or out of memory. */
 struct auth_job *authq_submit_ticket(struct kg_client *cl);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "settings.h"
 #include "shared/config.h"
 #include "shared/macro.h"
 
@@ -19,7 +20,7 @@
 
 #define CLIENT_FD_CAP	       20000 /* descriptors this process may hold at most */
 #define CLIENT_FD_RESERVE      64    /* kept free for IPC, Kerberos, the journal */
-#define CLIENT_MAX_LISTENERS   4     /* current pair + a pair being drained after a restart */
+#define CLIENT_MAX_LISTENERS   2     /* IPv4 and IPv6, of the current registration only */
 #define CLIENT_SNIFF_WAIT_MS   300   /* first-byte wait on ports where the client speaks first */
 #define CLIENT_INFO_INTERVAL_S 60    /* ticket state report to the service */
 #define CLIENT_EXPIRY_WARN_S   (15 * 60)
@@ -44,25 +45,16 @@ struct src {
 	uint8_t kind;
 };
 
-/* The proxy part of the service's configuration (KG_MSG_CONFIG). */
-struct client_settings {
-	enum kg_proxy_type proxy_type;
-	char proxy_url[KG_URL_MAX];
-	struct kg_url proxy;		    /* parsed proxy_url, valid for KG_PROXY_HTTP */
-	struct sockaddr_storage proxy_addr; /* resolved when the settings arrive */
-	socklen_t proxy_addrlen;	    /* 0: not resolved (retried at the next connection) */
-	unsigned connection_timeout;	    /* s */
-	unsigned request_timeout;	    /* s */
-	unsigned max_retries;
-	char ccache[PATH_MAX];
-	char spn[KG_NAME_MAX];
-	bool sniff_hostname;
-};
-
 struct client_listener {
 	struct src src;
 	int fd;
-	bool draining; /* from a previous registration: closed once its backlog is empty */
+};
+
+/* Lines a peer can make the client write (another user dialling the relay port): one per
+ * interval, then a count of the others (accept.c). */
+struct client_log_budget {
+	uint64_t last_at;  /* monotonic usec of the last line, 0: none yet */
+	uint64_t unlogged; /* events in the interval since last_at */
 };
 
 struct relay_conn;
@@ -75,9 +67,9 @@ struct kg_client {
 	bool explicit_config;
 	char socket_path[108];
 	bool explicit_socket;
-	struct kg_config local; /* the local file: socket_path, logging */
-	struct client_settings set;
-	bool have_settings;
+	struct kg_config local;	     /* the local file: socket_path, logging */
+	struct client_settings *set; /* the service's, NULL until the first arrive; connections
+				      * keep their own reference to the settings of their accept */
 	char uid_str[16];
 
 	/* IPC link to the service */
@@ -103,7 +95,7 @@ struct kg_client {
 	unsigned fd_cap;	  /* connection descriptors allowed */
 	uint64_t tunnels_active, tunnels_total, tunnels_failed;
 	uint64_t refused_no_origdst, refused_fd_cap;
-	uint64_t last_refusal_log; /* monotonic usec: refusals are logged at most once a minute */
+	struct client_log_budget refusal_log;
 	bool status_dirty;
 	uint64_t status_at; /* monotonic usec: next STATUS= allowed */
 	/* heap trim after bursts: next check (monotonic usec), tunnels_total at the last trim and
@@ -130,17 +122,19 @@ void ipc_client_on_readable(struct kg_client *cl);
 void ipc_client_request_info(struct kg_client *cl);
 struct negotiate_ticket;
 void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ticket *tk);
+/* Ends the registration: the IPC link and, with it, the listeners it brought (closed at once,
+ * not drained: see ipc_client.c). */
 void ipc_client_close(struct kg_client *cl);
-/* A proxy type this version can do: 0, or -EOPNOTSUPP with the message in err. For http the
- * parsed URL goes to out (may be NULL). */
-int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out,
-			  char *err, size_t errlen);
 
 /* relay.c: the loop */
 int relay_loop_init(struct kg_client *cl);
 int relay_loop_run(struct kg_client *cl);
 int relay_watch(struct kg_client *cl, int fd, struct src *src, uint32_t events);
 void relay_unwatch(struct kg_client *cl, int fd);
-void relay_on_listener(struct kg_client *cl, struct client_listener *l);
 void relay_close_all(struct kg_client *cl);
 void relay_loop_run_cleanup(struct kg_client *cl);
+
+/* accept.c: connections waiting on a listener, each served or refused */
+void accept_on_listener(struct kg_client *cl, struct client_listener *l);
+/* The count of the refusals an interval did not log, once it is over; lowers *next to then. */
+void accept_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next);

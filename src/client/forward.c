@@ -25,6 +25,8 @@ struct http_forward {
 	char authority[TUNNEL_TARGET_MAX];
 	uint8_t req_state, resp_state;
 	bool req_keep_alive, proxy_keep_alive, resp_started;
+	bool retired;	 /* the settings changed the way out: no request after this one */
+	bool kept_alive; /* a response is done and the connection waits for the next request */
 	enum kg_body_framing req_framing, resp_framing;
 	uint64_t req_left, resp_left;
 	struct kg_chunked req_chunk, resp_chunk;
@@ -247,6 +249,9 @@ static int send_request(struct kg_client *cl, struct relay_conn *c)
 	uint8_t *out;
 	int r;
 
+	/* The token is the proxy's credential: never on a socket to anything else. */
+	if (t->token && !t->to_proxy)
+		return -EPROTO;
 	cap = f->req.head_len + (t->token ? strlen(t->token) : 0) + sizeof(f->authority) + 128;
 	out = malloc(cap);
 	if (!out)
@@ -268,7 +273,7 @@ static int send_request(struct kg_client *cl, struct relay_conn *c)
 			return r;
 		relay_buf_consume(&f->in, used);
 	}
-	relay_set_timer(cl, c, tunnel_request_deadline(cl));
+	relay_set_timer(cl, c, tunnel_request_deadline(c));
 	return 1;
 }
 
@@ -307,12 +312,13 @@ static void response_done(struct kg_client *cl, struct relay_conn *c)
 		relay_buf_free(&c->to_proxy);
 		c->setup->connected = false;
 	}
-	if (f->resp_framing == KG_BODY_UNTIL_CLOSE || !f->req_keep_alive ||
+	if (f->resp_framing == KG_BODY_UNTIL_CLOSE || !f->req_keep_alive || f->retired ||
 	    f->req_state != REQ_DONE) {
 		relay_linger(cl, c);
 		return;
 	}
 	f->req_state = REQ_HEAD;
+	f->kept_alive = true;
 	relay_mark_ready(c);
 }
 
@@ -533,16 +539,42 @@ void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	if (f->req_state == REQ_WAIT && !t->token_ready) {
-		tunnel_token_overdue(cl, t);
+		tunnel_token_overdue(c);
 		fwd_fail(cl, c, t->error, NULL);
 		return;
 	}
 	if (f->resp_state == RESP_HEAD)
-		fwd_fail(cl, c, tunnel_no_answer(cl, why, sizeof(why)), cl->set.proxy_url);
+		fwd_fail(cl, c, tunnel_no_answer(c, why, sizeof(why)), c->set->proxy_url);
 }
 
 void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)
 {
 	tunnel_take_token(c->setup, job);
 	forward_step(cl, c);
+}
+
+/* A keep-alive connection between two requests is closed (the application connects again, as
+ * it does when any server closes an idle connection); any other ends after its current (or
+ * first) exchange, which still goes the way of its accept. Either way no request goes out
+ * after that under settings that are no longer the service's. */
+static void retire(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+
+	if (f->kept_alive && f->req_state == REQ_HEAD && f->resp_state == RESP_NONE)
+		relay_conn_close(cl, c, false);
+	else
+		f->retired = true;
+}
+
+void forward_retire_stale(struct kg_client *cl)
+{
+	struct relay_conn *c, *next;
+
+	for (c = cl->conns; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_FORWARD && c->fwd &&
+		    !client_settings_same_upstream(c->set, cl->set))
+			retire(cl, c);
+	}
 }

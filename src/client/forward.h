@@ -23,3 +23,6 @@ void forward_step(struct kg_client *cl, struct relay_conn *c);
 void forward_on_timer(struct kg_client *cl, struct relay_conn *c);
 void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job);
 void forward_free(struct http_forward *f);
+/* The service's settings changed the way out (proxy type, proxy or principal): port-80
+ * connections accepted under other settings take no further request. */
+void forward_retire_stale(struct kg_client *cl);

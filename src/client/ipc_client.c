@@ -2,15 +2,17 @@
  * report the ticket state, and come back after the service restarts.
  *
  * When the service goes away its programs and our process_map entry go with it, so nothing
- * new is steered to us; the listeners are drained (connections already queued in their
- * backlog are still served) and closed, established tunnels are left alone, and we reconnect
- * with exponential backoff (CLIENT_BACKOFF_MIN_MS .. CLIENT_BACKOFF_MAX_MS). The new service
- * hands us new listeners.
+ * new is steered to us. The listeners are closed at once, together with the connections still
+ * queued in their backlog: nothing vouches for those any more (the maps that said which
+ * connections were steered are gone, and with connection tracking on, the kernel would answer
+ * SO_ORIGINAL_DST for another user's direct connection too; accept.c). An application whose
+ * connection was queued sees a reset and connects again. Established tunnels are left alone,
+ * and we reconnect with exponential backoff (CLIENT_BACKOFF_MIN_MS .. CLIENT_BACKOFF_MAX_MS).
+ * The new service hands us new listeners.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,146 +23,33 @@
 #include <systemd/sd-daemon.h>
 
 #include "authq.h"
+#include "forward.h"
 #include "negotiate.h"
 #include "relay.h"
-#include "shared/ccname.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
-
-int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out,
-			  char *err, size_t errlen)
-{
-	struct kg_url u;
-
-	if (!out)
-		out = &u;
-	switch (type) {
-	case KG_PROXY_HTTP:
-		if (!url[0] || kg_url_parse(url, out) < 0 || strcmp(out->scheme, "http") != 0) {
-			snprintf(err, errlen,
-				 "proxy.url \"%s\" is not an http:// URL (needed for proxy.type "
-				 "http)",
-				 url);
-			return -EINVAL;
-		}
-		return 0;
-	case KG_PROXY_NONE:
-		return 0;
-	default:
-		snprintf(err, errlen, "proxy.type %s is not supported yet; use http",
-			 kg_proxy_type_to_string(type));
-		return -EOPNOTSUPP;
-	}
-}
-
-static int parse_uint(const char *v, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || end == v || *end || n > max)
-		return -EINVAL;
-	*out = (unsigned)n;
-	return 0;
-}
-
-/* kerberos.ccache with its %{...} tokens expanded for this user, as libkrb5 would expand them
- * in krb5.conf (GSSAPI takes a configured name literally). */
-static int set_ccache(struct client_settings *set, const char *v)
-{
-	struct kg_ccname_ids ids = {.uid = getuid(), .euid = geteuid()};
-	char namebuf[1024];
-	struct passwd pw, *found = NULL;
-	const char *why;
-	int r;
-
-	ids.tmpdir = secure_getenv("TMPDIR");
-	if (!ids.tmpdir || !*ids.tmpdir)
-		ids.tmpdir = "/tmp";
-	if (strstr(v, "%{username}") &&
-	    getpwuid_r(ids.euid, &pw, namebuf, sizeof(namebuf), &found) == 0 && found)
-		ids.username = found->pw_name;
-	r = kg_ccname_expand(v, &ids, set->ccache, sizeof(set->ccache), &why);
-	if (r < 0)
-		log_error("kerberos.ccache \"%s\" %s", v,
-			  why ? why : "is too long once its tokens are expanded");
-	return r;
-}
-
-static int set_one(struct client_settings *set, const char *k, const char *v)
-{
-	if (strcmp(k, "proxy.type") == 0) {
-		return kg_proxy_type_from_string(v, &set->proxy_type);
-	} else if (strcmp(k, "proxy.url") == 0) {
-		snprintf(set->proxy_url, sizeof(set->proxy_url), "%s", v);
-	} else if (strcmp(k, "proxy.connection_timeout") == 0) {
-		return parse_uint(v, KG_CONNECTION_TIMEOUT_MAX, &set->connection_timeout);
-	} else if (strcmp(k, "proxy.request_timeout") == 0) {
-		return parse_uint(v, KG_REQUEST_TIMEOUT_MAX, &set->request_timeout);
-	} else if (strcmp(k, "proxy.max_retries") == 0) {
-		return parse_uint(v, KG_MAX_RETRIES_MAX, &set->max_retries);
-	} else if (strcmp(k, "kerberos.ccache") == 0) {
-		return set_ccache(set, v);
-	} else if (strcmp(k, "kerberos.spn") == 0) {
-		snprintf(set->spn, sizeof(set->spn), "%s", v);
-	} else if (strcmp(k, "client.sniff_hostname") == 0) {
-		set->sniff_hostname = strcmp(v, "true") == 0;
-	}
-	/* Keys the client does not use (proxy.wpad_url, kerberos.realm, ebpf.*, newer ones) are
-	 * ignored. */
-	return 0;
-}
-
-/* What a key the service leaves out means: the configuration's own defaults. */
-static void settings_defaults(struct client_settings *set)
-{
-	struct kg_config d;
-
-	kg_config_defaults(&d);
-	*set = (struct client_settings){
-	    .proxy_type = d.proxy.type,
-	    .connection_timeout = d.proxy.connection_timeout,
-	    .request_timeout = d.proxy.request_timeout,
-	    .max_retries = d.proxy.max_retries,
-	    .sniff_hostname = d.client.sniff_hostname,
-	};
-}
-
-/* KG_MSG_CONFIG -> settings; the running settings change only if everything is valid. */
+/* KG_MSG_CONFIG -> the current settings, if everything is valid. Connections keep the settings
+ * of their accept; port-80 connections whose way out changed are closed (forward.c). */
 static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 {
-	struct client_settings set;
-	char k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2], err[KG_URL_MAX + 128];
-	size_t pos = 0;
+	struct client_settings *set;
+	bool changed;
 	int r;
 
-	settings_defaults(&set);
-	while ((r = kg_ipc_config_next(m, &pos, k, sizeof(k), v, sizeof(v))) == 1) {
-		if (set_one(&set, k, v) < 0) {
-			log_error("the service sent an invalid value for %s: \"%s\"", k, v);
-			return -EINVAL;
-		}
-	}
-	if (r < 0) {
-		log_error("the service sent a malformed configuration");
+	r = client_settings_from_msg(m, &set);
+	if (r < 0)
 		return r;
-	}
-	r = client_settings_check(set.proxy_type, set.proxy_url, &set.proxy, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s (the service's configuration)", err);
-		return r;
-	}
-	if (!cl->have_settings || strcmp(set.proxy_url, cl->set.proxy_url) != 0 ||
-	    set.proxy_type != cl->set.proxy_type)
-		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set.proxy_url}), "proxy: %s%s%s%s%s",
-			   kg_proxy_type_to_string(set.proxy_type), set.proxy_url[0] ? " " : "",
-			   set.proxy_url, set.spn[0] ? ", service principal " : "", set.spn);
+	changed = !cl->set || !client_settings_same_upstream(cl->set, set);
+	if (changed)
+		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set->proxy_url}), "proxy: %s%s%s%s%s",
+			   kg_proxy_type_to_string(set->proxy_type), set->proxy_url[0] ? " " : "",
+			   set->proxy_url, set->spn[0] ? ", service principal " : "", set->spn);
+	client_settings_unref(cl->set);
 	cl->set = set;
-	cl->have_settings = true;
+	if (changed)
+		forward_retire_stale(cl);
 	return 0;
 }
 
@@ -200,8 +89,9 @@ static void retry_later(struct kg_client *cl)
 		cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
 }
 
-/* Listeners of an earlier registration serve what is already queued, then close. */
-static void drain_listeners(struct kg_client *cl)
+/* The listeners of a registration that ended, at once, with whatever waits in their backlog:
+ * the datapath no longer vouches for those connections (see the head of this file). */
+static void close_listeners(struct kg_client *cl)
 {
 	unsigned i;
 
@@ -210,8 +100,9 @@ static void drain_listeners(struct kg_client *cl)
 
 		if (l->fd < 0)
 			continue;
-		l->draining = true;
-		relay_on_listener(cl, l);
+		relay_unwatch(cl, l->fd);
+		close(l->fd);
+		l->fd = -1;
 	}
 }
 
@@ -228,7 +119,6 @@ static int add_listener(struct kg_client *cl, int fd)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		l->src.kind = SRC_LISTENER;
 		l->fd = fd;
-		l->draining = false;
 		r = relay_watch(cl, fd, &l->src, EPOLLIN);
 		if (r < 0) {
 			l->fd = -1;
@@ -278,7 +168,7 @@ int ipc_client_connect(struct kg_client *cl)
 		return r == -EPERM ? r : -EAGAIN;
 	}
 	reg = m.payload;
-	drain_listeners(cl);
+	close_listeners(cl); /* a previous registration's, if its end went unnoticed */
 	for (i = 0; i < n_fds; i++) {
 		if (add_listener(cl, fds[i]) < 0) {
 			log_error("cannot watch a relay listener");
@@ -288,7 +178,7 @@ int ipc_client_connect(struct kg_client *cl)
 	fcntl(cl->ipc_fd, F_SETFL, fcntl(cl->ipc_fd, F_GETFL) | O_NONBLOCK);
 	r = fetch_config(cl);
 	if (r < 0) {
-		if (!cl->have_settings) {
+		if (!cl->set) {
 			/* Nothing to run with: a configuration error that waiting cannot fix. */
 			if (r == -EOPNOTSUPP || r == -EINVAL)
 				return -EINVAL;
@@ -322,6 +212,7 @@ int ipc_client_connect(struct kg_client *cl)
 
 void ipc_client_close(struct kg_client *cl)
 {
+	close_listeners(cl);
 	if (cl->ipc_fd < 0)
 		return;
 	relay_unwatch(cl, cl->ipc_fd);
@@ -361,7 +252,6 @@ void ipc_client_on_readable(struct kg_client *cl)
 	log_warn("kernelgatekeeper-service went away (%s): established tunnels continue, new "
 		 "connections are not steered until it is back; reconnecting",
 		 strerror(-r));
-	drain_listeners(cl);
 	cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
 	retry_later(cl);
 }

@@ -5,9 +5,9 @@ include $(srcdir)/src/client/negotiate.mk
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
-	src/client/ipc_client.c \
-	src/client/relay.c src/client/relay.h \
-	src/client/tunnel.c src/client/tunnel.h \
+	src/client/ipc_client.c src/client/settings.c src/client/settings.h \
+	src/client/relay.c src/client/relay.h src/client/pump.c src/client/accept.c \
+	src/client/tunnel.c src/client/tunnel.h src/client/tunnel_connect.c \
 	src/client/forward.c src/client/forward.h \
 	src/client/authq.c src/client/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
@@ -18,7 +18,8 @@ src_client_kernelgatekeeper_client_LDADD = src/client/libkgnegotiate.a \
 
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
-	tests/integration/client-bulk.sh tests/integration/client-apache.sh
+	tests/integration/client-bulk.sh tests/integration/client-apache.sh \
+	tests/integration/security-adversary-relay.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
-EXTRA_DIST += tests/helpers/client-lib.sh
+EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py

@@ -46,7 +46,8 @@ void client_update_status(struct kg_client *cl)
 	sd_notifyf(0,
 		   "STATUS=Relaying through %s: %" PRIu64 " tunnel(s) open, %" PRIu64
 		   " total, %" PRIu64 " failed",
-		   cl->set.proxy_type == KG_PROXY_NONE ? "no proxy (direct)" : cl->set.proxy_url,
+		   !cl->set || cl->set->proxy_type == KG_PROXY_NONE ? "no proxy (direct)"
+								    : cl->set->proxy_url,
 		   cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
 }
 
@@ -89,21 +90,12 @@ static int load_local_config(struct kg_client *cl, struct kg_config *cfg)
 
 static void begin_stop(struct kg_client *cl, const char *why)
 {
-	unsigned i;
-
 	log_info("%s: closing the relay listeners, %" PRIu64 " tunnel(s) get %d s to finish", why,
 		 cl->tunnels_active, CLIENT_STOP_GRACE_S);
 	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
 	cl->stopping = true;
 	cl->stop_deadline = kg_now_usec(CLOCK_MONOTONIC) + CLIENT_STOP_GRACE_S * 1000000ull;
-	for (i = 0; i < CLIENT_MAX_LISTENERS; i++) {
-		if (cl->listeners[i].fd >= 0) {
-			relay_unwatch(cl, cl->listeners[i].fd);
-			close(cl->listeners[i].fd);
-			cl->listeners[i].fd = -1;
-		}
-	}
-	ipc_client_close(cl);
+	ipc_client_close(cl); /* and the listeners */
 	cl->reconnect_at = 0;
 }
 
@@ -175,6 +167,7 @@ void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next)
 		*next = cl->info_at;
 	if (cl->stopping && cl->stop_deadline < *next)
 		*next = cl->stop_deadline;
+	accept_on_tick(cl, now, next);
 	/* A burst of setups (each holds a Kerberos context and its token for a moment) leaves
 	 * free but resident heap pages behind; idle tunnels themselves hold only a small struct.
 	 * Hand the pages back once the burst is over. */
@@ -270,15 +263,13 @@ static int setup(struct kg_client *cl)
 static bool teardown(struct kg_client *cl)
 {
 	bool stopped;
-	unsigned i;
 
 	relay_close_all(cl);
 	relay_loop_run_cleanup(cl);
 	stopped = authq_stop();
 	ipc_client_close(cl);
-	for (i = 0; i < CLIENT_MAX_LISTENERS; i++)
-		if (cl->listeners[i].fd >= 0)
-			close(cl->listeners[i].fd);
+	client_settings_unref(cl->set);
+	cl->set = NULL;
 	if (cl->signal_fd >= 0)
 		close(cl->signal_fd);
 	if (cl->epfd >= 0)

@@ -8,11 +8,8 @@
  * finds it marked dead instead of freed.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -23,24 +20,11 @@
 #include "authq.h"
 #include "forward.h"
 #include "relay.h"
-#include "shared/log.h"
 #include "shared/netutil.h"
 #include "tunnel.h"
 
-#define LOOP_EVENTS	   256
-#define ACCEPTS_PER_WAKEUP 64
-#define SOL_IP_ORIGDST	   80 /* SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6) */
-#define LINGER_USEC	   2000000ull
-#define REFUSAL_LOG_USEC   60000000ull
-
-uint8_t relay_scratch[RELAY_SCRATCH];
-
-/* Tunnels move their bytes socket -> pipe -> socket with splice(2), so the kernel passes the
- * received pages on instead of copying them out to relay_scratch and back in: the relay's
- * CPU per GiB falls by about a fifth. One pipe serves every connection, because it is empty
- * again after each move: what the destination cannot take at once is read out of it into that
- * direction's backlog, just as a copy would have queued it. -1: copy instead. */
-static int move_pipe[2] = {-1, -1};
+#define LOOP_EVENTS 256
+#define LINGER_USEC 2000000ull
 
 #define CONN_SLAB 256 /* relay_conn structs per pool allocation */
 
@@ -118,225 +102,7 @@ void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadli
 	heap_up(c->heap_idx);
 }
 
-/* --- buffers and sockets -------------------------------------------------------------------- */
-
-/* What a read from s (recv or splice, r its result, errno intact) says about s: bytes (> 0),
- * 0 at end of stream (SIDE_EOF), -EAGAIN (no longer readable) or -errno. */
-static ssize_t read_result(struct relay_side *s, ssize_t r)
-{
-	if (r > 0)
-		return r;
-	if (r == 0) {
-		s->flags |= SIDE_EOF;
-		s->flags &= (uint8_t)~SIDE_READABLE;
-		return 0;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		s->flags &= (uint8_t)~SIDE_READABLE;
-		return -EAGAIN;
-	}
-	return -errno;
-}
-
-ssize_t relay_recv(struct relay_side *s, void *p, size_t n)
-{
-	ssize_t r;
-
-	do
-		r = recv(s->fd, p, n, 0);
-	while (r < 0 && errno == EINTR);
-	return read_result(s, r);
-}
-
-void relay_buf_free(struct relay_buf *b)
-{
-	free(b->data);
-	*b = (struct relay_buf){0};
-}
-
-void relay_buf_consume(struct relay_buf *b, size_t n)
-{
-	b->off += (uint32_t)n;
-	b->len -= (uint32_t)n;
-	if (b->len == 0)
-		relay_buf_free(b);
-}
-
-int relay_queue(struct relay_buf *b, const void *p, size_t n)
-{
-	if (n == 0)
-		return 0;
-	if ((size_t)b->len + n > RELAY_BUF_HARD_MAX)
-		return -ENOBUFS;
-	if (b->off && b->off + b->len + n > b->cap) {
-		memmove(b->data, b->data + b->off, b->len);
-		b->off = 0;
-	}
-	if (b->off + b->len + n > b->cap) {
-		size_t cap = b->len + n < RELAY_SCRATCH ? RELAY_SCRATCH : b->len + n;
-		uint8_t *d = realloc(b->data, cap);
-
-		if (!d)
-			return -ENOMEM;
-		b->data = d;
-		b->cap = (uint32_t)cap;
-	}
-	memcpy(b->data + b->off + b->len, p, n);
-	b->len += (uint32_t)n;
-	return 0;
-}
-
-static ssize_t send_some(struct relay_side *s, const void *p, size_t n)
-{
-	ssize_t r;
-
-	if (!(s->flags & SIDE_WRITABLE))
-		return -EAGAIN;
-	do
-		r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
-	if (r >= 0)
-		return r;
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		s->flags &= (uint8_t)~SIDE_WRITABLE;
-		return -EAGAIN;
-	}
-	return -errno;
-}
-
-int relay_flush(struct relay_side *s, struct relay_buf *b)
-{
-	while (b->len > 0) {
-		ssize_t r = send_some(s, b->data + b->off, b->len);
-
-		if (r == -EAGAIN)
-			return 1;
-		if (r < 0)
-			return (int)r;
-		relay_buf_consume(b, (size_t)r);
-	}
-	return 0;
-}
-
-int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t n)
-{
-	ssize_t r = 0;
-
-	if (b->len == 0) {
-		r = send_some(s, p, n);
-		if (r == -EAGAIN)
-			r = 0;
-		if (r < 0)
-			return (int)r;
-	}
-	return relay_queue(b, (const uint8_t *)p + r, n - (size_t)r);
-}
-
-static void move_pipe_close(void)
-{
-	if (move_pipe[0] < 0)
-		return;
-	close(move_pipe[0]);
-	close(move_pipe[1]);
-	move_pipe[0] = move_pipe[1] = -1;
-}
-
-/* Take left bytes out of the move pipe: into b, or dropped when b is NULL. The pipe must be
- * empty when this returns 0; if it cannot be emptied it is closed and copying takes over. */
-static int pipe_take(struct relay_buf *b, size_t left)
-{
-	int r = 0;
-
-	while (left > 0) {
-		ssize_t n = read(move_pipe[0], relay_scratch,
-				 left < sizeof(relay_scratch) ? left : sizeof(relay_scratch));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_error("the relay's splice pipe lost %zu bytes (%s): copying from now on",
-				  left, n < 0 ? strerror(errno) : "end of pipe");
-			move_pipe_close();
-			return -EIO;
-		}
-		if (b && r == 0)
-			r = relay_queue(b, relay_scratch, (size_t)n);
-		left -= (size_t)n;
-	}
-	return r;
-}
-
-/* One read's worth from src to dst through the move pipe, with b empty: what dst cannot take
- * now is queued in b, as a copy would be. Bytes moved (> 0), 0 at EOF, -EAGAIN, -errno. */
-static ssize_t splice_move(struct relay_side *src, struct relay_side *dst, struct relay_buf *b)
-{
-	ssize_t n, m;
-	size_t left;
-	int r;
-
-	do
-		n = splice(src->fd, NULL, move_pipe[1], NULL, RELAY_SCRATCH,
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	while (n < 0 && errno == EINTR);
-	n = read_result(src, n);
-	if (n <= 0)
-		return n;
-	left = (size_t)n;
-	while (left > 0 && (dst->flags & SIDE_WRITABLE)) {
-		m = splice(move_pipe[0], NULL, dst->fd, NULL, left,
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (m > 0) {
-			left -= (size_t)m;
-		} else if (m < 0 && errno == EAGAIN) {
-			dst->flags &= (uint8_t)~SIDE_WRITABLE;
-		} else if (m == 0 || errno != EINTR) {
-			r = m < 0 ? -errno : -EIO;
-			pipe_take(NULL, left);
-			return r;
-		}
-	}
-	r = pipe_take(b, left);
-	return r < 0 ? r : n;
-}
-
-int relay_pump(struct relay_conn *c, struct relay_side *src, struct relay_side *dst,
-	       struct relay_buf *b)
-{
-	int i, r;
-
-	for (i = 0; i < RELAY_ROUNDS; i++) {
-		ssize_t n;
-
-		r = relay_flush(dst, b);
-		if (r != 0)
-			return r < 0 ? r : 0; /* backpressure: leave src unread */
-		if (!(src->flags & SIDE_READABLE) || (src->flags & SIDE_EOF))
-			break;
-		if (move_pipe[0] >= 0) {
-			n = splice_move(src, dst, b);
-			if (n == -EAGAIN || n == 0)
-				break;
-			if (n < 0)
-				return (int)n;
-			continue;
-		}
-		n = relay_recv(src, relay_scratch, sizeof(relay_scratch));
-		if (n == -EAGAIN || n == 0)
-			break;
-		if (n < 0)
-			return (int)n;
-		r = relay_send(dst, b, relay_scratch, (size_t)n);
-		if (r < 0)
-			return r;
-	}
-	if (i == RELAY_ROUNDS)
-		relay_mark_ready(c);
-	if ((src->flags & SIDE_EOF) && b->len == 0 && !(dst->flags & SIDE_SHUT_WR)) {
-		shutdown(dst->fd, SHUT_WR);
-		dst->flags |= SIDE_SHUT_WR;
-	}
-	return 0;
-}
+/* --- sockets ---------------------------------------------------------------------------------- */
 
 int relay_side_open(struct kg_client *cl, struct relay_conn *c, struct relay_side *s, int fd)
 {
@@ -387,6 +153,8 @@ void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed)
 	c->setup = NULL;
 	forward_free(c->fwd);
 	c->fwd = NULL;
+	client_settings_unref(c->set);
+	c->set = NULL;
 	if (c->counted_active)
 		cl->tunnels_active--;
 	if (failed)
@@ -539,80 +307,12 @@ static struct relay_conn *conn_alloc(void)
 	return c;
 }
 
-/* --- accepting ------------------------------------------------------------------------------ */
+/* --- a new connection ----------------------------------------------------------------------- */
 
-static int original_dst(int fd, int family, uint8_t ip[16], uint16_t *port)
+void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uint16_t dst_port)
 {
-	struct sockaddr_in6 sin6;
-	struct sockaddr_in sin;
-	socklen_t len;
+	struct relay_conn *c = conn_alloc();
 
-	if (family == AF_INET) {
-		len = sizeof(sin);
-		if (getsockopt(fd, SOL_IP, SOL_IP_ORIGDST, &sin, &len) == 0 &&
-		    sin.sin_family == AF_INET) {
-			kg_ip_from_v4(ip, sin.sin_addr.s_addr);
-			*port = ntohs(sin.sin_port);
-			return 0;
-		}
-		return -errno ? -errno : -ENOENT;
-	}
-	len = sizeof(sin6);
-	if (getsockopt(fd, SOL_IPV6, SOL_IP_ORIGDST, &sin6, &len) == 0 &&
-	    sin6.sin6_family == AF_INET6) {
-		memcpy(ip, sin6.sin6_addr.s6_addr, 16);
-		*port = ntohs(sin6.sin6_port);
-		return 0;
-	}
-	return -errno ? -errno : -ENOENT;
-}
-
-static bool refusal_log_due(struct kg_client *cl)
-{
-	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
-
-	if (cl->last_refusal_log && now - cl->last_refusal_log < REFUSAL_LOG_USEC)
-		return false;
-	cl->last_refusal_log = now;
-	return true;
-}
-
-static void accept_one(struct kg_client *cl, int fd)
-{
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-	struct relay_conn *c;
-	uint8_t ip[16];
-	uint16_t port = 0;
-	char who[KG_ADDR_STR_MAX];
-	int r;
-
-	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
-		peer.ss_family = AF_INET;
-	if (cl->n_fds + 2 > cl->fd_cap || cl->stopping) {
-		cl->refused_fd_cap++;
-		if (!cl->stopping && refusal_log_due(cl))
-			log_warn("refusing connections: %u descriptors in use (cap %u); %" PRIu64
-				 " refused so far",
-				 cl->n_fds, cl->fd_cap, cl->refused_fd_cap);
-		close(fd);
-		return;
-	}
-	r = original_dst(fd, peer.ss_family, ip, &port);
-	if (r < 0) {
-		/* Not a steered connection of ours (another user dialling the port, or the entry
-		 * is gone): it gets nothing and the proxy sees nothing. */
-		cl->refused_no_origdst++;
-		if (refusal_log_due(cl)) {
-			kg_format_sockaddr((struct sockaddr *)&peer, who, sizeof(who));
-			log_warn("closed a connection from %s to the relay port: no original "
-				 "destination (%s); %" PRIu64 " such connection(s) so far",
-				 who, strerror(-r), cl->refused_no_origdst);
-		}
-		close(fd);
-		return;
-	}
-	c = conn_alloc();
 	if (!c) {
 		close(fd);
 		return;
@@ -621,8 +321,11 @@ static void accept_one(struct kg_client *cl, int fd)
 	c->proxy.src.kind = SRC_PROXY;
 	c->proxy.fd = -1;
 	c->heap_idx = UINT32_MAX;
-	memcpy(c->dst_ip, ip, 16);
-	c->dst_port = port;
+	memcpy(c->dst_ip, dst_ip, 16);
+	c->dst_port = dst_port;
+	/* The way out is decided here, once: a refresh of the settings later never moves this
+	 * connection to another proxy, or from the proxy to the destination (settings.h). */
+	c->set = client_settings_ref(cl->set);
 	c->next = cl->conns;
 	if (cl->conns)
 		cl->conns->prev = c;
@@ -633,32 +336,10 @@ static void accept_one(struct kg_client *cl, int fd)
 	}
 	/* Plain HTTP through an http proxy goes request by request (Squid's default refuses
 	 * CONNECT to port 80); everything else becomes a tunnel. */
-	if (cl->set.proxy_type == KG_PROXY_HTTP && c->dst_port == 80)
+	if (c->set->proxy_type == KG_PROXY_HTTP && c->dst_port == 80)
 		forward_begin(cl, c);
 	else
 		tunnel_accepted(cl, c);
-}
-
-void relay_on_listener(struct kg_client *cl, struct client_listener *l)
-{
-	int i, fd;
-
-	for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				if (refusal_log_due(cl))
-					log_error("cannot accept: %m");
-			} else if (errno == EAGAIN && l->draining) {
-				/* The backlog of a previous registration is empty: it is done. */
-				relay_unwatch(cl, l->fd);
-				close(l->fd);
-				l->fd = -1;
-			}
-			return;
-		}
-		accept_one(cl, fd);
-	}
 }
 
 void relay_close_all(struct kg_client *cl)
@@ -688,15 +369,7 @@ int relay_loop_init(struct kg_client *cl)
 	cl->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (cl->epfd < 0)
 		return -errno;
-	if (pipe2(move_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		log_warn("cannot create the relay's splice pipe (%s): copying instead",
-			 strerror(errno));
-		move_pipe[0] = move_pipe[1] = -1;
-		return 0;
-	}
-	/* Room for a whole read even when it arrives in small page fragments (one slot each);
-	 * the default 16 slots would only cut the moves short. */
-	fcntl(move_pipe[1], F_SETPIPE_SZ, 4 * RELAY_SCRATCH);
+	relay_pump_init();
 	return 0;
 }
 
@@ -785,7 +458,7 @@ int relay_loop_run(struct kg_client *cl)
 				struct client_listener *l = (struct client_listener *)s;
 
 				if (l->fd >= 0)
-					relay_on_listener(cl, l);
+					accept_on_listener(cl, l);
 				break;
 			}
 			case SRC_IPC:
@@ -812,7 +485,7 @@ int relay_loop_run(struct kg_client *cl)
 void relay_loop_run_cleanup(struct kg_client *cl)
 {
 	bury();
-	move_pipe_close();
+	relay_pump_cleanup();
 	free(loop.heap);
 	loop.heap = NULL;
 	loop.n = loop.cap = 0;

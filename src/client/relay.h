@@ -59,6 +59,7 @@ enum conn_state {
 
 struct tunnel_setup;
 struct http_forward;
+struct client_settings;
 
 struct relay_conn {
 	struct relay_side app, proxy;
@@ -67,6 +68,7 @@ struct relay_conn {
 	struct relay_conn *ready_next;	/* more work without a new event */
 	struct tunnel_setup *setup;	/* until the tunnel is open */
 	struct http_forward *fwd;	/* port 80 through the proxy */
+	struct client_settings *set;	/* the way out, fixed at accept (a reference) */
 	uint64_t deadline;		/* monotonic usec, 0: none */
 	uint32_t heap_idx;
 	uint8_t dst_ip[16]; /* original destination, v4-mapped for IPv4 */
@@ -75,8 +77,12 @@ struct relay_conn {
 	bool dead, ready, counted_active;
 };
 
-/* Primitives used by tunnel.c and forward.c. */
+/* Primitives used by tunnel.c and forward.c (pump.c). */
 extern uint8_t relay_scratch[RELAY_SCRATCH];
+
+/* The splice pipe: without one (it cannot be made) bytes are copied. */
+void relay_pump_init(void);
+void relay_pump_cleanup(void);
 
 /* recv into p: > 0 bytes, 0 EOF (SIDE_EOF set), -EAGAIN (SIDE_READABLE cleared), -errno. */
 ssize_t relay_recv(struct relay_side *s, void *p, size_t n);
@@ -93,6 +99,10 @@ int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t 
 int relay_pump(struct relay_conn *c, struct relay_side *src, struct relay_side *dst,
 	       struct relay_buf *b);
 
+/* relay.c */
+/* A connection accepted for the steered destination dst_ip (v4-mapped) : dst_port, under the
+ * current settings; takes fd (closed on failure). */
+void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uint16_t dst_port);
 int relay_side_open(struct kg_client *cl, struct relay_conn *c, struct relay_side *s, int fd);
 void relay_side_close(struct kg_client *cl, struct relay_side *s);
 void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadline);

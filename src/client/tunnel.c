@@ -10,9 +10,7 @@
  * head is taken from the socket: no per-tunnel head buffer, and the tunnel's first bytes (a
  * server-first banner) stay where the relay finds them.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +23,11 @@
 #include "shared/netutil.h"
 #include "tunnel.h"
 
-#define RETRY_BASE_USEC		100000ull
 #define SAME_FAILURE_QUIET_USEC 5000000ull
 
-uint64_t tunnel_request_deadline(const struct kg_client *cl)
+uint64_t tunnel_request_deadline(const struct relay_conn *c)
 {
-	return kg_now_usec(CLOCK_MONOTONIC) + cl->set.request_timeout * 1000000ull;
+	return kg_now_usec(CLOCK_MONOTONIC) + c->set->request_timeout * 1000000ull;
 }
 
 void tunnel_setup_free(struct tunnel_setup *t)
@@ -63,7 +60,7 @@ void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *
 		last_at = now;
 	snprintf(last, sizeof(last), "%s", sentence);
 	log_fields(level,
-		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", cl->set.proxy_url},
+		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", c->set->proxy_url},
 			     {"KG_UID", cl->uid_str}),
 		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
 		   detail && detail[0] ? " (" : "", detail ? detail : "",
@@ -79,164 +76,6 @@ static void fail(struct kg_client *cl, struct relay_conn *c, const char *sentenc
 	relay_conn_close(cl, c, false);
 }
 
-/* --- connecting ----------------------------------------------------------------------------- */
-
-static int resolve_proxy(struct client_settings *set)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	char port[8];
-	int r;
-
-	snprintf(port, sizeof(port), "%u", set->proxy.port);
-	r = getaddrinfo(set->proxy.host, port, &hints, &res);
-	if (r != 0)
-		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	memcpy(&set->proxy_addr, res->ai_addr, res->ai_addrlen);
-	set->proxy_addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static void dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (kg_ip_is_v4mapped(c->dst_ip)) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(c->dst_port);
-		memcpy(&sin->sin_addr, c->dst_ip + 12, 4);
-		*len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(c->dst_port);
-		memcpy(&sin6->sin6_addr, c->dst_ip, 16);
-		*len = sizeof(*sin6);
-	}
-}
-
-static const char *peer_name(struct kg_client *cl)
-{
-	return cl->set.proxy_type == KG_PROXY_NONE ? "destination" : "proxy";
-}
-
-/* Schedule the next attempt or give up. */
-static int connect_failed(struct kg_client *cl, struct relay_conn *c, int err)
-{
-	struct tunnel_setup *t = c->setup;
-	uint64_t now = kg_now_usec(CLOCK_MONOTONIC), at;
-
-	relay_side_close(cl, &c->proxy);
-	if (cl->set.proxy_type == KG_PROXY_NONE)
-		snprintf(t->error, sizeof(t->error), "destination unreachable: %s", strerror(err));
-	else
-		snprintf(t->error, sizeof(t->error), "proxy unreachable: %s: %s", cl->set.proxy_url,
-			 strerror(err));
-	at = now + (RETRY_BASE_USEC << (t->attempts > 6 ? 6 : t->attempts - 1));
-	if (t->attempts > cl->set.max_retries || at >= t->connect_deadline)
-		return -err;
-	t->retry_at = at;
-	relay_set_timer(cl, c, at);
-	return 0;
-}
-
-int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c)
-{
-	struct tunnel_setup *t = c->setup;
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, r;
-
-	if (t->attempts == 0)
-		t->connect_deadline =
-		    kg_now_usec(CLOCK_MONOTONIC) + cl->set.connection_timeout * 1000000ull;
-	t->attempts++;
-	t->retry_at = 0;
-	t->connected = false;
-	if (cl->set.proxy_type == KG_PROXY_NONE) {
-		dest_sockaddr(c, &ss, &len);
-	} else {
-		if (cl->set.proxy_addrlen == 0) {
-			r = resolve_proxy(&cl->set);
-			if (r < 0) {
-				snprintf(t->error, sizeof(t->error),
-					 "proxy unreachable: cannot resolve %s",
-					 cl->set.proxy.host);
-				return r;
-			}
-		}
-		memcpy(&ss, &cl->set.proxy_addr, sizeof(ss));
-		len = cl->set.proxy_addrlen;
-	}
-	if (cl->n_fds + 1 > cl->fd_cap) {
-		snprintf(t->error, sizeof(t->error), "too many open connections (%u)", cl->n_fds);
-		return -EMFILE;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return connect_failed(cl, c, errno);
-	r = relay_side_open(cl, c, &c->proxy, fd);
-	if (r < 0) {
-		relay_side_close(cl, &c->proxy);
-		return connect_failed(cl, c, -r);
-	}
-	/* Writable means connected only once the kernel says so. */
-	c->proxy.flags &= (uint8_t) ~(SIDE_READABLE | SIDE_WRITABLE);
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
-		return connect_failed(cl, c, errno);
-	relay_set_timer(cl, c, t->connect_deadline);
-	return 0;
-}
-
-int tunnel_connect_restart(struct kg_client *cl, struct relay_conn *c)
-{
-	relay_side_close(cl, &c->proxy);
-	c->setup->attempts = 0;
-	return tunnel_connect_start(cl, c);
-}
-
-int tunnel_connect_poll(struct kg_client *cl, struct relay_conn *c)
-{
-	struct tunnel_setup *t = c->setup;
-	socklen_t len = sizeof(int);
-	int err = 0, r;
-
-	if (t->connected)
-		return 1;
-	if (c->proxy.fd < 0 || !(c->proxy.flags & (SIDE_WRITABLE | SIDE_READABLE)))
-		return 0;
-	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err == 0) {
-		t->connected = true;
-		c->proxy.flags |= SIDE_WRITABLE;
-		if (t->job)
-			t->token_deadline = tunnel_request_deadline(cl);
-		relay_set_timer(cl, c, t->job ? t->token_deadline : 0);
-		return 1;
-	}
-	r = connect_failed(cl, c, err);
-	return r;
-}
-
-int tunnel_connect_timer(struct kg_client *cl, struct relay_conn *c)
-{
-	struct tunnel_setup *t = c->setup;
-
-	if (t->retry_at) {
-		int r = tunnel_connect_start(cl, c);
-
-		return r < 0 ? r : 0;
-	}
-	relay_side_close(cl, &c->proxy);
-	snprintf(t->error, sizeof(t->error), "%s unreachable: %s: no answer within %u s",
-		 peer_name(cl), cl->set.proxy_type == KG_PROXY_NONE ? t->target : cl->set.proxy_url,
-		 cl->set.connection_timeout);
-	return -ETIMEDOUT;
-}
-
 /* --- tokens --------------------------------------------------------------------------------- */
 
 int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
@@ -249,24 +88,26 @@ int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
 	t->token = NULL;
 	negotiate_free(t->neg);
 	t->neg = NULL;
-	t->job = authq_submit(cl, c);
+	t->job = authq_submit(c);
 	if (!t->job) {
 		snprintf(t->error, sizeof(t->error), "too many connections waiting for Kerberos");
 		return -ENOBUFS;
 	}
 	/* A KDC that never answers must not hold the connection forever. */
 	if (t->connected) {
-		t->token_deadline = tunnel_request_deadline(cl);
+		t->token_deadline = tunnel_request_deadline(c);
 		relay_set_timer(cl, c, t->token_deadline);
 	}
 	return 0;
 }
 
-void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t)
+void tunnel_token_overdue(struct relay_conn *c)
 {
+	struct tunnel_setup *t = c->setup;
+
 	/* The Kerberos worker is still busy, with this token or one before it: say with what. */
 	snprintf(t->error, sizeof(t->error), "%s (no Kerberos token within %u s)",
-		 negotiate_overdue_reason(), cl->set.request_timeout);
+		 negotiate_overdue_reason(), c->set->request_timeout);
 }
 
 /* What a failed Kerberos step tells the user. */
@@ -375,7 +216,8 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 
 	n = snprintf(line, sizeof(line), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", t->target,
 		     t->target);
-	r = relay_queue(&c->to_proxy, line, (size_t)n);
+	/* The token is the proxy's credential: never on a socket to anything else. */
+	r = t->token && !t->to_proxy ? -EPROTO : relay_queue(&c->to_proxy, line, (size_t)n);
 	if (r == 0 && t->token) {
 		r = relay_queue(&c->to_proxy, "Proxy-Authorization: Negotiate ", 31);
 		if (r == 0)
@@ -393,7 +235,7 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 	}
 	t->rounds++;
 	c->state = CONN_PROXY_HEAD;
-	relay_set_timer(cl, c, tunnel_request_deadline(cl));
+	relay_set_timer(cl, c, tunnel_request_deadline(c));
 	return 0;
 }
 
@@ -407,7 +249,7 @@ static int start_way_out(struct kg_client *cl, struct relay_conn *c)
 {
 	int r;
 
-	if (cl->set.proxy_type != KG_PROXY_NONE) {
+	if (c->set->proxy_type != KG_PROXY_NONE) {
 		r = tunnel_request_token(cl, c);
 		if (r < 0)
 			return r;
@@ -464,7 +306,7 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 		fail(cl, c, t->error, NULL);
 		return;
 	}
-	if (t->named && t->connected && cl->set.proxy_type == KG_PROXY_NONE) {
+	if (t->named && t->connected && c->set->proxy_type == KG_PROXY_NONE) {
 		relay_start(cl, c);
 		return;
 	}
@@ -492,7 +334,7 @@ static void setup_on_timer(struct kg_client *cl, struct relay_conn *c)
 	if (!t->connected && !t->failed && now >= connect_due(t) && tunnel_connect_timer(cl, c) < 0)
 		t->failed = true;
 	if (token_pending(t) && now >= t->token_deadline) {
-		tunnel_token_overdue(cl, t);
+		tunnel_token_overdue(c);
 		t->failed = true;
 	}
 	setup_advance(cl, c);
@@ -539,7 +381,7 @@ static bool port_is_tls(uint16_t port)
 void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t;
-	bool sniffing = cl->set.sniff_hostname && cl->set.proxy_type != KG_PROXY_NONE;
+	bool sniffing = c->set->sniff_hostname && c->set->proxy_type != KG_PROXY_NONE;
 
 	t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -621,10 +463,10 @@ int tunnel_consume(struct relay_side *s, size_t n)
 	return 0;
 }
 
-const char *tunnel_no_answer(const struct kg_client *cl, char *buf, size_t len)
+const char *tunnel_no_answer(const struct relay_conn *c, char *buf, size_t len)
 {
 	snprintf(buf, len, "the proxy did not answer within %u s (request_timeout)",
-		 cl->set.request_timeout);
+		 c->set->request_timeout);
 	return buf;
 }
 
@@ -691,7 +533,7 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 				fail(cl, c, tunnel_head_error(-EPIPE), NULL);
 				return;
 			}
-			log_debug("tunnel open: %s via %s", t->target, cl->set.proxy_url);
+			log_debug("tunnel open: %s via %s", t->target, c->set->proxy_url);
 			relay_start(cl, c);
 			return;
 		}
@@ -753,7 +595,7 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
-		fail(cl, c, tunnel_no_answer(cl, why, sizeof(why)), cl->set.proxy_url);
+		fail(cl, c, tunnel_no_answer(c, why, sizeof(why)), c->set->proxy_url);
 		break;
 	default:
 		break;

@@ -1,7 +1,7 @@
 /* Opening the way out for one connection: naming the destination, the TCP connection to the
  * proxy (or to the destination for proxy.type none) within connection_timeout and
- * max_retries, the CONNECT exchange with Negotiate, and the user-facing sentence when any of
- * it fails. forward.c reuses the connect and token parts for port 80.
+ * max_retries (tunnel_connect.c), the CONNECT exchange with Negotiate, and the user-facing
+ * sentence when any of it fails. forward.c reuses the connect and token parts for port 80.
  */
 #pragma once
 
@@ -27,6 +27,8 @@ struct tunnel_setup {
 	bool named;			/* host is final */
 	uint64_t sniff_deadline;	/* end of the first-byte wait, while not named */
 	bool connected;			/* TCP to the proxy is up */
+	bool to_proxy;			/* the socket goes to c->set's proxy: only then may
+					 * Proxy-Authorization be written to it */
 	bool failed;			/* error says why; reported once named */
 	struct auth_job *job;		/* token being made by the worker */
 	struct negotiate_ctx *neg;
@@ -55,7 +57,8 @@ void tunnel_setup_free(struct tunnel_setup *t);
 
 /* Shared with forward.c. */
 /* Monotonic usec request_timeout from now: the proxy's answer, or the token, is due then. */
-uint64_t tunnel_request_deadline(const struct kg_client *cl);
+uint64_t tunnel_request_deadline(const struct relay_conn *c);
+/* tunnel_connect.c */
 /* Start (or restart) the proxy connection within connection_timeout. 0, or -errno when no
  * attempt can be made any more (t->error says why). */
 int tunnel_connect_start(struct kg_client *cl, struct relay_conn *c);
@@ -70,7 +73,7 @@ int tunnel_connect_timer(struct kg_client *cl, struct relay_conn *c);
  * bounded by request_timeout from when the proxy connection is up (t->token_deadline). */
 int tunnel_request_token(struct kg_client *cl, struct relay_conn *c);
 /* The token is overdue (t->token_deadline): put the KDC sentence in t->error. */
-void tunnel_token_overdue(struct kg_client *cl, struct tunnel_setup *t);
+void tunnel_token_overdue(struct relay_conn *c);
 /* Take a finished job's result into t. */
 void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job);
 /* The sentence for a 407 (given what we sent), or "" when a continuation token is ready. */
@@ -82,7 +85,7 @@ void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r
 int tunnel_peek_response(struct relay_side *s, struct kg_http_response *resp);
 int tunnel_consume(struct relay_side *s, size_t n);
 /* The sentence for a request_timeout without the proxy's answer, written into buf. */
-const char *tunnel_no_answer(const struct kg_client *cl, char *buf, size_t len);
+const char *tunnel_no_answer(const struct relay_conn *c, char *buf, size_t len);
 /* The sentence for a tunnel_peek_response() failure. */
 const char *tunnel_head_error(int r);
 /* A 2xx carrying the proxy's final token: verify it. 0, or -errno with the sentence in buf. */

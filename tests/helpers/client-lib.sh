@@ -15,12 +15,17 @@
 #   kgc_registrations UID         how many times uid's clients registered with the service
 #   kgc_reload                    SIGHUP to the service, then to uid U's client
 #   kgc_access_lines, kgc_access_since LINES REGEX   the proxy's access log
+#   kgc_move_host_side NETNS      the rig's host end (service, clients, applications) into NETNS
+#
+# With KG_NS set (before kgc_setup), the service, the clients and the applications run in that
+# network namespace instead of the root one; kgc_move_host_side gives it the rig's link.
 . "${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/krbrig.sh"
 
 U=$KG_UID_U
 V=$KG_UID_V
 declare -A KGC_PID
+KGC_NS_ENTER=() # nsenter into KG_NS, once kgc_setup saw it set
 
 kgc_write_config() { # KGC_* variables select the variants
 	cat >"$KG_CONF.tmp" <<EOF2
@@ -65,7 +70,17 @@ kgc_setup() {
 	krbrig_kinit_as "$U" alice alicepw "$CC_U" && krbrig_kinit_as "$V" bob bobpw "$CC_V" ||
 		{ echo "# kinit for the test users failed"; exit 99; }
 	kgc_write_config
+	[ -n "${KG_NS:-}" ] && KGC_NS_ENTER=(nsenter --net="/run/netns/$KG_NS")
 	kg_start_service || exit 99
+}
+
+# The rig's host end of the proxy link (HOST_IP) moves into NETNS, which then reaches the
+# proxy and the KDC like the root namespace did; the root namespace no longer does (the
+# tickets of kgc_setup are already taken). The link goes away with either namespace.
+kgc_move_host_side() { # NETNS
+	ip link set "${KG_TEST_ID}h" netns "$1" &&
+		ip -n "$1" addr add "$HOST_IP/30" dev "${KG_TEST_ID}h" &&
+		ip -n "$1" link set "${KG_TEST_ID}h" up
 }
 
 # On failure, the end of each client's log and of the service's (the temporary directory is
@@ -99,8 +114,9 @@ kgc_start_client() { # UID [client args]
 	# same /nonexistent as their applications and the baseline curl): libkrb5 looks for
 	# ~/.k5identity with every token, and without HOME it searches the user database for it
 	# each time, a third of the worker's system calls per token (200 -> 133, 0.45 -> 0.28 ms).
-	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-		--inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
+	"$KG_INCG" "$KG_CGROUP" "${KGC_NS_ENTER[@]}" setpriv --reuid="$uid" --regid="$uid" \
+		--clear-groups --inh-caps=-all -- \
+		env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
 		KRB5CCNAME="$cc" KRB5RCACHEDIR="$KRB5RCACHEDIR" ${KGC_CLIENT_ENV:-} \
 		${KGC_CLIENT_WRAP:-} "$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
 	KGC_PID[$uid]=$!
@@ -122,8 +138,8 @@ kgc_stop_client() { # UID: SIGTERM (SIGKILL after 5 s); KGC_RC = exit status
 kgc_app() { # UID CMD...: no proxy variables, no Kerberos variables
 	local uid=$1
 	shift
-	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-		--inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent "$@"
+	"$KG_INCG" "$KG_CGROUP" "${KGC_NS_ENTER[@]}" setpriv --reuid="$uid" --regid="$uid" \
+		--clear-groups --inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent "$@"
 }
 
 kgc_curl() { # UID curl-args...

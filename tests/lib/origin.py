@@ -15,6 +15,9 @@ Endpoints (the same on both ports):
     POST or PUT /sha256   sha256 hex of the body (Content-Length or chunked) + "\\n",
                           the byte count in the X-Received-Bytes header
 
+A request that carries Proxy-Authorization (a proxy credential, which must never reach an
+origin) is logged on stderr as "PROXY-AUTHORIZATION from ADDR: METHOD TARGET".
+
 The pattern is a 65521-byte pseudo-random block (a prime length, so a lost or duplicated
 chunk of any power-of-two size changes the digest) repeated: byte i = BLOCK[i % 65521].
 """
@@ -66,6 +69,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+    def parse_request(self):
+        ok = super().parse_request()
+        if ok and "Proxy-Authorization" in self.headers:
+            sys.stderr.write("PROXY-AUTHORIZATION from %s: %s %s\n"
+                             % (self.address_string(), self.command, self.path))
+            sys.stderr.flush()
+        return ok
 
     def reply(self, code, body, extra=None):
         self.send_response(code)
