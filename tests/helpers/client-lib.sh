@@ -80,7 +80,14 @@ kgc_setup() {
 kgc_move_host_side() { # NETNS
 	ip link set "${KG_TEST_ID}h" netns "$1" &&
 		ip -n "$1" addr add "$HOST_IP/30" dev "${KG_TEST_ID}h" &&
-		ip -n "$1" link set "${KG_TEST_ID}h" up
+		ip -n "$1" link set "${KG_TEST_ID}h" up || return 1
+	# The rig's slot stays taken in the root namespace, where krbrig_start looks for a free one.
+	# Otherwise a test started now gets the same addresses, and this test's exit removes the
+	# unreachable route that keeps that test's unsteered connections to its origin on this
+	# machine (the root namespace's default route would take them off it). HOST_IP on lo,
+	# without a prefix route, makes only that one address local.
+	kg_on_exit ip addr del "$HOST_IP/32" dev lo
+	ip addr add "$HOST_IP/32" dev lo noprefixroute
 }
 
 # On failure, the end of each client's log and of the service's (the temporary directory is
