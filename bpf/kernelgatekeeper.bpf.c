@@ -434,9 +434,13 @@ static __always_inline void tuple_fill(union kg_tuple_key *k, struct kg_addr cli
 
 /* An address from a context's IPv4 and IPv6 words, all loaded unconditionally by the caller:
  * clang merges branch-dependent ctx loads into a variable offset access, which the verifier
- * rejects. */
+ * rejects. Loading them in the caller is not enough: clang 14 sinks the loads into the branch
+ * and then selects between the two field addresses ("dereference of modified ctx ptr"). The
+ * empty asm statements need every word as a value before the choice. */
 static __always_inline struct kg_addr addr_of(__u32 family, __u32 v4, struct kg_addr v6)
 {
+	asm volatile("" : "+r"(v4));
+	asm volatile("" : "+r"(v6.w[0]), "+r"(v6.w[1]), "+r"(v6.w[2]), "+r"(v6.w[3]));
 	return family == AF_INET ? addr_mapped(v4) : v6;
 }
 
