@@ -64,6 +64,11 @@ static void conn_free(struct kg_conn *c)
 			   uid, (int)c->pid);
 		svc->n_clients--;
 	}
+	/* Only now that neither process_map nor relay_ports names the ports may anyone else
+	 * bind them. */
+	while (c->n_listeners > 0)
+		close(c->listeners[--c->n_listeners]);
+	sd_event_source_disable_unref(c->idle_timer);
 	sd_event_source_disable_unref(c->source);
 	close(c->fd);
 	svc->n_conns--;
@@ -98,8 +103,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	struct kg_ipc_registered reg = {0};
 	struct kg_conn *other;
 	char uid[16], pid[16];
-	/* Our copies of the listeners close on return: once sent, the client holds them, and
-	 * keeping them would only keep a dead client's ports bound. */
+	/* The service keeps its own copies of the listeners until the client's entries are gone
+	 * (conn_free): a client that dies or closes its listeners first must not free a port that
+	 * the datapath still steers this user's connections to, for any other user to bind. */
 	_cleanup_close_ int fd4 = -1, fd6 = -1;
 	int fds[2], r;
 	uint16_t port4 = 0, port6 = 0;
@@ -153,6 +159,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return r;
 	}
 	c->is_client = true;
+	c->listeners[c->n_listeners++] = take_fd(&fd4);
+	if (fd6 >= 0)
+		c->listeners[c->n_listeners++] = take_fd(&fd6);
 	widen_sndbuf(c);
 	c->port4 = port4;
 	c->port6 = port6;

@@ -385,6 +385,9 @@ static int run(struct kg_service *svc)
 
 static void service_free(struct kg_service *svc)
 {
+	/* Programs first, entries after: while a program runs, the relay_ports entries must be
+	 * there to refuse another user's direct connection to a relay port. */
+	kg_datapath_detach(svc->dp);
 	kg_ipc_server_close(svc);
 	svc->stats_timer = sd_event_source_disable_unref(svc->stats_timer);
 	svc->drain_timer = sd_event_source_disable_unref(svc->drain_timer);

@@ -28,6 +28,9 @@ struct kg_conn {
 	bool watcher;
 	bool is_client; /* registered: owns the uid's process_map entry */
 	uint16_t port4, port6;
+	int listeners[2]; /* the service's own copies, held while the entries live */
+	unsigned n_listeners;
+	sd_event_source *idle_timer;
 	uint64_t registered_usec;
 	uint64_t redirected;
 	struct kg_ipc_client_report report;
