@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "shared/log.h"
 #include "shared/macro.h"
 #include "shared/netutil.h"
+#include "shared/text.h"
 
 static void fmt_uid(char *buf, size_t len, uid_t uid)
 {
@@ -57,11 +59,12 @@ static void conn_free(struct kg_conn *c)
 
 		fmt_uid(uid, sizeof(uid), c->uid);
 		if (r < 0 && r != -ENOENT)
-			log_error("cannot remove the relay entry of uid %s: %s", uid, strerror(-r));
-		log_fields(LOG_INFO, KG_FIELDS({"KG_UID", uid}),
-			   "client of uid %s (pid %d) disconnected; its connections are no longer "
-			   "steered",
-			   uid, (int)c->pid);
+			log_error_ratelimited("cannot remove the relay entry of uid %s: %s", uid,
+					      strerror(-r));
+		log_fields_ratelimited(LOG_INFO, KG_FIELDS({"KG_UID", uid}),
+				       "client of uid %s (pid %d) disconnected; its connections are "
+				       "no longer steered",
+				       uid, (int)c->pid);
 		svc->n_clients--;
 	}
 	/* Only now that neither process_map nor relay_ports names the ports may anyone else
@@ -126,8 +129,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, KG_LISTEN_BACKLOG,
 			  &port4);
 	if (r < 0) {
-		log_error("cannot create the relay listener for uid %s on 127.0.0.1:%u: %s", uid,
-			  svc->cfg.client.listen_port, strerror(-r));
+		log_error_ratelimited("cannot create the relay listener for uid %s on "
+				      "127.0.0.1:%u: %s",
+				      uid, svc->cfg.client.listen_port, strerror(-r));
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot create listener: %s",
 					 strerror(-r));
 	}
@@ -135,9 +139,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? port4 : 0,
 			  KG_LISTEN_BACKLOG, &port6);
 	if (r < 0) {
-		log_warn("no IPv6 relay listener for uid %s (%s): native IPv6 connections of this "
-			 "user are not steered",
-			 uid, strerror(-r));
+		log_warn_ratelimited("no IPv6 relay listener for uid %s (%s): native IPv6 "
+				     "connections of this user are not steered",
+				     uid, strerror(-r));
 		port6 = 0;
 	} else {
 		fd6 = r;
@@ -145,7 +149,8 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 
 	r = kg_datapath_client_add(svc->dp, c->uid, c->pid, port4, port6);
 	if (r < 0) {
-		log_error("cannot add the relay entry for uid %s: %s", uid, strerror(-r));
+		log_error_ratelimited("cannot add the relay entry for uid %s: %s", uid,
+				      strerror(-r));
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s", strerror(-r));
 	}
 	reg.port4 = port4;
@@ -168,9 +173,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
 	svc->n_clients++;
 	svc->clients_registered_total++;
-	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
-		   "client registered: uid %s pid %s, relay 127.0.0.1:%u and [::1]:%u", uid, pid,
-		   port4, port6);
+	log_fields_ratelimited(LOG_INFO, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
+			       "client registered: uid %s pid %s, relay 127.0.0.1:%u and [::1]:%u",
+			       uid, pid, port4, port6);
 	kg_service_events_changed(svc);
 	kg_service_update_status(svc);
 	return 0;
@@ -336,9 +341,16 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 
 static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
+	const struct kg_ipc_client_report *report = m->payload;
+
 	if (!c->is_client)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM, "not a registered client");
-	memcpy(&c->report, m->payload, sizeof(c->report));
+	/* Root's ctl prints the principal: no escape sequence may ride in it. */
+	if (!kg_text_printable(report->principal))
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EINVAL,
+					 "the principal must be printable text (UTF-8 without "
+					 "control characters)");
+	memcpy(&c->report, report, sizeof(c->report));
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
@@ -402,11 +414,12 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 		}
 		if (r < 0) {
 			c->svc->ipc_errors++;
-			log_warn("malformed IPC message from pid %d uid %u (%s): disconnecting it",
-				 (int)c->pid, (unsigned)c->uid,
-				 r == -EPROTONOSUPPORT ? "unsupported protocol version"
-				 : r == -EMSGSIZE     ? "message too large"
-						      : "bad message");
+			log_warn_ratelimited("malformed IPC message from pid %d uid %u (%s): "
+					     "disconnecting it",
+					     (int)c->pid, (unsigned)c->uid,
+					     r == -EPROTONOSUPPORT ? "unsupported protocol version"
+					     : r == -EMSGSIZE     ? "message too large"
+								  : "bad message");
 			kg_ipc_send_error(fd, 0, -r,
 					  r == -EPROTONOSUPPORT
 						  ? "unsupported protocol version (want %d)"
@@ -425,14 +438,49 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 	return 0;
 }
 
-static int count_conns_of(struct kg_service *svc, uid_t uid)
+/* A kernel uid without a passwd entry is most likely one of the many subordinate uids one
+ * person holds (/etc/subuid): 64 of them at 16 connections each used to fill the whole table.
+ * Looked up only when such a uid asks for a second connection. */
+static bool uid_is_person(uid_t uid)
 {
-	struct kg_conn *c;
-	int n = 0;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int r = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
 
+	/* An entry too large for buf still is one; a failing NSS lookup errs on the open side. */
+	return res != NULL || r == ERANGE || (r != 0 && r != ENOENT && r != ESRCH);
+}
+
+/* NULL when the peer may have a connection, else why not. Root always has room: the table
+ * keeps KG_IPC_CONNS_ROOT_RESERVE slots that only root may take. A uid's registered client is
+ * not counted against it (one per uid at most). */
+static const char *conn_refusal(struct kg_service *svc, uid_t uid)
+{
+	const struct kg_conn *c;
+	unsigned n = 0;
+
+	if (uid == 0)
+		return svc->n_conns < KG_MAX_IPC_CONNS ? NULL : "too many connections";
+	if (svc->n_conns >= KG_MAX_IPC_CONNS - KG_IPC_CONNS_ROOT_RESERVE)
+		return "too many connections";
 	for (c = svc->conns; c; c = c->next)
-		n += c->uid == uid;
-	return n;
+		n += c->uid == uid && !c->is_client;
+	if (n >= KG_MAX_IPC_CONNS_PER_UID)
+		return "too many connections";
+	if (n >= 1 && !uid_is_person(uid))
+		return "too many connections (a uid without a passwd entry has one)";
+	return NULL;
+}
+
+/* A connection that is neither a client nor a watcher is a request or two (ctl, a client
+ * registering): after KG_IPC_IDLE_USEC it is closed, so idle connections cannot hold slots. */
+static int on_conn_idle(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kg_conn *c = userdata;
+
+	if (!c->is_client && !c->watcher)
+		conn_free(c);
+	return 0;
 }
 
 static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -440,17 +488,18 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	struct kg_service *svc = userdata;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	const char *refusal;
 	struct kg_conn *c;
 	_cleanup_close_ int cfd = -1;
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0 || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
-	if (svc->n_conns >= KG_MAX_IPC_CONNS ||
-	    (cred.uid != 0 && count_conns_of(svc, cred.uid) >= KG_MAX_IPC_CONNS_PER_UID)) {
-		log_warn("refusing IPC connection from pid %d uid %u: too many connections",
-			 (int)cred.pid, (unsigned)cred.uid);
-		kg_ipc_send_error(cfd, 0, EMFILE, "too many connections");
+	refusal = conn_refusal(svc, cred.uid);
+	if (refusal) {
+		log_warn_ratelimited("refusing IPC connection from pid %d uid %u: %s",
+				     (int)cred.pid, (unsigned)cred.uid, refusal);
+		kg_ipc_send_error(cfd, 0, EMFILE, "%s", refusal);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
@@ -459,7 +508,10 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	c->svc = svc;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
-	if (sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c) < 0) {
+	if (sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c) < 0 ||
+	    sd_event_add_time_relative(svc->event, &c->idle_timer, CLOCK_MONOTONIC,
+				       KG_IPC_IDLE_USEC, 0, on_conn_idle, c) < 0) {
+		sd_event_source_disable_unref(c->source);
 		free(c);
 		return 0;
 	}
@@ -520,9 +572,10 @@ void kg_service_on_event(void *userdata, struct kg_event *ev)
 		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
 		fmt_uid(uid, sizeof(uid), ev->dst.uid);
 		snprintf(pid, sizeof(pid), "%u", ev->dst.pid);
-		log_fields(LOG_DEBUG, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
-			   "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid, uid,
-			   dest);
+		log_fields_ratelimited(LOG_DEBUG,
+				       KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
+				       "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid,
+				       uid, dest);
 	}
 }
 

@@ -12,7 +12,9 @@
 #include "shared/ipc.h"
 
 #define KG_MAX_IPC_CONNS 1024     /* all peers together */
-#define KG_MAX_IPC_CONNS_PER_UID 16
+#define KG_IPC_CONNS_ROOT_RESERVE 32 /* of those, only root may take the last ones */
+#define KG_MAX_IPC_CONNS_PER_UID 16 /* besides its client; 1 for a uid without a passwd entry */
+#define KG_IPC_IDLE_USEC (10 * 1000000ull) /* for a connection neither client nor watcher */
 #define KG_LISTEN_BACKLOG 1024
 
 struct kg_service;

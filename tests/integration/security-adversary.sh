@@ -123,4 +123,70 @@ kg_expect "V's own connections are still steered to V's relay" "ORIGDST 192.0.2.
 ip netns exec "$KG_NS" nft delete table inet kgadv
 kg_stop_pid "$V_RELAY"
 
+# --- 3: one person fills the IPC connection table -------------------------------------------
+# 64 uids without a passwd entry (subordinate uids) open 16 idle connections each: before, that
+# was the whole table, and registrations and root's ctl were refused.
+adv "$REAL" --bg idle "$KG_SOCK" 25
+IDLE_LOG=$ADV_LOG
+FILL_LOG="$KG_TMP/fill.log"
+"$KG_INCG" "$KG_CGROUP" "$KG_PYTHON" "$ADV_PY" fill "$KG_SOCK" "$SUB0" 64 16 8 >"$FILL_LOG" 2>&1 &
+FILL_PID=$!
+kg_on_exit kg_stop_pid "$FILL_PID"
+kg_wait_for 250 grep -q '^FILLED' "$FILL_LOG"
+printf '# %s\n' "$(cat "$FILL_LOG")"
+held=$(sed -n 's/^FILLED held=\([0-9]*\).*/\1/p' "$FILL_LOG")
+kg_check "64 uids without a passwd entry hold at most one connection each ($held held)" \
+	test "${held:-9999}" -le 64
+if kg_start_relay "$REAL" >"$KG_TMP/real.out"; then
+	kg_pass "with the table under attack, a user with a passwd entry (uid $REAL) can register"
+	kg_stop_pid "$KG_RELAY_PID"
+else
+	kg_fail "with the table under attack, uid $REAL cannot register: $(tr '\n' '|' <"$KG_TMP/real.out")"
+fi
+out=$("$KG_CTL" --socket "$KG_SOCK" status 2>&1)
+kg_expect "with the table under attack, root's ctl status answers" "kernelgatekeeper-service" "$out"
+kg_wait_for 100 kg_gone "$FILL_PID"
+kg_wait_for 200 grep -qE '^(CLOSED|OPEN)' "$IDLE_LOG"
+kg_expect "an idle connection (neither client nor watcher) is closed after about 10 s" \
+	"CLOSED after 1" "$(cat "$IDLE_LOG")"
+
+# --- 5: escape sequences for root's terminal ------------------------------------------------
+# A principal and a process name made of ESC, BEL and newline: root's ctl clients and ctl watch
+# must print no byte below 0x20 but the newline.
+ctrl_bytes() { LC_ALL=C tr -d '\n\040-\377' | wc -c; }
+adv_client "$U" 1b5d303b6f776e6564076d616c6c6f72790a464f52474544 || exit 99
+kg_expect "the service refuses a principal with control characters" "REPORT ERROR" "$(cat "$CLIENT_LOG")"
+"$KG_CTL" --socket "$KG_SOCK" watch >"$KG_TMP/watch-root.log" 2>&1 &
+WATCH_PID=$!
+kg_on_exit kg_stop_pid "$WATCH_PID"
+sleep 0.5
+adv "$U" dial 192.0.2.10 443 1 1b5d323b6f776e6564070a726f6f74 >/dev/null
+kg_wait_for 30 grep -q 'dest=192.0.2.10:443' "$KG_TMP/watch-root.log"
+kg_stop_pid "$WATCH_PID"
+out=$("$KG_CTL" --socket "$KG_SOCK" clients 2>&1)
+kg_check "root's ctl clients lists U's client" grep -q "^$U " <<<"$out"
+kg_check "root's ctl clients prints no control character" test "$(ctrl_bytes <<<"$out")" = 0
+kg_check "root's ctl watch saw U's connection" grep -q 'dest=192.0.2.10:443' "$KG_TMP/watch-root.log"
+kg_check "root's ctl watch prints no control character" \
+	test "$(ctrl_bytes <"$KG_TMP/watch-root.log")" = 0
+kill -TERM "$CLIENT_PID"
+kg_wait_for 30 kg_gone "$CLIENT_PID"
+
+# --- 6: flooding the journal ----------------------------------------------------------------
+# V opens connections beyond its share, then sends malformed datagrams, for 3 s: a few dozen
+# lines at most, and the next line after the interval says how many were suppressed.
+flood_lines() { grep -cE 'refusing IPC connection|malformed IPC message' "$KG_TMP/service.log"; }
+before=$(flood_lines)
+out=$(adv "$V" flood "$KG_SOCK" 3)
+printf '# %s\n' "$out"
+attempts=$(sed -n 's/^FLOOD //p' <<<"$out")
+logged=$(($(flood_lines) - before))
+kg_check "the flood was one ($attempts attempts in 3 s)" test "${attempts:-0}" -ge 200
+kg_check "a 3 s flood logs at most a few dozen lines ($logged)" test "$logged" -le 40
+sleep 5.5
+adv "$V" flood "$KG_SOCK" 0.2 >/dev/null
+kg_wait_for 20 grep -qE '[0-9]+ similar message\(s\) suppressed' "$KG_TMP/service.log"
+n=$(grep -oE '[0-9]+ similar message\(s\) suppressed' "$KG_TMP/service.log" | awk '{s += $1} END {print s + 0}')
+kg_check "the summary lines count the suppressed ones ($n)" test "$n" -ge 100
+
 kg_finish

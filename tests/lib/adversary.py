@@ -165,16 +165,18 @@ def hold_as(uid, path, per, secs, out):
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     conns = []
-    for _ in range(per):
+    deadline = time.monotonic() + 10
+    while len(conns) < per and time.monotonic() < deadline:
         try:
             conns.append(ipc_connect(path))
         except OSError:
-            pass
+            time.sleep(0.05)  # the listen backlog is full: the service is busy accepting
     time.sleep(1)
     held = 0
     for c in conns:
+        c.setblocking(False)
         try:
-            c.recv(65536, socket.MSG_DONTWAIT)  # an answer or EOF: refused
+            c.recv(65536)  # an answer or EOF: refused
         except BlockingIOError:
             held += 1
         except OSError:
