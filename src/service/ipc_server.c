@@ -329,6 +329,11 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 	struct kg_ipc_stats st = {0};
 	int r;
 
+	/* The counters are the whole machine's: how many connections every user makes. */
+	if (c->uid != 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
+					 "the datapath counters are root's: `status` shows your own "
+					 "client");
 	r = kg_datapath_stats(svc->dp, st.counters);
 	if (r < 0)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot read counters: %s",
@@ -354,13 +359,32 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
-/* Subscribe this connection to events; while anyone watches, they are delivered live. */
+static bool uid_watches(struct kg_service *svc, uid_t uid)
+{
+	const struct kg_conn *c;
+
+	for (c = svc->conns; c; c = c->next)
+		if (c->watcher && c->uid == uid)
+			return true;
+	return false;
+}
+
+/* Subscribe this connection to events. Root's watch makes the datapath wake the service for
+ * every event and gets a send buffer for a whole ring; a user's watch costs the service
+ * neither (its events come with the timer's drain, up to a second late, and a burst beyond the
+ * default buffer is dropped for it), and a uid has one at a time. */
 static int handle_watch(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
-	int r = reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+	int r;
 
+	if (c->uid != 0 && !c->watcher && uid_watches(c->svc, c->uid))
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EBUSY,
+					 "uid %u is already watching (one watch per user)",
+					 (unsigned)c->uid);
+	r = reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 	if (r == 0 && !c->watcher) {
-		widen_sndbuf(c);
+		if (c->uid == 0)
+			widen_sndbuf(c);
 		/* Events from before the subscription are not this watcher's. */
 		kg_datapath_consume(c->svc->dp);
 		c->watcher = true;
@@ -520,63 +544,6 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	svc->conns = c;
 	svc->n_conns++;
 	return 0;
-}
-
-/* The command name of the process that made the connection, read once per event. The
- * process may already be gone: then the name stays empty. */
-static void fill_comm(struct kg_event *ev)
-{
-	char path[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%u/comm", ev->dst.pid);
-	memset(ev->dst.comm, 0, sizeof(ev->dst.comm));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, ev->dst.comm, sizeof(ev->dst.comm) - 1);
-	close(fd);
-	if (n > 0 && ev->dst.comm[n - 1] == '\n')
-		ev->dst.comm[n - 1] = '\0';
-}
-
-void kg_service_on_event(void *userdata, struct kg_event *ev)
-{
-	struct kg_service *svc = userdata;
-	bool named = false;
-	struct kg_conn *c;
-
-	svc->events_total++;
-	for (c = svc->conns; c; c = c->next) {
-		bool to_client = c->is_client && c->uid == ev->dst.uid &&
-				 ev->type == KG_EVENT_REDIRECT;
-		bool to_watcher = c->watcher && (c->uid == 0 || c->uid == ev->dst.uid);
-
-		if ((to_client || to_watcher) && !named) {
-			fill_comm(ev); /* only for events someone receives */
-			named = true;
-		}
-		if (to_client) {
-			c->redirected++;
-			kg_ipc_send(c->fd, KG_MSG_NOTIFY_ACCEPT, 0, ev, sizeof(*ev), NULL, 0);
-		}
-		if (to_watcher)
-			kg_ipc_send(c->fd, KG_MSG_EVENT, 0, ev, sizeof(*ev), NULL, 0);
-	}
-	if (ev->type == KG_EVENT_REDIRECT && kg_log_get_level() >= LOG_DEBUG) {
-		if (!named)
-			fill_comm(ev);
-		char dest[KG_ADDR_STR_MAX], uid[16], pid[16];
-
-		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
-		fmt_uid(uid, sizeof(uid), ev->dst.uid);
-		snprintf(pid, sizeof(pid), "%u", ev->dst.pid);
-		log_fields_ratelimited(LOG_DEBUG,
-				       KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
-				       "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid,
-				       uid, dest);
-	}
 }
 
 int kg_ipc_server_open(struct kg_service *svc)

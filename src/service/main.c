@@ -138,8 +138,9 @@ void kg_service_events_changed(struct kg_service *svc)
 
 	if (!svc->dp)
 		return;
+	/* Only root's watchers: a user's would wake the service for every user's connection. */
 	for (c = svc->conns; c && !live; c = c->next)
-		live = c->watcher;
+		live = c->watcher && c->uid == 0;
 	was_live = !svc->drain_timer || sd_event_source_get_enabled(svc->drain_timer, NULL) == 0;
 	r = kg_datapath_set_live_events(svc->dp, live);
 	if (r < 0) {

@@ -60,6 +60,8 @@ struct kg_service {
 /* ipc_server.c */
 int kg_ipc_server_open(struct kg_service *svc);
 void kg_ipc_server_close(struct kg_service *svc);
+
+/* events.c: the datapath's kg_event_fn. */
 void kg_service_on_event(void *userdata, struct kg_event *ev);
 
 /* main.c */

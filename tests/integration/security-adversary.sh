@@ -15,7 +15,7 @@ REAL=$(getent passwd nobody | cut -d: -f3)
 SUB0=3100000
 getent passwd "$SUB0" >/dev/null && kg_skip "uid $SUB0 has a passwd entry"
 
-kg_dp_setup
+KG_DP_LOG_LEVEL=info kg_dp_setup
 kg_uid_path "$top_srcdir/tests/lib/adversary.py" ADV_PY
 
 # adv UID [--bg] CMD ARGS...: the adversary helper as UID in the test cgroup and namespace. With
@@ -171,6 +171,21 @@ kg_check "root's ctl watch prints no control character" \
 	test "$(ctrl_bytes <"$KG_TMP/watch-root.log")" = 0
 kill -TERM "$CLIENT_PID"
 kg_wait_for 30 kg_gone "$CLIENT_PID"
+
+# --- 7: watchers and counters ---------------------------------------------------------------
+kg_app "$REAL" timeout -k 2 4 "$KG_CTL" --socket "$KG_SOCK" watch >/dev/null 2>&1 &
+W1=$!
+kg_on_exit kg_stop_pid "$W1"
+sleep 0.5
+out=$(kg_app "$REAL" timeout -k 2 3 "$KG_CTL" --socket "$KG_SOCK" watch 2>&1)
+kg_expect "a user gets one ctl watch at a time" "already watching" "$out"
+kg_check "a user's ctl watch leaves the datapath's wake-ups batched (live_events 0)" \
+	test "$(kg_live_events "$KG_SERVICE_PID")" = 0
+kg_stop_pid "$W1"
+out=$(kg_app "$V" "$KG_CTL" --socket "$KG_SOCK" stats 2>&1)
+kg_expect "a user's ctl stats is refused (the counters are every user's)" "root's" "$out"
+out=$("$KG_CTL" --socket "$KG_SOCK" stats 2>&1)
+kg_expect "root's ctl stats answers" "redirected" "$out"
 
 # --- 6: flooding the journal ----------------------------------------------------------------
 # V opens connections beyond its share, then sends malformed datagrams, for 3 s: a few dozen
