@@ -27,7 +27,8 @@ import time
 
 MAGIC = 0x4B474B31
 HDR = struct.Struct("=IHHII")
-MSG_ERROR, MSG_OK, MSG_REGISTER, MSG_REGISTERED, MSG_CLIENT_INFO = 1, 2, 3, 4, 18
+MSG_ERROR, MSG_REGISTER, MSG_REGISTERED, MSG_STATUS_GET, MSG_STATUS = 1, 3, 4, 8, 9
+MSG_CLIENT_INFO = 18
 TEXT_MAX = 256
 
 
@@ -35,11 +36,20 @@ def msg(mtype, payload=b"", seq=1):
     return HDR.pack(MAGIC, 1, mtype, seq, len(payload)) + payload
 
 
-def ipc_connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(5)
-    s.connect(path)
-    return s
+def ipc_connect(path, patience=10):
+    """Connect; a full listen backlog (EAGAIN: the service is busy accepting) is retried."""
+    deadline = time.monotonic() + patience
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(5)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def answer(s):
@@ -165,22 +175,22 @@ def hold_as(uid, path, per, secs, out):
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     conns = []
-    deadline = time.monotonic() + 10
-    while len(conns) < per and time.monotonic() < deadline:
+    for _ in range(per):
         try:
             conns.append(ipc_connect(path))
         except OSError:
-            time.sleep(0.05)  # the listen backlog is full: the service is busy accepting
-    time.sleep(1)
+            pass
+    # A status request on each: a connection the service kept answers it, a refused one got an
+    # error and was closed. However slow the service, every connection is answered either way.
     held = 0
     for c in conns:
-        c.setblocking(False)
+        c.settimeout(20)
         try:
-            c.recv(65536)  # an answer or EOF: refused
-        except BlockingIOError:
-            held += 1
+            c.send(msg(MSG_STATUS_GET))
+            data = c.recv(65536)
         except OSError:
-            pass
+            continue
+        held += len(data) >= HDR.size and HDR.unpack_from(data)[2] == MSG_STATUS
     os.write(out, b"%d %d\n" % (held, per - held))
     time.sleep(float(secs))
     os._exit(0)
@@ -213,6 +223,7 @@ def cmd_fill(path, uid0, nuids, per, secs):
 
 def cmd_idle(path, secs):
     s = ipc_connect(path)
+    print("CONNECTED", flush=True)
     start = time.monotonic()
     ready, _, _ = select.select([s], [], [], float(secs))
     if ready and s.recv(65536) == b"":
