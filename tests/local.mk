@@ -11,11 +11,6 @@ tests_unit_test_ipc_SOURCES = tests/unit/test_ipc.c
 tests_unit_test_ipc_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_ipc_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS)
 
-check_PROGRAMS += tests/unit/test_text
-tests_unit_test_text_SOURCES = tests/unit/test_text.c
-tests_unit_test_text_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_text_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS)
-
 check_PROGRAMS += tests/unit/test_cgroup
 tests_unit_test_cgroup_SOURCES = tests/unit/test_cgroup.c src/service/cgroup.c
 tests_unit_test_cgroup_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -26,7 +21,7 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-security.sh \
 	tests/integration/service-operations.sh \
 	tests/integration/security-adversary.sh
-TESTS += tests/unit/test_ipc tests/unit/test_text tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh
+TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
 	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/adversary.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
