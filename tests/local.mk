@@ -19,11 +19,12 @@ tests_unit_test_cgroup_LDADD = $(CHECK_LIBS)
 KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-steering.sh \
 	tests/integration/datapath-security.sh \
-	tests/integration/service-operations.sh
+	tests/integration/service-operations.sh \
+	tests/integration/security-adversary.sh
 TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
-	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
+	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/adversary.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
 	tests/fuzz/corpus/ipc tests/run-suite tests/install-deps.sh tests/deps-debian.txt tests/demo.sh tests/lib/demo-run.sh
 include $(srcdir)/tests/bench/local.mk
 

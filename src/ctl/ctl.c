@@ -20,6 +20,7 @@
 #include "shared/ipc.h"
 #include "shared/macro.h"
 #include "shared/netutil.h"
+#include "shared/text.h"
 
 #define CALL_TIMEOUT_MS 5000
 
@@ -67,7 +68,10 @@ static int call(int fd, uint16_t type, const void *p, size_t len, kg_ipc_buf_t *
 		if (r != -ETIMEDOUT && r != -ECONNRESET && m->hdr.type == KG_MSG_ERROR) {
 			const struct kg_ipc_error *e = m->payload;
 
-			fprintf(stderr, "kernelgatekeeper-ctl: %s\n", e->message);
+			char text[KG_IPC_TEXT_MAX * 4];
+
+			fprintf(stderr, "kernelgatekeeper-ctl: %s\n",
+				kg_text_escape(e->message, sizeof(e->message), text, sizeof(text)));
 		} else {
 			fprintf(stderr, "kernelgatekeeper-ctl: request failed: %s\n", strerror(-r));
 		}
@@ -80,7 +84,7 @@ static const char *user_name(uint32_t uid, char *buf, size_t len)
 	struct passwd *pw = getpwuid(uid);
 
 	if (pw)
-		snprintf(buf, len, "%s", pw->pw_name);
+		kg_text_escape(pw->pw_name, SIZE_MAX, buf, len);
 	else
 		snprintf(buf, len, "%u", uid);
 	return buf;
@@ -104,13 +108,15 @@ static void print_clients(const struct kg_ipc_client_info *ci, uint32_t n)
 	printf("%-12s %8s %7s %7s %10s  %-30s %s\n", "USER", "PID", "PORT4", "PORT6", "STEERED",
 	       "PRINCIPAL", "TICKET EXPIRES");
 	for (i = 0; i < n; i++) {
-		char name[64], exp[32];
+		char name[64], exp[32], principal[KG_IPC_TEXT_MAX * 4];
 
 		user_name(ci[i].uid, name, sizeof(name));
+		kg_text_escape(ci[i].report.principal, sizeof(ci[i].report.principal), principal,
+			       sizeof(principal));
 		format_time((uint64_t)ci[i].report.ticket_expiry * 1000000u, exp, sizeof(exp));
 		printf("%-12s %8u %7u %7u %10" PRIu64 "  %-30s %s\n", name, ci[i].pid, ci[i].port4,
 		       ci[i].port6, ci[i].redirected,
-		       ci[i].report.principal[0] ? ci[i].report.principal : "(no ticket)", exp);
+		       principal[0] ? principal : "(no ticket)", exp);
 	}
 }
 
@@ -119,7 +125,7 @@ static int cmd_status(int fd, int clients_only)
 	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
 	const struct kg_ipc_status *st;
-	char since[32];
+	char since[32], text[KG_IPC_TEXT_MAX * 4];
 
 	if (call(fd, KG_MSG_STATUS_GET, NULL, 0, &buf, &m) < 0)
 		return EXIT_FAILURE;
@@ -128,8 +134,10 @@ static int cmd_status(int fd, int clients_only)
 	st = m.payload;
 	if (!clients_only) {
 		format_time(st->started_usec, since, sizeof(since));
-		printf("kernelgatekeeper-service %s, running since %s\n", st->version, since);
-		printf("cgroup:       %s\n", st->cgroup_path);
+		printf("kernelgatekeeper-service %s, running since %s\n",
+		       kg_text_escape(st->version, sizeof(st->version), text, sizeof(text)), since);
+		kg_text_escape(st->cgroup_path, sizeof(st->cgroup_path), text, sizeof(text));
+		printf("cgroup:       %s\n", text);
 		printf("target ports: %u\n", st->n_ports);
 		printf("clients:      %u registered", st->n_clients_total);
 		if (getuid() != 0)
@@ -256,7 +264,7 @@ static int cmd_watch(int fd, int argc, char **argv)
 	while (!stop_watch && (count < 0 || seen < count)) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		const struct kg_event *ev;
-		char dest[KG_ADDR_STR_MAX], name[64], when[32];
+		char dest[KG_ADDR_STR_MAX], name[64], when[32], comm[KG_COMM_LEN * 4];
 		int r = poll(&pfd, 1, 1000);
 
 		if (r <= 0)
@@ -274,9 +282,10 @@ static int cmd_watch(int fd, int argc, char **argv)
 		ev = m.payload;
 		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
 		format_time(kg_now_usec(CLOCK_REALTIME), when, sizeof(when));
-		printf("%s %-8s user=%s pid=%u comm=%.16s dest=%s\n", when,
+		kg_text_escape(ev->dst.comm, sizeof(ev->dst.comm), comm, sizeof(comm));
+		printf("%s %-8s user=%s pid=%u comm=%s dest=%s\n", when,
 		       ev->type == KG_EVENT_REDIRECT ? "redirect" : "close",
-		       user_name(ev->dst.uid, name, sizeof(name)), ev->dst.pid, ev->dst.comm, dest);
+		       user_name(ev->dst.uid, name, sizeof(name)), ev->dst.pid, comm, dest);
 		seen++;
 	}
 	return EXIT_SUCCESS;

@@ -129,15 +129,24 @@ static int ring_sample(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-void kg_datapath_close(struct kg_datapath *dp)
+void kg_datapath_detach(struct kg_datapath *dp)
 {
 	size_t i;
 
 	if (!dp)
 		return;
-	ring_buffer__free(dp->ring);
-	for (i = 0; i < ARRAY_SIZE(dp->links); i++)
+	for (i = 0; i < ARRAY_SIZE(dp->links); i++) {
 		bpf_link__destroy(dp->links[i]);
+		dp->links[i] = NULL;
+	}
+}
+
+void kg_datapath_close(struct kg_datapath *dp)
+{
+	if (!dp)
+		return;
+	ring_buffer__free(dp->ring);
+	kg_datapath_detach(dp);
 	kg_bpf__destroy(dp->skel);
 	if (dp->cgroup_fd >= 0)
 		close(dp->cgroup_fd);
@@ -372,51 +381,73 @@ int kg_datapath_set_proxy_endpoints(struct kg_datapath *dp, const struct kg_endp
 	return map_replace(dp->skel->maps.proxy_endpoints, eps, n, sizeof(eps[0]));
 }
 
-/* The relay listeners of a client, for the datapath's SO_ORIGINAL_DST authority. */
-static void relay_ports_set(struct kg_datapath *dp, const struct kg_client_entry *e, uid_t uid,
-			    int add)
+/* The relay listeners of a client, for the datapath's SO_ORIGINAL_DST authority. An entry is
+ * only ever created where none exists and only ever deleted by the uid it names: a port that was
+ * freed and handed to the next user while the old entry lived must never let one user's
+ * registration overwrite, or its departure delete, another user's entry. */
+static int relay_port_add(struct kg_datapath *dp, uint32_t key, uid_t uid)
 {
-	uint32_t keys[2] = {KG_RELAY_PORT_KEY(0, e->port4), KG_RELAY_PORT_KEY(1, e->port6)};
 	uint32_t value = uid;
-	int i;
 
-	for (i = 0; i < 2; i++) {
-		if ((keys[i] & 0xffff) == 0)
-			continue;
-		if (add)
-			bpf_map__update_elem(dp->skel->maps.relay_ports, &keys[i], sizeof(keys[i]),
-					     &value, sizeof(value), BPF_ANY);
-		else
-			bpf_map__delete_elem(dp->skel->maps.relay_ports, &keys[i], sizeof(keys[i]),
-					     0);
-	}
+	return bpf_map__update_elem(dp->skel->maps.relay_ports, &key, sizeof(key), &value,
+				    sizeof(value), BPF_NOEXIST);
+}
+
+static void relay_port_remove(struct kg_datapath *dp, uint32_t key, uid_t uid)
+{
+	uint32_t owner;
+
+	if (bpf_map__lookup_elem(dp->skel->maps.relay_ports, &key, sizeof(key), &owner,
+				 sizeof(owner), 0) < 0 ||
+	    owner != (uint32_t)uid)
+		return;
+	bpf_map__delete_elem(dp->skel->maps.relay_ports, &key, sizeof(key), 0);
+}
+
+static void relay_ports_remove(struct kg_datapath *dp, const uint32_t keys[2], unsigned n,
+			       uid_t uid)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if ((keys[i] & 0xffff) != 0)
+			relay_port_remove(dp, keys[i], uid);
 }
 
 int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
 			   uint16_t port6)
 {
 	struct kg_client_entry e = {.client_tgid = (uint32_t)tgid, .port4 = port4, .port6 = port6};
+	uint32_t keys[2] = {KG_RELAY_PORT_KEY(0, port4), KG_RELAY_PORT_KEY(1, port6)};
 	uint32_t key = uid;
-	int r;
+	unsigned i;
+	int r = 0;
 
 	/* The listeners become authoritative before any connection can be steered to them. */
-	relay_ports_set(dp, &e, uid, 1);
+	for (i = 0; i < 2 && r == 0; i++)
+		if ((keys[i] & 0xffff) != 0)
+			r = relay_port_add(dp, keys[i], uid);
+	if (r < 0) {
+		relay_ports_remove(dp, keys, i - 1, uid);
+		return r;
+	}
 	r = bpf_map__update_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e),
 				 BPF_NOEXIST);
 	if (r < 0)
-		relay_ports_set(dp, &e, uid, 0);
+		relay_ports_remove(dp, keys, 2, uid);
 	return r;
 }
 
 int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
 			      uint16_t port6)
 {
-	struct kg_client_entry e = {.port4 = port4, .port6 = port6};
+	uint32_t keys[2] = {KG_RELAY_PORT_KEY(0, port4), KG_RELAY_PORT_KEY(1, port6)};
 	uint32_t key = uid;
 	int r;
 
+	/* Nothing is steered to the ports any more before they stop being vouched for. */
 	r = bpf_map__delete_elem(dp->skel->maps.process_map, &key, sizeof(key), 0);
-	relay_ports_set(dp, &e, uid, 0);
+	relay_ports_remove(dp, keys, 2, uid);
 	return r;
 }
 

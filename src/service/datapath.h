@@ -22,6 +22,10 @@ int kg_datapath_probe(char *why, size_t whylen);
  * sentence in why. */
 int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_fn on_event,
 		     void *userdata, char *why, size_t whylen);
+/* Detach the programs; the maps stay until kg_datapath_close(). On stop this comes first: the
+ * entries that vouch for the relay listeners must outlive the programs that read them. Accepts
+ * NULL. */
+void kg_datapath_detach(struct kg_datapath *dp);
 /* Detach everything and free. Accepts NULL. */
 void kg_datapath_close(struct kg_datapath *dp);
 
@@ -31,7 +35,8 @@ int kg_datapath_set_proxy_endpoints(struct kg_datapath *dp, const struct kg_endp
 				    unsigned n);
 int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
 			   uint16_t port6);
-/* Undo kg_datapath_client_add with the same ports. */
+/* Undo kg_datapath_client_add with the same ports; a relay_ports entry that another uid owns is
+ * left alone. kg_datapath_client_add fails with -EEXIST when a port is already someone's. */
 int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
 			      uint16_t port6);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "shared/log.h"
 #include "shared/macro.h"
 #include "shared/netutil.h"
+#include "shared/text.h"
 
 static void fmt_uid(char *buf, size_t len, uid_t uid)
 {
@@ -57,13 +59,19 @@ static void conn_free(struct kg_conn *c)
 
 		fmt_uid(uid, sizeof(uid), c->uid);
 		if (r < 0 && r != -ENOENT)
-			log_error("cannot remove the relay entry of uid %s: %s", uid, strerror(-r));
-		log_fields(LOG_INFO, KG_FIELDS({"KG_UID", uid}),
-			   "client of uid %s (pid %d) disconnected; its connections are no longer "
-			   "steered",
-			   uid, (int)c->pid);
+			log_error_ratelimited("cannot remove the relay entry of uid %s: %s", uid,
+					      strerror(-r));
+		log_fields_ratelimited(LOG_INFO, KG_FIELDS({"KG_UID", uid}),
+				       "client of uid %s (pid %d) disconnected; its connections are "
+				       "no longer steered",
+				       uid, (int)c->pid);
 		svc->n_clients--;
 	}
+	/* Only now that neither process_map nor relay_ports names the ports may anyone else
+	 * bind them. */
+	while (c->n_listeners > 0)
+		close(c->listeners[--c->n_listeners]);
+	sd_event_source_disable_unref(c->idle_timer);
 	sd_event_source_disable_unref(c->source);
 	close(c->fd);
 	svc->n_conns--;
@@ -98,8 +106,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	struct kg_ipc_registered reg = {0};
 	struct kg_conn *other;
 	char uid[16], pid[16];
-	/* Our copies of the listeners close on return: once sent, the client holds them, and
-	 * keeping them would only keep a dead client's ports bound. */
+	/* The service keeps its own copies of the listeners until the client's entries are gone
+	 * (conn_free): a client that dies or closes its listeners first must not free a port that
+	 * the datapath still steers this user's connections to, for any other user to bind. */
 	_cleanup_close_ int fd4 = -1, fd6 = -1;
 	int fds[2], r;
 	uint16_t port4 = 0, port6 = 0;
@@ -120,8 +129,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, KG_LISTEN_BACKLOG,
 			  &port4);
 	if (r < 0) {
-		log_error("cannot create the relay listener for uid %s on 127.0.0.1:%u: %s", uid,
-			  svc->cfg.client.listen_port, strerror(-r));
+		log_error_ratelimited("cannot create the relay listener for uid %s on "
+				      "127.0.0.1:%u: %s",
+				      uid, svc->cfg.client.listen_port, strerror(-r));
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot create listener: %s",
 					 strerror(-r));
 	}
@@ -129,9 +139,9 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? port4 : 0,
 			  KG_LISTEN_BACKLOG, &port6);
 	if (r < 0) {
-		log_warn("no IPv6 relay listener for uid %s (%s): native IPv6 connections of this "
-			 "user are not steered",
-			 uid, strerror(-r));
+		log_warn_ratelimited("no IPv6 relay listener for uid %s (%s): native IPv6 "
+				     "connections of this user are not steered",
+				     uid, strerror(-r));
 		port6 = 0;
 	} else {
 		fd6 = r;
@@ -139,7 +149,8 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 
 	r = kg_datapath_client_add(svc->dp, c->uid, c->pid, port4, port6);
 	if (r < 0) {
-		log_error("cannot add the relay entry for uid %s: %s", uid, strerror(-r));
+		log_error_ratelimited("cannot add the relay entry for uid %s: %s", uid,
+				      strerror(-r));
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s", strerror(-r));
 	}
 	reg.port4 = port4;
@@ -153,15 +164,18 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return r;
 	}
 	c->is_client = true;
+	c->listeners[c->n_listeners++] = take_fd(&fd4);
+	if (fd6 >= 0)
+		c->listeners[c->n_listeners++] = take_fd(&fd6);
 	widen_sndbuf(c);
 	c->port4 = port4;
 	c->port6 = port6;
 	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
 	svc->n_clients++;
 	svc->clients_registered_total++;
-	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
-		   "client registered: uid %s pid %s, relay 127.0.0.1:%u and [::1]:%u", uid, pid,
-		   port4, port6);
+	log_fields_ratelimited(LOG_INFO, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
+			       "client registered: uid %s pid %s, relay 127.0.0.1:%u and [::1]:%u",
+			       uid, pid, port4, port6);
 	kg_service_events_changed(svc);
 	kg_service_update_status(svc);
 	return 0;
@@ -315,6 +329,11 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 	struct kg_ipc_stats st = {0};
 	int r;
 
+	/* The counters are the whole machine's: how many connections every user makes. */
+	if (c->uid != 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
+					 "the datapath counters are root's: `status` shows your own "
+					 "client");
 	r = kg_datapath_stats(svc->dp, st.counters);
 	if (r < 0)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot read counters: %s",
@@ -327,19 +346,45 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 
 static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
+	const struct kg_ipc_client_report *report = m->payload;
+
 	if (!c->is_client)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM, "not a registered client");
-	memcpy(&c->report, m->payload, sizeof(c->report));
+	/* Root's ctl prints the principal: no escape sequence may ride in it. */
+	if (!kg_text_printable(report->principal))
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EINVAL,
+					 "the principal must be printable text (UTF-8 without "
+					 "control characters)");
+	memcpy(&c->report, report, sizeof(c->report));
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
-/* Subscribe this connection to events; while anyone watches, they are delivered live. */
+static bool uid_watches(struct kg_service *svc, uid_t uid)
+{
+	const struct kg_conn *c;
+
+	for (c = svc->conns; c; c = c->next)
+		if (c->watcher && c->uid == uid)
+			return true;
+	return false;
+}
+
+/* Subscribe this connection to events. Root's watch makes the datapath wake the service for
+ * every event and gets a send buffer for a whole ring; a user's watch costs the service
+ * neither (its events come with the timer's drain, up to a second late, and a burst beyond the
+ * default buffer is dropped for it), and a uid has one at a time. */
 static int handle_watch(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
-	int r = reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+	int r;
 
+	if (c->uid != 0 && !c->watcher && uid_watches(c->svc, c->uid))
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EBUSY,
+					 "uid %u is already watching (one watch per user)",
+					 (unsigned)c->uid);
+	r = reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 	if (r == 0 && !c->watcher) {
-		widen_sndbuf(c);
+		if (c->uid == 0)
+			widen_sndbuf(c);
 		/* Events from before the subscription are not this watcher's. */
 		kg_datapath_consume(c->svc->dp);
 		c->watcher = true;
@@ -393,11 +438,12 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 		}
 		if (r < 0) {
 			c->svc->ipc_errors++;
-			log_warn("malformed IPC message from pid %d uid %u (%s): disconnecting it",
-				 (int)c->pid, (unsigned)c->uid,
-				 r == -EPROTONOSUPPORT ? "unsupported protocol version"
-				 : r == -EMSGSIZE     ? "message too large"
-						      : "bad message");
+			log_warn_ratelimited("malformed IPC message from pid %d uid %u (%s): "
+					     "disconnecting it",
+					     (int)c->pid, (unsigned)c->uid,
+					     r == -EPROTONOSUPPORT ? "unsupported protocol version"
+					     : r == -EMSGSIZE     ? "message too large"
+								  : "bad message");
 			kg_ipc_send_error(fd, 0, -r,
 					  r == -EPROTONOSUPPORT
 						  ? "unsupported protocol version (want %d)"
@@ -416,14 +462,49 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 	return 0;
 }
 
-static int count_conns_of(struct kg_service *svc, uid_t uid)
+/* A kernel uid without a passwd entry is most likely one of the many subordinate uids one
+ * person holds (/etc/subuid): 64 of them at 16 connections each used to fill the whole table.
+ * Looked up only when such a uid asks for a second connection. */
+static bool uid_is_person(uid_t uid)
 {
-	struct kg_conn *c;
-	int n = 0;
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int r = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
 
+	/* An entry too large for buf still is one; a failing NSS lookup errs on the open side. */
+	return res != NULL || r == ERANGE || (r != 0 && r != ENOENT && r != ESRCH);
+}
+
+/* NULL when the peer may have a connection, else why not. Root always has room: the table
+ * keeps KG_IPC_CONNS_ROOT_RESERVE slots that only root may take. A uid's registered client is
+ * not counted against it (one per uid at most). */
+static const char *conn_refusal(struct kg_service *svc, uid_t uid)
+{
+	const struct kg_conn *c;
+	unsigned n = 0;
+
+	if (uid == 0)
+		return svc->n_conns < KG_MAX_IPC_CONNS ? NULL : "too many connections";
+	if (svc->n_conns >= KG_MAX_IPC_CONNS - KG_IPC_CONNS_ROOT_RESERVE)
+		return "too many connections";
 	for (c = svc->conns; c; c = c->next)
-		n += c->uid == uid;
-	return n;
+		n += c->uid == uid && !c->is_client;
+	if (n >= KG_MAX_IPC_CONNS_PER_UID)
+		return "too many connections";
+	if (n >= 1 && !uid_is_person(uid))
+		return "too many connections (a uid without a passwd entry has one)";
+	return NULL;
+}
+
+/* A connection that is neither a client nor a watcher is a request or two (ctl, a client
+ * registering): after KG_IPC_IDLE_USEC it is closed, so idle connections cannot hold slots. */
+static int on_conn_idle(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kg_conn *c = userdata;
+
+	if (!c->is_client && !c->watcher)
+		conn_free(c);
+	return 0;
 }
 
 static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -431,17 +512,18 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	struct kg_service *svc = userdata;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	const char *refusal;
 	struct kg_conn *c;
 	_cleanup_close_ int cfd = -1;
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0 || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
-	if (svc->n_conns >= KG_MAX_IPC_CONNS ||
-	    (cred.uid != 0 && count_conns_of(svc, cred.uid) >= KG_MAX_IPC_CONNS_PER_UID)) {
-		log_warn("refusing IPC connection from pid %d uid %u: too many connections",
-			 (int)cred.pid, (unsigned)cred.uid);
-		kg_ipc_send_error(cfd, 0, EMFILE, "too many connections");
+	refusal = conn_refusal(svc, cred.uid);
+	if (refusal) {
+		log_warn_ratelimited("refusing IPC connection from pid %d uid %u: %s",
+				     (int)cred.pid, (unsigned)cred.uid, refusal);
+		kg_ipc_send_error(cfd, 0, EMFILE, "%s", refusal);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
@@ -450,7 +532,10 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	c->svc = svc;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
-	if (sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c) < 0) {
+	if (sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c) < 0 ||
+	    sd_event_add_time_relative(svc->event, &c->idle_timer, CLOCK_MONOTONIC,
+				       KG_IPC_IDLE_USEC, 0, on_conn_idle, c) < 0) {
+		sd_event_source_disable_unref(c->source);
 		free(c);
 		return 0;
 	}
@@ -459,62 +544,6 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	svc->conns = c;
 	svc->n_conns++;
 	return 0;
-}
-
-/* The command name of the process that made the connection, read once per event. The
- * process may already be gone: then the name stays empty. */
-static void fill_comm(struct kg_event *ev)
-{
-	char path[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%u/comm", ev->dst.pid);
-	memset(ev->dst.comm, 0, sizeof(ev->dst.comm));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, ev->dst.comm, sizeof(ev->dst.comm) - 1);
-	close(fd);
-	if (n > 0 && ev->dst.comm[n - 1] == '\n')
-		ev->dst.comm[n - 1] = '\0';
-}
-
-void kg_service_on_event(void *userdata, struct kg_event *ev)
-{
-	struct kg_service *svc = userdata;
-	bool named = false;
-	struct kg_conn *c;
-
-	svc->events_total++;
-	for (c = svc->conns; c; c = c->next) {
-		bool to_client = c->is_client && c->uid == ev->dst.uid &&
-				 ev->type == KG_EVENT_REDIRECT;
-		bool to_watcher = c->watcher && (c->uid == 0 || c->uid == ev->dst.uid);
-
-		if ((to_client || to_watcher) && !named) {
-			fill_comm(ev); /* only for events someone receives */
-			named = true;
-		}
-		if (to_client) {
-			c->redirected++;
-			kg_ipc_send(c->fd, KG_MSG_NOTIFY_ACCEPT, 0, ev, sizeof(*ev), NULL, 0);
-		}
-		if (to_watcher)
-			kg_ipc_send(c->fd, KG_MSG_EVENT, 0, ev, sizeof(*ev), NULL, 0);
-	}
-	if (ev->type == KG_EVENT_REDIRECT && kg_log_get_level() >= LOG_DEBUG) {
-		if (!named)
-			fill_comm(ev);
-		char dest[KG_ADDR_STR_MAX], uid[16], pid[16];
-
-		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
-		fmt_uid(uid, sizeof(uid), ev->dst.uid);
-		snprintf(pid, sizeof(pid), "%u", ev->dst.pid);
-		log_fields(LOG_DEBUG, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
-			   "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid, uid,
-			   dest);
-	}
 }
 
 int kg_ipc_server_open(struct kg_service *svc)

@@ -138,8 +138,9 @@ void kg_service_events_changed(struct kg_service *svc)
 
 	if (!svc->dp)
 		return;
+	/* Only root's watchers: a user's would wake the service for every user's connection. */
 	for (c = svc->conns; c && !live; c = c->next)
-		live = c->watcher;
+		live = c->watcher && c->uid == 0;
 	was_live = !svc->drain_timer || sd_event_source_get_enabled(svc->drain_timer, NULL) == 0;
 	r = kg_datapath_set_live_events(svc->dp, live);
 	if (r < 0) {
@@ -385,6 +386,9 @@ static int run(struct kg_service *svc)
 
 static void service_free(struct kg_service *svc)
 {
+	/* Programs first, entries after: while a program runs, the relay_ports entries must be
+	 * there to refuse another user's direct connection to a relay port. */
+	kg_datapath_detach(svc->dp);
 	kg_ipc_server_close(svc);
 	svc->stats_timer = sd_event_source_disable_unref(svc->stats_timer);
 	svc->drain_timer = sd_event_source_disable_unref(svc->drain_timer);

@@ -12,7 +12,9 @@
 #include "shared/ipc.h"
 
 #define KG_MAX_IPC_CONNS 1024     /* all peers together */
-#define KG_MAX_IPC_CONNS_PER_UID 16
+#define KG_IPC_CONNS_ROOT_RESERVE 32 /* of those, only root may take the last ones */
+#define KG_MAX_IPC_CONNS_PER_UID 16 /* besides its client; 1 for a uid without a passwd entry */
+#define KG_IPC_IDLE_USEC (10 * 1000000ull) /* for a connection neither client nor watcher */
 #define KG_LISTEN_BACKLOG 1024
 
 struct kg_service;
@@ -28,6 +30,9 @@ struct kg_conn {
 	bool watcher;
 	bool is_client; /* registered: owns the uid's process_map entry */
 	uint16_t port4, port6;
+	int listeners[2]; /* the service's own copies, held while the entries live */
+	unsigned n_listeners;
+	sd_event_source *idle_timer;
 	uint64_t registered_usec;
 	uint64_t redirected;
 	struct kg_ipc_client_report report;
@@ -55,6 +60,8 @@ struct kg_service {
 /* ipc_server.c */
 int kg_ipc_server_open(struct kg_service *svc);
 void kg_ipc_server_close(struct kg_service *svc);
+
+/* events.c: the datapath's kg_event_fn. */
 void kg_service_on_event(void *userdata, struct kg_event *ev);
 
 /* main.c */

@@ -4,6 +4,7 @@ src_shared_libkgshared_a_SOURCES += \
 	src/shared/config.c src/shared/config.h \
 	src/shared/config_scan.c src/shared/config_scan.h \
 	src/shared/log.c src/shared/log.h \
+	src/shared/ratelimit.c src/shared/ratelimit.h \
 	src/shared/log_libbpf.c src/shared/load_report.c src/shared/load_report.h
 
 # top_srcdir reaches the tests through AM_TESTS_ENVIRONMENT (the sample config is read from it).

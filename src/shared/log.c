@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,4 +300,25 @@ void kg_log_full(int level, const char *file, int line, const char *func,
 void kg_log_config_warning(void *userdata, const char *msg)
 {
 	log_warn("%s", msg);
+}
+
+bool kg_log_ratelimit(struct kg_ratelimit *rl, int level, const char *file, int line,
+		      const char *func)
+{
+	struct timespec ts;
+	uint64_t suppressed = 0;
+
+	/* A line below the configured level spends none of the budget. */
+	if (level > kg_log_get_level())
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!kg_ratelimit_pass(rl, (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000,
+			       &suppressed))
+		return false;
+	if (suppressed > 0)
+		kg_log_full(level, file, line, func, NULL,
+			    "%" PRIu64 " similar message(s) suppressed (at most %u per %llu s)",
+			    suppressed, KG_LOG_RATE_BURST,
+			    KG_LOG_RATE_INTERVAL_USEC / 1000000ull);
+	return true;
 }

@@ -9,7 +9,10 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <syslog.h>
+
+#include "shared/ratelimit.h"
 
 struct kg_field {
 	const char *key;   /* journal field name, e.g. "KG_UID" (upper case, [A-Z0-9_]) */
@@ -55,3 +58,24 @@ void kg_log_fullv(int level, const char *file, int line, const char *func,
 #define log_notice(...) log_fields(LOG_NOTICE, NULL, __VA_ARGS__)
 #define log_warn(...) log_fields(LOG_WARNING, NULL, __VA_ARGS__)
 #define log_error(...) log_fields(LOG_ERR, NULL, __VA_ARGS__)
+
+/* Lines an unprivileged peer can cause (a refused or malformed IPC connection, a registration)
+ * go through a limiter per call site: at most KG_LOG_RATE_BURST per KG_LOG_RATE_INTERVAL_USEC.
+ * The first line that passes after some were dropped is preceded by one that counts them. */
+#define KG_LOG_RATE_INTERVAL_USEC (5 * 1000000ull)
+#define KG_LOG_RATE_BURST 10
+
+/* true when a line at level from this call site may be logged now (see above). */
+bool kg_log_ratelimit(struct kg_ratelimit *rl, int level, const char *file, int line,
+		      const char *func);
+
+#define log_fields_ratelimited(level, fields, ...)                                                 \
+	do {                                                                                       \
+		static struct kg_ratelimit kg_rl_ =                                                \
+			KG_RATELIMIT_INIT(KG_LOG_RATE_INTERVAL_USEC, KG_LOG_RATE_BURST);           \
+		if (kg_log_ratelimit(&kg_rl_, level, __FILE__, __LINE__, __func__))                \
+			kg_log_full(level, __FILE__, __LINE__, __func__, fields, __VA_ARGS__);     \
+	} while (0)
+#define log_info_ratelimited(...) log_fields_ratelimited(LOG_INFO, NULL, __VA_ARGS__)
+#define log_warn_ratelimited(...) log_fields_ratelimited(LOG_WARNING, NULL, __VA_ARGS__)
+#define log_error_ratelimited(...) log_fields_ratelimited(LOG_ERR, NULL, __VA_ARGS__)

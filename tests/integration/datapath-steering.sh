@@ -63,10 +63,19 @@ kg_check "a burst of 700 steered connections: the client is told about each one 
 	test "$(notified)" -eq $((n0 + 700))
 kg_check "no event was dropped from the ring buffer" \
 	eval '"$KG_CTL" --socket "$KG_SOCK" stats | grep -qE "^events_dropped +0$"'
+# A user's watch gets its events with the timer's drain: it must not make the service wake for
+# every connection of every user.
 kg_app "$U" timeout -k 2 3 "$KG_CTL" --socket "$KG_SOCK" watch >/dev/null 2>&1 &
 WL=$!
 kg_on_exit kg_stop_pid "$WL"
-kg_check "while a ctl watch runs, events are live (live_events 1)" \
+sleep 1
+kg_check "while a user's ctl watch runs, events stay batched (live_events 0)" \
+	test "$(kg_live_events "$KG_SERVICE_PID")" = 0
+wait "$WL" 2>/dev/null
+kg_in_cgroup timeout -k 2 3 "$KG_CTL" --socket "$KG_SOCK" watch >/dev/null 2>&1 &
+WL=$!
+kg_on_exit kg_stop_pid "$WL"
+kg_check "while root's ctl watch runs, events are live (live_events 1)" \
 	kg_wait_for 25 eval '[ "$(kg_live_events "$KG_SERVICE_PID")" = 1 ]'
 wait "$WL" 2>/dev/null
 kg_check "when the watch ends, batched again (live_events 0)" \

@@ -1,6 +1,7 @@
 /* Unit tests of the logger (src/shared/log.c): level names and filtering, the "<N>" stderr
- * format, the log_path line format, truncation, journal detection from $JOURNAL_STREAM and the
- * libbpf bridge. stderr is redirected to a temporary file per test (check forks each test). */
+ * format, the log_path line format, truncation, journal detection from $JOURNAL_STREAM, the
+ * libbpf bridge and the rate limit for lines a peer can cause (ratelimit.c). stderr is
+ * redirected to a temporary file per test (check forks each test). */
 #include <bpf/libbpf.h>
 #include <check.h>
 #include <errno.h>
@@ -415,6 +416,62 @@ START_TEST(test_load_report_edges)
 }
 END_TEST
 
+START_TEST(test_ratelimit_window)
+{
+	struct kg_ratelimit rl = KG_RATELIMIT_INIT(1000, 3);
+	uint64_t sup = 99, t;
+	unsigned i, passed = 0;
+
+	/* A burst, then everything dropped and counted until the interval ends. */
+	for (i = 0; i < 3; i++)
+		ck_assert(kg_ratelimit_pass(&rl, 5000 + i, &sup));
+	ck_assert_uint_eq(sup, 0);
+	for (t = 5003; t < 5999; t++)
+		passed += kg_ratelimit_pass(&rl, t, &sup);
+	ck_assert_uint_eq(passed, 0);
+	ck_assert(kg_ratelimit_pass(&rl, 6000, &sup));
+	ck_assert_uint_eq(sup, 996);
+	ck_assert(kg_ratelimit_pass(&rl, 6001, &sup));
+	ck_assert_uint_eq(sup, 0);
+	/* The first call opens an interval whatever the clock says (0 included). */
+	rl = (struct kg_ratelimit)KG_RATELIMIT_INIT(1000, 1);
+	ck_assert(kg_ratelimit_pass(&rl, 0, &sup));
+	ck_assert(!kg_ratelimit_pass(&rl, 999, &sup));
+	ck_assert(kg_ratelimit_pass(&rl, 1000, &sup));
+	ck_assert_uint_eq(sup, 1);
+	/* A burst of 0 never passes and counts everything. */
+	rl = (struct kg_ratelimit)KG_RATELIMIT_INIT(1000, 0);
+	ck_assert(!kg_ratelimit_pass(&rl, 0, &sup));
+	ck_assert_uint_eq(rl.suppressed, 1);
+}
+END_TEST
+
+static unsigned count_lines(const char *text, const char *needle)
+{
+	unsigned n = 0;
+
+	for (; (text = strstr(text, needle)); text++)
+		n++;
+	return n;
+}
+
+START_TEST(test_log_flood_limited)
+{
+	int i;
+
+	capture_stderr();
+	kg_log_open("t", LOG_INFO, NULL);
+	for (i = 0; i < 5000; i++)
+		log_warn_ratelimited("refusing peer %d", i);
+	/* Below the level: nothing logged and no budget spent. */
+	for (i = 0; i < 50; i++)
+		log_fields_ratelimited(LOG_DEBUG, NULL, "debug %d", i);
+	ck_assert_uint_eq(count_lines(slurp(stderr_path), "refusing peer"), KG_LOG_RATE_BURST);
+	ck_assert_uint_eq(count_lines(slurp(stderr_path), "debug"), 0);
+	ck_assert_uint_eq(count_lines(slurp(stderr_path), "suppressed"), 0);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -435,6 +492,8 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_libbpf_capture);
 	tcase_add_test(tc, test_load_report_verifier);
 	tcase_add_test(tc, test_load_report_edges);
+	tcase_add_test(tc, test_ratelimit_window);
+	tcase_add_test(tc, test_log_flood_limited);
 	suite_add_tcase(s, tc);
 	return s;
 }
