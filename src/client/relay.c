@@ -25,6 +25,8 @@
 
 #define LOOP_EVENTS 256
 #define LINGER_USEC 2000000ull
+/* Reads of what a lingering application still sends, per pass of the loop: 1 MiB. */
+#define LINGER_READS_PER_STEP 16
 
 #define CONN_SLAB 256 /* relay_conn structs per pool allocation */
 
@@ -202,6 +204,7 @@ void relay_linger(struct kg_client *cl, struct relay_conn *c)
 static void linger_step(struct kg_client *cl, struct relay_conn *c)
 {
 	int r = relay_flush(&c->app, &c->to_app);
+	unsigned i;
 
 	if (r < 0) {
 		relay_conn_close(cl, c, false);
@@ -212,8 +215,10 @@ static void linger_step(struct kg_client *cl, struct relay_conn *c)
 		c->app.flags |= SIDE_SHUT_WR;
 	}
 	/* Drain what the app still sends so closing does not turn into a reset that could
-	 * destroy the page before the app read it. */
-	while (c->app.flags & SIDE_READABLE) {
+	 * destroy the page before the app read it. Bounded per pass: an application that never
+	 * stops sending must not hold the loop (every other tunnel) for the whole linger time;
+	 * the rest is read on the next pass, until LINGER_USEC ends it. */
+	for (i = 0; i < LINGER_READS_PER_STEP && (c->app.flags & SIDE_READABLE); i++) {
 		ssize_t n = relay_recv(&c->app, relay_scratch, sizeof(relay_scratch));
 
 		if (n == 0 || (n < 0 && n != -EAGAIN)) {
@@ -222,6 +227,8 @@ static void linger_step(struct kg_client *cl, struct relay_conn *c)
 			return;
 		}
 	}
+	if (c->app.flags & SIDE_READABLE)
+		relay_mark_ready(c);
 }
 
 static void relay_step(struct kg_client *cl, struct relay_conn *c)
