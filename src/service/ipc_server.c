@@ -75,6 +75,7 @@ static void conn_free(struct kg_conn *c)
 	sd_event_source_disable_unref(c->source);
 	close(c->fd);
 	svc->n_conns--;
+	svc->n_conns_no_passwd -= c->no_passwd;
 	if (c->is_client || c->watcher)
 		kg_service_events_changed(svc);
 	free(c);
@@ -464,7 +465,7 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 
 /* A kernel uid without a passwd entry is most likely one of the many subordinate uids one
  * person holds (/etc/subuid): 64 of them at 16 connections each used to fill the whole table.
- * Looked up only when such a uid asks for a second connection. */
+ * Looked up once per accepted connection of a uid other than root. */
 static bool uid_is_person(uid_t uid)
 {
 	struct passwd pw, *res = NULL;
@@ -475,14 +476,16 @@ static bool uid_is_person(uid_t uid)
 	return res != NULL || r == ERANGE || (r != 0 && r != ENOENT && r != ESRCH);
 }
 
-/* NULL when the peer may have a connection, else why not. Root always has room: the table
- * keeps KG_IPC_CONNS_ROOT_RESERVE slots that only root may take. A uid's registered client is
- * not counted against it (one per uid at most). */
-static const char *conn_refusal(struct kg_service *svc, uid_t uid)
+/* NULL when the peer may have a connection, else why not; *no_passwd says whether the uid has
+ * no passwd entry. Root always has room: the table keeps KG_IPC_CONNS_ROOT_RESERVE slots that
+ * only root may take. A uid's registered client is not counted against its own limit (one per
+ * uid at most), but it is against the budget of all uids without a passwd entry. */
+static const char *conn_refusal(struct kg_service *svc, uid_t uid, bool *no_passwd)
 {
 	const struct kg_conn *c;
 	unsigned n = 0;
 
+	*no_passwd = false;
 	if (uid == 0)
 		return svc->n_conns < KG_MAX_IPC_CONNS ? NULL : "too many connections";
 	if (svc->n_conns >= KG_MAX_IPC_CONNS - KG_IPC_CONNS_ROOT_RESERVE)
@@ -491,8 +494,13 @@ static const char *conn_refusal(struct kg_service *svc, uid_t uid)
 		n += c->uid == uid && !c->is_client;
 	if (n >= KG_MAX_IPC_CONNS_PER_UID)
 		return "too many connections";
-	if (n >= 1 && !uid_is_person(uid))
+	*no_passwd = !uid_is_person(uid);
+	if (!*no_passwd)
+		return NULL;
+	if (n >= 1)
 		return "too many connections (a uid without a passwd entry has one)";
+	if (svc->n_conns_no_passwd >= KG_IPC_CONNS_NO_PASSWD)
+		return "too many connections from uids without a passwd entry";
 	return NULL;
 }
 
@@ -514,12 +522,13 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	socklen_t len = sizeof(cred);
 	const char *refusal;
 	struct kg_conn *c;
+	bool no_passwd;
 	_cleanup_close_ int cfd = -1;
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0 || getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
-	refusal = conn_refusal(svc, cred.uid);
+	refusal = conn_refusal(svc, cred.uid, &no_passwd);
 	if (refusal) {
 		log_warn_ratelimited("refusing IPC connection from pid %d uid %u: %s",
 				     (int)cred.pid, (unsigned)cred.uid, refusal);
@@ -532,6 +541,7 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	c->svc = svc;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
+	c->no_passwd = no_passwd;
 	if (sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c) < 0 ||
 	    sd_event_add_time_relative(svc->event, &c->idle_timer, CLOCK_MONOTONIC,
 				       KG_IPC_IDLE_USEC, 0, on_conn_idle, c) < 0) {
@@ -543,6 +553,7 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	c->next = svc->conns;
 	svc->conns = c;
 	svc->n_conns++;
+	svc->n_conns_no_passwd += c->no_passwd;
 	return 0;
 }
 

@@ -14,6 +14,9 @@
 #define KG_MAX_IPC_CONNS 1024     /* all peers together */
 #define KG_IPC_CONNS_ROOT_RESERVE 32 /* of those, only root may take the last ones */
 #define KG_MAX_IPC_CONNS_PER_UID 16 /* besides its client; 1 for a uid without a passwd entry */
+/* All uids without a passwd entry together, their clients included: one person holds
+ * thousands of subordinate uids, so a limit per uid alone does not bound them. */
+#define KG_IPC_CONNS_NO_PASSWD 128
 #define KG_IPC_IDLE_USEC (10 * 1000000ull) /* for a connection neither client nor watcher */
 #define KG_LISTEN_BACKLOG 1024
 
@@ -29,6 +32,7 @@ struct kg_conn {
 	sd_event_source *source;
 	bool watcher;
 	bool is_client; /* registered: owns the uid's process_map entry */
+	bool no_passwd; /* the uid has no passwd entry (KG_IPC_CONNS_NO_PASSWD) */
 	uint16_t port4, port6;
 	int listeners[2]; /* the service's own copies, held while the entries live */
 	unsigned n_listeners;
@@ -48,6 +52,7 @@ struct kg_service {
 	sd_event_source *ipc_source, *ring_source, *stats_timer, *drain_timer;
 	struct kg_conn *conns;
 	unsigned n_conns, n_clients;
+	unsigned n_conns_no_passwd; /* of n_conns, from uids without a passwd entry */
 	/* Target ports in force: the config's, or root's run-time changes until the next reload. */
 	uint16_t ports[KG_MAX_TARGET_PORTS];
 	unsigned n_ports;

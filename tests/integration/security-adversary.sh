@@ -151,6 +151,25 @@ kg_wait_for 250 grep -qE '^(CLOSED|OPEN)' "$IDLE_LOG"
 idle=$(sed -n 's/^CLOSED after //p' "$IDLE_LOG")
 kg_check "an idle connection (neither client nor watcher) is closed after about 10 s (${idle:-$(tail -n 1 "$IDLE_LOG")})" \
 	awk -v t="${idle:-0}" 'BEGIN { exit !(t >= 9 && t <= 20) }'
+# One person holds thousands of subordinate uids, each allowed one connection: all uids without
+# a passwd entry share one budget of 128 slots, so 200 of them cannot take the table either.
+getent passwd $((SUB0 + 64)) $((SUB0 + 263)) >/dev/null && kg_skip "uids past $SUB0 have passwd entries"
+"$KG_INCG" "$KG_CGROUP" "$KG_PYTHON" "$ADV_PY" fill "$KG_SOCK" $((SUB0 + 64)) 200 1 8 \
+	>"$FILL_LOG" 2>&1 &
+FILL_PID=$!
+kg_on_exit kg_stop_pid "$FILL_PID"
+kg_wait_for 400 grep -q '^FILLED' "$FILL_LOG"
+printf '# %s\n' "$(cat "$FILL_LOG")"
+held=$(sed -n 's/^FILLED held=\([0-9]*\).*/\1/p' "$FILL_LOG")
+kg_check "200 uids without a passwd entry hold at most 128 connections together ($held held)" \
+	test "${held:-9999}" -le 128
+if kg_start_relay "$REAL" >"$KG_TMP/real.out"; then
+	kg_pass "with 200 such uids connected, a user with a passwd entry (uid $REAL) can register"
+	kg_stop_pid "$KG_RELAY_PID"
+else
+	kg_fail "with 200 such uids connected, uid $REAL cannot register: $(tr '\n' '|' <"$KG_TMP/real.out")"
+fi
+kg_wait_for 100 kg_gone "$FILL_PID"
 
 # --- 5: escape sequences for root's terminal ------------------------------------------------
 # A principal and a process name made of ESC, BEL and newline: root's ctl clients and ctl watch
