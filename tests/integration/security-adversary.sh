@@ -130,20 +130,27 @@ adv "$REAL" --bg idle "$KG_SOCK" 25
 IDLE_LOG=$ADV_LOG
 kg_wait_for 50 grep -q CONNECTED "$IDLE_LOG"
 FILL_LOG="$KG_TMP/fill.log"
-"$KG_INCG" "$KG_CGROUP" "$KG_PYTHON" "$ADV_PY" fill "$KG_SOCK" "$SUB0" 64 16 8 >"$FILL_LOG" 2>&1 &
-FILL_PID=$!
-kg_on_exit kg_stop_pid "$FILL_PID"
-kg_wait_for 400 grep -q '^FILLED' "$FILL_LOG"
-printf '# %s\n' "$(cat "$FILL_LOG")"
-held=$(sed -n 's/^FILLED held=\([0-9]*\).*/\1/p' "$FILL_LOG")
+fill() { # UID0 NUIDS PER: uids UID0.. each hold PER idle connections for 8 s; sets held
+	"$KG_INCG" "$KG_CGROUP" "$KG_PYTHON" "$ADV_PY" fill "$KG_SOCK" "$1" "$2" "$3" 8 \
+		>"$FILL_LOG" 2>&1 &
+	FILL_PID=$!
+	kg_on_exit kg_stop_pid "$FILL_PID"
+	kg_wait_for 400 grep -q '^FILLED' "$FILL_LOG"
+	printf '# %s\n' "$(cat "$FILL_LOG")"
+	held=$(sed -n 's/^FILLED held=\([0-9]*\).*/\1/p' "$FILL_LOG")
+}
+real_registers() { # WHEN: a user with a passwd entry can still register
+	if kg_start_relay "$REAL" >"$KG_TMP/real.out"; then
+		kg_pass "$1, a user with a passwd entry (uid $REAL) can register"
+		kg_stop_pid "$KG_RELAY_PID"
+	else
+		kg_fail "$1, uid $REAL cannot register: $(tr '\n' '|' <"$KG_TMP/real.out")"
+	fi
+}
+fill "$SUB0" 64 16
 kg_check "64 uids without a passwd entry hold at most one connection each ($held held)" \
 	test "${held:-9999}" -le 64
-if kg_start_relay "$REAL" >"$KG_TMP/real.out"; then
-	kg_pass "with the table under attack, a user with a passwd entry (uid $REAL) can register"
-	kg_stop_pid "$KG_RELAY_PID"
-else
-	kg_fail "with the table under attack, uid $REAL cannot register: $(tr '\n' '|' <"$KG_TMP/real.out")"
-fi
+real_registers "with the table under attack"
 out=$("$KG_CTL" --socket "$KG_SOCK" status 2>&1)
 kg_expect "with the table under attack, root's ctl status answers" "kernelgatekeeper-service" "$out"
 kg_wait_for 100 kg_gone "$FILL_PID"
@@ -154,21 +161,10 @@ kg_check "an idle connection (neither client nor watcher) is closed after about 
 # One person holds thousands of subordinate uids, each allowed one connection: all uids without
 # a passwd entry share one budget of 128 slots, so 200 of them cannot take the table either.
 getent passwd $((SUB0 + 64)) $((SUB0 + 263)) >/dev/null && kg_skip "uids past $SUB0 have passwd entries"
-"$KG_INCG" "$KG_CGROUP" "$KG_PYTHON" "$ADV_PY" fill "$KG_SOCK" $((SUB0 + 64)) 200 1 8 \
-	>"$FILL_LOG" 2>&1 &
-FILL_PID=$!
-kg_on_exit kg_stop_pid "$FILL_PID"
-kg_wait_for 400 grep -q '^FILLED' "$FILL_LOG"
-printf '# %s\n' "$(cat "$FILL_LOG")"
-held=$(sed -n 's/^FILLED held=\([0-9]*\).*/\1/p' "$FILL_LOG")
+fill $((SUB0 + 64)) 200 1
 kg_check "200 uids without a passwd entry hold at most 128 connections together ($held held)" \
 	test "${held:-9999}" -le 128
-if kg_start_relay "$REAL" >"$KG_TMP/real.out"; then
-	kg_pass "with 200 such uids connected, a user with a passwd entry (uid $REAL) can register"
-	kg_stop_pid "$KG_RELAY_PID"
-else
-	kg_fail "with 200 such uids connected, uid $REAL cannot register: $(tr '\n' '|' <"$KG_TMP/real.out")"
-fi
+real_registers "with 200 such uids connected"
 kg_wait_for 100 kg_gone "$FILL_PID"
 
 # --- 5: escape sequences for root's terminal ------------------------------------------------
