@@ -22,9 +22,9 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "forward.h"
-#include "negotiate.h"
+#include "auth/negotiate.h"
 #include "relay.h"
 #include "shared/ipc.h"
 #include "shared/log.h"

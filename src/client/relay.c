@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "forward.h"
 #include "relay.h"
 #include "shared/netutil.h"

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 #include "tunnel.h"

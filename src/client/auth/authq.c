@@ -11,11 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "authq.h"
-#include "forward.h"
-#include "relay.h"
+#include "client/auth/authq.h"
+#include "client/forward.h"
+#include "client/relay.h"
+#include "client/tunnel.h"
 #include "shared/log.h"
-#include "tunnel.h"
 
 static struct {
 	pthread_mutex_t lock;

@@ -15,8 +15,8 @@
 
 #include <limits.h>
 
-#include "client.h"
-#include "negotiate.h"
+#include "client/client.h"
+#include "client/auth/negotiate.h"
 
 #define AUTHQ_MAX_PENDING 4096 /* jobs queued at most; beyond that connections fail at once */
 
