@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "forward.h"
 #include "http.h"
 #include "shared/log.h"

@@ -22,9 +22,9 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "forward.h"
-#include "negotiate.h"
+#include "auth/negotiate.h"
 #include "relay.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
@@ -287,6 +287,18 @@ static void send_report(struct kg_client *cl, const struct negotiate_ticket *tk)
 		kg_ipc_send(cl->ipc_fd, KG_MSG_CLIENT_INFO, 0, &rep, sizeof(rep), NULL, 0);
 }
 
+/* The worker's ticket report (job->r < 0: no ticket to report). */
+static void on_ticket(struct kg_client *cl, struct auth_job *job)
+{
+	cl->info_pending = false;
+	if (cl->info_again) {
+		cl->info_again = false;
+		cl->info_at = 0;
+	}
+	send_report(cl, job->r == 0 ? job->ticket : NULL);
+	authq_job_free(job);
+}
+
 void ipc_client_request_info(struct kg_client *cl)
 {
 	/* One report in the worker's queue at a time; a request meanwhile (a reload) makes the
@@ -295,18 +307,8 @@ void ipc_client_request_info(struct kg_client *cl)
 		cl->info_again = true;
 		return;
 	}
-	if (authq_submit_ticket(cl))
+	if (authq_submit_ticket(cl, on_ticket))
 		cl->info_pending = true;
 	else
 		send_report(cl, NULL); /* the counts at least */
-}
-
-void ipc_client_on_ticket(struct kg_client *cl, int r, const struct negotiate_ticket *tk)
-{
-	cl->info_pending = false;
-	if (cl->info_again) {
-		cl->info_again = false;
-		cl->info_at = 0;
-	}
-	send_report(cl, r == 0 ? tk : NULL);
 }

@@ -9,7 +9,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/relay.c src/client/relay.h src/client/pump.c src/client/accept.c \
 	src/client/tunnel.c src/client/tunnel.h src/client/tunnel_connect.c \
 	src/client/forward.c src/client/forward.h \
-	src/client/authq.c src/client/authq.h
+	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) -pthread
 # libkgnegotiate uses the parsers' base64: it comes first.

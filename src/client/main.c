@@ -27,7 +27,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "relay.h"
 #include "shared/log.h"
 #include "shared/netutil.h"

@@ -1,8 +1,10 @@
-# Kerberos/SPNEGO for the client (negotiate.c), its test against a throwaway KDC, and the
+# Kerberos/SPNEGO for the client (auth/), its test against a throwaway KDC, and the
 # Kerberos + Negotiate proxy rig the client's end-to-end tests share (tests/lib/krbrig.sh).
 # Users of the library also link src/client/libkgclientparse.a (base64) and the GSSAPI/krb5 libs.
 noinst_LIBRARIES += src/client/libkgnegotiate.a
-src_client_libkgnegotiate_a_SOURCES = src/client/negotiate.c src/client/negotiate.h
+src_client_libkgnegotiate_a_SOURCES = src/client/auth/negotiate.c src/client/auth/negotiate.h \
+	src/client/auth/negotiate_error.c src/client/auth/negotiate_error.h \
+	src/client/auth/krb5_ccache.c src/client/auth/krb5_ccache.h
 src_client_libkgnegotiate_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
 
 KG_NEGOTIATE_LIBS = src/client/libkgnegotiate.a src/client/libkgclientparse.a \

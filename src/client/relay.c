@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "forward.h"
 #include "relay.h"
 #include "shared/netutil.h"
@@ -356,6 +356,18 @@ void relay_close_all(struct kg_client *cl)
 }
 
 /* --- the loop ------------------------------------------------------------------------------- */
+
+void relay_conn_on_auth(struct kg_client *cl, struct auth_job *job)
+{
+	struct relay_conn *c = job->owner;
+
+	if (c->dead)
+		authq_job_free(job);
+	else if (c->fwd) /* not its state: a lingering 502 keeps fwd */
+		forward_on_auth(cl, c, job);
+	else
+		tunnel_on_auth(cl, c, job);
+}
 
 int relay_watch(struct kg_client *cl, int fd, struct src *src, uint32_t events)
 {

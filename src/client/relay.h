@@ -21,6 +21,8 @@
 
 #include "client.h"
 
+struct auth_job;
+
 #define RELAY_SCRATCH	   (64 * 1024)	/* one read; also the cap of a direction's backlog */
 #define RELAY_BUF_HARD_MAX (200 * 1024) /* queued control data (heads + tokens) at most */
 #define RELAY_ROUNDS	   16		/* reads per direction per wakeup before yielding */
@@ -109,6 +111,8 @@ void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadli
 void relay_mark_ready(struct relay_conn *c);
 /* Close both sides and free c at the end of this loop pass; failed counts it as a failure. */
 void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed);
+/* The Kerberos worker's answer for the connection job->owner (an authq_done_fn). */
+void relay_conn_on_auth(struct kg_client *cl, struct auth_job *job);
 /* Count c among the active tunnels (once; relay_conn_close uncounts it). */
 void relay_count_active(struct kg_client *cl, struct relay_conn *c);
 /* Switch to plain byte relaying (tunnel open). */

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "authq.h"
+#include "auth/authq.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 #include "tunnel.h"
@@ -88,7 +88,7 @@ int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
 	t->token = NULL;
 	negotiate_free(t->neg);
 	t->neg = NULL;
-	t->job = authq_submit(c);
+	t->job = authq_submit(c->set, relay_conn_on_auth, c);
 	if (!t->job) {
 		snprintf(t->error, sizeof(t->error), "too many connections waiting for Kerberos");
 		return -ENOBUFS;

@@ -11,7 +11,7 @@
 
 #include "client.h"
 #include "http.h"
-#include "negotiate.h"
+#include "auth/negotiate.h"
 #include "relay.h"
 #include "sniff.h"
 

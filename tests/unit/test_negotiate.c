@@ -3,7 +3,7 @@
  * Exit 77 when the KDC tools are missing (99 with KG_REQUIRE_PRIVILEGED=1), 99 when the KDC
  * cannot be set up.
  */
-#include "client/negotiate.h"
+#include "client/auth/negotiate.h"
 
 #include "client/base64.h"
 

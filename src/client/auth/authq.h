@@ -6,7 +6,8 @@
  * eventfd; the loop hands each result to its connection. A connection that closes while its
  * job is still queued cancels it: the worker drops it without asking the KDC, and it stops
  * counting against AUTHQ_MAX_PENDING at once. One already being made is only detached
- * (job->conn = NULL); the loop frees it when it comes back. Only negotiate_start() and
+ * (job->done = NULL); the loop frees it when it comes back. The queue knows none of its users:
+ * each job carries the function that takes its result. Only negotiate_start() and
  * negotiate_ticket_status() run on the worker (the latter for the periodic ticket report: with a
  * KCM cache it is a round trip to a daemon that may hang); everything else stays on the loop
  * thread.
@@ -15,17 +16,21 @@
 
 #include <limits.h>
 
-#include "client.h"
-#include "negotiate.h"
+#include "client/auth/negotiate.h"
+#include "client/client.h"
 
 #define AUTHQ_MAX_PENDING 4096 /* jobs queued at most; beyond that connections fail at once */
 
-struct relay_conn;
+struct auth_job;
+
+/* Called on the loop thread with a finished job, which it then owns (authq_job_free()). */
+typedef void authq_done_fn(struct kg_client *cl, struct auth_job *job);
 
 struct auth_job {
 	struct auth_job *next;
-	struct negotiate_ticket *ticket; /* a ticket report's job (no connection), else NULL */
-	struct relay_conn *conn;	 /* NULL: the connection went away */
+	struct negotiate_ticket *ticket; /* a ticket report's job, else NULL */
+	authq_done_fn *done;		 /* NULL: its submitter went away, the job is dropped */
+	void *owner;			 /* the submitter's, for done */
 	const char *proxy_host;		 /* copies packed after the struct (settings may change) */
 	const char *spn;
 	const char *ccache;
@@ -44,13 +49,13 @@ int authq_start(struct kg_client *cl);
  * answer) after AUTHQ_STOP_WAIT_MS: it is left running, its queue untouched, and the process
  * must end with _exit() so that no library destructor runs under it. */
 bool authq_stop(void);
-/* A job for c with c's settings (those of its accept); NULL when the queue is full or out of
- * memory. */
-struct auth_job *authq_submit(struct relay_conn *c);
-/* A ticket report for the service with the current settings; its result goes to
- * ipc_client_on_ticket(). NULL when the queue is full or out of memory. */
-struct auth_job *authq_submit_ticket(struct kg_client *cl);
+/* A token with settings set (a connection's: those of its accept), handed to done with owner;
+ * NULL when the queue is full or out of memory. */
+struct auth_job *authq_submit(const struct client_settings *set, authq_done_fn *done, void *owner);
+/* A ticket report for the service with the current settings, handed to done. NULL when the
+ * queue is full or out of memory. */
+struct auth_job *authq_submit_ticket(struct kg_client *cl, authq_done_fn *done);
 void authq_cancel(struct auth_job *job);
-/* The eventfd fired: hand finished jobs to their connections. */
+/* The eventfd fired: hand finished jobs to their done functions. */
 void authq_on_ready(struct kg_client *cl);
 void authq_job_free(struct auth_job *job);

@@ -11,11 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "authq.h"
-#include "forward.h"
-#include "relay.h"
+#include "client/auth/authq.h"
 #include "shared/log.h"
-#include "tunnel.h"
 
 static struct {
 	pthread_mutex_t lock;
@@ -156,7 +153,8 @@ bool authq_stop(void)
 	return true;
 }
 
-static struct auth_job *submit(const struct client_settings *set, struct relay_conn *c, bool ticket)
+static struct auth_job *submit(const struct client_settings *set, authq_done_fn *done, void *owner,
+			       bool ticket)
 {
 	size_t lh = strlen(set->proxy.host) + 1, ls = strlen(set->spn) + 1;
 	size_t lc = strlen(set->ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;
@@ -167,7 +165,8 @@ static struct auth_job *submit(const struct client_settings *set, struct relay_c
 	job = calloc(1, sizeof(*job) + lt + lh + ls + lc);
 	if (!job)
 		return NULL;
-	job->conn = c;
+	job->done = done;
+	job->owner = owner;
 	if (ticket)
 		job->ticket = (struct negotiate_ticket *)(job + 1);
 	p = (char *)(job + 1) + lt;
@@ -190,22 +189,23 @@ static struct auth_job *submit(const struct client_settings *set, struct relay_c
 	return job;
 }
 
-struct auth_job *authq_submit(struct relay_conn *c)
+struct auth_job *authq_submit(const struct client_settings *set, authq_done_fn *done, void *owner)
 {
-	return submit(c->set, c, false);
+	return submit(set, done, owner, false);
 }
 
-struct auth_job *authq_submit_ticket(struct kg_client *cl)
+struct auth_job *authq_submit_ticket(struct kg_client *cl, authq_done_fn *done)
 {
-	return cl->set ? submit(cl->set, NULL, true) : NULL;
+	return cl->set ? submit(cl->set, done, NULL, true) : NULL;
 }
 
 void authq_cancel(struct auth_job *job)
 {
 	if (!job)
 		return;
-	/* Only the loop thread reads or writes job->conn. */
-	job->conn = NULL;
+	/* Only the loop thread reads or writes job->done and job->owner. */
+	job->done = NULL;
+	job->owner = NULL;
 	pthread_mutex_lock(&q.lock);
 	if (job->queued && !job->cancelled) {
 		/* Still queued: the worker drops it, and it no longer takes a place. */
@@ -229,14 +229,9 @@ void authq_on_ready(struct kg_client *cl)
 	while ((job = list)) {
 		list = job->next;
 		job->next = NULL;
-		if (job->ticket) {
-			ipc_client_on_ticket(cl, job->r, job->ticket);
-			authq_job_free(job);
-		} else if (!job->conn || job->conn->dead)
-			authq_job_free(job);
-		else if (job->conn->fwd) /* not its state: a lingering 502 keeps fwd */
-			forward_on_auth(cl, job->conn, job);
+		if (job->done)
+			job->done(cl, job);
 		else
-			tunnel_on_auth(cl, job->conn, job);
+			authq_job_free(job);
 	}
 }
