@@ -1,6 +1,6 @@
-/* The service's configuration as the client's settings (see settings.h): parsing the
- * KG_MSG_CONFIG keys the client uses, checking what this version can do, and the references
- * connections hold.
+/* The service's configuration as the client's settings (see settings.h): taking the keys the
+ * client uses from the KG_MSG_CONFIG that config_wire.c decodes, checking what this version can
+ * do, and the references connections hold.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -11,6 +11,7 @@
 
 #include "settings.h"
 #include "shared/ccname.h"
+#include "shared/config_wire.h"
 #include "shared/log.h"
 
 int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out, char *err,
@@ -39,19 +40,6 @@ int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_ur
 	}
 }
 
-static int parse_uint(const char *v, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || end == v || *end || n > max)
-		return -EINVAL;
-	*out = (unsigned)n;
-	return 0;
-}
-
 /* kerberos.ccache with its %{...} tokens expanded for this user, as libkrb5 would expand them
  * in krb5.conf (GSSAPI takes a configured name literally). */
 static int set_ccache(struct client_settings *set, const char *v)
@@ -75,63 +63,32 @@ static int set_ccache(struct client_settings *set, const char *v)
 	return r;
 }
 
-static int set_one(struct client_settings *set, const char *k, const char *v)
-{
-	if (strcmp(k, "proxy.type") == 0) {
-		return kg_proxy_type_from_string(v, &set->proxy_type);
-	} else if (strcmp(k, "proxy.url") == 0) {
-		snprintf(set->proxy_url, sizeof(set->proxy_url), "%s", v);
-	} else if (strcmp(k, "proxy.connection_timeout") == 0) {
-		return parse_uint(v, KG_CONNECTION_TIMEOUT_MAX, &set->connection_timeout);
-	} else if (strcmp(k, "proxy.request_timeout") == 0) {
-		return parse_uint(v, KG_REQUEST_TIMEOUT_MAX, &set->request_timeout);
-	} else if (strcmp(k, "proxy.max_retries") == 0) {
-		return parse_uint(v, KG_MAX_RETRIES_MAX, &set->max_retries);
-	} else if (strcmp(k, "kerberos.ccache") == 0) {
-		return set_ccache(set, v);
-	} else if (strcmp(k, "kerberos.spn") == 0) {
-		snprintf(set->spn, sizeof(set->spn), "%s", v);
-	} else if (strcmp(k, "client.sniff_hostname") == 0) {
-		set->sniff_hostname = strcmp(v, "true") == 0;
-	}
-	/* Keys the client does not use (proxy.wpad_url, kerberos.realm, ebpf.*, newer ones) are
-	 * ignored. */
-	return 0;
-}
-
-/* What a key the service leaves out means: the configuration's own defaults. */
-static void settings_defaults(struct client_settings *set)
-{
-	struct kg_config d;
-
-	kg_config_defaults(&d);
-	*set = (struct client_settings){
-	    .refs = 1,
-	    .proxy_type = d.proxy.type,
-	    .connection_timeout = d.proxy.connection_timeout,
-	    .request_timeout = d.proxy.request_timeout,
-	    .max_retries = d.proxy.max_retries,
-	    .sniff_hostname = d.client.sniff_hostname,
-	};
-}
-
+/* The keys and their checks are config_wire.c's; what is left here is what this version of the
+ * relay makes of them. Keys the client does not use (proxy.wpad_url, kerberos.realm, ebpf.*) are
+ * checked and then left alone. */
 static int parse_msg(const struct kg_ipc_msg *m, struct client_settings *set)
 {
-	char k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2], err[KG_URL_MAX + 128];
-	size_t pos = 0;
+	char err[KG_IPC_TEXT_MAX * 4 + 64]; /* names a key and its value */
+	struct kg_config cfg;
 	int r;
 
-	settings_defaults(set);
-	while ((r = kg_ipc_config_next(m, &pos, k, sizeof(k), v, sizeof(v))) == 1) {
-		if (set_one(set, k, v) < 0) {
-			log_error("the service sent an invalid value for %s: \"%s\"", k, v);
-			return -EINVAL;
-		}
-	}
+	r = kg_config_wire_decode(m, &cfg, err, sizeof(err));
 	if (r < 0) {
-		log_error("the service sent a malformed configuration");
+		log_error("the service sent %s", err);
 		return r;
 	}
+	*set = (struct client_settings){
+	    .refs = 1,
+	    .proxy_type = cfg.proxy.type,
+	    .connection_timeout = cfg.proxy.connection_timeout,
+	    .request_timeout = cfg.proxy.request_timeout,
+	    .max_retries = cfg.proxy.max_retries,
+	    .sniff_hostname = cfg.client.sniff_hostname,
+	};
+	memcpy(set->proxy_url, cfg.proxy.url, sizeof(set->proxy_url));
+	memcpy(set->spn, cfg.kerberos.spn, sizeof(set->spn));
+	if (cfg.kerberos.ccache[0] && (r = set_ccache(set, cfg.kerberos.ccache)) < 0)
+		return r;
 	r = client_settings_check(set->proxy_type, set->proxy_url, &set->proxy, err, sizeof(err));
 	if (r < 0)
 		log_error("%s (the service's configuration)", err);

@@ -22,6 +22,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "service.h"
+#include "shared/config_wire.h"
 #include "shared/log.h"
 #include "shared/macro.h"
 #include "shared/netutil.h"
@@ -184,39 +185,12 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 
 static int handle_config(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
-	const struct kg_config *cfg = &c->svc->cfg;
 	uint8_t buf[KG_IPC_MAX_PAYLOAD];
-	char num[32], ports[KG_MAX_TARGET_PORTS * 6 + 1] = "";
-	size_t len = 0;
-	unsigned i;
-	int r = 0;
+	size_t len;
+	int r;
 
-#define ADD(k, v)                                                                                  \
-	do {                                                                                       \
-		if (r == 0)                                                                        \
-			r = kg_ipc_config_add(buf, sizeof(buf), &len, k, v);                       \
-	} while (0)
-#define ADD_NUM(k, v)                                                                              \
-	do {                                                                                       \
-		snprintf(num, sizeof(num), "%u", (unsigned)(v));                                   \
-		ADD(k, num);                                                                       \
-	} while (0)
-	ADD("proxy.type", kg_proxy_type_to_string(cfg->proxy.type));
-	ADD("proxy.url", cfg->proxy.url);
-	ADD("proxy.wpad_url", cfg->proxy.wpad_url);
-	ADD_NUM("proxy.connection_timeout", cfg->proxy.connection_timeout);
-	ADD_NUM("proxy.request_timeout", cfg->proxy.request_timeout);
-	ADD_NUM("proxy.max_retries", cfg->proxy.max_retries);
-	ADD("kerberos.realm", cfg->kerberos.realm);
-	ADD("kerberos.ccache", cfg->kerberos.ccache);
-	ADD("kerberos.spn", cfg->kerberos.spn);
-	ADD("client.sniff_hostname", cfg->client.sniff_hostname ? "true" : "false");
-	for (i = 0; i < c->svc->n_ports; i++)
-		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%u",
-			 i ? "," : "", c->svc->ports[i]);
-	ADD("ebpf.target_ports", ports);
-#undef ADD
-#undef ADD_NUM
+	r = kg_config_wire_encode(&c->svc->cfg, c->svc->ports, c->svc->n_ports, buf, sizeof(buf),
+				  &len);
 	if (r < 0)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "configuration too large");
 	return reply(c, m->hdr.seq, KG_MSG_CONFIG, buf, len);

@@ -1,0 +1,215 @@
+/* The configuration on the wire (shared/config_wire.c): every key survives the trip from the
+ * service's struct to the client's, the message keeps the syntax older peers speak, and a value
+ * out of type or range, a malformed or truncated message is refused with the struct untouched. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shared/config_wire.h"
+
+static uint8_t payload[KG_IPC_MAX_PAYLOAD];
+
+static struct kg_ipc_msg as_msg(size_t len)
+{
+	struct kg_ipc_msg m = {.hdr = {.type = KG_MSG_CONFIG}, .payload = payload, .len = len};
+
+	return m;
+}
+
+/* A message of one entry; the other keys keep their defaults. */
+static int decode_one(const char *key, const char *value, struct kg_config *out)
+{
+	char err[256];
+	size_t len = 0;
+	struct kg_ipc_msg m;
+
+	ck_assert_int_eq(kg_ipc_config_add(payload, sizeof(payload), &len, key, value), 0);
+	m = as_msg(len);
+	return kg_config_wire_decode(&m, out, err, sizeof(err));
+}
+
+/* Every key set away from its default comes back the same. */
+START_TEST(test_round_trip)
+{
+	static const uint16_t ports[] = {80, 443, 8080};
+	struct kg_config in, out;
+	struct kg_ipc_msg m;
+	char err[256];
+	size_t len;
+
+	kg_config_defaults(&in);
+	in.proxy.type = KG_PROXY_NONE;
+	strcpy(in.proxy.url, "http://proxy.example.com:3128");
+	strcpy(in.proxy.wpad_url, "http://wpad.example.com/wpad.dat");
+	in.proxy.connection_timeout = KG_CONNECTION_TIMEOUT_MAX;
+	in.proxy.request_timeout = 1;
+	in.proxy.max_retries = 0;
+	strcpy(in.kerberos.realm, "EXAMPLE.COM");
+	strcpy(in.kerberos.ccache, "FILE:/tmp/krb5cc_%{uid}");
+	strcpy(in.kerberos.spn, "HTTP@proxy.example.com");
+	in.client.sniff_hostname = false;
+	ck_assert_int_eq(kg_config_wire_encode(&in, ports, 3, payload, sizeof(payload), &len), 0);
+	m = as_msg(len);
+	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.proxy.type, KG_PROXY_NONE);
+	ck_assert_str_eq(out.proxy.url, in.proxy.url);
+	ck_assert_str_eq(out.proxy.wpad_url, in.proxy.wpad_url);
+	ck_assert_uint_eq(out.proxy.connection_timeout, KG_CONNECTION_TIMEOUT_MAX);
+	ck_assert_uint_eq(out.proxy.request_timeout, 1);
+	ck_assert_uint_eq(out.proxy.max_retries, 0);
+	ck_assert_str_eq(out.kerberos.realm, in.kerberos.realm);
+	ck_assert_str_eq(out.kerberos.ccache, in.kerberos.ccache);
+	ck_assert_str_eq(out.kerberos.spn, in.kerberos.spn);
+	ck_assert(!out.client.sniff_hostname);
+	ck_assert_uint_eq(out.ebpf.n_target_ports, 3);
+	ck_assert_uint_eq(out.ebpf.target_ports[2], 8080);
+}
+END_TEST
+
+/* The exact bytes the service has always sent: older clients read them. */
+START_TEST(test_wire_syntax)
+{
+	static const char expected[] = "proxy.type=http\0proxy.url=\0proxy.wpad_url=\0"
+				       "proxy.connection_timeout=10\0proxy.request_timeout=30\0"
+				       "proxy.max_retries=3\0kerberos.realm=\0kerberos.ccache=\0"
+				       "kerberos.spn=\0client.sniff_hostname=true\0"
+				       "ebpf.target_ports=80,443";
+	static const uint16_t ports[] = {80, 443};
+	struct kg_config cfg;
+	size_t len;
+
+	kg_config_defaults(&cfg);
+	ck_assert_int_eq(kg_config_wire_encode(&cfg, ports, 2, payload, sizeof(payload), &len), 0);
+	ck_assert_uint_eq(len, sizeof(expected));
+	ck_assert_mem_eq(payload, expected, sizeof(expected));
+	ck_assert_int_eq(kg_config_wire_encode(&cfg, ports, KG_MAX_TARGET_PORTS + 1, payload,
+					       sizeof(payload), &len),
+			 -EINVAL);
+	ck_assert_int_eq(kg_config_wire_encode(&cfg, ports, 2, payload, 40, &len), -ENOSPC);
+}
+END_TEST
+
+/* Missing keys are the defaults (an older service), unknown ones are ignored (a newer one). */
+START_TEST(test_defaults_and_unknown_keys)
+{
+	struct kg_config out, d;
+
+	kg_config_defaults(&d);
+	ck_assert_int_eq(decode_one("proxy.future_key", "anything", &out), 0);
+	ck_assert_uint_eq(out.proxy.connection_timeout, d.proxy.connection_timeout);
+	ck_assert_uint_eq(out.ebpf.n_target_ports, d.ebpf.n_target_ports);
+	ck_assert(out.client.sniff_hostname);
+	ck_assert_int_eq(decode_one("ebpf.target_ports", "", &out), 0);
+	ck_assert_uint_eq(out.ebpf.n_target_ports, 0);
+}
+END_TEST
+
+START_TEST(test_bad_values)
+{
+	static const char *const bad[][2] = {
+	    {"proxy.type", "socks"},
+	    {"proxy.connection_timeout", "0"},
+	    {"proxy.connection_timeout", "601"},
+	    {"proxy.request_timeout", "3601"},
+	    {"proxy.max_retries", "11"},
+	    {"proxy.max_retries", "-1"},
+	    {"proxy.max_retries", "+3"},
+	    {"proxy.max_retries", " 3"},
+	    {"proxy.max_retries", "3 "},
+	    {"proxy.max_retries", "0x3"},
+	    {"proxy.max_retries", ""},
+	    {"proxy.request_timeout", "99999999999999999999"},
+	    {"client.sniff_hostname", "yes"},
+	    {"client.sniff_hostname", ""},
+	    {"ebpf.target_ports", "0"},
+	    {"ebpf.target_ports", "65536"},
+	    {"ebpf.target_ports", "80,"},
+	    {"ebpf.target_ports", ",80"},
+	    {"ebpf.target_ports", "80,,443"},
+	    {"ebpf.target_ports", "80;443"},
+	};
+	struct kg_config out;
+	size_t i;
+
+	memset(&out, 0x5a, sizeof(out));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(decode_one(bad[i][0], bad[i][1], &out) == -EINVAL, "%s=%s", bad[i][0],
+			      bad[i][1]);
+	ck_assert_uint_eq(out.proxy.max_retries, 0x5a5a5a5a);
+}
+END_TEST
+
+/* A value that does not fit its field is refused, not cut. */
+START_TEST(test_too_long)
+{
+	char big[KG_NAME_MAX + 1], ports[KG_IPC_TEXT_MAX * 2];
+	struct kg_config out;
+	unsigned i;
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(decode_one("kerberos.spn", big, &out), -EINVAL);
+	big[KG_NAME_MAX - 1] = '\0';
+	ck_assert_int_eq(decode_one("kerberos.spn", big, &out), 0);
+	ports[0] = '\0';
+	for (i = 0; i <= KG_MAX_TARGET_PORTS; i++)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%u", i ? "," : "",
+			 1000 + i);
+	ck_assert_int_eq(decode_one("ebpf.target_ports", ports, &out), -EINVAL);
+}
+END_TEST
+
+/* Every truncation of a valid message is either refused or a prefix of its entries. */
+START_TEST(test_truncated)
+{
+	static const uint16_t ports[] = {80, 443};
+	struct kg_config cfg, out;
+	struct kg_ipc_msg m;
+	char err[256];
+	size_t len, cut;
+	int r;
+
+	kg_config_defaults(&cfg);
+	ck_assert_int_eq(kg_config_wire_encode(&cfg, ports, 2, payload, sizeof(payload), &len), 0);
+	for (cut = 0; cut < len; cut++) {
+		m = as_msg(cut);
+		r = kg_config_wire_decode(&m, &out, err, sizeof(err));
+		if (cut > 0 && payload[cut - 1] == '\0')
+			ck_assert_int_eq(r, 0);
+		else if (cut > 0)
+			ck_assert_int_eq(r, -EBADMSG);
+	}
+	payload[0] = '=';
+	m = as_msg(len);
+	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), -EBADMSG);
+	m.hdr.type = KG_MSG_STATUS;
+	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), -EBADMSG);
+}
+END_TEST
+
+static Suite *config_wire_suite(void)
+{
+	Suite *s = suite_create("config_wire");
+	TCase *tc = tcase_create("wire");
+
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_wire_syntax);
+	tcase_add_test(tc, test_defaults_and_unknown_keys);
+	tcase_add_test(tc, test_bad_values);
+	tcase_add_test(tc, test_too_long);
+	tcase_add_test(tc, test_truncated);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_wire_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
