@@ -17,13 +17,13 @@
 
 #include "kg_abi.h"
 
-#define AF_INET 2
-#define AF_INET6 10
+#define AF_INET	    2
+#define AF_INET6    10
 #define SOCK_STREAM 1
 #define IPPROTO_TCP 6
-#define SOL_IP 0
-#define SOL_IPV6 41
-#define PAGE_SIZE 4096
+#define SOL_IP	    0
+#define SOL_IPV6    41
+#define PAGE_SIZE   4096
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -216,7 +216,7 @@ static __always_inline int v4_is_local(__u32 addr_be)
 static __always_inline int v6_is_local(__u32 w0, __u32 w1, __u32 w2, __u32 w3)
 {
 	if (w0 == 0 && w1 == 0 && w2 == 0 && (w3 == 0 || w3 == bpf_htonl(1)))
-		return 1; /* :: and ::1 */
+		return 1;				   /* :: and ::1 */
 	return (bpf_ntohl(w0) & 0xffc00000) == 0xfe800000; /* fe80::/10 */
 }
 
@@ -270,7 +270,7 @@ static __always_inline int v6_bypassed(struct kg_addr a)
  * or NULL when the connection must be left alone. Cheapest checks first: most connections on a
  * machine are not to a target port. */
 static __always_inline const struct kg_client_entry *steer_lookup(struct bpf_sock_addr *ctx,
-								   __u16 port)
+								  __u16 port)
 {
 	const struct kg_client_entry *client;
 	const struct kg_settings *cfg;
@@ -514,7 +514,7 @@ int kg_sockops(struct bpf_sock_ops *skops)
 	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
 		bpf_map_update_elem(&connection_map, &k.t, dst, BPF_ANY);
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-							 BPF_SOCK_OPS_STATE_CB_FLAG);
+						     BPF_SOCK_OPS_STATE_CB_FLAG);
 		emit_event(KG_EVENT_REDIRECT, &k.t, dst);
 	} else if (skops->args[1] == BPF_TCP_CLOSE) {
 		/* Both FINs are through (or the connection was reset): the relay has long read
@@ -621,10 +621,10 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	family = ctx_u32(&sk->family);
 	src4 = ctx_u32(&sk->src_ip4);
 	dst4 = ctx_u32(&sk->dst_ip4);
-	src6 = addr_v6(ctx_u32(&sk->src_ip6[0]), ctx_u32(&sk->src_ip6[1]),
-		       ctx_u32(&sk->src_ip6[2]), ctx_u32(&sk->src_ip6[3]));
-	dst6 = addr_v6(ctx_u32(&sk->dst_ip6[0]), ctx_u32(&sk->dst_ip6[1]),
-		       ctx_u32(&sk->dst_ip6[2]), ctx_u32(&sk->dst_ip6[3]));
+	src6 = addr_v6(ctx_u32(&sk->src_ip6[0]), ctx_u32(&sk->src_ip6[1]), ctx_u32(&sk->src_ip6[2]),
+		       ctx_u32(&sk->src_ip6[3]));
+	dst6 = addr_v6(ctx_u32(&sk->dst_ip6[0]), ctx_u32(&sk->dst_ip6[1]), ctx_u32(&sk->dst_ip6[2]),
+		       ctx_u32(&sk->dst_ip6[3]));
 	dport_be = (__u16)sk->dst_port;
 	relay_port = (__u16)sk->src_port;
 	/* The accepted socket: local = the relay, remote = the application. */
@@ -638,7 +638,7 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 		relay_key = KG_RELAY_PORT_KEY(family == AF_INET6, relay_port);
 		is_relay = (family == AF_INET ? src4 == bpf_htonl(0x7f000001)
 					      : (src6.w[0] | src6.w[1] | src6.w[2]) == 0 &&
-							src6.w[3] == bpf_htonl(1)) &&
+						    src6.w[3] == bpf_htonl(1)) &&
 			   lookup32(&relay_ports, relay_key) != NULL;
 		return is_relay ? sockopt_no_entry(ctx) : sockopt_passthrough(ctx);
 	}

@@ -8,21 +8,21 @@
 
 #include <linux/types.h>
 
-#define KG_MAX_CLIENTS 4096
-#define KG_MAX_CONNECTIONS 65536
+#define KG_MAX_CLIENTS	       4096
+#define KG_MAX_CONNECTIONS     65536
 #define KG_MAX_PROXY_ENDPOINTS 64
-#define KG_MAX_BYPASS_ENTRIES 1024
-#define KG_RINGBUF_BYTES (256 * 1024)
+#define KG_MAX_BYPASS_ENTRIES  1024
+#define KG_RINGBUF_BYTES       (256 * 1024)
 /* Unread events that wake the service although nobody is watching: a quarter of the ring, so a
  * burst of connections cannot fill it between two timer drains. */
 #define KG_RINGBUF_WAKE_BYTES (KG_RINGBUF_BYTES / 4)
-#define KG_COMM_LEN 16
+#define KG_COMM_LEN	      16
 
 /* process_map: uid -> the user's relay. One entry per registered client. */
 struct kg_client_entry {
 	__u32 client_tgid; /* the client process: its own connections are never redirected */
-	__u16 port4;       /* relay listener on 127.0.0.1 (also used for v4-mapped destinations) */
-	__u16 port6;       /* relay listener on [::1]; 0: native IPv6 is not redirected */
+	__u16 port4;	   /* relay listener on 127.0.0.1 (also used for v4-mapped destinations) */
+	__u16 port6;	   /* relay listener on [::1]; 0: native IPv6 is not redirected */
 };
 
 /* relay_ports key: a relay listener's port, with bit 16 set for the [::1] listener. The value
@@ -40,15 +40,16 @@ struct kg_tuple {
 
 /* connection_map value and the body of every event. */
 struct kg_orig_dst {
-	__u8 ip[16];   /* original destination (v4-mapped for IPv4) */
-	__u16 port;    /* original destination port */
-	__u16 family;  /* AF_INET or AF_INET6: family of the original destination as seen by the
-		        * relay (a v4-mapped destination is AF_INET) */
-	__u32 uid;     /* the application's uid (init user namespace) */
-	__u32 pid;     /* the application's tgid at connect() */
+	__u8 ip[16];  /* original destination (v4-mapped for IPv4) */
+	__u16 port;   /* original destination port */
+	__u16 family; /* AF_INET or AF_INET6: family of the original destination as seen by the
+		       * relay (a v4-mapped destination is AF_INET) */
+	__u32 uid;    /* the application's uid (init user namespace) */
+	__u32 pid;    /* the application's tgid at connect() */
 	__u32 pad;
-	__u64 cookie;  /* the application socket's cookie */
-	char comm[KG_COMM_LEN]; /* filled in by the service from /proc; "" when the process is gone */
+	__u64 cookie;		/* the application socket's cookie */
+	char comm[KG_COMM_LEN]; /* filled in by the service from /proc; "" when the process is gone
+				 */
 };
 
 enum kg_event_type {
@@ -83,17 +84,17 @@ struct kg_endpoint {
 
 /* Counters in the per-CPU stats array, index = enum value. */
 enum kg_stat {
-	KG_STAT_CONNECT_SEEN = 0,   /* connect4/6 ran for a TCP socket */
-	KG_STAT_REDIRECTED,         /* rewritten to a relay */
-	KG_STAT_SKIP_PORT,          /* not a target port */
-	KG_STAT_SKIP_NO_CLIENT,     /* uid has no registered client */
-	KG_STAT_SKIP_SELF,          /* the client's own connection */
-	KG_STAT_SKIP_NETNS,         /* other network namespace */
-	KG_STAT_SKIP_LOCAL,         /* loopback, link-local, unspecified */
-	KG_STAT_SKIP_BYPASS,        /* bypass CIDR or proxy endpoint */
-	KG_STAT_ORIGDST_ANSWERED,   /* SO_ORIGINAL_DST answered */
-	KG_STAT_ORIGDST_DENIED,     /* SO_ORIGINAL_DST asked by another uid */
-	KG_STAT_EVENTS_DROPPED,     /* ring buffer full */
+	KG_STAT_CONNECT_SEEN = 0, /* connect4/6 ran for a TCP socket */
+	KG_STAT_REDIRECTED,	  /* rewritten to a relay */
+	KG_STAT_SKIP_PORT,	  /* not a target port */
+	KG_STAT_SKIP_NO_CLIENT,	  /* uid has no registered client */
+	KG_STAT_SKIP_SELF,	  /* the client's own connection */
+	KG_STAT_SKIP_NETNS,	  /* other network namespace */
+	KG_STAT_SKIP_LOCAL,	  /* loopback, link-local, unspecified */
+	KG_STAT_SKIP_BYPASS,	  /* bypass CIDR or proxy endpoint */
+	KG_STAT_ORIGDST_ANSWERED, /* SO_ORIGINAL_DST answered */
+	KG_STAT_ORIGDST_DENIED,	  /* SO_ORIGINAL_DST asked by another uid */
+	KG_STAT_EVENTS_DROPPED,	  /* ring buffer full */
 	KG_STAT_MAX,
 };
 

@@ -43,3 +43,14 @@ tests/kernel/debian-6.1.log: $(filter-out $(KG_KERNEL_TESTS:.sh=.log),$(TEST_LOG
 check-kernel:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(KG_KERNEL_TESTS)'
 .PHONY: check-kernel
+
+# Formatting: `make format` applies .clang-format to every C file; the test (and
+# `make format-check`) fails on any file that differs or includes a header by a relative path.
+TESTS += tests/style/format-check.sh
+dist_check_SCRIPTS += tests/style/format-check.sh
+format-check:
+	top_srcdir='$(abs_top_srcdir)' bash $(abs_top_srcdir)/tests/style/format-check.sh
+format:
+	cd $(abs_top_srcdir) && find src bpf tests -name '*.[ch]' ! -name '*.skel.h' ! -name vmlinux.h \
+		-exec clang-format -i {} +
+.PHONY: format-check format

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay.h"
+#include "client/relay.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 

@@ -4,8 +4,8 @@
  */
 #include <errno.h>
 
-#include "ascii.h"
-#include "base64.h"
+#include "client/ascii.h"
+#include "client/base64.h"
 
 static const char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "settings.h"
+#include "client/settings.h"
 #include "shared/config.h"
 #include "shared/macro.h"
 

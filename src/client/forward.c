@@ -6,12 +6,12 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "auth/authq.h"
-#include "forward.h"
-#include "http.h"
+#include "client/auth/authq.h"
+#include "client/forward.h"
+#include "client/http.h"
+#include "client/tunnel.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
-#include "tunnel.h"
 
 #define FWD_IN_MAX (KG_HTTP_HEAD_MAX + RELAY_SCRATCH) /* a request head + pipelined bytes */
 #define FWD_STEPS  8

@@ -13,8 +13,8 @@
  */
 #pragma once
 
-#include "client.h"
-#include "relay.h"
+#include "client/client.h"
+#include "client/relay.h"
 
 struct auth_job;
 

@@ -22,10 +22,10 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "auth/authq.h"
-#include "forward.h"
-#include "auth/negotiate.h"
-#include "relay.h"
+#include "client/auth/authq.h"
+#include "client/auth/negotiate.h"
+#include "client/forward.h"
+#include "client/relay.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/netutil.h"

@@ -5,30 +5,30 @@
  * the user's own Kerberos ticket (DESIGN.md §4). READY=1 after the first registration attempt,
  * answered or not: a user's session must not wait on a system service that is stopped or
  * cannot start (the client keeps trying in the background); STATUS= says whether it is
- * waiting for the service or relaying, with the tunnel counts. SIGTERM/SIGINT: stop accepting, give live tunnels CLIENT_STOP_GRACE_S, exit
- * 0. SIGHUP: re-read the local file (logging) and the service's configuration.
- * Exit codes: 0 clean, 1 runtime failure, 2 usage or configuration error.
+ * waiting for the service or relaying, with the tunnel counts. SIGTERM/SIGINT: stop accepting, give
+ * live tunnels CLIENT_STOP_GRACE_S, exit 0. SIGHUP: re-read the local file (logging) and the
+ * service's configuration. Exit codes: 0 clean, 1 runtime failure, 2 usage or configuration error.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/epoll.h>
-#include <time.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
-#include "auth/authq.h"
-#include "relay.h"
+#include "client/auth/authq.h"
+#include "client/relay.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -198,7 +198,6 @@ static void usage(FILE *f)
 	    KG_DEFAULT_CONFIG_PATH);
 }
 
-
 /* The loop thread does little per wake-up (one recv, one send) but every byte of a connection's
  * handshake waits for it. On a busy machine (2 CPUs shared with the application, and here the
  * proxy and origin too) it queued behind other tasks' slices: asking the scheduler for the
@@ -216,7 +215,7 @@ static void request_short_slice(void)
 		uint64_t sched_runtime, sched_deadline, sched_period;
 	} attr = {
 	    .size = sizeof(attr),
-	    .sched_flags = 0x08, /* SCHED_FLAG_KEEP_POLICY: a CPUSchedulingPolicy= stays */
+	    .sched_flags = 0x08,     /* SCHED_FLAG_KEEP_POLICY: a CPUSchedulingPolicy= stays */
 	    .sched_runtime = 100000, /* ns */
 	};
 
@@ -336,8 +335,8 @@ int main(int argc, char **argv)
 	/* The service's settings are authoritative (apply_config checks them), but a local file
 	 * naming a proxy type this version cannot do is refused at once, even with no service
 	 * to ask; an http type without a URL here is fine, the service supplies it. */
-	if (client_settings_check(cl.local.proxy.type, cl.local.proxy.url, NULL, err, sizeof(err)) ==
-	    -EOPNOTSUPP) {
+	if (client_settings_check(cl.local.proxy.type, cl.local.proxy.url, NULL, err,
+				  sizeof(err)) == -EOPNOTSUPP) {
 		log_error("%s: %s", cl.config_path, err);
 		return EXIT_USAGE;
 	}

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "relay.h"
+#include "client/relay.h"
 #include "shared/log.h"
 
 uint8_t relay_scratch[RELAY_SCRATCH];
@@ -167,8 +167,9 @@ static int pipe_take(struct relay_buf *b, size_t left)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_error("the relay's splice pipe lost %zu bytes (%s): copying from now on",
-				  left, n < 0 ? strerror(errno) : "end of pipe");
+			log_error(
+			    "the relay's splice pipe lost %zu bytes (%s): copying from now on",
+			    left, n < 0 ? strerror(errno) : "end of pipe");
 			relay_pump_cleanup();
 			return -EIO;
 		}

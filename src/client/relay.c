@@ -17,11 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/authq.h"
-#include "forward.h"
-#include "relay.h"
+#include "client/auth/authq.h"
+#include "client/forward.h"
+#include "client/relay.h"
+#include "client/tunnel.h"
 #include "shared/netutil.h"
-#include "tunnel.h"
 
 #define LOOP_EVENTS 256
 #define LINGER_USEC 2000000ull

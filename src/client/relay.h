@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "client.h"
+#include "client/client.h"
 
 struct auth_job;
 

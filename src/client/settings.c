@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "settings.h"
+#include "client/settings.h"
 #include "shared/ccname.h"
 #include "shared/config_wire.h"
 #include "shared/log.h"

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "ascii.h"
-#include "http.h"
-#include "sniff.h"
+#include "client/ascii.h"
+#include "client/http.h"
+#include "client/sniff.h"
 
 #define DNS_NAME_MAX  253
 #define DNS_LABEL_MAX 63

@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/authq.h"
+#include "client/auth/authq.h"
+#include "client/tunnel.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
-#include "tunnel.h"
 
 #define SAME_FAILURE_QUIET_USEC 5000000ull
 

@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client.h"
-#include "http.h"
-#include "auth/negotiate.h"
-#include "relay.h"
-#include "sniff.h"
+#include "client/auth/negotiate.h"
+#include "client/client.h"
+#include "client/http.h"
+#include "client/relay.h"
+#include "client/sniff.h"
 
 #define TUNNEL_TARGET_MAX (KG_HOST_MAX + 8) /* "host:port" */
 #define TUNNEL_REASON_MAX 400

@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "client/tunnel.h"
 #include "shared/netutil.h"
-#include "tunnel.h"
 
 #define RETRY_BASE_USEC 100000ull
 

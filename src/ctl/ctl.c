@@ -28,21 +28,22 @@ static const char *socket_path = KG_DEFAULT_SOCKET_PATH;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: kernelgatekeeper-ctl [--socket PATH] COMMAND\n"
-		   "\n"
-		   "Commands:\n"
-		   "  status              service state and the clients you may see\n"
-		   "  clients             registered clients (root: all users; others: their own)\n"
-		   "  ports list          target ports\n"
-		   "  ports add PORT      steer PORT too (root, with ebpf.allow_dynamic_ports)\n"
-		   "  ports remove PORT   stop steering PORT (root, with ebpf.allow_dynamic_ports)\n"
-		   "  stats               datapath counters\n"
-		   "  watch [--count N]   print connection events as they happen\n"
-		   "\n"
-		   "Options:\n"
-		   "  -s, --socket PATH   IPC socket (default " KG_DEFAULT_SOCKET_PATH ")\n"
-		   "      --version       print the version and exit\n"
-		   "  -h, --help          print this help and exit\n");
+	fprintf(f,
+		"Usage: kernelgatekeeper-ctl [--socket PATH] COMMAND\n"
+		"\n"
+		"Commands:\n"
+		"  status              service state and the clients you may see\n"
+		"  clients             registered clients (root: all users; others: their own)\n"
+		"  ports list          target ports\n"
+		"  ports add PORT      steer PORT too (root, with ebpf.allow_dynamic_ports)\n"
+		"  ports remove PORT   stop steering PORT (root, with ebpf.allow_dynamic_ports)\n"
+		"  stats               datapath counters\n"
+		"  watch [--count N]   print connection events as they happen\n"
+		"\n"
+		"Options:\n"
+		"  -s, --socket PATH   IPC socket (default " KG_DEFAULT_SOCKET_PATH ")\n"
+		"      --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n");
 }
 
 static int connect_service(void)
@@ -52,8 +53,9 @@ static int connect_service(void)
 	if (fd < 0)
 		fprintf(stderr, "kernelgatekeeper-ctl: cannot reach the service at %s: %s\n",
 			socket_path,
-			fd == -ENOENT || fd == -ECONNREFUSED ? "is kernelgatekeeper.service running?"
-							     : strerror(-fd));
+			fd == -ENOENT || fd == -ECONNREFUSED
+			    ? "is kernelgatekeeper.service running?"
+			    : strerror(-fd));
 	return fd;
 }
 
@@ -115,8 +117,8 @@ static void print_clients(const struct kg_ipc_client_info *ci, uint32_t n)
 			       sizeof(principal));
 		format_time((uint64_t)ci[i].report.ticket_expiry * 1000000u, exp, sizeof(exp));
 		printf("%-12s %8u %7u %7u %10" PRIu64 "  %-30s %s\n", name, ci[i].pid, ci[i].port4,
-		       ci[i].port6, ci[i].redirected,
-		       principal[0] ? principal : "(no ticket)", exp);
+		       ci[i].port6, ci[i].redirected, principal[0] ? principal : "(no ticket)",
+		       exp);
 	}
 }
 
@@ -205,17 +207,17 @@ static int cmd_ports(int fd, int argc, char **argv)
 }
 
 static const char *const stat_names[KG_STAT_MAX] = {
-	[KG_STAT_CONNECT_SEEN] = "tcp_connects_seen",
-	[KG_STAT_REDIRECTED] = "redirected",
-	[KG_STAT_SKIP_PORT] = "skipped_not_target_port",
-	[KG_STAT_SKIP_NO_CLIENT] = "skipped_no_client",
-	[KG_STAT_SKIP_SELF] = "skipped_client_itself",
-	[KG_STAT_SKIP_NETNS] = "skipped_other_netns",
-	[KG_STAT_SKIP_LOCAL] = "skipped_local_destination",
-	[KG_STAT_SKIP_BYPASS] = "skipped_bypass_or_proxy",
-	[KG_STAT_ORIGDST_ANSWERED] = "original_dst_answered",
-	[KG_STAT_ORIGDST_DENIED] = "original_dst_denied_other_uid",
-	[KG_STAT_EVENTS_DROPPED] = "events_dropped",
+    [KG_STAT_CONNECT_SEEN] = "tcp_connects_seen",
+    [KG_STAT_REDIRECTED] = "redirected",
+    [KG_STAT_SKIP_PORT] = "skipped_not_target_port",
+    [KG_STAT_SKIP_NO_CLIENT] = "skipped_no_client",
+    [KG_STAT_SKIP_SELF] = "skipped_client_itself",
+    [KG_STAT_SKIP_NETNS] = "skipped_other_netns",
+    [KG_STAT_SKIP_LOCAL] = "skipped_local_destination",
+    [KG_STAT_SKIP_BYPASS] = "skipped_bypass_or_proxy",
+    [KG_STAT_ORIGDST_ANSWERED] = "original_dst_answered",
+    [KG_STAT_ORIGDST_DENIED] = "original_dst_denied_other_uid",
+    [KG_STAT_EVENTS_DROPPED] = "events_dropped",
 };
 
 static int cmd_stats(int fd)
@@ -273,7 +275,8 @@ static int cmd_watch(int fd, int argc, char **argv)
 		if (r == -EAGAIN)
 			continue;
 		if (r < 0) {
-			fprintf(stderr, "kernelgatekeeper-ctl: connection to the service lost: %s\n",
+			fprintf(stderr,
+				"kernelgatekeeper-ctl: connection to the service lost: %s\n",
 				strerror(-r));
 			return EXIT_FAILURE;
 		}
@@ -294,10 +297,10 @@ static int cmd_watch(int fd, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	_cleanup_close_ int fd = -1;
 	const char *cmd;

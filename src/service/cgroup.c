@@ -3,12 +3,12 @@
  * controllers. The configured path may also name any cgroup inside the hierarchy (tests attach
  * to their own sub-cgroup). */
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <linux/magic.h>
 
-#include "cgroup.h"
+#include "service/cgroup.h"
 
 static int is_cgroup2(const char *path)
 {

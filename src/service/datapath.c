@@ -8,10 +8,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -19,8 +19,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "datapath.h"
 #include "kernelgatekeeper.skel.h"
+#include "service/datapath.h"
 #include "shared/load_report.h"
 #include "shared/log.h"
 #include "shared/macro.h"
@@ -33,7 +33,7 @@ struct kg_datapath {
 	struct ring_buffer *ring;
 	kg_event_fn on_event;
 	void *userdata;
-	struct kg_settings settings; /* what settings[0] holds */
+	struct kg_settings settings;	     /* what settings[0] holds */
 	uint16_t ports[KG_MAX_TARGET_PORTS]; /* what target_ports has on */
 	unsigned n_ports;
 };
@@ -45,14 +45,14 @@ struct feature {
 };
 
 static const struct feature features[] = {
-	{0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup sock_addr programs (connect4/6, getpeername4/6)"},
-	{0, BPF_PROG_TYPE_SOCK_OPS, "sock_ops programs"},
-	{0, BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup getsockopt programs (Linux 5.3)"},
-	{1, BPF_MAP_TYPE_SK_STORAGE, "socket-local storage maps (Linux 5.2)"},
-	{1, BPF_MAP_TYPE_LRU_HASH, "LRU hash maps"},
-	{1, BPF_MAP_TYPE_LPM_TRIE, "LPM trie maps"},
-	{1, BPF_MAP_TYPE_RINGBUF, "BPF ring buffers (Linux 5.8)"},
-	{1, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU array maps"},
+    {0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup sock_addr programs (connect4/6, getpeername4/6)"},
+    {0, BPF_PROG_TYPE_SOCK_OPS, "sock_ops programs"},
+    {0, BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup getsockopt programs (Linux 5.3)"},
+    {1, BPF_MAP_TYPE_SK_STORAGE, "socket-local storage maps (Linux 5.2)"},
+    {1, BPF_MAP_TYPE_LRU_HASH, "LRU hash maps"},
+    {1, BPF_MAP_TYPE_LPM_TRIE, "LPM trie maps"},
+    {1, BPF_MAP_TYPE_RINGBUF, "BPF ring buffers (Linux 5.8)"},
+    {1, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU array maps"},
 };
 
 #ifndef CAP_BPF
@@ -95,18 +95,20 @@ int kg_datapath_probe(char *why, size_t whylen)
 			continue;
 		caps = missing_caps();
 		if (caps) {
-			snprintf(why, whylen,
-				 "not allowed to load the BPF datapath: this process lacks %s (the "
-				 "unit grants CAP_BPF and CAP_NET_ADMIN; check CapabilityBoundingSet= "
-				 "in drop-ins)",
-				 caps);
+			snprintf(
+			    why, whylen,
+			    "not allowed to load the BPF datapath: this process lacks %s (the "
+			    "unit grants CAP_BPF and CAP_NET_ADMIN; check CapabilityBoundingSet= "
+			    "in drop-ins)",
+			    caps);
 			return -EPERM;
 		}
 		if (r == -EPERM || r == -EACCES) {
-			snprintf(why, whylen,
-				 "not allowed to use the bpf() system call (%s): run as root or with "
-				 "CAP_BPF and CAP_NET_ADMIN",
-				 strerror(-r));
+			snprintf(
+			    why, whylen,
+			    "not allowed to use the bpf() system call (%s): run as root or with "
+			    "CAP_BPF and CAP_NET_ADMIN",
+			    strerror(-r));
 			return -EPERM;
 		}
 		snprintf(why, whylen, "this kernel lacks %s%s%s", f->what, r < 0 ? ": " : "",
@@ -172,9 +174,10 @@ static int load(struct kg_datapath *dp, char *why, size_t whylen)
 		 u.release, report.prog[0] ? report.prog : "(unnamed)",
 		 report.error[0] ? report.error : strerror(-r), report.reason[0] ? " (\"" : "",
 		 report.reason, report.reason[0] ? "\")" : "",
-		 kg_log_get_level() >= LOG_DEBUG ? ""
-						 : "; log_level = \"debug\" logs the verifier's whole "
-						   "output");
+		 kg_log_get_level() >= LOG_DEBUG
+		     ? ""
+		     : "; log_level = \"debug\" logs the verifier's whole "
+		       "output");
 	return -ENOEXEC;
 }
 
@@ -269,8 +272,8 @@ static int target_port_write(struct kg_datapath *dp, uint16_t port, uint8_t on)
 {
 	uint32_t key = port;
 
-	return bpf_map__update_elem(dp->skel->maps.target_ports, &key, sizeof(key), &on,
-				    sizeof(on), BPF_ANY);
+	return bpf_map__update_elem(dp->skel->maps.target_ports, &key, sizeof(key), &on, sizeof(on),
+				    BPF_ANY);
 }
 
 int kg_datapath_set_ports(struct kg_datapath *dp, const uint16_t *ports, unsigned n)
@@ -438,8 +441,7 @@ int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16
 	return r;
 }
 
-int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
-			      uint16_t port6)
+int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4, uint16_t port6)
 {
 	uint32_t keys[2] = {KG_RELAY_PORT_KEY(0, port4), KG_RELAY_PORT_KEY(1, port6)};
 	uint32_t key = uid;

@@ -37,8 +37,7 @@ int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16
 			   uint16_t port6);
 /* Undo kg_datapath_client_add with the same ports; a relay_ports entry that another uid owns is
  * left alone. kg_datapath_client_add fails with -EEXIST when a port is already someone's. */
-int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
-			      uint16_t port6);
+int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4, uint16_t port6);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
 
 /* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "service.h"
+#include "service/service.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -28,8 +28,8 @@ static void fill_comm(struct kg_event *ev)
 	if (dir < 0)
 		return;
 	fd = fstat(dir, &st) == 0 && st.st_uid == ev->dst.uid
-		     ? openat(dir, "comm", O_RDONLY | O_CLOEXEC)
-		     : -1;
+		 ? openat(dir, "comm", O_RDONLY | O_CLOEXEC)
+		 : -1;
 	close(dir);
 	if (fd < 0)
 		return;
@@ -47,8 +47,8 @@ void kg_service_on_event(void *userdata, struct kg_event *ev)
 
 	svc->events_total++;
 	for (c = svc->conns; c; c = c->next) {
-		bool to_client = c->is_client && c->uid == ev->dst.uid &&
-				 ev->type == KG_EVENT_REDIRECT;
+		bool to_client =
+		    c->is_client && c->uid == ev->dst.uid && ev->type == KG_EVENT_REDIRECT;
 		bool to_watcher = c->watcher && (c->uid == 0 || c->uid == ev->dst.uid);
 
 		if ((to_client || to_watcher) && !named) {
@@ -70,9 +70,8 @@ void kg_service_on_event(void *userdata, struct kg_event *ev)
 		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
 		snprintf(uid, sizeof(uid), "%u", ev->dst.uid);
 		snprintf(pid, sizeof(pid), "%u", ev->dst.pid);
-		log_fields_ratelimited(LOG_DEBUG,
-				       KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
-				       "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid,
-				       uid, dest);
+		log_fields_ratelimited(
+		    LOG_DEBUG, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
+		    "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid, uid, dest);
 	}
 }

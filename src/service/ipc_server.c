@@ -21,7 +21,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "service.h"
+#include "service/service.h"
 #include "shared/config_wire.h"
 #include "shared/log.h"
 #include "shared/macro.h"
@@ -62,10 +62,11 @@ static void conn_free(struct kg_conn *c)
 		if (r < 0 && r != -ENOENT)
 			log_error_ratelimited("cannot remove the relay entry of uid %s: %s", uid,
 					      strerror(-r));
-		log_fields_ratelimited(LOG_INFO, KG_FIELDS({"KG_UID", uid}),
-				       "client of uid %s (pid %d) disconnected; its connections are "
-				       "no longer steered",
-				       uid, (int)c->pid);
+		log_fields_ratelimited(
+		    LOG_INFO, KG_FIELDS({"KG_UID", uid}),
+		    "client of uid %s (pid %d) disconnected; its connections are "
+		    "no longer steered",
+		    uid, (int)c->pid);
 		svc->n_clients--;
 	}
 	/* Only now that neither process_map nor relay_ports names the ports may anyone else
@@ -153,7 +154,8 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	if (r < 0) {
 		log_error_ratelimited("cannot add the relay entry for uid %s: %s", uid,
 				      strerror(-r));
-		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s", strerror(-r));
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s",
+					 strerror(-r));
 	}
 	reg.port4 = port4;
 	reg.port6 = port6;
@@ -293,8 +295,9 @@ static int handle_ports_change(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot update ports: %s",
 					 strerror(-r));
 	fmt_uid(uid, sizeof(uid), c->uid);
-	log_fields(LOG_NOTICE, KG_FIELDS({"KG_UID", uid}), "target port %u %s at run time by uid %s",
-		   p->port, add ? "added" : "removed", uid);
+	log_fields(LOG_NOTICE, KG_FIELDS({"KG_UID", uid}),
+		   "target port %u %s at run time by uid %s", p->port, add ? "added" : "removed",
+		   uid);
 	return send_ports(c, m->hdr.seq);
 }
 
@@ -306,9 +309,10 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 
 	/* The counters are the whole machine's: how many connections every user makes. */
 	if (c->uid != 0)
-		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
-					 "the datapath counters are root's: `status` shows your own "
-					 "client");
+		return kg_ipc_send_error(
+		    c->fd, m->hdr.seq, EPERM,
+		    "the datapath counters are root's: `status` shows your own "
+		    "client");
 	r = kg_datapath_stats(svc->dp, st.counters);
 	if (r < 0)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot read counters: %s",
@@ -417,12 +421,12 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 					     "disconnecting it",
 					     (int)c->pid, (unsigned)c->uid,
 					     r == -EPROTONOSUPPORT ? "unsupported protocol version"
-					     : r == -EMSGSIZE     ? "message too large"
-								  : "bad message");
+					     : r == -EMSGSIZE	   ? "message too large"
+								   : "bad message");
 			kg_ipc_send_error(fd, 0, -r,
 					  r == -EPROTONOSUPPORT
-						  ? "unsupported protocol version (want %d)"
-						  : "malformed message (protocol version %d)",
+					      ? "unsupported protocol version (want %d)"
+					      : "malformed message (protocol version %d)",
 					  KG_IPC_VERSION);
 			conn_free(c);
 			return 0;

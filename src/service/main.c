@@ -21,8 +21,8 @@
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 
-#include "cgroup.h"
-#include "service.h"
+#include "service/cgroup.h"
+#include "service/service.h"
 #include "shared/log.h"
 #include "shared/macro.h"
 #include "shared/netutil.h"
@@ -181,21 +181,21 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	if (kg_datapath_stats(svc->dp, st) == 0) {
 		snprintf(redirected, sizeof(redirected), "%" PRIu64, st[KG_STAT_REDIRECTED]);
 		snprintf(clients, sizeof(clients), "%u", svc->n_clients);
-		if (st[KG_STAT_REDIRECTED] != svc->last_redirected || kg_log_get_level() >= LOG_DEBUG)
-			log_fields(LOG_INFO,
-				   KG_FIELDS({"KG_CLIENTS", clients}, {"KG_REDIRECTED", redirected}),
-				   "stats: %s client(s), %s redirected, %" PRIu64 " left alone "
-				   "(port %" PRIu64 ", no client %" PRIu64 ", own %" PRIu64
-				   ", netns %" PRIu64 ", local %" PRIu64 ", bypass %" PRIu64
-				   "), SO_ORIGINAL_DST %" PRIu64 " answered %" PRIu64
-				   " denied, %" PRIu64 " events dropped",
-				   clients, redirected,
-				   st[KG_STAT_CONNECT_SEEN] - st[KG_STAT_REDIRECTED],
-				   st[KG_STAT_SKIP_PORT], st[KG_STAT_SKIP_NO_CLIENT],
-				   st[KG_STAT_SKIP_SELF], st[KG_STAT_SKIP_NETNS],
-				   st[KG_STAT_SKIP_LOCAL], st[KG_STAT_SKIP_BYPASS],
-				   st[KG_STAT_ORIGDST_ANSWERED], st[KG_STAT_ORIGDST_DENIED],
-				   st[KG_STAT_EVENTS_DROPPED]);
+		if (st[KG_STAT_REDIRECTED] != svc->last_redirected ||
+		    kg_log_get_level() >= LOG_DEBUG)
+			log_fields(
+			    LOG_INFO,
+			    KG_FIELDS({"KG_CLIENTS", clients}, {"KG_REDIRECTED", redirected}),
+			    "stats: %s client(s), %s redirected, %" PRIu64 " left alone "
+			    "(port %" PRIu64 ", no client %" PRIu64 ", own %" PRIu64
+			    ", netns %" PRIu64 ", local %" PRIu64 ", bypass %" PRIu64
+			    "), SO_ORIGINAL_DST %" PRIu64 " answered %" PRIu64 " denied, %" PRIu64
+			    " events dropped",
+			    clients, redirected, st[KG_STAT_CONNECT_SEEN] - st[KG_STAT_REDIRECTED],
+			    st[KG_STAT_SKIP_PORT], st[KG_STAT_SKIP_NO_CLIENT],
+			    st[KG_STAT_SKIP_SELF], st[KG_STAT_SKIP_NETNS], st[KG_STAT_SKIP_LOCAL],
+			    st[KG_STAT_SKIP_BYPASS], st[KG_STAT_ORIGDST_ANSWERED],
+			    st[KG_STAT_ORIGDST_DENIED], st[KG_STAT_EVENTS_DROPPED]);
 		svc->last_redirected = st[KG_STAT_REDIRECTED];
 	}
 	publish_status(svc, st[KG_STAT_REDIRECTED]);
@@ -237,7 +237,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	}
 	if (strcmp(next.socket_path, svc->cfg.socket_path) != 0 ||
 	    strcmp(next.ebpf.cgroup_path, svc->cfg.ebpf.cgroup_path) != 0)
-		log_warn("socket_path and ebpf.cgroup_path changes take effect only after a restart");
+		log_warn(
+		    "socket_path and ebpf.cgroup_path changes take effect only after a restart");
 	r = apply_config(svc, &next, why, sizeof(why));
 	if (r < 0) {
 		log_error("reload failed: %s; restoring the running configuration", why);
@@ -368,8 +369,8 @@ static int run(struct kg_service *svc)
 	arm_stats_timer(svc);
 	kg_service_events_changed(svc);
 	svc->started_usec = kg_now_usec(CLOCK_REALTIME);
-	log_fields(LOG_INFO, KG_FIELDS({"KG_CGROUP", svc->cgroup_dir}, {"KG_SOCKET",
-									 svc->cfg.socket_path}),
+	log_fields(LOG_INFO,
+		   KG_FIELDS({"KG_CGROUP", svc->cgroup_dir}, {"KG_SOCKET", svc->cfg.socket_path}),
 		   "kernelgatekeeper-service %s started: programs attached to %s, %u target "
 		   "port(s), IPC on %s",
 		   PACKAGE_VERSION, svc->cgroup_dir, svc->n_ports, svc->cfg.socket_path);
@@ -401,11 +402,11 @@ static void service_free(struct kg_service *svc)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'C'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	static struct kg_service svc = {.ipc_fd = -1};
 	const char *config_path = KG_DEFAULT_CONFIG_PATH;
@@ -434,7 +435,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kernelgatekeeper-service: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "kernelgatekeeper-service: unexpected argument '%s'\n",
+			argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}

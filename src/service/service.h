@@ -7,18 +7,18 @@
 
 #include <systemd/sd-event.h>
 
-#include "datapath.h"
+#include "service/datapath.h"
 #include "shared/config.h"
 #include "shared/ipc.h"
 
-#define KG_MAX_IPC_CONNS 1024     /* all peers together */
-#define KG_IPC_CONNS_ROOT_RESERVE 32 /* of those, only root may take the last ones */
-#define KG_MAX_IPC_CONNS_PER_UID 16 /* besides its client; 1 for a uid without a passwd entry */
+#define KG_MAX_IPC_CONNS	  1024 /* all peers together */
+#define KG_IPC_CONNS_ROOT_RESERVE 32   /* of those, only root may take the last ones */
+#define KG_MAX_IPC_CONNS_PER_UID  16   /* besides its client; 1 for a uid without a passwd entry */
 /* All uids without a passwd entry together, their clients included: one person holds
  * thousands of subordinate uids, so a limit per uid alone does not bound them. */
 #define KG_IPC_CONNS_NO_PASSWD 128
-#define KG_IPC_IDLE_USEC (10 * 1000000ull) /* for a connection neither client nor watcher */
-#define KG_LISTEN_BACKLOG 1024
+#define KG_IPC_IDLE_USEC       (10 * 1000000ull) /* for a connection neither client nor watcher */
+#define KG_LISTEN_BACKLOG      1024
 
 struct kg_service;
 

@@ -20,9 +20,9 @@
 #define KG_CONNECTION_TIMEOUT_MAX 600
 #define KG_REQUEST_TIMEOUT_MAX	  3600
 #define KG_MAX_RETRIES_MAX	  10
-#define KG_MAX_BYPASS 256
-#define KG_URL_MAX 512
-#define KG_NAME_MAX 256
+#define KG_MAX_BYPASS		  256
+#define KG_URL_MAX		  512
+#define KG_NAME_MAX		  256
 
 enum kg_proxy_type {
 	KG_PROXY_HTTP = 0,
@@ -32,9 +32,9 @@ enum kg_proxy_type {
 };
 
 struct kg_cidr {
-	int family;          /* AF_INET or AF_INET6 */
-	uint8_t addr[16];    /* network order; AF_INET uses the first 4 bytes */
-	uint8_t prefix_len;  /* 0..32 or 0..128; bits past the prefix are always zero */
+	int family;	    /* AF_INET or AF_INET6 */
+	uint8_t addr[16];   /* network order; AF_INET uses the first 4 bytes */
+	uint8_t prefix_len; /* 0..32 or 0..128; bits past the prefix are always zero */
 };
 
 /* A parsed URL: scheme "http" or "https", host (no brackets for IPv6), port (80 for http and
@@ -48,39 +48,40 @@ struct kg_url {
 
 struct kg_config {
 	struct {
-		enum kg_proxy_type type;          /* default http */
-		char url[KG_URL_MAX];             /* default "" */
-		char wpad_url[KG_URL_MAX];        /* default "" */
-		unsigned connection_timeout;      /* s, 1..600, default 10 */
-		unsigned request_timeout;         /* s, 1..3600, default 30 */
-		unsigned max_retries;             /* 0..10, default 3 */
+		enum kg_proxy_type type;     /* default http */
+		char url[KG_URL_MAX];	     /* default "" */
+		char wpad_url[KG_URL_MAX];   /* default "" */
+		unsigned connection_timeout; /* s, 1..600, default 10 */
+		unsigned request_timeout;    /* s, 1..3600, default 30 */
+		unsigned max_retries;	     /* 0..10, default 3 */
 	} proxy;
 	struct {
-		char realm[KG_NAME_MAX];          /* default "" */
-		bool enable_cache;                /* default true */
-		char ccache[PATH_MAX];            /* default "" */
-		char spn[KG_NAME_MAX];            /* default "" */
+		char realm[KG_NAME_MAX]; /* default "" */
+		bool enable_cache;	 /* default true */
+		char ccache[PATH_MAX];	 /* default "" */
+		char spn[KG_NAME_MAX];	 /* default "" */
 	} kerberos;
 	struct {
-		char interface[64];               /* default "" (informational) */
-		uint16_t target_ports[KG_MAX_TARGET_PORTS]; /* default {80, 443}; 1..65535, no dups */
+		char interface[64]; /* default "" (informational) */
+		uint16_t
+		    target_ports[KG_MAX_TARGET_PORTS]; /* default {80, 443}; 1..65535, no dups */
 		unsigned n_target_ports;
-		char load_mode[32];               /* default "sockops" (informational) */
-		bool allow_dynamic_ports;         /* default true */
-		unsigned stats_interval;          /* s, 0 (off)..86400, default 15 */
-		char cgroup_path[PATH_MAX];       /* default "/sys/fs/cgroup" */
+		char load_mode[32];		      /* default "sockops" (informational) */
+		bool allow_dynamic_ports;	      /* default true */
+		unsigned stats_interval;	      /* s, 0 (off)..86400, default 15 */
+		char cgroup_path[PATH_MAX];	      /* default "/sys/fs/cgroup" */
 		struct kg_cidr bypass[KG_MAX_BYPASS]; /* default none */
 		unsigned n_bypass;
 	} ebpf;
 	struct {
-		char listen_address[64];          /* default "127.0.0.1"; must be loopback */
-		uint16_t listen_port;             /* 0 (ephemeral, default) or 1..65535 */
-		bool sniff_hostname;              /* default true */
+		char listen_address[64]; /* default "127.0.0.1"; must be loopback */
+		uint16_t listen_port;	 /* 0 (ephemeral, default) or 1..65535 */
+		bool sniff_hostname;	 /* default true */
 	} client;
-	int log_level;                            /* LOG_* from syslog.h, default LOG_INFO */
-	char log_path[PATH_MAX];                  /* default "" */
-	unsigned shutdown_timeout;                /* s, 1..3600, default 30 */
-	char socket_path[108];                    /* default KG_DEFAULT_SOCKET_PATH, absolute */
+	int log_level;		   /* LOG_* from syslog.h, default LOG_INFO */
+	char log_path[PATH_MAX];   /* default "" */
+	unsigned shutdown_timeout; /* s, 1..3600, default 30 */
+	char socket_path[108];	   /* default KG_DEFAULT_SOCKET_PATH, absolute */
 };
 
 /* Called once per warning (unknown key, informational key ignored, ...). msg has file:line. */

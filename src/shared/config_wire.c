@@ -75,7 +75,8 @@ static int format_value(const struct wire_key *key, const struct kg_config *cfg,
 		snprintf(out, cap, "%s", *(const bool *)field ? "true" : "false");
 		return 0;
 	case WIRE_PROXY_TYPE:
-		snprintf(out, cap, "%s", kg_proxy_type_to_string(*(const enum kg_proxy_type *)field));
+		snprintf(out, cap, "%s",
+			 kg_proxy_type_to_string(*(const enum kg_proxy_type *)field));
 		return 0;
 	case WIRE_PORTS:
 		return format_ports(ports, n_ports, out, cap);

@@ -3,37 +3,37 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "ipc.h"
-#include "macro.h"
-#include "netutil.h"
+#include "shared/ipc.h"
+#include "shared/macro.h"
+#include "shared/netutil.h"
 
 static const char *const msg_names[KG_MSG_TYPE_MAX] = {
-	[KG_MSG_ERROR] = "error",
-	[KG_MSG_OK] = "ok",
-	[KG_MSG_REGISTER] = "register",
-	[KG_MSG_REGISTERED] = "registered",
-	[KG_MSG_CONFIG_GET] = "config-get",
-	[KG_MSG_CONFIG] = "config",
-	[KG_MSG_NOTIFY_ACCEPT] = "notify-accept",
-	[KG_MSG_STATUS_GET] = "status-get",
-	[KG_MSG_STATUS] = "status",
-	[KG_MSG_PORTS_LIST] = "ports-list",
-	[KG_MSG_PORTS_ADD] = "ports-add",
-	[KG_MSG_PORTS_REMOVE] = "ports-remove",
-	[KG_MSG_PORTS] = "ports",
-	[KG_MSG_STATS_GET] = "stats-get",
-	[KG_MSG_STATS] = "stats",
-	[KG_MSG_WATCH] = "watch",
-	[KG_MSG_EVENT] = "event",
-	[KG_MSG_CLIENT_INFO] = "client-info",
+    [KG_MSG_ERROR] = "error",
+    [KG_MSG_OK] = "ok",
+    [KG_MSG_REGISTER] = "register",
+    [KG_MSG_REGISTERED] = "registered",
+    [KG_MSG_CONFIG_GET] = "config-get",
+    [KG_MSG_CONFIG] = "config",
+    [KG_MSG_NOTIFY_ACCEPT] = "notify-accept",
+    [KG_MSG_STATUS_GET] = "status-get",
+    [KG_MSG_STATUS] = "status",
+    [KG_MSG_PORTS_LIST] = "ports-list",
+    [KG_MSG_PORTS_ADD] = "ports-add",
+    [KG_MSG_PORTS_REMOVE] = "ports-remove",
+    [KG_MSG_PORTS] = "ports",
+    [KG_MSG_STATS_GET] = "stats-get",
+    [KG_MSG_STATS] = "stats",
+    [KG_MSG_WATCH] = "watch",
+    [KG_MSG_EVENT] = "event",
+    [KG_MSG_CLIENT_INFO] = "client-info",
 };
 
 const char *kg_msg_type_name(uint16_t type)
@@ -96,7 +96,8 @@ static int check_payload(uint16_t type, const uint8_t *p, size_t len)
 			return -EBADMSG;
 		ci = (const void *)(s + 1);
 		for (i = 0; i < s->n_clients; i++)
-			if (!text_terminated(ci[i].report.principal, sizeof(ci[i].report.principal)))
+			if (!text_terminated(ci[i].report.principal,
+					     sizeof(ci[i].report.principal)))
 				return -EBADMSG;
 		return 0;
 	}
@@ -195,15 +196,15 @@ int kg_ipc_send(int fd, uint16_t type, uint32_t seq, const void *payload, size_t
 		const int *fds, size_t n_fds)
 {
 	struct kg_ipc_hdr h = {
-		.magic = KG_IPC_MAGIC,
-		.version = KG_IPC_VERSION,
-		.type = type,
-		.seq = seq,
-		.len = (uint32_t)len,
+	    .magic = KG_IPC_MAGIC,
+	    .version = KG_IPC_VERSION,
+	    .type = type,
+	    .seq = seq,
+	    .len = (uint32_t)len,
 	};
 	struct iovec iov[2] = {
-		{.iov_base = &h, .iov_len = sizeof(h)},
-		{.iov_base = (void *)payload, .iov_len = len},
+	    {.iov_base = &h, .iov_len = sizeof(h)},
+	    {.iov_base = (void *)payload, .iov_len = len},
 	};
 	union {
 		struct cmsghdr align;
@@ -265,10 +266,10 @@ int kg_ipc_recv(int fd, void *buf, size_t cap, struct kg_ipc_msg *out, int *fds,
 	} control;
 	struct iovec iov = {.iov_base = buf, .iov_len = cap};
 	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf),
 	};
 	struct cmsghdr *c;
 	size_t got = 0;

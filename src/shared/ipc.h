@@ -18,29 +18,30 @@
 #include "kg_abi.h"
 #include "shared/config.h"
 
-#define KG_IPC_MAGIC 0x4b474b31u /* "KGK1" */
-#define KG_IPC_VERSION 1
-#define KG_IPC_MAX_MSG 16384
+#define KG_IPC_MAGIC	   0x4b474b31u /* "KGK1" */
+#define KG_IPC_VERSION	   1
+#define KG_IPC_MAX_MSG	   16384
 #define KG_IPC_MAX_PAYLOAD (KG_IPC_MAX_MSG - sizeof(struct kg_ipc_hdr))
 
 enum kg_msg_type {
-	KG_MSG_ERROR = 1,         /* s->any: struct kg_ipc_error */
-	KG_MSG_OK = 2,            /* s->any: empty */
-	KG_MSG_REGISTER = 3,      /* client->s: struct kg_ipc_register */
-	KG_MSG_REGISTERED = 4,    /* s->client: struct kg_ipc_registered + 2 fds (v4, v6 listener) */
-	KG_MSG_CONFIG_GET = 5,    /* client->s: empty */
-	KG_MSG_CONFIG = 6,        /* s->client: "key=value\0" entries, see kg_ipc_config_next() */
-	KG_MSG_NOTIFY_ACCEPT = 7, /* s->client: struct kg_event for one of the client's connections */
-	KG_MSG_STATUS_GET = 8,    /* any->s: empty */
-	KG_MSG_STATUS = 9,        /* s->any: struct kg_ipc_status + n_clients kg_ipc_client_info */
-	KG_MSG_PORTS_LIST = 10,   /* any->s: empty */
-	KG_MSG_PORTS_ADD = 11,    /* root->s: struct kg_ipc_port */
+	KG_MSG_ERROR = 1,      /* s->any: struct kg_ipc_error */
+	KG_MSG_OK = 2,	       /* s->any: empty */
+	KG_MSG_REGISTER = 3,   /* client->s: struct kg_ipc_register */
+	KG_MSG_REGISTERED = 4, /* s->client: struct kg_ipc_registered + 2 fds (v4, v6 listener) */
+	KG_MSG_CONFIG_GET = 5, /* client->s: empty */
+	KG_MSG_CONFIG = 6,     /* s->client: "key=value\0" entries, see kg_ipc_config_next() */
+	KG_MSG_NOTIFY_ACCEPT =
+	    7,			/* s->client: struct kg_event for one of the client's connections */
+	KG_MSG_STATUS_GET = 8,	/* any->s: empty */
+	KG_MSG_STATUS = 9,	/* s->any: struct kg_ipc_status + n_clients kg_ipc_client_info */
+	KG_MSG_PORTS_LIST = 10, /* any->s: empty */
+	KG_MSG_PORTS_ADD = 11,	/* root->s: struct kg_ipc_port */
 	KG_MSG_PORTS_REMOVE = 12, /* root->s: struct kg_ipc_port */
-	KG_MSG_PORTS = 13,        /* s->any: struct kg_ipc_ports */
-	KG_MSG_STATS_GET = 14,    /* any->s: empty */
-	KG_MSG_STATS = 15,        /* s->any: struct kg_ipc_stats */
-	KG_MSG_WATCH = 16,        /* any->s: empty; then KG_MSG_EVENT for every visible event */
-	KG_MSG_EVENT = 17,        /* s->watcher: struct kg_event */
+	KG_MSG_PORTS = 13,	  /* s->any: struct kg_ipc_ports */
+	KG_MSG_STATS_GET = 14,	  /* any->s: empty */
+	KG_MSG_STATS = 15,	  /* s->any: struct kg_ipc_stats */
+	KG_MSG_WATCH = 16,	  /* any->s: empty; then KG_MSG_EVENT for every visible event */
+	KG_MSG_EVENT = 17,	  /* s->watcher: struct kg_event */
 	KG_MSG_CLIENT_INFO = 18,  /* client->s: struct kg_ipc_client_report (ticket state) */
 	KG_MSG_TYPE_MAX,
 };
@@ -56,7 +57,7 @@ struct kg_ipc_hdr {
 #define KG_IPC_TEXT_MAX 256
 
 struct kg_ipc_error {
-	int32_t error; /* positive errno */
+	int32_t error;		       /* positive errno */
 	char message[KG_IPC_TEXT_MAX]; /* NUL-terminated within the array */
 };
 
@@ -84,7 +85,7 @@ struct kg_ipc_ports {
 
 struct kg_ipc_client_report {
 	char principal[KG_IPC_TEXT_MAX]; /* "" when the client has no ticket */
-	int64_t ticket_expiry;           /* unix time, 0 unknown */
+	int64_t ticket_expiry;		 /* unix time, 0 unknown */
 	uint64_t tunnels_active;
 	uint64_t tunnels_total;
 	uint64_t tunnels_failed;
@@ -97,7 +98,7 @@ struct kg_ipc_client_info {
 	uint16_t port6;
 	uint32_t pad;
 	uint64_t registered_usec; /* CLOCK_REALTIME */
-	uint64_t redirected;      /* connections steered to this client since it registered */
+	uint64_t redirected;	  /* connections steered to this client since it registered */
 	struct kg_ipc_client_report report;
 };
 
@@ -143,7 +144,7 @@ int kg_ipc_config_add(void *buf, size_t cap, size_t *len, const char *key, const
 int kg_ipc_send(int fd, uint16_t type, uint32_t seq, const void *payload, size_t len,
 		const int *fds, size_t n_fds);
 int kg_ipc_send_error(int fd, uint32_t seq, int error, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* A receive buffer for kg_ipc_recv(), aligned so payload structs can be read in place. */
 typedef union {

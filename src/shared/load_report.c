@@ -48,7 +48,10 @@ static int prog_line(const char *line, const char **name, size_t *name_len, cons
 static int is_epilogue(const char *line)
 {
 	static const char *const prefixes[] = {
-		"processed ", "verification time", "stack depth", "max_states_per_insn",
+	    "processed ",
+	    "verification time",
+	    "stack depth",
+	    "max_states_per_insn",
 	};
 	size_t i;
 

@@ -8,11 +8,11 @@
 #include <stddef.h>
 
 struct kg_load_report {
-	char prog[64];    /* the first program whose load failed; "" when none was named */
-	char error[64];   /* libbpf's error text for it ("Permission denied") */
+	char prog[64];	  /* the first program whose load failed; "" when none was named */
+	char error[64];	  /* libbpf's error text for it ("Permission denied") */
 	char reason[256]; /* the verifier's last meaningful line for that program; "" if none */
 	/* parsing state */
-	bool in_log;      /* between BEGIN and END PROG LOAD LOG of the first failed program */
+	bool in_log; /* between BEGIN and END PROG LOAD LOG of the first failed program */
 	bool log_done;
 };
 

@@ -318,7 +318,6 @@ bool kg_log_ratelimit(struct kg_ratelimit *rl, int level, const char *file, int 
 	if (suppressed > 0)
 		kg_log_full(level, file, line, func, NULL,
 			    "%" PRIu64 " similar message(s) suppressed (at most %u per %llu s)",
-			    suppressed, KG_LOG_RATE_BURST,
-			    KG_LOG_RATE_INTERVAL_USEC / 1000000ull);
+			    suppressed, KG_LOG_RATE_BURST, KG_LOG_RATE_INTERVAL_USEC / 1000000ull);
 	return true;
 }

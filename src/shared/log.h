@@ -46,24 +46,24 @@ int kg_log_to_journal(void);
  * The message is cut at 4 KiB; on stderr and in log_path control characters become spaces. */
 void kg_log_full(int level, const char *file, int line, const char *func,
 		 const struct kg_field *fields, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+    __attribute__((format(printf, 6, 7)));
 void kg_log_fullv(int level, const char *file, int line, const char *func,
 		  const struct kg_field *fields, const char *fmt, va_list ap)
-	__attribute__((format(printf, 6, 0)));
+    __attribute__((format(printf, 6, 0)));
 
 #define log_fields(level, fields, ...)                                                             \
 	kg_log_full(level, __FILE__, __LINE__, __func__, fields, __VA_ARGS__)
-#define log_debug(...) log_fields(LOG_DEBUG, NULL, __VA_ARGS__)
-#define log_info(...) log_fields(LOG_INFO, NULL, __VA_ARGS__)
+#define log_debug(...)	log_fields(LOG_DEBUG, NULL, __VA_ARGS__)
+#define log_info(...)	log_fields(LOG_INFO, NULL, __VA_ARGS__)
 #define log_notice(...) log_fields(LOG_NOTICE, NULL, __VA_ARGS__)
-#define log_warn(...) log_fields(LOG_WARNING, NULL, __VA_ARGS__)
-#define log_error(...) log_fields(LOG_ERR, NULL, __VA_ARGS__)
+#define log_warn(...)	log_fields(LOG_WARNING, NULL, __VA_ARGS__)
+#define log_error(...)	log_fields(LOG_ERR, NULL, __VA_ARGS__)
 
 /* Lines an unprivileged peer can cause (a refused or malformed IPC connection, a registration)
  * go through a limiter per call site: at most KG_LOG_RATE_BURST per KG_LOG_RATE_INTERVAL_USEC.
  * The first line that passes after some were dropped is preceded by one that counts them. */
 #define KG_LOG_RATE_INTERVAL_USEC (5 * 1000000ull)
-#define KG_LOG_RATE_BURST 10
+#define KG_LOG_RATE_BURST	  10
 
 /* true when a line at level from this call site may be logged now (see above). */
 bool kg_log_ratelimit(struct kg_ratelimit *rl, int level, const char *file, int line,
@@ -72,10 +72,10 @@ bool kg_log_ratelimit(struct kg_ratelimit *rl, int level, const char *file, int 
 #define log_fields_ratelimited(level, fields, ...)                                                 \
 	do {                                                                                       \
 		static struct kg_ratelimit kg_rl_ =                                                \
-			KG_RATELIMIT_INIT(KG_LOG_RATE_INTERVAL_USEC, KG_LOG_RATE_BURST);           \
+		    KG_RATELIMIT_INIT(KG_LOG_RATE_INTERVAL_USEC, KG_LOG_RATE_BURST);               \
 		if (kg_log_ratelimit(&kg_rl_, level, __FILE__, __LINE__, __func__))                \
 			kg_log_full(level, __FILE__, __LINE__, __func__, fields, __VA_ARGS__);     \
 	} while (0)
-#define log_info_ratelimited(...) log_fields_ratelimited(LOG_INFO, NULL, __VA_ARGS__)
-#define log_warn_ratelimited(...) log_fields_ratelimited(LOG_WARNING, NULL, __VA_ARGS__)
+#define log_info_ratelimited(...)  log_fields_ratelimited(LOG_INFO, NULL, __VA_ARGS__)
+#define log_warn_ratelimited(...)  log_fields_ratelimited(LOG_WARNING, NULL, __VA_ARGS__)
 #define log_error_ratelimited(...) log_fields_ratelimited(LOG_ERR, NULL, __VA_ARGS__)

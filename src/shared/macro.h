@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
+#define _cleanup_(f)  __attribute__((cleanup(f)))
+#define _unused_      __attribute__((unused))
 
 static inline void closep(int *fd)
 {
@@ -24,7 +24,7 @@ static inline void freep(void *p)
 }
 
 #define _cleanup_close_ _cleanup_(closep)
-#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_free_	_cleanup_(freep)
 
 /* Hand an fd out of a _cleanup_close_ variable. */
 static inline int take_fd(int *fd)

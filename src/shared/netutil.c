@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "macro.h"
-#include "netutil.h"
+#include "shared/macro.h"
+#include "shared/netutil.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71

@@ -1,6 +1,6 @@
 /* Per-call-site rate limiting of log lines (see ratelimit.h). Pure: the caller passes the
  * time, so the unit test needs no clock. */
-#include "ratelimit.h"
+#include "shared/ratelimit.h"
 
 bool kg_ratelimit_pass(struct kg_ratelimit *rl, uint64_t now_usec, uint64_t *ret_suppressed)
 {

@@ -18,8 +18,10 @@ struct kg_ratelimit {
 	uint64_t suppressed; /* lines dropped since the last one let through */
 };
 
-#define KG_RATELIMIT_INIT(interval_usec_, burst_)                                                 \
-	{ .interval_usec = (interval_usec_), .burst = (burst_) }
+#define KG_RATELIMIT_INIT(interval_usec_, burst_)                                                  \
+	{                                                                                          \
+		.interval_usec = (interval_usec_), .burst = (burst_)                               \
+	}
 
 /* true when a line may be logged at now_usec (a monotonic clock); then *ret_suppressed is the
  * number dropped before it (reset to 0). false: the line is dropped and counted. */

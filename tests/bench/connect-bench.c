@@ -77,7 +77,8 @@ int main(int argc, char **argv)
 
 		listen_fd = socket(ss.ss_family, SOCK_STREAM, 0);
 		setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(listen_fd, (struct sockaddr *)&ss, sl) < 0 || listen(listen_fd, 4096) < 0) {
+		if (bind(listen_fd, (struct sockaddr *)&ss, sl) < 0 ||
+		    listen(listen_fd, 4096) < 0) {
 			perror("listen");
 			return 1;
 		}

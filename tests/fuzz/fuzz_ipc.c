@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	if (kg_ipc_decode(copy, size, &m) == 0 && m.hdr.type == KG_MSG_CONFIG)
-		for (i = 0; i < 4096 && kg_ipc_config_next(&m, &pos, k, sizeof(k), v, sizeof(v)) > 0;
-		     i++)
+		for (i = 0;
+		     i < 4096 && kg_ipc_config_next(&m, &pos, k, sizeof(k), v, sizeof(v)) > 0; i++)
 			;
 	free(copy);
 	return 0;

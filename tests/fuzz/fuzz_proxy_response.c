@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "base64.h"
-#include "http.h"
+#include "client/base64.h"
+#include "client/http.h"
 
 static void check_span(struct kg_span s, size_t head_len)
 {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "http.h"
+#include "client/http.h"
 
 static void check_span(struct kg_span s, size_t head_len)
 {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sniff.h"
+#include "client/sniff.h"
 
 static void check_result(int r, const char *host)
 {

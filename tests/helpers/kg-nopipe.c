@@ -47,7 +47,8 @@ int main(int argc, char **argv)
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
-		fprintf(stderr, "kg-nopipe: cannot install the seccomp filter: %s\n", strerror(errno));
+		fprintf(stderr, "kg-nopipe: cannot install the seccomp filter: %s\n",
+			strerror(errno));
 		return 1;
 	}
 	execvp(argv[1], argv + 1);

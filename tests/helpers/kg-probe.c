@@ -29,7 +29,7 @@
 #include "shared/ipc.h"
 #include "shared/netutil.h"
 
-#define SOL_IP_ 0
+#define SOL_IP_	  0
 #define SOL_IPV6_ 41
 
 static int ask_origdst(int fd, char *out, size_t len)
@@ -47,8 +47,8 @@ static int ask_origdst(int fd, char *out, size_t len)
 	return 0;
 }
 
-static int connect_line(const char *addr, int port, int v6sock, char *peer, size_t plen,
-			char *line, size_t llen)
+static int connect_line(const char *addr, int port, int v6sock, char *peer, size_t plen, char *line,
+			size_t llen)
 {
 	struct sockaddr_storage ss = {0};
 	socklen_t sl;
@@ -126,8 +126,8 @@ static int do_register(const char *path, int *fds, size_t *n_fds, struct kg_ipc_
 
 	if (fd < 0)
 		return fd;
-	r = kg_ipc_call(fd, KG_MSG_REGISTER, &rq, sizeof(rq), buf.bytes, sizeof(buf.bytes), &m,
-			fds, 2, n_fds, 5000);
+	r = kg_ipc_call(fd, KG_MSG_REGISTER, &rq, sizeof(rq), buf.bytes, sizeof(buf.bytes), &m, fds,
+			2, n_fds, 5000);
 	if (r < 0) {
 		if (m.hdr.type == KG_MSG_ERROR)
 			printf("REFUSED %s\n", ((const struct kg_ipc_error *)m.payload)->message);
@@ -245,17 +245,17 @@ static int cmd_relay(int argc, char **argv)
 	fflush(stdout);
 	if (self_addr) {
 		char peer[128] = "?", line[256] = "";
-		int r = connect_line(self_addr, self_port, 0, peer, sizeof(peer), line,
-				     sizeof(line));
+		int r =
+		    connect_line(self_addr, self_port, 0, peer, sizeof(peer), line, sizeof(line));
 
 		printf("SELF %s\n", r < 0 ? strerror(-r) : line);
 		fflush(stdout);
 	}
 	for (;;) {
 		struct pollfd p[3] = {
-			{.fd = fds[0], .events = POLLIN},
-			{.fd = n_fds > 1 ? fds[1] : -1, .events = POLLIN},
-			{.fd = ipc, .events = POLLIN},
+		    {.fd = fds[0], .events = POLLIN},
+		    {.fd = n_fds > 1 ? fds[1] : -1, .events = POLLIN},
+		    {.fd = ipc, .events = POLLIN},
 		};
 		int k;
 
@@ -275,7 +275,8 @@ static int cmd_relay(int argc, char **argv)
 				char d[128];
 
 				kg_format_ip_port(ev->dst.ip, ev->dst.port, d, sizeof(d));
-				printf("NOTIFY %s pid=%u comm=%.16s\n", d, ev->dst.pid, ev->dst.comm);
+				printf("NOTIFY %s pid=%u comm=%.16s\n", d, ev->dst.pid,
+				       ev->dst.comm);
 				fflush(stdout);
 			}
 		}

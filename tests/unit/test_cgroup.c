@@ -2,10 +2,10 @@
  * anything else is refused with a distinct error. */
 #include <check.h>
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
-#include <linux/magic.h>
 
 #include "service/cgroup.h"
 
@@ -44,8 +44,8 @@ START_TEST(test_refusals)
 	ck_assert_int_eq(kg_cgroup_resolve("/nonexistent/kg", out, sizeof(out)), -ENOENT);
 	ck_assert_int_eq(kg_cgroup_resolve("/proc", out, sizeof(out)), -EMEDIUMTYPE);
 	ck_assert_int_eq(kg_cgroup_resolve("/etc/hostname", out, sizeof(out)), -ENOENT);
-	ck_assert_int_eq(kg_cgroup_resolve("/sys/fs/cgroup", out, 4), v2_mount() ? -ENAMETOOLONG
-									       : -EMEDIUMTYPE);
+	ck_assert_int_eq(kg_cgroup_resolve("/sys/fs/cgroup", out, 4),
+			 v2_mount() ? -ENAMETOOLONG : -EMEDIUMTYPE);
 }
 END_TEST
 

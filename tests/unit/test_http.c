@@ -445,7 +445,8 @@ START_TEST(request_method_and_framing)
 	ck_assert(!r.method_head);
 	ck_assert_int_eq(request("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
 	ck_assert(!r.method_head);
-	ck_assert_int_eq(request("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n", &r), 0);
+	ck_assert_int_eq(request("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n", &r),
+			 0);
 	ck_assert_int_eq(kg_http_request_framing(&r, &len), KG_BODY_LENGTH);
 	ck_assert_uint_eq(len, 12);
 	ck_assert_int_eq(request("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &r), 0);

@@ -207,12 +207,14 @@ START_TEST(test_printable)
 	ck_assert(!kg_text_printable("a\nb"));
 	ck_assert(!kg_text_printable("a\tb"));
 	ck_assert(!kg_text_printable("a\x7f"));
-	ck_assert(!kg_text_printable("\xc2\x9b" "31m")); /* C1 CSI, UTF-8 encoded */
-	ck_assert(!kg_text_printable("\x9b" "31m"));     /* C1 CSI, raw byte */
-	ck_assert(!kg_text_printable("\xc0\xaf"));       /* overlong */
-	ck_assert(!kg_text_printable("\xed\xa0\x80"));   /* surrogate */
+	ck_assert(!kg_text_printable("\xc2\x9b"
+				     "31m")); /* C1 CSI, UTF-8 encoded */
+	ck_assert(!kg_text_printable("\x9b"
+				     "31m"));		   /* C1 CSI, raw byte */
+	ck_assert(!kg_text_printable("\xc0\xaf"));	   /* overlong */
+	ck_assert(!kg_text_printable("\xed\xa0\x80"));	   /* surrogate */
 	ck_assert(!kg_text_printable("\xf4\x90\x80\x80")); /* beyond U+10FFFF */
-	ck_assert(!kg_text_printable("\xe2\x82"));         /* truncated */
+	ck_assert(!kg_text_printable("\xe2\x82"));	   /* truncated */
 }
 END_TEST
 

@@ -338,19 +338,19 @@ static void feed(struct kg_load_report *r, const char *const *lines)
 START_TEST(test_load_report_verifier)
 {
 	static const char *const lines[] = {
-		"libbpf: prog 'kg_connect4': BPF program load failed: Permission denied",
-		"libbpf: prog 'kg_connect4': -- BEGIN PROG LOAD LOG --",
-		"0: R1=ctx(off=0,imm=0) R10=fp0",
-		"; __builtin_memcpy(key.addr, &addr_be, 4);",
-		"124: (63) *(u32 *)(r10 -20) = r9",
-		"attempt to corrupt spilled pointer on stack",
-		"processed 96 insns (limit 1000000) max_states_per_insn 0 total_states 6 "
-		"peak_states 6 mark_read 3",
-		"-- END PROG LOAD LOG --",
-		"libbpf: prog 'kg_connect4': failed to load: -13",
-		"libbpf: failed to load object 'kg_bpf'",
-		"libbpf: failed to load BPF skeleton 'kg_bpf': -13",
-		NULL,
+	    "libbpf: prog 'kg_connect4': BPF program load failed: Permission denied",
+	    "libbpf: prog 'kg_connect4': -- BEGIN PROG LOAD LOG --",
+	    "0: R1=ctx(off=0,imm=0) R10=fp0",
+	    "; __builtin_memcpy(key.addr, &addr_be, 4);",
+	    "124: (63) *(u32 *)(r10 -20) = r9",
+	    "attempt to corrupt spilled pointer on stack",
+	    "processed 96 insns (limit 1000000) max_states_per_insn 0 total_states 6 "
+	    "peak_states 6 mark_read 3",
+	    "-- END PROG LOAD LOG --",
+	    "libbpf: prog 'kg_connect4': failed to load: -13",
+	    "libbpf: failed to load object 'kg_bpf'",
+	    "libbpf: failed to load BPF skeleton 'kg_bpf': -13",
+	    NULL,
 	};
 	struct kg_load_report r;
 
@@ -367,20 +367,20 @@ END_TEST
 START_TEST(test_load_report_edges)
 {
 	static const char *const no_log[] = {
-		"libbpf: prog 'kg_getsockopt': BPF program load failed: Operation not permitted",
-		"libbpf: prog 'kg_getsockopt': failed to load: -1",
-		NULL,
+	    "libbpf: prog 'kg_getsockopt': BPF program load failed: Operation not permitted",
+	    "libbpf: prog 'kg_getsockopt': failed to load: -1",
+	    NULL,
 	};
 	static const char *const cut[] = {
-		"prog 'kg_sockops': BPF program load failed: Permission denied",
-		"prog 'kg_sockops': -- BEGIN PROG LOAD LOG --",
-		"R1 invalid mem access 'scalar'-- END PROG LOAD LOG --",
-		/* a later program's log does not replace the first one's reason */
-		"prog 'kg_connect6': BPF program load failed: Invalid argument",
-		"prog 'kg_connect6': -- BEGIN PROG LOAD LOG --",
-		"something else",
-		"-- END PROG LOAD LOG --",
-		NULL,
+	    "prog 'kg_sockops': BPF program load failed: Permission denied",
+	    "prog 'kg_sockops': -- BEGIN PROG LOAD LOG --",
+	    "R1 invalid mem access 'scalar'-- END PROG LOAD LOG --",
+	    /* a later program's log does not replace the first one's reason */
+	    "prog 'kg_connect6': BPF program load failed: Invalid argument",
+	    "prog 'kg_connect6': -- BEGIN PROG LOAD LOG --",
+	    "something else",
+	    "-- END PROG LOAD LOG --",
+	    NULL,
 	};
 	char big[4096];
 	struct kg_load_report r;

@@ -490,7 +490,8 @@ END_TEST
 
 START_TEST(test_ticket_status)
 {
-	struct negotiate_options with_cc = {.proxy_host = PROXY_HOST, .ccache = cc_path("cc-status")};
+	struct negotiate_options with_cc = {.proxy_host = PROXY_HOST,
+					    .ccache = cc_path("cc-status")};
 	struct negotiate_options empty_cc = {.proxy_host = PROXY_HOST, .ccache = ""};
 	struct negotiate_ticket t;
 	struct negotiate_failure fail;

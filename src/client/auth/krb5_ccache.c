@@ -7,8 +7,8 @@
 #include "client/auth/negotiate_error.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <krb5/krb5.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
