@@ -8,7 +8,7 @@
 
 #include "client/auth/authq.h"
 #include "client/forward.h"
-#include "client/http.h"
+#include "client/proto/http.h"
 #include "client/tunnel.h"
 #include "shared/log.h"
 #include "shared/netutil.h"

@@ -2,11 +2,11 @@
 # library so the client, the unit tests and the fuzz targets link the same objects.
 noinst_LIBRARIES += src/client/libkgclientparse.a
 src_client_libkgclientparse_a_SOURCES = \
-	src/client/ascii.h src/client/sniff.c src/client/sniff.h \
-	src/client/http.h src/client/http_internal.h \
-	src/client/http_head.c src/client/http_fields.c src/client/http_challenge.c \
-	src/client/http_response.c src/client/http_request.c src/client/http_rewrite.c \
-	src/client/chunked.c src/client/base64.c src/client/base64.h
+	src/shared/ascii.h src/client/proto/sniff.c src/client/proto/sniff.h \
+	src/client/proto/http.h src/client/proto/http_internal.h \
+	src/client/proto/http_head.c src/client/proto/http_fields.c src/client/proto/http_challenge.c \
+	src/client/proto/http_response.c src/client/proto/http_request.c src/client/proto/http_rewrite.c \
+	src/client/proto/chunked.c src/client/proto/base64.c src/client/proto/base64.h
 
 check_PROGRAMS += tests/unit/test_sniff tests/unit/test_http
 TESTS += tests/unit/test_sniff tests/unit/test_http

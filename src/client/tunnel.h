@@ -11,9 +11,9 @@
 
 #include "client/auth/negotiate.h"
 #include "client/client.h"
-#include "client/http.h"
+#include "client/proto/http.h"
+#include "client/proto/sniff.h"
 #include "client/relay.h"
-#include "client/sniff.h"
 
 #define TUNNEL_TARGET_MAX (KG_HOST_MAX + 8) /* "host:port" */
 #define TUNNEL_REASON_MAX 400

@@ -1,4 +1,5 @@
-// fuzz-sources: src/client/http_*.c src/client/chunked.c src/client/base64.c src/client/sniff.c
+// fuzz-sources: src/client/proto/http_*.c src/client/proto/chunked.c
+// fuzz-sources: src/client/proto/base64.c src/client/proto/sniff.c
 // fuzz-libs:
 /* libFuzzer target for what the proxy sends us: response heads, chunked bodies (a 407's body
  * is discarded by its framing), and the base64 Negotiate tokens.
@@ -11,8 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "client/base64.h"
-#include "client/http.h"
+#include "client/proto/base64.h"
+#include "client/proto/http.h"
 
 static void check_span(struct kg_span s, size_t head_len)
 {

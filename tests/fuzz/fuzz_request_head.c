@@ -1,4 +1,4 @@
-// fuzz-sources: src/client/http_*.c src/client/sniff.c
+// fuzz-sources: src/client/proto/http_*.c src/client/proto/sniff.c
 // fuzz-libs:
 /* libFuzzer target for application request heads on port 80 and their rewrite for the proxy.
  *
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "client/http.h"
+#include "client/proto/http.h"
 
 static void check_span(struct kg_span s, size_t head_len)
 {

@@ -1,4 +1,4 @@
-// fuzz-sources: src/client/http_*.c src/client/sniff.c
+// fuzz-sources: src/client/proto/http_*.c src/client/proto/sniff.c
 // fuzz-libs:
 /* libFuzzer target for the SNI and Host sniffers and the authority parser.
  *
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "client/sniff.h"
+#include "client/proto/sniff.h"
 
 static void check_result(int r, const char *host)
 {

@@ -3,7 +3,8 @@
 # copy of its seed corpus (tests/fuzz/corpus/<name without fuzz_>). Run by `make check`.
 #
 # A target names what it links in its first lines:
-#   // fuzz-sources: src/a.c src/b_*.c    (relative to top_srcdir; globs expand)
+#   // fuzz-sources: src/a.c src/b_*.c    (relative to top_srcdir; globs expand; the line may
+#   // fuzz-sources: src/c.c               repeat, clang-format keeps lines under 100 columns)
 #   // fuzz-libs: -lfoo
 # Environment: CLANG (default clang), KG_FUZZ_SECONDS (default 20 per target),
 # KG_REQUIRE_PRIVILEGED=1 turns "no clang/libFuzzer here" from a skip into a failure.
@@ -44,7 +45,7 @@ printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s
 
 # The value of a "// fuzz-KEY:" line in the first lines of a target.
 header() {
-	sed -n "1,5s|^// fuzz-$1:[[:space:]]*||p" "$2" | head -n 1
+	sed -n "1,12s|^// fuzz-$1:[[:space:]]*||p" "$2" | tr '\n' ' '
 }
 
 status=0

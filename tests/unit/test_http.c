@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/base64.h"
-#include "client/http.h"
+#include "client/proto/base64.h"
+#include "client/proto/http.h"
 
 static int response(const char *text, struct kg_http_response *r)
 {

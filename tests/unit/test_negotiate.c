@@ -5,7 +5,7 @@
  */
 #include "client/auth/negotiate.h"
 
-#include "client/base64.h"
+#include "client/proto/base64.h"
 
 #include <arpa/inet.h>
 #include <check.h>

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/sniff.h"
+#include "client/proto/sniff.h"
 
 /* openssl s_client -connect 127.0.0.1:P -servername www.Example.COM */
 static const uint8_t hello_openssl_tls13[] = {

@@ -9,7 +9,7 @@
 
 #include "client/auth/krb5_ccache.h"
 #include "client/auth/negotiate_error.h"
-#include "client/base64.h"
+#include "client/proto/base64.h"
 
 #include <errno.h>
 #include <gssapi/gssapi.h>

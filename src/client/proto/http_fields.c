@@ -4,7 +4,7 @@
  */
 #include <errno.h>
 
-#include "client/http_internal.h"
+#include "client/proto/http_internal.h"
 
 int http_list_next(const uint8_t *buf, size_t *pos, size_t end, struct kg_span *elem)
 {

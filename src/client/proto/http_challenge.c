@@ -4,7 +4,7 @@
  */
 #include <errno.h>
 
-#include "client/http_internal.h"
+#include "client/proto/http_internal.h"
 
 /* token68 (RFC 9110 §11.2): the Negotiate token lives in one. */
 static bool is_token68(const uint8_t *buf, struct kg_span s)

@@ -4,8 +4,8 @@
  */
 #include <errno.h>
 
-#include "client/ascii.h"
-#include "client/base64.h"
+#include "client/proto/base64.h"
+#include "shared/ascii.h"
 
 static const char base64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -4,7 +4,7 @@
  */
 #include <errno.h>
 
-#include "client/http_internal.h"
+#include "client/proto/http_internal.h"
 
 enum chunked_state {
 	CH_SIZE,     /* hex digits of the chunk size */

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "client/ascii.h"
-#include "client/http.h"
+#include "client/proto/http.h"
+#include "shared/ascii.h"
 
 #define HTTP_VERSION_PREFIX "HTTP/1."
 #define HTTP_VERSION_LEN    8 /* "HTTP/1.x" */

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "client/http_internal.h"
+#include "client/proto/http_internal.h"
 
 /* status-line = HTTP-version SP 3DIGIT SP [reason]; a missing SP before an empty reason is
  * tolerated. */

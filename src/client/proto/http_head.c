@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "client/http_internal.h"
+#include "client/proto/http_internal.h"
 
 void http_scan_init(struct http_scan *s, const uint8_t *buf, size_t len, bool strict_crlf,
 		    size_t line_max)

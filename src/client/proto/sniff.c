@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "client/ascii.h"
-#include "client/http.h"
-#include "client/sniff.h"
+#include "client/proto/http.h"
+#include "client/proto/sniff.h"
+#include "shared/ascii.h"
 
 #define DNS_NAME_MAX  253
 #define DNS_LABEL_MAX 63
