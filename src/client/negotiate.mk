@@ -4,7 +4,7 @@
 noinst_LIBRARIES += src/client/libkgnegotiate.a
 src_client_libkgnegotiate_a_SOURCES = src/client/auth/negotiate.c src/client/auth/negotiate.h \
 	src/client/auth/negotiate_error.c src/client/auth/negotiate_error.h \
-	src/client/auth/krb5_ccache.c src/client/auth/krb5_ccache.h
+	src/client/auth/negotiate_ccache.c src/client/auth/negotiate_ccache.h
 src_client_libkgnegotiate_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
 
 KG_NEGOTIATE_LIBS = src/client/libkgnegotiate.a src/client/libkgclientparse.a \

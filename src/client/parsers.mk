@@ -3,10 +3,11 @@
 noinst_LIBRARIES += src/client/libkgclientparse.a
 src_client_libkgclientparse_a_SOURCES = \
 	src/shared/ascii.h src/client/proto/sniff.c src/client/proto/sniff.h \
+	src/client/proto/authority.c src/client/proto/authority.h \
 	src/client/proto/http.h src/client/proto/http_internal.h \
 	src/client/proto/http_head.c src/client/proto/http_fields.c src/client/proto/http_challenge.c \
 	src/client/proto/http_response.c src/client/proto/http_request.c src/client/proto/http_rewrite.c \
-	src/client/proto/chunked.c src/client/proto/base64.c src/client/proto/base64.h
+	src/client/proto/http_chunked.c src/client/proto/base64.c src/client/proto/base64.h
 
 check_PROGRAMS += tests/unit/test_sniff tests/unit/test_http
 TESTS += tests/unit/test_sniff tests/unit/test_http

@@ -1,5 +1,6 @@
-// fuzz-sources: src/client/proto/http_*.c src/client/proto/chunked.c
+// fuzz-sources: src/client/proto/http_*.c
 // fuzz-sources: src/client/proto/base64.c src/client/proto/sniff.c
+// fuzz-sources: src/client/proto/authority.c
 // fuzz-libs:
 /* libFuzzer target for what the proxy sends us: response heads, chunked bodies (a 407's body
  * is discarded by its framing), and the base64 Negotiate tokens.

@@ -1,4 +1,5 @@
 // fuzz-sources: src/client/proto/http_*.c src/client/proto/sniff.c
+// fuzz-sources: src/client/proto/authority.c
 // fuzz-libs:
 /* libFuzzer target for application request heads on port 80 and their rewrite for the proxy.
  *

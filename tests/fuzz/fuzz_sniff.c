@@ -1,4 +1,5 @@
 // fuzz-sources: src/client/proto/http_*.c src/client/proto/sniff.c
+// fuzz-sources: src/client/proto/authority.c
 // fuzz-libs:
 /* libFuzzer target for the SNI and Host sniffers and the authority parser.
  *

@@ -7,7 +7,7 @@
  */
 #include "client/auth/negotiate.h"
 
-#include "client/auth/krb5_ccache.h"
+#include "client/auth/negotiate_ccache.h"
 #include "client/auth/negotiate_error.h"
 #include "client/proto/base64.h"
 

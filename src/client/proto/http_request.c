@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "client/proto/authority.h"
 #include "client/proto/http_internal.h"
-#include "client/proto/sniff.h"
 
 /* Methods are case-sensitive (RFC 9110 §9.1). */
 static bool span_eq(const uint8_t *buf, struct kg_span s, const char *word)

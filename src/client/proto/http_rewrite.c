@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "client/proto/authority.h"
 #include "client/proto/http_internal.h"
-#include "client/proto/sniff.h"
 
 /* Appends into a capped buffer; the first overflow sticks. */
 struct out_buf {

@@ -16,8 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/proto/authority.h"
+
 #define KG_SNIFF_MAX (16 * 1024) /* input bytes considered; beyond that the sniffers give up */
-#define KG_HOST_MAX  256	 /* a DNS name (253) or "[IPv6]" plus NUL */
 
 /* SNI host_name of a TLS ClientHello, lower-cased, one trailing dot removed, validated as a
  * DNS name (letters, digits, hyphens, dots; labels 1..63; total <= 253). */
@@ -28,7 +29,3 @@ int kg_sniff_tls_sni(const uint8_t *buf, size_t len, char *host, size_t hostlen)
  * brackets ("[2001:db8::1]"); *port gets the explicit port, or 0 when none was given (the
  * caller knows the original destination port). Several Host fields give -EBADMSG. */
 int kg_sniff_http_host(const uint8_t *buf, size_t len, char *host, size_t hostlen, uint16_t *port);
-
-/* Parses an authority "host[:port]" as found in Host or a URI (no userinfo). Same output as
- * kg_sniff_http_host; *port = 0 when there is no port. 0, -EBADMSG, or -ENOSPC. */
-int kg_authority_parse(const char *s, size_t len, char *host, size_t hostlen, uint16_t *port);

@@ -2,7 +2,7 @@
  * that yields real krb5 error codes, the session that lets a worker skip it while its last
  * success holds, and the ticket report (negotiate_ticket_status()). See negotiate.h.
  */
-#include "client/auth/krb5_ccache.h"
+#include "client/auth/negotiate_ccache.h"
 
 #include "client/auth/negotiate_error.h"
 
