@@ -7,7 +7,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
 	src/client/ipc_client.c src/client/settings.c src/client/settings.h \
 	src/client/relay.c src/client/relay.h src/client/pump.c src/client/accept.c \
-	src/client/tunnel.c src/client/tunnel.h src/client/tunnel_connect.c \
+	src/client/tunnel.c src/client/tunnel.h src/client/upstream.c src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
