@@ -9,7 +9,7 @@
 #include "client/auth/authq.h"
 #include "client/forward.h"
 #include "client/proto/http.h"
-#include "client/tunnel.h"
+#include "client/upstream.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -22,7 +22,8 @@ enum { RESP_NONE, RESP_HEAD, RESP_BODY };
 struct http_forward {
 	struct relay_buf in;	    /* application bytes not forwarded yet */
 	struct kg_http_request req; /* spans into in, valid until the head is sent */
-	char authority[TUNNEL_TARGET_MAX];
+	struct upstream up;	    /* the proxy connection, kept across requests */
+	char authority[UPSTREAM_TARGET_MAX];
 	uint8_t req_state, resp_state;
 	bool req_keep_alive, proxy_keep_alive, resp_started;
 	bool retired;	 /* the settings changed the way out: no request after this one */
@@ -37,6 +38,7 @@ void forward_free(struct http_forward *f)
 	if (!f)
 		return;
 	relay_buf_free(&f->in);
+	upstream_cleanup(&f->up);
 	free(f);
 }
 
@@ -44,7 +46,7 @@ void forward_free(struct http_forward *f)
 static void answer_and_close(struct kg_client *cl, struct relay_conn *c, const char *status,
 			     const char *sentence)
 {
-	char page[TUNNEL_REASON_MAX + 320];
+	char page[UPSTREAM_REASON_MAX + 320];
 	int body, n;
 
 	if (!c->fwd->resp_started) {
@@ -64,45 +66,29 @@ static void answer_and_close(struct kg_client *cl, struct relay_conn *c, const c
 static void fwd_fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 		     const char *detail)
 {
-	tunnel_log_failure(cl, c, sentence, detail);
+	upstream_log_failure(cl, c, &c->fwd->up, sentence, detail);
 	answer_and_close(cl, c, "502 Bad Gateway", sentence);
 }
 
 void forward_begin(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = calloc(1, sizeof(*f));
-	struct tunnel_setup *t = calloc(1, sizeof(*t));
 
-	if (!f || !t) {
-		free(f);
-		free(t);
+	if (!f) {
 		relay_conn_close(cl, c, true);
 		return;
 	}
 	c->fwd = f;
-	c->setup = t;
-	kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
+	upstream_init(&f->up, cl, c);
 	c->state = CONN_FORWARD;
 	relay_count_active(cl, c);
 	relay_mark_ready(c);
 }
 
-/* The proxy connection kept from a previous request may have been closed by the proxy. */
-static bool proxy_alive(struct relay_conn *c)
-{
-	uint8_t b;
-	ssize_t n;
-
-	if (c->proxy.fd < 0 || !c->setup->connected || (c->proxy.flags & SIDE_EOF))
-		return false;
-	n = recv(c->proxy.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
 static int on_request_head(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
-	struct tunnel_setup *t = c->setup;
+	struct upstream *u = &f->up;
 	const uint8_t *base = f->in.data + f->in.off;
 	char host[KG_HOST_MAX];
 	uint16_t port = 0;
@@ -114,27 +100,28 @@ static int on_request_head(struct kg_client *cl, struct relay_conn *c)
 	if (f->req.authority.len > 0 &&
 	    kg_authority_parse((const char *)base + f->req.authority.off, f->req.authority.len,
 			       host, sizeof(host), &port) == 0) {
-		snprintf(t->host, sizeof(t->host), "%s", host);
+		snprintf(u->host, sizeof(u->host), "%s", host);
 	} else {
-		kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
+		kg_format_ip(c->dst_ip, u->host, sizeof(u->host));
 		port = c->dst_port;
 	}
 	if (port && port != 80)
-		snprintf(f->authority, sizeof(f->authority), "%s:%u", t->host, port);
+		snprintf(f->authority, sizeof(f->authority), "%s:%u", u->host, port);
 	else
-		snprintf(f->authority, sizeof(f->authority), "%s", t->host);
+		snprintf(f->authority, sizeof(f->authority), "%s", u->host);
 
 	f->req_keep_alive = kg_http_request_keep_alive(&f->req);
 	f->req_framing = kg_http_request_framing(&f->req, &f->req_left);
 	if (f->req_framing == KG_BODY_CHUNKED)
 		kg_chunked_init(&f->req_chunk);
 	f->req_state = REQ_WAIT;
-	if (tunnel_request_token(cl, c) < 0) {
-		fwd_fail(cl, c, t->error, NULL);
+	if (upstream_request_token(u) < 0) {
+		fwd_fail(cl, c, u->error, NULL);
 		return -ENOBUFS;
 	}
-	if (!proxy_alive(c) && tunnel_connect_restart(cl, c) < 0) {
-		fwd_fail(cl, c, t->error, NULL);
+	/* The proxy connection kept from a previous request may have been closed by the proxy. */
+	if (!upstream_alive(u) && upstream_reconnect(u) < 0) {
+		fwd_fail(cl, c, u->error, NULL);
 		return -EHOSTUNREACH;
 	}
 	return 1;
@@ -244,23 +231,10 @@ static int request_body_from(struct kg_client *cl, struct relay_conn *c, const u
 static int send_request(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
-	struct tunnel_setup *t = c->setup;
-	size_t cap, len, used;
-	uint8_t *out;
+	size_t used;
 	int r;
 
-	/* The token is the proxy's credential: never on a socket to anything else. */
-	if (t->token && !t->to_proxy)
-		return -EPROTO;
-	cap = f->req.head_len + (t->token ? strlen(t->token) : 0) + sizeof(f->authority) + 128;
-	out = malloc(cap);
-	if (!out)
-		return -ENOMEM;
-	r = kg_http_request_rewrite(f->in.data + f->in.off, &f->req, f->authority, t->token, out,
-				    cap, &len);
-	if (r == 0)
-		r = relay_send(&c->proxy, &c->to_proxy, out, len);
-	free(out);
+	r = upstream_send_request(&f->up, f->in.data + f->in.off, &f->req, f->authority);
 	if (r < 0)
 		return r;
 	relay_buf_consume(&f->in, f->req.head_len);
@@ -273,7 +247,7 @@ static int send_request(struct kg_client *cl, struct relay_conn *c)
 			return r;
 		relay_buf_consume(&f->in, used);
 	}
-	relay_set_timer(cl, c, tunnel_request_deadline(c));
+	relay_set_timer(cl, c, upstream_request_deadline(&f->up));
 	return 1;
 }
 
@@ -307,11 +281,8 @@ static void response_done(struct kg_client *cl, struct relay_conn *c)
 	struct http_forward *f = c->fwd;
 
 	f->resp_state = RESP_NONE;
-	if (!f->proxy_keep_alive) {
-		relay_side_close(cl, &c->proxy);
-		relay_buf_free(&c->to_proxy);
-		c->setup->connected = false;
-	}
+	if (!f->proxy_keep_alive)
+		upstream_close(&f->up);
 	if (f->resp_framing == KG_BODY_UNTIL_CLOSE || !f->req_keep_alive || f->retired ||
 	    f->req_state != REQ_DONE) {
 		relay_linger(cl, c);
@@ -364,12 +335,11 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 			    const struct kg_http_response *resp)
 {
 	struct http_forward *f = c->fwd;
-	struct tunnel_setup *t = c->setup;
-	char why[TUNNEL_REASON_MAX];
+	char why[UPSTREAM_REASON_MAX];
 	int r;
 
 	if (resp->status == 407) {
-		tunnel_auth_reason(t, resp, relay_scratch, why, sizeof(why));
+		upstream_auth_reason(&f->up, resp, relay_scratch, why, sizeof(why));
 		if (!why[0])
 			snprintf(why, sizeof(why), "%s",
 				 "the proxy asked for a second authentication round, which plain "
@@ -378,13 +348,13 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 		return -EACCES;
 	}
 	if (resp->status >= 200 && resp->status < 300 &&
-	    tunnel_mutual(t, resp, relay_scratch, why, sizeof(why)) < 0) {
+	    upstream_mutual(&f->up, resp, relay_scratch, why, sizeof(why)) < 0) {
 		fwd_fail(cl, c, why, NULL);
 		return -EACCES;
 	}
 	r = relay_send(&c->app, &c->to_app, relay_scratch, resp->head_len);
 	if (r == 0)
-		r = tunnel_consume(&c->proxy, resp->head_len);
+		r = upstream_consume(&f->up, resp->head_len);
 	if (r < 0)
 		return r;
 	f->resp_started = true;
@@ -411,11 +381,11 @@ static int read_response_head(struct kg_client *cl, struct relay_conn *c)
 	int r, progress = 0;
 
 	while (f->resp_state == RESP_HEAD && !c->dead && (c->proxy.flags & SIDE_READABLE)) {
-		r = tunnel_peek_response(&c->proxy, &resp);
+		r = upstream_peek_response(&f->up, &resp);
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {
-			fwd_fail(cl, c, tunnel_head_error(r), NULL);
+			fwd_fail(cl, c, upstream_head_error(r), NULL);
 			return r;
 		}
 		r = on_response_head(cl, c, &resp);
@@ -454,7 +424,7 @@ static int pump_response_body(struct kg_client *cl, struct relay_conn *c)
 void forward_step(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
-	struct tunnel_setup *t = c->setup;
+	struct upstream *u = &f->up;
 	int i, r, progress;
 
 	for (i = 0; i < FWD_STEPS; i++) {
@@ -466,15 +436,15 @@ void forward_step(struct kg_client *cl, struct relay_conn *c)
 			relay_conn_close(cl, c, false);
 			return;
 		}
-		if (c->proxy.fd >= 0 && !t->connected) {
-			r = tunnel_connect_poll(cl, c);
+		if (c->proxy.fd >= 0 && !u->connected) {
+			r = upstream_poll(u);
 			if (r < 0) {
-				fwd_fail(cl, c, t->error, NULL);
+				fwd_fail(cl, c, u->error, NULL);
 				return;
 			}
 			progress |= r;
 		}
-		if (c->proxy.fd >= 0 && t->connected && relay_flush(&c->proxy, &c->to_proxy) < 0) {
+		if (c->proxy.fd >= 0 && u->connected && relay_flush(&c->proxy, &c->to_proxy) < 0) {
 			if (f->resp_state == RESP_BODY)
 				relay_conn_close(cl, c, true);
 			else
@@ -489,7 +459,7 @@ void forward_step(struct kg_client *cl, struct relay_conn *c)
 				r = 0;
 			break;
 		case REQ_WAIT:
-			r = t->token_ready && t->connected ? send_request(cl, c) : 0;
+			r = u->token_ready && u->connected ? send_request(cl, c) : 0;
 			break;
 		case REQ_BODY:
 			r = pump_request_body(cl, c);
@@ -530,26 +500,26 @@ void forward_step(struct kg_client *cl, struct relay_conn *c)
 void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
-	struct tunnel_setup *t = c->setup;
-	char why[TUNNEL_REASON_MAX];
+	struct upstream *u = &f->up;
+	char why[UPSTREAM_REASON_MAX];
 
-	if (f->req_state == REQ_WAIT && !t->connected) {
-		if (tunnel_connect_timer(cl, c) < 0)
-			fwd_fail(cl, c, t->error, NULL);
+	if (f->req_state == REQ_WAIT && !u->connected) {
+		if (upstream_connect_timer(u) < 0)
+			fwd_fail(cl, c, u->error, NULL);
 		return;
 	}
-	if (f->req_state == REQ_WAIT && !t->token_ready) {
-		tunnel_token_overdue(c);
-		fwd_fail(cl, c, t->error, NULL);
+	if (f->req_state == REQ_WAIT && !u->token_ready) {
+		upstream_token_overdue(u);
+		fwd_fail(cl, c, u->error, NULL);
 		return;
 	}
 	if (f->resp_state == RESP_HEAD)
-		fwd_fail(cl, c, tunnel_no_answer(c, why, sizeof(why)), c->set->proxy_url);
+		fwd_fail(cl, c, upstream_no_answer(u, why, sizeof(why)), c->set->proxy_url);
 }
 
 void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)
 {
-	tunnel_take_token(c->setup, job);
+	upstream_take_token(&c->fwd->up, job);
 	forward_step(cl, c);
 }
 

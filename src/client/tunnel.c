@@ -1,14 +1,13 @@
-/* Tunnel setup: name, connect, CONNECT + Negotiate (see tunnel.h).
+/* Tunnel setup: name, then the upstream's connect and CONNECT + Negotiate (see tunnel.h).
  *
- * The proxy's TCP connect and the token (made by the Kerberos worker) start at accept and run
+ * The upstream's TCP connect and the token (made by the Kerberos worker) start at accept and run
  * concurrently with the wait for the application's first bytes (neither needs the destination's
  * name); the CONNECT goes out when the name, the connection and the token are all there. The token
  * is sent preemptively (RFC 4559 §4.2 allows it and it saves a round trip). When no token can be
  * made the CONNECT goes out without one: a proxy that needs no authentication still works, and one
  * that answers 407 gets the Kerberos sentence ("no Kerberos ticket: run kinit") reported. The
- * answer is peeked into the shared scratch buffer (MSG_PEEK, at most KG_HTTP_HEAD_MAX) and only its
- * head is taken from the socket: no per-tunnel head buffer, and the tunnel's first bytes (a
- * server-first banner) stay where the relay finds them.
+ * answer is read by the upstream (upstream.h), which takes only its head from the socket: the
+ * tunnel's first bytes (a server-first banner) stay where the relay finds them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,193 +15,43 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "client/auth/authq.h"
+#include "client/proto/sniff.h"
 #include "client/tunnel.h"
-#include "shared/log.h"
+#include "client/upstream.h"
 #include "shared/netutil.h"
 
-#define SAME_FAILURE_QUIET_USEC 5000000ull
-
-uint64_t tunnel_request_deadline(const struct relay_conn *c)
-{
-	return kg_now_usec(CLOCK_MONOTONIC) + c->set->request_timeout * 1000000ull;
-}
+/* Lives while a connection is being set up. */
+struct tunnel_setup {
+	struct upstream up;	 /* the way out; up.host is the destination's name: sniffed, or
+				  * the IP literal */
+	bool named;		 /* up.host is final */
+	uint64_t sniff_deadline; /* end of the first-byte wait, while not named */
+	bool failed;		 /* up.error says why; reported once named */
+};
 
 void tunnel_setup_free(struct tunnel_setup *t)
 {
 	if (!t)
 		return;
-	if (t->job)
-		authq_cancel(t->job);
-	negotiate_free(t->neg);
-	free(t->token);
+	upstream_cleanup(&t->up);
 	free(t);
-}
-
-void tunnel_log_failure(struct kg_client *cl, struct relay_conn *c, const char *sentence,
-			const char *detail)
-{
-	static char last[TUNNEL_REASON_MAX];
-	static uint64_t last_at;
-	struct tunnel_setup *t = c->setup;
-	char dest[KG_ADDR_STR_MAX];
-	const char *host = t && t->host[0] ? t->host : "";
-	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
-	int level = LOG_WARNING;
-
-	kg_format_ip_port(c->dst_ip, c->dst_port, dest, sizeof(dest));
-	/* Many connections fail the same way at once (a browser opening 20): say it once. */
-	if (strcmp(last, sentence) == 0 && now - last_at < SAME_FAILURE_QUIET_USEC)
-		level = LOG_DEBUG;
-	else
-		last_at = now;
-	snprintf(last, sizeof(last), "%s", sentence);
-	log_fields(level,
-		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", c->set->proxy_url},
-			     {"KG_UID", cl->uid_str}),
-		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
-		   detail && detail[0] ? " (" : "", detail ? detail : "",
-		   detail && detail[0] ? ")" : "");
-	cl->tunnels_failed++;
-	cl->status_dirty = true;
 }
 
 static void fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 		 const char *detail)
 {
-	tunnel_log_failure(cl, c, sentence, detail); /* counts the failure */
+	upstream_log_failure(cl, c, c->setup ? &c->setup->up : NULL, sentence,
+			     detail); /* counts the failure */
 	relay_conn_close(cl, c, false);
 }
 
-/* --- tokens --------------------------------------------------------------------------------- */
-
-int tunnel_request_token(struct kg_client *cl, struct relay_conn *c)
+/* The upstream failed: its sentence and detail. */
+static void fail_upstream(struct kg_client *cl, struct relay_conn *c)
 {
-	struct tunnel_setup *t = c->setup;
+	struct upstream *u = &c->setup->up;
 
-	t->token_ready = false;
-	t->auth_failed = false;
-	free(t->token);
-	t->token = NULL;
-	negotiate_free(t->neg);
-	t->neg = NULL;
-	t->job = authq_submit(c->set, relay_conn_on_auth, c);
-	if (!t->job) {
-		snprintf(t->error, sizeof(t->error), "too many connections waiting for Kerberos");
-		return -ENOBUFS;
-	}
-	/* A KDC that never answers must not hold the connection forever. */
-	if (t->connected) {
-		t->token_deadline = tunnel_request_deadline(c);
-		relay_set_timer(cl, c, t->token_deadline);
-	}
-	return 0;
-}
-
-void tunnel_token_overdue(struct relay_conn *c)
-{
-	struct tunnel_setup *t = c->setup;
-
-	/* The Kerberos worker is still busy, with this token or one before it: say with what. */
-	snprintf(t->error, sizeof(t->error), "%s (no Kerberos token within %u s)",
-		 negotiate_overdue_reason(), c->set->request_timeout);
-}
-
-/* What a failed Kerberos step tells the user. */
-static const char *failure_sentence(const struct negotiate_failure *f)
-{
-	return f->message[0] ? f->message : negotiate_error_message(f->code);
-}
-
-void tunnel_take_token(struct tunnel_setup *t, struct auth_job *job)
-{
-	t->job = NULL;
-	t->token_ready = true;
-	if (job->r == 0) {
-		t->neg = job->ctx;
-		t->token = job->token;
-		job->ctx = NULL;
-		job->token = NULL;
-	} else {
-		t->auth_failed = true;
-		snprintf(t->auth_reason, sizeof(t->auth_reason), "%s",
-			 failure_sentence(&job->fail));
-		if (job->fail.detail[0])
-			log_debug("Kerberos: %s (%s)", t->auth_reason, job->fail.detail);
-	}
-	authq_job_free(job);
-}
-
-/* Feed r's Negotiate token to t->neg as the given answer; on failure buf says why. */
-static int step_on_token(struct tunnel_setup *t, const struct kg_http_response *r,
-			 const uint8_t *head, enum negotiate_answer answer, char **next, char *buf,
-			 size_t len)
-{
-	struct negotiate_failure f = {0};
-	char *tok;
-	int ret;
-
-	tok = strndup((const char *)head + r->negotiate_token.off, r->negotiate_token.len);
-	if (!tok) {
-		snprintf(buf, len, "out of memory");
-		return -ENOMEM;
-	}
-	ret = negotiate_step(t->neg, answer, tok, next, &f);
-	free(tok);
-	if (ret < 0)
-		snprintf(buf, len, "%s", failure_sentence(&f));
-	return ret;
-}
-
-void tunnel_auth_reason(struct tunnel_setup *t, const struct kg_http_response *r,
-			const uint8_t *head, char *buf, size_t len)
-{
-	char *next = NULL;
-
-	if (!(r->auth_schemes & KG_AUTH_NEGOTIATE)) {
-		snprintf(buf, len, "the proxy does not offer Negotiate (Kerberos) authentication");
-		return;
-	}
-	if (t->auth_failed) {
-		snprintf(buf, len, "%s", t->auth_reason);
-		return;
-	}
-	if (!t->neg || r->negotiate != KG_NEGOTIATE_TOKEN) {
-		snprintf(buf, len, "%s", negotiate_error_message(NEGOTIATE_ERR_REJECTED));
-		return;
-	}
-	/* A token with the 407: either a continuation or a rejection that says why. */
-	if (step_on_token(t, r, head, NEGOTIATE_ANSWER_CHALLENGE, &next, buf, len) < 0)
-		return;
-	/* A genuine continuation: the caller may send next. */
-	free(t->token);
-	t->token = next;
-	buf[0] = '\0';
-}
-
-int tunnel_mutual(struct tunnel_setup *t, const struct kg_http_response *r, const uint8_t *head,
-		  char *buf, size_t len)
-{
-	char *none = NULL;
-	int ret;
-
-	if (r->negotiate != KG_NEGOTIATE_TOKEN || !t->neg)
-		return 0;
-	ret = step_on_token(t, r, head, NEGOTIATE_ANSWER_SUCCESS, &none, buf, len);
-	free(none);
-	return ret;
-}
-
-/* The sentence for a CONNECT answered with neither 2xx nor 407. */
-static void refused_reason(const struct tunnel_setup *t, const struct kg_http_response *r,
-			   const uint8_t *head, char *buf, size_t len)
-{
-	int n = (int)(r->reason.len > 80 ? 80 : r->reason.len);
-
-	snprintf(buf, len, "the proxy refused the connection to %s: %u %.*s", t->target, r->status,
-		 n, (const char *)head + r->reason.off);
+	fail(cl, c, u->error, u->detail[0] ? u->detail : NULL);
 }
 
 /* --- the CONNECT exchange ------------------------------------------------------------------- */
@@ -210,32 +59,17 @@ static void refused_reason(const struct tunnel_setup *t, const struct kg_http_re
 /* 0, or -errno when it failed: then c is closed and c->setup freed. */
 static int send_connect(struct kg_client *cl, struct relay_conn *c)
 {
-	struct tunnel_setup *t = c->setup;
-	char line[2 * TUNNEL_TARGET_MAX + 64];
-	int n, r;
+	int r = upstream_send_connect(&c->setup->up);
 
-	n = snprintf(line, sizeof(line), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", t->target,
-		     t->target);
-	/* The token is the proxy's credential: never on a socket to anything else. */
-	r = t->token && !t->to_proxy ? -EPROTO : relay_queue(&c->to_proxy, line, (size_t)n);
-	if (r == 0 && t->token) {
-		r = relay_queue(&c->to_proxy, "Proxy-Authorization: Negotiate ", 31);
-		if (r == 0)
-			r = relay_queue(&c->to_proxy, t->token, strlen(t->token));
-		if (r == 0)
-			r = relay_queue(&c->to_proxy, "\r\n", 2);
-	}
-	if (r == 0)
-		r = relay_queue(&c->to_proxy, "\r\n", 2);
-	if (r == 0)
-		r = relay_flush(&c->proxy, &c->to_proxy);
 	if (r < 0) {
-		fail(cl, c, "the proxy connection failed while sending the request", strerror(-r));
+		fail_upstream(cl, c);
 		return r;
 	}
-	t->rounds++;
+	if (r == 1) { /* nothing to ask: the connection is the tunnel */
+		relay_start(cl, c);
+		return 0;
+	}
 	c->state = CONN_PROXY_HEAD;
-	relay_set_timer(cl, c, tunnel_request_deadline(c));
 	return 0;
 }
 
@@ -244,17 +78,18 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 /* The proxy connection and the token depend on the proxy only (the SPN is the proxy's), not on
  * the destination's name, so both start at accept and overlap the wait for the application's
  * first bytes; for proxy.type none the connect needs only the original destination. -errno with
- * t->error set when the way out cannot even start. */
-static int start_way_out(struct kg_client *cl, struct relay_conn *c)
+ * up.error set when the way out cannot even start. */
+static int start_way_out(struct relay_conn *c)
 {
+	struct upstream *u = &c->setup->up;
 	int r;
 
-	if (c->set->proxy_type != KG_PROXY_NONE) {
-		r = tunnel_request_token(cl, c);
+	if (upstream_wants_token(u)) {
+		r = upstream_request_token(u);
 		if (r < 0)
 			return r;
 	}
-	return tunnel_connect_start(cl, c);
+	return upstream_connect(u);
 }
 
 /* The name is final: sniffed, or the IP literal. */
@@ -263,33 +98,17 @@ static void set_named(struct relay_conn *c)
 	struct tunnel_setup *t = c->setup;
 
 	t->named = true;
-	snprintf(t->target, sizeof(t->target), "%s:%u", t->host, c->dst_port);
+	upstream_set_target(&t->up, t->up.host, c->dst_port);
 	c->state = CONN_CONNECTING;
 }
 
-/* When the connect is due again: its retry, or the end of connection_timeout. */
-static uint64_t connect_due(const struct tunnel_setup *t)
-{
-	return t->retry_at ? t->retry_at : t->connect_deadline;
-}
-
-/* Whether the connection is up and still waiting for the worker's token. */
-static bool token_pending(const struct tunnel_setup *t)
-{
-	return t->connected && !t->failed && t->job && !t->token_ready;
-}
-
-/* One timer per connection: the earliest of the first-byte wait, the connect's deadline and
- * the token's. */
+/* One timer per connection: the earliest of the first-byte wait and the upstream's (its
+ * connect's deadline or the token's). */
 static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
-	uint64_t at = 0;
+	uint64_t at = t->failed ? 0 : upstream_due(&t->up);
 
-	if (!t->connected && !t->failed)
-		at = connect_due(t);
-	if (token_pending(t))
-		at = t->token_deadline;
 	if (!t->named && (!at || t->sniff_deadline < at))
 		at = t->sniff_deadline;
 	relay_set_timer(cl, c, at);
@@ -301,16 +120,13 @@ static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
+	struct upstream *u = &t->up;
 
 	if (t->named && t->failed) {
-		fail(cl, c, t->error, NULL);
+		fail(cl, c, u->error, NULL);
 		return;
 	}
-	if (t->named && t->connected && c->set->proxy_type == KG_PROXY_NONE) {
-		relay_start(cl, c);
-		return;
-	}
-	if (t->named && t->connected && t->token_ready) {
+	if (t->named && u->connected && (!upstream_wants_token(u) || u->token_ready)) {
 		(void)send_connect(cl, c);
 		return;
 	}
@@ -319,7 +135,7 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 
 static void setup_begin(struct kg_client *cl, struct relay_conn *c)
 {
-	if (start_way_out(cl, c) < 0)
+	if (start_way_out(c) < 0)
 		c->setup->failed = true;
 	setup_advance(cl, c);
 }
@@ -331,12 +147,8 @@ static void setup_on_timer(struct kg_client *cl, struct relay_conn *c)
 
 	if (!t->named && now >= t->sniff_deadline)
 		set_named(c); /* no name within the wait: go by IP */
-	if (!t->connected && !t->failed && now >= connect_due(t) && tunnel_connect_timer(cl, c) < 0)
+	if (!t->failed && upstream_on_timer(&t->up, now) < 0)
 		t->failed = true;
-	if (token_pending(t) && now >= t->token_deadline) {
-		tunnel_token_overdue(c);
-		t->failed = true;
-	}
 	setup_advance(cl, c);
 }
 
@@ -360,7 +172,7 @@ static int sniff(struct kg_client *cl, struct relay_conn *c, bool final)
 	else
 		r = kg_sniff_http_host(relay_scratch, (size_t)n, host, sizeof(host), &port);
 	if (r == 1)
-		snprintf(t->host, sizeof(t->host), "%s", host);
+		snprintf(t->up.host, sizeof(t->up.host), "%s", host);
 	if (r == -EAGAIN && !final && n < KG_SNIFF_MAX)
 		return 0;
 	return 1;
@@ -389,7 +201,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	c->setup = t;
-	kg_format_ip(c->dst_ip, t->host, sizeof(t->host));
+	upstream_init(&t->up, cl, c);
 	if (sniffing && port_is_tls(c->dst_port)) {
 		/* The client speaks first: wait a little for its ClientHello. */
 		c->state = CONN_SNIFF;
@@ -425,147 +237,19 @@ void tunnel_on_app(struct kg_client *cl, struct relay_conn *c)
 	 * app that gives up is noticed when the tunnel starts. */
 }
 
-int tunnel_peek_response(struct relay_side *s, struct kg_http_response *resp)
-{
-	ssize_t n;
-	int r;
-
-	n = recv(s->fd, relay_scratch, KG_HTTP_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		s->flags &= (uint8_t)~SIDE_READABLE;
-		return -EAGAIN;
-	}
-	if (n == 0)
-		return -EPIPE;
-	r = kg_http_response_parse(relay_scratch, (size_t)n, resp);
-	if (r == -EAGAIN) {
-		if ((size_t)n >= KG_HTTP_HEAD_MAX)
-			return -E2BIG;
-		/* Everything there was peeked: the next segment brings a new edge. */
-		s->flags &= (uint8_t)~SIDE_READABLE;
-	}
-	return r;
-}
-
-int tunnel_consume(struct relay_side *s, size_t n)
-{
-	/* The bytes were peeked, so they are in the socket: no EAGAIN here. MSG_TRUNC drops them
-	 * in the kernel (TCP, Linux 4.4) without copying them out again. */
-	while (n > 0) {
-		ssize_t r = recv(s->fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
-
-		if (r <= 0)
-			return r == 0 ? -EPIPE : -errno;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-const char *tunnel_no_answer(const struct relay_conn *c, char *buf, size_t len)
-{
-	snprintf(buf, len, "the proxy did not answer within %u s (request_timeout)",
-		 c->set->request_timeout);
-	return buf;
-}
-
-const char *tunnel_head_error(int r)
-{
-	switch (r) {
-	case -EPIPE:
-		return "the proxy closed the connection before answering";
-	case -E2BIG:
-		return "the proxy's answer is too large";
-	case -EBADMSG:
-		return "the proxy sent a malformed answer";
-	default:
-		return "the proxy connection failed";
-	}
-}
-
-/* The proxy's answer to CONNECT: peeked, so not a byte past the head is ever taken from the
- * socket; what follows a 2xx head is the tunnel's and reaches the application by the relay. */
+/* The proxy's answer to CONNECT: the upstream peeks, so not a byte past the head is ever taken
+ * from the socket; what follows a 2xx head is the tunnel's and reaches the application by the
+ * relay. */
 static void read_answer(struct kg_client *cl, struct relay_conn *c)
 {
-	struct tunnel_setup *t = c->setup;
-	struct kg_http_response resp;
-	char why[TUNNEL_REASON_MAX];
-	uint64_t len = 0;
-	ssize_t n;
-	int r;
+	int r = upstream_read_connect_answer(&c->setup->up);
 
-	r = relay_flush(&c->proxy, &c->to_proxy);
-	if (r < 0) {
-		fail(cl, c, "the proxy closed the connection", strerror(-r));
-		return;
-	}
-	for (;;) {
-		if (t->discard) {
-			n = relay_recv(&c->proxy, relay_scratch,
-				       t->discard < sizeof(relay_scratch) ? t->discard
-									  : sizeof(relay_scratch));
-			if (n == -EAGAIN)
-				return;
-			if (n <= 0) {
-				fail(cl, c, tunnel_head_error(-EPIPE), NULL);
-				return;
-			}
-			t->discard -= (uint64_t)n;
-			if (t->discard == 0 && send_connect(cl, c) < 0)
-				return; /* c->setup is gone */
-			continue;
-		}
-		r = tunnel_peek_response(&c->proxy, &resp);
-		if (r == -EAGAIN)
-			return;
-		if (r < 0) {
-			fail(cl, c, tunnel_head_error(r),
-			     r == -EPIPE || r == -E2BIG || r == -EBADMSG ? NULL : strerror(-r));
-			return;
-		}
-		if (resp.status >= 200 && resp.status < 300) {
-			if (tunnel_mutual(t, &resp, relay_scratch, why, sizeof(why)) < 0) {
-				fail(cl, c, why, NULL);
-				return;
-			}
-			if (tunnel_consume(&c->proxy, resp.head_len) < 0) {
-				fail(cl, c, tunnel_head_error(-EPIPE), NULL);
-				return;
-			}
-			log_debug("tunnel open: %s via %s", t->target, c->set->proxy_url);
-			relay_start(cl, c);
-			return;
-		}
-		if (resp.status != 407) {
-			refused_reason(t, &resp, relay_scratch, why, sizeof(why));
-			fail(cl, c, why, NULL);
-			return;
-		}
-		tunnel_auth_reason(t, &resp, relay_scratch, why, sizeof(why));
-		if (why[0]) {
-			fail(cl, c, why, NULL);
-			return;
-		}
-		if (t->rounds >= NEGOTIATE_MAX_ROUNDS) {
-			fail(cl, c, negotiate_error_message(NEGOTIATE_ERR_PROTOCOL),
-			     "too many authentication rounds");
-			return;
-		}
-		/* Continue on this connection when it stays open and the body is sized. */
-		if (kg_http_response_framing(&resp, true, false, &len) == KG_BODY_LENGTH &&
-		    kg_http_response_keep_alive(&resp) &&
-		    tunnel_consume(&c->proxy, resp.head_len) == 0) {
-			t->discard = len;
-			if (len == 0 && send_connect(cl, c) < 0)
-				return; /* c->setup is gone */
-			continue;
-		}
+	if (r < 0)
+		fail_upstream(cl, c);
+	else if (r == UPSTREAM_OPEN)
+		relay_start(cl, c);
+	else if (r == UPSTREAM_RECONNECTING)
 		c->state = CONN_CONNECTING;
-		if (tunnel_connect_restart(cl, c) < 0)
-			fail(cl, c, t->error, NULL);
-		return;
-	}
 }
 
 void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
@@ -573,7 +257,7 @@ void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 	switch (c->state) {
 	case CONN_SNIFF:
 	case CONN_CONNECTING:
-		if (!c->setup->failed && tunnel_connect_poll(cl, c) < 0)
+		if (!c->setup->failed && upstream_poll(&c->setup->up) < 0)
 			c->setup->failed = true;
 		setup_advance(cl, c);
 		break;
@@ -587,7 +271,7 @@ void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 
 void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
-	char why[TUNNEL_REASON_MAX];
+	char why[UPSTREAM_REASON_MAX];
 
 	switch (c->state) {
 	case CONN_SNIFF:
@@ -595,7 +279,7 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
-		fail(cl, c, tunnel_no_answer(c, why, sizeof(why)), c->set->proxy_url);
+		fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)), c->set->proxy_url);
 		break;
 	default:
 		break;
@@ -604,6 +288,6 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 
 void tunnel_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)
 {
-	tunnel_take_token(c->setup, job);
+	upstream_take_token(&c->setup->up, job);
 	setup_advance(cl, c);
 }

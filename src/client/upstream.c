@@ -1,0 +1,725 @@
+/* The upstream (see upstream.h): the connect with its retries, the token, the CONNECT exchange
+ * with its 407 rounds and mutual authentication, and the sentences for the user; with the two
+ * kinds of way out of today, "http proxy" and "direct" (proxy.type none).
+ *
+ * The connect: within connection_timeout and max_retries, with a growing pause between
+ * attempts. The answer to a request is peeked into the shared scratch buffer (MSG_PEEK, at most
+ * KG_HTTP_HEAD_MAX) and only its head is taken from the socket: no per-connection head buffer,
+ * and a tunnel's first bytes (a server-first banner) stay where the relay finds them.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "client/auth/authq.h"
+#include "client/upstream.h"
+#include "shared/log.h"
+#include "shared/netutil.h"
+
+#define RETRY_BASE_USEC		100000ull
+#define SAME_FAILURE_QUIET_USEC 5000000ull
+
+static void set_detail(struct upstream *u, const char *detail)
+{
+	snprintf(u->detail, sizeof(u->detail), "%s", detail ? detail : "");
+}
+
+/* --- life ----------------------------------------------------------------------------------- */
+
+void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *c)
+{
+	memset(u, 0, sizeof(*u));
+	u->ops =
+	    c->set->proxy_type == KG_PROXY_NONE ? &upstream_direct_ops : &upstream_http_proxy_ops;
+	u->cl = cl;
+	u->c = c;
+	kg_format_ip(c->dst_ip, u->host, sizeof(u->host));
+}
+
+void upstream_cleanup(struct upstream *u)
+{
+	if (u->job)
+		authq_cancel(u->job);
+	u->job = NULL;
+	negotiate_free(u->neg);
+	u->neg = NULL;
+	free(u->token);
+	u->token = NULL;
+}
+
+void upstream_set_target(struct upstream *u, const char *host, uint16_t port)
+{
+	if (host != u->host)
+		snprintf(u->host, sizeof(u->host), "%s", host);
+	snprintf(u->target, sizeof(u->target), "%s:%u", u->host, port);
+}
+
+uint64_t upstream_request_deadline(const struct upstream *u)
+{
+	return kg_now_usec(CLOCK_MONOTONIC) + u->c->set->request_timeout * 1000000ull;
+}
+
+/* --- the TCP connection, shared by both kinds --------------------------------------------- */
+
+static int resolve_proxy(struct client_settings *set)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	char port[8];
+	int r;
+
+	snprintf(port, sizeof(port), "%u", set->proxy.port);
+	r = getaddrinfo(set->proxy.host, port, &hints, &res);
+	if (r != 0)
+		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	memcpy(&set->proxy_addr, res->ai_addr, res->ai_addrlen);
+	set->proxy_addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (kg_ip_is_v4mapped(c->dst_ip)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(c->dst_port);
+		memcpy(&sin->sin_addr, c->dst_ip + 12, 4);
+		*len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(c->dst_port);
+		memcpy(&sin6->sin6_addr, c->dst_ip, 16);
+		*len = sizeof(*sin6);
+	}
+}
+
+/* Schedule the next attempt or give up. */
+static int connect_failed(struct upstream *u, int err)
+{
+	struct relay_conn *c = u->c;
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC), at;
+
+	relay_side_close(u->cl, &c->proxy);
+	if (!u->to_proxy)
+		snprintf(u->error, sizeof(u->error), "destination unreachable: %s", strerror(err));
+	else
+		snprintf(u->error, sizeof(u->error), "proxy unreachable: %s: %s", c->set->proxy_url,
+			 strerror(err));
+	at = now + (RETRY_BASE_USEC << (u->attempts > 6 ? 6 : u->attempts - 1));
+	if (u->attempts > c->set->max_retries || at >= u->connect_deadline)
+		return -err;
+	u->retry_at = at;
+	relay_set_timer(u->cl, c, at);
+	return 0;
+}
+
+/* One attempt to ss, counted against connection_timeout and max_retries. */
+static int tcp_attempt(struct upstream *u, const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct kg_client *cl = u->cl;
+	struct relay_conn *c = u->c;
+	int fd, r;
+
+	if (cl->n_fds + 1 > cl->fd_cap) {
+		snprintf(u->error, sizeof(u->error), "too many open connections (%u)", cl->n_fds);
+		return -EMFILE;
+	}
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return connect_failed(u, errno);
+	r = relay_side_open(cl, c, &c->proxy, fd);
+	if (r < 0) {
+		relay_side_close(cl, &c->proxy);
+		return connect_failed(u, -r);
+	}
+	/* Writable means connected only once the kernel says so. */
+	c->proxy.flags &= (uint8_t) ~(SIDE_READABLE | SIDE_WRITABLE);
+	if (connect(fd, (const struct sockaddr *)ss, len) < 0 && errno != EINPROGRESS)
+		return connect_failed(u, errno);
+	relay_set_timer(cl, c, u->connect_deadline);
+	return 0;
+}
+
+/* The bookkeeping of a new attempt; to_proxy says where it goes. */
+static void attempt_begin(struct upstream *u, bool to_proxy)
+{
+	if (u->attempts == 0)
+		u->connect_deadline =
+		    kg_now_usec(CLOCK_MONOTONIC) + u->c->set->connection_timeout * 1000000ull;
+	u->attempts++;
+	u->retry_at = 0;
+	u->connected = false;
+	u->to_proxy = to_proxy;
+}
+
+static int tcp_poll(struct upstream *u)
+{
+	struct relay_conn *c = u->c;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (u->connected)
+		return 1;
+	if (c->proxy.fd < 0 || !(c->proxy.flags & (SIDE_WRITABLE | SIDE_READABLE)))
+		return 0;
+	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == 0) {
+		u->connected = true;
+		c->proxy.flags |= SIDE_WRITABLE;
+		if (u->job)
+			u->token_deadline = upstream_request_deadline(u);
+		relay_set_timer(u->cl, c, u->job ? u->token_deadline : 0);
+		return 1;
+	}
+	return connect_failed(u, err);
+}
+
+static int tcp_on_timer(struct upstream *u)
+{
+	struct relay_conn *c = u->c;
+
+	if (u->retry_at) {
+		int r = u->ops->connect(u);
+
+		return r < 0 ? r : 0;
+	}
+	relay_side_close(u->cl, &c->proxy);
+	snprintf(u->error, sizeof(u->error), "%s unreachable: %s: no answer within %u s",
+		 u->to_proxy ? "proxy" : "destination", u->to_proxy ? c->set->proxy_url : u->target,
+		 c->set->connection_timeout);
+	return -ETIMEDOUT;
+}
+
+static void tcp_close(struct upstream *u)
+{
+	relay_side_close(u->cl, &u->c->proxy);
+	relay_buf_free(&u->c->to_proxy);
+	u->connected = false;
+}
+
+/* Peek: the head stays in the socket until upstream_consume(). */
+static int tcp_read_head(struct upstream *u, struct kg_http_response *resp)
+{
+	struct relay_side *s = &u->c->proxy;
+	ssize_t n;
+	int r;
+
+	n = recv(s->fd, relay_scratch, KG_HTTP_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		s->flags &= (uint8_t)~SIDE_READABLE;
+		return -EAGAIN;
+	}
+	if (n == 0)
+		return -EPIPE;
+	r = kg_http_response_parse(relay_scratch, (size_t)n, resp);
+	if (r == -EAGAIN) {
+		if ((size_t)n >= KG_HTTP_HEAD_MAX)
+			return -E2BIG;
+		/* Everything there was peeked: the next segment brings a new edge. */
+		s->flags &= (uint8_t)~SIDE_READABLE;
+	}
+	return r;
+}
+
+/* --- "http proxy": proxy.type http ---------------------------------------------------------- */
+
+static int http_connect(struct upstream *u)
+{
+	struct client_settings *set = u->c->set;
+	struct sockaddr_storage ss;
+	int r;
+
+	attempt_begin(u, true);
+	if (set->proxy_addrlen == 0) {
+		r = resolve_proxy(set);
+		if (r < 0) {
+			snprintf(u->error, sizeof(u->error), "proxy unreachable: cannot resolve %s",
+				 set->proxy.host);
+			return r;
+		}
+	}
+	memcpy(&ss, &set->proxy_addr, sizeof(ss));
+	return tcp_attempt(u, &ss, set->proxy_addrlen);
+}
+
+static int http_write_connect(struct upstream *u)
+{
+	struct relay_conn *c = u->c;
+	char line[2 * UPSTREAM_TARGET_MAX + 64];
+	int n, r;
+
+	n = snprintf(line, sizeof(line), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", u->target,
+		     u->target);
+	/* The token is the proxy's credential: never on a socket to anything else. */
+	r = u->token && !u->to_proxy ? -EPROTO : relay_queue(&c->to_proxy, line, (size_t)n);
+	if (r == 0 && u->token) {
+		r = relay_queue(&c->to_proxy, "Proxy-Authorization: Negotiate ", 31);
+		if (r == 0)
+			r = relay_queue(&c->to_proxy, u->token, strlen(u->token));
+		if (r == 0)
+			r = relay_queue(&c->to_proxy, "\r\n", 2);
+	}
+	if (r == 0)
+		r = relay_queue(&c->to_proxy, "\r\n", 2);
+	if (r == 0)
+		r = relay_flush(&c->proxy, &c->to_proxy);
+	if (r < 0) {
+		snprintf(u->error, sizeof(u->error),
+			 "the proxy connection failed while sending the request");
+		set_detail(u, strerror(-r));
+		return r;
+	}
+	u->rounds++;
+	relay_set_timer(u->cl, c, upstream_request_deadline(u));
+	return 0;
+}
+
+static int http_write_request(struct upstream *u, const uint8_t *head,
+			      const struct kg_http_request *req, const char *authority)
+{
+	struct relay_conn *c = u->c;
+	size_t cap, len;
+	uint8_t *out;
+	int r;
+
+	/* The token is the proxy's credential: never on a socket to anything else. */
+	if (u->token && !u->to_proxy)
+		return -EPROTO;
+	cap = req->head_len + (u->token ? strlen(u->token) : 0) + UPSTREAM_TARGET_MAX + 128;
+	out = malloc(cap);
+	if (!out)
+		return -ENOMEM;
+	r = kg_http_request_rewrite(head, req, authority, u->token, out, cap, &len);
+	if (r == 0)
+		r = relay_send(&c->proxy, &c->to_proxy, out, len);
+	free(out);
+	return r;
+}
+
+const struct upstream_ops upstream_http_proxy_ops = {
+    .name = "http proxy",
+    .auth = true,
+    .connect = http_connect,
+    .poll = tcp_poll,
+    .on_timer = tcp_on_timer,
+    .write_connect = http_write_connect,
+    .write_request = http_write_request,
+    .read_head = tcp_read_head,
+    .close = tcp_close,
+};
+
+/* --- "direct": proxy.type none, straight to the original destination ------------------------ */
+
+static int direct_connect(struct upstream *u)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	attempt_begin(u, false);
+	dest_sockaddr(u->c, &ss, &len);
+	return tcp_attempt(u, &ss, len);
+}
+
+/* Nothing to ask: the connection is the tunnel. */
+static int direct_write_connect(struct upstream *u)
+{
+	(void)u;
+	return 1;
+}
+
+/* Port 80 goes request by request only through a proxy. */
+static int direct_write_request(struct upstream *u, const uint8_t *head,
+				const struct kg_http_request *req, const char *authority)
+{
+	(void)u;
+	(void)head;
+	(void)req;
+	(void)authority;
+	return -EOPNOTSUPP;
+}
+
+const struct upstream_ops upstream_direct_ops = {
+    .name = "direct",
+    .auth = false,
+    .connect = direct_connect,
+    .poll = tcp_poll,
+    .on_timer = tcp_on_timer,
+    .write_connect = direct_write_connect,
+    .write_request = direct_write_request,
+    .read_head = tcp_read_head,
+    .close = tcp_close,
+};
+
+/* --- the connection, through the ops -------------------------------------------------------- */
+
+int upstream_connect(struct upstream *u)
+{
+	return u->ops->connect(u);
+}
+
+int upstream_reconnect(struct upstream *u)
+{
+	relay_side_close(u->cl, &u->c->proxy);
+	u->attempts = 0;
+	return u->ops->connect(u);
+}
+
+int upstream_poll(struct upstream *u)
+{
+	return u->ops->poll(u);
+}
+
+int upstream_connect_timer(struct upstream *u)
+{
+	return u->ops->on_timer(u);
+}
+
+void upstream_close(struct upstream *u)
+{
+	u->ops->close(u);
+}
+
+bool upstream_alive(struct upstream *u)
+{
+	struct relay_conn *c = u->c;
+	uint8_t b;
+	ssize_t n;
+
+	if (c->proxy.fd < 0 || !u->connected || (c->proxy.flags & SIDE_EOF))
+		return false;
+	n = recv(c->proxy.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Whether the connection is up and still waiting for the worker's token. */
+static bool token_pending(const struct upstream *u)
+{
+	return u->connected && u->job && !u->token_ready;
+}
+
+uint64_t upstream_due(const struct upstream *u)
+{
+	if (!u->connected)
+		return u->retry_at ? u->retry_at : u->connect_deadline;
+	return token_pending(u) ? u->token_deadline : 0;
+}
+
+int upstream_on_timer(struct upstream *u, uint64_t now)
+{
+	if (!u->connected && now >= upstream_due(u))
+		return upstream_connect_timer(u);
+	if (token_pending(u) && now >= u->token_deadline) {
+		upstream_token_overdue(u);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* --- tokens --------------------------------------------------------------------------------- */
+
+bool upstream_wants_token(const struct upstream *u)
+{
+	return u->ops->auth;
+}
+
+int upstream_request_token(struct upstream *u)
+{
+	u->token_ready = false;
+	u->auth_failed = false;
+	free(u->token);
+	u->token = NULL;
+	negotiate_free(u->neg);
+	u->neg = NULL;
+	u->job = authq_submit(u->c->set, relay_conn_on_auth, u->c);
+	if (!u->job) {
+		snprintf(u->error, sizeof(u->error), "too many connections waiting for Kerberos");
+		return -ENOBUFS;
+	}
+	/* A KDC that never answers must not hold the connection forever. */
+	if (u->connected) {
+		u->token_deadline = upstream_request_deadline(u);
+		relay_set_timer(u->cl, u->c, u->token_deadline);
+	}
+	return 0;
+}
+
+void upstream_token_overdue(struct upstream *u)
+{
+	/* The Kerberos worker is still busy, with this token or one before it: say with what. */
+	snprintf(u->error, sizeof(u->error), "%s (no Kerberos token within %u s)",
+		 negotiate_overdue_reason(), u->c->set->request_timeout);
+}
+
+/* What a failed Kerberos step tells the user. */
+static const char *failure_sentence(const struct negotiate_failure *f)
+{
+	return f->message[0] ? f->message : negotiate_error_message(f->code);
+}
+
+void upstream_take_token(struct upstream *u, struct auth_job *job)
+{
+	u->job = NULL;
+	u->token_ready = true;
+	if (job->r == 0) {
+		u->neg = job->ctx;
+		u->token = job->token;
+		job->ctx = NULL;
+		job->token = NULL;
+	} else {
+		u->auth_failed = true;
+		snprintf(u->auth_reason, sizeof(u->auth_reason), "%s",
+			 failure_sentence(&job->fail));
+		if (job->fail.detail[0])
+			log_debug("Kerberos: %s (%s)", u->auth_reason, job->fail.detail);
+	}
+	authq_job_free(job);
+}
+
+/* Feed r's Negotiate token to u->neg as the given answer; on failure buf says why. */
+static int step_on_token(struct upstream *u, const struct kg_http_response *r, const uint8_t *head,
+			 enum negotiate_answer answer, char **next, char *buf, size_t len)
+{
+	struct negotiate_failure f = {0};
+	char *tok;
+	int ret;
+
+	tok = strndup((const char *)head + r->negotiate_token.off, r->negotiate_token.len);
+	if (!tok) {
+		snprintf(buf, len, "out of memory");
+		return -ENOMEM;
+	}
+	ret = negotiate_step(u->neg, answer, tok, next, &f);
+	free(tok);
+	if (ret < 0)
+		snprintf(buf, len, "%s", failure_sentence(&f));
+	return ret;
+}
+
+void upstream_auth_reason(struct upstream *u, const struct kg_http_response *r, const uint8_t *head,
+			  char *buf, size_t len)
+{
+	char *next = NULL;
+
+	if (!(r->auth_schemes & KG_AUTH_NEGOTIATE)) {
+		snprintf(buf, len, "the proxy does not offer Negotiate (Kerberos) authentication");
+		return;
+	}
+	if (u->auth_failed) {
+		snprintf(buf, len, "%s", u->auth_reason);
+		return;
+	}
+	if (!u->neg || r->negotiate != KG_NEGOTIATE_TOKEN) {
+		snprintf(buf, len, "%s", negotiate_error_message(NEGOTIATE_ERR_REJECTED));
+		return;
+	}
+	/* A token with the 407: either a continuation or a rejection that says why. */
+	if (step_on_token(u, r, head, NEGOTIATE_ANSWER_CHALLENGE, &next, buf, len) < 0)
+		return;
+	/* A genuine continuation: the caller may send next. */
+	free(u->token);
+	u->token = next;
+	buf[0] = '\0';
+}
+
+int upstream_mutual(struct upstream *u, const struct kg_http_response *r, const uint8_t *head,
+		    char *buf, size_t len)
+{
+	char *none = NULL;
+	int ret;
+
+	if (r->negotiate != KG_NEGOTIATE_TOKEN || !u->neg)
+		return 0;
+	ret = step_on_token(u, r, head, NEGOTIATE_ANSWER_SUCCESS, &none, buf, len);
+	free(none);
+	return ret;
+}
+
+/* --- requests and answers ------------------------------------------------------------------- */
+
+int upstream_send_connect(struct upstream *u)
+{
+	u->detail[0] = '\0';
+	return u->ops->write_connect(u);
+}
+
+int upstream_send_request(struct upstream *u, const uint8_t *head,
+			  const struct kg_http_request *req, const char *authority)
+{
+	return u->ops->write_request(u, head, req, authority);
+}
+
+int upstream_peek_response(struct upstream *u, struct kg_http_response *resp)
+{
+	return u->ops->read_head(u, resp);
+}
+
+int upstream_consume(struct upstream *u, size_t n)
+{
+	struct relay_side *s = &u->c->proxy;
+
+	/* The bytes were peeked, so they are in the socket: no EAGAIN here. MSG_TRUNC drops them
+	 * in the kernel (TCP, Linux 4.4) without copying them out again. */
+	while (n > 0) {
+		ssize_t r = recv(s->fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+
+		if (r <= 0)
+			return r == 0 ? -EPIPE : -errno;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Fail with sentence (and detail): returns r. */
+static int failed(struct upstream *u, int r, const char *sentence, const char *detail)
+{
+	if (sentence != u->error)
+		snprintf(u->error, sizeof(u->error), "%s", sentence);
+	set_detail(u, detail);
+	return r;
+}
+
+/* The sentence for a CONNECT answered with neither 2xx nor 407. */
+static void refused_reason(const struct upstream *u, const struct kg_http_response *r,
+			   const uint8_t *head, char *buf, size_t len)
+{
+	int n = (int)(r->reason.len > 80 ? 80 : r->reason.len);
+
+	snprintf(buf, len, "the proxy refused the connection to %s: %u %.*s", u->target, r->status,
+		 n, (const char *)head + r->reason.off);
+}
+
+int upstream_read_connect_answer(struct upstream *u)
+{
+	struct relay_conn *c = u->c;
+	struct kg_http_response resp;
+	char why[UPSTREAM_REASON_MAX];
+	uint64_t len = 0;
+	ssize_t n;
+	int r;
+
+	u->detail[0] = '\0';
+	r = relay_flush(&c->proxy, &c->to_proxy);
+	if (r < 0)
+		return failed(u, r, "the proxy closed the connection", strerror(-r));
+	for (;;) {
+		if (u->discard) {
+			n = relay_recv(&c->proxy, relay_scratch,
+				       u->discard < sizeof(relay_scratch) ? u->discard
+									  : sizeof(relay_scratch));
+			if (n == -EAGAIN)
+				return 0;
+			if (n <= 0)
+				return failed(u, -EPIPE, upstream_head_error(-EPIPE), NULL);
+			u->discard -= (uint64_t)n;
+			if (u->discard == 0) {
+				r = upstream_send_connect(u);
+				if (r < 0)
+					return r;
+			}
+			continue;
+		}
+		r = upstream_peek_response(u, &resp);
+		if (r == -EAGAIN)
+			return 0;
+		if (r < 0)
+			return failed(u, r, upstream_head_error(r),
+				      r == -EPIPE || r == -E2BIG || r == -EBADMSG ? NULL
+										  : strerror(-r));
+		if (resp.status >= 200 && resp.status < 300) {
+			r = upstream_mutual(u, &resp, relay_scratch, why, sizeof(why));
+			if (r < 0)
+				return failed(u, r, why, NULL);
+			if (upstream_consume(u, resp.head_len) < 0)
+				return failed(u, -EPIPE, upstream_head_error(-EPIPE), NULL);
+			log_debug("tunnel open: %s via %s", u->target, c->set->proxy_url);
+			return UPSTREAM_OPEN;
+		}
+		if (resp.status != 407) {
+			refused_reason(u, &resp, relay_scratch, why, sizeof(why));
+			return failed(u, -ECONNREFUSED, why, NULL);
+		}
+		upstream_auth_reason(u, &resp, relay_scratch, why, sizeof(why));
+		if (why[0])
+			return failed(u, -EACCES, why, NULL);
+		if (u->rounds >= NEGOTIATE_MAX_ROUNDS)
+			return failed(u, -EPROTO, negotiate_error_message(NEGOTIATE_ERR_PROTOCOL),
+				      "too many authentication rounds");
+		/* Continue on this connection when it stays open and the body is sized. */
+		if (kg_http_response_framing(&resp, true, false, &len) == KG_BODY_LENGTH &&
+		    kg_http_response_keep_alive(&resp) && upstream_consume(u, resp.head_len) == 0) {
+			u->discard = len;
+			if (len == 0) {
+				r = upstream_send_connect(u);
+				if (r < 0)
+					return r;
+			}
+			continue;
+		}
+		r = upstream_reconnect(u);
+		if (r < 0)
+			return failed(u, r, u->error, NULL);
+		return UPSTREAM_RECONNECTING;
+	}
+}
+
+/* --- failure sentences ---------------------------------------------------------------------- */
+
+const char *upstream_no_answer(const struct upstream *u, char *buf, size_t len)
+{
+	snprintf(buf, len, "the proxy did not answer within %u s (request_timeout)",
+		 u->c->set->request_timeout);
+	return buf;
+}
+
+const char *upstream_head_error(int r)
+{
+	switch (r) {
+	case -EPIPE:
+		return "the proxy closed the connection before answering";
+	case -E2BIG:
+		return "the proxy's answer is too large";
+	case -EBADMSG:
+		return "the proxy sent a malformed answer";
+	default:
+		return "the proxy connection failed";
+	}
+}
+
+void upstream_log_failure(struct kg_client *cl, struct relay_conn *c, const struct upstream *u,
+			  const char *sentence, const char *detail)
+{
+	static char last[UPSTREAM_REASON_MAX];
+	static uint64_t last_at;
+	char dest[KG_ADDR_STR_MAX];
+	const char *host = u && u->host[0] ? u->host : "";
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+	int level = LOG_WARNING;
+
+	kg_format_ip_port(c->dst_ip, c->dst_port, dest, sizeof(dest));
+	/* Many connections fail the same way at once (a browser opening 20): say it once. */
+	if (strcmp(last, sentence) == 0 && now - last_at < SAME_FAILURE_QUIET_USEC)
+		level = LOG_DEBUG;
+	else
+		last_at = now;
+	snprintf(last, sizeof(last), "%s", sentence);
+	log_fields(level,
+		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", c->set->proxy_url},
+			     {"KG_UID", cl->uid_str}),
+		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
+		   detail && detail[0] ? " (" : "", detail ? detail : "",
+		   detail && detail[0] ? ")" : "");
+	cl->tunnels_failed++;
+	cl->status_dirty = true;
+}

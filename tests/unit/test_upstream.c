@@ -1,0 +1,644 @@
+/* upstream.c driven directly against a scripted fake proxy on a 127.0.0.1 listener: the CONNECT
+ * exchange (407 rounds, a 407 body to drop, mutual authentication), response heads that are too
+ * large, split or cut short, and the connect's retries. Unprivileged, no event loop: the test
+ * writes the proxy's bytes, waits until they arrived, then calls upstream's functions.
+ *
+ * The relay loop and the Kerberos worker are replaced here (link seams): relay_side_open/close
+ * and relay_set_timer only record, authq_submit hands the job to the test, which completes it
+ * with upstream_take_token(). The token source is thereby injected: negotiate_step() is a fake
+ * that accepts "cont*" as a continuation and "good" as the proxy's final token (the Kerberos
+ * exchange itself is test_negotiate's); the sentences come from the real negotiate_error.c.
+ */
+#include "client/upstream.h"
+
+#include "client/auth/authq.h"
+#include "shared/netutil.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* --- link seams: the relay loop ------------------------------------------------------------- */
+
+int relay_side_open(struct kg_client *cl, struct relay_conn *c, struct relay_side *s, int fd)
+{
+	(void)c;
+	s->fd = fd;
+	s->flags = SIDE_READABLE | SIDE_WRITABLE;
+	cl->n_fds++;
+	return 0;
+}
+
+void relay_side_close(struct kg_client *cl, struct relay_side *s)
+{
+	if (s->fd < 0)
+		return;
+	close(s->fd);
+	s->fd = -1;
+	s->flags = 0;
+	cl->n_fds--;
+}
+
+void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadline)
+{
+	(void)cl;
+	c->deadline = deadline;
+}
+
+void relay_mark_ready(struct relay_conn *c)
+{
+	(void)c;
+}
+
+void relay_conn_on_auth(struct kg_client *cl, struct auth_job *job)
+{
+	(void)cl;
+	(void)job;
+	ck_abort_msg("jobs are completed by the test");
+}
+
+/* --- link seams: the Kerberos worker and the token source ---------------------------------- */
+
+struct negotiate_ctx {
+	int steps;
+};
+
+static struct auth_job *submitted; /* the last job upstream asked for */
+static unsigned n_submitted;
+
+struct auth_job *authq_submit(const struct client_settings *set, authq_done_fn *done, void *owner)
+{
+	struct auth_job *job = calloc(1, sizeof(*job));
+
+	(void)set;
+	ck_assert_ptr_nonnull(job);
+	job->done = done;
+	job->owner = owner;
+	submitted = job;
+	n_submitted++;
+	return job;
+}
+
+void authq_job_free(struct auth_job *job)
+{
+	if (!job)
+		return;
+	negotiate_free(job->ctx);
+	free(job->token);
+	free(job);
+}
+
+void authq_cancel(struct auth_job *job)
+{
+	if (submitted == job)
+		submitted = NULL;
+	authq_job_free(job);
+}
+
+void negotiate_free(struct negotiate_ctx *ctx)
+{
+	free(ctx);
+}
+
+int negotiate_step(struct negotiate_ctx *ctx, enum negotiate_answer answer,
+		   const char *server_token, char **ret_token, struct negotiate_failure *fail)
+{
+	char next[32];
+
+	*ret_token = NULL;
+	ctx->steps++;
+	if (answer == NEGOTIATE_ANSWER_CHALLENGE && strncmp(server_token, "cont", 4) == 0) {
+		snprintf(next, sizeof(next), "tok%d", ctx->steps + 1);
+		*ret_token = strdup(next);
+		return *ret_token ? 0 : -ENOMEM;
+	}
+	if (answer == NEGOTIATE_ANSWER_SUCCESS && strcmp(server_token, "good") == 0)
+		return 0;
+	fail->code =
+	    answer == NEGOTIATE_ANSWER_SUCCESS ? NEGOTIATE_ERR_MUTUAL : NEGOTIATE_ERR_REJECTED;
+	return -EACCES;
+}
+
+/* --- the rig -------------------------------------------------------------------------------- */
+
+static struct kg_client cl;
+static struct client_settings set;
+static struct relay_conn conn;
+static struct upstream up;
+static int lfd = -1;   /* the fake proxy's listener */
+static int proxy = -1; /* the fake proxy's end of the current connection */
+static uint16_t lport;
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	return ntohs(sin.sin_port);
+}
+
+static void settings_for(enum kg_proxy_type type, uint16_t port)
+{
+	memset(&set, 0, sizeof(set));
+	set.refs = 1;
+	set.proxy_type = type;
+	snprintf(set.proxy_url, sizeof(set.proxy_url), "http://127.0.0.1:%u", port);
+	snprintf(set.proxy.scheme, sizeof(set.proxy.scheme), "http");
+	snprintf(set.proxy.host, sizeof(set.proxy.host), "127.0.0.1");
+	set.proxy.port = port;
+	set.connection_timeout = 5;
+	set.request_timeout = 5;
+	set.max_retries = 2;
+}
+
+/* A connection to 127.0.0.1:dst_port (the original destination for proxy.type none). */
+static void conn_init(uint16_t dst_port)
+{
+	static const uint8_t v4mapped_lo[16] = {0, 0, 0,    0,	  0,   0, 0, 0,
+						0, 0, 0xff, 0xff, 127, 0, 0, 1};
+
+	memset(&conn, 0, sizeof(conn));
+	conn.app.fd = -1;
+	conn.proxy.fd = -1;
+	conn.set = &set;
+	memcpy(conn.dst_ip, v4mapped_lo, 16);
+	conn.dst_port = dst_port;
+	memset(&cl, 0, sizeof(cl));
+	cl.fd_cap = 100;
+	snprintf(cl.uid_str, sizeof(cl.uid_str), "%u", (unsigned)getuid());
+	upstream_init(&up, &cl, &conn);
+}
+
+static void setup(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	lport = bound_port(lfd);
+	settings_for(KG_PROXY_HTTP, lport);
+	conn_init(443);
+	submitted = NULL;
+	n_submitted = 0;
+}
+
+static void teardown(void)
+{
+	upstream_cleanup(&up);
+	relay_side_close(&cl, &conn.proxy);
+	relay_buf_free(&conn.to_proxy);
+	if (proxy >= 0)
+		close(proxy);
+	proxy = -1;
+	if (lfd >= 0)
+		close(lfd);
+	lfd = -1;
+}
+
+static void wait_fd(int fd, short events)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+}
+
+/* Until at least n bytes wait in fd's receive queue. */
+static void wait_avail(int fd, int n)
+{
+	int i, avail = 0;
+
+	for (i = 0; i < 5000; i++) {
+		ck_assert_int_eq(ioctl(fd, FIONREAD, &avail), 0);
+		if (avail >= n)
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("only %d of %d bytes arrived", avail, n);
+}
+
+/* Connect upstream to the fake proxy and accept there. */
+static void connect_up(void)
+{
+	ck_assert_int_eq(upstream_connect(&up), 0);
+	ck_assert_int_ge(conn.proxy.fd, 0);
+	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(proxy, 0);
+	wait_fd(conn.proxy.fd, POLLOUT);
+	conn.proxy.flags |= SIDE_WRITABLE; /* what epoll would say */
+	ck_assert_int_eq(upstream_poll(&up), 1);
+	ck_assert(up.connected);
+}
+
+/* The worker's answer: a context and token tok. */
+static void token_arrives(const char *tok)
+{
+	struct auth_job *job = submitted;
+
+	ck_assert_ptr_nonnull(job);
+	submitted = NULL;
+	job->r = 0;
+	job->ctx = calloc(1, sizeof(*job->ctx));
+	job->token = strdup(tok);
+	upstream_take_token(&up, job);
+	ck_assert(up.token_ready);
+}
+
+static void proxy_says(const char *s)
+{
+	size_t n = strlen(s);
+
+	ck_assert_int_eq(write(proxy, s, n), (ssize_t)n);
+}
+
+/* The next request head the fake proxy got, whole. */
+static void proxy_expects(const char *want)
+{
+	char buf[1024];
+	size_t n = strlen(want);
+
+	ck_assert_uint_lt(n, sizeof(buf));
+	wait_avail(proxy, (int)n);
+	ck_assert_int_eq(read(proxy, buf, n), (ssize_t)n);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, want);
+}
+
+/* Call read after what the proxy said arrived (all n bytes the client has not taken). */
+static int answer_after(int n)
+{
+	wait_avail(conn.proxy.fd, n);
+	conn.proxy.flags |= SIDE_READABLE;
+	return upstream_read_connect_answer(&up);
+}
+
+#define CONNECT_TOK(tok)                                                                           \
+	"CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n"                    \
+	"Proxy-Authorization: Negotiate " tok "\r\n\r\n"
+
+/* Connected with a token, CONNECT sent and checked. */
+static void connect_sent(void)
+{
+	ck_assert(upstream_wants_token(&up));
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	connect_up();
+	token_arrives("tok1");
+	upstream_set_target(&up, "www.example.org", 443);
+	ck_assert_int_eq(upstream_send_connect(&up), 0);
+	ck_assert_uint_eq(up.rounds, 1);
+	ck_assert_uint_ne(conn.deadline, 0); /* request_timeout armed */
+	proxy_expects(CONNECT_TOK("tok1"));
+}
+
+/* The tunnel's own first bytes after the head stay in the socket. */
+static void tunnel_bytes_are(const char *want)
+{
+	char buf[64];
+	ssize_t n;
+
+	n = recv(conn.proxy.fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	if (!want[0]) {
+		ck_assert(n < 0 && errno == EAGAIN);
+		return;
+	}
+	ck_assert_int_eq(n, (ssize_t)strlen(want));
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, want);
+}
+
+/* --- tests ---------------------------------------------------------------------------------- */
+
+START_TEST(multi_round_407)
+{
+	const char *r407 = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			   "Proxy-Authenticate: Negotiate cont1\r\nContent-Length: 0\r\n\r\n";
+	const char *ok = "HTTP/1.1 200 Connection established\r\n"
+			 "Proxy-Authenticate: Negotiate good\r\n\r\nBANNER";
+
+	connect_sent();
+	proxy_says(r407);
+	/* The continuation goes out on the same connection: wait for the next answer. */
+	ck_assert_int_eq(answer_after((int)strlen(r407)), 0);
+	proxy_expects(CONNECT_TOK("tok2"));
+	ck_assert_uint_eq(up.rounds, 2);
+	proxy_says(ok);
+	ck_assert_int_eq(answer_after((int)strlen(ok)), UPSTREAM_OPEN);
+	tunnel_bytes_are("BANNER");
+}
+END_TEST
+
+START_TEST(rejected_407)
+{
+	const char *r407 = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			   "Proxy-Authenticate: Negotiate nope\r\nContent-Length: 0\r\n\r\n";
+
+	connect_sent();
+	proxy_says(r407);
+	ck_assert_int_eq(answer_after((int)strlen(r407)), -EACCES);
+	ck_assert_str_eq(up.error, "proxy rejected the ticket");
+}
+END_TEST
+
+START_TEST(too_many_rounds)
+{
+	const char *r407 = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			   "Proxy-Authenticate: Negotiate cont\r\nContent-Length: 0\r\n\r\n";
+	char want[256];
+	int r = 0;
+
+	connect_sent();
+	while (up.rounds < NEGOTIATE_MAX_ROUNDS) {
+		proxy_says(r407);
+		ck_assert_int_eq(answer_after((int)strlen(r407)), 0);
+		snprintf(want, sizeof(want),
+			 "CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n"
+			 "Proxy-Authorization: Negotiate tok%u\r\n\r\n",
+			 up.rounds);
+		proxy_expects(want);
+	}
+	proxy_says(r407);
+	r = answer_after((int)strlen(r407));
+	ck_assert_int_eq(r, -EPROTO);
+	ck_assert_str_eq(up.error, "malformed Negotiate exchange with the proxy");
+	ck_assert_str_eq(up.detail, "too many authentication rounds");
+}
+END_TEST
+
+START_TEST(body_407_discarded)
+{
+	const char *head = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			   "Proxy-Authenticate: Negotiate cont1\r\nContent-Length: 10\r\n\r\n";
+	const char *ok = "HTTP/1.1 200 OK\r\n\r\n";
+
+	connect_sent();
+	proxy_says(head);
+	proxy_says("01234");
+	ck_assert_int_eq(answer_after((int)strlen(head) + 5), 0);
+	ck_assert_uint_eq(up.discard, 5);
+	ck_assert_uint_eq(up.rounds, 1); /* not before the body is gone */
+	proxy_says("56789");
+	ck_assert_int_eq(answer_after(5), 0);
+	ck_assert_uint_eq(up.discard, 0);
+	proxy_expects(CONNECT_TOK("tok2"));
+	proxy_says(ok);
+	ck_assert_int_eq(answer_after((int)strlen(ok)), UPSTREAM_OPEN);
+	tunnel_bytes_are("");
+}
+END_TEST
+
+START_TEST(close_after_407_reconnects)
+{
+	const char *r407 = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			   "Proxy-Authenticate: Negotiate cont1\r\nConnection: close\r\n\r\n";
+	const char *ok = "HTTP/1.1 200 OK\r\n\r\n";
+
+	connect_sent();
+	proxy_says(r407);
+	close(proxy);
+	proxy = -1;
+	/* Not reusable: the next round goes on a new connection. */
+	ck_assert_int_eq(answer_after((int)strlen(r407)), UPSTREAM_RECONNECTING);
+	ck_assert(!up.connected);
+	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(proxy, 0);
+	wait_fd(conn.proxy.fd, POLLOUT);
+	conn.proxy.flags |= SIDE_WRITABLE;
+	ck_assert_int_eq(upstream_poll(&up), 1);
+	ck_assert_int_eq(upstream_send_connect(&up), 0);
+	proxy_expects(CONNECT_TOK("tok2"));
+	proxy_says(ok);
+	ck_assert_int_eq(answer_after((int)strlen(ok)), UPSTREAM_OPEN);
+}
+END_TEST
+
+START_TEST(mutual_failure)
+{
+	const char *ok = "HTTP/1.1 200 Connection established\r\n"
+			 "Proxy-Authenticate: Negotiate forged\r\n\r\n";
+
+	connect_sent();
+	proxy_says(ok);
+	ck_assert_int_eq(answer_after((int)strlen(ok)), -EACCES);
+	ck_assert_str_eq(up.error, "proxy failed mutual authentication");
+	/* The head was not taken: nothing of a tunnel that failed reaches anyone. */
+	wait_avail(conn.proxy.fd, (int)strlen(ok));
+}
+END_TEST
+
+START_TEST(refused)
+{
+	const char *no = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+
+	connect_sent();
+	proxy_says(no);
+	ck_assert_int_lt(answer_after((int)strlen(no)), 0);
+	ck_assert_str_eq(up.error,
+			 "the proxy refused the connection to www.example.org:443: 403 Forbidden");
+}
+END_TEST
+
+START_TEST(oversized_head)
+{
+	char line[800];
+	int i, sent = 0;
+
+	connect_sent();
+	proxy_says("HTTP/1.1 200 OK\r\n");
+	sent = (int)strlen("HTTP/1.1 200 OK\r\n");
+	memset(line, 'a', sizeof(line));
+	memcpy(line, "X-Pad: ", 7);
+	line[sizeof(line) - 2] = '\r';
+	line[sizeof(line) - 1] = '\n';
+	for (i = 0; i < 90; i++) { /* 72 KB in 90 fields, each well under the line cap */
+		ck_assert_int_eq(write(proxy, line, sizeof(line)), (ssize_t)sizeof(line));
+		sent += (int)sizeof(line);
+	}
+	ck_assert_int_gt(sent, KG_HTTP_HEAD_MAX);
+	ck_assert_int_eq(answer_after(KG_HTTP_HEAD_MAX), -E2BIG);
+	ck_assert_str_eq(up.error, "the proxy's answer is too large");
+	ck_assert_str_eq(up.detail, "");
+}
+END_TEST
+
+START_TEST(split_head)
+{
+	const char *ok = "HTTP/1.1 200 Connection established\r\nVia: 1.1 fake\r\n\r\nhello";
+	size_t len = strlen(ok) - 5, i;
+
+	connect_sent();
+	for (i = 0; i < len; i += 3) {
+		size_t n = len - i < 3 ? len - i : 3;
+
+		ck_assert_int_eq(write(proxy, ok + i, n), (ssize_t)n);
+		if (i + n < len)
+			ck_assert_int_eq(answer_after((int)(i + n)), 0); /* incomplete: wait */
+	}
+	proxy_says("hello");
+	ck_assert_int_eq(answer_after((int)strlen(ok)), UPSTREAM_OPEN);
+	tunnel_bytes_are("hello");
+}
+END_TEST
+
+START_TEST(closed_before_answering)
+{
+	connect_sent();
+	close(proxy);
+	proxy = -1;
+	wait_fd(conn.proxy.fd, POLLIN);
+	conn.proxy.flags |= SIDE_READABLE;
+	ck_assert_int_eq(upstream_read_connect_answer(&up), -EPIPE);
+	ck_assert_str_eq(up.error, "the proxy closed the connection before answering");
+}
+END_TEST
+
+START_TEST(closed_inside_head)
+{
+	char why[UPSTREAM_REASON_MAX];
+
+	connect_sent();
+	proxy_says("HTTP/1.1 200 Conn");
+	close(proxy);
+	proxy = -1;
+	/* A peek sees the bytes, not the end: the head stays incomplete, and request_timeout (the
+	 * owner's timer) says so. */
+	ck_assert_int_eq(answer_after(17), 0);
+	ck_assert_uint_ne(conn.deadline, 0);
+	ck_assert_str_eq(upstream_no_answer(&up, why, sizeof(why)),
+			 "the proxy did not answer within 5 s (request_timeout)");
+}
+END_TEST
+
+/* Drive a connect to a port nobody listens on until it gives up; the attempts made. */
+static unsigned connect_until_failure(int *ret)
+{
+	int r = upstream_connect(&up), i;
+
+	for (i = 0; r == 0 && i < 50; i++) {
+		if (up.retry_at) { /* the pause before the next attempt */
+			uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+
+			ck_assert_uint_eq(conn.deadline, up.retry_at);
+			if (up.retry_at > now)
+				usleep((useconds_t)(up.retry_at - now));
+			r = upstream_on_timer(&up, kg_now_usec(CLOCK_MONOTONIC));
+			continue;
+		}
+		wait_fd(conn.proxy.fd, POLLOUT);
+		conn.proxy.flags |= SIDE_WRITABLE;
+		r = upstream_poll(&up);
+		ck_assert_int_le(r, 0);
+	}
+	*ret = r;
+	return up.attempts;
+}
+
+START_TEST(connect_retries)
+{
+	char want[128];
+	int r;
+
+	close(lfd); /* nobody listens on lport any more */
+	lfd = -1;
+	ck_assert_uint_eq(connect_until_failure(&r), set.max_retries + 1);
+	ck_assert_int_eq(r, -ECONNREFUSED);
+	snprintf(want, sizeof(want), "proxy unreachable: http://127.0.0.1:%u: %s", lport,
+		 strerror(ECONNREFUSED));
+	ck_assert_str_eq(up.error, want);
+	ck_assert_int_eq(conn.proxy.fd, -1);
+	ck_assert_uint_eq(cl.n_fds, 0);
+}
+END_TEST
+
+START_TEST(direct)
+{
+	int r;
+
+	/* proxy.type none: straight to the original destination, no token, no request. */
+	settings_for(KG_PROXY_NONE, 0);
+	conn_init(lport);
+	ck_assert(!upstream_wants_token(&up));
+	connect_up();
+	upstream_set_target(&up, up.host, lport);
+	ck_assert_int_eq(upstream_send_connect(&up), 1);
+	ck_assert_uint_eq(n_submitted, 0);
+	/* And unreachable, said as the destination. */
+	upstream_close(&up);
+	close(lfd);
+	lfd = -1;
+	set.max_retries = 0;
+	conn_init(lport);
+	ck_assert_uint_eq(connect_until_failure(&r), 1);
+	ck_assert_int_eq(r, -ECONNREFUSED);
+	ck_assert_str_eq(up.error, "destination unreachable: Connection refused");
+}
+END_TEST
+
+START_TEST(token_overdue_and_failed)
+{
+	struct auth_job *job;
+
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	connect_up();
+	/* Connected, the token still out: its deadline is the upstream's timer. */
+	ck_assert_uint_eq(upstream_due(&up), up.token_deadline);
+	ck_assert_uint_eq(conn.deadline, up.token_deadline);
+	ck_assert_int_eq(upstream_on_timer(&up, up.token_deadline), -ETIMEDOUT);
+	ck_assert_str_eq(up.error, "KDC unreachable (no Kerberos token within 5 s)");
+	/* A failed job: the Kerberos sentence, for when the proxy asks. */
+	job = submitted;
+	submitted = NULL;
+	job->r = -ENOENT;
+	job->fail.code = NEGOTIATE_ERR_NO_TICKET;
+	upstream_take_token(&up, job);
+	ck_assert(up.auth_failed);
+	ck_assert_ptr_null(up.token);
+	ck_assert_str_eq(up.auth_reason, "no Kerberos ticket: run kinit");
+}
+END_TEST
+
+static Suite *upstream_suite(void)
+{
+	Suite *s = suite_create("upstream");
+	TCase *tc = tcase_create("connect");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, multi_round_407);
+	tcase_add_test(tc, rejected_407);
+	tcase_add_test(tc, too_many_rounds);
+	tcase_add_test(tc, body_407_discarded);
+	tcase_add_test(tc, close_after_407_reconnects);
+	tcase_add_test(tc, mutual_failure);
+	tcase_add_test(tc, refused);
+	tcase_add_test(tc, oversized_head);
+	tcase_add_test(tc, split_head);
+	tcase_add_test(tc, closed_before_answering);
+	tcase_add_test(tc, closed_inside_head);
+	tcase_add_test(tc, connect_retries);
+	tcase_add_test(tc, direct);
+	tcase_add_test(tc, token_overdue_and_failed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(upstream_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
