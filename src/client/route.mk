@@ -4,13 +4,14 @@
 noinst_LIBRARIES += src/client/libkgroute.a
 src_client_libkgroute_a_SOURCES = \
 	src/client/route/route.c src/client/route/route.h \
-	src/client/route/failover.c src/client/route/failover.h
+	src/client/route/failover.c src/client/route/failover.h \
+	src/client/route/pac_funcs.c src/client/route/pac_funcs.h
 
 # Users of the library also link src/client/libkgclientparse.a (authority parsing).
 KG_ROUTE_LIBS = src/client/libkgroute.a src/client/libkgclientparse.a
 
-check_PROGRAMS += tests/unit/test_route tests/unit/test_failover
-TESTS += tests/unit/test_route tests/unit/test_failover
+check_PROGRAMS += tests/unit/test_route tests/unit/test_failover tests/unit/test_pac_funcs
+TESTS += tests/unit/test_route tests/unit/test_failover tests/unit/test_pac_funcs
 
 tests_unit_test_route_SOURCES = tests/unit/test_route.c
 tests_unit_test_route_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -19,3 +20,7 @@ tests_unit_test_route_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
 tests_unit_test_failover_SOURCES = tests/unit/test_failover.c
 tests_unit_test_failover_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_failover_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_pac_funcs_SOURCES = tests/unit/test_pac_funcs.c
+tests_unit_test_pac_funcs_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_pac_funcs_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
