@@ -24,3 +24,6 @@ tests_unit_test_failover_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
 tests_unit_test_pac_funcs_SOURCES = tests/unit/test_pac_funcs.c
 tests_unit_test_pac_funcs_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pac_funcs_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
+
+# The PAC-answer and proxy.url parsers under libFuzzer (tests/fuzz/run.sh builds and runs it).
+EXTRA_DIST += tests/fuzz/fuzz_route.c tests/fuzz/corpus/route
