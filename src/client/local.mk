@@ -34,3 +34,4 @@ tests_unit_test_upstream_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) 
 tests_unit_test_upstream_LDADD = src/client/libkgclientparse.a $(KG_SHARED_LIBS) $(GSSAPI_LIBS) \
 	$(KRB5_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/test_upstream
+include $(srcdir)/src/client/route.mk

@@ -1,0 +1,29 @@
+# Routes (issue 13, groundwork): route lists from a PAC answer or proxy.url, failover
+# bookkeeping and the PAC functions that need no DNS. Pure modules without I/O, not yet linked
+# into the client; their unit tests and the fuzz target below.
+noinst_LIBRARIES += src/client/libkgroute.a
+src_client_libkgroute_a_SOURCES = \
+	src/client/route/route.c src/client/route/route.h \
+	src/client/route/failover.c src/client/route/failover.h \
+	src/client/route/pac_funcs.c src/client/route/pac_funcs.h
+
+# Users of the library also link src/client/libkgclientparse.a (authority parsing).
+KG_ROUTE_LIBS = src/client/libkgroute.a src/client/libkgclientparse.a
+
+check_PROGRAMS += tests/unit/test_route tests/unit/test_failover tests/unit/test_pac_funcs
+TESTS += tests/unit/test_route tests/unit/test_failover tests/unit/test_pac_funcs
+
+tests_unit_test_route_SOURCES = tests/unit/test_route.c
+tests_unit_test_route_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_route_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_failover_SOURCES = tests/unit/test_failover.c
+tests_unit_test_failover_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_failover_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_pac_funcs_SOURCES = tests/unit/test_pac_funcs.c
+tests_unit_test_pac_funcs_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_pac_funcs_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
+
+# The PAC-answer and proxy.url parsers under libFuzzer (tests/fuzz/run.sh builds and runs it).
+EXTRA_DIST += tests/fuzz/fuzz_route.c tests/fuzz/corpus/route
