@@ -14,7 +14,10 @@ KG_BENCHES = tests/bench/connect-overhead.sh
 # The relay against curl -x --proxy-negotiate through the same Squid (issue 3).
 KG_BENCHES += tests/bench/client-bench.sh
 KG_BENCHES += tests/bench/loop-dispatch.sh
-EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py
+# This build's service and relay against those of the commit before the refactor (issue 12):
+# KG_BENCH_BASELINE names another commit.
+KG_BENCHES += tests/bench/client-regress.sh
+EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh
 
 # A bench that cannot run here (exit 77: no root, no squid) is reported and skipped; any other
 # non-zero status means something broke.
@@ -28,3 +31,7 @@ bench: tests/bench/connect-bench tests/bench/loop-dispatch tests/helpers/kg-prob
 		if test $$rc = 77; then echo "== $$b: skipped"; elif test $$rc != 0; then exit 1; fi; \
 	done
 .PHONY: bench
+
+# client-regress.sh's baseline builds, cached by commit (they survive make clean).
+distclean-local:
+	-rm -rf bench-baseline
