@@ -146,7 +146,9 @@ cps() { # CPS_N requests, CPS_PAR at a time, a new tunnel each
 proxy_tunnels() { ss -N "$KRBRIG_NS_PROXY" -Htn state established "dst $ORIGIN_IP:443" | wc -l; }
 idle_rss() { # the client's RSS growth per idle tunnel, IDLE tunnels held by the instrument
 	local pid before after established failed secs
-	rm -f "$KG_TMP/hold" && mkfifo "$KG_TMP/hold"
+	# (The instrument's output files are opened only once the fifo has a writer: last
+	# round's must not be there for the wait below to find.)
+	rm -f "$KG_TMP/hold" "$KG_TMP/idle.out" "$KG_TMP/idle.err" && mkfifo "$KG_TMP/hold"
 	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$U" --regid="$U" --clear-groups --inh-caps=-all -- \
 		env -i PATH=/usr/bin:/bin HOME=/nonexistent "$KG_PYTHON" "$IDLE_PY" --ip "$ORIGIN_IP" \
 		--host "$ORIGIN_HOST" --cafile "$ORIGIN_CA" --count "$IDLE" --setup-timeout 150 \
