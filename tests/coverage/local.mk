@@ -32,4 +32,4 @@ endif
 # The counters and the notes go with the objects.
 mostlyclean-local:
 	-rm -rf coverage
-	-test ! -d src || find src tests -name '*.gc[dn][ao]' -delete
+	-find src tests -name '*.gc[dn][ao]' -delete 2>/dev/null
