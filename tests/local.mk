@@ -54,3 +54,6 @@ format:
 	cd $(abs_top_srcdir) && find src bpf tests -name '*.[ch]' ! -name '*.skel.h' ! -name vmlinux.h \
 		-exec clang-format -i {} +
 .PHONY: format-check format
+
+# make coverage, make coverage-check
+include $(srcdir)/tests/coverage/local.mk

@@ -1,18 +1,28 @@
 # Benchmarks: `make bench` (root). They print ratios against a baseline measured in the same
-# run; they are not tests and never fail on a number.
-EXTRA_PROGRAMS = tests/bench/connect-bench
+# run; they are not tests and never fail on a number. `make bench KG_BENCHES=tests/bench/X.sh`
+# runs one of them.
+EXTRA_PROGRAMS = tests/bench/connect-bench tests/bench/loop-dispatch
 tests_bench_connect_bench_SOURCES = tests/bench/connect-bench.c
 tests_bench_connect_bench_LDADD = -lpthread
-CLEANFILES += tests/bench/connect-bench
+# The event loop's cost per event: one epoll_wait per batch against sd-event's one source per
+# iteration (issue 12).
+tests_bench_loop_dispatch_SOURCES = tests/bench/loop-dispatch.c
+tests_bench_loop_dispatch_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_bench_loop_dispatch_LDADD = $(LIBSYSTEMD_LIBS)
+CLEANFILES += tests/bench/connect-bench tests/bench/loop-dispatch
 KG_BENCHES = tests/bench/connect-overhead.sh
 # The relay against curl -x --proxy-negotiate through the same Squid (issue 3).
 KG_BENCHES += tests/bench/client-bench.sh
-EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py
+KG_BENCHES += tests/bench/loop-dispatch.sh
+# This build's service and relay against those of the commit before the refactor (issue 12):
+# KG_BENCH_BASELINE names another commit.
+KG_BENCHES += tests/bench/client-regress.sh
+EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh
 
 # A bench that cannot run here (exit 77: no root, no squid) is reported and skipped; any other
 # non-zero status means something broke.
-bench: tests/bench/connect-bench tests/helpers/kg-probe src/service/kernelgatekeeper-service \
-		src/client/kernelgatekeeper-client
+bench: tests/bench/connect-bench tests/bench/loop-dispatch tests/helpers/kg-probe \
+		src/service/kernelgatekeeper-service src/client/kernelgatekeeper-client
 	@for b in $(KG_BENCHES); do \
 		echo "== $$b"; \
 		rc=0; \
@@ -21,3 +31,7 @@ bench: tests/bench/connect-bench tests/helpers/kg-probe src/service/kernelgateke
 		if test $$rc = 77; then echo "== $$b: skipped"; elif test $$rc != 0; then exit 1; fi; \
 	done
 .PHONY: bench
+
+# client-regress.sh's baseline builds, cached by commit (they survive make clean).
+distclean-local:
+	-rm -rf bench-baseline

@@ -16,11 +16,23 @@
 #   kgc_reload                    SIGHUP to the service, then to uid U's client
 #   kgc_access_lines, kgc_access_since LINES REGEX   the proxy's access log
 #   kgc_move_host_side NETNS      the rig's host end (service, clients, applications) into NETNS
+#   kgc_use_build DIR             the service, client and ctl binaries of another build tree
 #
 # With KG_NS set (before kgc_setup), the service, the clients and the applications run in that
 # network namespace instead of the root one; kgc_move_host_side gives it the rig's link.
+#
+# With KGC_BUILDDIR set, the service, the client and ctl are those of that build tree (or of a
+# directory with the same src/*/ layout) instead of top_builddir's; kgc_use_build DIR switches
+# later (tests/bench/client-regress.sh runs two builds in one rig).
 . "${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/krbrig.sh"
+
+kgc_use_build() { # DIR: the next kg_start_service / kgc_start_client run DIR's binaries
+	KG_SERVICE="$1/src/service/kernelgatekeeper-service"
+	KG_CLIENT="$1/src/client/kernelgatekeeper-client"
+	KG_CTL="$1/src/ctl/kernelgatekeeper-ctl"
+}
+[ -z "${KGC_BUILDDIR:-}" ] || kgc_use_build "$KGC_BUILDDIR"
 
 U=$KG_UID_U
 V=$KG_UID_V
