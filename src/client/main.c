@@ -77,9 +77,9 @@ static int load_local_config(struct kg_client *cl, struct kg_config *cfg)
 	char err[1024];
 	int r;
 
-	kg_config_defaults(cfg);
-	r = kg_config_load(cfg, cl->config_path, kg_log_config_warning, NULL, err, sizeof(err));
-	if (r == -ENOENT && !cl->explicit_config) {
+	r = kg_config_load_or_defaults(cfg, cl->config_path, cl->explicit_config,
+				       kg_log_config_warning, NULL, err, sizeof(err));
+	if (r == KG_CONFIG_DEFAULTS) {
 		log_debug("%s does not exist: using the defaults", cl->config_path);
 		return 0;
 	}

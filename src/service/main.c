@@ -228,8 +228,11 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading configuration",
 		   kg_now_usec(CLOCK_MONOTONIC));
-	kg_config_defaults(&next);
-	r = kg_config_load(&next, svc->config_path, kg_log_config_warning, NULL, err, sizeof(err));
+	r = kg_config_load_or_defaults(&next, svc->config_path, svc->explicit_config,
+				       kg_log_config_warning, NULL, err, sizeof(err));
+	if (r == KG_CONFIG_DEFAULTS)
+		log_notice("%s does not exist: running with the built-in defaults",
+			   svc->config_path);
 	if (r < 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		sd_notifyf(0, "READY=1\nSTATUS=Reload failed (old configuration kept): %s", err);
@@ -444,9 +447,10 @@ int main(int argc, char **argv)
 	kg_log_open("kernelgatekeeper-service", LOG_INFO, NULL);
 	kg_log_route_libbpf();
 	snprintf(svc.config_path, sizeof(svc.config_path), "%s", config_path);
-	kg_config_defaults(&svc.cfg);
-	r = kg_config_load(&svc.cfg, config_path, kg_log_config_warning, NULL, err, sizeof(err));
-	if (r == -ENOENT && !explicit_config) {
+	svc.explicit_config = explicit_config;
+	r = kg_config_load_or_defaults(&svc.cfg, config_path, explicit_config,
+				       kg_log_config_warning, NULL, err, sizeof(err));
+	if (r == KG_CONFIG_DEFAULTS) {
 		log_notice("%s does not exist: running with the built-in defaults", config_path);
 	} else if (r < 0) {
 		log_error("%s", err);

@@ -45,6 +45,7 @@ struct kg_conn {
 struct kg_service {
 	sd_event *event;
 	char config_path[4096];
+	bool explicit_config; /* -c: a missing file is an error, not the defaults */
 	struct kg_config cfg;
 	char cgroup_dir[4096];
 	struct kg_datapath *dp;

@@ -660,3 +660,15 @@ int kg_config_load(struct kg_config *cfg, const char *path, kg_config_warn_fn wa
 		return r;
 	return kg_config_parse(cfg, text, path, warn_fn, userdata, err, errlen);
 }
+
+int kg_config_load_or_defaults(struct kg_config *cfg, const char *path, bool explicit_path,
+			       kg_config_warn_fn warn_fn, void *userdata, char *err, size_t errlen)
+{
+	int r = kg_config_load(cfg, path, warn_fn, userdata, err, errlen);
+
+	if (r != -ENOENT || explicit_path)
+		return r;
+	kg_config_defaults(cfg);
+	set_error(err, errlen, 0, "%s", "");
+	return KG_CONFIG_DEFAULTS;
+}
