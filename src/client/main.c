@@ -112,6 +112,15 @@ static void reload(struct kg_client *cl)
 		log_error("reload: keeping the running configuration");
 	}
 	r = ipc_client_refresh(cl);
+	if (r < 0)
+		client_reload_done(cl, r);
+	/* else it ends when the service's answer is in (or overdue): ipc_client.c */
+}
+
+void client_reload_done(struct kg_client *cl, int r)
+{
+	if (cl->stopping)
+		return;
 	if (r < 0 && r != -ENOTCONN)
 		log_warn("reload: the service's configuration could not be fetched: %s",
 			 strerror(-r));
