@@ -59,6 +59,14 @@ struct client_log_budget {
 
 struct relay_conn;
 
+/* Where the IPC link is (ipc_client.c): each step waits for readiness or its deadline. */
+enum ipc_step {
+	IPC_IDLE,	 /* no link; reconnect_at says when to try */
+	IPC_REGISTERING, /* KG_MSG_REGISTER sent, waiting for the listeners */
+	IPC_CONFIGURING, /* listeners taken, KG_MSG_CONFIG_GET sent */
+	IPC_READY,	 /* registered; a KG_MSG_CONFIG_GET may be pending (SIGHUP) */
+};
+
 struct kg_client {
 	int epfd;
 	bool stopping;
@@ -78,11 +86,20 @@ struct kg_client {
 	bool registered;
 	bool ready_sent; /* READY=1 went out (after the first registration attempt) */
 	unsigned backoff_ms;
-	uint64_t reconnect_at; /* monotonic usec, 0: not scheduled */
-	uint64_t info_at;      /* next KG_MSG_CLIENT_INFO */
-	bool info_pending;     /* its ticket status is with the Kerberos worker */
-	bool info_again;       /* asked for again meanwhile */
-	time_t warned_expiry;  /* tgt_end already warned about */
+	uint64_t reconnect_at; /* monotonic usec, 0: not scheduled; while a request waits for
+				* its answer: that request's deadline (ipc_client.c) */
+	enum ipc_step ipc_step;
+	uint16_t ipc_req_type; /* the request waiting for its answer (0: none) */
+	uint32_t ipc_req_seq;
+	bool ipc_req_unsent; /* the socket was full: sent when writable */
+	bool refreshing;     /* the request is a reload's: client_reload_done() when it ends */
+	bool ready_owed;     /* READY=1 is due when the first registration attempt ends */
+	int ipc_fatal;	     /* -errno that stops the client, handed over at the next tick */
+	uint16_t reg_port4, reg_port6;
+	uint64_t info_at;     /* next KG_MSG_CLIENT_INFO */
+	bool info_pending;    /* its ticket status is with the Kerberos worker */
+	bool info_again;      /* asked for again meanwhile */
+	time_t warned_expiry; /* tgt_end already warned about */
 
 	struct client_listener listeners[CLIENT_MAX_LISTENERS];
 
@@ -106,17 +123,29 @@ struct kg_client {
 /* main.c */
 void client_update_status(struct kg_client *cl);
 void client_on_signal(struct kg_client *cl);
+/* A reload's fetch of the service's configuration has ended with r (0, or -errno). */
+void client_reload_done(struct kg_client *cl, int r);
 /* Global deadlines; lowers *next to the earliest one still pending. */
 void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next);
 
-/* ipc_client.c */
+/* ipc_client.c: the link to the service, as steps that never wait (see its head comment). */
 void ipc_client_schedule(struct kg_client *cl, unsigned delay_ms);
-/* Connect and register; 0, or -errno (a retry is scheduled unless the error is fatal:
- * -EPERM/-EINVAL mean the process cannot work at all). */
+/* The link's timer, due at reconnect_at: starts a connection and registration when idle, ends
+ * a request whose answer is overdue. 0 or -EINPROGRESS (under way), or -errno (a retry is
+ * scheduled unless the error is fatal: -EPERM/-EINVAL mean the process cannot work at all). */
+int ipc_client_on_timer(struct kg_client *cl);
+/* What main.c's tick calls: ipc_client_on_timer(). */
 int ipc_client_connect(struct kg_client *cl);
-/* Fetch the service's configuration again (SIGHUP). */
+/* Register over fd, a connected KG socket (tests pass one end of a socketpair). Same returns
+ * as ipc_client_on_timer(). */
+int ipc_client_start(struct kg_client *cl, int fd);
+/* Ask the service for its configuration again (SIGHUP): 0 (applied when the answer comes,
+ * then client_reload_done()), -ENOTCONN, or -errno. */
 int ipc_client_refresh(struct kg_client *cl);
+/* Readiness of the link. The relay loop hands every event of the link to on_readable, which
+ * does on_writable's work first when a request waits for room. */
 void ipc_client_on_readable(struct kg_client *cl);
+void ipc_client_on_writable(struct kg_client *cl);
 /* The ticket report for the service (and the expiry warning): the ticket is looked at on the
  * Kerberos worker, whose answer comes back to ipc_client.c. */
 void ipc_client_request_info(struct kg_client *cl);

@@ -9,6 +9,14 @@
  * connection was queued sees a reset and connects again. Established tunnels are left alone,
  * and we reconnect with exponential backoff (CLIENT_BACKOFF_MIN_MS .. CLIENT_BACKOFF_MAX_MS).
  * The new service hands us new listeners.
+ *
+ * Nothing here waits, so a stuck service never stalls the relaying: connecting (non-blocking; a
+ * full backlog is tried again later), KG_MSG_REGISTER and its answer with the listeners
+ * (SCM_RIGHTS), KG_MSG_CONFIG_GET and its answer are steps (enum ipc_step) that the link's
+ * readiness (ipc_client_on_readable/_on_writable) and one deadline move on. The deadline is
+ * reconnect_at, which the loop's tick hands to ipc_client_on_timer(): an answer that is not
+ * there within CLIENT_IPC_TIMEOUT_MS ends the attempt as a timeout did before. Reports are
+ * single non-blocking sends. loop_watch() is the only place that tells the loop what to watch.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +38,7 @@
 #include "client/relay.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
+#include "shared/macro.h"
 #include "shared/netutil.h"
 
 /* KG_MSG_CONFIG -> the current settings, if everything is valid. Connections keep the settings
@@ -45,7 +56,8 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 	if (changed)
 		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set->proxy_url}), "proxy: %s%s%s%s%s",
 			   kg_proxy_type_to_string(set->proxy_type), set->proxy_url[0] ? " " : "",
-			   set->proxy_url, set->spn[0] ? ", service principal " : "", set->spn);
+			   set->proxy_url, set->cfg.kerberos.spn[0] ? ", service principal " : "",
+			   set->cfg.kerberos.spn);
 	client_settings_unref(cl->set);
 	cl->set = set;
 	if (changed)
@@ -53,40 +65,19 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 	return 0;
 }
 
-static int fetch_config(struct kg_client *cl)
-{
-	kg_ipc_buf_t buf;
-	struct kg_ipc_msg m;
-	int r;
-
-	r = kg_ipc_call(cl->ipc_fd, KG_MSG_CONFIG_GET, NULL, 0, buf.bytes, sizeof(buf.bytes), &m,
-			NULL, 0, NULL, CLIENT_IPC_TIMEOUT_MS);
-	if (r < 0)
-		return r;
-	if (m.hdr.type != KG_MSG_CONFIG)
-		return -EBADMSG;
-	return apply_config(cl, &m);
-}
-
-int ipc_client_refresh(struct kg_client *cl)
-{
-	if (cl->ipc_fd < 0)
-		return -ENOTCONN;
-	return fetch_config(cl);
-}
-
 void ipc_client_schedule(struct kg_client *cl, unsigned delay_ms)
 {
 	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC) + delay_ms * 1000ull;
 }
 
-static void retry_later(struct kg_client *cl)
+/* ---- The loop ------------------------------------------------------------------------------ */
+
+/* The one place that tells the loop what the link waits for (relay_watch() today). */
+static int loop_watch(struct kg_client *cl, bool writable)
 {
-	ipc_client_close(cl);
-	ipc_client_schedule(cl, cl->backoff_ms);
-	cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
-	if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
-		cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
+	cl->ipc_src.kind = SRC_IPC;
+	relay_unwatch(cl, cl->ipc_fd);
+	return relay_watch(cl, cl->ipc_fd, &cl->ipc_src, EPOLLIN | (writable ? EPOLLOUT : 0));
 }
 
 /* The listeners of a registration that ended, at once, with whatever waits in their backlog:
@@ -129,19 +120,156 @@ static int add_listener(struct kg_client *cl, int fd)
 	return -ENOSPC;
 }
 
-int ipc_client_connect(struct kg_client *cl)
+/* ---- Steps --------------------------------------------------------------------------------- */
+
+/* The first registration attempt has ended, answered or not (READY=1 waited for it). */
+static void attempt_over(struct kg_client *cl)
 {
-	struct kg_ipc_register req = {0};
-	const struct kg_ipc_registered *reg;
-	const struct kg_ipc_error *e;
-	kg_ipc_buf_t buf;
-	struct kg_ipc_msg m; /* kg_ipc_call() clears it and n_fds even when it fails */
-	int fds[2] = {-1, -1}, r;
-	size_t n_fds, i;
-	static bool said_waiting;
+	if (!cl->ready_owed)
+		return;
+	cl->ready_owed = false;
+	sd_notify(0, "READY=1");
+	cl->status_dirty = true; /* "Waiting for kernelgatekeeper-service at ..." */
+}
+
+static void retry_later(struct kg_client *cl)
+{
+	ipc_client_close(cl);
+	ipc_client_schedule(cl, cl->backoff_ms);
+	cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
+	if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
+		cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
+	attempt_over(cl);
+}
+
+/* An error the process cannot recover from: the next tick hands it to main.c, which stops. */
+static void fatal(struct kg_client *cl, int r)
+{
+	ipc_client_close(cl);
+	cl->ready_owed = false;
+	cl->ipc_fatal = r;
+	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC);
+}
+
+/* Send the request of type (no payload but REGISTER's, which is all zero) once there is room;
+ * its answer is due within CLIENT_IPC_TIMEOUT_MS. 0 or -errno. */
+static int flush_request(struct kg_client *cl)
+{
+	struct kg_ipc_register reg = {0};
+	bool is_reg = cl->ipc_req_type == KG_MSG_REGISTER;
+	int r;
+
+	r = kg_ipc_send(cl->ipc_fd, cl->ipc_req_type, cl->ipc_req_seq, is_reg ? &reg : NULL,
+			is_reg ? sizeof(reg) : 0, NULL, 0);
+	if (r == -EAGAIN || r == -EINTR) {
+		if (!cl->ipc_req_unsent && (r = loop_watch(cl, true)) < 0)
+			return r;
+		cl->ipc_req_unsent = true;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (cl->ipc_req_unsent) {
+		cl->ipc_req_unsent = false;
+		return loop_watch(cl, false);
+	}
+	return 0;
+}
+
+static int send_request(struct kg_client *cl, uint16_t type)
+{
+	static uint32_t next_seq = 1;
+
+	cl->ipc_req_type = type;
+	cl->ipc_req_seq = next_seq++;
+	if (next_seq == 0)
+		next_seq = 1;
+	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC) + CLIENT_IPC_TIMEOUT_MS * 1000ull;
+	return flush_request(cl);
+}
+
+static void request_done(struct kg_client *cl)
+{
+	if (cl->ipc_req_unsent)
+		loop_watch(cl, false);
+	cl->ipc_req_type = 0;
+	cl->ipc_req_unsent = false;
+	cl->reconnect_at = 0;
+}
+
+/* A refresh (SIGHUP) has its answer, r its outcome: main.c ends the reload. */
+static void refresh_over(struct kg_client *cl, int r)
+{
+	if (!cl->refreshing)
+		return;
+	cl->refreshing = false;
+	client_reload_done(cl, r);
+}
+
+/* Registration failed with r (the reason logged already when the service gave one). */
+static void register_failed(struct kg_client *cl, int r, const char *why)
+{
+	if (why)
+		log_error("cannot register with the service: %s", why);
+	if (r == -EPERM)
+		fatal(cl, r);
+	else
+		retry_later(cl);
+}
+
+static bool said_waiting;
+
+int ipc_client_start(struct kg_client *cl, int fd)
+{
+	int r;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	cl->ipc_fd = fd;
+	cl->ipc_step = IPC_REGISTERING;
+	cl->ipc_src.kind = SRC_IPC;
+	r = relay_watch(cl, fd, &cl->ipc_src, EPOLLIN);
+	if (r == 0)
+		r = send_request(cl, KG_MSG_REGISTER);
+	if (r < 0) {
+		register_failed(cl, r, strerror(-r));
+		return -EAGAIN;
+	}
+	if (!cl->ready_sent) {
+		/* main.c sends READY=1 after this first attempt; it ends later. */
+		cl->ready_sent = true;
+		cl->ready_owed = true;
+	}
+	return -EINPROGRESS;
+}
+
+/* Non-blocking: a service that accepts no more (a full backlog) is tried again later rather
+ * than waited for. */
+static int connect_service(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int start_connect(struct kg_client *cl)
+{
+	int r;
 
 	cl->reconnect_at = 0;
-	r = kg_ipc_connect(cl->socket_path);
+	r = connect_service(cl->socket_path);
 	if (r < 0) {
 		if (!said_waiting)
 			log_notice("waiting for kernelgatekeeper-service at %s (%s)",
@@ -150,24 +278,70 @@ int ipc_client_connect(struct kg_client *cl)
 		retry_later(cl);
 		return r;
 	}
-	cl->ipc_fd = r;
-	r = kg_ipc_call(cl->ipc_fd, KG_MSG_REGISTER, &req, sizeof(req), buf.bytes,
-			sizeof(buf.bytes), &m, fds, 2, &n_fds, CLIENT_IPC_TIMEOUT_MS);
-	if (r < 0 || m.hdr.type != KG_MSG_REGISTERED || n_fds == 0 || m.len < sizeof(*reg)) {
+	return ipc_client_start(cl, r);
+}
+
+static void registered(struct kg_client *cl)
+{
+	cl->ipc_step = IPC_READY;
+	cl->registered = true;
+	cl->backoff_ms = 0;
+	said_waiting = false;
+	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", cl->uid_str}),
+		   "registered with kernelgatekeeper-service: relay on 127.0.0.1:%u%s%.0u",
+		   cl->reg_port4, cl->reg_port6 ? " and [::1]:" : "", cl->reg_port6);
+	cl->ready_owed = false;
+	sd_notify(0, "READY=1");
+	cl->ready_sent = true;
+	cl->status_dirty = true;
+	cl->info_at = 0; /* report the ticket right away */
+}
+
+/* The configuration asked for while registering came (r: its outcome). */
+static void configured(struct kg_client *cl, int r)
+{
+	if (r < 0) {
+		if (!cl->set) {
+			/* Nothing to run with: a configuration error that waiting cannot fix. */
+			if (r == -EOPNOTSUPP || r == -EINVAL) {
+				fatal(cl, -EINVAL);
+				return;
+			}
+			/* A link that failed mid-call: register again rather than run on no
+			 * settings. */
+			log_warn("cannot get the configuration from the service (%s): retrying",
+				 strerror(-r));
+			retry_later(cl);
+			return;
+		}
+		log_warn("keeping the previous proxy settings");
+	}
+	registered(cl);
+}
+
+/* KG_MSG_REGISTERED (or not) with the listeners in fds. */
+static void on_register_answer(struct kg_client *cl, int r, const struct kg_ipc_msg *m, int *fds,
+			       size_t n_fds)
+{
+	const struct kg_ipc_registered *reg = m->payload;
+	const struct kg_ipc_error *e = m->payload;
+	size_t i;
+
+	if (r < 0 || m->hdr.type != KG_MSG_REGISTERED || n_fds == 0 || m->len < sizeof(*reg)) {
 		for (i = 0; i < n_fds; i++)
 			close(fds[i]);
-		if (r < 0 && m.hdr.type == KG_MSG_ERROR && m.len >= sizeof(*e)) {
-			e = m.payload;
+		if (m->hdr.type == KG_MSG_ERROR && m->len >= sizeof(*e)) {
 			log_error("the service refused to register this client: %.*s",
 				  (int)sizeof(e->message), e->message);
+			register_failed(cl, -(int)e->error, NULL);
 		} else {
-			log_error("cannot register with the service: %s",
-				  r < 0 ? strerror(-r) : "unexpected answer");
+			register_failed(cl, r < 0 ? r : -EBADMSG,
+					r < 0 ? strerror(-r) : "unexpected answer");
 		}
-		retry_later(cl);
-		return r == -EPERM ? r : -EAGAIN;
+		return;
 	}
-	reg = m.payload;
+	cl->reg_port4 = reg->port4;
+	cl->reg_port6 = reg->port6;
 	close_listeners(cl); /* a previous registration's, if its end went unnoticed */
 	for (i = 0; i < n_fds; i++) {
 		if (add_listener(cl, fds[i]) < 0) {
@@ -175,44 +349,141 @@ int ipc_client_connect(struct kg_client *cl)
 			close(fds[i]);
 		}
 	}
-	fcntl(cl->ipc_fd, F_SETFL, fcntl(cl->ipc_fd, F_GETFL) | O_NONBLOCK);
-	r = fetch_config(cl);
-	if (r < 0) {
-		if (!cl->set) {
-			/* Nothing to run with: a configuration error that waiting cannot fix. */
-			if (r == -EOPNOTSUPP || r == -EINVAL)
-				return -EINVAL;
-			/* A link that failed mid-call: register again rather than run on no
-			 * settings with an unwatched link. */
-			log_warn("cannot get the configuration from the service (%s): retrying",
-				 strerror(-r));
-			retry_later(cl);
-			return -EAGAIN;
-		}
-		log_warn("keeping the previous proxy settings");
+	cl->ipc_step = IPC_CONFIGURING;
+	r = send_request(cl, KG_MSG_CONFIG_GET);
+	if (r < 0)
+		configured(cl, r);
+}
+
+/* The answer to the pending request. */
+static void on_answer(struct kg_client *cl, const struct kg_ipc_msg *m, int *fds, size_t n_fds)
+{
+	uint16_t type = cl->ipc_req_type;
+	size_t i;
+	int r = 0;
+
+	request_done(cl);
+	if (m->hdr.type == KG_MSG_ERROR) {
+		const struct kg_ipc_error *e = m->payload;
+
+		r = m->len >= sizeof(*e) ? -(int)e->error : -EBADMSG;
 	}
-	cl->ipc_src.kind = SRC_IPC;
-	r = relay_watch(cl, cl->ipc_fd, &cl->ipc_src, EPOLLIN);
-	if (r < 0) {
-		retry_later(cl);
+	if (type == KG_MSG_REGISTER) {
+		on_register_answer(cl, r, m, fds, n_fds);
+		return;
+	}
+	for (i = 0; i < n_fds; i++)
+		close(fds[i]);
+	if (r == 0)
+		r = m->hdr.type == KG_MSG_CONFIG ? apply_config(cl, m) : -EBADMSG;
+	if (cl->ipc_step == IPC_CONFIGURING)
+		configured(cl, r);
+	else
+		refresh_over(cl, r);
+}
+
+/* A message that answers nothing: an event, a notice, a late answer. */
+static void on_other(struct kg_client *cl, const struct kg_ipc_msg *m, int *fds, size_t n_fds)
+{
+	size_t i;
+
+	for (i = 0; i < n_fds; i++)
+		close(fds[i]);
+	if (m->hdr.type == KG_MSG_NOTIFY_ACCEPT && m->len >= sizeof(struct kg_event) &&
+	    kg_log_get_level() >= LOG_DEBUG) {
+		const struct kg_event *ev = m->payload;
+		char dest[KG_ADDR_STR_MAX];
+
+		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
+		log_debug("steered: %.16s[%u] -> %s", ev->dst.comm, ev->dst.pid, dest);
+	} else if (m->hdr.type == KG_MSG_ERROR && m->len >= sizeof(struct kg_ipc_error)) {
+		const struct kg_ipc_error *e = m->payload;
+
+		log_warn("the service says: %.*s", (int)sizeof(e->message), e->message);
+	}
+}
+
+/* The link failed with r (closed, a malformed message, a failed send). */
+static void link_lost(struct kg_client *cl, int r)
+{
+	if (cl->ipc_step == IPC_REGISTERING) {
+		register_failed(cl, r, strerror(-r));
+		return;
+	}
+	if (cl->ipc_step == IPC_CONFIGURING && !cl->set) {
+		configured(cl, r); /* "cannot get the configuration": retrying */
+		return;
+	}
+	refresh_over(cl, r);
+	log_warn("kernelgatekeeper-service went away (%s): established tunnels continue, new "
+		 "connections are not steered until it is back; reconnecting",
+		 strerror(-r));
+	cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+	retry_later(cl);
+}
+
+int ipc_client_on_timer(struct kg_client *cl)
+{
+	int r;
+
+	if (cl->ipc_fatal) {
+		r = cl->ipc_fatal;
+		cl->ipc_fatal = 0;
+		cl->reconnect_at = 0;
 		return r;
 	}
-	cl->registered = true;
-	cl->backoff_ms = 0;
-	said_waiting = false;
-	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", cl->uid_str}),
-		   "registered with kernelgatekeeper-service: relay on 127.0.0.1:%u%s%.0u",
-		   reg->port4, reg->port6 ? " and [::1]:" : "", reg->port6);
-	sd_notify(0, "READY=1");
-	cl->ready_sent = true;
-	cl->status_dirty = true;
-	cl->info_at = 0; /* report the ticket right away */
+	switch (cl->ipc_step) {
+	case IPC_IDLE:
+		return start_connect(cl);
+	case IPC_REGISTERING:
+		request_done(cl);
+		register_failed(cl, -ETIMEDOUT, strerror(ETIMEDOUT));
+		break;
+	case IPC_CONFIGURING:
+		request_done(cl);
+		configured(cl, -ETIMEDOUT);
+		break;
+	case IPC_READY:
+		if (!cl->ipc_req_type)
+			break;
+		request_done(cl);
+		refresh_over(cl, -ETIMEDOUT);
+		break;
+	}
+	if (cl->ipc_fatal)
+		return ipc_client_on_timer(cl);
+	return cl->ipc_step == IPC_READY ? 0 : -EAGAIN;
+}
+
+int ipc_client_connect(struct kg_client *cl)
+{
+	return ipc_client_on_timer(cl);
+}
+
+int ipc_client_refresh(struct kg_client *cl)
+{
+	int r;
+
+	if (cl->ipc_fd < 0 || cl->ipc_step != IPC_READY)
+		return -ENOTCONN;
+	if (cl->ipc_req_type)
+		return 0; /* the answer on its way is as fresh */
+	r = send_request(cl, KG_MSG_CONFIG_GET);
+	if (r < 0) {
+		request_done(cl);
+		return r;
+	}
+	cl->refreshing = true;
 	return 0;
 }
 
 void ipc_client_close(struct kg_client *cl)
 {
+	refresh_over(cl, -ENOTCONN);
 	close_listeners(cl);
+	cl->ipc_step = IPC_IDLE;
+	cl->ipc_req_type = 0;
+	cl->ipc_req_unsent = false;
 	if (cl->ipc_fd < 0)
 		return;
 	relay_unwatch(cl, cl->ipc_fd);
@@ -222,38 +493,41 @@ void ipc_client_close(struct kg_client *cl)
 	cl->status_dirty = true;
 }
 
+void ipc_client_on_writable(struct kg_client *cl)
+{
+	int r;
+
+	if (cl->ipc_fd < 0 || !cl->ipc_req_unsent)
+		return;
+	r = flush_request(cl);
+	if (r < 0)
+		link_lost(cl, r);
+}
+
 void ipc_client_on_readable(struct kg_client *cl)
 {
 	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
-	int i, r;
+	int fds[CLIENT_MAX_LISTENERS], i, r = 0;
+	size_t n_fds;
 
-	for (i = 0; i < 64; i++) {
-		r = kg_ipc_recv(cl->ipc_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL);
+	ipc_client_on_writable(cl);
+	for (i = 0; i < 64 && cl->ipc_fd >= 0; i++) {
+		n_fds = 0;
+		r = kg_ipc_recv(cl->ipc_fd, buf.bytes, sizeof(buf.bytes), &m, fds, ARRAY_SIZE(fds),
+				&n_fds);
 		if (r == -EAGAIN || r == -EINTR)
 			return;
 		if (r < 0)
 			break;
-		if (m.hdr.type == KG_MSG_NOTIFY_ACCEPT && m.len >= sizeof(struct kg_event) &&
-		    kg_log_get_level() >= LOG_DEBUG) {
-			const struct kg_event *ev = m.payload;
-			char dest[KG_ADDR_STR_MAX];
-
-			kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
-			log_debug("steered: %.16s[%u] -> %s", ev->dst.comm, ev->dst.pid, dest);
-		} else if (m.hdr.type == KG_MSG_ERROR && m.len >= sizeof(struct kg_ipc_error)) {
-			const struct kg_ipc_error *e = m.payload;
-
-			log_warn("the service says: %.*s", (int)sizeof(e->message), e->message);
-		}
+		if (cl->ipc_req_type && !cl->ipc_req_unsent && m.hdr.seq == cl->ipc_req_seq)
+			on_answer(cl, &m, fds, n_fds);
+		else
+			on_other(cl, &m, fds, n_fds);
 	}
-	if (r == 0)
+	if (r == 0 || cl->ipc_fd < 0)
 		return;
-	log_warn("kernelgatekeeper-service went away (%s): established tunnels continue, new "
-		 "connections are not steered until it is back; reconnecting",
-		 strerror(-r));
-	cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
-	retry_later(cl);
+	link_lost(cl, r);
 }
 
 /* KG_MSG_CLIENT_INFO: the tunnel counts, and the ticket when tk (warning before it ends). */

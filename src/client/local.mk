@@ -16,6 +16,15 @@ src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(
 src_client_kernelgatekeeper_client_LDADD = src/client/libkgnegotiate.a \
 	src/client/libkgclientparse.a $(KG_SHARED_LIBS) $(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
 
+# The IPC link against a fake service; the loop and the Kerberos worker are stubs in the test.
+check_PROGRAMS += tests/unit/test_ipc_client
+TESTS += tests/unit/test_ipc_client
+tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc_client.c \
+	src/client/settings.c
+tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
+	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS)
+tests_unit_test_ipc_client_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS)
+
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
 	tests/integration/client-bulk.sh tests/integration/client-apache.sh \

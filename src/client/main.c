@@ -77,9 +77,9 @@ static int load_local_config(struct kg_client *cl, struct kg_config *cfg)
 	char err[1024];
 	int r;
 
-	kg_config_defaults(cfg);
-	r = kg_config_load(cfg, cl->config_path, kg_log_config_warning, NULL, err, sizeof(err));
-	if (r == -ENOENT && !cl->explicit_config) {
+	r = kg_config_load_or_defaults(cfg, cl->config_path, cl->explicit_config,
+				       kg_log_config_warning, NULL, err, sizeof(err));
+	if (r == KG_CONFIG_DEFAULTS) {
 		log_debug("%s does not exist: using the defaults", cl->config_path);
 		return 0;
 	}
@@ -112,6 +112,15 @@ static void reload(struct kg_client *cl)
 		log_error("reload: keeping the running configuration");
 	}
 	r = ipc_client_refresh(cl);
+	if (r < 0)
+		client_reload_done(cl, r);
+	/* else it ends when the service's answer is in (or overdue): ipc_client.c */
+}
+
+void client_reload_done(struct kg_client *cl, int r)
+{
+	if (cl->stopping)
+		return;
 	if (r < 0 && r != -ENOTCONN)
 		log_warn("reload: the service's configuration could not be fetched: %s",
 			 strerror(-r));

@@ -63,33 +63,31 @@ static int set_ccache(struct client_settings *set, const char *v)
 	return r;
 }
 
-/* The keys and their checks are config_wire.c's; what is left here is what this version of the
- * relay makes of them. Keys the client does not use (proxy.wpad_url, kerberos.realm, ebpf.*) are
- * checked and then left alone. */
+/* The keys, their ranges and checks are config.c's schema, applied by config_wire.c; what is
+ * left here is what this version of the relay makes of them. Keys the client does not use
+ * (proxy.wpad_url, kerberos.realm, ebpf.*) are checked and then left alone. */
 static int parse_msg(const struct kg_ipc_msg *m, struct client_settings *set)
 {
 	char err[KG_IPC_TEXT_MAX * 4 + 64]; /* names a key and its value */
-	struct kg_config cfg;
+	const struct kg_config *cfg = &set->cfg;
 	int r;
 
-	r = kg_config_wire_decode(m, &cfg, err, sizeof(err));
+	memset(set, 0, sizeof(*set));
+	set->refs = 1;
+	r = kg_config_wire_decode(m, &set->cfg, err, sizeof(err));
 	if (r < 0) {
 		log_error("the service sent %s", err);
 		return r;
 	}
-	*set = (struct client_settings){
-	    .refs = 1,
-	    .proxy_type = cfg.proxy.type,
-	    .connection_timeout = cfg.proxy.connection_timeout,
-	    .request_timeout = cfg.proxy.request_timeout,
-	    .max_retries = cfg.proxy.max_retries,
-	    .sniff_hostname = cfg.client.sniff_hostname,
-	};
-	memcpy(set->proxy_url, cfg.proxy.url, sizeof(set->proxy_url));
-	memcpy(set->spn, cfg.kerberos.spn, sizeof(set->spn));
-	if (cfg.kerberos.ccache[0] && (r = set_ccache(set, cfg.kerberos.ccache)) < 0)
+	set->proxy_type = cfg->proxy.type;
+	set->proxy_url = cfg->proxy.url;
+	set->connection_timeout = cfg->proxy.connection_timeout;
+	set->request_timeout = cfg->proxy.request_timeout;
+	set->max_retries = cfg->proxy.max_retries;
+	set->sniff_hostname = cfg->client.sniff_hostname;
+	if (cfg->kerberos.ccache[0] && (r = set_ccache(set, cfg->kerberos.ccache)) < 0)
 		return r;
-	r = client_settings_check(set->proxy_type, set->proxy_url, &set->proxy, err, sizeof(err));
+	r = client_settings_check(cfg->proxy.type, cfg->proxy.url, &set->proxy, err, sizeof(err));
 	if (r < 0)
 		log_error("%s (the service's configuration)", err);
 	return r;
@@ -125,6 +123,7 @@ void client_settings_unref(struct client_settings *set)
 
 bool client_settings_same_upstream(const struct client_settings *a, const struct client_settings *b)
 {
-	return a->proxy_type == b->proxy_type && strcmp(a->proxy_url, b->proxy_url) == 0 &&
-	       strcmp(a->spn, b->spn) == 0;
+	return a->cfg.proxy.type == b->cfg.proxy.type &&
+	       strcmp(a->cfg.proxy.url, b->cfg.proxy.url) == 0 &&
+	       strcmp(a->cfg.kerberos.spn, b->cfg.kerberos.spn) == 0;
 }

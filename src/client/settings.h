@@ -19,16 +19,21 @@
 
 struct client_settings {
 	unsigned refs;
-	enum kg_proxy_type proxy_type;
-	char proxy_url[KG_URL_MAX];
-	struct kg_url proxy;		    /* parsed proxy_url, valid for KG_PROXY_HTTP */
+	/* The service's answer as config_wire.c decoded and checked it with config.c's schema:
+	 * the one copy of every key's value. */
+	struct kg_config cfg;
+	/* What this relay makes of cfg. */
+	struct kg_url proxy;		    /* parsed cfg.proxy.url, valid for KG_PROXY_HTTP */
 	struct sockaddr_storage proxy_addr; /* resolved at first use */
 	socklen_t proxy_addrlen;	    /* 0: not resolved (retried at the next connection) */
-	unsigned connection_timeout;	    /* s */
-	unsigned request_timeout;	    /* s */
+	char ccache[PATH_MAX];		    /* cfg.kerberos.ccache, %{...} tokens expanded */
+	/* Short names of cfg's fields for the relay's code (relay.c, tunnel*.c, forward.c), set
+	 * once from cfg and never changed: proxy_url points into cfg. */
+	enum kg_proxy_type proxy_type;
+	const char *proxy_url;
+	unsigned connection_timeout; /* s */
+	unsigned request_timeout;    /* s */
 	unsigned max_retries;
-	char ccache[PATH_MAX];
-	char spn[KG_NAME_MAX];
 	bool sniff_hostname;
 };
 
@@ -43,6 +48,6 @@ struct client_settings *client_settings_ref(struct client_settings *set);
 /* Accepts NULL. */
 void client_settings_unref(struct client_settings *set);
 /* Whether connections made under a and b go the same way out: the same proxy type, proxy URL
- * and service principal. */
+ * and service principal (kerberos.spn). */
 bool client_settings_same_upstream(const struct client_settings *a,
 				   const struct client_settings *b);

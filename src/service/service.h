@@ -45,6 +45,7 @@ struct kg_conn {
 struct kg_service {
 	sd_event *event;
 	char config_path[4096];
+	bool explicit_config; /* -c: a missing file is an error, not the defaults */
 	struct kg_config cfg;
 	char cgroup_dir[4096];
 	struct kg_datapath *dp;
@@ -69,9 +70,20 @@ void kg_ipc_server_close(struct kg_service *svc);
 /* events.c: the datapath's kg_event_fn. */
 void kg_service_on_event(void *userdata, struct kg_event *ev);
 
-/* main.c */
+/* service.c */
 void kg_service_update_status(struct kg_service *svc);
 /* After a client or watcher came or went, or a reload: choose between live events and timer
  * drains. */
 void kg_service_events_changed(struct kg_service *svc);
 int kg_service_apply_ports(struct kg_service *svc, const uint16_t *ports, unsigned n);
+/* Push everything of cfg that lives in maps: 0, or -errno with the reason in why. */
+int kg_service_apply_config(struct kg_service *svc, const struct kg_config *cfg, char *why,
+			    size_t whylen);
+/* (Re)arm the stats timer for cfg.ebpf.stats_interval (0: off). */
+void kg_service_arm_stats_timer(struct kg_service *svc);
+/* The ring buffer's descriptor is readable (an sd_event io handler). */
+int kg_service_on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+/* A reload's new configuration, already loaded: pushed into the datapath and made current,
+ * except what only a restart changes (socket_path, ebpf.cgroup_path). 0, or -errno (logged)
+ * with the running configuration restored. */
+int kg_service_reconfigure(struct kg_service *svc, struct kg_config *next);

@@ -19,6 +19,8 @@
 #include "shared/ccname.h"
 #include "shared/config.h"
 #include "shared/config_scan.h"
+#include "shared/config_schema.h"
+#include "shared/config_url.h"
 #include "shared/log.h"
 #include "shared/macro.h"
 
@@ -28,26 +30,6 @@ struct parse_ctx {
 	void *userdata;
 	char *err;
 	size_t errlen;
-};
-
-enum key_kind { KEY_STRING, KEY_UINT, KEY_BOOL, KEY_CUSTOM };
-
-struct key_spec {
-	const char *name;
-	enum key_kind kind;
-	size_t offset; /* of the field in struct kg_config */
-	size_t size;   /* of the field: string buffer size, or sizeof the unsigned integer */
-	unsigned min, max;
-	/* KEY_STRING: NULL when value is acceptable, else why not. */
-	const char *(*check)(const char *value);
-	/* KEY_CUSTOM: reads the setting into cfg; 0 or -EINVAL with ctx->err set. */
-	int (*parse)(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg);
-};
-
-struct group_spec {
-	const char *name; /* NULL: keys at the top level */
-	const struct key_spec *keys;
-	size_t n_keys;
 };
 
 static const char *const proxy_type_names[] = {
@@ -97,194 +79,6 @@ void kg_config_defaults(struct kg_config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->shutdown_timeout = 30;
 	strcpy(cfg->socket_path, KG_DEFAULT_SOCKET_PATH);
-}
-
-/* ---- URLs and CIDRs ------------------------------------------------------------------------ */
-
-static bool has_control_char(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
-static bool valid_hostname(const char *host)
-{
-	const char *p;
-
-	if (!*host || *host == '.' || *host == '-' || strlen(host) > 253 || strstr(host, ".."))
-		return false;
-	for (p = host; *p; p++) {
-		char c = *p;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
-/* NULL on success, else the reason, which names what the user has to change. */
-static const char *url_parse(const char *url, struct kg_url *out)
-{
-	struct kg_url u = {0};
-	const char *p, *host_end, *after_host;
-	size_t authority_len, host_len;
-
-	if (strnlen(url, KG_URL_MAX) >= KG_URL_MAX)
-		return "URL too long";
-	for (p = url; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-			return "URL contains a space or a control character";
-	if (strncasecmp(url, "http://", 7) == 0) {
-		strcpy(u.scheme, "http");
-		u.port = 80;
-		p = url + 7;
-	} else if (strncasecmp(url, "https://", 8) == 0) {
-		strcpy(u.scheme, "https");
-		u.port = 443;
-		p = url + 8;
-	} else {
-		return "URL must start with http:// or https://";
-	}
-	if (strchr(p, '#'))
-		return "URL must not have a #fragment";
-
-	authority_len = strcspn(p, "/?");
-	if (memchr(p, '@', authority_len))
-		return "user@ in the URL is not supported (authentication uses Kerberos)";
-	if (*p == '[') {
-		char addr[INET6_ADDRSTRLEN];
-		struct in6_addr in6;
-
-		host_end = memchr(p, ']', authority_len);
-		if (!host_end)
-			return "unterminated [ in the URL's IPv6 address";
-		host_len = (size_t)(host_end - p - 1);
-		if (host_len >= sizeof(addr))
-			return "bad IPv6 address in the URL";
-		memcpy(addr, p + 1, host_len);
-		addr[host_len] = '\0';
-		if (inet_pton(AF_INET6, addr, &in6) != 1)
-			return "bad IPv6 address in the URL";
-		memcpy(u.host, addr, host_len + 1);
-		after_host = host_end + 1;
-	} else {
-		host_end = memchr(p, ':', authority_len);
-		if (!host_end)
-			host_end = p + authority_len;
-		host_len = (size_t)(host_end - p);
-		if (host_len >= sizeof(u.host))
-			return "host name in the URL too long";
-		memcpy(u.host, p, host_len);
-		u.host[host_len] = '\0';
-		if (!valid_hostname(u.host))
-			return host_len ? "bad host name in the URL" : "URL has no host";
-		after_host = host_end;
-	}
-
-	p += authority_len;
-	if (after_host < p) {
-		const char *d = after_host + 1;
-		unsigned port = 0;
-
-		if (*after_host != ':' || d == p || p - d > 5)
-			return "URL port must be a number 1..65535";
-		for (; d < p; d++) {
-			if (*d < '0' || *d > '9')
-				return "URL port must be a number 1..65535";
-			port = port * 10 + (unsigned)(*d - '0');
-		}
-		if (port < 1 || port > 65535)
-			return "URL port must be a number 1..65535";
-		u.port = (uint16_t)port;
-	}
-	snprintf(u.path, sizeof(u.path), "%s%s", *p == '/' ? "" : "/", p);
-	*out = u;
-	return NULL;
-}
-
-int kg_url_parse(const char *url, struct kg_url *out)
-{
-	return url_parse(url, out) ? -EINVAL : 0;
-}
-
-/* Parses and zeroes the host bits, saying whether any were set, so that the strict parser and
- * the error message ("the network is 10.0.0.0/8") share one implementation. */
-static int cidr_parse_canonical(const char *text, struct kg_cidr *out, bool *had_host_bits)
-{
-	struct kg_cidr c = {0};
-	char addr[INET6_ADDRSTRLEN];
-	const char *slash = strchr(text, '/');
-	size_t addr_len = slash ? (size_t)(slash - text) : strlen(text);
-	unsigned max_prefix, prefix, bit;
-
-	if (addr_len == 0 || addr_len >= sizeof(addr))
-		return -EINVAL;
-	memcpy(addr, text, addr_len);
-	addr[addr_len] = '\0';
-	if (inet_pton(AF_INET, addr, c.addr) == 1) {
-		c.family = AF_INET;
-		max_prefix = 32;
-	} else if (inet_pton(AF_INET6, addr, c.addr) == 1) {
-		c.family = AF_INET6;
-		max_prefix = 128;
-	} else {
-		return -EINVAL;
-	}
-
-	prefix = max_prefix;
-	if (slash) {
-		const char *d = slash + 1;
-
-		if (!*d || strlen(d) > 3)
-			return -EINVAL;
-		for (prefix = 0; *d; d++) {
-			if (*d < '0' || *d > '9')
-				return -EINVAL;
-			prefix = prefix * 10 + (unsigned)(*d - '0');
-		}
-		if (prefix > max_prefix)
-			return -EINVAL;
-	}
-	c.prefix_len = (uint8_t)prefix;
-
-	*had_host_bits = false;
-	for (bit = prefix; bit < max_prefix; bit++) {
-		uint8_t mask = (uint8_t)(0x80u >> (bit % 8));
-
-		if (c.addr[bit / 8] & mask) {
-			*had_host_bits = true;
-			c.addr[bit / 8] &= (uint8_t)~mask;
-		}
-	}
-	*out = c;
-	return 0;
-}
-
-int kg_cidr_parse(const char *text, struct kg_cidr *out)
-{
-	struct kg_cidr c;
-	bool had_host_bits;
-
-	if (cidr_parse_canonical(text, &c, &had_host_bits) < 0 || had_host_bits)
-		return -EINVAL;
-	*out = c;
-	return 0;
-}
-
-int kg_cidr_format(const struct kg_cidr *cidr, char *buf, size_t len)
-{
-	char addr[INET6_ADDRSTRLEN];
-	int n;
-
-	if (cidr->family != AF_INET && cidr->family != AF_INET6)
-		return -EAFNOSUPPORT;
-	if (!inet_ntop(cidr->family, cidr->addr, addr, sizeof(addr)))
-		return -errno;
-	n = snprintf(buf, len, "%s/%u", addr, cidr->prefix_len);
-	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
 /* ---- Messages ------------------------------------------------------------------------------ */
@@ -371,18 +165,13 @@ static int read_string(struct parse_ctx *ctx, const config_setting_t *s, const c
 	return 0;
 }
 
-static int read_int(struct parse_ctx *ctx, const config_setting_t *s, long long min, long long max,
-		    long long *ret)
+/* The range is the caller's check (kg_config_store_uint(), kg_config_store_port()). */
+static int read_int(struct parse_ctx *ctx, const config_setting_t *s, long long *ret)
 {
-	long long v;
-
 	if (config_setting_type(s) != CONFIG_TYPE_INT &&
 	    config_setting_type(s) != CONFIG_TYPE_INT64)
 		return fail(ctx, s, "expected an integer");
-	v = config_setting_get_int64(s);
-	if (v < min || v > max)
-		return fail(ctx, s, "%lld is out of range %lld..%lld", v, min, max);
-	*ret = v;
+	*ret = config_setting_get_int64(s);
 	return 0;
 }
 
@@ -404,13 +193,74 @@ static int read_aggregate(struct parse_ctx *ctx, const config_setting_t *s, unsi
 	return 0;
 }
 
+/* ---- The checks of a value, from the file or the wire ------------------------------------- */
+
+static int __attribute__((format(printf, 3, 4))) refuse(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int kg_config_store_string(const struct kg_key_spec *key, const char *value, struct kg_config *cfg,
+			   char *why, size_t len)
+{
+	const char *reason;
+
+	if (strlen(value) >= key->size)
+		return refuse(why, len, "longer than %zu bytes", key->size - 1);
+	if (kg_config_has_control_char(value))
+		return refuse(why, len, "contains a control character");
+	if (key->check && (reason = key->check(value)))
+		return refuse(why, len, "\"%s\": %s", value, reason);
+	strcpy((char *)cfg + key->offset, value);
+	return 0;
+}
+
+int kg_config_store_uint(const struct kg_key_spec *key, long long value, struct kg_config *cfg,
+			 char *why, size_t len)
+{
+	void *field = (char *)cfg + key->offset;
+
+	if (value < key->min || value > key->max)
+		return refuse(why, len, "%lld is out of range %u..%u", value, key->min, key->max);
+	if (key->size == sizeof(uint16_t))
+		*(uint16_t *)field = (uint16_t)value;
+	else
+		*(unsigned *)field = (unsigned)value;
+	return 0;
+}
+
+int kg_config_store_proxy_type(const char *value, struct kg_config *cfg, char *why, size_t len)
+{
+	if (kg_proxy_type_from_string(value, &cfg->proxy.type) == 0)
+		return 0;
+	return refuse(why, len, "\"%s\" is not one of http, https, wpad, none", value);
+}
+
+int kg_config_store_port(unsigned i, long long port, struct kg_config *cfg, char *why, size_t len)
+{
+	unsigned j;
+
+	if (port < 1 || port > 65535)
+		return refuse(why, len, "%lld is out of range 1..65535", port);
+	for (j = 0; j < i; j++)
+		if (cfg->ebpf.target_ports[j] == port)
+			return refuse(why, len, "port %lld is listed twice", port);
+	cfg->ebpf.target_ports[i] = (uint16_t)port;
+	return 0;
+}
+
 /* ---- Validators and custom keys ------------------------------------------------------------ */
 
 static const char *check_url(const char *value)
 {
 	struct kg_url url;
 
-	return *value ? url_parse(value, &url) : NULL;
+	return *value ? kg_config_url_check(value, &url) : NULL;
 }
 
 static const char *check_absolute_path(const char *value)
@@ -448,18 +298,6 @@ static const char *check_loopback(const char *value)
 	return "not an IP address";
 }
 
-static int parse_proxy_type(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg)
-{
-	const char *v = NULL;
-	int r;
-
-	if ((r = read_string(ctx, s, &v)) < 0)
-		return r;
-	if (kg_proxy_type_from_string(v, &cfg->proxy.type) == 0)
-		return 0;
-	return fail(ctx, s, "\"%s\" is not one of http, https, wpad, none", v);
-}
-
 static int parse_log_level(struct parse_ctx *ctx, const config_setting_t *s, struct kg_config *cfg)
 {
 	const char *v = NULL;
@@ -486,10 +324,11 @@ static int parse_enable_cache(struct parse_ctx *ctx, const config_setting_t *s,
 	return 0;
 }
 
-static int parse_target_ports(struct parse_ctx *ctx, const config_setting_t *s,
-			      struct kg_config *cfg)
+static int read_target_ports(struct parse_ctx *ctx, const config_setting_t *s,
+			     struct kg_config *cfg)
 {
-	unsigned n, i, j;
+	char why[256];
+	unsigned n, i;
 	int r;
 
 	if ((r = read_aggregate(ctx, s, KG_MAX_TARGET_PORTS, "ports")) < 0)
@@ -499,12 +338,10 @@ static int parse_target_ports(struct parse_ctx *ctx, const config_setting_t *s,
 		const config_setting_t *elem = config_setting_get_elem(s, i);
 		long long port = 0;
 
-		if ((r = read_int(ctx, elem, 1, 65535, &port)) < 0)
+		if ((r = read_int(ctx, elem, &port)) < 0)
 			return r;
-		for (j = 0; j < i; j++)
-			if (cfg->ebpf.target_ports[j] == port)
-				return fail(ctx, elem, "port %lld is listed twice", port);
-		cfg->ebpf.target_ports[i] = (uint16_t)port;
+		if (kg_config_store_port(i, port, cfg, why, sizeof(why)) < 0)
+			return fail(ctx, elem, "%s", why);
 	}
 	cfg->ebpf.n_target_ports = n;
 	return 0;
@@ -527,7 +364,7 @@ static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct
 
 		if ((r = read_string(ctx, elem, &v)) < 0)
 			return r;
-		if (cidr_parse_canonical(v, &canonical, &had_host_bits) < 0)
+		if (kg_config_cidr_parse_canonical(v, &canonical, &had_host_bits) < 0)
 			return fail(ctx, elem, "\"%s\" is not an address or address/prefix", v);
 		if (had_host_bits) {
 			kg_cidr_format(&canonical, text, sizeof(text));
@@ -545,30 +382,36 @@ static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct
 /* One key per line reads as the schema it is; clang-format would spread each over four. */
 /* clang-format off */
 #define FIELD(f) .offset = offsetof(struct kg_config, f), .size = sizeof(((struct kg_config *)0)->f)
-#define STRING(n, f, chk) {.name = n, .kind = KEY_STRING, FIELD(f), .check = chk}
-#define UINT(n, f, lo, hi) {.name = n, .kind = KEY_UINT, FIELD(f), .min = lo, .max = hi}
-#define BOOL(n, f) {.name = n, .kind = KEY_BOOL, FIELD(f)}
-#define CUSTOM(n, fn) {.name = n, .kind = KEY_CUSTOM, .parse = fn}
+#define STRING(n, f, chk) {.name = n, .kind = KG_KEY_STRING, FIELD(f), .check = chk}
+#define UINT(n, f, lo, hi) {.name = n, .kind = KG_KEY_UINT, FIELD(f), .min = lo, .max = hi}
+#define BOOL(n, f) {.name = n, .kind = KG_KEY_BOOL, FIELD(f)}
+#define CUSTOM(n, fn) {.name = n, .kind = KG_KEY_CUSTOM, .parse = fn}
+/* Sent to the client in KG_MSG_CONFIG as well (config_wire.c). */
+#define W_STRING(n, f, chk) {.name = n, .kind = KG_KEY_STRING, .wire = true, FIELD(f), .check = chk}
+#define W_UINT(n, f, lo, hi) \
+	{.name = n, .kind = KG_KEY_UINT, .wire = true, FIELD(f), .min = lo, .max = hi}
+#define W_BOOL(n, f) {.name = n, .kind = KG_KEY_BOOL, .wire = true, FIELD(f)}
+#define W_KIND(n, k, f) {.name = n, .kind = k, .wire = true, FIELD(f)}
 
-static const struct key_spec proxy_keys[] = {
-	CUSTOM("type", parse_proxy_type),
-	STRING("url", proxy.url, check_url),
-	STRING("wpad_url", proxy.wpad_url, check_url),
-	UINT("connection_timeout", proxy.connection_timeout, 1, KG_CONNECTION_TIMEOUT_MAX),
-	UINT("request_timeout", proxy.request_timeout, 1, KG_REQUEST_TIMEOUT_MAX),
-	UINT("max_retries", proxy.max_retries, 0, KG_MAX_RETRIES_MAX),
+static const struct kg_key_spec proxy_keys[] = {
+	W_KIND("type", KG_KEY_PROXY_TYPE, proxy.type),
+	W_STRING("url", proxy.url, check_url),
+	W_STRING("wpad_url", proxy.wpad_url, check_url),
+	W_UINT("connection_timeout", proxy.connection_timeout, 1, KG_CONNECTION_TIMEOUT_MAX),
+	W_UINT("request_timeout", proxy.request_timeout, 1, KG_REQUEST_TIMEOUT_MAX),
+	W_UINT("max_retries", proxy.max_retries, 0, KG_MAX_RETRIES_MAX),
 };
 
-static const struct key_spec kerberos_keys[] = {
-	STRING("realm", kerberos.realm, NULL),
+static const struct kg_key_spec kerberos_keys[] = {
+	W_STRING("realm", kerberos.realm, NULL),
 	CUSTOM("enable_cache", parse_enable_cache),
-	STRING("ccache", kerberos.ccache, check_ccache),
-	STRING("spn", kerberos.spn, NULL),
+	W_STRING("ccache", kerberos.ccache, check_ccache),
+	W_STRING("spn", kerberos.spn, NULL),
 };
 
-static const struct key_spec ebpf_keys[] = {
+static const struct kg_key_spec ebpf_keys[] = {
 	STRING("interface", ebpf.interface, NULL),
-	CUSTOM("target_ports", parse_target_ports),
+	W_KIND("target_ports", KG_KEY_PORTS, ebpf.target_ports),
 	STRING("load_mode", ebpf.load_mode, NULL),
 	BOOL("allow_dynamic_ports", ebpf.allow_dynamic_ports),
 	UINT("stats_interval", ebpf.stats_interval, 0, 86400),
@@ -576,7 +419,7 @@ static const struct key_spec ebpf_keys[] = {
 	CUSTOM("bypass", parse_bypass),
 };
 
-static int parse_key(struct parse_ctx *ctx, const struct key_spec *key, const config_setting_t *s,
+static int parse_key(struct parse_ctx *ctx, const struct kg_key_spec *key, const config_setting_t *s,
 		     struct kg_config *cfg);
 
 /* Checked like any address, but the listeners are always 127.0.0.1 and [::1]: another loopback
@@ -584,7 +427,7 @@ static int parse_key(struct parse_ctx *ctx, const struct key_spec *key, const co
 static int parse_listen_address(struct parse_ctx *ctx, const config_setting_t *s,
 				struct kg_config *cfg)
 {
-	static const struct key_spec as_string =
+	static const struct kg_key_spec as_string =
 	    STRING("listen_address", client.listen_address, check_loopback);
 	const char *v = cfg->client.listen_address;
 	struct in6_addr a6;
@@ -601,67 +444,69 @@ static int parse_listen_address(struct parse_ctx *ctx, const config_setting_t *s
 	return 0;
 }
 
-static const struct key_spec client_keys[] = {
+static const struct kg_key_spec client_keys[] = {
 	CUSTOM("listen_address", parse_listen_address),
 	UINT("listen_port", client.listen_port, 0, 65535),
-	BOOL("sniff_hostname", client.sniff_hostname),
+	W_BOOL("sniff_hostname", client.sniff_hostname),
 };
 
-static const struct key_spec top_keys[] = {
+static const struct kg_key_spec top_keys[] = {
 	CUSTOM("log_level", parse_log_level),
 	STRING("log_path", log_path, check_optional_absolute_path),
 	UINT("shutdown_timeout", shutdown_timeout, 1, 3600),
 	STRING("socket_path", socket_path, check_absolute_path),
 };
 
-static const struct group_spec groups[] = {
+/* The order is the one in which KG_MSG_CONFIG has always listed the keys: client before ebpf. */
+const struct kg_group_spec kg_config_groups[] = {
 	{"proxy", proxy_keys, ARRAY_SIZE(proxy_keys)},
 	{"kerberos", kerberos_keys, ARRAY_SIZE(kerberos_keys)},
-	{"ebpf", ebpf_keys, ARRAY_SIZE(ebpf_keys)},
 	{"client", client_keys, ARRAY_SIZE(client_keys)},
+	{"ebpf", ebpf_keys, ARRAY_SIZE(ebpf_keys)},
 };
+const size_t kg_config_n_groups = ARRAY_SIZE(kg_config_groups);
 
 /* clang-format on */
 
-static const struct group_spec top_level = {NULL, top_keys, ARRAY_SIZE(top_keys)};
+static const struct kg_group_spec top_level = {NULL, top_keys, ARRAY_SIZE(top_keys)};
 
-static int parse_key(struct parse_ctx *ctx, const struct key_spec *key, const config_setting_t *s,
-		     struct kg_config *cfg)
+static int parse_key(struct parse_ctx *ctx, const struct kg_key_spec *key,
+		     const config_setting_t *s, struct kg_config *cfg)
 {
-	char *field = (char *)cfg + key->offset;
-	const char *str = NULL, *why;
+	const char *str = NULL;
+	char why[PATH_MAX + 256]; /* may quote a value */
 	long long num = 0;
 	int r;
 
 	switch (key->kind) {
-	case KEY_STRING:
+	case KG_KEY_STRING:
 		if ((r = read_string(ctx, s, &str)) < 0)
 			return r;
-		if (strlen(str) >= key->size)
-			return fail(ctx, s, "longer than %zu bytes", key->size - 1);
-		if (has_control_char(str))
-			return fail(ctx, s, "contains a control character");
-		if (key->check && (why = key->check(str)))
-			return fail(ctx, s, "\"%s\": %s", str, why);
-		strcpy(field, str);
-		return 0;
-	case KEY_UINT:
-		if ((r = read_int(ctx, s, key->min, key->max, &num)) < 0)
+		r = kg_config_store_string(key, str, cfg, why, sizeof(why));
+		break;
+	case KG_KEY_UINT:
+		if ((r = read_int(ctx, s, &num)) < 0)
 			return r;
-		if (key->size == sizeof(uint16_t))
-			*(uint16_t *)(void *)field = (uint16_t)num;
-		else
-			*(unsigned *)(void *)field = (unsigned)num;
-		return 0;
-	case KEY_BOOL:
-		return read_bool(ctx, s, (bool *)field);
-	case KEY_CUSTOM:
+		r = kg_config_store_uint(key, num, cfg, why, sizeof(why));
+		break;
+	case KG_KEY_BOOL:
+		return read_bool(ctx, s, (bool *)((char *)cfg + key->offset));
+	case KG_KEY_PROXY_TYPE:
+		if ((r = read_string(ctx, s, &str)) < 0)
+			return r;
+		r = kg_config_store_proxy_type(str, cfg, why, sizeof(why));
+		break;
+	case KG_KEY_PORTS:
+		return read_target_ports(ctx, s, cfg);
+	case KG_KEY_CUSTOM:
 		return key->parse(ctx, s, cfg);
+	default:
+		return -EINVAL;
 	}
-	return -EINVAL;
+	return r < 0 ? fail(ctx, s, "%s", why) : 0;
 }
 
-static const struct key_spec *find_key(const struct group_spec *group, const char *name)
+static const struct kg_key_spec *find_key(const struct kg_group_spec *group, const char *name)
 {
 	size_t i;
 
@@ -671,17 +516,17 @@ static const struct key_spec *find_key(const struct group_spec *group, const cha
 	return NULL;
 }
 
-static const struct group_spec *find_group(const char *name)
+static const struct kg_group_spec *find_group(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(groups); i++)
-		if (strcmp(groups[i].name, name) == 0)
-			return &groups[i];
+	for (i = 0; i < kg_config_n_groups; i++)
+		if (strcmp(kg_config_groups[i].name, name) == 0)
+			return &kg_config_groups[i];
 	return NULL;
 }
 
-static int parse_group(struct parse_ctx *ctx, const struct group_spec *group,
+static int parse_group(struct parse_ctx *ctx, const struct kg_group_spec *group,
 		       const config_setting_t *g, struct kg_config *cfg)
 {
 	int i, n = config_setting_length(g), r;
@@ -689,8 +534,8 @@ static int parse_group(struct parse_ctx *ctx, const struct group_spec *group,
 	for (i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(s);
-		const struct key_spec *key = find_key(group, name);
-		const struct group_spec *sub = group == &top_level ? find_group(name) : NULL;
+		const struct kg_key_spec *key = find_key(group, name);
+		const struct kg_group_spec *sub = group == &top_level ? find_group(name) : NULL;
 
 		if (sub) {
 			if (!config_setting_is_group(s))
@@ -814,4 +659,16 @@ int kg_config_load(struct kg_config *cfg, const char *path, kg_config_warn_fn wa
 	if ((r = read_config_file(path, &text, err, errlen)) < 0)
 		return r;
 	return kg_config_parse(cfg, text, path, warn_fn, userdata, err, errlen);
+}
+
+int kg_config_load_or_defaults(struct kg_config *cfg, const char *path, bool explicit_path,
+			       kg_config_warn_fn warn_fn, void *userdata, char *err, size_t errlen)
+{
+	int r = kg_config_load(cfg, path, warn_fn, userdata, err, errlen);
+
+	if (r != -ENOENT || explicit_path)
+		return r;
+	kg_config_defaults(cfg);
+	set_error(err, errlen, 0, "%s", "");
+	return KG_CONFIG_DEFAULTS;
 }

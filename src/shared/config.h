@@ -95,6 +95,14 @@ void kg_config_defaults(struct kg_config *cfg);
 int kg_config_load(struct kg_config *cfg, const char *path, kg_config_warn_fn warn, void *userdata,
 		   char *err, size_t errlen);
 
+/* The rule of both daemons, at start and on reload: kg_config_load(), except that a missing
+ * file that was not named explicitly (-c) means the built-in defaults. 0 (the file was read),
+ * KG_CONFIG_DEFAULTS (no file: *cfg holds the defaults) or kg_config_load()'s -errno with err
+ * set, *cfg untouched. */
+#define KG_CONFIG_DEFAULTS 1
+int kg_config_load_or_defaults(struct kg_config *cfg, const char *path, bool explicit_path,
+			       kg_config_warn_fn warn, void *userdata, char *err, size_t errlen);
+
 /* Same from memory; name is used in messages in place of a file name. */
 int kg_config_parse(struct kg_config *cfg, const char *text, const char *name,
 		    kg_config_warn_fn warn, void *userdata, char *err, size_t errlen);

@@ -1,44 +1,27 @@
-/* The configuration to and from the KG_MSG_CONFIG message (see config_wire.h). Values arrive
- * from another process: every one is checked against the key's type and range, and copied into
- * a fixed-size field only when it fits.
+/* The configuration to and from the KG_MSG_CONFIG message (see config_wire.h). The keys, their
+ * types and ranges are config.c's schema (config_schema.h), the ones marked wire, in the
+ * schema's order; this file knows only the text syntax of each type. Values arrive from another
+ * process: every one goes through the same check as the file's value (kg_config_store_*()), and
+ * is copied into a fixed-size field only when it fits.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/config_schema.h"
 #include "shared/config_wire.h"
 #include "shared/macro.h"
 
-enum wire_kind { WIRE_STRING, WIRE_UINT, WIRE_BOOL, WIRE_PROXY_TYPE, WIRE_PORTS };
+static int __attribute__((format(printf, 3, 4))) refuse(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
 
-struct wire_key {
-	const char *name;
-	enum wire_kind kind;
-	size_t offset; /* of the field in struct kg_config */
-	size_t size;   /* of the field */
-	unsigned min, max;
-};
-
-/* clang-format off */
-#define FIELD(f) .offset = offsetof(struct kg_config, f), .size = sizeof(((struct kg_config *)0)->f)
-#define KEY(n, k, f) {.name = n, .kind = k, FIELD(f)}
-#define UINT(n, f, lo, hi) {.name = n, .kind = WIRE_UINT, FIELD(f), .min = lo, .max = hi}
-
-/* The order is the message's, as the service has always sent it. */
-static const struct wire_key wire_keys[] = {
-	KEY("proxy.type", WIRE_PROXY_TYPE, proxy.type),
-	KEY("proxy.url", WIRE_STRING, proxy.url),
-	KEY("proxy.wpad_url", WIRE_STRING, proxy.wpad_url),
-	UINT("proxy.connection_timeout", proxy.connection_timeout, 1, KG_CONNECTION_TIMEOUT_MAX),
-	UINT("proxy.request_timeout", proxy.request_timeout, 1, KG_REQUEST_TIMEOUT_MAX),
-	UINT("proxy.max_retries", proxy.max_retries, 0, KG_MAX_RETRIES_MAX),
-	KEY("kerberos.realm", WIRE_STRING, kerberos.realm),
-	KEY("kerberos.ccache", WIRE_STRING, kerberos.ccache),
-	KEY("kerberos.spn", WIRE_STRING, kerberos.spn),
-	KEY("client.sniff_hostname", WIRE_BOOL, client.sniff_hostname),
-	KEY("ebpf.target_ports", WIRE_PORTS, ebpf.target_ports),
-};
-/* clang-format on */
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
 
 static int format_ports(const uint16_t *ports, unsigned n, char *out, size_t cap)
 {
@@ -56,58 +39,81 @@ static int format_ports(const uint16_t *ports, unsigned n, char *out, size_t cap
 	return 0;
 }
 
-static int format_value(const struct wire_key *key, const struct kg_config *cfg,
+static int format_value(const struct kg_key_spec *key, const struct kg_config *cfg,
 			const uint16_t *ports, unsigned n_ports, char *out, size_t cap)
 {
 	const void *field = (const char *)cfg + key->offset;
 
 	switch (key->kind) {
-	case WIRE_STRING:
+	case KG_KEY_STRING:
 		/* Too long for the message: kg_ipc_config_add()'s own answer. */
 		if (strlen(field) >= cap)
 			return -EINVAL;
 		strcpy(out, field);
 		return 0;
-	case WIRE_UINT:
-		snprintf(out, cap, "%u", *(const unsigned *)field);
+	case KG_KEY_UINT:
+		snprintf(out, cap, "%u",
+			 key->size == sizeof(uint16_t) ? *(const uint16_t *)field
+						       : *(const unsigned *)field);
 		return 0;
-	case WIRE_BOOL:
+	case KG_KEY_BOOL:
 		snprintf(out, cap, "%s", *(const bool *)field ? "true" : "false");
 		return 0;
-	case WIRE_PROXY_TYPE:
+	case KG_KEY_PROXY_TYPE:
 		snprintf(out, cap, "%s",
 			 kg_proxy_type_to_string(*(const enum kg_proxy_type *)field));
 		return 0;
-	case WIRE_PORTS:
+	case KG_KEY_PORTS:
 		return format_ports(ports, n_ports, out, cap);
+	default:
+		return -EINVAL;
 	}
-	return -EINVAL;
+}
+
+/* "group.key" of a key of group g. */
+static int key_name(const struct kg_group_spec *g, const struct kg_key_spec *key, char *out,
+		    size_t cap)
+{
+	int n = snprintf(out, cap, "%s%s%s", g->name ? g->name : "", g->name ? "." : "", key->name);
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
 }
 
 int kg_config_wire_encode(const struct kg_config *cfg, const uint16_t *ports, unsigned n_ports,
 			  void *buf, size_t cap, size_t *len)
 {
-	char value[KG_IPC_TEXT_MAX * 2];
-	size_t i;
+	char name[KG_IPC_TEXT_MAX], value[KG_IPC_TEXT_MAX * 2];
+	size_t g, i;
 	int r;
 
 	if (n_ports > KG_MAX_TARGET_PORTS)
 		return -EINVAL;
 	*len = 0;
-	for (i = 0; i < ARRAY_SIZE(wire_keys); i++) {
-		r = format_value(&wire_keys[i], cfg, ports, n_ports, value, sizeof(value));
-		if (r == 0)
-			r = kg_ipc_config_add(buf, cap, len, wire_keys[i].name, value);
-		if (r < 0)
-			return r;
+	for (g = 0; g < kg_config_n_groups; g++) {
+		const struct kg_group_spec *group = &kg_config_groups[g];
+
+		for (i = 0; i < group->n_keys; i++) {
+			const struct kg_key_spec *key = &group->keys[i];
+
+			if (!key->wire)
+				continue;
+			r = key_name(group, key, name, sizeof(name));
+			if (r == 0)
+				r = format_value(key, cfg, ports, n_ports, value, sizeof(value));
+			if (r == 0)
+				r = kg_ipc_config_add(buf, cap, len, name, value);
+			if (r < 0)
+				return r;
+		}
 	}
 	return 0;
 }
 
-/* Decimal digits only (no sign, no space, no hex), at most 10 of them, within lo..hi. */
-static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
+/* Decimal digits only (no sign, no space, no hex), at most 10 of them: the range is the
+ * schema's check. */
+static int parse_decimal(const char *v, long long *out)
 {
-	unsigned long n = 0;
+	long long n = 0;
 	const char *p;
 
 	if (!*v || strlen(v) > 10)
@@ -115,86 +121,107 @@ static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 	for (p = v; *p; p++) {
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-		n = n * 10 + (unsigned long)(*p - '0');
+		n = n * 10 + (*p - '0');
 	}
-	if (n < lo || n > hi)
-		return -EINVAL;
-	*out = (unsigned)n;
+	*out = n;
 	return 0;
 }
 
-/* "80,443" (or "" for none): 1..65535 each, at most KG_MAX_TARGET_PORTS. */
-static int parse_ports(const char *v, struct kg_config *cfg)
+/* "80,443" (or "" for none), each port checked as in the file's list. */
+static int parse_ports(const char *v, struct kg_config *cfg, char *why, size_t len)
 {
 	char one[8];
-	unsigned n = 0, port;
+	unsigned n = 0;
+	long long port;
 	size_t l;
+	int r;
 
 	while (*v) {
 		l = strcspn(v, ",");
-		if (l == 0 || l >= sizeof(one) || n == KG_MAX_TARGET_PORTS)
-			return -EINVAL;
+		if (n == KG_MAX_TARGET_PORTS)
+			return refuse(why, len, "more than %u entries", KG_MAX_TARGET_PORTS);
+		if (l == 0 || l >= sizeof(one))
+			return refuse(why, len, "not a list of ports");
 		memcpy(one, v, l);
 		one[l] = '\0';
-		if (parse_uint(one, 1, 65535, &port) < 0)
-			return -EINVAL;
-		cfg->ebpf.target_ports[n++] = (uint16_t)port;
+		if (parse_decimal(one, &port) < 0)
+			return refuse(why, len, "not a list of ports");
+		if ((r = kg_config_store_port(n, port, cfg, why, len)) < 0)
+			return r;
+		n++;
 		v += l;
 		if (*v == ',' && !*++v)
-			return -EINVAL;
+			return refuse(why, len, "not a list of ports");
 	}
 	cfg->ebpf.n_target_ports = n;
 	return 0;
 }
 
-static int parse_value(const struct wire_key *key, const char *v, struct kg_config *cfg)
+static int parse_value(const struct kg_key_spec *key, const char *v, struct kg_config *cfg,
+		       char *why, size_t len)
 {
-	void *field = (char *)cfg + key->offset;
+	long long num;
 
 	switch (key->kind) {
-	case WIRE_STRING:
-		if (strlen(v) >= key->size)
-			return -EINVAL;
-		strcpy(field, v);
-		return 0;
-	case WIRE_UINT:
-		return parse_uint(v, key->min, key->max, field);
-	case WIRE_BOOL:
+	case KG_KEY_STRING:
+		return kg_config_store_string(key, v, cfg, why, len);
+	case KG_KEY_UINT:
+		if (parse_decimal(v, &num) < 0)
+			return refuse(why, len, "expected an integer");
+		return kg_config_store_uint(key, num, cfg, why, len);
+	case KG_KEY_BOOL:
 		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-			return -EINVAL;
-		*(bool *)field = v[0] == 't';
+			return refuse(why, len, "expected true or false");
+		*(bool *)((char *)cfg + key->offset) = v[0] == 't';
 		return 0;
-	case WIRE_PROXY_TYPE:
-		return kg_proxy_type_from_string(v, field);
-	case WIRE_PORTS:
-		return parse_ports(v, cfg);
+	case KG_KEY_PROXY_TYPE:
+		return kg_config_store_proxy_type(v, cfg, why, len);
+	case KG_KEY_PORTS:
+		return parse_ports(v, cfg, why, len);
+	default:
+		return refuse(why, len, "not sent on the wire");
 	}
-	return -EINVAL;
 }
 
-static const struct wire_key *find_key(const char *name)
+/* The wire key named "group.key", or NULL (unknown, or a key only the file has). */
+static const struct kg_key_spec *find_wire_key(const char *name)
 {
-	size_t i;
+	char full[KG_IPC_TEXT_MAX];
+	size_t g, i;
 
-	for (i = 0; i < ARRAY_SIZE(wire_keys); i++)
-		if (strcmp(wire_keys[i].name, name) == 0)
-			return &wire_keys[i];
+	for (g = 0; g < kg_config_n_groups; g++) {
+		const struct kg_group_spec *group = &kg_config_groups[g];
+
+		for (i = 0; i < group->n_keys; i++)
+			if (group->keys[i].wire &&
+			    key_name(group, &group->keys[i], full, sizeof(full)) == 0 &&
+			    strcmp(full, name) == 0)
+				return &group->keys[i];
+	}
 	return NULL;
+}
+
+int kg_config_wire_set(struct kg_config *cfg, const char *key, const char *value, char *why,
+		       size_t len)
+{
+	const struct kg_key_spec *spec = find_wire_key(key);
+
+	if (!spec)
+		return -ENOENT;
+	return parse_value(spec, value, cfg, why, len);
 }
 
 int kg_config_wire_decode(const struct kg_ipc_msg *m, struct kg_config *cfg, char *err,
 			  size_t errlen)
 {
-	char k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2];
-	const struct wire_key *key;
+	char k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2], why[KG_IPC_TEXT_MAX * 2 + 64];
 	struct kg_config scratch;
 	size_t pos = 0;
 	int r;
 
 	kg_config_defaults(&scratch);
 	while ((r = kg_ipc_config_next(m, &pos, k, sizeof(k), v, sizeof(v))) == 1) {
-		key = find_key(k);
-		if (key && parse_value(key, v, &scratch) < 0) {
+		if (kg_config_wire_set(&scratch, k, v, why, sizeof(why)) == -EINVAL) {
 			snprintf(err, errlen, "an invalid value for %s: \"%s\"", k, v);
 			return -EINVAL;
 		}

@@ -1,10 +1,10 @@
 /* The configuration as the service's KG_MSG_CONFIG answer, and back (DESIGN.md §5).
  *
- * One table in config_wire.c names each key the client is sent, its field in struct kg_config,
- * its type and, for numbers, the range of config.h: the service encodes from it and the client
- * decodes with it, so a key's name, type and range are not written again on either side. The
- * syntax is that of kg_ipc_config_add(): "key=value\0", numbers in decimal, booleans
- * "true"/"false", ports as "80,443".
+ * The keys are those of config.c's schema marked as sent to the client, with the schema's
+ * types, ranges and checks: the service encodes from it and the client decodes with it, so a
+ * key's name, type, range and default are not written again on either side. The syntax is that of
+ * kg_ipc_config_add(): "key=value\0", numbers in decimal, booleans "true"/"false", ports as
+ * "80,443".
  */
 #pragma once
 
@@ -23,3 +23,8 @@ int kg_config_wire_encode(const struct kg_config *cfg, const uint16_t *ports, un
  * of type or range, named in err); *cfg is untouched on failure. */
 int kg_config_wire_decode(const struct kg_ipc_msg *m, struct kg_config *cfg, char *err,
 			  size_t errlen);
+/* One key=value of the message into *cfg, checked as the same key in the file is: 0, -ENOENT
+ * (not a key the message carries: the decoder ignores it) or -EINVAL with the reason, as the
+ * file's message words it, in why. */
+int kg_config_wire_set(struct kg_config *cfg, const char *key, const char *value, char *why,
+		       size_t len);

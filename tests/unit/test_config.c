@@ -631,6 +631,43 @@ START_TEST(test_load_file)
 }
 END_TEST
 
+/* The one rule both daemons load by, at start and on SIGHUP: a missing file means the defaults
+ * unless it was named with -c; anything else wrong with it is an error either way. */
+START_TEST(test_missing_file_means_defaults)
+{
+	const char *path = temp_path("missing.conf");
+	struct kg_config c, before;
+	char err[512], want[600];
+
+	unlink(path);
+	memset(&c, 0x44, sizeof(c));
+	strcpy(err, "stale");
+	ck_assert_int_eq(kg_config_load_or_defaults(&c, path, false, NULL, NULL, err, sizeof(err)),
+			 KG_CONFIG_DEFAULTS);
+	assert_defaults(&c);
+	ck_assert_str_eq(err, "");
+
+	memset(&before, 0x44, sizeof(before));
+	c = before;
+	ck_assert_int_eq(kg_config_load_or_defaults(&c, path, true, NULL, NULL, err, sizeof(err)),
+			 -ENOENT);
+	snprintf(want, sizeof(want), "%s: No such file or directory", path);
+	ck_assert_str_eq(err, want);
+	ck_assert(memcmp(&c, &before, sizeof(c)) == 0);
+
+	write_file(path, "proxy = { max_retries = 5; };\n", 30);
+	ck_assert_int_eq(kg_config_load_or_defaults(&c, path, false, NULL, NULL, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(c.proxy.max_retries, 5);
+	write_file(path, "proxy = { max_retries = 50; };\n", 31);
+	c = before;
+	ck_assert_int_eq(kg_config_load_or_defaults(&c, path, false, NULL, NULL, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert(memcmp(&c, &before, sizeof(c)) == 0);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_sample_config)
 {
 	const char *srcdir = getenv("top_srcdir");
@@ -766,6 +803,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_malformed_input);
 	tcase_add_test(tc, test_size_and_line_limits);
 	tcase_add_test(tc, test_load_file);
+	tcase_add_test(tc, test_missing_file_means_defaults);
 	tcase_add_test(tc, test_sample_config);
 	tcase_add_test(tc, test_url_parse);
 	tcase_add_test(tc, test_cidr_parse);

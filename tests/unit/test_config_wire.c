@@ -1,11 +1,14 @@
 /* The configuration on the wire (shared/config_wire.c): every key survives the trip from the
  * service's struct to the client's, the message keeps the syntax older peers speak, and a value
- * out of type or range, a malformed or truncated message is refused with the struct untouched. */
+ * out of type or range, a malformed or truncated message is refused with the struct untouched.
+ * The schema of config.c drives the wire: every key it marks round-trips, and a value is refused
+ * from the wire for the reason the file gives. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/config_schema.h"
 #include "shared/config_wire.h"
 
 static uint8_t payload[KG_IPC_MAX_PAYLOAD];
@@ -188,6 +191,175 @@ START_TEST(test_truncated)
 }
 END_TEST
 
+/* A struct with every wire key away from its default. */
+static void non_defaults(struct kg_config *c)
+{
+	kg_config_defaults(c);
+	c->proxy.type = KG_PROXY_NONE;
+	strcpy(c->proxy.url, "http://proxy.example.com:3128");
+	strcpy(c->proxy.wpad_url, "http://wpad.example.com/wpad.dat");
+	c->proxy.connection_timeout = KG_CONNECTION_TIMEOUT_MAX;
+	c->proxy.request_timeout = 1;
+	c->proxy.max_retries = 0;
+	strcpy(c->kerberos.realm, "EXAMPLE.COM");
+	strcpy(c->kerberos.ccache, "FILE:/tmp/krb5cc_%{uid}");
+	strcpy(c->kerberos.spn, "HTTP@proxy.example.com");
+	c->client.sniff_hostname = false;
+	c->ebpf.target_ports[0] = 8080;
+	c->ebpf.n_target_ports = 1;
+}
+
+static bool field_equal(const struct kg_key_spec *key, const struct kg_config *a,
+			const struct kg_config *b)
+{
+	if (key->kind == KG_KEY_PORTS)
+		return a->ebpf.n_target_ports == b->ebpf.n_target_ports &&
+		       memcmp(a->ebpf.target_ports, b->ebpf.target_ports,
+			      a->ebpf.n_target_ports * sizeof(uint16_t)) == 0;
+	return memcmp((const char *)a + key->offset, (const char *)b + key->offset, key->size) == 0;
+}
+
+/* Whatever key the schema marks for the wire is in the message and comes back: a key added to
+ * the table is covered without a line here (non_defaults() must give it a value, checked). */
+START_TEST(test_schema_round_trip)
+{
+	struct kg_config in, out, d;
+	struct kg_ipc_msg m;
+	char err[256], k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2], name[128];
+	size_t len, pos = 0, g, i;
+	unsigned n_wire = 0, n_sent = 0;
+
+	kg_config_defaults(&d);
+	non_defaults(&in);
+	ck_assert_int_eq(kg_config_wire_encode(&in, in.ebpf.target_ports, in.ebpf.n_target_ports,
+					       payload, sizeof(payload), &len),
+			 0);
+	m = as_msg(len);
+	while (kg_ipc_config_next(&m, &pos, k, sizeof(k), v, sizeof(v)) == 1)
+		n_sent++;
+	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), 0);
+	for (g = 0; g < kg_config_n_groups; g++) {
+		const struct kg_group_spec *group = &kg_config_groups[g];
+
+		for (i = 0; i < group->n_keys; i++) {
+			const struct kg_key_spec *key = &group->keys[i];
+
+			snprintf(name, sizeof(name), "%s.%s", group->name, key->name);
+			if (!key->wire) {
+				ck_assert_msg(field_equal(key, &out, &d) ||
+						  key->kind == KG_KEY_CUSTOM,
+					      "%s is not sent but changed", name);
+				continue;
+			}
+			n_wire++;
+			ck_assert_msg(!field_equal(key, &in, &d), "%s: give it a value here", name);
+			ck_assert_msg(field_equal(key, &in, &out), "%s did not come back", name);
+		}
+	}
+	ck_assert_uint_eq(n_sent, n_wire);
+	ck_assert_uint_eq(n_wire, 11);
+}
+END_TEST
+
+/* File text setting name (a "group.key") to value, as libconfig syntax. */
+static void file_text(const char *name, const char *value, bool quote, char *out, size_t cap)
+{
+	const char *dot = strchr(name, '.');
+
+	snprintf(out, cap, "%.*s = { %s = %s%s%s; };\n", (int)(dot - name), name, dot + 1,
+		 quote ? "\"" : "", value, quote ? "\"" : "");
+}
+
+/* Every number the schema ranges is refused out of range from the file and from the wire with
+ * one reason, and accepted at its bounds by both. */
+START_TEST(test_ranges_from_schema)
+{
+	char name[128], text[512], num[32], why[256], err[512], want[512];
+	struct kg_config file_cfg, wire_cfg;
+	size_t g, i;
+	unsigned checked = 0;
+
+	for (g = 0; g < kg_config_n_groups; g++) {
+		const struct kg_group_spec *group = &kg_config_groups[g];
+
+		for (i = 0; i < group->n_keys; i++) {
+			const struct kg_key_spec *key = &group->keys[i];
+			long long bad[2] = {(long long)key->min - 1, (long long)key->max + 1};
+			unsigned good[2] = {key->min, key->max};
+			int b;
+
+			if (key->kind != KG_KEY_UINT || !key->wire)
+				continue;
+			snprintf(name, sizeof(name), "%s.%s", group->name, key->name);
+			for (b = 0; b < 2; b++) {
+				snprintf(num, sizeof(num), "%u", good[b]);
+				file_text(name, num, false, text, sizeof(text));
+				ck_assert_int_eq(kg_config_parse(&file_cfg, text, "t", NULL, NULL,
+								 err, sizeof(err)),
+						 0);
+				kg_config_defaults(&wire_cfg);
+				ck_assert_int_eq(
+				    kg_config_wire_set(&wire_cfg, name, num, why, sizeof(why)), 0);
+				ck_assert(field_equal(key, &file_cfg, &wire_cfg));
+				if (bad[b] < 0)
+					continue; /* not a number on the wire: test_bad_values */
+				snprintf(num, sizeof(num), "%lld", bad[b]);
+				file_text(name, num, false, text, sizeof(text));
+				ck_assert_int_eq(kg_config_parse(&file_cfg, text, "t", NULL, NULL,
+								 err, sizeof(err)),
+						 -EINVAL);
+				ck_assert_int_eq(
+				    kg_config_wire_set(&wire_cfg, name, num, why, sizeof(why)),
+				    -EINVAL);
+				snprintf(want, sizeof(want), "t:1: %s: %s", name, why);
+				ck_assert_str_eq(err, want);
+				checked++;
+			}
+		}
+	}
+	ck_assert_uint_ge(checked, 3);
+}
+END_TEST
+
+/* The other checks of the schema say the same from both sides too. */
+START_TEST(test_same_reason_as_file)
+{
+	static const struct {
+		const char *key, *wire, *file, *file_key;
+		bool quote;
+	} cases[] = {
+	    {"proxy.type", "socks", "socks", NULL, true},
+	    {"proxy.url", "ftp://proxy", "ftp://proxy", NULL, true},
+	    {"proxy.wpad_url", "http://a b/", "http://a b/", NULL, true},
+	    {"kerberos.ccache", "FILE:%{nope}", "FILE:%{nope}", NULL, true},
+	    {"ebpf.target_ports", "80,443,80", "[80, 443, 80]", "ebpf.target_ports[2]", false},
+	    {"ebpf.target_ports", "0", "[0]", "ebpf.target_ports[0]", false},
+	    {"ebpf.target_ports", "65536", "[65536]", "ebpf.target_ports[0]", false},
+	};
+	char text[512], why[512], err[1024], want[1024];
+	struct kg_config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		file_text(cases[i].key, cases[i].file, cases[i].quote, text, sizeof(text));
+		ck_assert_msg(kg_config_parse(&c, text, "t", NULL, NULL, err, sizeof(err)) ==
+				  -EINVAL,
+			      "%s", text);
+		kg_config_defaults(&c);
+		ck_assert_int_eq(
+		    kg_config_wire_set(&c, cases[i].key, cases[i].wire, why, sizeof(why)), -EINVAL);
+		snprintf(want, sizeof(want), "t:1: %s: %s",
+			 cases[i].file_key ? cases[i].file_key : cases[i].key, why);
+		ck_assert_str_eq(err, want);
+		ck_assert_int_eq(decode_one(cases[i].key, cases[i].wire, &c), -EINVAL);
+	}
+	/* Keys only the file has are not taken from the wire. */
+	ck_assert_int_eq(kg_config_wire_set(&c, "log_level", "debug", why, sizeof(why)), -ENOENT);
+	ck_assert_int_eq(kg_config_wire_set(&c, "ebpf.bypass", "10.0.0.0/8", why, sizeof(why)),
+			 -ENOENT);
+}
+END_TEST
+
 static Suite *config_wire_suite(void)
 {
 	Suite *s = suite_create("config_wire");
@@ -199,6 +371,9 @@ static Suite *config_wire_suite(void)
 	tcase_add_test(tc, test_bad_values);
 	tcase_add_test(tc, test_too_long);
 	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_schema_round_trip);
+	tcase_add_test(tc, test_ranges_from_schema);
+	tcase_add_test(tc, test_same_reason_as_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -156,7 +156,7 @@ bool authq_stop(void)
 static struct auth_job *submit(const struct client_settings *set, authq_done_fn *done, void *owner,
 			       bool ticket)
 {
-	size_t lh = strlen(set->proxy.host) + 1, ls = strlen(set->spn) + 1;
+	size_t lh = strlen(set->proxy.host) + 1, ls = strlen(set->cfg.kerberos.spn) + 1;
 	size_t lc = strlen(set->ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;
 	struct auth_job *job;
 	char *p;
@@ -171,7 +171,7 @@ static struct auth_job *submit(const struct client_settings *set, authq_done_fn 
 		job->ticket = (struct negotiate_ticket *)(job + 1);
 	p = (char *)(job + 1) + lt;
 	job->proxy_host = memcpy(p, set->proxy.host, lh);
-	job->spn = memcpy(p + lh, set->spn, ls);
+	job->spn = memcpy(p + lh, set->cfg.kerberos.spn, ls);
 	job->ccache = memcpy(p + lh + ls, set->ccache, lc);
 	pthread_mutex_lock(&q.lock);
 	/* The worker lowers n_pending too: compare it under the lock. */

@@ -1,0 +1,353 @@
+/* Unit tests of the client's IPC link (src/client/ipc_client.c) against a fake service on a
+ * socketpair: no step waits for the service (a silent one costs a timeout at the deadline, a
+ * full socket is written when it drains), a garbage or wrong answer is refused and retried,
+ * and a normal registration hands the listeners over and applies the configuration. The loop
+ * and the Kerberos worker are stubs that record what the link asks of them. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/auth/authq.h"
+#include "client/forward.h"
+#include "shared/config_wire.h"
+#include "shared/netutil.h"
+
+/* ---- Stubs of the loop, the worker and the tunnels ---------------------------------------- */
+
+static int watched_fd = -1;
+static uint32_t watched_events;
+static unsigned retired;
+
+int relay_watch(struct kg_client *cl, int fd, struct src *src, uint32_t events)
+{
+	if (src->kind == SRC_IPC) {
+		watched_fd = fd;
+		watched_events = events;
+	}
+	return 0;
+}
+
+void relay_unwatch(struct kg_client *cl, int fd)
+{
+	if (fd == watched_fd)
+		watched_fd = -1;
+}
+
+struct auth_job *authq_submit_ticket(struct kg_client *cl, authq_done_fn *done)
+{
+	return NULL;
+}
+
+void authq_job_free(struct auth_job *job)
+{
+}
+
+static unsigned reloads;
+static int reload_r;
+
+void client_reload_done(struct kg_client *cl, int r)
+{
+	reloads++;
+	reload_r = r;
+}
+
+void forward_retire_stale(struct kg_client *cl)
+{
+	retired++;
+}
+
+/* ---- The fake service ---------------------------------------------------------------------- */
+
+static struct kg_client cl;
+static int service_fd = -1;
+
+static void setup(void)
+{
+	int sv[2];
+	unsigned i;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.ipc_fd = -1;
+	for (i = 0; i < CLIENT_MAX_LISTENERS; i++)
+		cl.listeners[i].fd = -1;
+	strcpy(cl.socket_path, "/nonexistent/kg-test.sock");
+	strcpy(cl.uid_str, "1000");
+	watched_fd = -1;
+	watched_events = 0;
+	retired = 0;
+	reloads = 0;
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	service_fd = sv[0];
+	ck_assert_int_eq(ipc_client_start(&cl, sv[1]), -EINPROGRESS);
+}
+
+static void teardown(void)
+{
+	ipc_client_close(&cl);
+	client_settings_unref(cl.set);
+	cl.set = NULL;
+	close(service_fd);
+}
+
+static uint64_t ms_since(uint64_t start)
+{
+	return (kg_now_usec(CLOCK_MONOTONIC) - start) / 1000;
+}
+
+/* The next request the client sent; its seq. */
+static uint32_t expect_request(uint16_t type)
+{
+	kg_ipc_buf_t buf;
+	struct kg_ipc_msg m;
+
+	ck_assert_int_eq(kg_ipc_recv(service_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL),
+			 0);
+	ck_assert_uint_eq(m.hdr.type, type);
+	return m.hdr.seq;
+}
+
+static void send_registered(uint32_t seq, const int *fds, size_t n_fds)
+{
+	struct kg_ipc_registered reg = {.port4 = 4321, .port6 = 4322, .n_fds = (uint32_t)n_fds};
+
+	ck_assert_int_eq(
+	    kg_ipc_send(service_fd, KG_MSG_REGISTERED, seq, &reg, sizeof(reg), fds, n_fds), 0);
+}
+
+static void send_config(uint32_t seq, const char *url)
+{
+	static const uint16_t ports[] = {80, 443};
+	uint8_t payload[KG_IPC_MAX_PAYLOAD];
+	struct kg_config cfg;
+	size_t len;
+
+	kg_config_defaults(&cfg);
+	strcpy(cfg.proxy.url, url);
+	strcpy(cfg.kerberos.spn, "HTTP@proxy.example.com");
+	ck_assert_int_eq(kg_config_wire_encode(&cfg, ports, 2, payload, sizeof(payload), &len), 0);
+	ck_assert_int_eq(kg_ipc_send(service_fd, KG_MSG_CONFIG, seq, payload, len, NULL, 0), 0);
+}
+
+static void assert_retrying(void)
+{
+	ck_assert_int_eq(cl.ipc_fd, -1);
+	ck_assert_int_eq(cl.ipc_step, IPC_IDLE);
+	ck_assert(!cl.registered);
+	ck_assert_uint_gt(cl.reconnect_at, 0);
+	ck_assert_int_eq(cl.listeners[0].fd, -1);
+	ck_assert_int_eq(watched_fd, -1);
+}
+
+/* ---- Tests --------------------------------------------------------------------------------- */
+
+/* A service that takes the request and never answers: nothing waits, the deadline ends it. */
+START_TEST(test_silent_service)
+{
+	uint64_t start = kg_now_usec(CLOCK_MONOTONIC);
+
+	expect_request(KG_MSG_REGISTER);
+	ipc_client_on_readable(&cl);
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_lt(ms_since(start), 100);
+	ck_assert_int_eq(cl.ipc_step, IPC_REGISTERING);
+	ck_assert(!cl.registered);
+	ck_assert_int_eq(watched_fd, cl.ipc_fd);
+	/* The deadline is the loop's timer, CLIENT_IPC_TIMEOUT_MS away. */
+	ck_assert_uint_gt(cl.reconnect_at, start + (CLIENT_IPC_TIMEOUT_MS - 500) * 1000ull);
+	ck_assert_uint_le(cl.reconnect_at, start + CLIENT_IPC_TIMEOUT_MS * 1000ull);
+	ck_assert_int_eq(ipc_client_on_timer(&cl), -EAGAIN);
+	assert_retrying();
+}
+END_TEST
+
+/* A service that does not even read: the request waits for room, the link for writability. */
+START_TEST(test_full_socket)
+{
+	static const char junk[64];
+	kg_ipc_buf_t buf;
+	struct kg_ipc_msg m;
+	uint32_t seq;
+	int r, listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	/* Registered and quiet; then the service stops reading and the socket fills up. */
+	ck_assert_int_ge(listener, 0);
+	seq = expect_request(KG_MSG_REGISTER);
+	send_registered(seq, &listener, 1);
+	close(listener);
+	ipc_client_on_readable(&cl);
+	send_config(expect_request(KG_MSG_CONFIG_GET), "http://proxy.example.com:3128");
+	ipc_client_on_readable(&cl);
+	ck_assert(cl.registered);
+	while ((r = (int)send(cl.ipc_fd, junk, sizeof(junk), MSG_DONTWAIT)) > 0)
+		;
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	ck_assert(cl.ipc_req_unsent);
+	ck_assert(watched_events & EPOLLOUT);
+	/* Drained: the request goes out, the link watches for input only again. */
+	while (recv(service_fd, buf.bytes, sizeof(buf.bytes), MSG_DONTWAIT) == sizeof(junk))
+		;
+	ipc_client_on_writable(&cl);
+	ck_assert(!cl.ipc_req_unsent);
+	ck_assert(!(watched_events & EPOLLOUT));
+	ck_assert_int_eq(kg_ipc_recv(service_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL),
+			 0);
+	ck_assert_uint_eq(m.hdr.type, KG_MSG_CONFIG_GET);
+}
+END_TEST
+
+/* Bytes that are no message: refused, the link closed and tried again later. */
+START_TEST(test_garbage_answer)
+{
+	static const char garbage[] = "HTTP/1.1 200 OK\r\n\r\n";
+
+	expect_request(KG_MSG_REGISTER);
+	ck_assert_int_eq(write(service_fd, garbage, sizeof(garbage)), (ssize_t)sizeof(garbage));
+	ipc_client_on_readable(&cl);
+	assert_retrying();
+}
+END_TEST
+
+/* Well-formed, but not the answer asked for: the same. */
+START_TEST(test_wrong_answer)
+{
+	uint32_t seq = expect_request(KG_MSG_REGISTER);
+
+	send_config(seq, "http://proxy.example.com:3128");
+	ipc_client_on_readable(&cl);
+	assert_retrying();
+	ck_assert_ptr_null(cl.set);
+}
+END_TEST
+
+/* REGISTERED without listeners is no registration. */
+START_TEST(test_no_listeners)
+{
+	send_registered(expect_request(KG_MSG_REGISTER), NULL, 0);
+	ipc_client_on_readable(&cl);
+	assert_retrying();
+}
+END_TEST
+
+/* A refusal (EPERM: root, or another client of the uid) stops the client at the next tick. */
+START_TEST(test_refused)
+{
+	uint32_t seq = expect_request(KG_MSG_REGISTER);
+
+	ck_assert_int_eq(kg_ipc_send_error(service_fd, seq, EPERM, "root has no relay"), 0);
+	ipc_client_on_readable(&cl);
+	ck_assert_int_eq(cl.ipc_fd, -1);
+	ck_assert(!cl.registered);
+	ck_assert_int_eq(ipc_client_on_timer(&cl), -EPERM);
+}
+END_TEST
+
+/* The listeners the service sends are the ones the client watches; the configuration follows,
+ * and a refresh asks for it again without waiting. */
+START_TEST(test_register)
+{
+	int listeners[2], i;
+	struct stat a, b;
+	uint32_t seq;
+
+	for (i = 0; i < 2; i++) {
+		listeners[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(listeners[i], 0);
+	}
+	seq = expect_request(KG_MSG_REGISTER);
+	send_registered(seq, listeners, 2);
+	ipc_client_on_readable(&cl);
+	ck_assert_int_eq(cl.ipc_step, IPC_CONFIGURING);
+	ck_assert(!cl.registered);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_ge(cl.listeners[i].fd, 0);
+		ck_assert_int_eq(fstat(cl.listeners[i].fd, &a), 0);
+		ck_assert_int_eq(fstat(listeners[i], &b), 0);
+		ck_assert_uint_eq(a.st_ino, b.st_ino);
+		ck_assert(fcntl(cl.listeners[i].fd, F_GETFL) & O_NONBLOCK);
+	}
+	/* An event before the answer is no answer. */
+	ck_assert_int_eq(kg_ipc_send(service_fd, KG_MSG_NOTIFY_ACCEPT, 0, &(struct kg_event){0},
+				     sizeof(struct kg_event), NULL, 0),
+			 0);
+	send_config(expect_request(KG_MSG_CONFIG_GET), "http://proxy.example.com:3128");
+	ipc_client_on_readable(&cl);
+	ck_assert(cl.registered);
+	ck_assert_int_eq(cl.ipc_step, IPC_READY);
+	ck_assert_uint_eq(cl.reconnect_at, 0);
+	ck_assert_uint_eq(cl.reg_port4, 4321);
+	ck_assert_ptr_nonnull(cl.set);
+	ck_assert_str_eq(cl.set->cfg.proxy.url, "http://proxy.example.com:3128");
+	ck_assert_str_eq(cl.set->proxy.host, "proxy.example.com");
+	ck_assert_uint_eq(retired, 1);
+
+	/* A reload ends when the answer is in, not before. */
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	ck_assert_uint_gt(cl.reconnect_at, 0);
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_eq(reloads, 0);
+	send_config(expect_request(KG_MSG_CONFIG_GET), "http://other.example.com:8080");
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_eq(reloads, 1);
+	ck_assert_int_eq(reload_r, 0);
+	ck_assert_str_eq(cl.set->cfg.proxy.url, "http://other.example.com:8080");
+	ck_assert_uint_eq(cl.reconnect_at, 0);
+	ck_assert_uint_eq(retired, 2);
+	/* One the service leaves unanswered ends at the deadline, the link kept. */
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	expect_request(KG_MSG_CONFIG_GET);
+	ck_assert_int_eq(ipc_client_on_timer(&cl), 0);
+	ck_assert_uint_eq(reloads, 2);
+	ck_assert_int_eq(reload_r, -ETIMEDOUT);
+	ck_assert(cl.registered);
+	for (i = 0; i < 2; i++)
+		close(listeners[i]);
+}
+END_TEST
+
+/* No service at all: the connect fails at once and a retry is scheduled. */
+START_TEST(test_no_service)
+{
+	ipc_client_close(&cl);
+	cl.reconnect_at = 0;
+	ck_assert_int_lt(ipc_client_on_timer(&cl), 0);
+	assert_retrying();
+}
+END_TEST
+
+static Suite *ipc_client_suite(void)
+{
+	Suite *s = suite_create("ipc_client");
+	TCase *tc = tcase_create("link");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_silent_service);
+	tcase_add_test(tc, test_full_socket);
+	tcase_add_test(tc, test_garbage_answer);
+	tcase_add_test(tc, test_wrong_answer);
+	tcase_add_test(tc, test_no_listeners);
+	tcase_add_test(tc, test_refused);
+	tcase_add_test(tc, test_register);
+	tcase_add_test(tc, test_no_service);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ipc_client_suite());
+	int failed;
+
+	unsetenv("NOTIFY_SOCKET");
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
