@@ -152,7 +152,8 @@ static void settings_for(enum kg_proxy_type type, uint16_t port)
 	memset(&set, 0, sizeof(set));
 	set.refs = 1;
 	set.proxy_type = type;
-	snprintf(set.proxy_url, sizeof(set.proxy_url), "http://127.0.0.1:%u", port);
+	snprintf(set.cfg.proxy.url, sizeof(set.cfg.proxy.url), "http://127.0.0.1:%u", port);
+	set.proxy_url = set.cfg.proxy.url;
 	snprintf(set.proxy.scheme, sizeof(set.proxy.scheme), "http");
 	snprintf(set.proxy.host, sizeof(set.proxy.host), "127.0.0.1");
 	set.proxy.port = port;
