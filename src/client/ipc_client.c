@@ -25,7 +25,8 @@
 #include "client/auth/authq.h"
 #include "client/auth/negotiate.h"
 #include "client/forward.h"
-#include "client/relay.h"
+#include "client/ipc_client.h"
+#include "client/loop.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
@@ -77,7 +78,7 @@ int ipc_client_refresh(struct kg_client *cl)
 
 void ipc_client_schedule(struct kg_client *cl, unsigned delay_ms)
 {
-	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC) + delay_ms * 1000ull;
+	(void)kg_loop_timer_arm(&cl->reconnect_timer, kg_loop_now() + delay_ms * 1000ull);
 }
 
 static void retry_later(struct kg_client *cl)
@@ -100,7 +101,7 @@ static void close_listeners(struct kg_client *cl)
 
 		if (l->fd < 0)
 			continue;
-		relay_unwatch(cl, l->fd);
+		kg_loop_del(l->fd);
 		close(l->fd);
 		l->fd = -1;
 	}
@@ -117,9 +118,8 @@ static int add_listener(struct kg_client *cl, int fd)
 		if (l->fd >= 0)
 			continue;
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		l->src.kind = SRC_LISTENER;
 		l->fd = fd;
-		r = relay_watch(cl, fd, &l->src, EPOLLIN);
+		r = kg_loop_add(fd, &l->src, EPOLLIN);
 		if (r < 0) {
 			l->fd = -1;
 			return r;
@@ -140,7 +140,7 @@ int ipc_client_connect(struct kg_client *cl)
 	size_t n_fds, i;
 	static bool said_waiting;
 
-	cl->reconnect_at = 0;
+	kg_loop_timer_cancel(&cl->reconnect_timer);
 	r = kg_ipc_connect(cl->socket_path);
 	if (r < 0) {
 		if (!said_waiting)
@@ -191,8 +191,7 @@ int ipc_client_connect(struct kg_client *cl)
 		}
 		log_warn("keeping the previous proxy settings");
 	}
-	cl->ipc_src.kind = SRC_IPC;
-	r = relay_watch(cl, cl->ipc_fd, &cl->ipc_src, EPOLLIN);
+	r = kg_loop_add(cl->ipc_fd, &cl->ipc_src, EPOLLIN);
 	if (r < 0) {
 		retry_later(cl);
 		return r;
@@ -206,7 +205,7 @@ int ipc_client_connect(struct kg_client *cl)
 	sd_notify(0, "READY=1");
 	cl->ready_sent = true;
 	cl->status_dirty = true;
-	cl->info_at = 0; /* report the ticket right away */
+	(void)kg_loop_timer_arm(&cl->info_timer, 0); /* report the ticket right away */
 	return 0;
 }
 
@@ -215,7 +214,7 @@ void ipc_client_close(struct kg_client *cl)
 	close_listeners(cl);
 	if (cl->ipc_fd < 0)
 		return;
-	relay_unwatch(cl, cl->ipc_fd);
+	kg_loop_del(cl->ipc_fd);
 	close(cl->ipc_fd);
 	cl->ipc_fd = -1;
 	cl->registered = false;
@@ -293,7 +292,7 @@ static void on_ticket(struct kg_client *cl, struct auth_job *job)
 	cl->info_pending = false;
 	if (cl->info_again) {
 		cl->info_again = false;
-		cl->info_at = 0;
+		(void)kg_loop_timer_arm(&cl->info_timer, 0);
 	}
 	send_report(cl, job->r == 0 ? job->ticket : NULL);
 	authq_job_free(job);

@@ -2,19 +2,30 @@
 include $(srcdir)/src/client/parsers.mk
 include $(srcdir)/src/client/negotiate.mk
 
+# The event core: the loop, the byte pump and the connections. It names no other module of the
+# client (conn.c only needs authq_job_free() and the settings' references from the program),
+# so the unit tests link it alone.
+noinst_LIBRARIES += src/client/libkgclientcore.a
+src_client_libkgclientcore_a_SOURCES = \
+	src/client/loop.c src/client/loop.h src/client/pump.c src/client/pump.h \
+	src/client/conn.c src/client/conn.h
+src_client_libkgclientcore_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
+	$(LIBCONFIG_CFLAGS)
+
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
-	src/client/ipc_client.c src/client/settings.c src/client/settings.h \
-	src/client/relay.c src/client/relay.h src/client/pump.c src/client/accept.c \
+	src/client/ipc_client.c src/client/ipc_client.h src/client/settings.c src/client/settings.h \
+	src/client/accept.c src/client/accept.h \
 	src/client/tunnel.c src/client/tunnel.h src/client/tunnel_connect.c \
 	src/client/forward.c src/client/forward.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) -pthread
 # libkgnegotiate uses the parsers' base64: it comes first.
-src_client_kernelgatekeeper_client_LDADD = src/client/libkgnegotiate.a \
-	src/client/libkgclientparse.a $(KG_SHARED_LIBS) $(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
+src_client_kernelgatekeeper_client_LDADD = src/client/libkgclientcore.a \
+	src/client/libkgnegotiate.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
+	$(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
 
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \

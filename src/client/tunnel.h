@@ -11,9 +11,9 @@
 
 #include "client/auth/negotiate.h"
 #include "client/client.h"
+#include "client/conn.h"
 #include "client/proto/http.h"
 #include "client/proto/sniff.h"
-#include "client/relay.h"
 
 #define TUNNEL_TARGET_MAX (KG_HOST_MAX + 8) /* "host:port" */
 #define TUNNEL_REASON_MAX 400
@@ -47,6 +47,8 @@ struct tunnel_setup {
 
 /* After SO_ORIGINAL_DST: name the destination (maybe waiting for the first bytes). */
 void tunnel_accepted(struct kg_client *cl, struct relay_conn *c);
+/* The set-up states' table (conn.h); its start is tunnel_accepted(). */
+extern const struct conn_ops tunnel_conn_ops;
 /* Events for connections that are not relaying yet. */
 void tunnel_on_app(struct kg_client *cl, struct relay_conn *c);
 void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c);
