@@ -34,3 +34,14 @@ CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failur
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
+
+# Unit tests of the event core: socketpairs only, no root, no network, no KDC.
+check_PROGRAMS += tests/unit/test_loop
+TESTS += tests/unit/test_loop
+KG_CORE_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
+	$(LIBCONFIG_CFLAGS)
+KG_CORE_TEST_LDADD = src/client/libkgclientcore.a $(KG_SHARED_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_loop_SOURCES = tests/unit/test_loop.c
+tests_unit_test_loop_CFLAGS = $(KG_CORE_TEST_CFLAGS)
+tests_unit_test_loop_LDADD = $(KG_CORE_TEST_LDADD)
