@@ -36,8 +36,8 @@ dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
 
 # Unit tests of the event core: socketpairs only, no root, no network, no KDC.
-check_PROGRAMS += tests/unit/test_loop tests/unit/test_pump
-TESTS += tests/unit/test_loop tests/unit/test_pump
+check_PROGRAMS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
+TESTS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
 KG_CORE_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
 	$(LIBCONFIG_CFLAGS)
 KG_CORE_TEST_LDADD = src/client/libkgclientcore.a $(KG_SHARED_LIBS) $(CHECK_LIBS)
@@ -49,3 +49,8 @@ tests_unit_test_loop_LDADD = $(KG_CORE_TEST_LDADD)
 tests_unit_test_pump_SOURCES = tests/unit/test_pump.c
 tests_unit_test_pump_CFLAGS = $(KG_CORE_TEST_CFLAGS)
 tests_unit_test_pump_LDADD = $(KG_CORE_TEST_LDADD)
+
+# test_conn stands in for the Kerberos queue and the settings (fake jobs, fake settings).
+tests_unit_test_conn_SOURCES = tests/unit/test_conn.c
+tests_unit_test_conn_CFLAGS = $(KG_CORE_TEST_CFLAGS)
+tests_unit_test_conn_LDADD = $(KG_CORE_TEST_LDADD)
