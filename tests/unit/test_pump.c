@@ -324,6 +324,39 @@ START_TEST(peer_reset)
 }
 END_TEST
 
+/* pump_move() never calls up: after RELAY_ROUNDS reads with bytes still readable it stops
+ * and says so (1); the caller moves the rest later. Records of a SOCK_SEQPACKET source come
+ * one per read, so RELAY_ROUNDS reads need little data (copy path: no splice from it). */
+START_TEST(rounds_then_more_work)
+{
+	struct relay_side src = {.flags = SIDE_READABLE | SIDE_WRITABLE};
+	struct relay_side dst = {.flags = SIDE_READABLE | SIDE_WRITABLE};
+	struct relay_buf b = {0};
+	int sp[2], dp[2], i;
+	char buf[4 * RELAY_ROUNDS];
+
+	pump_init(false);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sp), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, dp), 0);
+	src.fd = sp[0];
+	dst.fd = dp[0];
+	for (i = 0; i < RELAY_ROUNDS + 3; i++)
+		ck_assert_int_eq(send(sp[1], "abc", 3, 0), 3);
+	ck_assert_int_eq(pump_move(&src, &dst, &b), 1);
+	ck_assert_int_eq(recv(dp[1], buf, sizeof(buf), MSG_DONTWAIT), 3 * RELAY_ROUNDS);
+	ck_assert(src.flags & SIDE_READABLE); /* not drained: more work */
+	ck_assert_int_eq(pump_move(&src, &dst, &b), 0);
+	ck_assert_int_eq(recv(dp[1], buf, sizeof(buf), MSG_DONTWAIT), 3 * 3);
+	ck_assert(!(src.flags & SIDE_READABLE));
+	ck_assert(!(dst.flags & SIDE_SHUT_WR));
+	close(sp[0]);
+	close(sp[1]);
+	close(dp[0]);
+	close(dp[1]);
+	pump_cleanup();
+}
+END_TEST
+
 /* relay_queue's caps and relay_send's straight write. */
 START_TEST(queue_caps)
 {
@@ -352,6 +385,7 @@ static Suite *pump_suite(void)
 	tcase_add_loop_test(t, half_close_waits_for_backlog, 0, 4);
 	tcase_add_loop_test(t, fin_with_empty_backlog, 0, 4);
 	tcase_add_loop_test(t, peer_reset, 0, 4);
+	tcase_add_test(t, rounds_then_more_work);
 	tcase_add_test(t, queue_caps);
 	suite_add_tcase(s, t);
 	return s;
