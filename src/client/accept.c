@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/relay.h"
+#include "client/accept.h"
+#include "client/conn.h"
+#include "client/loop.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -91,38 +93,35 @@ static bool is_own_address(int fd, const uint8_t ip[16], uint16_t port)
 }
 
 /* Whether a refusal may be logged now: once per REFUSAL_LOG_USEC, the others are counted and
- * accept_on_tick() sums them up when the interval is over. */
+ * on_refusal_timer() sums them up when the interval is over. */
 static bool log_budget_take(struct client_log_budget *b)
 {
-	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+	uint64_t now = kg_loop_now();
 
 	if (b->last_at && now - b->last_at < REFUSAL_LOG_USEC) {
-		b->unlogged++;
+		if (!b->unlogged++)
+			(void)kg_loop_timer_arm(&b->timer, b->last_at + REFUSAL_LOG_USEC);
 		return false;
 	}
 	b->last_at = now;
 	return true;
 }
 
-void accept_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next)
+/* The interval with unlogged refusals is over: one line sums them up. */
+static void on_refusal_timer(struct kg_loop_timer *t)
 {
+	struct kg_client *cl = KG_CONTAINER_OF(t, struct kg_client, refusal_log.timer);
 	struct client_log_budget *b = &cl->refusal_log;
-	uint64_t end = b->last_at + REFUSAL_LOG_USEC;
 
 	if (!b->unlogged)
 		return;
-	if (now < end) {
-		if (end < *next)
-			*next = end;
-		return;
-	}
 	log_warn("%" PRIu64 " more refused connection(s) to the relay port not logged in the last "
 		 "%llu s (%" PRIu64 " without a steered destination, %" PRIu64
 		 " over the descriptor cap, so far)",
 		 b->unlogged, REFUSAL_LOG_USEC / 1000000, cl->refused_no_origdst,
 		 cl->refused_fd_cap);
 	b->unlogged = 0;
-	b->last_at = now; /* a flood that goes on is summed up once per interval */
+	b->last_at = kg_loop_now(); /* a flood that goes on is summed up once per interval */
 }
 
 /* Not a steered connection of ours (another user dialling the port, or the datapath's entry
@@ -178,9 +177,15 @@ static void accept_one(struct kg_client *cl, int fd)
 	relay_conn_open(cl, fd, ip, port);
 }
 
-void accept_on_listener(struct kg_client *cl, struct client_listener *l)
+static void on_listener_event(struct kg_loop_source *s, uint32_t events)
 {
+	struct client_listener *l = KG_CONTAINER_OF(s, struct client_listener, src);
+	struct kg_client *cl = l->cl;
 	int i, fd;
+
+	(void)events;
+	if (l->fd < 0)
+		return;
 
 	for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -192,4 +197,15 @@ void accept_on_listener(struct kg_client *cl, struct client_listener *l)
 		}
 		accept_one(cl, fd);
 	}
+}
+
+void accept_init(struct kg_client *cl)
+{
+	unsigned i;
+
+	for (i = 0; i < CLIENT_MAX_LISTENERS; i++) {
+		cl->listeners[i].cl = cl;
+		cl->listeners[i].src.on_event = on_listener_event;
+	}
+	cl->refusal_log.timer.on_timer = on_refusal_timer;
 }

@@ -548,3 +548,18 @@ void forward_retire_stale(struct kg_client *cl)
 			retire(cl, c);
 	}
 }
+
+static void forward_conn_free(struct relay_conn *c)
+{
+	forward_free(c->fwd);
+	c->fwd = NULL;
+}
+
+const struct conn_ops forward_conn_ops = {
+    .start = forward_begin,
+    .on_app = forward_step,
+    .on_upstream = forward_step,
+    .on_timer = forward_on_timer,
+    .on_auth = forward_on_auth,
+    .free = forward_conn_free,
+};

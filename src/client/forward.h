@@ -14,11 +14,13 @@
 #pragma once
 
 #include "client/client.h"
-#include "client/relay.h"
+#include "client/conn.h"
 
 struct auth_job;
 
 void forward_begin(struct kg_client *cl, struct relay_conn *c);
+/* CONN_FORWARD's table (conn.h); its start is forward_begin(). */
+extern const struct conn_ops forward_conn_ops;
 void forward_step(struct kg_client *cl, struct relay_conn *c);
 void forward_on_timer(struct kg_client *cl, struct relay_conn *c);
 void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job);

@@ -14,7 +14,7 @@
  * full backlog is tried again later), KG_MSG_REGISTER and its answer with the listeners
  * (SCM_RIGHTS), KG_MSG_CONFIG_GET and its answer are steps (enum ipc_step) that the link's
  * readiness (ipc_client_on_readable/_on_writable) and one deadline move on. The deadline is
- * reconnect_at, which the loop's tick hands to ipc_client_on_timer(): an answer that is not
+ * reconnect_timer, whose expiry main.c hands to ipc_client_on_timer(): an answer that is not
  * there within CLIENT_IPC_TIMEOUT_MS ends the attempt as a timeout did before. Reports are
  * single non-blocking sends. loop_watch() is the only place that tells the loop what to watch.
  */
@@ -35,7 +35,8 @@
 #include "client/auth/authq.h"
 #include "client/auth/negotiate.h"
 #include "client/forward.h"
-#include "client/relay.h"
+#include "client/ipc_client.h"
+#include "client/loop.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/macro.h"
@@ -67,17 +68,16 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 
 void ipc_client_schedule(struct kg_client *cl, unsigned delay_ms)
 {
-	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC) + delay_ms * 1000ull;
+	(void)kg_loop_timer_arm(&cl->reconnect_timer, kg_loop_now() + delay_ms * 1000ull);
 }
 
 /* ---- The loop ------------------------------------------------------------------------------ */
 
-/* The one place that tells the loop what the link waits for (relay_watch() today). */
+/* The one place that tells the loop what the link waits for. */
 static int loop_watch(struct kg_client *cl, bool writable)
 {
-	cl->ipc_src.kind = SRC_IPC;
-	relay_unwatch(cl, cl->ipc_fd);
-	return relay_watch(cl, cl->ipc_fd, &cl->ipc_src, EPOLLIN | (writable ? EPOLLOUT : 0));
+	kg_loop_del(cl->ipc_fd);
+	return kg_loop_add(cl->ipc_fd, &cl->ipc_src, EPOLLIN | (writable ? EPOLLOUT : 0));
 }
 
 /* The listeners of a registration that ended, at once, with whatever waits in their backlog:
@@ -91,7 +91,7 @@ static void close_listeners(struct kg_client *cl)
 
 		if (l->fd < 0)
 			continue;
-		relay_unwatch(cl, l->fd);
+		kg_loop_del(l->fd);
 		close(l->fd);
 		l->fd = -1;
 	}
@@ -108,9 +108,8 @@ static int add_listener(struct kg_client *cl, int fd)
 		if (l->fd >= 0)
 			continue;
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		l->src.kind = SRC_LISTENER;
 		l->fd = fd;
-		r = relay_watch(cl, fd, &l->src, EPOLLIN);
+		r = kg_loop_add(fd, &l->src, EPOLLIN);
 		if (r < 0) {
 			l->fd = -1;
 			return r;
@@ -148,7 +147,7 @@ static void fatal(struct kg_client *cl, int r)
 	ipc_client_close(cl);
 	cl->ready_owed = false;
 	cl->ipc_fatal = r;
-	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC);
+	(void)kg_loop_timer_arm(&cl->reconnect_timer, kg_loop_now());
 }
 
 /* Send the request of type (no payload but REGISTER's, which is all zero) once there is room;
@@ -184,7 +183,8 @@ static int send_request(struct kg_client *cl, uint16_t type)
 	cl->ipc_req_seq = next_seq++;
 	if (next_seq == 0)
 		next_seq = 1;
-	cl->reconnect_at = kg_now_usec(CLOCK_MONOTONIC) + CLIENT_IPC_TIMEOUT_MS * 1000ull;
+	(void)kg_loop_timer_arm(&cl->reconnect_timer,
+				kg_loop_now() + CLIENT_IPC_TIMEOUT_MS * 1000ull);
 	return flush_request(cl);
 }
 
@@ -194,16 +194,17 @@ static void request_done(struct kg_client *cl)
 		loop_watch(cl, false);
 	cl->ipc_req_type = 0;
 	cl->ipc_req_unsent = false;
-	cl->reconnect_at = 0;
+	kg_loop_timer_cancel(&cl->reconnect_timer);
 }
 
-/* A refresh (SIGHUP) has its answer, r its outcome: main.c ends the reload. */
+/* A refresh (SIGHUP) has its answer, r its outcome: main.c's reload_done ends the reload. */
 static void refresh_over(struct kg_client *cl, int r)
 {
 	if (!cl->refreshing)
 		return;
 	cl->refreshing = false;
-	client_reload_done(cl, r);
+	if (cl->reload_done)
+		cl->reload_done(cl, r);
 }
 
 /* Registration failed with r (the reason logged already when the service gave one). */
@@ -226,8 +227,7 @@ int ipc_client_start(struct kg_client *cl, int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	cl->ipc_fd = fd;
 	cl->ipc_step = IPC_REGISTERING;
-	cl->ipc_src.kind = SRC_IPC;
-	r = relay_watch(cl, fd, &cl->ipc_src, EPOLLIN);
+	r = kg_loop_add(fd, &cl->ipc_src, EPOLLIN);
 	if (r == 0)
 		r = send_request(cl, KG_MSG_REGISTER);
 	if (r < 0) {
@@ -268,7 +268,7 @@ static int start_connect(struct kg_client *cl)
 {
 	int r;
 
-	cl->reconnect_at = 0;
+	kg_loop_timer_cancel(&cl->reconnect_timer);
 	r = connect_service(cl->socket_path);
 	if (r < 0) {
 		if (!said_waiting)
@@ -294,7 +294,7 @@ static void registered(struct kg_client *cl)
 	sd_notify(0, "READY=1");
 	cl->ready_sent = true;
 	cl->status_dirty = true;
-	cl->info_at = 0; /* report the ticket right away */
+	(void)kg_loop_timer_arm(&cl->info_timer, 0); /* report the ticket right away */
 }
 
 /* The configuration asked for while registering came (r: its outcome). */
@@ -429,7 +429,7 @@ int ipc_client_on_timer(struct kg_client *cl)
 	if (cl->ipc_fatal) {
 		r = cl->ipc_fatal;
 		cl->ipc_fatal = 0;
-		cl->reconnect_at = 0;
+		kg_loop_timer_cancel(&cl->reconnect_timer);
 		return r;
 	}
 	switch (cl->ipc_step) {
@@ -486,7 +486,7 @@ void ipc_client_close(struct kg_client *cl)
 	cl->ipc_req_unsent = false;
 	if (cl->ipc_fd < 0)
 		return;
-	relay_unwatch(cl, cl->ipc_fd);
+	kg_loop_del(cl->ipc_fd);
 	close(cl->ipc_fd);
 	cl->ipc_fd = -1;
 	cl->registered = false;
@@ -567,7 +567,7 @@ static void on_ticket(struct kg_client *cl, struct auth_job *job)
 	cl->info_pending = false;
 	if (cl->info_again) {
 		cl->info_again = false;
-		cl->info_at = 0;
+		(void)kg_loop_timer_arm(&cl->info_timer, 0);
 	}
 	send_report(cl, job->r == 0 ? job->ticket : NULL);
 	authq_job_free(job);

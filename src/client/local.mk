@@ -2,19 +2,30 @@
 include $(srcdir)/src/client/parsers.mk
 include $(srcdir)/src/client/negotiate.mk
 
+# The event core: the loop, the byte pump and the connections. It names no other module of the
+# client (conn.c only needs authq_job_free() and the settings' references from the program),
+# so the unit tests link it alone.
+noinst_LIBRARIES += src/client/libkgclientcore.a
+src_client_libkgclientcore_a_SOURCES = \
+	src/client/loop.c src/client/loop.h src/client/pump.c src/client/pump.h \
+	src/client/conn.c src/client/conn.h
+src_client_libkgclientcore_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
+	$(LIBCONFIG_CFLAGS)
+
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
-	src/client/ipc_client.c src/client/settings.c src/client/settings.h \
-	src/client/relay.c src/client/relay.h src/client/pump.c src/client/accept.c \
+	src/client/ipc_client.c src/client/ipc_client.h src/client/settings.c src/client/settings.h \
+	src/client/accept.c src/client/accept.h \
 	src/client/tunnel.c src/client/tunnel.h src/client/upstream.c src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) -pthread
 # libkgnegotiate uses the parsers' base64: it comes first.
-src_client_kernelgatekeeper_client_LDADD = src/client/libkgnegotiate.a \
-	src/client/libkgclientparse.a $(KG_SHARED_LIBS) $(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
+src_client_kernelgatekeeper_client_LDADD = src/client/libkgclientcore.a \
+	src/client/libkgnegotiate.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
+	$(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
 
 # The IPC link against a fake service; the loop and the Kerberos worker are stubs in the test.
 check_PROGRAMS += tests/unit/test_ipc_client
@@ -44,3 +55,23 @@ tests_unit_test_upstream_LDADD = src/client/libkgclientparse.a $(KG_SHARED_LIBS)
 	$(KRB5_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/test_upstream
 include $(srcdir)/src/client/route.mk
+
+# Unit tests of the event core: socketpairs only, no root, no network, no KDC.
+check_PROGRAMS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
+TESTS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
+KG_CORE_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
+	$(LIBCONFIG_CFLAGS)
+KG_CORE_TEST_LDADD = src/client/libkgclientcore.a $(KG_SHARED_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_loop_SOURCES = tests/unit/test_loop.c
+tests_unit_test_loop_CFLAGS = $(KG_CORE_TEST_CFLAGS)
+tests_unit_test_loop_LDADD = $(KG_CORE_TEST_LDADD)
+
+tests_unit_test_pump_SOURCES = tests/unit/test_pump.c
+tests_unit_test_pump_CFLAGS = $(KG_CORE_TEST_CFLAGS)
+tests_unit_test_pump_LDADD = $(KG_CORE_TEST_LDADD)
+
+# test_conn stands in for the Kerberos queue and the settings (fake jobs, fake settings).
+tests_unit_test_conn_SOURCES = tests/unit/test_conn.c
+tests_unit_test_conn_CFLAGS = $(KG_CORE_TEST_CFLAGS)
+tests_unit_test_conn_LDADD = $(KG_CORE_TEST_LDADD)

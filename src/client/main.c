@@ -27,12 +27,18 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "client/accept.h"
 #include "client/auth/authq.h"
-#include "client/relay.h"
+#include "client/conn.h"
+#include "client/forward.h"
+#include "client/ipc_client.h"
+#include "client/loop.h"
+#include "client/pump.h"
+#include "client/tunnel.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
-void client_update_status(struct kg_client *cl)
+static void client_update_status(struct kg_client *cl)
 {
 	if (cl->stopping)
 		return;
@@ -94,10 +100,12 @@ static void begin_stop(struct kg_client *cl, const char *why)
 		 cl->tunnels_active, CLIENT_STOP_GRACE_S);
 	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
 	cl->stopping = true;
-	cl->stop_deadline = kg_now_usec(CLOCK_MONOTONIC) + CLIENT_STOP_GRACE_S * 1000000ull;
+	(void)kg_loop_timer_arm(&cl->stop_timer, kg_loop_now() + CLIENT_STOP_GRACE_S * 1000000ull);
 	ipc_client_close(cl); /* and the listeners */
-	cl->reconnect_at = 0;
+	kg_loop_timer_cancel(&cl->reconnect_timer);
 }
+
+static void client_reload_done(struct kg_client *cl, int r);
 
 static void reload(struct kg_client *cl)
 {
@@ -117,7 +125,7 @@ static void reload(struct kg_client *cl)
 	/* else it ends when the service's answer is in (or overdue): ipc_client.c */
 }
 
-void client_reload_done(struct kg_client *cl, int r)
+static void client_reload_done(struct kg_client *cl, int r)
 {
 	if (cl->stopping)
 		return;
@@ -127,12 +135,16 @@ void client_reload_done(struct kg_client *cl, int r)
 	log_info("configuration reloaded");
 	sd_notify(0, "READY=1");
 	cl->status_dirty = true;
-	cl->info_at = 0; /* the ticket may have changed too: report (and warn) now */
+	/* the ticket may have changed too: report (and warn) now */
+	(void)kg_loop_timer_arm(&cl->info_timer, 0);
 }
 
-void client_on_signal(struct kg_client *cl)
+static void on_signal(struct kg_loop_source *s, uint32_t events)
 {
+	struct kg_client *cl = KG_CONTAINER_OF(s, struct kg_client, signal_src);
 	struct signalfd_siginfo si;
+
+	(void)events;
 
 	while (read(cl->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
@@ -150,46 +162,109 @@ void client_on_signal(struct kg_client *cl)
 
 static int fatal_rc;
 
-void client_on_tick(struct kg_client *cl, uint64_t now, uint64_t *next)
+static void on_ipc_event(struct kg_loop_source *s, uint32_t events)
 {
+	(void)events;
+	ipc_client_on_readable(KG_CONTAINER_OF(s, struct kg_client, ipc_src));
+}
+
+/* The registration attempt ipc_client_schedule() asked for. */
+static void on_reconnect_timer(struct kg_loop_timer *t)
+{
+	struct kg_client *cl = KG_CONTAINER_OF(t, struct kg_client, reconnect_timer);
 	int r;
 
-	if (cl->reconnect_at && now >= cl->reconnect_at && !cl->stopping) {
-		r = ipc_client_connect(cl);
-		if (r == -EINVAL || r == -EPERM) {
-			fatal_rc = r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
-			begin_stop(cl, "cannot run");
-			cl->stop_deadline = now; /* nothing to wait for */
-		} else if (!cl->ready_sent) {
-			cl->ready_sent = true;
-			sd_notify(0, "READY=1");
-			cl->status_dirty = true; /* "Waiting for kernelgatekeeper-service at ..." */
-		}
+	if (cl->stopping)
+		return;
+	r = ipc_client_connect(cl);
+	if (r == -EINVAL || r == -EPERM) {
+		fatal_rc = r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
+		begin_stop(cl, "cannot run");
+		(void)kg_loop_timer_arm(&cl->stop_timer, 0); /* nothing to wait for */
+	} else if (!cl->ready_sent) {
+		cl->ready_sent = true;
+		sd_notify(0, "READY=1");
+		cl->status_dirty = true; /* "Waiting for kernelgatekeeper-service at ..." */
 	}
-	if (cl->reconnect_at && cl->reconnect_at < *next)
-		*next = cl->reconnect_at;
-	if (cl->registered && now >= cl->info_at) {
-		ipc_client_request_info(cl);
-		cl->info_at = now + CLIENT_INFO_INTERVAL_S * 1000000ull;
-	}
-	if (cl->registered && cl->info_at < *next)
-		*next = cl->info_at;
-	if (cl->stopping && cl->stop_deadline < *next)
-		*next = cl->stop_deadline;
-	accept_on_tick(cl, now, next);
-	/* A burst of setups (each holds a Kerberos context and its token for a moment) leaves
-	 * free but resident heap pages behind; idle tunnels themselves hold only a small struct.
-	 * Hand the pages back once the burst is over. */
-	if (now >= cl->trim_at) {
-		bool quiet = cl->tunnels_total - cl->tick_total < CLIENT_TRIM_AFTER;
+}
 
-		if (quiet && cl->tunnels_total - cl->trim_total >= CLIENT_TRIM_AFTER) {
-			malloc_trim(0);
-			cl->trim_total = cl->tunnels_total;
-		}
-		cl->tick_total = cl->tunnels_total;
-		cl->trim_at = now + CLIENT_TRIM_INTERVAL_S * 1000000ull;
+/* The ticket report, every CLIENT_INFO_INTERVAL_S while registered (and at once after a
+ * registration or a reload). */
+static void on_info_timer(struct kg_loop_timer *t)
+{
+	struct kg_client *cl = KG_CONTAINER_OF(t, struct kg_client, info_timer);
+
+	if (!cl->registered)
+		return;
+	ipc_client_request_info(cl);
+	(void)kg_loop_timer_arm(t, kg_loop_now() + CLIENT_INFO_INTERVAL_S * 1000000ull);
+}
+
+/* The shutdown grace is over. */
+static void on_stop_timer(struct kg_loop_timer *t)
+{
+	(void)t;
+	kg_loop_quit();
+}
+
+/* A burst of setups (each holds a Kerberos context and its token for a moment) leaves free but
+ * resident heap pages behind; idle tunnels themselves hold only a small struct. Hand the pages
+ * back once the burst is over. */
+static void on_trim_timer(struct kg_loop_timer *t)
+{
+	struct kg_client *cl = KG_CONTAINER_OF(t, struct kg_client, trim_timer);
+	bool quiet = cl->tunnels_total - cl->tick_total < CLIENT_TRIM_AFTER;
+
+	if (quiet && cl->tunnels_total - cl->trim_total >= CLIENT_TRIM_AFTER) {
+		malloc_trim(0);
+		cl->trim_total = cl->tunnels_total;
 	}
+	cl->tick_total = cl->tunnels_total;
+	(void)kg_loop_timer_arm(t, kg_loop_now() + CLIENT_TRIM_INTERVAL_S * 1000000ull);
+}
+
+/* STATUS= at most once a second: a burst of connections is one update. */
+static void status_due(struct kg_client *cl)
+{
+	uint64_t now;
+
+	if (!cl->status_dirty)
+		return;
+	now = kg_loop_now();
+	if (now >= cl->status_at) {
+		client_update_status(cl);
+		cl->status_dirty = false;
+		cl->status_at = now + 1000000;
+	} else if (!kg_loop_timer_armed(&cl->status_timer)) {
+		(void)kg_loop_timer_arm(&cl->status_timer, cl->status_at);
+	}
+}
+
+static void on_status_timer(struct kg_loop_timer *t)
+{
+	status_due(KG_CONTAINER_OF(t, struct kg_client, status_timer));
+}
+
+/* Once per loop pass, before it waits. */
+static void on_pass(void *arg)
+{
+	struct kg_client *cl = arg;
+
+	if (cl->stopping && !cl->conns) {
+		kg_loop_quit();
+		return;
+	}
+	status_due(cl);
+}
+
+/* Plain HTTP through an http proxy goes request by request (Squid's default refuses CONNECT to
+ * port 80); everything else becomes a tunnel. */
+static const struct conn_ops *way_out(struct kg_client *cl, const struct relay_conn *c)
+{
+	(void)cl;
+	if (c->set->proxy_type == KG_PROXY_HTTP && c->dst_port == 80)
+		return &forward_conn_ops;
+	return &tunnel_conn_ops;
 }
 
 static void usage(FILE *f)
@@ -251,14 +326,28 @@ static int setup(struct kg_client *cl)
 	/* Blocked before the worker thread exists, so it inherits the mask. */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	r = relay_loop_init(cl);
+	r = kg_loop_init();
 	if (r < 0)
 		return r;
+	pump_init(true);
+	conn_init(cl, way_out);
+	accept_init(cl);
+	cl->reconnect_timer.on_timer = on_reconnect_timer;
+	cl->info_timer.on_timer = on_info_timer;
+	cl->reload_done = client_reload_done;
+	cl->stop_timer.on_timer = on_stop_timer;
+	cl->status_timer.on_timer = on_status_timer;
+	cl->trim_timer.on_timer = on_trim_timer;
+	r = kg_loop_timer_arm(&cl->trim_timer, 0);
+	if (r < 0)
+		return r;
+	kg_loop_set_pass_hook(on_pass, cl);
 	cl->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (cl->signal_fd < 0)
 		return -errno;
-	cl->signal_src.kind = SRC_SIGNAL;
-	r = relay_watch(cl, cl->signal_fd, &cl->signal_src, EPOLLIN);
+	cl->signal_src.on_event = on_signal;
+	cl->ipc_src.on_event = on_ipc_event;
+	r = kg_loop_add(cl->signal_fd, &cl->signal_src, EPOLLIN);
 	if (r < 0)
 		return r;
 	r = authq_start(cl);
@@ -272,16 +361,15 @@ static bool teardown(struct kg_client *cl)
 {
 	bool stopped;
 
-	relay_close_all(cl);
-	relay_loop_run_cleanup(cl);
+	conn_close_all(cl);
+	kg_loop_cleanup();
+	pump_cleanup();
 	stopped = authq_stop();
 	ipc_client_close(cl);
 	client_settings_unref(cl->set);
 	cl->set = NULL;
 	if (cl->signal_fd >= 0)
 		close(cl->signal_fd);
-	if (cl->epfd >= 0)
-		close(cl->epfd);
 	return stopped;
 }
 
@@ -294,7 +382,7 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	static struct kg_client cl = {.epfd = -1, .ipc_fd = -1, .signal_fd = -1};
+	static struct kg_client cl = {.ipc_fd = -1, .signal_fd = -1};
 	char err[KG_URL_MAX + 128];
 	int c, r, rc = EXIT_SUCCESS;
 	bool worker_stopped;
@@ -369,7 +457,7 @@ int main(int argc, char **argv)
 		   "kernelgatekeeper-client %s starting for uid %s (descriptor cap %u)",
 		   PACKAGE_VERSION, cl.uid_str, cl.fd_cap);
 	ipc_client_schedule(&cl, 0);
-	r = relay_loop_run(&cl);
+	r = kg_loop_run();
 	if (r < 0) {
 		log_error("event loop failed: %s", strerror(-r));
 		rc = EXIT_FAILURE;

@@ -1,4 +1,4 @@
-/* The byte layer of the relay (see relay.h): reads, per-direction backlogs, and the moves
+/* The byte layer of the relay (see pump.h): reads, per-direction backlogs, and the moves
  * from one side to the other, with splice(2) through one process-wide pipe when there is one.
  */
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/relay.h"
+#include "client/pump.h"
 #include "shared/log.h"
 
 uint8_t relay_scratch[RELAY_SCRATCH];
@@ -20,8 +20,10 @@ uint8_t relay_scratch[RELAY_SCRATCH];
  * direction's backlog, just as a copy would have queued it. -1: copy instead. */
 static int move_pipe[2] = {-1, -1};
 
-void relay_pump_init(void)
+void pump_init(bool use_splice)
 {
+	if (!use_splice)
+		return;
 	if (pipe2(move_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_warn("cannot create the relay's splice pipe (%s): copying instead",
 			 strerror(errno));
@@ -145,7 +147,12 @@ int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t 
 	return relay_queue(b, (const uint8_t *)p + r, n - (size_t)r);
 }
 
-void relay_pump_cleanup(void)
+bool pump_splicing(void)
+{
+	return move_pipe[0] >= 0;
+}
+
+void pump_cleanup(void)
 {
 	if (move_pipe[0] < 0)
 		return;
@@ -170,7 +177,7 @@ static int pipe_take(struct relay_buf *b, size_t left)
 			log_error(
 			    "the relay's splice pipe lost %zu bytes (%s): copying from now on",
 			    left, n < 0 ? strerror(errno) : "end of pipe");
-			relay_pump_cleanup();
+			pump_cleanup();
 			return -EIO;
 		}
 		if (b && r == 0)
@@ -213,8 +220,7 @@ static ssize_t splice_move(struct relay_side *src, struct relay_side *dst, struc
 	return r < 0 ? r : n;
 }
 
-int relay_pump(struct relay_conn *c, struct relay_side *src, struct relay_side *dst,
-	       struct relay_buf *b)
+int pump_move(struct relay_side *src, struct relay_side *dst, struct relay_buf *b)
 {
 	int i, r;
 
@@ -243,11 +249,9 @@ int relay_pump(struct relay_conn *c, struct relay_side *src, struct relay_side *
 		if (r < 0)
 			return r;
 	}
-	if (i == RELAY_ROUNDS)
-		relay_mark_ready(c);
 	if ((src->flags & SIDE_EOF) && b->len == 0 && !(dst->flags & SIDE_SHUT_WR)) {
 		shutdown(dst->fd, SHUT_WR);
 		dst->flags |= SIDE_SHUT_WR;
 	}
-	return 0;
+	return i == RELAY_ROUNDS;
 }

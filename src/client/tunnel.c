@@ -291,3 +291,18 @@ void tunnel_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job 
 	upstream_take_token(&c->setup->up, job);
 	setup_advance(cl, c);
 }
+
+static void tunnel_conn_free(struct relay_conn *c)
+{
+	tunnel_setup_free(c->setup);
+	c->setup = NULL;
+}
+
+const struct conn_ops tunnel_conn_ops = {
+    .start = tunnel_accepted,
+    .on_app = tunnel_on_app,
+    .on_upstream = tunnel_on_proxy,
+    .on_timer = tunnel_on_timer,
+    .on_auth = tunnel_on_auth,
+    .free = tunnel_conn_free,
+};

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "client/client.h"
-#include "client/relay.h"
+#include "client/conn.h"
 
 struct auth_job;
 struct tunnel_setup; /* tunnel.c's: lives while a connection is being set up */
@@ -20,3 +20,6 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c);
 /* A token job finished; takes ownership of job. */
 void tunnel_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job);
 void tunnel_setup_free(struct tunnel_setup *t);
+
+/* The set-up states' table (conn.h); its start is tunnel_accepted(). */
+extern const struct conn_ops tunnel_conn_ops;

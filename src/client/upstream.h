@@ -24,9 +24,9 @@
 
 #include "client/auth/negotiate.h"
 #include "client/client.h"
+#include "client/conn.h"
 #include "client/proto/http.h"
 #include "client/proto/sniff.h"
-#include "client/relay.h"
 
 #define UPSTREAM_TARGET_MAX (KG_HOST_MAX + 8) /* "host:port" */
 #define UPSTREAM_REASON_MAX 400

@@ -16,6 +16,8 @@
 
 #include "client/auth/authq.h"
 #include "client/forward.h"
+#include "client/ipc_client.h"
+#include "client/loop.h"
 #include "shared/config_wire.h"
 #include "shared/netutil.h"
 
@@ -25,22 +27,43 @@ static int watched_fd = -1;
 static uint32_t watched_events;
 static unsigned retired;
 
-int relay_watch(struct kg_client *cl, int fd, struct src *src, uint32_t events)
+static struct kg_client cl;
+
+int kg_loop_add(int fd, struct kg_loop_source *s, uint32_t events)
 {
-	if (src->kind == SRC_IPC) {
+	if (s == &cl.ipc_src) {
 		watched_fd = fd;
 		watched_events = events;
 	}
 	return 0;
 }
 
-void relay_unwatch(struct kg_client *cl, int fd)
+void kg_loop_del(int fd)
 {
 	if (fd == watched_fd)
 		watched_fd = -1;
 }
 
-struct auth_job *authq_submit_ticket(struct kg_client *cl, authq_done_fn *done)
+/* Timers only record their deadline: the tests call ipc_client_on_timer() themselves. */
+uint64_t kg_loop_now(void)
+{
+	return kg_now_usec(CLOCK_MONOTONIC);
+}
+
+int kg_loop_timer_arm(struct kg_loop_timer *t, uint64_t deadline)
+{
+	t->deadline = deadline;
+	t->heap_pos = 1;
+	return 0;
+}
+
+void kg_loop_timer_cancel(struct kg_loop_timer *t)
+{
+	t->deadline = 0;
+	t->heap_pos = 0;
+}
+
+struct auth_job *authq_submit_ticket(struct kg_client *client, authq_done_fn *done)
 {
 	return NULL;
 }
@@ -52,20 +75,20 @@ void authq_job_free(struct auth_job *job)
 static unsigned reloads;
 static int reload_r;
 
-void client_reload_done(struct kg_client *cl, int r)
+static void reload_done(struct kg_client *c, int r)
 {
+	(void)c;
 	reloads++;
 	reload_r = r;
 }
 
-void forward_retire_stale(struct kg_client *cl)
+void forward_retire_stale(struct kg_client *client)
 {
 	retired++;
 }
 
 /* ---- The fake service ---------------------------------------------------------------------- */
 
-static struct kg_client cl;
 static int service_fd = -1;
 
 static void setup(void)
@@ -79,6 +102,7 @@ static void setup(void)
 		cl.listeners[i].fd = -1;
 	strcpy(cl.socket_path, "/nonexistent/kg-test.sock");
 	strcpy(cl.uid_str, "1000");
+	cl.reload_done = reload_done;
 	watched_fd = -1;
 	watched_events = 0;
 	retired = 0;
@@ -140,7 +164,7 @@ static void assert_retrying(void)
 	ck_assert_int_eq(cl.ipc_fd, -1);
 	ck_assert_int_eq(cl.ipc_step, IPC_IDLE);
 	ck_assert(!cl.registered);
-	ck_assert_uint_gt(cl.reconnect_at, 0);
+	ck_assert(kg_loop_timer_armed(&cl.reconnect_timer));
 	ck_assert_int_eq(cl.listeners[0].fd, -1);
 	ck_assert_int_eq(watched_fd, -1);
 }
@@ -160,8 +184,9 @@ START_TEST(test_silent_service)
 	ck_assert(!cl.registered);
 	ck_assert_int_eq(watched_fd, cl.ipc_fd);
 	/* The deadline is the loop's timer, CLIENT_IPC_TIMEOUT_MS away. */
-	ck_assert_uint_gt(cl.reconnect_at, start + (CLIENT_IPC_TIMEOUT_MS - 500) * 1000ull);
-	ck_assert_uint_le(cl.reconnect_at, start + CLIENT_IPC_TIMEOUT_MS * 1000ull);
+	ck_assert_uint_gt(cl.reconnect_timer.deadline,
+			  start + (CLIENT_IPC_TIMEOUT_MS - 500) * 1000ull);
+	ck_assert_uint_le(cl.reconnect_timer.deadline, start + CLIENT_IPC_TIMEOUT_MS * 1000ull);
 	ck_assert_int_eq(ipc_client_on_timer(&cl), -EAGAIN);
 	assert_retrying();
 }
@@ -281,7 +306,7 @@ START_TEST(test_register)
 	ipc_client_on_readable(&cl);
 	ck_assert(cl.registered);
 	ck_assert_int_eq(cl.ipc_step, IPC_READY);
-	ck_assert_uint_eq(cl.reconnect_at, 0);
+	ck_assert(!kg_loop_timer_armed(&cl.reconnect_timer));
 	ck_assert_uint_eq(cl.reg_port4, 4321);
 	ck_assert_ptr_nonnull(cl.set);
 	ck_assert_str_eq(cl.set->cfg.proxy.url, "http://proxy.example.com:3128");
@@ -290,7 +315,7 @@ START_TEST(test_register)
 
 	/* A reload ends when the answer is in, not before. */
 	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
-	ck_assert_uint_gt(cl.reconnect_at, 0);
+	ck_assert(kg_loop_timer_armed(&cl.reconnect_timer));
 	ipc_client_on_readable(&cl);
 	ck_assert_uint_eq(reloads, 0);
 	send_config(expect_request(KG_MSG_CONFIG_GET), "http://other.example.com:8080");
@@ -298,7 +323,7 @@ START_TEST(test_register)
 	ck_assert_uint_eq(reloads, 1);
 	ck_assert_int_eq(reload_r, 0);
 	ck_assert_str_eq(cl.set->cfg.proxy.url, "http://other.example.com:8080");
-	ck_assert_uint_eq(cl.reconnect_at, 0);
+	ck_assert(!kg_loop_timer_armed(&cl.reconnect_timer));
 	ck_assert_uint_eq(retired, 2);
 	/* One the service leaves unanswered ends at the deadline, the link kept. */
 	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
@@ -316,7 +341,7 @@ END_TEST
 START_TEST(test_no_service)
 {
 	ipc_client_close(&cl);
-	cl.reconnect_at = 0;
+	kg_loop_timer_cancel(&cl.reconnect_timer);
 	ck_assert_int_lt(ipc_client_on_timer(&cl), 0);
 	assert_retrying();
 }

@@ -51,7 +51,7 @@ void relay_side_close(struct kg_client *cl, struct relay_side *s)
 void relay_set_timer(struct kg_client *cl, struct relay_conn *c, uint64_t deadline)
 {
 	(void)cl;
-	c->deadline = deadline;
+	c->timer.deadline = deadline;
 }
 
 void relay_mark_ready(struct relay_conn *c)
@@ -163,7 +163,7 @@ static void settings_for(enum kg_proxy_type type, uint16_t port)
 }
 
 /* A connection to 127.0.0.1:dst_port (the original destination for proxy.type none). */
-static void conn_init(uint16_t dst_port)
+static void rig_conn_init(uint16_t dst_port)
 {
 	static const uint8_t v4mapped_lo[16] = {0, 0, 0,    0,	  0,   0, 0, 0,
 						0, 0, 0xff, 0xff, 127, 0, 0, 1};
@@ -190,7 +190,7 @@ static void setup(void)
 	ck_assert_int_eq(listen(lfd, 8), 0);
 	lport = bound_port(lfd);
 	settings_for(KG_PROXY_HTTP, lport);
-	conn_init(443);
+	rig_conn_init(443);
 	submitted = NULL;
 	n_submitted = 0;
 }
@@ -298,7 +298,7 @@ static void connect_sent(void)
 	upstream_set_target(&up, "www.example.org", 443);
 	ck_assert_int_eq(upstream_send_connect(&up), 0);
 	ck_assert_uint_eq(up.rounds, 1);
-	ck_assert_uint_ne(conn.deadline, 0); /* request_timeout armed */
+	ck_assert_uint_ne(conn.timer.deadline, 0); /* request_timeout armed */
 	proxy_expects(CONNECT_TOK("tok1"));
 }
 
@@ -514,7 +514,7 @@ START_TEST(closed_inside_head)
 	/* A peek sees the bytes, not the end: the head stays incomplete, and request_timeout (the
 	 * owner's timer) says so. */
 	ck_assert_int_eq(answer_after(17), 0);
-	ck_assert_uint_ne(conn.deadline, 0);
+	ck_assert_uint_ne(conn.timer.deadline, 0);
 	ck_assert_str_eq(upstream_no_answer(&up, why, sizeof(why)),
 			 "the proxy did not answer within 5 s (request_timeout)");
 }
@@ -529,7 +529,7 @@ static unsigned connect_until_failure(int *ret)
 		if (up.retry_at) { /* the pause before the next attempt */
 			uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 
-			ck_assert_uint_eq(conn.deadline, up.retry_at);
+			ck_assert_uint_eq(conn.timer.deadline, up.retry_at);
 			if (up.retry_at > now)
 				usleep((useconds_t)(up.retry_at - now));
 			r = upstream_on_timer(&up, kg_now_usec(CLOCK_MONOTONIC));
@@ -567,7 +567,7 @@ START_TEST(direct)
 
 	/* proxy.type none: straight to the original destination, no token, no request. */
 	settings_for(KG_PROXY_NONE, 0);
-	conn_init(lport);
+	rig_conn_init(lport);
 	ck_assert(!upstream_wants_token(&up));
 	connect_up();
 	upstream_set_target(&up, up.host, lport);
@@ -578,7 +578,7 @@ START_TEST(direct)
 	close(lfd);
 	lfd = -1;
 	set.max_retries = 0;
-	conn_init(lport);
+	rig_conn_init(lport);
 	ck_assert_uint_eq(connect_until_failure(&r), 1);
 	ck_assert_int_eq(r, -ECONNREFUSED);
 	ck_assert_str_eq(up.error, "destination unreachable: Connection refused");
@@ -593,7 +593,7 @@ START_TEST(token_overdue_and_failed)
 	connect_up();
 	/* Connected, the token still out: its deadline is the upstream's timer. */
 	ck_assert_uint_eq(upstream_due(&up), up.token_deadline);
-	ck_assert_uint_eq(conn.deadline, up.token_deadline);
+	ck_assert_uint_eq(conn.timer.deadline, up.token_deadline);
 	ck_assert_int_eq(upstream_on_timer(&up, up.token_deadline), -ETIMEDOUT);
 	ck_assert_str_eq(up.error, "KDC unreachable (no Kerberos token within 5 s)");
 	/* A failed job: the Kerberos sentence, for when the proxy asks. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "client/auth/authq.h"
+#include "client/loop.h"
 #include "shared/log.h"
 
 static struct {
@@ -20,7 +21,8 @@ static struct {
 	pthread_t thread;
 	bool running, quit;
 	int efd;
-	struct src src;
+	struct kg_loop_source src;
+	struct kg_client *cl;
 	struct auth_job *pending, **pending_tail;
 	struct auth_job *done, **done_tail;
 	unsigned n_pending;
@@ -83,6 +85,13 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static void on_eventfd(struct kg_loop_source *s, uint32_t events)
+{
+	(void)s;
+	(void)events;
+	authq_on_ready(q.cl);
+}
+
 int authq_start(struct kg_client *cl)
 {
 	int r;
@@ -92,8 +101,9 @@ int authq_start(struct kg_client *cl)
 	q.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (q.efd < 0)
 		return -errno;
-	q.src.kind = SRC_AUTHQ;
-	r = relay_watch(cl, q.efd, &q.src, EPOLLIN);
+	q.cl = cl;
+	q.src.on_event = on_eventfd;
+	r = kg_loop_add(q.efd, &q.src, EPOLLIN);
 	if (r < 0)
 		return r;
 	r = pthread_create(&q.thread, NULL, worker, NULL);

@@ -1,0 +1,76 @@
+/* The byte layer of the relay: reads, per-direction backlogs, and moves from one socket to
+ * another.
+ *
+ * Sockets are non-blocking and registered once, edge-triggered, for both directions;
+ * SIDE_READABLE/SIDE_WRITABLE remember what the kernel last said so backpressure needs no
+ * epoll_ctl calls: a side that cannot be written simply stops the other side from being read
+ * until it drains.
+ *
+ * Memory: bytes move through one process-wide pipe with splice(2) (set-up and port-80
+ * forwarding read into one process-wide scratch buffer instead) and are written straight
+ * through; only what the peer could not take is copied into a per-direction buffer, which is
+ * freed as soon as it drains. An idle tunnel therefore holds no buffers at all.
+ *
+ * Nothing here calls up into the connection layer: pump_move() says "more work" by its result
+ * and the caller decides what to do about it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client/loop.h"
+
+#define RELAY_SCRATCH	   (64 * 1024)	/* one read; also the cap of a direction's backlog */
+#define RELAY_BUF_HARD_MAX (200 * 1024) /* queued control data (heads + tokens) at most */
+#define RELAY_ROUNDS	   16		/* reads per direction per wakeup before yielding */
+/* A read the peer could not take at all is queued whole: it must fit under the hard cap, or
+ * relay_queue() refuses it and the connection is cut short. */
+_Static_assert(RELAY_SCRATCH <= RELAY_BUF_HARD_MAX, "one read must fit in a direction's backlog");
+
+enum {
+	SIDE_READABLE = 1u << 0,
+	SIDE_WRITABLE = 1u << 1,
+	SIDE_EOF = 1u << 2,	/* read returned 0 */
+	SIDE_SHUT_WR = 1u << 3, /* we sent FIN */
+};
+
+/* One socket of a connection; src is how the loop reports its events (conn.c). */
+struct relay_side {
+	struct kg_loop_source src;
+	uint8_t flags;
+	int fd;
+};
+
+/* Bytes waiting to be written to one side. data == NULL when empty. */
+struct relay_buf {
+	uint8_t *data;
+	uint32_t off, len, cap;
+};
+
+/* The process-wide read buffer (set-up, port-80 forwarding, copying). */
+extern uint8_t relay_scratch[RELAY_SCRATCH];
+
+/* The splice pipe: without one (it cannot be made, or use_splice is false: tests) bytes are
+ * copied through relay_scratch. */
+void pump_init(bool use_splice);
+void pump_cleanup(void);
+/* Whether moves go through the splice pipe now. */
+bool pump_splicing(void);
+
+/* recv into p: > 0 bytes, 0 EOF (SIDE_EOF set), -EAGAIN (SIDE_READABLE cleared), -errno. */
+ssize_t relay_recv(struct relay_side *s, void *p, size_t n);
+/* Append to b (grown up to RELAY_BUF_HARD_MAX). 0, -ENOBUFS or -ENOMEM. */
+int relay_queue(struct relay_buf *b, const void *p, size_t n);
+void relay_buf_free(struct relay_buf *b);
+void relay_buf_consume(struct relay_buf *b, size_t n);
+/* Write b to s: 0 all written (b freed), 1 some left (s not writable now), -errno. */
+int relay_flush(struct relay_side *s, struct relay_buf *b);
+/* Write p straight to s when b is empty; whatever s does not take is queued in b. */
+int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t n);
+/* Move bytes src -> dst through b until blocked or RELAY_ROUNDS reads; FIN forwarded once b
+ * is empty. 0 done for now, 1 stopped after RELAY_ROUNDS with src maybe still readable (the
+ * caller schedules another move), -errno. */
+int pump_move(struct relay_side *src, struct relay_side *dst, struct relay_buf *b);
