@@ -57,3 +57,7 @@ format:
 
 # make coverage, make coverage-check
 include $(srcdir)/tests/coverage/local.mk
+
+# The client's modules depend on one another without a circle (their #include lines).
+TESTS += tests/style/client-deps.sh
+dist_check_SCRIPTS += tests/style/client-deps.sh

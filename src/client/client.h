@@ -100,6 +100,8 @@ struct kg_client {
 	struct kg_loop_source signal_src;
 	int signal_fd;
 
+	struct kg_loop_source authq_src; /* the Kerberos worker's eventfd (auth/authq.h) */
+
 	/* tunnels */
 	struct relay_conn *conns; /* all live connections (doubly linked) */
 	unsigned n_fds;		  /* descriptors held by connections */

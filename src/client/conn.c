@@ -122,8 +122,9 @@ void conn_close_all(struct kg_client *cl)
 		relay_conn_close(cl, cl->conns, false);
 }
 
-void relay_conn_on_auth(struct kg_client *cl, struct auth_job *job)
+void relay_conn_on_auth(void *ctx, struct auth_job *job)
 {
+	struct kg_client *cl = ctx;
 	struct relay_conn *c = job->owner;
 
 	if (c->dead)

@@ -89,7 +89,7 @@ void relay_mark_ready(struct relay_conn *c);
 /* Close both sides and free c at the end of this loop pass; failed counts it as a failure. */
 void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed);
 /* The Kerberos worker's answer for the connection job->owner (an authq_done_fn). */
-void relay_conn_on_auth(struct kg_client *cl, struct auth_job *job);
+void relay_conn_on_auth(void *ctx, struct auth_job *job);
 /* Count c among the active tunnels (once; relay_conn_close uncounts it). */
 void relay_count_active(struct kg_client *cl, struct relay_conn *c);
 /* Switch to plain byte relaying (tunnel open): frees c->setup through its owner's table. */

@@ -562,8 +562,10 @@ static void send_report(struct kg_client *cl, const struct negotiate_ticket *tk)
 }
 
 /* The worker's ticket report (job->r < 0: no ticket to report). */
-static void on_ticket(struct kg_client *cl, struct auth_job *job)
+static void on_ticket(void *ctx, struct auth_job *job)
 {
+	struct kg_client *cl = ctx;
+
 	cl->info_pending = false;
 	if (cl->info_again) {
 		cl->info_again = false;
@@ -581,8 +583,16 @@ void ipc_client_request_info(struct kg_client *cl)
 		cl->info_again = true;
 		return;
 	}
-	if (authq_submit_ticket(cl, on_ticket))
-		cl->info_pending = true;
-	else
-		send_report(cl, NULL); /* the counts at least */
+	if (cl->set) {
+		const struct authq_request req = {
+		    .proxy_host = cl->set->proxy.host,
+		    .spn = cl->set->cfg.kerberos.spn,
+		    .ccache = cl->set->ccache,
+		};
+
+		cl->info_pending = authq_submit_ticket(&req, on_ticket) != NULL;
+	}
+	if (cl->info_pending)
+		return;
+	send_report(cl, NULL); /* the counts at least */
 }

@@ -162,6 +162,14 @@ static void on_signal(struct kg_loop_source *s, uint32_t events)
 
 static int fatal_rc;
 
+/* Tokens and ticket reports are back from the Kerberos worker. */
+static void on_authq_ready(struct kg_loop_source *s, uint32_t events)
+{
+	(void)s;
+	(void)events;
+	authq_on_ready();
+}
+
 static void on_ipc_event(struct kg_loop_source *s, uint32_t events)
 {
 	(void)events;
@@ -351,6 +359,10 @@ static int setup(struct kg_client *cl)
 	if (r < 0)
 		return r;
 	r = authq_start(cl);
+	if (r < 0)
+		return r;
+	cl->authq_src.on_event = on_authq_ready;
+	r = kg_loop_add(authq_fd(), &cl->authq_src, EPOLLIN);
 	if (r == 0)
 		request_short_slice();
 	return r;

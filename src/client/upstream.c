@@ -436,13 +436,21 @@ bool upstream_wants_token(const struct upstream *u)
 
 int upstream_request_token(struct upstream *u)
 {
+	const struct client_settings *set = u->c->set;
+	struct authq_request req;
+
 	u->token_ready = false;
 	u->auth_failed = false;
 	free(u->token);
 	u->token = NULL;
 	negotiate_free(u->neg);
 	u->neg = NULL;
-	u->job = authq_submit(u->c->set, relay_conn_on_auth, u->c);
+	req = (struct authq_request){
+	    .proxy_host = set->proxy.host,
+	    .spn = set->cfg.kerberos.spn,
+	    .ccache = set->ccache,
+	};
+	u->job = authq_submit(&req, relay_conn_on_auth, u->c);
 	if (!u->job) {
 		snprintf(u->error, sizeof(u->error), "too many connections waiting for Kerberos");
 		return -ENOBUFS;

@@ -63,7 +63,7 @@ void kg_loop_timer_cancel(struct kg_loop_timer *t)
 	t->heap_pos = 0;
 }
 
-struct auth_job *authq_submit_ticket(struct kg_client *client, authq_done_fn *done)
+struct auth_job *authq_submit_ticket(const struct authq_request *req, authq_done_fn *done)
 {
 	return NULL;
 }

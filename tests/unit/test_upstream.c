@@ -59,9 +59,9 @@ void relay_mark_ready(struct relay_conn *c)
 	(void)c;
 }
 
-void relay_conn_on_auth(struct kg_client *cl, struct auth_job *job)
+void relay_conn_on_auth(void *ctx, struct auth_job *job)
 {
-	(void)cl;
+	(void)ctx;
 	(void)job;
 	ck_abort_msg("jobs are completed by the test");
 }
@@ -75,11 +75,12 @@ struct negotiate_ctx {
 static struct auth_job *submitted; /* the last job upstream asked for */
 static unsigned n_submitted;
 
-struct auth_job *authq_submit(const struct client_settings *set, authq_done_fn *done, void *owner)
+struct auth_job *authq_submit(const struct authq_request *req, authq_done_fn *done, void *owner)
 {
 	struct auth_job *job = calloc(1, sizeof(*job));
 
-	(void)set;
+	/* The token is asked for the connection's proxy. */
+	ck_assert_str_eq(req->proxy_host, "127.0.0.1");
 	ck_assert_ptr_nonnull(job);
 	job->done = done;
 	job->owner = owner;

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "client/auth/authq.h"
-#include "client/loop.h"
 #include "shared/log.h"
 
 static struct {
@@ -21,8 +20,7 @@ static struct {
 	pthread_t thread;
 	bool running, quit;
 	int efd;
-	struct kg_loop_source src;
-	struct kg_client *cl;
+	void *ctx; /* authq_start()'s, for the done functions */
 	struct auth_job *pending, **pending_tail;
 	struct auth_job *done, **done_tail;
 	unsigned n_pending;
@@ -85,14 +83,12 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void on_eventfd(struct kg_loop_source *s, uint32_t events)
+int authq_fd(void)
 {
-	(void)s;
-	(void)events;
-	authq_on_ready(q.cl);
+	return q.efd;
 }
 
-int authq_start(struct kg_client *cl)
+int authq_start(void *ctx)
 {
 	int r;
 
@@ -101,11 +97,7 @@ int authq_start(struct kg_client *cl)
 	q.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (q.efd < 0)
 		return -errno;
-	q.cl = cl;
-	q.src.on_event = on_eventfd;
-	r = kg_loop_add(q.efd, &q.src, EPOLLIN);
-	if (r < 0)
-		return r;
+	q.ctx = ctx;
 	r = pthread_create(&q.thread, NULL, worker, NULL);
 	if (r != 0)
 		return -r;
@@ -163,11 +155,11 @@ bool authq_stop(void)
 	return true;
 }
 
-static struct auth_job *submit(const struct client_settings *set, authq_done_fn *done, void *owner,
+static struct auth_job *submit(const struct authq_request *req, authq_done_fn *done, void *owner,
 			       bool ticket)
 {
-	size_t lh = strlen(set->proxy.host) + 1, ls = strlen(set->cfg.kerberos.spn) + 1;
-	size_t lc = strlen(set->ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;
+	size_t lh = strlen(req->proxy_host) + 1, ls = strlen(req->spn) + 1;
+	size_t lc = strlen(req->ccache) + 1, lt = ticket ? sizeof(struct negotiate_ticket) : 0;
 	struct auth_job *job;
 	char *p;
 
@@ -180,9 +172,9 @@ static struct auth_job *submit(const struct client_settings *set, authq_done_fn 
 	if (ticket)
 		job->ticket = (struct negotiate_ticket *)(job + 1);
 	p = (char *)(job + 1) + lt;
-	job->proxy_host = memcpy(p, set->proxy.host, lh);
-	job->spn = memcpy(p + lh, set->cfg.kerberos.spn, ls);
-	job->ccache = memcpy(p + lh + ls, set->ccache, lc);
+	job->proxy_host = memcpy(p, req->proxy_host, lh);
+	job->spn = memcpy(p + lh, req->spn, ls);
+	job->ccache = memcpy(p + lh + ls, req->ccache, lc);
 	pthread_mutex_lock(&q.lock);
 	/* The worker lowers n_pending too: compare it under the lock. */
 	if (q.n_pending >= AUTHQ_MAX_PENDING) {
@@ -199,14 +191,14 @@ static struct auth_job *submit(const struct client_settings *set, authq_done_fn 
 	return job;
 }
 
-struct auth_job *authq_submit(const struct client_settings *set, authq_done_fn *done, void *owner)
+struct auth_job *authq_submit(const struct authq_request *req, authq_done_fn *done, void *owner)
 {
-	return submit(set, done, owner, false);
+	return submit(req, done, owner, false);
 }
 
-struct auth_job *authq_submit_ticket(struct kg_client *cl, authq_done_fn *done)
+struct auth_job *authq_submit_ticket(const struct authq_request *req, authq_done_fn *done)
 {
-	return cl->set ? submit(cl->set, done, NULL, true) : NULL;
+	return submit(req, done, NULL, true);
 }
 
 void authq_cancel(struct auth_job *job)
@@ -225,7 +217,7 @@ void authq_cancel(struct auth_job *job)
 	pthread_mutex_unlock(&q.lock);
 }
 
-void authq_on_ready(struct kg_client *cl)
+void authq_on_ready(void)
 {
 	struct auth_job *list, *job;
 	uint64_t n;
@@ -240,7 +232,7 @@ void authq_on_ready(struct kg_client *cl)
 		list = job->next;
 		job->next = NULL;
 		if (job->done)
-			job->done(cl, job);
+			job->done(q.ctx, job);
 		else
 			authq_job_free(job);
 	}

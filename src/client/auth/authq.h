@@ -14,17 +14,25 @@
  */
 #pragma once
 
-#include <limits.h>
+#include <stdbool.h>
 
 #include "client/auth/negotiate.h"
-#include "client/client.h"
 
 #define AUTHQ_MAX_PENDING 4096 /* jobs queued at most; beyond that connections fail at once */
 
 struct auth_job;
 
-/* Called on the loop thread with a finished job, which it then owns (authq_job_free()). */
-typedef void authq_done_fn(struct kg_client *cl, struct auth_job *job);
+/* Called on the loop thread with a finished job, which it then owns (authq_job_free()); ctx
+ * is authq_start()'s. */
+typedef void authq_done_fn(void *ctx, struct auth_job *job);
+
+/* What a token is for: the proxy's host name (the default SPN is HTTP@proxy_host), the SPN
+ * ("" derives it) and the credential cache ("" the default). The strings are copied. */
+struct authq_request {
+	const char *proxy_host;
+	const char *spn;
+	const char *ccache;
+};
 
 struct auth_job {
 	struct auth_job *next;
@@ -44,18 +52,21 @@ struct auth_job {
 
 #define AUTHQ_STOP_WAIT_MS 1000 /* a worker still busy after this is left behind at exit */
 
-int authq_start(struct kg_client *cl);
+/* Starts the worker; done functions get ctx. 0 or -errno. The loop watches authq_fd() for
+ * readability and then calls authq_on_ready(). */
+int authq_start(void *ctx);
+int authq_fd(void);
 /* Stops the worker. false when it was still busy (a KDC or a credential cache that does not
  * answer) after AUTHQ_STOP_WAIT_MS: it is left running, its queue untouched, and the process
  * must end with _exit() so that no library destructor runs under it. */
 bool authq_stop(void);
-/* A token with settings set (a connection's: those of its accept), handed to done with owner;
+/* A token for req (a connection's settings: those of its accept), handed to done with owner;
  * NULL when the queue is full or out of memory. */
-struct auth_job *authq_submit(const struct client_settings *set, authq_done_fn *done, void *owner);
-/* A ticket report for the service with the current settings, handed to done. NULL when the
- * queue is full or out of memory. */
-struct auth_job *authq_submit_ticket(struct kg_client *cl, authq_done_fn *done);
+struct auth_job *authq_submit(const struct authq_request *req, authq_done_fn *done, void *owner);
+/* A ticket report (negotiate_ticket_status()) for req, handed to done. NULL when the queue is
+ * full or out of memory. */
+struct auth_job *authq_submit_ticket(const struct authq_request *req, authq_done_fn *done);
 void authq_cancel(struct auth_job *job);
 /* The eventfd fired: hand finished jobs to their done functions. */
-void authq_on_ready(struct kg_client *cl);
+void authq_on_ready(void);
 void authq_job_free(struct auth_job *job);
