@@ -514,7 +514,7 @@ void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	if (f->resp_state == RESP_HEAD)
-		fwd_fail(cl, c, upstream_no_answer(u, why, sizeof(why)), c->set->proxy_url);
+		fwd_fail(cl, c, upstream_no_answer(u, why, sizeof(why)), c->set->cfg.proxy.url);
 }
 
 void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)

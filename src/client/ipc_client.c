@@ -55,9 +55,10 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 		return r;
 	changed = !cl->set || !client_settings_same_upstream(cl->set, set);
 	if (changed)
-		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set->proxy_url}), "proxy: %s%s%s%s%s",
-			   kg_proxy_type_to_string(set->proxy_type), set->proxy_url[0] ? " " : "",
-			   set->proxy_url, set->cfg.kerberos.spn[0] ? ", service principal " : "",
+		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set->cfg.proxy.url}),
+			   "proxy: %s%s%s%s%s", kg_proxy_type_to_string(set->cfg.proxy.type),
+			   set->cfg.proxy.url[0] ? " " : "", set->cfg.proxy.url,
+			   set->cfg.kerberos.spn[0] ? ", service principal " : "",
 			   set->cfg.kerberos.spn);
 	client_settings_unref(cl->set);
 	cl->set = set;

@@ -52,8 +52,8 @@ static void client_update_status(struct kg_client *cl)
 	sd_notifyf(0,
 		   "STATUS=Relaying through %s: %" PRIu64 " tunnel(s) open, %" PRIu64
 		   " total, %" PRIu64 " failed",
-		   !cl->set || cl->set->proxy_type == KG_PROXY_NONE ? "no proxy (direct)"
-								    : cl->set->proxy_url,
+		   !cl->set || cl->set->cfg.proxy.type == KG_PROXY_NONE ? "no proxy (direct)"
+									: cl->set->cfg.proxy.url,
 		   cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
 }
 
@@ -270,7 +270,7 @@ static void on_pass(void *arg)
 static const struct conn_ops *way_out(struct kg_client *cl, const struct relay_conn *c)
 {
 	(void)cl;
-	if (c->set->proxy_type == KG_PROXY_HTTP && c->dst_port == 80)
+	if (c->set->cfg.proxy.type == KG_PROXY_HTTP && c->dst_port == 80)
 		return &forward_conn_ops;
 	return &tunnel_conn_ops;
 }

@@ -79,12 +79,6 @@ static int parse_msg(const struct kg_ipc_msg *m, struct client_settings *set)
 		log_error("the service sent %s", err);
 		return r;
 	}
-	set->proxy_type = cfg->proxy.type;
-	set->proxy_url = cfg->proxy.url;
-	set->connection_timeout = cfg->proxy.connection_timeout;
-	set->request_timeout = cfg->proxy.request_timeout;
-	set->max_retries = cfg->proxy.max_retries;
-	set->sniff_hostname = cfg->client.sniff_hostname;
 	if (cfg->kerberos.ccache[0] && (r = set_ccache(set, cfg->kerberos.ccache)) < 0)
 		return r;
 	r = client_settings_check(cfg->proxy.type, cfg->proxy.url, &set->proxy, err, sizeof(err));

@@ -27,14 +27,6 @@ struct client_settings {
 	struct sockaddr_storage proxy_addr; /* resolved at first use */
 	socklen_t proxy_addrlen;	    /* 0: not resolved (retried at the next connection) */
 	char ccache[PATH_MAX];		    /* cfg.kerberos.ccache, %{...} tokens expanded */
-	/* Short names of cfg's fields for the relay's code (relay.c, tunnel*.c, forward.c), set
-	 * once from cfg and never changed: proxy_url points into cfg. */
-	enum kg_proxy_type proxy_type;
-	const char *proxy_url;
-	unsigned connection_timeout; /* s */
-	unsigned request_timeout;    /* s */
-	unsigned max_retries;
-	bool sniff_hostname;
 };
 
 /* A proxy type this version can do: 0, or -EOPNOTSUPP/-EINVAL with the message in err. For

@@ -193,7 +193,8 @@ static bool port_is_tls(uint16_t port)
 void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t;
-	bool sniffing = c->set->sniff_hostname && c->set->proxy_type != KG_PROXY_NONE;
+	bool sniffing =
+	    c->set->cfg.client.sniff_hostname && c->set->cfg.proxy.type != KG_PROXY_NONE;
 
 	t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -279,7 +280,8 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
-		fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)), c->set->proxy_url);
+		fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)),
+		     c->set->cfg.proxy.url);
 		break;
 	default:
 		break;

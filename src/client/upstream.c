@@ -34,8 +34,8 @@ static void set_detail(struct upstream *u, const char *detail)
 void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *c)
 {
 	memset(u, 0, sizeof(*u));
-	u->ops =
-	    c->set->proxy_type == KG_PROXY_NONE ? &upstream_direct_ops : &upstream_http_proxy_ops;
+	u->ops = c->set->cfg.proxy.type == KG_PROXY_NONE ? &upstream_direct_ops
+							 : &upstream_http_proxy_ops;
 	u->cl = cl;
 	u->c = c;
 	kg_format_ip(c->dst_ip, u->host, sizeof(u->host));
@@ -61,7 +61,7 @@ void upstream_set_target(struct upstream *u, const char *host, uint16_t port)
 
 uint64_t upstream_request_deadline(const struct upstream *u)
 {
-	return kg_now_usec(CLOCK_MONOTONIC) + u->c->set->request_timeout * 1000000ull;
+	return kg_now_usec(CLOCK_MONOTONIC) + u->c->set->cfg.proxy.request_timeout * 1000000ull;
 }
 
 /* --- the TCP connection, shared by both kinds --------------------------------------------- */
@@ -112,10 +112,10 @@ static int connect_failed(struct upstream *u, int err)
 	if (!u->to_proxy)
 		snprintf(u->error, sizeof(u->error), "destination unreachable: %s", strerror(err));
 	else
-		snprintf(u->error, sizeof(u->error), "proxy unreachable: %s: %s", c->set->proxy_url,
-			 strerror(err));
+		snprintf(u->error, sizeof(u->error), "proxy unreachable: %s: %s",
+			 c->set->cfg.proxy.url, strerror(err));
 	at = now + (RETRY_BASE_USEC << (u->attempts > 6 ? 6 : u->attempts - 1));
-	if (u->attempts > c->set->max_retries || at >= u->connect_deadline)
+	if (u->attempts > c->set->cfg.proxy.max_retries || at >= u->connect_deadline)
 		return -err;
 	u->retry_at = at;
 	relay_set_timer(u->cl, c, at);
@@ -153,8 +153,8 @@ static int tcp_attempt(struct upstream *u, const struct sockaddr_storage *ss, so
 static void attempt_begin(struct upstream *u, bool to_proxy)
 {
 	if (u->attempts == 0)
-		u->connect_deadline =
-		    kg_now_usec(CLOCK_MONOTONIC) + u->c->set->connection_timeout * 1000000ull;
+		u->connect_deadline = kg_now_usec(CLOCK_MONOTONIC) +
+				      u->c->set->cfg.proxy.connection_timeout * 1000000ull;
 	u->attempts++;
 	u->retry_at = 0;
 	u->connected = false;
@@ -195,8 +195,9 @@ static int tcp_on_timer(struct upstream *u)
 	}
 	relay_side_close(u->cl, &c->proxy);
 	snprintf(u->error, sizeof(u->error), "%s unreachable: %s: no answer within %u s",
-		 u->to_proxy ? "proxy" : "destination", u->to_proxy ? c->set->proxy_url : u->target,
-		 c->set->connection_timeout);
+		 u->to_proxy ? "proxy" : "destination",
+		 u->to_proxy ? c->set->cfg.proxy.url : u->target,
+		 c->set->cfg.proxy.connection_timeout);
 	return -ETIMEDOUT;
 }
 
@@ -467,7 +468,7 @@ void upstream_token_overdue(struct upstream *u)
 {
 	/* The Kerberos worker is still busy, with this token or one before it: say with what. */
 	snprintf(u->error, sizeof(u->error), "%s (no Kerberos token within %u s)",
-		 negotiate_overdue_reason(), u->c->set->request_timeout);
+		 negotiate_overdue_reason(), u->c->set->cfg.proxy.request_timeout);
 }
 
 /* What a failed Kerberos step tells the user. */
@@ -651,7 +652,7 @@ int upstream_read_connect_answer(struct upstream *u)
 				return failed(u, r, why, NULL);
 			if (upstream_consume(u, resp.head_len) < 0)
 				return failed(u, -EPIPE, upstream_head_error(-EPIPE), NULL);
-			log_debug("tunnel open: %s via %s", u->target, c->set->proxy_url);
+			log_debug("tunnel open: %s via %s", u->target, c->set->cfg.proxy.url);
 			return UPSTREAM_OPEN;
 		}
 		if (resp.status != 407) {
@@ -687,7 +688,7 @@ int upstream_read_connect_answer(struct upstream *u)
 const char *upstream_no_answer(const struct upstream *u, char *buf, size_t len)
 {
 	snprintf(buf, len, "the proxy did not answer within %u s (request_timeout)",
-		 u->c->set->request_timeout);
+		 u->c->set->cfg.proxy.request_timeout);
 	return buf;
 }
 
@@ -723,8 +724,8 @@ void upstream_log_failure(struct kg_client *cl, struct relay_conn *c, const stru
 		last_at = now;
 	snprintf(last, sizeof(last), "%s", sentence);
 	log_fields(level,
-		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", c->set->proxy_url},
-			     {"KG_UID", cl->uid_str}),
+		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host},
+			     {"KG_PROXY", c->set->cfg.proxy.url}, {"KG_UID", cl->uid_str}),
 		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
 		   detail && detail[0] ? " (" : "", detail ? detail : "",
 		   detail && detail[0] ? ")" : "");

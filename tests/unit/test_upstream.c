@@ -152,15 +152,14 @@ static void settings_for(enum kg_proxy_type type, uint16_t port)
 {
 	memset(&set, 0, sizeof(set));
 	set.refs = 1;
-	set.proxy_type = type;
+	set.cfg.proxy.type = type;
 	snprintf(set.cfg.proxy.url, sizeof(set.cfg.proxy.url), "http://127.0.0.1:%u", port);
-	set.proxy_url = set.cfg.proxy.url;
 	snprintf(set.proxy.scheme, sizeof(set.proxy.scheme), "http");
 	snprintf(set.proxy.host, sizeof(set.proxy.host), "127.0.0.1");
 	set.proxy.port = port;
-	set.connection_timeout = 5;
-	set.request_timeout = 5;
-	set.max_retries = 2;
+	set.cfg.proxy.connection_timeout = 5;
+	set.cfg.proxy.request_timeout = 5;
+	set.cfg.proxy.max_retries = 2;
 }
 
 /* A connection to 127.0.0.1:dst_port (the original destination for proxy.type none). */
@@ -552,7 +551,7 @@ START_TEST(connect_retries)
 
 	close(lfd); /* nobody listens on lport any more */
 	lfd = -1;
-	ck_assert_uint_eq(connect_until_failure(&r), set.max_retries + 1);
+	ck_assert_uint_eq(connect_until_failure(&r), set.cfg.proxy.max_retries + 1);
 	ck_assert_int_eq(r, -ECONNREFUSED);
 	snprintf(want, sizeof(want), "proxy unreachable: http://127.0.0.1:%u: %s", lport,
 		 strerror(ECONNREFUSED));
@@ -578,7 +577,7 @@ START_TEST(direct)
 	upstream_close(&up);
 	close(lfd);
 	lfd = -1;
-	set.max_retries = 0;
+	set.cfg.proxy.max_retries = 0;
 	rig_conn_init(lport);
 	ck_assert_uint_eq(connect_until_failure(&r), 1);
 	ck_assert_int_eq(r, -ECONNREFUSED);
