@@ -59,28 +59,6 @@ int kg_proxy_type_from_string(const char *s, enum kg_proxy_type *ret)
 	return -EINVAL;
 }
 
-void kg_config_defaults(struct kg_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->proxy.type = KG_PROXY_HTTP;
-	cfg->proxy.connection_timeout = 10;
-	cfg->proxy.request_timeout = 30;
-	cfg->proxy.max_retries = 3;
-	cfg->kerberos.enable_cache = true;
-	cfg->ebpf.target_ports[0] = 80;
-	cfg->ebpf.target_ports[1] = 443;
-	cfg->ebpf.n_target_ports = 2;
-	strcpy(cfg->ebpf.load_mode, "sockops");
-	cfg->ebpf.allow_dynamic_ports = true;
-	cfg->ebpf.stats_interval = 15;
-	strcpy(cfg->ebpf.cgroup_path, "/sys/fs/cgroup");
-	strcpy(cfg->client.listen_address, "127.0.0.1");
-	cfg->client.sniff_hostname = true;
-	cfg->log_level = LOG_INFO;
-	cfg->shutdown_timeout = 30;
-	strcpy(cfg->socket_path, KG_DEFAULT_SOCKET_PATH);
-}
-
 /* ---- Messages ------------------------------------------------------------------------------ */
 
 static int __attribute__((format(printf, 4, 5)))
@@ -379,44 +357,53 @@ static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct
 
 /* ---- Schema -------------------------------------------------------------------------------- */
 
-/* One key per line reads as the schema it is; clang-format would spread each over four. */
+/* One key per line reads as the schema it is (name, field, range or check, default);
+ * clang-format would spread each over four. */
 /* clang-format off */
 #define FIELD(f) .offset = offsetof(struct kg_config, f), .size = sizeof(((struct kg_config *)0)->f)
-#define STRING(n, f, chk) {.name = n, .kind = KG_KEY_STRING, FIELD(f), .check = chk}
-#define UINT(n, f, lo, hi) {.name = n, .kind = KG_KEY_UINT, FIELD(f), .min = lo, .max = hi}
-#define BOOL(n, f) {.name = n, .kind = KG_KEY_BOOL, FIELD(f)}
+#define STRING(n, f, chk, d) {.name = n, .kind = KG_KEY_STRING, FIELD(f), .check = chk, .def_str = d}
+#define UINT(n, f, lo, hi, d) \
+	{.name = n, .kind = KG_KEY_UINT, FIELD(f), .min = lo, .max = hi, .def_num = d}
+#define BOOL(n, f, d) {.name = n, .kind = KG_KEY_BOOL, FIELD(f), .def_num = d}
 #define CUSTOM(n, fn) {.name = n, .kind = KG_KEY_CUSTOM, .parse = fn}
+/* A custom reader of field f of kind k (for its default d, a number, or s, a string). */
+#define CUSTOM_FIELD(n, fn, f, k, d, s) \
+	{.name = n, .kind = KG_KEY_CUSTOM, .parse = fn, FIELD(f), .def_as = k, .def_num = d, \
+	 .def_str = s}
 /* Sent to the client in KG_MSG_CONFIG as well (config_wire.c). */
-#define W_STRING(n, f, chk) {.name = n, .kind = KG_KEY_STRING, .wire = true, FIELD(f), .check = chk}
-#define W_UINT(n, f, lo, hi) \
-	{.name = n, .kind = KG_KEY_UINT, .wire = true, FIELD(f), .min = lo, .max = hi}
-#define W_BOOL(n, f) {.name = n, .kind = KG_KEY_BOOL, .wire = true, FIELD(f)}
-#define W_KIND(n, k, f) {.name = n, .kind = k, .wire = true, FIELD(f)}
+#define W_STRING(n, f, chk, d) \
+	{.name = n, .kind = KG_KEY_STRING, .wire = true, FIELD(f), .check = chk, .def_str = d}
+#define W_UINT(n, f, lo, hi, d) \
+	{.name = n, .kind = KG_KEY_UINT, .wire = true, FIELD(f), .min = lo, .max = hi, .def_num = d}
+#define W_BOOL(n, f, d) {.name = n, .kind = KG_KEY_BOOL, .wire = true, FIELD(f), .def_num = d}
+
+static const uint16_t default_ports[] = {80, 443};
 
 static const struct kg_key_spec proxy_keys[] = {
-	W_KIND("type", KG_KEY_PROXY_TYPE, proxy.type),
-	W_STRING("url", proxy.url, check_url),
-	W_STRING("wpad_url", proxy.wpad_url, check_url),
-	W_UINT("connection_timeout", proxy.connection_timeout, 1, KG_CONNECTION_TIMEOUT_MAX),
-	W_UINT("request_timeout", proxy.request_timeout, 1, KG_REQUEST_TIMEOUT_MAX),
-	W_UINT("max_retries", proxy.max_retries, 0, KG_MAX_RETRIES_MAX),
+	{.name = "type", .kind = KG_KEY_PROXY_TYPE, .wire = true, FIELD(proxy.type), .def_num = KG_PROXY_HTTP},
+	W_STRING("url", proxy.url, check_url, ""),
+	W_STRING("wpad_url", proxy.wpad_url, check_url, ""),
+	W_UINT("connection_timeout", proxy.connection_timeout, 1, KG_CONNECTION_TIMEOUT_MAX, 10),
+	W_UINT("request_timeout", proxy.request_timeout, 1, KG_REQUEST_TIMEOUT_MAX, 30),
+	W_UINT("max_retries", proxy.max_retries, 0, KG_MAX_RETRIES_MAX, 3),
 };
 
 static const struct kg_key_spec kerberos_keys[] = {
-	W_STRING("realm", kerberos.realm, NULL),
-	CUSTOM("enable_cache", parse_enable_cache),
-	W_STRING("ccache", kerberos.ccache, check_ccache),
-	W_STRING("spn", kerberos.spn, NULL),
+	W_STRING("realm", kerberos.realm, NULL, ""),
+	CUSTOM_FIELD("enable_cache", parse_enable_cache, kerberos.enable_cache, KG_KEY_BOOL, true, NULL),
+	W_STRING("ccache", kerberos.ccache, check_ccache, ""),
+	W_STRING("spn", kerberos.spn, NULL, ""),
 };
 
 static const struct kg_key_spec ebpf_keys[] = {
-	STRING("interface", ebpf.interface, NULL),
-	W_KIND("target_ports", KG_KEY_PORTS, ebpf.target_ports),
-	STRING("load_mode", ebpf.load_mode, NULL),
-	BOOL("allow_dynamic_ports", ebpf.allow_dynamic_ports),
-	UINT("stats_interval", ebpf.stats_interval, 0, 86400),
-	STRING("cgroup_path", ebpf.cgroup_path, check_absolute_path),
-	CUSTOM("bypass", parse_bypass),
+	STRING("interface", ebpf.interface, NULL, ""),
+	{.name = "target_ports", .kind = KG_KEY_PORTS, .wire = true, FIELD(ebpf.target_ports),
+	 .def_ports = default_ports, .n_def_ports = ARRAY_SIZE(default_ports)},
+	STRING("load_mode", ebpf.load_mode, NULL, "sockops"),
+	BOOL("allow_dynamic_ports", ebpf.allow_dynamic_ports, true),
+	UINT("stats_interval", ebpf.stats_interval, 0, 86400, 15),
+	STRING("cgroup_path", ebpf.cgroup_path, check_absolute_path, "/sys/fs/cgroup"),
+	CUSTOM("bypass", parse_bypass), /* default: none */
 };
 
 static int parse_key(struct parse_ctx *ctx, const struct kg_key_spec *key, const config_setting_t *s,
@@ -428,7 +415,7 @@ static int parse_listen_address(struct parse_ctx *ctx, const config_setting_t *s
 				struct kg_config *cfg)
 {
 	static const struct kg_key_spec as_string =
-	    STRING("listen_address", client.listen_address, check_loopback);
+	    STRING("listen_address", client.listen_address, check_loopback, NULL);
 	const char *v = cfg->client.listen_address;
 	struct in6_addr a6;
 	struct in_addr a4;
@@ -445,16 +432,16 @@ static int parse_listen_address(struct parse_ctx *ctx, const config_setting_t *s
 }
 
 static const struct kg_key_spec client_keys[] = {
-	CUSTOM("listen_address", parse_listen_address),
-	UINT("listen_port", client.listen_port, 0, 65535),
-	W_BOOL("sniff_hostname", client.sniff_hostname),
+	CUSTOM_FIELD("listen_address", parse_listen_address, client.listen_address, KG_KEY_STRING, 0, "127.0.0.1"),
+	UINT("listen_port", client.listen_port, 0, 65535, 0),
+	W_BOOL("sniff_hostname", client.sniff_hostname, true),
 };
 
 static const struct kg_key_spec top_keys[] = {
-	CUSTOM("log_level", parse_log_level),
-	STRING("log_path", log_path, check_optional_absolute_path),
-	UINT("shutdown_timeout", shutdown_timeout, 1, 3600),
-	STRING("socket_path", socket_path, check_absolute_path),
+	CUSTOM_FIELD("log_level", parse_log_level, log_level, KG_KEY_UINT, LOG_INFO, NULL),
+	STRING("log_path", log_path, check_optional_absolute_path, ""),
+	UINT("shutdown_timeout", shutdown_timeout, 1, 3600, 30),
+	STRING("socket_path", socket_path, check_absolute_path, KG_DEFAULT_SOCKET_PATH),
 };
 
 /* The order is the one in which KG_MSG_CONFIG has always listed the keys: client before ebpf. */
@@ -469,6 +456,59 @@ const size_t kg_config_n_groups = ARRAY_SIZE(kg_config_groups);
 /* clang-format on */
 
 static const struct kg_group_spec top_level = {NULL, top_keys, ARRAY_SIZE(top_keys)};
+
+/* ---- Defaults, from the table ---------------------------------------------------------------- */
+
+_Static_assert(sizeof(enum kg_proxy_type) == sizeof(unsigned), "proxy.type is stored as unsigned");
+
+static void put_number(void *field, size_t size, unsigned long long v)
+{
+	if (size == sizeof(uint16_t))
+		*(uint16_t *)field = (uint16_t)v;
+	else if (size == sizeof(unsigned))
+		*(unsigned *)field = (unsigned)v;
+}
+
+static void set_default(const struct kg_key_spec *key, struct kg_config *cfg)
+{
+	char *field = (char *)cfg + key->offset;
+	enum kg_key_kind kind = key->kind == KG_KEY_CUSTOM ? key->def_as : key->kind;
+	unsigned i;
+
+	if (key->size == 0)
+		return; /* a custom key without a field of its own: zero */
+	switch (kind) {
+	case KG_KEY_STRING:
+		snprintf(field, key->size, "%s", key->def_str ? key->def_str : "");
+		break;
+	case KG_KEY_UINT:
+	case KG_KEY_PROXY_TYPE: /* an enum, as wide as unsigned */
+		put_number(field, key->size, key->def_num);
+		break;
+	case KG_KEY_BOOL:
+		*(bool *)field = key->def_num != 0;
+		break;
+	case KG_KEY_PORTS:
+		for (i = 0; i < key->n_def_ports && i < KG_MAX_TARGET_PORTS; i++)
+			cfg->ebpf.target_ports[i] = key->def_ports[i];
+		cfg->ebpf.n_target_ports = i;
+		break;
+	case KG_KEY_CUSTOM:
+		break;
+	}
+}
+
+void kg_config_defaults(struct kg_config *cfg)
+{
+	size_t g, k;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (g = 0; g < kg_config_n_groups; g++)
+		for (k = 0; k < kg_config_groups[g].n_keys; k++)
+			set_default(&kg_config_groups[g].keys[k], cfg);
+	for (k = 0; k < top_level.n_keys; k++)
+		set_default(&top_level.keys[k], cfg);
+}
 
 static int parse_key(struct parse_ctx *ctx, const struct kg_key_spec *key,
 		     const config_setting_t *s, struct kg_config *cfg)

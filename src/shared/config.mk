@@ -19,6 +19,7 @@ KG_CONFIG_TEST_LDADD = src/shared/libkgshared.a $(CHECK_LIBS) $(LIBCONFIG_LIBS) 
 	$(LIBSYSTEMD_LIBS) $(LIBBPF_LIBS)
 
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 tests_unit_test_config_CFLAGS = $(KG_CONFIG_TEST_CFLAGS)
 tests_unit_test_config_LDADD = $(KG_CONFIG_TEST_LDADD)
 

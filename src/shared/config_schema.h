@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shared/config.h"
 
@@ -35,6 +36,15 @@ struct kg_key_spec {
 	/* KG_KEY_CUSTOM: reads the setting into cfg; 0 or -EINVAL with ctx->err set. */
 	int (*parse)(struct parse_ctx *ctx, const struct config_setting_t *s,
 		     struct kg_config *cfg);
+	/* The default (kg_config_defaults() applies the table): def_str for a string field
+	 * (NULL: ""), def_num for a number, a bool or the proxy type; a KG_KEY_CUSTOM key with a
+	 * field says in def_as which of those its field is (KG_KEY_CUSTOM: no default but zero).
+	 * KG_KEY_PORTS: def_ports[0..n_def_ports). */
+	const char *def_str;
+	unsigned long long def_num;
+	enum kg_key_kind def_as;
+	const uint16_t *def_ports;
+	unsigned n_def_ports;
 };
 
 struct kg_group_spec {

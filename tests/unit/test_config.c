@@ -107,6 +107,39 @@ START_TEST(test_empty_text_gives_defaults)
 }
 END_TEST
 
+/* The sample configuration the package installs spells out every key with its default (only the
+ * proxy's URL and the realm are examples): it must read back as exactly the table's defaults. */
+START_TEST(test_sample_file_is_the_defaults)
+{
+	struct kg_config c, d;
+	struct warnings w = {0};
+	char err[512];
+
+	ck_assert_msg(kg_config_load(&c, KG_TOP_SRCDIR "/etc/kernelgatekeeper.conf",
+				     collect_warning, &w, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_uint_eq(w.count, 0);
+	ck_assert_str_eq(c.proxy.url, "http://proxy.example.com:3128");
+	ck_assert_str_eq(c.kerberos.realm, "EXAMPLE.COM");
+	kg_config_defaults(&d);
+	assert_defaults(&d);
+	memcpy(d.proxy.url, c.proxy.url, sizeof(d.proxy.url));
+	memcpy(d.kerberos.realm, c.kerberos.realm, sizeof(d.kerberos.realm));
+	/* Field by field, so a difference names itself. */
+	ck_assert_int_eq(c.proxy.type, d.proxy.type);
+	ck_assert_uint_eq(c.proxy.connection_timeout, d.proxy.connection_timeout);
+	ck_assert_uint_eq(c.proxy.request_timeout, d.proxy.request_timeout);
+	ck_assert_uint_eq(c.proxy.max_retries, d.proxy.max_retries);
+	ck_assert_str_eq(c.ebpf.load_mode, d.ebpf.load_mode);
+	ck_assert_str_eq(c.ebpf.cgroup_path, d.ebpf.cgroup_path);
+	ck_assert_uint_eq(c.ebpf.stats_interval, d.ebpf.stats_interval);
+	ck_assert_str_eq(c.socket_path, d.socket_path);
+	ck_assert_int_eq(c.log_level, d.log_level);
+	ck_assert_uint_eq(c.shutdown_timeout, d.shutdown_timeout);
+	ck_assert(memcmp(&c, &d, sizeof(c)) == 0);
+}
+END_TEST
+
 START_TEST(test_every_key)
 {
 	static const char text[] =
@@ -791,6 +824,7 @@ static Suite *config_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_empty_text_gives_defaults);
+	tcase_add_test(tc, test_sample_file_is_the_defaults);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_empty_lists_and_other_values);
 	tcase_add_loop_test(tc, test_bad_input, 0,
