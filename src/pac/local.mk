@@ -1,11 +1,18 @@
-# The PAC evaluator (issue 13, groundwork: the client does not spawn it yet): its wire
-# protocol. Included after tests/local.mk.
+# The PAC evaluator (issue 13, groundwork: the client does not spawn it yet):
+# kernelgatekeeper-pac, Duktape in a sandboxed process, and its wire protocol. Included after
+# tests/local.mk.
 noinst_LIBRARIES += src/shared/libkgpacproto.a
 src_shared_libkgpacproto_a_SOURCES = src/shared/pac_proto.c src/shared/pac_proto.h
+
+pkglibexec_PROGRAMS = src/pac/kernelgatekeeper-pac
+src_pac_kernelgatekeeper_pac_SOURCES = src/pac/main.c src/pac/js.c src/pac/js.h \
+	src/pac/sandbox.c src/pac/sandbox.h
+src_pac_kernelgatekeeper_pac_CFLAGS = $(AM_CFLAGS) $(DUKTAPE_CFLAGS)
+src_pac_kernelgatekeeper_pac_LDADD = src/client/libkgroute.a src/shared/libkgpacproto.a \
+	$(DUKTAPE_LIBS)
 
 check_PROGRAMS += tests/unit/test_pac_proto
 TESTS += tests/unit/test_pac_proto
 tests_unit_test_pac_proto_SOURCES = tests/unit/test_pac_proto.c
 tests_unit_test_pac_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pac_proto_LDADD = src/shared/libkgpacproto.a $(CHECK_LIBS)
-
