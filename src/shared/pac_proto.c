@@ -191,9 +191,9 @@ int kg_pac_msg_decode(const uint8_t *body, size_t len, struct kg_pac_msg *m)
 
 	memset(m, 0, sizeof(*m));
 	m->type = (enum kg_pac_msg_type)rd_be(&r, 1);
-	if (r.bad)
-		return -EBADMSG;
-	if (m->type == KG_PAC_OK) {
+	if (r.bad) {
+		/* empty body */
+	} else if (m->type == KG_PAC_OK) {
 		/* no fields */
 	} else if (m->type == KG_PAC_FIND) {
 		rd_find(&r, &m->find);
@@ -205,7 +205,7 @@ int kg_pac_msg_decode(const uint8_t *body, size_t len, struct kg_pac_msg *m)
 		}
 		m->text = rd_str(&r, min, max, rule, &m->text_len);
 	} else {
-		return -EBADMSG;
+		r.bad = true;
 	}
 	if (r.bad || r.left != 0) {
 		memset(m, 0, sizeof(*m));

@@ -260,6 +260,17 @@ START_TEST(decoder_refuses)
 			       : -EBADMSG;
 		ck_assert_int_eq(decode_raw(b, sizeof(good)), want);
 	}
+	/* A refused message is left zeroed, whatever the decoder had read. */
+	struct kg_pac_msg m, zero;
+	memset(&zero, 0, sizeof(zero));
+	memcpy(b, good, sizeof(good));
+	b[0] = 9;
+	memset(&m, 0xa5, sizeof(m));
+	ck_assert_int_eq(kg_pac_msg_decode(b, sizeof(good), &m), -EBADMSG);
+	ck_assert_mem_eq(&m, &zero, sizeof(m));
+	memset(&m, 0xa5, sizeof(m));
+	ck_assert_int_eq(kg_pac_msg_decode(good, 0, &m), -EBADMSG);
+	ck_assert_mem_eq(&m, &zero, sizeof(m));
 	const uint8_t ok_extra[] = {KG_PAC_OK, 0};
 	ck_assert_int_eq(decode_raw(ok_extra, 1), 0);
 	ck_assert_int_eq(decode_raw(ok_extra, 2), -EBADMSG);
