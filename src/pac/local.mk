@@ -16,3 +16,6 @@ TESTS += tests/unit/test_pac_proto
 tests_unit_test_pac_proto_SOURCES = tests/unit/test_pac_proto.c
 tests_unit_test_pac_proto_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pac_proto_LDADD = src/shared/libkgpacproto.a $(CHECK_LIBS)
+
+# The message parser under libFuzzer (tests/fuzz/run.sh builds and runs it).
+EXTRA_DIST += tests/fuzz/fuzz_pac_proto.c tests/fuzz/corpus/pac_proto
