@@ -1,6 +1,7 @@
 # The PAC evaluator (issue 13, groundwork: the client does not spawn it yet):
-# kernelgatekeeper-pac, Duktape in a sandboxed process, and its wire protocol. Included after
-# tests/local.mk.
+# kernelgatekeeper-pac, Duktape in a sandboxed process, its wire protocol, their tests, the
+# protocol's fuzz target and the decisions-per-second benchmark. Included after
+# tests/local.mk (it appends to the bench lists defined there).
 noinst_LIBRARIES += src/shared/libkgpacproto.a
 src_shared_libkgpacproto_a_SOURCES = src/shared/pac_proto.c src/shared/pac_proto.h
 
@@ -19,3 +20,11 @@ tests_unit_test_pac_proto_LDADD = src/shared/libkgpacproto.a $(CHECK_LIBS)
 
 # The message parser under libFuzzer (tests/fuzz/run.sh builds and runs it).
 EXTRA_DIST += tests/fuzz/fuzz_pac_proto.c tests/fuzz/corpus/pac_proto
+
+# PAC decisions per second through the evaluator (`make bench`; unprivileged).
+EXTRA_PROGRAMS += tests/bench/pac-bench
+tests_bench_pac_bench_SOURCES = tests/bench/pac-bench.c
+tests_bench_pac_bench_LDADD = $(KG_PACPROC_LIBS)
+CLEANFILES += tests/bench/pac-bench
+KG_BENCHES += tests/bench/pac-bench.sh
+bench: tests/bench/pac-bench src/pac/kernelgatekeeper-pac
