@@ -74,19 +74,29 @@ static void write_full(const uint8_t *p, size_t n)
 	}
 }
 
-/* 1 when n bytes were read, 0 on end of input before the first, -1 on a short read. */
-static int read_full(uint8_t *p, size_t n)
+/* Requests as read: one whole frame of the largest size and the start of the next. */
+#define IN_CAP (2 * (KG_PAC_FRAME_HDR + KG_PAC_BODY_MAX))
+static uint8_t *in;
+static size_t in_have;
+
+/* The next request frame, whole, at the start of in (its body length in *blen). 1, 0 on end
+ * of input between frames; -1 on end of input inside one; -2 for a bad header. */
+static int next_frame(size_t *blen)
 {
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(0, p + got, n - got);
+	for (;;) {
+		if (in_have >= KG_PAC_FRAME_HDR) {
+			if (kg_pac_frame_body_len(in, blen) < 0)
+				return -2;
+			if (in_have >= KG_PAC_FRAME_HDR + *blen)
+				return 1;
+		}
+		ssize_t r = read(0, in + in_have, IN_CAP - in_have);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return got == 0 ? 0 : -1;
-		got += (size_t)r;
+			return in_have == 0 ? 0 : -1;
+		in_have += (size_t)r;
 	}
-	return 1;
 }
 
 static void send_msg(const struct kg_pac_msg *m)
@@ -150,8 +160,8 @@ int main(int argc, char **argv)
 		setenv("TZ", ":/etc/localtime", 1);
 	tzset();
 	struct kg_pac_js *js = kg_pac_js_new(KG_PAC_HEAP_MAX, on_alert, NULL);
-	uint8_t *body = malloc(KG_PAC_BODY_MAX);
-	if (!js || !body)
+	in = malloc(IN_CAP);
+	if (!js || !in)
 		die("out of memory at start-up");
 	char why[256];
 	if (kg_pac_sandbox_enter(why, sizeof(why)) < 0)
@@ -160,21 +170,18 @@ int main(int argc, char **argv)
 		selftest(test);
 
 	for (;;) {
-		uint8_t hdr[KG_PAC_FRAME_HDR];
 		size_t len;
 		struct kg_pac_msg m;
 		enum kg_pac_err kind = KG_PAC_ERR_SCRIPT;
 
-		int r = read_full(hdr, sizeof(hdr));
+		int r = next_frame(&len);
 		if (r == 0)
 			_exit(0);
-		if (r < 0)
+		if (r == -1)
 			_exit(2);
-		if (kg_pac_frame_body_len(hdr, &len) < 0)
+		if (r == -2)
 			protocol_error("message refused: frame length out of bounds");
-		if (read_full(body, len) <= 0)
-			_exit(2);
-		if (kg_pac_msg_decode(body, len, &m) < 0)
+		if (kg_pac_msg_decode(in + KG_PAC_FRAME_HDR, len, &m) < 0)
 			protocol_error("message refused: malformed");
 
 		if (m.type == KG_PAC_LOAD) {
@@ -189,5 +196,8 @@ int main(int argc, char **argv)
 		} else {
 			protocol_error("message refused: not a request");
 		}
+		/* Requests are answered in order: the next one moves to the front. */
+		in_have -= KG_PAC_FRAME_HDR + len;
+		memmove(in, in + KG_PAC_FRAME_HDR + len, in_have);
 	}
 }

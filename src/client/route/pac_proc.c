@@ -35,7 +35,9 @@ struct kg_pac_proc {
 	size_t pac_len;
 	bool loaded;
 
-	uint8_t answer[KG_PAC_FRAME_HDR + ANSWER_BODY_MAX];
+	/* Answer frames as received; room for one whole frame and the start of another. */
+	uint8_t answer[2 * (KG_PAC_FRAME_HDR + ANSWER_BODY_MAX)];
+	size_t have;
 	uint8_t request[KG_PAC_SMALL_FRAME_MAX];
 };
 
@@ -64,6 +66,7 @@ static int stop_child(struct kg_pac_proc *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+	p->have = 0;
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
 		while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
@@ -167,55 +170,69 @@ static int send_all(struct kg_pac_proc *p, const uint8_t *b, size_t n, int64_t d
 	return 0;
 }
 
-static int recv_all(struct kg_pac_proc *p, uint8_t *b, size_t n, int64_t deadline)
+/* The next answer frame, whole, at the start of p->answer (body at KG_PAC_FRAME_HDR, its
+ * length in *blen): 0, -ETIMEDOUT, -ECHILD or -EPROTO. Reads what is there, so one recv
+ * usually brings a whole frame. */
+static int next_frame(struct kg_pac_proc *p, size_t *blen, int64_t deadline)
 {
-	while (n > 0) {
-		ssize_t r = recv(p->fd, b, n, 0);
-		if (r > 0) {
-			b += r;
-			n -= (size_t)r;
-			continue;
+	for (;;) {
+		if (p->have >= KG_PAC_FRAME_HDR) {
+			if (kg_pac_frame_body_len(p->answer, blen) < 0 || *blen > ANSWER_BODY_MAX)
+				return -EPROTO;
+			if (p->have >= KG_PAC_FRAME_HDR + *blen)
+				return 0;
 		}
-		if (r == 0)
+		int w = wait_fd(p, POLLIN, deadline);
+		if (w < 0)
+			return w;
+		ssize_t r = recv(p->fd, p->answer + p->have, sizeof(p->answer) - p->have, 0);
+		if (r > 0)
+			p->have += (size_t)r;
+		else if (r == 0)
 			return -ECHILD;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(p, POLLIN, deadline);
-			if (w < 0)
-				return w;
-			continue;
-		}
-		return -ECHILD;
+		else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -ECHILD;
 	}
-	return 0;
+}
+
+/* Drops the frame at the start of p->answer. */
+static void consume(struct kg_pac_proc *p, size_t blen)
+{
+	size_t n = KG_PAC_FRAME_HDR + blen;
+	memmove(p->answer, p->answer + n, p->have - n);
+	p->have -= n;
 }
 
 /* Sends one request and reads frames until the answer (ALERTs go to the callback). 0 with
- * the answer in *m (pointing into p->answer), -ETIMEDOUT, -ECHILD or -EPROTO. */
+ * the answer in *m (pointing into p->answer, valid until the next exchange), -ETIMEDOUT,
+ * -ECHILD or -EPROTO (also for bytes after the answer: the evaluator speaks when asked). */
 static int exchange(struct kg_pac_proc *p, const uint8_t *req, size_t len, unsigned timeout_ms,
 		    struct kg_pac_msg *m)
 {
+	static const size_t none = (size_t)-1;
 	int64_t deadline = now_ms() + timeout_ms;
+	size_t last = none;
 	int r = send_all(p, req, len, deadline);
 	if (r < 0)
 		return r;
 	for (;;) {
 		size_t blen;
-		if ((r = recv_all(p, p->answer, KG_PAC_FRAME_HDR, deadline)) < 0)
+		if (last != none)
+			consume(p, last);
+		if ((r = next_frame(p, &blen, deadline)) < 0)
 			return r;
-		if (kg_pac_frame_body_len(p->answer, &blen) < 0 || blen > ANSWER_BODY_MAX)
-			return -EPROTO;
-		uint8_t *body = p->answer + KG_PAC_FRAME_HDR;
-		if ((r = recv_all(p, body, blen, deadline)) < 0)
-			return r;
-		if (kg_pac_msg_decode(body, blen, m) < 0)
+		last = blen;
+		if (kg_pac_msg_decode(p->answer + KG_PAC_FRAME_HDR, blen, m) < 0)
 			return -EPROTO;
 		if (m->type != KG_PAC_ALERT)
-			return 0;
+			break;
 		if (p->on_alert)
 			p->on_alert(p->ud, m->text);
 	}
+	if (p->have != KG_PAC_FRAME_HDR + last)
+		return -EPROTO;
+	p->have = 0; /* the answer stays in place for the caller */
+	return 0;
 }
 
 /* After a failed exchange (r < 0): says what happened into err, then kills the evaluator and
