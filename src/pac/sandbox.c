@@ -5,7 +5,9 @@
  *   brk, mmap and mprotect without PROT_EXEC, munmap, mremap, madvise (glibc malloc);
  *   clock_gettime, gettimeofday, time (Duktape's Date; normally the vDSO answers anyway);
  *   rt_sigreturn, exit, exit_group.
- * On x86-64, x32 system call numbers are killed too.
+ * On x86-64, x32 system call numbers are killed too. An ASan build (--enable-sanitizers) also
+ * allows sigaltstack, which ASan calls before every longjmp (Duktape's throw) and exit, and
+ * sets no RLIMIT_AS (ASan reserves terabytes of shadow address space).
  */
 #include "pac/sandbox.h"
 
@@ -126,6 +128,9 @@ static void build(struct prog *p)
 	allow(p, __NR_rt_sigreturn);
 	allow(p, __NR_exit);
 	allow(p, __NR_exit_group);
+#ifdef KG_ASAN
+	allow(p, __NR_sigaltstack); /* ASan's no-return hook */
+#endif
 	emit(p, (struct sock_filter)KILL);
 }
 
