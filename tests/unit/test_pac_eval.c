@@ -457,6 +457,13 @@ START_TEST(evaluator_killed)
 	ck_assert_int_ne(kg_pac_proc_pid(p), before);
 	/* The restarted evaluator has the PAC again. */
 	ck_assert_str_eq(find(p, &q), "DIRECT");
+
+	/* An evaluator at the end of its lifetime CPU limit: the request goes to the next one. */
+	before = kg_pac_proc_pid(p);
+	ck_assert_int_eq(kill(before, SIGXCPU), 0);
+	ck_assert_str_eq(find(p, &q), "DIRECT");
+	ck_assert_int_ne(kg_pac_proc_pid(p), before);
+	ck_assert_uint_eq(kg_pac_proc_restarts(p), 2);
 	kg_pac_proc_free(p);
 }
 END_TEST

@@ -27,7 +27,8 @@ struct kg_pac_proc {
 	void (*on_alert)(void *ud, const char *msg);
 	void *ud;
 
-	pid_t pid; /* -1: not running */
+	pid_t pid;   /* -1: not running */
+	int died_of; /* the signal that ended the last evaluator that died, or 0 */
 	int fd;
 	unsigned restarts;
 
@@ -252,6 +253,7 @@ static int fail_and_restart(struct kg_pac_proc *p, int r, const char *what, unsi
 		break;
 	case -ECHILD:
 		status = stop_child(p);
+		p->died_of = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 		describe_status(status, st, sizeof(st));
 		snprintf(err, errlen, "the PAC evaluator %s during the %s", st, what);
 		break;
@@ -410,6 +412,17 @@ int kg_pac_proc_find(struct kg_pac_proc *p, const struct kg_pac_find *q, char *o
 	}
 	struct kg_pac_msg a;
 	r = exchange(p, p->request, (size_t)n, p->find_ms, &a);
+	if (r == -ECHILD) {
+		p->died_of = 0;
+		fail_and_restart(p, r, "evaluation", p->find_ms, out, outlen);
+		/* RLIMIT_CPU counts the evaluator's whole life, so a long-lived one reaches it
+		 * through no fault of this request: the restarted one gets the request again,
+		 * once. */
+		if (p->died_of != SIGXCPU || p->pid < 0 || !p->loaded)
+			return r;
+		out[0] = '\0';
+		r = exchange(p, p->request, (size_t)n, p->find_ms, &a);
+	}
 	if (r < 0)
 		return fail_and_restart(p, r, "evaluation", p->find_ms, out, outlen);
 	switch (a.type) {

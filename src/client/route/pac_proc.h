@@ -2,7 +2,8 @@
  * kernelgatekeeper-pac (src/pac/) on a socketpair, loads a PAC into it and evaluates requests
  * with a deadline each, killing (SIGKILL, by PID) and restarting the evaluator when a request
  * does not finish in time, when it dies, or when it breaks the protocol or runs out of
- * memory. A restarted evaluator gets the last PAC that loaded again. Every failure comes with
+ * memory. A restarted evaluator gets the last PAC that loaded again (and, when the one before
+ * reached its lifetime CPU limit, the request that was running). Every failure comes with
  * a sentence saying what the PAC did, for the journal ("PAC evaluation did not finish within
  * 500 ms (an endless loop?)").
  *
