@@ -34,14 +34,16 @@
  * above 2 is closed and the time zone is loaded (Duktape's Date calls mktime; TZ is set to
  * ":/etc/localtime" when unset, so glibc does not reread the file afterwards).
  *
- * Test-only: "--selftest=open|socket|exec" enters the sandbox and then attempts that system
- * call; the sandbox holds when the process dies of SIGSYS (status 1 means it did not).
+ * Test-only: "--selftest=open|socket|exec|mmap-exec|write-fd0" enters the sandbox and then
+ * attempts that system call; the sandbox holds when the process dies of SIGSYS (status 1
+ * means it did not).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +138,13 @@ static void selftest(const char *what)
 	} else if (strcmp(what, "exec") == 0) {
 		char *argv[] = {(char *)"/bin/true", NULL};
 		execv(argv[0], argv);
+	} else if (strcmp(what, "mmap-exec") == 0) {
+		void *p =
+		    mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		(void)p;
+	} else if (strcmp(what, "write-fd0") == 0) {
+		ssize_t r = write(0, "x", 1);
+		(void)r;
 	} else {
 		die("unknown self-test");
 	}

@@ -5,9 +5,10 @@
  * at a time, each answered within bounds with the right sentence and the next request served
  * (by a restarted evaluator where the evaluator had to go): an endless loop, a 1 GiB string,
  * a string doubled without end, throw, a syntax error, a PAC of 2 MiB, a non-string answer,
- * an evaluator killed under our feet. Last, the sandbox: the evaluator's self-test mode
- * attempts open(), socket() and execve() after entering it and must die of SIGSYS; a bad
- * frame gets ERROR(protocol) and the end of the stream.
+ * an evaluator killed under our feet (and one at its CPU limit). Last, the sandbox: the
+ * evaluator's self-test mode attempts open(), socket(), execve(), an executable mmap() and a
+ * write to fd 0 after entering it and must die of SIGSYS; a bad frame gets ERROR(protocol)
+ * and the end of the stream.
  */
 #include <check.h>
 #include <errno.h>
@@ -485,8 +486,8 @@ static int run_selftest(const char *what)
 
 START_TEST(sandbox_kills)
 {
-	static const char *const calls[] = {"open", "socket", "exec"};
-	for (size_t i = 0; i < 3; i++) {
+	static const char *const calls[] = {"open", "socket", "exec", "mmap-exec", "write-fd0"};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
 		int st = run_selftest(calls[i]);
 		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
 			      "%s after the sandbox: status 0x%x, not SIGSYS", calls[i], st);
