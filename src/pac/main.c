@@ -27,8 +27,8 @@
  * CPU over the process's life, then SIGXCPU) is the backstop should the client not; RLIMIT_AS
  * (512 MiB) backs the heap cap.
  *
- * Sandbox (sandbox.c): RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE 3, RLIMIT_FSIZE 0, RLIMIT_CORE 0,
- * RLIMIT_NPROC 0; PR_SET_NO_NEW_PRIVS; a seccomp filter allowing read on fd 0, write on fds 1
+ * Sandbox (sandbox.c): RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE 3, RLIMIT_CORE 0, RLIMIT_NPROC 0;
+ * PR_SET_NO_NEW_PRIVS; a seccomp filter allowing read on fd 0, write on fds 1
  * and 2, memory management without PROT_EXEC, the clock, rt_sigreturn and exit, killing the
  * process with SIGSYS on anything else (open, socket, connect, execve...). Before it, every fd
  * above 2 is closed and the time zone is loaded (Duktape's Date calls mktime; TZ is set to

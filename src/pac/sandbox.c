@@ -154,11 +154,12 @@ int kg_pac_sandbox_enter(char *err, size_t errlen)
 	if ((r = set_limit(RLIMIT_AS, KG_PAC_LIMIT_AS, KG_PAC_LIMIT_AS, "RLIMIT_AS", err, errlen)))
 		return r;
 #endif
+	/* No RLIMIT_FSIZE: fd 2 may be a log file (tests, a redirected client), and a write past
+	 * the limit there would kill the evaluator with SIGXFSZ instead of giving a diagnostic. */
 	if ((r = set_limit(RLIMIT_CPU, KG_PAC_LIMIT_CPU, KG_PAC_LIMIT_CPU + 1, "RLIMIT_CPU", err,
 			   errlen)) ||
 	    (r = set_limit(RLIMIT_NOFILE, KG_PAC_LIMIT_NOFILE, KG_PAC_LIMIT_NOFILE, "RLIMIT_NOFILE",
 			   err, errlen)) ||
-	    (r = set_limit(RLIMIT_FSIZE, 0, 0, "RLIMIT_FSIZE", err, errlen)) ||
 	    (r = set_limit(RLIMIT_CORE, 0, 0, "RLIMIT_CORE", err, errlen)) ||
 	    (r = set_limit(RLIMIT_NPROC, 0, 0, "RLIMIT_NPROC", err, errlen)))
 		return r;
