@@ -236,10 +236,10 @@ static int exchange(struct kg_pac_proc *p, const uint8_t *req, size_t len, unsig
 	return 0;
 }
 
-/* After a failed exchange (r < 0): says what happened into err, then kills the evaluator and
- * starts a new one (reloading the PAC). Returns r. */
 static int load_into_child(struct kg_pac_proc *p, char *err, size_t errlen);
 
+/* After a failed exchange (r < 0): says what happened into err (unless the evaluator said it
+ * already), kills the evaluator and starts a new one, reloading the PAC. Returns r. */
 static int fail_and_restart(struct kg_pac_proc *p, int r, const char *what, unsigned ms, char *err,
 			    size_t errlen)
 {
