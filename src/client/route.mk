@@ -27,3 +27,18 @@ tests_unit_test_pac_funcs_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
 
 # The PAC-answer and proxy.url parsers under libFuzzer (tests/fuzz/run.sh builds and runs it).
 EXTRA_DIST += tests/fuzz/fuzz_route.c tests/fuzz/corpus/route
+
+# The client's side of the PAC evaluator (src/pac/): spawn, load, find with a deadline, kill
+# and restart. Not linked into the client yet; its test spawns the built evaluator.
+noinst_LIBRARIES += src/client/libkgpacproc.a
+src_client_libkgpacproc_a_SOURCES = src/client/route/pac_proc.c src/client/route/pac_proc.h
+KG_PACPROC_LIBS = src/client/libkgpacproc.a src/shared/libkgpacproto.a
+
+check_PROGRAMS += tests/unit/test_pac_eval
+TESTS += tests/unit/test_pac_eval
+tests_unit_test_pac_eval_SOURCES = tests/unit/test_pac_eval.c
+tests_unit_test_pac_eval_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DKG_TEST_PAC_EVALUATOR='"$(abs_top_builddir)/src/pac/kernelgatekeeper-pac"'
+tests_unit_test_pac_eval_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_pac_eval_LDADD = $(KG_PACPROC_LIBS) $(CHECK_LIBS)
+# (The evaluator it spawns is built by `all`, which `check` makes first.)
