@@ -2,9 +2,11 @@
  * the real event core (loop, pump, conn) with a socketpair for the application and a scripted
  * fake proxy on 127.0.0.1 (fake_proxy.h). What a user relies on: each request reaches the proxy
  * in absolute-form with its own Negotiate token; responses framed by Content-Length, chunked or
- * the proxy's close reach the application whole; a keep-alive connection reuses the proxy
- * connection; a POST body follows its head; a malformed request, a 407 or a silent proxy gets a
- * short page that says why; a 101 turns into a plain relay; a proxy closing mid-body closes the
+ * the proxy's close reach the application whole, after a 100 Continue too; a keep-alive
+ * connection reuses the proxy connection; a POST body follows its head; a malformed request, a
+ * 407 (first or second round), a proxy failing mutual authentication, a malformed answer, a
+ * silent or unreachable proxy, a body cut short or a token that never comes get a short page
+ * that says why; a 101 turns into a plain relay; a proxy closing mid-body closes the
  * application's connection; settings that change the way out retire the connection.
  *
  * Only the Kerberos worker and the token source are fakes (fake_proxy.c): the Kerberos exchange
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "client/forward.h"
@@ -296,6 +299,115 @@ START_TEST(retire_stale_connections)
 }
 END_TEST
 
+/* One GET to web.example whose head reached the proxy; the proxy's end. */
+static int get_sent(int *app)
+{
+	char head[1024];
+	int proxy;
+
+	*app = rig_open(80, "GET / HTTP/1.1\r\nHost: web.example\r\n\r\n", 37);
+	proxy = rig_accept();
+	proxy_gets(proxy, "GET http://web.example/", "tok1", head, sizeof(head));
+	return proxy;
+}
+
+START_TEST(continue_then_no_body)
+{
+	const char *req = "PUT /u HTTP/1.1\r\nHost: web.example\r\nExpect: 100-continue\r\n"
+			  "Content-Length: 3\r\n\r\n";
+	char head[1024];
+	int app, proxy;
+
+	app = rig_open(80, req, strlen(req));
+	proxy = rig_accept();
+	proxy_gets(proxy, "PUT http://web.example/u", "tok1", head, sizeof(head));
+	/* The interim answer reaches the app, the body follows it, then the final answer. */
+	rig_send_str(proxy, "HTTP/1.1 100 Continue\r\n\r\n");
+	rig_expect(app, "HTTP/1.1 100 Continue\r\n\r\n");
+	rig_send_str(app, "abc");
+	rig_expect(proxy, "abc");
+	rig_send_str(proxy, "HTTP/1.1 204 No Content\r\n\r\n");
+	rig_expect(app, "HTTP/1.1 204 No Content\r\n\r\n");
+	/* Kept alive: the next request goes out on the same proxy connection. */
+	rig_send_str(app, "GET /n HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	proxy_gets(proxy, "GET http://web.example/n", "tok2", head, sizeof(head));
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(second_round_407_page)
+{
+	int app, proxy = get_sent(&app);
+
+	rig_send_str(proxy, "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			    "Proxy-Authenticate: Negotiate cont1\r\nContent-Length: 0\r\n\r\n");
+	app_gets_page(app, "502 Bad Gateway",
+		      "the proxy asked for a second authentication round, which plain HTTP "
+		      "forwarding does not do");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(mutual_failure_page)
+{
+	int app, proxy = get_sent(&app);
+
+	rig_send_str(proxy, "HTTP/1.1 200 OK\r\nProxy-Authenticate: Negotiate forged\r\n"
+			    "Content-Length: 6\r\n\r\nsecret");
+	/* Nothing of an answer from an unauthenticated proxy reaches the app. */
+	app_gets_page(app, "502 Bad Gateway", "proxy failed mutual authentication");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(malformed_answer_page)
+{
+	int app, proxy = get_sent(&app);
+
+	rig_send_str(proxy, "SMTP ready\r\n\r\n");
+	app_gets_page(app, "502 Bad Gateway", "the proxy sent a malformed answer");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(app_leaves_mid_body)
+{
+	const char *req = "POST /p HTTP/1.1\r\nHost: web.example\r\nContent-Length: 10\r\n\r\nab";
+	char head[1024];
+	int app, proxy;
+
+	app = rig_open(80, req, strlen(req));
+	proxy = rig_accept();
+	proxy_gets(proxy, "POST http://web.example/p", "tok1", head, sizeof(head));
+	rig_expect(proxy, "ab");
+	shutdown(app, SHUT_WR); /* the body is cut short */
+	app_gets_page(app, "502 Bad Gateway", "the request could not be forwarded");
+	ck_assert(rig_eof_within(proxy, 1000));
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(token_overdue_page)
+{
+	int app, proxy;
+
+	rig.auth_mode = RIG_AUTH_MANUAL;
+	rig.set->cfg.proxy.request_timeout = 1;
+	app = rig_open(80, "GET / HTTP/1.1\r\nHost: web.example\r\n\r\n", 37);
+	proxy = rig_accept();
+	/* Connected, the token never comes: no request goes out, the page says why. */
+	app_gets_page(app, "502 Bad Gateway", "KDC unreachable (no Kerberos token within 1 s)");
+	ck_assert(rig_eof_within(proxy, 1000));
+	close(app);
+	close(proxy);
+}
+END_TEST
+
 static Suite *forward_suite(void)
 {
 	Suite *s = suite_create("forward");
@@ -315,6 +427,12 @@ static Suite *forward_suite(void)
 	tcase_add_test(tc, switching_protocols_relays);
 	tcase_add_test(tc, proxy_closes_mid_body);
 	tcase_add_test(tc, retire_stale_connections);
+	tcase_add_test(tc, continue_then_no_body);
+	tcase_add_test(tc, second_round_407_page);
+	tcase_add_test(tc, mutual_failure_page);
+	tcase_add_test(tc, malformed_answer_page);
+	tcase_add_test(tc, app_leaves_mid_body);
+	tcase_add_test(tc, token_overdue_page);
 	suite_add_tcase(s, tc);
 	return s;
 }
