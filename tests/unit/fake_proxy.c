@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -175,8 +174,6 @@ void rig_setup(enum kg_proxy_type type, const struct conn_ops *way_out_ops)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sin);
-	int fd;
-
 	memset(&rig, 0, sizeof(rig));
 	n_jobs = 0;
 	token_serial = 0;
@@ -186,10 +183,10 @@ void rig_setup(enum kg_proxy_type type, const struct conn_ops *way_out_ops)
 	/* The journal: a file the test reads back. */
 	unsetenv("JOURNAL_STREAM");
 	snprintf(rig.log_path, sizeof(rig.log_path), "/tmp/kg-rig-log.XXXXXX");
-	fd = mkstemp(rig.log_path);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
+	rig.log_fd = mkstemp(rig.log_path);
+	ck_assert_int_ge(rig.log_fd, 0);
 	ck_assert_int_eq(kg_log_open("rig", LOG_DEBUG, rig.log_path), 0);
+	unlink(rig.log_path); /* read through rig.log_fd: nothing left behind, even by a failure */
 
 	rig.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	ck_assert_int_ge(rig.lfd, 0);
@@ -220,7 +217,7 @@ void rig_teardown(void)
 		close(rig.lfd);
 	rig.lfd = -1;
 	kg_log_close();
-	unlink(rig.log_path);
+	close(rig.log_fd);
 }
 
 /* --- connections ------------------------------------------------------------------------------ */
@@ -382,12 +379,8 @@ bool rig_eof_within(int fd, int ms)
 bool rig_log_has(const char *s)
 {
 	char buf[16384];
-	ssize_t n;
-	int fd = open(rig.log_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = pread(rig.log_fd, buf, sizeof(buf) - 1, 0);
 
-	ck_assert_int_ge(fd, 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	ck_assert_int_ge(n, 0);
 	buf[n] = '\0';
 	return strstr(buf, s) != NULL;

@@ -29,7 +29,8 @@ struct rig {
 	struct client_settings *set; /* cl.set; the rig holds one reference */
 	int lfd;		     /* the fake proxy's listener */
 	uint16_t lport;
-	char log_path[64];
+	char log_path[64]; /* the journal capture (unlinked at once) */
+	int log_fd;	   /* and the test's way to read it */
 	/* the fake Kerberos worker */
 	enum rig_auth_mode auth_mode;
 	unsigned jobs_submitted, jobs_cancelled, jobs_freed;
