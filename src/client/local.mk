@@ -75,3 +75,22 @@ tests_unit_test_pump_LDADD = $(KG_CORE_TEST_LDADD)
 tests_unit_test_conn_SOURCES = tests/unit/test_conn.c
 tests_unit_test_conn_CFLAGS = $(KG_CORE_TEST_CFLAGS)
 tests_unit_test_conn_LDADD = $(KG_CORE_TEST_LDADD)
+
+# tunnel.c and forward.c through the real event core, against a scripted fake proxy on
+# 127.0.0.1 (tests/unit/fake_proxy.c): only the Kerberos worker and the token source are fakes.
+check_PROGRAMS += tests/unit/test_tunnel tests/unit/test_forward
+TESTS += tests/unit/test_tunnel tests/unit/test_forward
+KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
+	src/client/upstream.h src/client/settings.c src/client/auth/negotiate_error.c
+KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) -I$(top_srcdir)/tests/unit
+KG_RIG_LDADD = src/client/libkgclientcore.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
+	$(GSSAPI_LIBS) $(KRB5_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_tunnel_SOURCES = tests/unit/test_tunnel.c src/client/tunnel.c $(KG_RIG_SOURCES)
+tests_unit_test_tunnel_CFLAGS = $(KG_RIG_CFLAGS)
+tests_unit_test_tunnel_LDADD = $(KG_RIG_LDADD)
+
+tests_unit_test_forward_SOURCES = tests/unit/test_forward.c src/client/forward.c \
+	$(KG_RIG_SOURCES)
+tests_unit_test_forward_CFLAGS = $(KG_RIG_CFLAGS)
+tests_unit_test_forward_LDADD = $(KG_RIG_LDADD)

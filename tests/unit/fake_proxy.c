@@ -1,0 +1,387 @@
+/* The rig of test_tunnel and test_forward (see fake_proxy.h): the fake Kerberos worker and token
+ * source, the fake proxy's listener, and helpers that run the real loop while waiting. */
+#include <fake_proxy.h> /* tests/unit/: not a project header under src/ */
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/auth/authq.h"
+#include "client/settings.h"
+#include "shared/log.h"
+#include "shared/netutil.h"
+
+#define RIG_WAIT_MS  5000 /* what a test waits for at most */
+#define RIG_MAX_JOBS 64
+
+struct rig rig;
+
+/* --- the fake Kerberos worker and token source ---------------------------------------------- */
+
+struct negotiate_ctx {
+	int steps;
+};
+
+static struct auth_job *jobs[RIG_MAX_JOBS]; /* submitted, not delivered yet */
+static unsigned n_jobs, token_serial;
+
+struct auth_job *authq_submit(const struct authq_request *req, authq_done_fn *done, void *owner)
+{
+	struct auth_job *job;
+
+	/* The token is asked for the connection's proxy. */
+	ck_assert_str_eq(req->proxy_host, "127.0.0.1");
+	ck_assert_uint_lt(n_jobs, RIG_MAX_JOBS);
+	job = calloc(1, sizeof(*job));
+	ck_assert_ptr_nonnull(job);
+	job->done = done;
+	job->owner = owner;
+	jobs[n_jobs++] = job;
+	rig.jobs_submitted++;
+	return job;
+}
+
+/* As the real queue does for a job already being made: detached, freed when it comes back. */
+void authq_cancel(struct auth_job *job)
+{
+	job->done = NULL;
+	rig.jobs_cancelled++;
+}
+
+void authq_job_free(struct auth_job *job)
+{
+	if (!job)
+		return;
+	negotiate_free(job->ctx);
+	free(job->token);
+	free(job);
+	rig.jobs_freed++;
+}
+
+void negotiate_free(struct negotiate_ctx *ctx)
+{
+	free(ctx);
+}
+
+/* "cont*" from the proxy continues, "good" is its valid final token, anything else rejects. */
+int negotiate_step(struct negotiate_ctx *ctx, enum negotiate_answer answer,
+		   const char *server_token, char **ret_token, struct negotiate_failure *fail)
+{
+	*ret_token = NULL;
+	ctx->steps++;
+	if (answer == NEGOTIATE_ANSWER_CHALLENGE && strncmp(server_token, "cont", 4) == 0) {
+		*ret_token = strdup("next");
+		return *ret_token ? 0 : -ENOMEM;
+	}
+	if (answer == NEGOTIATE_ANSWER_SUCCESS && strcmp(server_token, "good") == 0)
+		return 0;
+	fail->code =
+	    answer == NEGOTIATE_ANSWER_SUCCESS ? NEGOTIATE_ERR_MUTUAL : NEGOTIATE_ERR_REJECTED;
+	return -EACCES;
+}
+
+static void finish_job(struct auth_job *job, bool ok)
+{
+	char tok[32];
+
+	if (!job->done) { /* its connection went away: the loop frees it */
+		authq_job_free(job);
+		return;
+	}
+	if (ok) {
+		snprintf(tok, sizeof(tok), "tok%u", ++token_serial);
+		job->r = 0;
+		job->ctx = calloc(1, sizeof(*job->ctx));
+		job->token = strdup(tok);
+		ck_assert(job->ctx && job->token);
+	} else {
+		job->r = -ENOENT;
+		job->fail.code = NEGOTIATE_ERR_NO_TICKET;
+	}
+	job->done(&rig.cl, job);
+}
+
+static void deliver(bool ok)
+{
+	struct auth_job *batch[RIG_MAX_JOBS];
+	unsigned i, n = n_jobs;
+
+	/* done may submit new jobs: those wait for the next delivery. */
+	memcpy(batch, jobs, n * sizeof(batch[0]));
+	n_jobs = 0;
+	for (i = 0; i < n; i++)
+		finish_job(batch[i], ok);
+}
+
+void rig_auth_deliver(void)
+{
+	deliver(rig.auth_mode != RIG_AUTH_FAIL);
+}
+
+unsigned rig_auth_pending(void)
+{
+	return n_jobs;
+}
+
+/* Once per loop pass, like the worker's eventfd. */
+static void pass_hook(void *arg)
+{
+	(void)arg;
+	if (rig.auth_mode != RIG_AUTH_MANUAL)
+		rig_auth_deliver();
+}
+
+/* --- settings, loop, listener ---------------------------------------------------------------- */
+
+struct client_settings *rig_settings(enum kg_proxy_type type, uint16_t port)
+{
+	struct client_settings *set = calloc(1, sizeof(*set));
+
+	ck_assert_ptr_nonnull(set);
+	set->refs = 1;
+	set->cfg.proxy.type = type;
+	snprintf(set->cfg.proxy.url, sizeof(set->cfg.proxy.url), "http://127.0.0.1:%u", port);
+	snprintf(set->proxy.scheme, sizeof(set->proxy.scheme), "http");
+	snprintf(set->proxy.host, sizeof(set->proxy.host), "127.0.0.1");
+	set->proxy.port = port;
+	set->cfg.proxy.connection_timeout = 5;
+	set->cfg.proxy.request_timeout = 5;
+	set->cfg.proxy.max_retries = 0;
+	set->cfg.client.sniff_hostname = true;
+	client_settings_unref(rig.cl.set);
+	rig.set = rig.cl.set = set;
+	return set;
+}
+
+static const struct conn_ops *rig_way_out_ops;
+
+static const struct conn_ops *way_out(struct kg_client *cl, const struct relay_conn *c)
+{
+	(void)cl;
+	(void)c;
+	return rig_way_out_ops;
+}
+
+void rig_setup(enum kg_proxy_type type, const struct conn_ops *way_out_ops)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	memset(&rig, 0, sizeof(rig));
+	n_jobs = 0;
+	token_serial = 0;
+	rig.cl.fd_cap = 100;
+	snprintf(rig.cl.uid_str, sizeof(rig.cl.uid_str), "%u", (unsigned)getuid());
+
+	/* The journal: a file the test reads back. */
+	unsetenv("JOURNAL_STREAM");
+	snprintf(rig.log_path, sizeof(rig.log_path), "/tmp/kg-rig-log.XXXXXX");
+	rig.log_fd = mkstemp(rig.log_path);
+	ck_assert_int_ge(rig.log_fd, 0);
+	ck_assert_int_eq(kg_log_open("rig", LOG_DEBUG, rig.log_path), 0);
+	unlink(rig.log_path); /* read through rig.log_fd: nothing left behind, even by a failure */
+
+	rig.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(rig.lfd, 0);
+	ck_assert_int_eq(bind(rig.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(rig.lfd, 8), 0);
+	ck_assert_int_eq(getsockname(rig.lfd, (struct sockaddr *)&sin, &len), 0);
+	rig.lport = ntohs(sin.sin_port);
+	rig_settings(type, rig.lport);
+
+	ck_assert_int_eq(kg_loop_init(), 0);
+	kg_loop_set_pass_hook(pass_hook, NULL);
+	rig_way_out_ops = way_out_ops;
+	conn_init(&rig.cl, way_out);
+}
+
+void rig_teardown(void)
+{
+	conn_close_all(&rig.cl);
+	rig_auth_deliver(); /* detached jobs are freed */
+	kg_loop_cleanup();
+	/* Nothing leaks past a connection's close: descriptors, jobs, counts. */
+	ck_assert_uint_eq(rig.cl.n_fds, 0);
+	ck_assert_uint_eq(rig.cl.tunnels_active, 0);
+	ck_assert_uint_eq(rig.jobs_freed, rig.jobs_submitted);
+	client_settings_unref(rig.cl.set);
+	rig.cl.set = rig.set = NULL;
+	if (rig.lfd >= 0)
+		close(rig.lfd);
+	rig.lfd = -1;
+	kg_log_close();
+	close(rig.log_fd);
+}
+
+/* --- connections ------------------------------------------------------------------------------ */
+
+int rig_open(uint16_t dst_port, const void *first, size_t first_len)
+{
+	static const uint8_t v4mapped_lo[16] = {0, 0, 0,    0,	  0,   0, 0, 0,
+						0, 0, 0xff, 0xff, 127, 0, 0, 1};
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+	if (first_len)
+		rig_send(sv[1], first, first_len);
+	relay_conn_open(&rig.cl, sv[0], v4mapped_lo, dst_port);
+	return sv[1];
+}
+
+bool rig_connection_pending(void)
+{
+	struct pollfd p = {.fd = rig.lfd, .events = POLLIN};
+
+	return poll(&p, 1, 0) == 1;
+}
+
+static bool accept_ready(void *arg)
+{
+	(void)arg;
+	return rig_connection_pending();
+}
+
+int rig_accept(void)
+{
+	int fd;
+
+	ck_assert_msg(rig_run_until(accept_ready, NULL, RIG_WAIT_MS), "no connection to the proxy");
+	fd = accept4(rig.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+bool rig_run_until(bool (*cond)(void *arg), void *arg, int ms)
+{
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + (uint64_t)ms * 1000;
+
+	while (!cond(arg)) {
+		if (kg_now_usec(CLOCK_MONOTONIC) >= end)
+			return false;
+		ck_assert_int_eq(kg_loop_pass(5), 0);
+	}
+	return true;
+}
+
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+void rig_run_for(int ms)
+{
+	(void)rig_run_until(never, NULL, ms);
+}
+
+/* --- the test's ends of the sockets ----------------------------------------------------------- */
+
+void rig_send(int fd, const void *p, size_t n)
+{
+	ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+void rig_send_str(int fd, const char *s)
+{
+	rig_send(fd, s, strlen(s));
+}
+
+/* One byte from fd, running the loop while none is there: 1, 0 at EOF, -1 at the deadline. */
+static int read_byte(int fd, char *b, uint64_t end)
+{
+	for (;;) {
+		ssize_t n = recv(fd, b, 1, MSG_DONTWAIT);
+
+		if (n == 1)
+			return 1;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+			return 0; /* EOF, or a reset: the peer is gone either way */
+		if (kg_now_usec(CLOCK_MONOTONIC) >= end)
+			return -1;
+		ck_assert_int_eq(kg_loop_pass(5), 0);
+	}
+}
+
+void rig_expect_bytes(int fd, const void *want, size_t n)
+{
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + RIG_WAIT_MS * 1000ull;
+	char *got = calloc(1, n + 1);
+	size_t i;
+
+	ck_assert_ptr_nonnull(got);
+	for (i = 0; i < n; i++)
+		if (read_byte(fd, &got[i], end) != 1)
+			break;
+	ck_assert_msg(i == n && memcmp(got, want, n) == 0, "got %zu of %zu bytes, or others", i, n);
+	free(got);
+}
+
+void rig_expect(int fd, const char *want)
+{
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + RIG_WAIT_MS * 1000ull;
+	size_t i, n = strlen(want);
+	char *got = calloc(1, n + 1);
+
+	ck_assert_ptr_nonnull(got);
+	for (i = 0; i < n; i++)
+		if (read_byte(fd, &got[i], end) != 1)
+			break;
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+void rig_read_head(int fd, char *buf, size_t cap)
+{
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + RIG_WAIT_MS * 1000ull;
+	size_t n = 0;
+
+	while (n + 1 < cap) {
+		ck_assert_msg(read_byte(fd, &buf[n], end) == 1, "head cut short after %zu bytes",
+			      n);
+		n++;
+		if (n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0)
+			break;
+	}
+	buf[n] = '\0';
+	ck_assert_msg(n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0, "no whole head: %s", buf);
+}
+
+size_t rig_read_to_eof(int fd, char *buf, size_t cap)
+{
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + RIG_WAIT_MS * 1000ull;
+	size_t n = 0;
+	int r = -1;
+
+	while (n + 1 < cap && (r = read_byte(fd, &buf[n], end)) == 1)
+		n++;
+	buf[n] = '\0';
+	ck_assert_msg(n + 1 < cap && r == 0, "no EOF after %zu bytes: %s", n, buf);
+	return n;
+}
+
+bool rig_eof_within(int fd, int ms)
+{
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + (uint64_t)ms * 1000;
+	char b;
+
+	return read_byte(fd, &b, end) == 0;
+}
+
+/* --- the journal ------------------------------------------------------------------------------ */
+
+bool rig_log_has(const char *s)
+{
+	char buf[16384];
+	ssize_t n = pread(rig.log_fd, buf, sizeof(buf) - 1, 0);
+
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	return strstr(buf, s) != NULL;
+}

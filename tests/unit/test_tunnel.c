@@ -1,0 +1,350 @@
+/* tunnel.c: naming a steered connection's destination and opening its CONNECT tunnel, driven
+ * through tunnel_conn_ops by the real event core (loop, pump, conn) with a socketpair for the
+ * application and a scripted fake proxy on 127.0.0.1 (fake_proxy.h). What a user relies on: the
+ * CONNECT names the host the application asked for (TLS SNI, HTTP Host) or, when it says nothing
+ * within the sniff wait, the IP; a server-speaks-first port is not held up; the proxy's 200 opens
+ * a tunnel bytes cross both ways; a 407, 403 or 502, an unreachable proxy or a missing Kerberos
+ * ticket closes the application's connection with the sentence in the journal; a Kerberos answer
+ * arriving after the connection closed touches nothing.
+ *
+ * Only the Kerberos worker and the token source are fakes (fake_proxy.c): the Kerberos exchange
+ * itself is covered by test_negotiate and the integration tests.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/tunnel.h"
+#include "shared/netutil.h"
+#include <fake_proxy.h> /* tests/unit/: not a project header under src/ */
+
+#define CONNECT_HEAD(target, tok)                                                                  \
+	"CONNECT " target " HTTP/1.1\r\nHost: " target "\r\n"                                      \
+	"Proxy-Authorization: Negotiate " tok "\r\n\r\n"
+
+static void setup(void)
+{
+	rig_setup(KG_PROXY_HTTP, &tunnel_conn_ops);
+}
+
+static void teardown(void)
+{
+	rig_teardown();
+}
+
+/* A TLS ClientHello naming host (server_name extension), as a browser sends it. */
+static size_t client_hello(const char *host, uint8_t *out, size_t cap)
+{
+	size_t hl = strlen(host), n = 0, body;
+	size_t ext_len = 2 + 2 + 2 + 1 + 2 + hl; /* type, len, list len, name type, name len */
+	size_t hs_len = 2 + 32 + 1 + 2 + 2 + 1 + 1 + 2 + ext_len;
+
+	body = 4 + hs_len;
+	ck_assert_uint_le(5 + body, cap);
+	out[n++] = 0x16; /* handshake record, TLS 1.0 on the record layer */
+	out[n++] = 3;
+	out[n++] = 1;
+	out[n++] = (uint8_t)(body >> 8);
+	out[n++] = (uint8_t)body;
+	out[n++] = 1; /* ClientHello */
+	out[n++] = 0;
+	out[n++] = (uint8_t)(hs_len >> 8);
+	out[n++] = (uint8_t)hs_len;
+	out[n++] = 3; /* TLS 1.2 */
+	out[n++] = 3;
+	memset(out + n, 0x5a, 32); /* random */
+	n += 32;
+	out[n++] = 0; /* no session id */
+	out[n++] = 0; /* one cipher suite */
+	out[n++] = 2;
+	out[n++] = 0x13;
+	out[n++] = 0x01;
+	out[n++] = 1; /* null compression */
+	out[n++] = 0;
+	out[n++] = (uint8_t)(ext_len >> 8);
+	out[n++] = (uint8_t)ext_len;
+	out[n++] = 0; /* server_name */
+	out[n++] = 0;
+	out[n++] = (uint8_t)((ext_len - 4) >> 8);
+	out[n++] = (uint8_t)(ext_len - 4);
+	out[n++] = (uint8_t)((hl + 3) >> 8);
+	out[n++] = (uint8_t)(hl + 3);
+	out[n++] = 0; /* host_name */
+	out[n++] = (uint8_t)(hl >> 8);
+	out[n++] = (uint8_t)hl;
+	memcpy(out + n, host, hl);
+	return n + hl;
+}
+
+static bool no_conns(void *arg)
+{
+	(void)arg;
+	return rig.cl.conns == NULL;
+}
+
+/* The proxy answered ans to the CONNECT: the application's connection is closed and the journal
+ * says sentence. */
+static void fails_with(int app, const char *sentence)
+{
+	char line[512];
+
+	ck_assert_msg(rig_eof_within(app, 5000), "the application's connection stays open");
+	ck_assert(rig_run_until(no_conns, NULL, 1000));
+	snprintf(line, sizeof(line), "failed: %s", sentence);
+	ck_assert_msg(rig_log_has(line), "the journal does not say: %s", line);
+	ck_assert_uint_ge(rig.cl.tunnels_failed, 1);
+}
+
+/* A connection for www.example.org:443 (its ClientHello sent) whose CONNECT reached the proxy;
+ * the proxy's end. */
+static int connect_for_sni(int *app, uint8_t *hello, size_t *hello_len)
+{
+	int proxy;
+
+	*hello_len = client_hello("www.example.org", hello, 512);
+	*app = rig_open(443, hello, *hello_len);
+	proxy = rig_accept();
+	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "tok1"));
+	return proxy;
+}
+
+START_TEST(sni_names_target_and_200_opens_relay)
+{
+	uint8_t hello[512];
+	size_t hello_len;
+	int app, proxy = connect_for_sni(&app, hello, &hello_len);
+
+	ck_assert_uint_eq(rig.jobs_submitted, 1);
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\nSERVERHELLO");
+	/* What follows the 200 is the tunnel's: the app gets it, and the proxy gets the hello the
+	 * sniffing only peeked at. */
+	rig_expect(app, "SERVERHELLO");
+	rig_expect_bytes(proxy, hello, hello_len);
+	rig_send_str(app, "ping");
+	rig_expect(proxy, "ping");
+	rig_send_str(proxy, "pong");
+	rig_expect(app, "pong");
+	ck_assert_uint_eq(rig.cl.tunnels_active, 1);
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	/* Closing both ends ends the tunnel. */
+	close(app);
+	close(proxy);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert_uint_eq(rig.cl.tunnels_active, 0);
+}
+END_TEST
+
+START_TEST(host_header_names_target)
+{
+	const char *req = "GET / HTTP/1.1\r\nHost: web.example:8080\r\n\r\n";
+	int app = rig_open(8080, req, strlen(req));
+	int proxy = rig_accept();
+
+	rig_expect(proxy, CONNECT_HEAD("web.example:8080", "tok1"));
+	rig_send_str(proxy, "HTTP/1.1 200 OK\r\n\r\n");
+	rig_expect(proxy, req); /* the request goes through the tunnel untouched */
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(silent_app_connects_by_ip_after_wait)
+{
+	uint64_t t0 = kg_now_usec(CLOCK_MONOTONIC), waited;
+	int app = rig_open(443, NULL, 0);
+	int proxy = rig_accept(); /* the connect and the token do not wait for the name */
+
+	rig_expect(proxy, CONNECT_HEAD("127.0.0.1:443", "tok1"));
+	waited = kg_now_usec(CLOCK_MONOTONIC) - t0;
+	ck_assert_uint_ge(waited, CLIENT_SNIFF_WAIT_MS * 1000ull - 20000);
+	rig_send_str(proxy, "HTTP/1.1 200 OK\r\n\r\n");
+	rig_send_str(app, "late hello");
+	rig_expect(proxy, "late hello");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(server_speaks_first_port)
+{
+	uint64_t t0 = kg_now_usec(CLOCK_MONOTONIC);
+	int app = rig_open(22, NULL, 0);
+	int proxy = rig_accept();
+
+	/* SSH: the client waits for the banner, so no first-byte wait at all. */
+	rig_expect(proxy, CONNECT_HEAD("127.0.0.1:22", "tok1"));
+	ck_assert_uint_lt(kg_now_usec(CLOCK_MONOTONIC) - t0, CLIENT_SNIFF_WAIT_MS * 1000ull / 2);
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\nSSH-2.0-fake\r\n");
+	rig_expect(app, "SSH-2.0-fake\r\n");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(proxy_407_fails)
+{
+	uint8_t hello[512];
+	size_t hello_len;
+	int app, proxy = connect_for_sni(&app, hello, &hello_len);
+
+	rig_send_str(proxy, "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			    "Proxy-Authenticate: Negotiate nope\r\nContent-Length: 0\r\n\r\n");
+	fails_with(app, "proxy rejected the ticket");
+	ck_assert(rig_log_has("www.example.org"));
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(proxy_403_refuses)
+{
+	uint8_t hello[512];
+	size_t hello_len;
+	int app, proxy = connect_for_sni(&app, hello, &hello_len);
+
+	rig_send_str(proxy, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+	fails_with(app, "the proxy refused the connection to www.example.org:443: 403 Forbidden");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(proxy_502_refuses)
+{
+	uint8_t hello[512];
+	size_t hello_len;
+	int app, proxy = connect_for_sni(&app, hello, &hello_len);
+
+	rig_send_str(proxy, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+	fails_with(app, "the proxy refused the connection to www.example.org:443: 502 Bad Gateway");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(proxy_silent_times_out)
+{
+	int app, proxy;
+
+	rig.set->cfg.proxy.request_timeout = 1;
+	app = rig_open(22, NULL, 0);
+	proxy = rig_accept();
+	rig_expect(proxy, CONNECT_HEAD("127.0.0.1:22", "tok1"));
+	fails_with(app, "the proxy did not answer within 1 s (request_timeout)");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(proxy_unreachable)
+{
+	char want[256];
+	int app;
+
+	close(rig.lfd); /* nobody listens at the proxy's port any more */
+	rig.lfd = -1;
+	app = rig_open(22, NULL, 0);
+	snprintf(want, sizeof(want), "proxy unreachable: http://127.0.0.1:%u: %s", rig.lport,
+		 strerror(ECONNREFUSED));
+	fails_with(app, want);
+	close(app);
+}
+END_TEST
+
+START_TEST(no_ticket_then_407)
+{
+	uint8_t hello[512];
+	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	int app, proxy;
+
+	rig.auth_mode = RIG_AUTH_FAIL;
+	app = rig_open(443, hello, hello_len);
+	proxy = rig_accept();
+	/* Without a token the CONNECT still goes out: a proxy without authentication works. */
+	rig_expect(proxy,
+		   "CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n\r\n");
+	rig_send_str(proxy, "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			    "Proxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n");
+	fails_with(app, "no Kerberos ticket: run kinit");
+	close(app);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(kerberos_answer_after_close)
+{
+	int app, proxy;
+
+	rig.auth_mode = RIG_AUTH_MANUAL;
+	app = rig_open(443, NULL, 0);
+	proxy = rig_accept();
+	ck_assert_uint_eq(rig_auth_pending(), 1);
+	/* The application gives up while the token is still being made. */
+	close(app);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert_uint_eq(rig.jobs_cancelled, 1);
+	ck_assert(rig_eof_within(proxy, 1000)); /* the proxy connection is dropped too */
+	/* The worker's answer comes back after that: it is dropped, the connection's memory (back
+	 * in the pool) is not touched. */
+	rig_auth_deliver();
+	rig_run_for(20);
+	ck_assert_uint_eq(rig.jobs_freed, 1);
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	close(proxy);
+}
+END_TEST
+
+START_TEST(direct_without_proxy)
+{
+	int app, dest;
+
+	/* proxy.type none: straight to the original destination (the listener), no token. */
+	rig_settings(KG_PROXY_NONE, 0);
+	app = rig_open(rig.lport, "hi", 2);
+	dest = rig_accept();
+	rig_expect(dest, "hi");
+	rig_send_str(dest, "there");
+	rig_expect(app, "there");
+	ck_assert_uint_eq(rig.jobs_submitted, 0);
+	close(app);
+	close(dest);
+}
+END_TEST
+
+static Suite *tunnel_suite(void)
+{
+	Suite *s = suite_create("tunnel");
+	TCase *tc = tcase_create("setup");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, sni_names_target_and_200_opens_relay);
+	tcase_add_test(tc, host_header_names_target);
+	tcase_add_test(tc, silent_app_connects_by_ip_after_wait);
+	tcase_add_test(tc, server_speaks_first_port);
+	tcase_add_test(tc, proxy_407_fails);
+	tcase_add_test(tc, proxy_403_refuses);
+	tcase_add_test(tc, proxy_502_refuses);
+	tcase_add_test(tc, proxy_silent_times_out);
+	tcase_add_test(tc, proxy_unreachable);
+	tcase_add_test(tc, no_ticket_then_407);
+	tcase_add_test(tc, kerberos_answer_after_close);
+	tcase_add_test(tc, direct_without_proxy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(tunnel_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
