@@ -16,6 +16,15 @@ tests_unit_test_negotiate_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_
 tests_unit_test_negotiate_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
 tests_unit_test_negotiate_LDADD = $(KG_NEGOTIATE_LIBS) $(CHECK_LIBS)
 
-TESTS += tests/unit/test_negotiate tests/integration/rig-selftest.sh
+# The Kerberos worker queue (auth/authq.c) on the same throwaway KDC, plus a fake one of its own.
+check_PROGRAMS += tests/unit/test_authq
+tests_unit_test_authq_SOURCES = tests/unit/test_authq.c src/client/auth/authq.c \
+	src/client/auth/authq.h
+tests_unit_test_authq_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
+tests_unit_test_authq_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
+	-pthread
+tests_unit_test_authq_LDADD = $(KG_NEGOTIATE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS) -lpthread
+
+TESTS += tests/unit/test_negotiate tests/unit/test_authq tests/integration/rig-selftest.sh
 dist_check_SCRIPTS += tests/integration/rig-selftest.sh
 EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py
