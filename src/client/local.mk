@@ -82,7 +82,7 @@ check_PROGRAMS += tests/unit/test_tunnel tests/unit/test_forward
 TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
 	src/client/upstream.h src/client/settings.c src/client/auth/negotiate_error.c
-KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) -I$(top_srcdir)/tests/unit
+KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) -I$(top_srcdir)
 KG_RIG_LDADD = src/client/libkgclientcore.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
 	$(GSSAPI_LIBS) $(KRB5_LIBS) $(CHECK_LIBS)
 

@@ -1,6 +1,6 @@
 /* The rig of test_tunnel and test_forward (see fake_proxy.h): the fake Kerberos worker and token
  * source, the fake proxy's listener, and helpers that run the real loop while waiting. */
-#include <fake_proxy.h> /* tests/unit/: not a project header under src/ */
+#include "tests/unit/fake_proxy.h"
 
 #include <arpa/inet.h>
 #include <check.h>

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "client/forward.h"
-#include <fake_proxy.h> /* tests/unit/: not a project header under src/ */
+#include "tests/unit/fake_proxy.h"
 
 static void setup(void)
 {
