@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -469,6 +470,95 @@ START_TEST(evaluator_killed)
 }
 END_TEST
 
+/* ---- the client side's own failures ---- */
+
+START_TEST(cannot_start)
+{
+	char err[256];
+	struct kg_pac_proc_opts o = {.path = "/nonexistent/kernelgatekeeper-pac"};
+	ck_assert_ptr_null(kg_pac_proc_new(&o, err, sizeof(err)));
+	ck_assert_str_eq(err, "cannot start the PAC evaluator /nonexistent/kernelgatekeeper-pac: "
+			      "No such file or directory");
+}
+END_TEST
+
+/* A stand-in evaluator: a shell script (body) in a temporary file. */
+static char fake_path[64];
+
+static struct kg_pac_proc *start_fake(const char *body)
+{
+	char err[256];
+	snprintf(fake_path, sizeof(fake_path), "/tmp/kg-fake-pac-%ld", (long)getpid());
+	FILE *f = fopen(fake_path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(fake_path, 0700), 0);
+	struct kg_pac_proc_opts o = {.path = fake_path, .load_timeout_ms = 3000};
+	struct kg_pac_proc *p = kg_pac_proc_new(&o, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	return p;
+}
+
+START_TEST(evaluator_talks_garbage)
+{
+	char err[KG_PAC_TEXT_MAX + 64];
+	/* a frame header announcing more than any answer may hold */
+	struct kg_pac_proc *p = start_fake("printf '\\377\\377\\377\\377garbage'; exec sleep 30");
+	ck_assert_int_eq(load_err(p, good_pac, strlen(good_pac), err, sizeof(err)), -EPROTO);
+	ck_assert_msg(strstr(err, "protocol") != NULL, "%s", err);
+	/* No PAC loaded after a failed load; the stand-in was replaced, not left running. */
+	ck_assert_int_eq(kg_pac_proc_find(p, &(struct kg_pac_find){.url = "http://a/", .host = "a"},
+					  out, sizeof(out)),
+			 -ENOEXEC);
+	ck_assert_str_eq(out, "no PAC loaded");
+	pid_t pid = kg_pac_proc_pid(p);
+	kg_pac_proc_free(p);
+	ck_assert_int_eq(kill(pid, 0), -1); /* killed and reaped */
+	unlink(fake_path);
+}
+END_TEST
+
+START_TEST(evaluator_exits)
+{
+	char err[KG_PAC_TEXT_MAX + 64];
+	struct kg_pac_proc *p = start_fake("exit 3");
+	ck_assert_int_eq(load_err(p, good_pac, strlen(good_pac), err, sizeof(err)), -ECHILD);
+	ck_assert_str_eq(err, "the PAC evaluator exited with status 3 during the loading");
+	kg_pac_proc_free(p);
+	unlink(fake_path);
+}
+END_TEST
+
+static void resolve_nothing(void *ud, struct kg_pac_dns_entry *e)
+{
+	(*(int *)ud)++;
+	e->naddr = 0;
+}
+
+START_TEST(too_many_names)
+{
+	struct kg_pac_proc *p = start();
+	load_ok(p, "function FindProxyForURL(u, h) {\n"
+		   "  for (var i = 0; i < 20; i++) dnsResolve('h' + i + '.test');\n"
+		   "  return 'DIRECT';\n}\n");
+	static struct kg_pac_find q;
+	int asked = 0;
+	query(&q, "http://a.test/", "a.test");
+	ck_assert_int_eq(
+	    kg_pac_proc_find_resolving(p, &q, resolve_nothing, &asked, out, sizeof(out)), -ELOOP);
+	ck_assert_int_eq(asked, KG_PAC_PROC_DNS_ROUNDS);
+	ck_assert_str_eq(out, "PAC asked for more than 8 host names in one evaluation");
+	/* A request beyond the protocol's bounds is refused before it is sent. */
+	static char long_url[KG_PAC_URL_MAX + 2];
+	memset(long_url, 'a', sizeof(long_url) - 1);
+	q.url = long_url;
+	ck_assert_int_eq(kg_pac_proc_find(p, &q, out, sizeof(out)), -EINVAL);
+	ck_assert_str_eq(out, "PAC request refused: a field is out of the protocol's bounds");
+	kg_pac_proc_free(p);
+}
+END_TEST
+
 static int run_selftest(const char *what)
 {
 	pid_t pid = fork();
@@ -555,6 +645,10 @@ static Suite *eval_suite(void)
 	tcase_add_test(bad, hostile_two_mib);
 	tcase_add_test(bad, hostile_not_a_string);
 	tcase_add_test(bad, evaluator_killed);
+	tcase_add_test(bad, cannot_start);
+	tcase_add_test(bad, evaluator_talks_garbage);
+	tcase_add_test(bad, evaluator_exits);
+	tcase_add_test(bad, too_many_names);
 	suite_add_tcase(s, bad);
 	tcase_set_timeout(box, 30);
 	tcase_add_test(box, sandbox_kills);
