@@ -94,3 +94,11 @@ tests_unit_test_forward_SOURCES = tests/unit/test_forward.c src/client/forward.c
 	$(KG_RIG_SOURCES)
 tests_unit_test_forward_CFLAGS = $(KG_RIG_CFLAGS)
 tests_unit_test_forward_LDADD = $(KG_RIG_LDADD)
+
+# The settings the relay makes of the service's KG_MSG_CONFIG (the service's own encoder).
+check_PROGRAMS += tests/unit/test_settings
+TESTS += tests/unit/test_settings
+tests_unit_test_settings_SOURCES = tests/unit/test_settings.c src/client/settings.c
+tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
+	$(LIBCONFIG_CFLAGS)
+tests_unit_test_settings_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS)

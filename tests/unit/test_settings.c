@@ -1,0 +1,153 @@
+/* Unit tests of the client's settings (src/client/settings.c): what the relay makes of the
+ * service's KG_MSG_CONFIG, encoded here by the service's own encoder (config_wire.c). The
+ * proxy URL is parsed for proxy.type http and must be an http:// URL; none needs none; a type
+ * this version cannot do is refused with a sentence; kerberos.ccache's %{...} tokens are
+ * expanded for this user; settings are reference-counted; and two settings go the same way out
+ * only with the same type, URL and service principal.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/settings.h"
+#include "shared/config_wire.h"
+
+static uint8_t payload[KG_IPC_MAX_PAYLOAD];
+
+/* The defaults with the given changes, as the service would send them. */
+static int from(enum kg_proxy_type type, const char *url, const char *spn, const char *ccache,
+		struct client_settings **ret)
+{
+	static const uint16_t ports[] = {80, 443};
+	struct kg_ipc_msg m = {.hdr = {.type = KG_MSG_CONFIG}, .payload = payload};
+	struct kg_config cfg;
+
+	kg_config_defaults(&cfg);
+	cfg.proxy.type = type;
+	snprintf(cfg.proxy.url, sizeof(cfg.proxy.url), "%s", url);
+	snprintf(cfg.kerberos.spn, sizeof(cfg.kerberos.spn), "%s", spn);
+	snprintf(cfg.kerberos.ccache, sizeof(cfg.kerberos.ccache), "%s", ccache);
+	ck_assert_int_eq(kg_config_wire_encode(&cfg, ports, 2, payload, sizeof(payload), &m.len),
+			 0);
+	*ret = NULL;
+	return client_settings_from_msg(&m, ret);
+}
+
+START_TEST(http_proxy)
+{
+	struct client_settings *set;
+
+	ck_assert_int_eq(from(KG_PROXY_HTTP, "http://proxy.example.com:3128", "", "", &set), 0);
+	ck_assert_str_eq(set->proxy.host, "proxy.example.com");
+	ck_assert_uint_eq(set->proxy.port, 3128);
+	ck_assert_str_eq(set->cfg.proxy.url, "http://proxy.example.com:3128");
+	ck_assert_uint_eq(set->cfg.proxy.connection_timeout, 10);
+	ck_assert_uint_eq(set->proxy_addrlen, 0); /* resolved at first use, not here */
+	ck_assert_str_eq(set->ccache, "");
+	ck_assert_uint_eq(set->refs, 1);
+	ck_assert_ptr_eq(client_settings_ref(set), set);
+	ck_assert_uint_eq(set->refs, 2);
+	client_settings_unref(set);
+	ck_assert_uint_eq(set->refs, 1);
+	client_settings_unref(set);
+	client_settings_unref(NULL);
+}
+END_TEST
+
+START_TEST(none_needs_no_url)
+{
+	struct client_settings *set;
+
+	ck_assert_int_eq(from(KG_PROXY_NONE, "", "", "", &set), 0);
+	ck_assert_int_eq(set->cfg.proxy.type, KG_PROXY_NONE);
+	client_settings_unref(set);
+}
+END_TEST
+
+START_TEST(refused)
+{
+	struct client_settings *set;
+	char err[256];
+
+	/* http without a URL, or with one that is no http:// URL */
+	ck_assert_int_eq(from(KG_PROXY_HTTP, "", "", "", &set), -EINVAL);
+	ck_assert_ptr_null(set);
+	ck_assert_int_eq(client_settings_check(KG_PROXY_HTTP, "https://p.example.com:443", NULL,
+					       err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "proxy.url \"https://p.example.com:443\" is not an http:// URL "
+			      "(needed for proxy.type http)");
+	/* a type this version cannot do */
+	ck_assert_int_eq(from(KG_PROXY_WPAD, "", "", "", &set), -EOPNOTSUPP);
+	ck_assert_ptr_null(set);
+	ck_assert_int_eq(client_settings_check(KG_PROXY_WPAD, "", NULL, err, sizeof(err)),
+			 -EOPNOTSUPP);
+	ck_assert_str_eq(err, "proxy.type wpad is not supported yet; use http");
+}
+END_TEST
+
+START_TEST(ccache_tokens)
+{
+	struct client_settings *set;
+	struct passwd *pw = getpwuid(geteuid());
+	char want[256];
+
+	unsetenv("TMPDIR");
+	ck_assert_int_eq(
+	    from(KG_PROXY_HTTP, "http://p:3128", "", "FILE:%{TEMP}/krb5cc_%{uid}", &set), 0);
+	snprintf(want, sizeof(want), "FILE:/tmp/krb5cc_%u", (unsigned)getuid());
+	ck_assert_str_eq(set->ccache, want);
+	ck_assert_str_eq(set->cfg.kerberos.ccache, "FILE:%{TEMP}/krb5cc_%{uid}"); /* as sent */
+	client_settings_unref(set);
+	if (pw) {
+		ck_assert_int_eq(from(KG_PROXY_HTTP, "http://p:3128", "", "KCM:%{username}", &set),
+				 0);
+		snprintf(want, sizeof(want), "KCM:%s", pw->pw_name);
+		ck_assert_str_eq(set->ccache, want);
+		client_settings_unref(set);
+	}
+}
+END_TEST
+
+START_TEST(same_upstream)
+{
+	struct client_settings *a, *b, *c, *d;
+
+	ck_assert_int_eq(from(KG_PROXY_HTTP, "http://p:3128", "HTTP@p", "", &a), 0);
+	/* a different timeout or cache does not change the way out */
+	ck_assert_int_eq(from(KG_PROXY_HTTP, "http://p:3128", "HTTP@p", "FILE:/tmp/x", &b), 0);
+	ck_assert_int_eq(from(KG_PROXY_HTTP, "http://p:3128", "HTTP@q", "", &c), 0);
+	ck_assert_int_eq(from(KG_PROXY_NONE, "http://p:3128", "HTTP@p", "", &d), 0);
+	ck_assert(client_settings_same_upstream(a, b));
+	ck_assert(!client_settings_same_upstream(a, c)); /* another principal */
+	ck_assert(!client_settings_same_upstream(a, d)); /* direct */
+	client_settings_unref(a);
+	client_settings_unref(b);
+	client_settings_unref(c);
+	client_settings_unref(d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("settings");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, http_proxy);
+	tcase_add_test(tc, none_needs_no_url);
+	tcase_add_test(tc, refused);
+	tcase_add_test(tc, ccache_tokens);
+	tcase_add_test(tc, same_upstream);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
