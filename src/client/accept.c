@@ -205,7 +205,7 @@ void accept_init(struct kg_client *cl)
 
 	for (i = 0; i < CLIENT_MAX_LISTENERS; i++) {
 		cl->listeners[i].cl = cl;
-		cl->listeners[i].src.on_event = on_listener_event;
+		cl->listeners[i].src.kind = kg_loop_source_kind(on_listener_event);
 	}
-	cl->refusal_log.timer.on_timer = on_refusal_timer;
+	cl->refusal_log.timer.kind = kg_loop_timer_kind(on_refusal_timer);
 }

@@ -18,12 +18,28 @@
 
 #define CONN_SLAB 256 /* relay_conn structs per pool allocation */
 
+/* State tables at most: relay, linger and the starting ones (tunnel, forward, tests'). */
+#define CONN_TABLES 8
+
+static void on_app_event(struct kg_loop_source *s, uint32_t ev);
+static void on_proxy_event(struct kg_loop_source *s, uint32_t ev);
+static void on_timer(struct kg_loop_timer *t);
+static void on_ready(struct kg_loop_ready *r);
+static void bury(struct kg_loop_deferred *d);
+
 static struct {
 	struct kg_client *cl;
 	const struct conn_ops *(*way_out)(struct kg_client *cl, const struct relay_conn *c);
 	/* pool: long-lived structs kept dense, away from the short-lived setup allocations that
 	 * would pin their pages */
 	struct relay_conn *free_conns;
+	/* closed in this pass, linked through next: back to the pool once the pass is over */
+	struct relay_conn *graveyard;
+	struct kg_loop_deferred flush;
+	/* the state tables, by the one-byte index a connection keeps (tables[0]: none) */
+	const struct conn_ops *tables[CONN_TABLES];
+	uint8_t n_tables;
+	uint8_t k_app, k_proxy, k_timer, k_ready; /* the loop's kinds of our callbacks */
 } pool;
 
 void conn_init(struct kg_client *cl,
@@ -31,6 +47,37 @@ void conn_init(struct kg_client *cl,
 {
 	pool.cl = cl;
 	pool.way_out = way_out;
+	pool.flush.kind = kg_loop_deferred_kind(bury);
+	pool.k_app = kg_loop_source_kind(on_app_event);
+	pool.k_proxy = kg_loop_source_kind(on_proxy_event);
+	pool.k_timer = kg_loop_timer_kind(on_timer);
+	pool.k_ready = kg_loop_ready_kind(on_ready);
+	if (!pool.n_tables)
+		pool.n_tables = 1;
+}
+
+/* A connection keeps its tables as one-byte indexes (idle tunnels are many). */
+static uint8_t table_index(const struct conn_ops *t)
+{
+	uint8_t i;
+
+	for (i = 1; i < pool.n_tables; i++)
+		if (pool.tables[i] == t)
+			return i;
+	if (pool.n_tables == CONN_TABLES)
+		abort(); /* a program error: more state tables than CONN_TABLES */
+	pool.tables[pool.n_tables] = t;
+	return pool.n_tables++;
+}
+
+const struct conn_ops *conn_ops_of(const struct relay_conn *c)
+{
+	return pool.tables[c->ops];
+}
+
+static const struct conn_ops *owner_of(const struct relay_conn *c)
+{
+	return pool.tables[c->owner];
 }
 
 /* --- sockets ---------------------------------------------------------------------------------- */
@@ -89,7 +136,7 @@ void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed)
 	relay_buf_free(&c->to_app);
 	relay_buf_free(&c->to_proxy);
 	if (c->owner)
-		c->owner->free(c);
+		owner_of(c)->free(c);
 	client_settings_unref(c->set);
 	c->set = NULL;
 	if (c->counted_active)
@@ -102,7 +149,10 @@ void relay_conn_close(struct kg_client *cl, struct relay_conn *c, bool failed)
 		cl->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	kg_loop_defer_free(&c->grave);
+	if (!pool.graveyard)
+		kg_loop_defer_free(&pool.flush);
+	c->next = pool.graveyard;
+	pool.graveyard = c;
 	cl->status_dirty = true;
 }
 
@@ -130,7 +180,7 @@ void relay_conn_on_auth(void *ctx, struct auth_job *job)
 	if (c->dead)
 		authq_job_free(job);
 	else
-		c->ops->on_auth(cl, c, job);
+		conn_ops_of(c)->on_auth(cl, c, job);
 }
 
 /* --- relay and linger ------------------------------------------------------------------------- */
@@ -192,12 +242,12 @@ static void linger_on_timer(struct kg_client *cl, struct relay_conn *c)
 /* Relay and linger keep what the starting table hung on c (a lingering 502 keeps fwd). */
 static void owner_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)
 {
-	c->owner->on_auth(cl, c, job);
+	owner_of(c)->on_auth(cl, c, job);
 }
 
 static void owner_free(struct relay_conn *c)
 {
-	c->owner->free(c);
+	owner_of(c)->free(c);
 }
 
 /* A relay state has no timer (relay_start cancels it). */
@@ -225,10 +275,10 @@ static const struct conn_ops linger_ops = {
 
 void relay_start(struct kg_client *cl, struct relay_conn *c)
 {
-	c->owner->free(c); /* the set-up is over */
+	owner_of(c)->free(c); /* the set-up is over */
 	c->setup = NULL;
 	c->state = CONN_RELAY;
-	c->ops = &relay_ops;
+	c->ops = table_index(&relay_ops);
 	relay_set_timer(cl, c, 0);
 	relay_count_active(cl, c);
 	relay_mark_ready(c);
@@ -239,7 +289,7 @@ void relay_linger(struct kg_client *cl, struct relay_conn *c)
 	relay_side_close(cl, &c->proxy);
 	relay_buf_free(&c->to_proxy);
 	c->state = CONN_LINGER;
-	c->ops = &linger_ops;
+	c->ops = table_index(&linger_ops);
 	relay_set_timer(cl, c, kg_loop_now() + CONN_LINGER_USEC);
 	relay_mark_ready(c);
 }
@@ -261,7 +311,7 @@ static void on_app_event(struct kg_loop_source *s, uint32_t ev)
 	if (c->dead)
 		return;
 	side_flags(&c->app, ev);
-	c->ops->on_app(pool.cl, c);
+	conn_ops_of(c)->on_app(pool.cl, c);
 }
 
 static void on_proxy_event(struct kg_loop_source *s, uint32_t ev)
@@ -271,7 +321,7 @@ static void on_proxy_event(struct kg_loop_source *s, uint32_t ev)
 	if (c->dead)
 		return;
 	side_flags(&c->proxy, ev);
-	c->ops->on_upstream(pool.cl, c);
+	conn_ops_of(c)->on_upstream(pool.cl, c);
 }
 
 static void on_timer(struct kg_loop_timer *t)
@@ -279,7 +329,7 @@ static void on_timer(struct kg_loop_timer *t)
 	struct relay_conn *c = KG_CONTAINER_OF(t, struct relay_conn, timer);
 
 	c->timer.deadline = 0;
-	c->ops->on_timer(pool.cl, c);
+	conn_ops_of(c)->on_timer(pool.cl, c);
 }
 
 static void on_ready(struct kg_loop_ready *r)
@@ -287,15 +337,20 @@ static void on_ready(struct kg_loop_ready *r)
 	struct relay_conn *c = KG_CONTAINER_OF(r, struct relay_conn, ready);
 
 	if (!c->dead)
-		c->ops->on_app(pool.cl, c);
+		conn_ops_of(c)->on_app(pool.cl, c);
 }
 
-static void on_buried(struct kg_loop_deferred *d)
+/* The pass is over: no event fetched in it can still reach the connections closed in it. */
+static void bury(struct kg_loop_deferred *d)
 {
-	struct relay_conn *c = KG_CONTAINER_OF(d, struct relay_conn, grave);
+	struct relay_conn *c;
 
-	c->next = pool.free_conns;
-	pool.free_conns = c;
+	(void)d;
+	while ((c = pool.graveyard)) {
+		pool.graveyard = c->next;
+		c->next = pool.free_conns;
+		pool.free_conns = c;
+	}
 }
 
 /* --- a new connection ------------------------------------------------------------------------- */
@@ -334,12 +389,11 @@ void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uin
 		close(fd);
 		return;
 	}
-	c->app.src.on_event = on_app_event;
-	c->proxy.src.on_event = on_proxy_event;
+	c->app.src.kind = pool.k_app;
+	c->proxy.src.kind = pool.k_proxy;
 	c->proxy.fd = -1;
-	c->timer.on_timer = on_timer;
-	c->ready.on_ready = on_ready;
-	c->grave.on_free = on_buried;
+	c->timer.kind = pool.k_timer;
+	c->ready.kind = pool.k_ready;
 	memcpy(c->dst_ip, dst_ip, 16);
 	c->dst_port = dst_port;
 	/* The way out is decided here, once: a refresh of the settings later never moves this
@@ -353,6 +407,6 @@ void relay_conn_open(struct kg_client *cl, int fd, const uint8_t dst_ip[16], uin
 		relay_conn_close(cl, c, true);
 		return;
 	}
-	c->ops = c->owner = pool.way_out(cl, c);
-	c->ops->start(cl, c);
+	c->ops = c->owner = table_index(pool.way_out(cl, c));
+	conn_ops_of(c)->start(cl, c);
 }

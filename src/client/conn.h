@@ -55,23 +55,29 @@ struct relay_conn {
 	struct relay_side app, proxy;
 	struct relay_buf to_app, to_proxy;
 	struct relay_conn *prev, *next; /* kg_client.conns */
-	const struct conn_ops *ops;	/* the current state's */
-	const struct conn_ops *owner;	/* the table c started with: setup and fwd are its
-					 * module's (free, on_auth) in every later state */
 	struct kg_loop_timer timer;
-	struct kg_loop_ready ready;    /* more work without a new event */
-	struct kg_loop_deferred grave; /* freed at the end of the pass */
-	struct tunnel_setup *setup;    /* until the tunnel is open */
-	struct http_forward *fwd;      /* port 80 through the proxy */
-	struct client_settings *set;   /* the way out, fixed at accept (a reference) */
-	uint8_t dst_ip[16];	       /* original destination, v4-mapped for IPv4 */
+	struct kg_loop_ready ready; /* more work without a new event */
+	/* What the starting table's module hangs on c: one or the other, never both. */
+	union {
+		struct tunnel_setup *setup; /* until the tunnel is open */
+		struct http_forward *fwd;   /* port 80 through the proxy */
+	};
+	struct client_settings *set; /* the way out, fixed at accept (a reference) */
+	uint8_t dst_ip[16];	     /* original destination, v4-mapped for IPv4 */
 	uint16_t dst_port;
 	uint8_t state;
+	uint8_t ops;   /* the current state's table (conn.c's index: conn_ops_of()) */
+	uint8_t owner; /* the table c started with (conn.c's index): setup and fwd are its
+			* module's (free, on_auth) in every later state; 0 none */
 	bool dead, counted_active;
 };
+/* Every idle tunnel is one of these: its size is the relay's memory per idle tunnel. */
+_Static_assert(sizeof(struct relay_conn) <= 152, "struct relay_conn grew: see make bench");
 
 #define CONN_LINGER_USEC 2000000ull
 
+/* The table of c's current state. */
+const struct conn_ops *conn_ops_of(const struct relay_conn *c);
 /* way_out chooses the table a new connection starts with (its start runs at once). */
 void conn_init(struct kg_client *cl,
 	       const struct conn_ops *(*way_out)(struct kg_client *cl, const struct relay_conn *c));

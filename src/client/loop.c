@@ -20,6 +20,7 @@
  * closed by its owner instead of freed.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -34,12 +35,59 @@ static struct {
 	bool quit;
 	struct kg_loop_timer **heap;
 	uint32_t n, cap;
-	struct kg_loop_ready *ready;
+	struct kg_loop_ready *ready;   /* queued for the next run */
+	struct kg_loop_ready *running; /* the run under way: what it has not reached yet */
 	struct kg_loop_deferred *graveyard;
 	uint64_t (*clock)(void);
 	void (*hook)(void *arg);
 	void *hook_arg;
 } loop = {.epfd = -1};
+
+/* --- kinds: the callbacks, registered once per function ----------------------------------- */
+
+typedef void (*kind_fn)(void);
+
+static struct kinds {
+	const char *what;
+	kind_fn fn[KG_LOOP_KINDS]; /* [0] unused: kind 0 is "none" */
+	uint8_t n;
+} source_kinds = {"source", {0}, 1}, timer_kinds = {"timer", {0}, 1},
+  ready_kinds = {"ready", {0}, 1}, deferred_kinds = {"deferred", {0}, 1};
+
+static uint8_t kind_of(struct kinds *k, kind_fn fn)
+{
+	uint8_t i;
+
+	for (i = 1; i < k->n; i++)
+		if (k->fn[i] == fn)
+			return i;
+	if (k->n == KG_LOOP_KINDS) {
+		fprintf(stderr, "kg_loop: more than %d %s callbacks\n", KG_LOOP_KINDS - 1, k->what);
+		abort();
+	}
+	k->fn[k->n] = fn;
+	return k->n++;
+}
+
+uint8_t kg_loop_source_kind(void (*on_event)(struct kg_loop_source *s, uint32_t events))
+{
+	return kind_of(&source_kinds, (kind_fn)on_event);
+}
+
+uint8_t kg_loop_timer_kind(void (*on_timer)(struct kg_loop_timer *t))
+{
+	return kind_of(&timer_kinds, (kind_fn)on_timer);
+}
+
+uint8_t kg_loop_ready_kind(void (*on_ready)(struct kg_loop_ready *r))
+{
+	return kind_of(&ready_kinds, (kind_fn)on_ready);
+}
+
+uint8_t kg_loop_deferred_kind(void (*on_free)(struct kg_loop_deferred *d))
+{
+	return kind_of(&deferred_kinds, (kind_fn)on_free);
+}
 
 static uint64_t monotonic_usec(void)
 {
@@ -159,7 +207,7 @@ static void run_timers(uint64_t now)
 		struct kg_loop_timer *t = loop.heap[0];
 
 		kg_loop_timer_cancel(t);
-		t->on_timer(t);
+		((void (*)(struct kg_loop_timer *))timer_kinds.fn[t->kind])(t);
 	}
 }
 
@@ -167,39 +215,49 @@ static void run_timers(uint64_t now)
 
 void kg_loop_ready_mark(struct kg_loop_ready *r)
 {
-	if (r->pprev)
+	if (r->queued)
 		return;
 	r->next = loop.ready;
-	if (r->next)
-		r->next->pprev = &r->next;
-	r->pprev = &loop.ready;
 	loop.ready = r;
+	r->queued = true;
 }
 
+static bool unlink_from(struct kg_loop_ready **pp, struct kg_loop_ready *r)
+{
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Singly linked to keep the entry small: a cancel walks the list, which holds only what has
+ * work left over (and a cancel happens only when its owner closes). */
 void kg_loop_ready_cancel(struct kg_loop_ready *r)
 {
-	if (!r->pprev)
+	if (!r->queued)
 		return;
-	*r->pprev = r->next;
-	if (r->next)
-		r->next->pprev = r->pprev;
-	r->pprev = NULL;
+	if (!unlink_from(&loop.ready, r))
+		unlink_from(&loop.running, r);
 	r->next = NULL;
+	r->queued = false;
 }
 
 /* What is ready now runs once; what it marks ready again waits for the next pass (after the
  * next epoll_wait, which then does not block), so one busy object cannot starve the others. */
 static void run_ready(void)
 {
-	struct kg_loop_ready *batch = loop.ready, *r;
+	struct kg_loop_ready *r;
 
-	if (!batch)
-		return;
+	loop.running = loop.ready;
 	loop.ready = NULL;
-	batch->pprev = &batch;
-	while ((r = batch)) {
-		kg_loop_ready_cancel(r);
-		r->on_ready(r);
+	while ((r = loop.running)) {
+		loop.running = r->next;
+		r->next = NULL;
+		r->queued = false;
+		((void (*)(struct kg_loop_ready *))ready_kinds.fn[r->kind])(r);
 	}
 }
 
@@ -217,7 +275,7 @@ static void bury(void)
 
 	while ((d = loop.graveyard)) {
 		loop.graveyard = d->next;
-		d->on_free(d);
+		((void (*)(struct kg_loop_deferred *))deferred_kinds.fn[d->kind])(d);
 	}
 }
 
@@ -302,7 +360,8 @@ int kg_loop_pass(int max_wait_ms)
 	for (i = 0; i < n; i++) {
 		struct kg_loop_source *s = evs[i].data.ptr;
 
-		s->on_event(s, evs[i].events);
+		((void (*)(struct kg_loop_source *, uint32_t))source_kinds.fn[s->kind])(
+		    s, evs[i].events);
 	}
 	run_ready();
 	return 0;

@@ -4,6 +4,11 @@
  * kg_loop_source whose callback gets the epoll events; timers, ready-list entries and deferred
  * frees are likewise embedded in their owners (no allocation per event or per arm, except that
  * the timer heap grows: kg_loop_timer_reserve() makes room ahead so arming cannot fail).
+ *
+ * The callback is not stored in each embedded struct but registered once per function
+ * (kg_loop_*_kind()), and the struct keeps the one-byte kind: an idle tunnel embeds two
+ * sources, a timer and a ready entry, and 8-byte function pointers in each would make every
+ * tunnel 40 bytes larger (make bench measures the memory of idle tunnels).
  * One loop per process (the client has one thread for all relaying).
  */
 #pragma once
@@ -13,27 +18,37 @@
 
 #define KG_LOOP_EVENTS 256 /* epoll events fetched per wakeup */
 
+#define KG_LOOP_KINDS 32 /* callbacks of each sort registered at most (a program error beyond) */
+
 struct kg_loop_source {
-	void (*on_event)(struct kg_loop_source *s, uint32_t events);
+	uint8_t kind; /* kg_loop_source_kind(): gets the epoll events */
 };
 
 struct kg_loop_timer {
 	uint64_t deadline; /* monotonic usec (the loop's clock) */
 	uint32_t heap_pos; /* index in the heap + 1, 0: not armed (so zeroed memory is idle) */
-	void (*on_timer)(struct kg_loop_timer *t);
+	uint8_t kind;	   /* kg_loop_timer_kind() */
 };
 
-/* More work without a new event: on_ready runs once in the next pass. */
+/* More work without a new event: its callback runs once in the next pass. */
 struct kg_loop_ready {
-	struct kg_loop_ready *next, **pprev; /* pprev NULL: not queued */
-	void (*on_ready)(struct kg_loop_ready *r);
+	struct kg_loop_ready *next;
+	uint8_t kind; /* kg_loop_ready_kind() */
+	bool queued;
 };
 
 /* Freed at the end of the pass, after every event already fetched has been dispatched. */
 struct kg_loop_deferred {
 	struct kg_loop_deferred *next;
-	void (*on_free)(struct kg_loop_deferred *d);
+	uint8_t kind; /* kg_loop_deferred_kind() */
 };
+
+/* The kind for a callback, the same for every call with the same function (registered on first
+ * use; more than KG_LOOP_KINDS functions of one sort abort the process: a program error). */
+uint8_t kg_loop_source_kind(void (*on_event)(struct kg_loop_source *s, uint32_t events));
+uint8_t kg_loop_timer_kind(void (*on_timer)(struct kg_loop_timer *t));
+uint8_t kg_loop_ready_kind(void (*on_ready)(struct kg_loop_ready *r));
+uint8_t kg_loop_deferred_kind(void (*on_free)(struct kg_loop_deferred *d));
 
 #define KG_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - __builtin_offsetof(type, member)))
 
@@ -64,7 +79,7 @@ void kg_loop_ready_mark(struct kg_loop_ready *r);
 void kg_loop_ready_cancel(struct kg_loop_ready *r);
 static inline bool kg_loop_ready_queued(const struct kg_loop_ready *r)
 {
-	return r->pprev != 0;
+	return r->queued;
 }
 
 void kg_loop_defer_free(struct kg_loop_deferred *d);

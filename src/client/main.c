@@ -340,12 +340,12 @@ static int setup(struct kg_client *cl)
 	pump_init(true);
 	conn_init(cl, way_out);
 	accept_init(cl);
-	cl->reconnect_timer.on_timer = on_reconnect_timer;
-	cl->info_timer.on_timer = on_info_timer;
+	cl->reconnect_timer.kind = kg_loop_timer_kind(on_reconnect_timer);
+	cl->info_timer.kind = kg_loop_timer_kind(on_info_timer);
 	cl->reload_done = client_reload_done;
-	cl->stop_timer.on_timer = on_stop_timer;
-	cl->status_timer.on_timer = on_status_timer;
-	cl->trim_timer.on_timer = on_trim_timer;
+	cl->stop_timer.kind = kg_loop_timer_kind(on_stop_timer);
+	cl->status_timer.kind = kg_loop_timer_kind(on_status_timer);
+	cl->trim_timer.kind = kg_loop_timer_kind(on_trim_timer);
 	r = kg_loop_timer_arm(&cl->trim_timer, 0);
 	if (r < 0)
 		return r;
@@ -353,15 +353,15 @@ static int setup(struct kg_client *cl)
 	cl->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (cl->signal_fd < 0)
 		return -errno;
-	cl->signal_src.on_event = on_signal;
-	cl->ipc_src.on_event = on_ipc_event;
+	cl->signal_src.kind = kg_loop_source_kind(on_signal);
+	cl->ipc_src.kind = kg_loop_source_kind(on_ipc_event);
 	r = kg_loop_add(cl->signal_fd, &cl->signal_src, EPOLLIN);
 	if (r < 0)
 		return r;
 	r = authq_start(cl);
 	if (r < 0)
 		return r;
-	cl->authq_src.on_event = on_authq_ready;
+	cl->authq_src.kind = kg_loop_source_kind(on_authq_ready);
 	r = kg_loop_add(authq_fd(), &cl->authq_src, EPOLLIN);
 	if (r == 0)
 		request_short_slice();

@@ -234,7 +234,7 @@ START_TEST(open_then_relay_both_ways)
 	ck_assert_int_eq(fake.start, 1);
 	ck_assert_uint_eq(cl.n_fds, 1);
 	ck_assert_int_eq(settings_refs, 1);
-	ck_assert_ptr_eq(c->ops, &fake_ops);
+	ck_assert_ptr_eq(conn_ops_of(c), &fake_ops);
 	/* set-up: events go to the table */
 	ck_assert_int_eq(send(app, "GET", 3, 0), 3);
 	passes(1);

@@ -67,7 +67,7 @@ static void tt_init(struct tt *x, int id)
 {
 	memset(x, 0, sizeof(*x));
 	x->id = id;
-	x->t.on_timer = on_tt;
+	x->t.kind = kg_loop_timer_kind(on_tt);
 }
 
 START_TEST(timers_deadline_order)
@@ -240,7 +240,9 @@ static void on_rr(struct kg_loop_ready *r)
 
 START_TEST(ready_once_per_pass)
 {
-	struct rr a = {.r.on_ready = on_rr}, b = {.r.on_ready = on_rr}, c = {.r.on_ready = on_rr};
+	struct rr a = {.r.kind = kg_loop_ready_kind(on_rr)},
+		  b = {.r.kind = kg_loop_ready_kind(on_rr)},
+		  c = {.r.kind = kg_loop_ready_kind(on_rr)};
 
 	kg_loop_ready_mark(&a.r);
 	kg_loop_ready_mark(&a.r); /* twice: once */
@@ -264,7 +266,8 @@ END_TEST
 /* An entry of the batch being run is cancelled by another's callback: it does not run. */
 START_TEST(ready_cancel_from_callback)
 {
-	struct rr a = {.r.on_ready = on_rr}, b = {.r.on_ready = on_rr};
+	struct rr a = {.r.kind = kg_loop_ready_kind(on_rr)},
+		  b = {.r.kind = kg_loop_ready_kind(on_rr)};
 
 	a.cancel = &b;
 	b.cancel = &a;
@@ -341,9 +344,9 @@ START_TEST(deferred_free_after_fetched_events)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
 	o->fd[0] = a[0];
 	o->fd[1] = b[0];
-	o->s[0].on_event = on_s0;
-	o->s[1].on_event = on_s1;
-	o->grave.on_free = obj_on_free;
+	o->s[0].kind = kg_loop_source_kind(on_s0);
+	o->s[1].kind = kg_loop_source_kind(on_s1);
+	o->grave.kind = kg_loop_deferred_kind(obj_on_free);
 	ck_assert_int_eq(kg_loop_add(a[0], &o->s[0], EPOLLIN | EPOLLET), 0);
 	ck_assert_int_eq(kg_loop_add(b[0], &o->s[1], EPOLLIN | EPOLLET), 0);
 	ck_assert_int_eq(write(a[1], "x", 1), 1);
@@ -381,7 +384,7 @@ static void on_tick(struct kg_loop_timer *t)
 /* The hook runs once per pass and can end kg_loop_run(). */
 START_TEST(pass_hook_and_quit)
 {
-	struct kg_loop_timer tick = {.on_timer = on_tick};
+	struct kg_loop_timer tick = {.kind = kg_loop_timer_kind(on_tick)};
 	int stop_after = 3;
 
 	hook_runs = 0;
