@@ -171,67 +171,6 @@ static int read_aggregate(struct parse_ctx *ctx, const config_setting_t *s, unsi
 	return 0;
 }
 
-/* ---- The checks of a value, from the file or the wire ------------------------------------- */
-
-static int __attribute__((format(printf, 3, 4))) refuse(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-int kg_config_store_string(const struct kg_key_spec *key, const char *value, struct kg_config *cfg,
-			   char *why, size_t len)
-{
-	const char *reason;
-
-	if (strlen(value) >= key->size)
-		return refuse(why, len, "longer than %zu bytes", key->size - 1);
-	if (kg_config_has_control_char(value))
-		return refuse(why, len, "contains a control character");
-	if (key->check && (reason = key->check(value)))
-		return refuse(why, len, "\"%s\": %s", value, reason);
-	strcpy((char *)cfg + key->offset, value);
-	return 0;
-}
-
-int kg_config_store_uint(const struct kg_key_spec *key, long long value, struct kg_config *cfg,
-			 char *why, size_t len)
-{
-	void *field = (char *)cfg + key->offset;
-
-	if (value < key->min || value > key->max)
-		return refuse(why, len, "%lld is out of range %u..%u", value, key->min, key->max);
-	if (key->size == sizeof(uint16_t))
-		*(uint16_t *)field = (uint16_t)value;
-	else
-		*(unsigned *)field = (unsigned)value;
-	return 0;
-}
-
-int kg_config_store_proxy_type(const char *value, struct kg_config *cfg, char *why, size_t len)
-{
-	if (kg_proxy_type_from_string(value, &cfg->proxy.type) == 0)
-		return 0;
-	return refuse(why, len, "\"%s\" is not one of http, https, wpad, none", value);
-}
-
-int kg_config_store_port(unsigned i, long long port, struct kg_config *cfg, char *why, size_t len)
-{
-	unsigned j;
-
-	if (port < 1 || port > 65535)
-		return refuse(why, len, "%lld is out of range 1..65535", port);
-	for (j = 0; j < i; j++)
-		if (cfg->ebpf.target_ports[j] == port)
-			return refuse(why, len, "port %lld is listed twice", port);
-	cfg->ebpf.target_ports[i] = (uint16_t)port;
-	return 0;
-}
-
 /* ---- Validators and custom keys ------------------------------------------------------------ */
 
 static const char *check_url(const char *value)
