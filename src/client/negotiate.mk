@@ -11,15 +11,16 @@ KG_NEGOTIATE_LIBS = src/client/libkgnegotiate.a src/client/libkgclientparse.a \
 	$(GSSAPI_LIBS) $(KRB5_LIBS)
 
 check_PROGRAMS += tests/unit/test_negotiate
-tests_unit_test_negotiate_SOURCES = tests/unit/test_negotiate.c
+tests_unit_test_negotiate_SOURCES = tests/unit/test_negotiate.c tests/unit/kdc_rig.c \
+	tests/unit/kdc_rig.h
 tests_unit_test_negotiate_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 tests_unit_test_negotiate_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
 tests_unit_test_negotiate_LDADD = $(KG_NEGOTIATE_LIBS) $(CHECK_LIBS)
 
 # The Kerberos worker queue (auth/authq.c) on the same throwaway KDC, plus a fake one of its own.
 check_PROGRAMS += tests/unit/test_authq
-tests_unit_test_authq_SOURCES = tests/unit/test_authq.c src/client/auth/authq.c \
-	src/client/auth/authq.h
+tests_unit_test_authq_SOURCES = tests/unit/test_authq.c tests/unit/kdc_rig.c \
+	tests/unit/kdc_rig.h src/client/auth/authq.c src/client/auth/authq.h
 tests_unit_test_authq_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 tests_unit_test_authq_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
 	-pthread

@@ -6,6 +6,7 @@
  * cannot be set up.
  */
 #include "client/auth/authq.h"
+#include "tests/unit/kdc_rig.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -24,58 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef KG_TOP_SRCDIR
-#define KG_TOP_SRCDIR "."
-#endif
-
-#define PROXY_HOST "proxy.kgtest.local"
-#define REALM	   "KGTEST.LOCAL"
 #ifndef WAIT_MS
 #define WAIT_MS 20000 /* bound on every wait for the worker */
 #endif
 
-static char rig[PATH_MAX];
-static char helper[PATH_MAX];
-static char live_conf[PATH_MAX + 16]; /* krb5.conf of the throwaway KDC */
-static int kdc_port;
-static pid_t kdc_pid = -1;
-
 /* --- process helpers --- */
-
-static int run(char *const argv[])
-{
-	pid_t pid;
-	int status;
-
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rig_cmd(const char *cmd, const char *a, const char *b, const char *c)
-{
-	char *argv[] = {"bash", helper, (char *)cmd, rig, (char *)a, (char *)b, (char *)c, NULL};
-
-	return run(argv);
-}
-
-/* ccache "FILE:<rig>/<name>" */
-static const char *cc_path(const char *name)
-{
-	static char buf[2][PATH_MAX + 8];
-	static int i;
-
-	i ^= 1;
-	snprintf(buf[i], sizeof(buf[i]), "FILE:%s/%s", rig, name);
-	return buf[i];
-}
 
 static long now_ms(void)
 {
@@ -83,13 +37,6 @@ static long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
 }
 
 /* --- the fake KDC: a TCP listener on 127.0.0.1 that never answers --- */
@@ -115,9 +62,9 @@ static void use_dead_kdc(int port)
 {
 	char path[PATH_MAX + 32], cmd[3 * PATH_MAX + 128];
 
-	snprintf(path, sizeof(path), "%s/krb5-dead-%d.conf", rig, port);
+	snprintf(path, sizeof(path), "%s/krb5-dead-%d.conf", kdc_rig_dir, port);
 	snprintf(cmd, sizeof(cmd), "sed 's/kdc = 127\\.0\\.0\\.1:%d/kdc = 127.0.0.1:%d/' %s >%s",
-		 kdc_port, port, live_conf, path);
+		 kdc_rig_port, port, kdc_rig_conf, path);
 	ck_assert_int_eq(system(cmd), 0);
 	setenv("KRB5_CONFIG", path, 1);
 }
@@ -208,7 +155,7 @@ static int accepts_during(int lfd, int ms)
 }
 
 static const struct authq_request alice = {
-    .proxy_host = PROXY_HOST, .spn = "", .ccache = "", /* set in setup: cc-alice */
+    .proxy_host = KDC_RIG_PROXY_HOST, .spn = "", .ccache = "", /* set in setup: cc-alice */
 };
 
 static struct authq_request req_for(const char *cc)
@@ -223,14 +170,14 @@ static void setup(void)
 {
 	n_done = 0;
 	memset(done_log, 0, sizeof(done_log));
-	setenv("KRB5_CONFIG", live_conf, 1);
+	setenv("KRB5_CONFIG", kdc_rig_conf, 1);
 }
 
 /* --- cases --- */
 
 START_TEST(test_token_job)
 {
-	struct authq_request req = req_for(cc_path("cc-alice"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-alice"));
 	int owner;
 	struct auth_job *job;
 
@@ -253,7 +200,7 @@ END_TEST
 /* A failure is a result too: no ticket in the cache, classified, no token. */
 START_TEST(test_token_job_failure)
 {
-	struct authq_request req = req_for(cc_path("cc-none"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-none"));
 	int owner;
 
 	ck_assert_int_eq(authq_start(&the_ctx), 0);
@@ -270,7 +217,7 @@ END_TEST
 
 START_TEST(test_ticket_job)
 {
-	struct authq_request req = req_for(cc_path("cc-alice"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-alice"));
 
 	ck_assert_int_eq(authq_start(&the_ctx), 0);
 	ck_assert_ptr_nonnull(authq_submit_ticket(&req, on_done));
@@ -280,7 +227,7 @@ START_TEST(test_ticket_job)
 	ck_assert_int_eq(done_log[0].r, 0);
 	ck_assert(done_log[0].ticket);
 	ck_assert(!done_log[0].token);
-	ck_assert_str_eq(done_log[0].principal, "alice@" REALM);
+	ck_assert_str_eq(done_log[0].principal, "alice@" KDC_RIG_REALM);
 	ck_assert(authq_stop());
 }
 END_TEST
@@ -288,7 +235,7 @@ END_TEST
 /* Jobs come back in the order they were submitted, tokens and reports alike. */
 START_TEST(test_order)
 {
-	struct authq_request req = req_for(cc_path("cc-alice"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-alice"));
 	int owners[6], i;
 
 	ck_assert_int_eq(authq_start(&the_ctx), 0);
@@ -318,7 +265,7 @@ END_TEST
  * KDC. A job submitted after them does (the check can see a request). */
 START_TEST(test_cancel_queued)
 {
-	struct authq_request req = req_for(cc_path("cc-stuck"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-stuck"));
 	struct auth_job *jobs[3];
 	int lfd, port, held, accepts = 0, blocker, late, i;
 
@@ -374,7 +321,7 @@ END_TEST
 START_TEST(test_queue_full)
 {
 	static struct auth_job *jobs[AUTHQ_MAX_PENDING];
-	struct authq_request req = req_for(cc_path("cc-stuck"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-stuck"));
 	int lfd, port, held, accepts = 0, i;
 
 	lfd = fake_listen(&port);
@@ -414,7 +361,7 @@ END_TEST
  * frees it. */
 START_TEST(test_detach_running)
 {
-	struct authq_request req = req_for(cc_path("cc-stuck"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-stuck"));
 	struct auth_job *job;
 	int lfd, port, held, accepts = 0, after;
 
@@ -441,7 +388,7 @@ END_TEST
  * child can exit() normally (and a coverage build counts it). */
 START_TEST(test_stop_stuck)
 {
-	struct authq_request req = req_for(cc_path("cc-stuck"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-stuck"));
 	int lfd, port, status = 0;
 	long start, elapsed;
 	pid_t pid;
@@ -490,7 +437,7 @@ START_TEST(test_stop_stuck)
 			waitpid(pid, &status, 0);
 			ck_abort_msg("the child did not end");
 		}
-		sleep_ms(20);
+		kdc_rig_sleep_ms(20);
 	}
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
@@ -502,7 +449,7 @@ static int release_fd = -1;
 static void *release_later(void *arg)
 {
 	(void)arg;
-	sleep_ms(300);
+	kdc_rig_sleep_ms(300);
 	close(release_fd);
 	return NULL;
 }
@@ -517,7 +464,7 @@ static size_t heap_in_use(void)
  * finished but not yet handed to the loop; done is never called. */
 START_TEST(test_stop_frees_queued)
 {
-	struct authq_request req = req_for(cc_path("cc-stuck"));
+	struct authq_request req = req_for(kdc_rig_cc("cc-stuck"));
 	int lfd, port, i;
 	size_t before, queued;
 	pthread_t t;
@@ -583,152 +530,23 @@ static Suite *authq_suite(void)
 	return s;
 }
 
-/* --- the throwaway KDC --- */
-
-static int skip(const char *why)
-{
-	const char *req = getenv("KG_REQUIRE_PRIVILEGED");
-
-	if (req && strcmp(req, "1") == 0) {
-		fprintf(stderr, "FAIL (KG_REQUIRE_PRIVILEGED=1, would skip): %s\n", why);
-		return 99;
-	}
-	fprintf(stderr, "SKIP: %s\n", why);
-	return 77;
-}
-
-static bool kdc_listening(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)kdc_port)};
-	int fd, r;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	return r == 0;
-}
-
-static void kdc_stop(void)
-{
-	int i, status;
-
-	if (kdc_pid <= 0)
-		return;
-	kill(kdc_pid, SIGTERM);
-	for (i = 0; i < 30; i++) {
-		if (waitpid(kdc_pid, &status, WNOHANG) != 0)
-			break;
-		sleep_ms(100);
-	}
-	if (i == 30) {
-		kill(kdc_pid, SIGKILL);
-		waitpid(kdc_pid, &status, 0);
-	}
-	kdc_pid = -1;
-}
-
-static void rig_remove(void)
-{
-	char *argv[] = {"rm", "-rf", rig, NULL};
-
-	if (rig[0])
-		run(argv);
-}
-
-static int rig_setup(void)
-{
-	const char *top = getenv("top_srcdir");
-	char path[PATH_MAX + 32];
-	char *tools[] = {"sh", "-c",
-			 "command -v krb5kdc kdb5_util kadmin.local kinit kdestroy >/dev/null",
-			 NULL};
-	FILE *f;
-	int i;
-
-	/* the KDC tools live in sbin, which an unprivileged PATH may lack */
-	snprintf(path, sizeof(path), "%s:/usr/sbin:/sbin", getenv("PATH") ? getenv("PATH") : "");
-	setenv("PATH", path, 1);
-	if (run(tools) != 0)
-		return skip("needs krb5kdc, kdb5_util, kadmin.local (krb5-kdc, krb5-admin-server) "
-			    "and kinit (krb5-user)");
-	snprintf(helper, sizeof(helper), "%s/tests/lib/krbrig-kdc.sh", top ? top : KG_TOP_SRCDIR);
-	if (access(helper, R_OK) != 0) {
-		fprintf(stderr, "cannot read %s\n", helper);
-		return 99;
-	}
-	snprintf(rig, sizeof(rig), "%s/kgauthq.XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(rig)) {
-		rig[0] = '\0';
-		perror("mkdtemp");
-		return 99;
-	}
-	if (rig_cmd("init", NULL, NULL, NULL) != 0 ||
-	    rig_cmd("addprinc", "alice", "alicepw", NULL) != 0) {
-		fprintf(stderr, "KDC setup failed\n");
-		return 99;
-	}
-	snprintf(path, sizeof(path), "%s/kdc.port", rig);
-	f = fopen(path, "re");
-	if (!f || fscanf(f, "%d", &kdc_port) != 1) {
-		if (f)
-			fclose(f);
-		fprintf(stderr, "no %s\n", path);
-		return 99;
-	}
-	fclose(f);
-
-	snprintf(live_conf, sizeof(live_conf), "%s/krb5.conf", rig);
-	setenv("KRB5_CONFIG", live_conf, 1);
-	snprintf(path, sizeof(path), "%s/rcache", rig);
-	setenv("KRB5RCACHEDIR", path, 1);
-	/* never the invoking user's own tickets */
-	snprintf(path, sizeof(path), "FILE:%s/cc-unset", rig);
-	setenv("KRB5CCNAME", path, 1);
-	unsetenv("KRB5_CLIENT_KTNAME");
-
-	kdc_pid = fork();
-	if (kdc_pid < 0)
-		return 99;
-	if (kdc_pid == 0) {
-		char *argv[] = {"bash", helper, "exec-kdc", rig, NULL};
-
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	for (i = 0; i < 50 && !kdc_listening(); i++)
-		sleep_ms(100);
-	if (!kdc_listening()) {
-		fprintf(stderr, "the KDC does not listen on 127.0.0.1:%d\n", kdc_port);
-		return 99;
-	}
-	/* cc-alice for the live KDC; cc-stuck holds only a TGT, so every token made with it
-	 * needs a TGS exchange: with the fake KDC, one that does not answer */
-	if (rig_cmd("kinit", "alice", "alicepw", cc_path("cc-alice")) != 0 ||
-	    rig_cmd("kinit", "alice", "alicepw", cc_path("cc-stuck")) != 0) {
-		fprintf(stderr, "kinit failed\n");
-		return 99;
-	}
-	return 0;
-}
-
 int main(void)
 {
+	static const struct kdc_rig_user users[] = {{"alice"}, {NULL}};
 	SRunner *sr;
 	int failed, r;
 
-	r = rig_setup();
+	r = kdc_rig_setup("kgauthq", users, false);
+	/* cc-alice for the live KDC; cc-stuck holds only a TGT, so every token made with it
+	 * needs a TGS exchange: with the fake KDC, one that does not answer */
+	if (r == 0 &&
+	    (kdc_rig_cmd("kinit", "alice", "alicepw", kdc_rig_cc("cc-alice"), NULL, NULL) != 0 ||
+	     kdc_rig_cmd("kinit", "alice", "alicepw", kdc_rig_cc("cc-stuck"), NULL, NULL) != 0)) {
+		fprintf(stderr, "kinit failed\n");
+		r = 99;
+	}
 	if (r != 0) {
-		kdc_stop();
-		if (r != 77 && rig[0]) {
-			char *argv[] = {"sh", "-c", "tail -n 20 \"$0\"/logs/* >&2", rig, NULL};
-
-			run(argv);
-		}
-		rig_remove();
+		kdc_rig_teardown(r);
 		return r;
 	}
 	sr = srunner_create(authq_suite());
@@ -737,7 +555,6 @@ int main(void)
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	kdc_stop();
-	rig_remove();
+	kdc_rig_teardown(0);
 	return failed == 0 ? 0 : 1;
 }

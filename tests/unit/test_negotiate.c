@@ -6,6 +6,7 @@
 #include "client/auth/negotiate.h"
 
 #include "client/proto/base64.h"
+#include "tests/unit/kdc_rig.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -25,90 +26,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef KG_TOP_SRCDIR
-#define KG_TOP_SRCDIR "."
-#endif
-
-#define PROXY_HOST "proxy.kgtest.local"
-#define REALM	   "KGTEST.LOCAL"
-
-static char rig[PATH_MAX];
-static char helper[PATH_MAX];
-static int kdc_port;
-static pid_t kdc_pid = -1;
-
 /* --- process helpers --- */
-
-static int run(char *const argv[])
-{
-	pid_t pid;
-	int status;
-
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int rig_cmd(const char *cmd, const char *a, const char *b, const char *c, const char *d,
-		   const char *e)
-{
-	char *argv[] = {"bash",	   helper,    (char *)cmd, rig,	      (char *)a,
-			(char *)b, (char *)c, (char *)d,   (char *)e, NULL};
-	return run(argv);
-}
-
-/* ccache "FILE:<rig>/<name>" */
-static const char *cc_path(const char *name)
-{
-	static char buf[2][PATH_MAX + 8];
-	static int i;
-
-	i ^= 1;
-	snprintf(buf[i], sizeof(buf[i]), "FILE:%s/%s", rig, name);
-	return buf[i];
-}
 
 static void kinit(const char *user, const char *cc, const char *lifetime)
 {
 	char pw[64];
 
 	snprintf(pw, sizeof(pw), "%spw", user);
-	ck_assert_int_eq(rig_cmd("kinit", user, pw, cc, lifetime ? "-l" : NULL, lifetime), 0);
+	ck_assert_int_eq(kdc_rig_cmd("kinit", user, pw, cc, lifetime ? "-l" : NULL, lifetime), 0);
 }
 
 static void kdestroy(const char *cc)
 {
 	char *argv[] = {"kdestroy", "-q", "-c", (char *)cc, NULL};
 
-	ck_assert_int_eq(run(argv), 0);
-}
-
-static bool kdc_listening(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)kdc_port)};
-	int fd, r;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	return r == 0;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
+	ck_assert_int_eq(kdc_rig_run(argv), 0);
 }
 
 static char *encode(const void *data, size_t len)
@@ -191,12 +123,12 @@ static struct negotiate_ctx *exchange(const struct negotiate_options *opts, char
 	return ctx;
 }
 
-/* A whole exchange on opts, in which the proxy sees USER@REALM. */
+/* A whole exchange on opts, in which the proxy sees USER@KDC_RIG_REALM. */
 static void expect_user(const struct negotiate_options *opts, const char *user)
 {
 	char who[256] = "", want[64];
 
-	snprintf(want, sizeof(want), "%s@%s", user, REALM);
+	snprintf(want, sizeof(want), "%s@%s", user, KDC_RIG_REALM);
 	negotiate_free(exchange(opts, who, sizeof(who)));
 	ck_assert_str_eq(who, want);
 }
@@ -222,7 +154,7 @@ static void expect_failure(const struct negotiate_options *opts, int want_r,
 
 /* --- the cases --- */
 
-static const struct negotiate_options proxy_opts = {.proxy_host = PROXY_HOST};
+static const struct negotiate_options proxy_opts = {.proxy_host = KDC_RIG_PROXY_HOST};
 
 /* kinit alice into ccache file NAME, make it the default, and start a context on it. */
 static struct negotiate_ctx *start_as_alice(const char *name, char **ret_token)
@@ -230,8 +162,8 @@ static struct negotiate_ctx *start_as_alice(const char *name, char **ret_token)
 	struct negotiate_failure fail;
 	struct negotiate_ctx *ctx = NULL;
 
-	kinit("alice", cc_path(name), NULL);
-	setenv("KRB5CCNAME", cc_path(name), 1);
+	kinit("alice", kdc_rig_cc(name), NULL);
+	setenv("KRB5CCNAME", kdc_rig_cc(name), 1);
 	ck_assert_int_eq(negotiate_start(&proxy_opts, &ctx, ret_token, &fail), 0);
 	return ctx;
 }
@@ -242,12 +174,12 @@ START_TEST(test_token_accepted_mutual)
 	uint32_t flags = 0;
 	char who[256] = "";
 
-	kinit("alice", cc_path("cc-alice"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-alice"), 1);
+	kinit("alice", kdc_rig_cc("cc-alice"), NULL);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-alice"), 1);
 	ctx = exchange(&proxy_opts, who, sizeof(who));
-	ck_assert_str_eq(who, "alice@" REALM);
+	ck_assert_str_eq(who, "alice@" KDC_RIG_REALM);
 	ck_assert(negotiate_mutual(ctx));
-	ck_assert_str_eq(negotiate_spn(ctx), "HTTP@" PROXY_HOST);
+	ck_assert_str_eq(negotiate_spn(ctx), "HTTP@" KDC_RIG_PROXY_HOST);
 	ck_assert_int_eq(negotiate_flags(ctx, &flags), 0);
 	ck_assert(flags & GSS_C_MUTUAL_FLAG);
 	ck_assert(!(flags & GSS_C_DELEG_FLAG));
@@ -272,14 +204,15 @@ END_TEST
 
 START_TEST(test_configured_ccache)
 {
-	struct negotiate_options opts = {.proxy_host = PROXY_HOST, .ccache = cc_path("cc-conf")};
+	struct negotiate_options opts = {.proxy_host = KDC_RIG_PROXY_HOST,
+					 .ccache = kdc_rig_cc("cc-conf")};
 	struct negotiate_ctx *ctx;
 	char who[256] = "";
 
 	kinit("bob", opts.ccache, NULL);
-	setenv("KRB5CCNAME", cc_path("cc-nowhere"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-nowhere"), 1);
 	ctx = exchange(&opts, who, sizeof(who));
-	ck_assert_str_eq(who, "bob@" REALM);
+	ck_assert_str_eq(who, "bob@" KDC_RIG_REALM);
 	negotiate_free(ctx);
 }
 END_TEST
@@ -287,16 +220,16 @@ END_TEST
 START_TEST(test_principal_form_spn)
 {
 	struct negotiate_options opts = {.proxy_host = "198.51.100.2",
-					 .spn = "HTTP/" PROXY_HOST "@" REALM};
+					 .spn = "HTTP/" KDC_RIG_PROXY_HOST "@" KDC_RIG_REALM};
 	struct negotiate_ctx *ctx;
 	char who[256] = "";
 
-	kinit("alice", cc_path("cc-spn"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-spn"), 1);
+	kinit("alice", kdc_rig_cc("cc-spn"), NULL);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-spn"), 1);
 	ctx = exchange(&opts, who, sizeof(who));
-	ck_assert_str_eq(who, "alice@" REALM);
+	ck_assert_str_eq(who, "alice@" KDC_RIG_REALM);
 	negotiate_free(ctx);
-	opts.spn = "HTTP@" PROXY_HOST;
+	opts.spn = "HTTP@" KDC_RIG_PROXY_HOST;
 	ctx = exchange(&opts, who, sizeof(who));
 	negotiate_free(ctx);
 }
@@ -307,7 +240,7 @@ START_TEST(test_no_ccache)
 	struct negotiate_ticket t;
 	struct negotiate_failure fail;
 
-	setenv("KRB5CCNAME", cc_path("cc-missing"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-missing"), 1);
 	expect_failure(&proxy_opts, -EACCES, NEGOTIATE_ERR_NO_TICKET,
 		       "no Kerberos ticket: run kinit");
 	ck_assert_int_eq(negotiate_ticket_status(NULL, &t, &fail), -ENOENT);
@@ -321,13 +254,13 @@ START_TEST(test_expired_ticket)
 	struct negotiate_failure fail;
 	int i;
 
-	kinit("alice", cc_path("cc-short"), "2s");
-	setenv("KRB5CCNAME", cc_path("cc-short"), 1);
+	kinit("alice", kdc_rig_cc("cc-short"), "2s");
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-short"), 1);
 	ck_assert_int_eq(negotiate_ticket_status(NULL, &t, &fail), 0);
 	ck_assert(t.has_tgt);
 	ck_assert_int_le(t.tgt_end, time(NULL) + 3);
 	for (i = 0; i < 60 && time(NULL) <= t.tgt_end; i++)
-		sleep_ms(100);
+		kdc_rig_sleep_ms(100);
 	ck_assert_int_gt(time(NULL), t.tgt_end);
 	expect_failure(&proxy_opts, -EACCES, NEGOTIATE_ERR_TICKET_EXPIRED,
 		       "Kerberos ticket expired: run kinit");
@@ -338,8 +271,8 @@ START_TEST(test_unknown_service_principal)
 {
 	struct negotiate_options opts = {.proxy_host = "nosuch.kgtest.local"};
 
-	kinit("alice", cc_path("cc-unknown"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-unknown"), 1);
+	kinit("alice", kdc_rig_cc("cc-unknown"), NULL);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-unknown"), 1);
 	expect_failure(&opts, -EACCES, NEGOTIATE_ERR_UNKNOWN_SERVICE,
 		       "unknown service principal HTTP@nosuch.kgtest.local");
 }
@@ -350,7 +283,7 @@ START_TEST(test_bad_spn)
 	struct negotiate_options opts = {.spn = "HTTP@"};
 	struct negotiate_options none = {0};
 
-	setenv("KRB5CCNAME", cc_path("cc-alice"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-alice"), 1);
 	expect_failure(&opts, -EINVAL, NEGOTIATE_ERR_BAD_SPN, "invalid service principal name");
 	expect_failure(&none, -EINVAL, NEGOTIATE_ERR_BAD_SPN, "invalid service principal name");
 }
@@ -372,7 +305,7 @@ static void kinit_cycle(const struct negotiate_options *opts, const char *cc)
 
 START_TEST(test_kinit_after_kdestroy)
 {
-	kinit_cycle(&proxy_opts, cc_path("cc-cycle"));
+	kinit_cycle(&proxy_opts, kdc_rig_cc("cc-cycle"));
 }
 END_TEST
 
@@ -380,8 +313,8 @@ END_TEST
  * did with the pre-flight: the current ccache's principal, and failures classified as before. */
 START_TEST(test_session)
 {
-	const char *cc = cc_path("cc-session");
-	struct negotiate_options opts = {.proxy_host = PROXY_HOST};
+	const char *cc = kdc_rig_cc("cc-session");
+	struct negotiate_options opts = {.proxy_host = KDC_RIG_PROXY_HOST};
 	struct negotiate_options other = {.proxy_host = "nosuch.kgtest.local"};
 
 	ck_assert_int_eq(negotiate_session_new(&opts.session), 0);
@@ -398,7 +331,7 @@ START_TEST(test_session)
 	kinit("bob", cc, NULL);
 	expect_user(&opts, "bob");
 	/* GSSAPI failing under the shortcut (its success was with cc): the pre-flight says why */
-	kinit_cycle(&opts, cc_path("cc-session-cycle"));
+	kinit_cycle(&opts, kdc_rig_cc("cc-session-cycle"));
 	negotiate_session_free(opts.session);
 }
 END_TEST
@@ -490,26 +423,26 @@ END_TEST
 
 START_TEST(test_ticket_status)
 {
-	struct negotiate_options with_cc = {.proxy_host = PROXY_HOST,
-					    .ccache = cc_path("cc-status")};
-	struct negotiate_options empty_cc = {.proxy_host = PROXY_HOST, .ccache = ""};
+	struct negotiate_options with_cc = {.proxy_host = KDC_RIG_PROXY_HOST,
+					    .ccache = kdc_rig_cc("cc-status")};
+	struct negotiate_options empty_cc = {.proxy_host = KDC_RIG_PROXY_HOST, .ccache = ""};
 	struct negotiate_ticket t;
 	struct negotiate_failure fail;
 	time_t now = time(NULL);
 
 	kinit("alice", with_cc.ccache, NULL);
-	setenv("KRB5CCNAME", cc_path("cc-nowhere"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-nowhere"), 1);
 
 	ck_assert_int_eq(negotiate_ticket_status(&with_cc, &t, &fail), 0);
-	ck_assert_str_eq(t.principal, "alice@" REALM);
-	ck_assert_str_eq(t.ccache, cc_path("cc-status"));
+	ck_assert_str_eq(t.principal, "alice@" KDC_RIG_REALM);
+	ck_assert_str_eq(t.ccache, kdc_rig_cc("cc-status"));
 	ck_assert(t.has_tgt);
 	ck_assert_int_gt(t.tgt_end, now + 9 * 3600);
 	ck_assert_int_le(t.tgt_end, now + 10 * 3600 + 5);
 	ck_assert_int_ge(t.tgt_renew_until, t.tgt_end);
-	setenv("KRB5CCNAME", cc_path("cc-status"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-status"), 1);
 	ck_assert_int_eq(negotiate_ticket_status(&empty_cc, &t, &fail), 0);
-	ck_assert_str_eq(t.principal, "alice@" REALM);
+	ck_assert_str_eq(t.principal, "alice@" KDC_RIG_REALM);
 }
 END_TEST
 
@@ -519,13 +452,13 @@ END_TEST
 START_TEST(test_ticket_status_follows_cache_selection)
 {
 	char dir[PATH_MAX], coll[PATH_MAX + 8], path[PATH_MAX + 32], *old_home = getenv("HOME");
-	struct negotiate_options in_coll = {.proxy_host = PROXY_HOST};
+	struct negotiate_options in_coll = {.proxy_host = KDC_RIG_PROXY_HOST};
 	char who[256] = "";
 	struct negotiate_ticket t;
 	struct negotiate_failure fail;
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/coll-home", rig);
+	snprintf(dir, sizeof(dir), "%s/coll-home", kdc_rig_dir);
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	snprintf(coll, sizeof(coll), "DIR:%s/cc", dir);
 	snprintf(path, sizeof(path), "%s/cc", dir);
@@ -535,17 +468,18 @@ START_TEST(test_ticket_status_follows_cache_selection)
 	snprintf(path, sizeof(path), "%s/.k5identity", dir);
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "alice@%s host=%s\n", REALM, PROXY_HOST);
+	fprintf(f, "alice@%s host=%s\n", KDC_RIG_REALM, KDC_RIG_PROXY_HOST);
 	fclose(f);
 	old_home = old_home ? strdup(old_home) : NULL;
 	setenv("HOME", dir, 1);
 	setenv("KRB5CCNAME", coll, 1);
 
 	ck_assert_int_eq(negotiate_ticket_status(NULL, &t, &fail), 0);
-	ck_assert_str_eq(t.principal, "bob@" REALM); /* the primary, with no proxy to choose for */
+	ck_assert_str_eq(t.principal,
+			 "bob@" KDC_RIG_REALM); /* the primary, with no proxy to choose for */
 	expect_user(&proxy_opts, "alice");
 	ck_assert_int_eq(negotiate_ticket_status(&proxy_opts, &t, &fail), 0);
-	ck_assert_str_eq(t.principal, "alice@" REALM);
+	ck_assert_str_eq(t.principal, "alice@" KDC_RIG_REALM);
 	ck_assert(t.has_tgt);
 	/* Configured explicitly, a collection's name pins its primary (no selection) for GSSAPI:
 	 * the status must still name whoever the tokens come from. */
@@ -602,36 +536,36 @@ END_TEST
 /* Stops the suite's KDC: keep it the last case (the runner reaps the KDC at the end). */
 START_TEST(test_kdc_unreachable)
 {
-	struct negotiate_options opts = {.proxy_host = PROXY_HOST};
+	struct negotiate_options opts = {.proxy_host = KDC_RIG_PROXY_HOST};
 	struct negotiate_session *session = NULL;
 	struct negotiate_ctx *ctx;
 	char who[256] = "";
 	int i;
 
-	kinit("alice", cc_path("cc-tgtonly"), NULL);
-	kinit("alice", cc_path("cc-cached"), NULL);
-	setenv("KRB5CCNAME", cc_path("cc-cached"), 1);
+	kinit("alice", kdc_rig_cc("cc-tgtonly"), NULL);
+	kinit("alice", kdc_rig_cc("cc-cached"), NULL);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-cached"), 1);
 	negotiate_free(exchange(&proxy_opts, who, sizeof(who))); /* caches the service ticket */
 
 	ck_assert_int_eq(negotiate_session_new(&session), 0);
-	ck_assert_int_eq(kill(kdc_pid, SIGTERM), 0);
-	for (i = 0; i < 50 && kdc_listening(); i++)
-		sleep_ms(100);
-	ck_assert(!kdc_listening());
+	ck_assert_int_eq(kill(kdc_rig_pid, SIGTERM), 0);
+	for (i = 0; i < 50 && kdc_rig_listening(); i++)
+		kdc_rig_sleep_ms(100);
+	ck_assert(!kdc_rig_listening());
 
-	setenv("KRB5CCNAME", cc_path("cc-tgtonly"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-tgtonly"), 1);
 	expect_failure(&proxy_opts, -EACCES, NEGOTIATE_ERR_KDC_UNREACHABLE, "KDC unreachable");
 	/* the same under a session's shortcut (its success was with the other ccache) */
 	opts.session = session;
-	setenv("KRB5CCNAME", cc_path("cc-cached"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-cached"), 1);
 	negotiate_free(exchange(&opts, who, sizeof(who)));
-	setenv("KRB5CCNAME", cc_path("cc-tgtonly"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-tgtonly"), 1);
 	expect_failure(&opts, -EACCES, NEGOTIATE_ERR_KDC_UNREACHABLE, "KDC unreachable");
 	negotiate_session_free(session);
 	/* a cached service ticket needs no KDC */
-	setenv("KRB5CCNAME", cc_path("cc-cached"), 1);
+	setenv("KRB5CCNAME", kdc_rig_cc("cc-cached"), 1);
 	ctx = exchange(&proxy_opts, who, sizeof(who));
-	ck_assert_str_eq(who, "alice@" REALM);
+	ck_assert_str_eq(who, "alice@" KDC_RIG_REALM);
 	negotiate_free(ctx);
 }
 END_TEST
@@ -663,140 +597,21 @@ static Suite *negotiate_suite(void)
 	return s;
 }
 
-/* --- the throwaway KDC --- */
-
-static int skip(const char *why)
-{
-	const char *req = getenv("KG_REQUIRE_PRIVILEGED");
-
-	if (req && strcmp(req, "1") == 0) {
-		fprintf(stderr, "FAIL (KG_REQUIRE_PRIVILEGED=1, would skip): %s\n", why);
-		return 99;
-	}
-	fprintf(stderr, "SKIP: %s\n", why);
-	return 77;
-}
-
-static void kdc_stop(void)
-{
-	int i, status;
-
-	if (kdc_pid <= 0)
-		return;
-	kill(kdc_pid, SIGTERM);
-	for (i = 0; i < 30; i++) {
-		if (waitpid(kdc_pid, &status, WNOHANG) != 0)
-			break;
-		sleep_ms(100);
-	}
-	if (i == 30) {
-		kill(kdc_pid, SIGKILL);
-		waitpid(kdc_pid, &status, 0);
-	}
-	kdc_pid = -1;
-}
-
-static void rig_remove(void)
-{
-	char *argv[] = {"rm", "-rf", rig, NULL};
-
-	if (rig[0])
-		run(argv);
-}
-
-static int rig_setup(void)
-{
-	const char *top = getenv("top_srcdir");
-	char path[PATH_MAX + 32];
-	char *tools[] = {"sh", "-c",
-			 "command -v krb5kdc kdb5_util kadmin.local kinit kdestroy >/dev/null",
-			 NULL};
-	FILE *f;
-	int i;
-
-	/* the KDC tools live in sbin, which an unprivileged PATH may lack */
-	snprintf(path, sizeof(path), "%s:/usr/sbin:/sbin", getenv("PATH") ? getenv("PATH") : "");
-	setenv("PATH", path, 1);
-	if (run(tools) != 0)
-		return skip("needs krb5kdc, kdb5_util, kadmin.local (krb5-kdc, krb5-admin-server) "
-			    "and kinit (krb5-user)");
-	snprintf(helper, sizeof(helper), "%s/tests/lib/krbrig-kdc.sh", top ? top : KG_TOP_SRCDIR);
-	if (access(helper, R_OK) != 0) {
-		fprintf(stderr, "cannot read %s\n", helper);
-		return 99;
-	}
-	snprintf(rig, sizeof(rig), "%s/kgneg.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(rig)) {
-		rig[0] = '\0';
-		perror("mkdtemp");
-		return 99;
-	}
-	if (rig_cmd("init", NULL, NULL, NULL, NULL, NULL) != 0 ||
-	    rig_cmd("addprinc", "alice", "alicepw", NULL, NULL, NULL) != 0 ||
-	    rig_cmd("addprinc", "bob", "bobpw", NULL, NULL, NULL) != 0) {
-		fprintf(stderr, "KDC setup failed\n");
-		return 99;
-	}
-	snprintf(path, sizeof(path), "%s/kdc.port", rig);
-	f = fopen(path, "re");
-	if (!f || fscanf(f, "%d", &kdc_port) != 1) {
-		if (f)
-			fclose(f);
-		fprintf(stderr, "no %s\n", path);
-		return 99;
-	}
-	fclose(f);
-
-	snprintf(path, sizeof(path), "%s/krb5.conf", rig);
-	setenv("KRB5_CONFIG", path, 1);
-	snprintf(path, sizeof(path), "FILE:%s/http.keytab", rig);
-	setenv("KRB5_KTNAME", path, 1);
-	snprintf(path, sizeof(path), "%s/rcache", rig);
-	setenv("KRB5RCACHEDIR", path, 1);
-	/* never the invoking user's own tickets */
-	snprintf(path, sizeof(path), "FILE:%s/cc-unset", rig);
-	setenv("KRB5CCNAME", path, 1);
-	unsetenv("KRB5_CLIENT_KTNAME");
-
-	kdc_pid = fork();
-	if (kdc_pid < 0)
-		return 99;
-	if (kdc_pid == 0) {
-		char *argv[] = {"bash", helper, "exec-kdc", rig, NULL};
-
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	for (i = 0; i < 50 && !kdc_listening(); i++)
-		sleep_ms(100);
-	if (!kdc_listening()) {
-		fprintf(stderr, "the KDC does not listen on 127.0.0.1:%d\n", kdc_port);
-		return 99;
-	}
-	return 0;
-}
-
 int main(void)
 {
+	static const struct kdc_rig_user users[] = {{"alice"}, {"bob"}, {NULL}};
 	SRunner *sr;
 	int failed, r;
 
-	r = rig_setup();
+	r = kdc_rig_setup("kgneg", users, true);
 	if (r != 0) {
-		kdc_stop();
-		if (r != 77 && rig[0]) {
-			char *argv[] = {"sh", "-c", "tail -n 20 \"$0\"/logs/* >&2", rig, NULL};
-
-			run(argv);
-		}
-		rig_remove();
+		kdc_rig_teardown(r);
 		return r;
 	}
 	sr = srunner_create(negotiate_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	kdc_stop();
-	rig_remove();
+	kdc_rig_teardown(0);
 	return failed == 0 ? 0 : 1;
 }
