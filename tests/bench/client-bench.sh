@@ -14,6 +14,7 @@
 # The throughput and first-byte figures come with a standard error from their paired rounds
 # or blocks, so a reader can tell a miss by noise from a miss by the relay.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
+. "$top_srcdir/tests/bench/bench-lib.sh"
 
 ROUNDS=${KG_BENCH_ROUNDS:-5}
 TP_ROUNDS=${KG_BENCH_TP_ROUNDS:-30}
@@ -80,16 +81,6 @@ paired_stats() {
 		}' "$1"
 }
 
-# curl -K file with COUNT transfers of URL, each to /dev/null.
-url_list() { # FILE COUNT URL
-	local i
-	: >"$1"
-	for ((i = 0; i < $2; i++)); do
-		printf 'url = "%s"\noutput = "/dev/null"\n' "$3" >>"$1"
-	done
-	chmod 644 "$1"
-}
-
 # --- 1. throughput --------------------------------------------------------------------------
 # -o /dev/null, no checksum in the pipe: sha256 of 1 GiB would take a core of the two away from
 # the datapath. Integrity still holds: every byte crossed TLS from the origin, whose records are
@@ -118,7 +109,6 @@ echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $TP_ROUNDS alternatin
 # and the relay's own CPU time. When the baseline leaves no CPU idle either, the relay's work
 # comes out of the same budget as curl's, Squid's and the origin's, and the ratio measures that.
 cpu_ticks() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
-relay_ticks() { awk '{ print $14 + $15 }' "/proc/$CLIENT_PID/stat"; }
 : >"$KG_TMP/tp-rounds" && : >"$KG_TMP/tp-cpu"
 for ((r = 1; r <= TP_ROUNDS; r++)); do
 	for p in base gk; do
@@ -150,9 +140,6 @@ read -r tp_pmean tp_se tp_pmed tp_hw < <(paired_stats "$KG_TMP/tp-rounds" ratio)
 per_block=$(((LAT_N + LAT_BLOCKS - 1) / LAT_BLOCKS))
 url_list "$KG_TMP/lat.cfg" "$per_block" "https://$ORIGIN_HOST/"
 : >"$KG_TMP/lat-base" && : >"$KG_TMP/lat-gk" && : >"$KG_TMP/lat-blocks"
-pct() { # FILE P -> the P-th percentile (nearest rank), ms
-	sort -g "$1" | awk -v p="$2" '{ v[NR] = $1 } END { r = int(NR * p / 100 + 0.999999); printf "%.3f", v[r < 1 ? 1 : r] }'
-}
 echo "# 2. first byte: $((per_block * LAT_BLOCKS)) sequential HTTPS requests per path in" \
 	"$LAT_BLOCKS alternating blocks, new tunnel each"
 for ((b = 0; b < LAT_BLOCKS; b++)); do
@@ -222,34 +209,17 @@ if [ "$cap" -lt "$IDLE" ]; then
 fi
 [ "$IDLE" -ge 100 ] || die "descriptor limits leave room for only $IDLE idle tunnels"
 
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$CLIENT_PID/status"; }
-proxy_tunnels() { ss -N "$KRBRIG_NS_PROXY" -Htn state established "dst $ORIGIN_IP:443" | wc -l; }
 
 echo "# 4. $IDLE idle TLS tunnels through the relay (Squid: ${squid_fds:-?} descriptors)"
-mkfifo "$KG_TMP/hold"
-# The instrument holds its tunnels until the fifo's writer (fd 7) closes.
-"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$U" --regid="$U" --clear-groups --inh-caps=-all -- \
-	env -i PATH=/usr/bin:/bin HOME=/nonexistent "$KG_PYTHON" "$IDLE_PY" --ip "$ORIGIN_IP" \
-	--host "$ORIGIN_HOST" --cafile "$ORIGIN_CA" --count "$IDLE" --setup-timeout 150 \
-	--hold-timeout 120 <"$KG_TMP/hold" >"$KG_TMP/idle.out" 2>"$KG_TMP/idle.err" &
-IDLE_PID=$!
-kg_on_exit kg_stop_pid "$IDLE_PID"
+idle_spawn "$IDLE" || die "cannot start the idle-tunnel instrument"
 rss_before=$(rss_kib)
-exec 7>"$KG_TMP/hold"
 t0=$(date +%s)
-kg_wait_for 1700 grep -q '^established' "$KG_TMP/idle.out" || {
-	exec 7>&-
-	tail -n 5 "$KG_TMP/idle.err" >&2
-	die "the idle-tunnel instrument did not finish its set-up"
-}
+idle_established || die "the idle-tunnel instrument did not finish its set-up"
 sleep 1 # let the relay finish its loop pass and the allocator settle
 rss_after=$(rss_kib)
 at_proxy=$(proxy_tunnels)
 read -r _ established _ failed _ secs <"$KG_TMP/idle.out"
-exec 7>&-
-kg_wait_for 300 grep -q '^released' "$KG_TMP/idle.out" || die "the instrument did not release its tunnels"
-wait "$IDLE_PID" || die "the idle-tunnel instrument failed: $(tail -n 3 "$KG_TMP/idle.err")"
-kg_wait_for 100 eval '[ "$(proxy_tunnels)" -eq 0 ]'
+idle_release || die "the idle tunnels did not end"
 rss_released=$(rss_kib)
 echo "#    $established established in ${secs} s ($failed failed), $at_proxy open at Squid's origin side;" \
 	"client RSS $rss_before -> $rss_after KiB, $rss_released KiB after closing them ($(($(date +%s) - t0)) s)"

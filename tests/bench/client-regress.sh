@@ -21,6 +21,7 @@
 # A quick check: KG_REGRESS_ROUNDS=2 KG_REGRESS_BULK_MB=64 KG_REGRESS_LATENCY_N=20
 # KG_REGRESS_CPS_N=40 KG_REGRESS_IDLE_TUNNELS=200.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
+. "$top_srcdir/tests/bench/bench-lib.sh"
 
 BASELINE=${KG_BENCH_BASELINE:-b40b9be}
 ROUNDS=${KG_REGRESS_ROUNDS:-8}
@@ -88,19 +89,6 @@ use_build() { # base|this: that build's service and client, both started afresh
 	CURRENT=$1
 }
 
-relay_ticks() { awk '{ print $14 + $15 }' "/proc/$CLIENT_PID/stat"; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$CLIENT_PID/status"; }
-url_list() { # FILE COUNT URL: a curl -K file with COUNT transfers of URL to /dev/null
-	local i
-	: >"$1"
-	for ((i = 0; i < $2; i++)); do
-		printf 'url = "%s"\noutput = "/dev/null"\n' "$3" >>"$1"
-	done
-	chmod 644 "$1"
-}
-pct() { # FILE P -> the P-th percentile (nearest rank)
-	sort -g "$1" | awk -v p="$2" '{ v[NR] = $1 } END { r = int(NR * p / 100 + 0.999999); printf "%.3f", v[r < 1 ? 1 : r] }'
-}
 # Results: lines "ROUND BUILD METRIC VALUE".
 RES="$KG_TMP/regress-results"
 : >"$RES"
@@ -143,33 +131,15 @@ cps() { # CPS_N requests, CPS_PAR at a time, a new tunnel each
 	record conn_per_s "$(awk -v n="$CPS_N" -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f", n / (ms / 1e3) }')"
 }
 
-proxy_tunnels() { ss -N "$KRBRIG_NS_PROXY" -Htn state established "dst $ORIGIN_IP:443" | wc -l; }
 idle_rss() { # the client's RSS growth per idle tunnel, IDLE tunnels held by the instrument
-	local pid before after established failed secs
-	# (The instrument's output files are opened only once the fifo has a writer: last
-	# round's must not be there for the wait below to find.)
-	rm -f "$KG_TMP/hold" "$KG_TMP/idle.out" "$KG_TMP/idle.err" && mkfifo "$KG_TMP/hold"
-	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$U" --regid="$U" --clear-groups --inh-caps=-all -- \
-		env -i PATH=/usr/bin:/bin HOME=/nonexistent "$KG_PYTHON" "$IDLE_PY" --ip "$ORIGIN_IP" \
-		--host "$ORIGIN_HOST" --cafile "$ORIGIN_CA" --count "$IDLE" --setup-timeout 150 \
-		--hold-timeout 120 <"$KG_TMP/hold" >"$KG_TMP/idle.out" 2>"$KG_TMP/idle.err" &
-	pid=$!
-	kg_on_exit kg_stop_pid "$pid"
+	local before after established failed secs
+	idle_spawn "$IDLE" || die "$CURRENT: cannot start the idle-tunnel instrument"
 	before=$(rss_kib)
-	exec 7>"$KG_TMP/hold"
-	kg_wait_for 1700 grep -q '^established' "$KG_TMP/idle.out" || {
-		exec 7>&-
-		tail -n 5 "$KG_TMP/idle.err" >&2
-		die "$CURRENT: the idle-tunnel instrument did not finish its set-up"
-	}
+	idle_established || die "$CURRENT: the idle-tunnel instrument did not finish its set-up"
 	sleep 1 # let the relay finish its loop pass and the allocator settle
 	after=$(rss_kib)
 	read -r _ established _ failed _ secs <"$KG_TMP/idle.out"
-	exec 7>&-
-	kg_wait_for 300 grep -q '^released' "$KG_TMP/idle.out" ||
-		die "$CURRENT: the instrument did not release its tunnels"
-	wait "$pid" || die "$CURRENT: the idle-tunnel instrument failed: $(tail -n 3 "$KG_TMP/idle.err")"
-	kg_wait_for 100 eval '[ "$(proxy_tunnels)" -eq 0 ]'
+	idle_release || die "$CURRENT: the idle tunnels did not end"
 	[ "$established" -ge $((IDLE * 9 / 10)) ] ||
 		die "$CURRENT: only $established of $IDLE idle tunnels were established ($failed failed)"
 	record idle_kib_per_tunnel "$(awk -v a="$after" -v b="$before" -v n="$established" \

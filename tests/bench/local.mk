@@ -17,7 +17,8 @@ KG_BENCHES += tests/bench/loop-dispatch.sh
 # This build's service and relay against those of the commit before the refactor (issue 12):
 # KG_BENCH_BASELINE names another commit.
 KG_BENCHES += tests/bench/client-regress.sh
-EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh
+EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh \
+	tests/bench/bench-lib.sh
 
 # A bench that cannot run here (exit 77: no root, no squid) is reported and skipped; any other
 # non-zero status means something broke.

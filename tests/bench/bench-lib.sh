@@ -1,0 +1,64 @@
+# What the client benchmarks share (sourced, bash, after tests/helpers/client-lib.sh):
+# client-bench.sh (the relay against curl -x) and client-regress.sh (this build against an
+# older one). They set CLIENT_PID (the relay measured), IDLE_PY (the idle-tunnel instrument,
+# a path the test uid can read) and die().
+#
+#   url_list FILE COUNT URL   a curl -K file with COUNT transfers of URL to /dev/null
+#   pct FILE P                the P-th percentile (nearest rank) of the numbers in FILE
+#   relay_ticks, rss_kib      the relay's CPU clock ticks (utime + stime) and its RSS (KiB)
+#   proxy_tunnels             tunnels open between Squid and the origin's port 443
+#   idle_spawn COUNT          the instrument, as uid U in the test cgroup, waiting to open COUNT
+#                             idle TLS tunnels through the relay (IDLE_PID); its output in
+#                             $KG_TMP/idle.out and idle.err
+#   idle_established          let it open them and wait until they are (1 when it did not)
+#   idle_release              let it close them and wait for it (1 when it failed)
+
+url_list() { # FILE COUNT URL
+	local i
+	: >"$1"
+	for ((i = 0; i < $2; i++)); do
+		printf 'url = "%s"\noutput = "/dev/null"\n' "$3" >>"$1"
+	done
+	chmod 644 "$1"
+}
+
+pct() { # FILE P
+	sort -g "$1" | awk -v p="$2" '{ v[NR] = $1 } END { r = int(NR * p / 100 + 0.999999); printf "%.3f", v[r < 1 ? 1 : r] }'
+}
+
+relay_ticks() { awk '{ print $14 + $15 }' "/proc/$CLIENT_PID/stat"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$CLIENT_PID/status"; }
+proxy_tunnels() { ss -N "$KRBRIG_NS_PROXY" -Htn state established "dst $ORIGIN_IP:443" | wc -l; }
+
+idle_spawn() { # COUNT
+	# The instrument holds its tunnels until the fifo's writer (fd 7) closes; its output files
+	# are opened only once the fifo has a writer, so a previous round's must go first.
+	rm -f "$KG_TMP/hold" "$KG_TMP/idle.out" "$KG_TMP/idle.err" && mkfifo "$KG_TMP/hold" || return 1
+	"$KG_INCG" "$KG_CGROUP" setpriv --reuid="$U" --regid="$U" --clear-groups --inh-caps=-all -- \
+		env -i PATH=/usr/bin:/bin HOME=/nonexistent "$KG_PYTHON" "$IDLE_PY" --ip "$ORIGIN_IP" \
+		--host "$ORIGIN_HOST" --cafile "$ORIGIN_CA" --count "$1" --setup-timeout 150 \
+		--hold-timeout 120 <"$KG_TMP/hold" >"$KG_TMP/idle.out" 2>"$KG_TMP/idle.err" &
+	IDLE_PID=$!
+	kg_on_exit kg_stop_pid "$IDLE_PID"
+}
+
+idle_established() {
+	exec 7>"$KG_TMP/hold"
+	kg_wait_for 1700 grep -q '^established' "$KG_TMP/idle.out" && return 0
+	exec 7>&-
+	tail -n 5 "$KG_TMP/idle.err" >&2
+	return 1
+}
+
+idle_release() {
+	exec 7>&-
+	kg_wait_for 300 grep -q '^released' "$KG_TMP/idle.out" || {
+		echo "the instrument did not release its tunnels" >&2
+		return 1
+	}
+	wait "$IDLE_PID" || {
+		echo "the idle-tunnel instrument failed: $(tail -n 3 "$KG_TMP/idle.err")" >&2
+		return 1
+	}
+	kg_wait_for 100 eval '[ "$(proxy_tunnels)" -eq 0 ]'
+}
