@@ -42,3 +42,16 @@ tests_unit_test_pac_eval_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_unit_test_pac_eval_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pac_eval_LDADD = $(KG_PACPROC_LIBS) $(CHECK_LIBS)
 # (The evaluator it spawns is built by `all`, which `check` makes first.)
+
+# PAC fetch (libcurl on a worker thread, result through an eventfd). Not linked into the client
+# yet: the client links src/client/libkgpacfetch.a $(LIBCURL_LIBS) -lpthread. Its test forks a
+# tiny HTTP server on 127.0.0.1.
+noinst_LIBRARIES += src/client/libkgpacfetch.a
+src_client_libkgpacfetch_a_SOURCES = src/client/route/pac_fetch.c src/client/route/pac_fetch.h
+src_client_libkgpacfetch_a_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) -pthread
+
+check_PROGRAMS += tests/unit/test_pac_fetch
+TESTS += tests/unit/test_pac_fetch
+tests_unit_test_pac_fetch_SOURCES = tests/unit/test_pac_fetch.c
+tests_unit_test_pac_fetch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
+tests_unit_test_pac_fetch_LDADD = src/client/libkgpacfetch.a $(LIBCURL_LIBS) $(CHECK_LIBS) -lpthread
