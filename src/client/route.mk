@@ -55,3 +55,20 @@ TESTS += tests/unit/test_pac_fetch
 tests_unit_test_pac_fetch_SOURCES = tests/unit/test_pac_fetch.c
 tests_unit_test_pac_fetch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
 tests_unit_test_pac_fetch_LDADD = src/client/libkgpacfetch.a $(LIBCURL_LIBS) $(CHECK_LIBS) -lpthread
+
+# WPAD discovery: option 252 from DHCP leases, the DNS walk (libpsl), the retry schedule.
+# The client links src/client/libkgwpad.a $(LIBPSL_LIBS).
+noinst_LIBRARIES += src/client/libkgwpad.a
+src_client_libkgwpad_a_SOURCES = src/client/route/wpad.c src/client/route/wpad.h
+src_client_libkgwpad_a_CFLAGS = $(AM_CFLAGS) $(LIBPSL_CFLAGS)
+
+check_PROGRAMS += tests/unit/test_wpad
+TESTS += tests/unit/test_wpad
+tests_unit_test_wpad_SOURCES = tests/unit/test_wpad.c
+tests_unit_test_wpad_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_wpad_LDADD = src/client/libkgwpad.a $(LIBPSL_LIBS) $(CHECK_LIBS)
+
+# The lease parsers and the resolv.conf search list / DNS walk under libFuzzer
+# (tests/fuzz/run.sh builds and runs them).
+EXTRA_DIST += tests/fuzz/fuzz_wpad_lease.c tests/fuzz/corpus/wpad_lease \
+	tests/fuzz/fuzz_wpad_resolv.c tests/fuzz/corpus/wpad_resolv
