@@ -72,3 +72,16 @@ tests_unit_test_wpad_LDADD = src/client/libkgwpad.a $(LIBPSL_LIBS) $(CHECK_LIBS)
 # (tests/fuzz/run.sh builds and runs them).
 EXTRA_DIST += tests/fuzz/fuzz_wpad_lease.c tests/fuzz/corpus/wpad_lease \
 	tests/fuzz/fuzz_wpad_resolv.c tests/fuzz/corpus/wpad_resolv
+
+# The network change watcher (rtnetlink, debounced) on the client's loop. The client links
+# src/client/libkgnetwatch.a before src/client/libkgclientcore.a.
+noinst_LIBRARIES += src/client/libkgnetwatch.a
+src_client_libkgnetwatch_a_SOURCES = src/client/route/netwatch.c src/client/route/netwatch.h
+
+check_PROGRAMS += tests/unit/test_netwatch
+TESTS += tests/unit/test_netwatch
+tests_unit_test_netwatch_SOURCES = tests/unit/test_netwatch.c
+tests_unit_test_netwatch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_netwatch_LDADD = src/client/libkgnetwatch.a src/client/libkgclientcore.a \
+	$(KG_SHARED_LIBS) $(CHECK_LIBS)
+EXTRA_DIST += tests/fuzz/fuzz_netwatch.c tests/fuzz/corpus/netwatch
