@@ -2,7 +2,8 @@
  * the test forks on 127.0.0.1 (no root, no network beyond loopback): 200, 404, 204, redirects
  * (to a PAC, in a loop, to file://), bodies over and at 1 MiB, a body that stalls past the
  * timeout, candidate lists, proxies in the environment (ignored), the asynchronous API and
- * cancellation.
+ * cancellation; and an https server with a self-signed certificate (python3 and openssl, made
+ * by the test in a temporary directory), which must be refused.
  */
 #include <check.h>
 #include <errno.h>
@@ -338,6 +339,71 @@ START_TEST(candidates)
 }
 END_TEST
 
+/* An https server on 127.0.0.1 whose certificate no system CA signed: refused. */
+static const char tls_server[] =
+    "import http.server, ssl, sys\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.send_header('Content-Length', '2'); "
+    "self.end_headers(); self.wfile.write(b'{}')\n"
+    "    def log_message(self, *a): pass\n"
+    "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+    "c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+    "c.load_cert_chain(sys.argv[1], sys.argv[2])\n"
+    "s.socket = c.wrap_socket(s.socket, server_side=True)\n"
+    "print(s.server_address[1], flush=True)\n"
+    "s.serve_forever()\n";
+
+START_TEST(https_verified)
+{
+	char dir[] = "/tmp/kg-pac-tls-XXXXXX", cmd[512], cert[64], key[64], line[32], u[64];
+	struct kg_pac_fetch_result res;
+	int port = 0, p[2];
+	pid_t pid;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+		 "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s >/dev/null 2>&1",
+		 key, cert);
+	if (system(cmd) != 0 || system("python3 -c 'import ssl' 2>/dev/null") != 0) {
+		fprintf(stderr, "https_verified: no openssl or python3 here, not run\n");
+		snprintf(cmd, sizeof(cmd), "rm -rf -- %s", dir);
+		ck_assert_int_eq(system(cmd), 0);
+		return;
+	}
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		execlp("python3", "python3", "-c", tls_server, cert, key, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	f = fdopen(p[0], "r");
+	ck_assert_ptr_nonnull(f);
+	if (fgets(line, sizeof(line), f))
+		port = atoi(line);
+	fclose(f);
+	if (port > 0) {
+		snprintf(u, sizeof(u), "https://127.0.0.1:%d/ok.pac", port);
+		fetch1(u, 10, &res);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf -- %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_gt(port, 0);
+	ck_assert_int_eq(res.r, -EPROTO);
+	ck_assert_ptr_nonnull(strstr(res.msg, "TLS failed"));
+}
+END_TEST
+
 static int done_calls;
 static struct kg_pac_fetch_result done_res;
 
@@ -409,6 +475,7 @@ static Suite *pac_fetch_suite(void)
 	tcase_add_test(c, candidates);
 	tcase_add_test(c, async_done);
 	tcase_add_test(c, cancel_prompt);
+	tcase_add_test(c, https_verified);
 	suite_add_tcase(s, c);
 	return s;
 }
