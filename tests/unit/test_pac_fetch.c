@@ -2,17 +2,23 @@
  * the test forks on 127.0.0.1 (no root, no network beyond loopback): 200, 404, 204, redirects
  * (to a PAC, in a loop, to file://), bodies over and at 1 MiB, a body that stalls past the
  * timeout, candidate lists, proxies in the environment (ignored), the asynchronous API and
- * cancellation; and an https server with a self-signed certificate (python3 and openssl, made
- * by the test in a temporary directory), which must be refused.
+ * cancellation; an https server with a self-signed certificate (python3 and openssl, made
+ * by the test in a temporary directory), which must be refused; and, as root, a DNS server
+ * that never answers, in network and mount namespaces of the test's own (its resolv.conf and
+ * nsswitch.conf bind-mounted there): the timeout and a cancel must not wait for the lookup.
  */
 #include <check.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -405,6 +411,76 @@ START_TEST(https_verified)
 END_TEST
 
 static int done_calls;
+
+static void on_done(void *ud, struct kg_pac_fetch_result *res);
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(dns_hang_bounded)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(53),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	const char *urls[] = {"http://wpad.hang.example/wpad.dat"};
+	char dir[] = "/tmp/kg-pac-dns-XXXXXX", rc[64], ns[64], cmd[128];
+	struct kg_pac_fetch_result res;
+	struct kg_pac_fetch *f;
+	struct ifreq ifr;
+	double t0;
+	int s, dns;
+
+	/* This test's process only (check forks one per test). */
+	if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0) {
+		fprintf(stderr, "dns_hang_bounded: needs root (namespaces), not run\n");
+		return;
+	}
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	ck_assert_int_eq(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	ck_assert_int_eq(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+	close(s);
+	/* A DNS server that takes every query and never answers. */
+	dns = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(dns, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(rc, sizeof(rc), "%s/resolv.conf", dir);
+	snprintf(ns, sizeof(ns), "%s/nsswitch.conf", dir);
+	put_file(rc, "nameserver 127.0.0.1\noptions timeout:5 attempts:3\n");
+	put_file(ns, "hosts: files dns\n");
+	ck_assert_int_eq(mount(rc, "/etc/resolv.conf", NULL, MS_BIND, NULL), 0);
+	ck_assert_int_eq(mount(ns, "/etc/nsswitch.conf", NULL, MS_BIND, NULL), 0);
+	/* The mounts keep the files: nothing is left behind, whatever fails below. */
+	snprintf(cmd, sizeof(cmd), "rm -rf -- %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+
+	t0 = now_s();
+	ck_assert_int_eq(fetch1(urls[0], 1, &res), -ETIMEDOUT);
+	ck_assert_double_lt(now_s() - t0, 3.0);
+
+	done_calls = 0;
+	f = kg_pac_fetch_start(urls, 1, 30, on_done, &done_calls);
+	ck_assert_ptr_nonnull(f);
+	usleep(300 * 1000);
+	t0 = now_s();
+	kg_pac_fetch_cancel(f);
+	ck_assert_double_lt(now_s() - t0, 0.5);
+	ck_assert_int_eq(done_calls, 0);
+
+	umount2("/etc/resolv.conf", MNT_DETACH);
+	umount2("/etc/nsswitch.conf", MNT_DETACH);
+	close(dns);
+}
+END_TEST
 static struct kg_pac_fetch_result done_res;
 
 static void on_done(void *ud, struct kg_pac_fetch_result *res)
@@ -476,6 +552,7 @@ static Suite *pac_fetch_suite(void)
 	tcase_add_test(c, async_done);
 	tcase_add_test(c, cancel_prompt);
 	tcase_add_test(c, https_verified);
+	tcase_add_test(c, dns_hang_bounded);
 	suite_add_tcase(s, c);
 	return s;
 }

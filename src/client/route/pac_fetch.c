@@ -182,6 +182,10 @@ static CURL *easy_new(const char *url, unsigned timeout_s, struct xfer *x, char 
 	ok = curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK &&
 	     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
 	     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	     /* A name lookup that hangs (an unreachable DNS server) is left to finish on the
+	      * resolver's own thread: without this, cleaning up after the timeout or a cancel
+	      * would wait for it, beyond pac_timeout. */
+	     curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L) == CURLE_OK &&
 	     curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
 	     curl_easy_setopt(e, CURLOPT_NOPROXY, "*") == CURLE_OK &&
 	     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&

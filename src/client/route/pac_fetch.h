@@ -16,7 +16,9 @@
  * rare (at start, on a network change, on the retry schedule of wpad.h), so a thread per fetch
  * costs nothing that matters, keeps libcurl's blocking parts (the resolver's thread, TLS) away
  * from the relay loop, and needs no integration of curl's sockets and timers into loop.h.
- * Cancelling wakes the worker (curl_multi_wakeup) and joins it: it returns at once.
+ * Cancelling wakes the worker (curl_multi_wakeup) and joins it: it returns at once. A name
+ * lookup that hangs is left behind on libcurl's resolver thread (CURLOPT_QUICK_EXIT), so
+ * neither a timeout nor a cancel waits for it.
  *
  * Use from the loop thread:
  *     struct kg_pac_fetch *f = kg_pac_fetch_start(urls, n, timeout_s, done, ud);
