@@ -42,3 +42,46 @@ tests_unit_test_pac_eval_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_unit_test_pac_eval_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pac_eval_LDADD = $(KG_PACPROC_LIBS) $(CHECK_LIBS)
 # (The evaluator it spawns is built by `all`, which `check` makes first.)
+
+# PAC fetch (libcurl on a worker thread, result through an eventfd). Not linked into the client
+# yet: the client links src/client/libkgpacfetch.a $(LIBCURL_LIBS) -lpthread. Its test forks a
+# tiny HTTP server on 127.0.0.1.
+noinst_LIBRARIES += src/client/libkgpacfetch.a
+src_client_libkgpacfetch_a_SOURCES = src/client/route/pac_fetch.c src/client/route/pac_fetch.h
+src_client_libkgpacfetch_a_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) -pthread
+
+check_PROGRAMS += tests/unit/test_pac_fetch
+TESTS += tests/unit/test_pac_fetch
+tests_unit_test_pac_fetch_SOURCES = tests/unit/test_pac_fetch.c
+tests_unit_test_pac_fetch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
+tests_unit_test_pac_fetch_LDADD = src/client/libkgpacfetch.a $(LIBCURL_LIBS) $(CHECK_LIBS) -lpthread
+
+# WPAD discovery: option 252 from DHCP leases, the DNS walk (libpsl), the retry schedule.
+# The client links src/client/libkgwpad.a $(LIBPSL_LIBS).
+noinst_LIBRARIES += src/client/libkgwpad.a
+src_client_libkgwpad_a_SOURCES = src/client/route/wpad.c src/client/route/wpad.h
+src_client_libkgwpad_a_CFLAGS = $(AM_CFLAGS) $(LIBPSL_CFLAGS)
+
+check_PROGRAMS += tests/unit/test_wpad
+TESTS += tests/unit/test_wpad
+tests_unit_test_wpad_SOURCES = tests/unit/test_wpad.c
+tests_unit_test_wpad_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_wpad_LDADD = src/client/libkgwpad.a $(LIBPSL_LIBS) $(CHECK_LIBS)
+
+# The lease parsers and the resolv.conf search list / DNS walk under libFuzzer
+# (tests/fuzz/run.sh builds and runs them).
+EXTRA_DIST += tests/fuzz/fuzz_wpad_lease.c tests/fuzz/corpus/wpad_lease \
+	tests/fuzz/fuzz_wpad_resolv.c tests/fuzz/corpus/wpad_resolv
+
+# The network change watcher (rtnetlink, debounced) on the client's loop. The client links
+# src/client/libkgnetwatch.a before src/client/libkgclientcore.a.
+noinst_LIBRARIES += src/client/libkgnetwatch.a
+src_client_libkgnetwatch_a_SOURCES = src/client/route/netwatch.c src/client/route/netwatch.h
+
+check_PROGRAMS += tests/unit/test_netwatch
+TESTS += tests/unit/test_netwatch
+tests_unit_test_netwatch_SOURCES = tests/unit/test_netwatch.c
+tests_unit_test_netwatch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_netwatch_LDADD = src/client/libkgnetwatch.a src/client/libkgclientcore.a \
+	$(KG_SHARED_LIBS) $(CHECK_LIBS)
+EXTRA_DIST += tests/fuzz/fuzz_netwatch.c tests/fuzz/corpus/netwatch
