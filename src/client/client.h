@@ -15,6 +15,7 @@
 #include "client/loop.h"
 #include "client/settings.h"
 #include "shared/config.h"
+#include "shared/ipc.h"
 #include "shared/macro.h"
 
 #define KG_CLIENT_IDENT "kernelgatekeeper-client"
@@ -94,6 +95,15 @@ struct kg_client {
 	bool info_pending;		 /* its ticket status is with the Kerberos worker */
 	bool info_again;		 /* asked for again meanwhile */
 	time_t warned_expiry;		 /* tgt_end already warned about */
+	/* Off the corporate network (ipc_client_set_direct): what this client wants the service
+	 * to do with its user, since when and why; route_dirty: the service has not been told
+	 * (since the last change or registration); route_told: it answered OK to the state in
+	 * force. */
+	bool route_direct;
+	bool route_dirty;
+	bool route_told;
+	time_t route_since;
+	char route_reason[KG_IPC_REASON_MAX];
 
 	struct client_listener listeners[CLIENT_MAX_LISTENERS];
 
