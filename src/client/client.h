@@ -85,6 +85,7 @@ struct kg_client {
 	uint32_t ipc_req_seq;
 	bool ipc_req_unsent; /* the socket was full: sent when writable */
 	bool refreshing;     /* the request is a reload's: reload_done() when it ends */
+	bool refresh_queued; /* a reload's fetch waits for the route request's answer */
 	bool ready_owed;     /* READY=1 is due when the first registration attempt ends */
 	int ipc_fatal;	     /* -errno that stops the client, handed over by the timer */
 	uint16_t reg_port4, reg_port6;

@@ -238,18 +238,28 @@ static void register_failed(struct kg_client *cl, int r, const char *why)
 		retry_later(cl);
 }
 
-/* Tell the service the route state wanted, if it has not heard it and the link is free. A
- * failure to send is the link's end (link_lost), as for any request. */
+/* Once the link is registered and free: a reload's fetch that waited for the route request,
+ * else the route state wanted if the service has not heard it. A failure to send is the
+ * link's end (link_lost), as for any request. */
 static void link_lost(struct kg_client *cl, int r);
 
 static void route_flush(struct kg_client *cl)
 {
+	uint16_t type;
 	int r;
 
-	if (!cl->route_dirty || cl->ipc_fd < 0 || cl->ipc_step != IPC_READY || cl->ipc_req_type)
+	if (cl->ipc_fd < 0 || cl->ipc_step != IPC_READY || cl->ipc_req_type)
 		return;
-	cl->route_told = false;
-	r = send_request(cl, KG_MSG_CLIENT_ROUTE_STATE);
+	if (cl->refresh_queued) {
+		cl->refresh_queued = false;
+		type = KG_MSG_CONFIG_GET;
+	} else if (cl->route_dirty) {
+		cl->route_told = false;
+		type = KG_MSG_CLIENT_ROUTE_STATE;
+	} else {
+		return;
+	}
+	r = send_request(cl, type);
 	if (r < 0) {
 		request_done(cl);
 		link_lost(cl, r);
@@ -524,9 +534,10 @@ int ipc_client_on_timer(struct kg_client *cl)
 			log_warn("the service did not answer whether to steer this user's "
 				 "connections: asking again");
 			cl->route_dirty = true;
+		} else {
+			refresh_over(cl, -ETIMEDOUT);
 		}
 		request_done(cl);
-		refresh_over(cl, -ETIMEDOUT);
 		route_flush(cl);
 		break;
 	}
@@ -546,6 +557,12 @@ int ipc_client_refresh(struct kg_client *cl)
 
 	if (cl->ipc_fd < 0 || cl->ipc_step != IPC_READY)
 		return -ENOTCONN;
+	if (cl->ipc_req_type == KG_MSG_CLIENT_ROUTE_STATE) {
+		/* Asked for as soon as the route request has its answer (route_flush). */
+		cl->refresh_queued = true;
+		cl->refreshing = true;
+		return 0;
+	}
 	if (cl->ipc_req_type)
 		return 0; /* the answer on its way is as fresh */
 	r = send_request(cl, KG_MSG_CONFIG_GET);
@@ -587,6 +604,7 @@ int ipc_client_set_direct(struct kg_client *cl, bool direct, const char *reason)
 
 void ipc_client_close(struct kg_client *cl)
 {
+	cl->refresh_queued = false;
 	refresh_over(cl, -ENOTCONN);
 	close_listeners(cl);
 	cl->ipc_step = IPC_IDLE;

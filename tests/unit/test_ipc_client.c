@@ -459,6 +459,43 @@ START_TEST(test_route_state)
 }
 END_TEST
 
+/* A reload while the route request is out is not lost: its fetch follows the answer, and ends
+ * the reload; a route request left unanswered does not end that reload. */
+START_TEST(test_route_state_and_reload)
+{
+	uint32_t seq;
+
+	register_fully();
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "no proxy reachable"), 0);
+	seq = expect_route(1, "no proxy reachable");
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	assert_nothing_sent();
+	answer_ok(seq);
+	ck_assert(cl.route_told);
+	ck_assert_uint_eq(reloads, 0);
+	send_config(expect_request(KG_MSG_CONFIG_GET), "http://other.example.com:8080");
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_eq(reloads, 1);
+	ck_assert_int_eq(reload_r, 0);
+	ck_assert_str_eq(cl.set->cfg.proxy.url, "http://other.example.com:8080");
+
+	/* The route request times out: asked again, the queued reload still waits its turn. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, false, NULL), 0);
+	expect_route(0, "");
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	ck_assert_int_eq(ipc_client_on_timer(&cl), 0);
+	ck_assert_uint_eq(reloads, 1);
+	seq = expect_request(KG_MSG_CONFIG_GET);
+	send_config(seq, "http://proxy.example.com:3128");
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_eq(reloads, 2);
+	ck_assert_int_eq(reload_r, 0);
+	answer_ok(expect_route(0, ""));
+	ck_assert(cl.route_told);
+	assert_nothing_sent();
+}
+END_TEST
+
 /* A service that went away forgot the state: the next registration says it again; a state of
  * "steered" needs no word, a new service starts out steering. */
 START_TEST(test_route_state_reregister)
@@ -524,6 +561,7 @@ static Suite *ipc_client_suite(void)
 	tcase_add_test(tc, test_no_service);
 	tcase_add_test(tc, test_route_state);
 	tcase_add_test(tc, test_route_state_reregister);
+	tcase_add_test(tc, test_route_state_and_reload);
 	suite_add_tcase(s, tc);
 	return s;
 }
