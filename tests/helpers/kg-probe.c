@@ -247,24 +247,26 @@ static void control_read(int fd, int ipc, char *acc, size_t cap, size_t *len)
 static int cmd_route_state(int argc, char **argv)
 {
 	kg_ipc_buf_t buf;
-	struct kg_ipc_msg m;
-	char line[128];
+	struct kg_ipc_msg m = {0};
+	struct kg_ipc_route_state rs = {0};
 	int fd, r;
 
-	if (argc < 2)
+	if (argc < 2 || (strcmp(argv[1], "direct") != 0 && strcmp(argv[1], "steer") != 0))
 		return 2;
-	snprintf(line, sizeof(line), "%s%s%s", argv[1], argc > 2 ? " " : "",
-		 argc > 2 ? argv[2] : "");
+	rs.direct = strcmp(argv[1], "direct") == 0;
+	if (rs.direct && argc > 2)
+		snprintf(rs.reason, sizeof(rs.reason), "%s", argv[2]);
 	fd = kg_ipc_connect(argv[0]);
 	if (fd < 0) {
 		printf("ERROR connect: %s\n", strerror(-fd));
 		return 1;
 	}
-	if (send_route_state(fd, line) < 0)
-		return 2;
-	r = kg_ipc_recv(fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL);
-	if (r < 0) {
-		printf("ERROR recv: %s\n", strerror(-r));
+	/* Waits for the answer (a slow machine may take a while). */
+	r = kg_ipc_call(fd, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs), buf.bytes,
+			sizeof(buf.bytes), &m, NULL, 0, NULL, 5000);
+	if (r < 0 && (r == -ETIMEDOUT || r == -ECONNRESET || m.hdr.type != KG_MSG_ERROR)) {
+		printf("ERROR call: %s\n", strerror(-r));
+		close(fd);
 		return 1;
 	}
 	print_route_answer(&m);
