@@ -7,7 +7,9 @@
  * the relay will see it) at TCP_CONNECT_CB, before the SYN leaves, so the relay's
  * SO_ORIGINAL_DST can never race the lookup; the entry goes away at TCP_CLOSE. getpeername4/6
  * keep the application's view of its peer honest, and getsockopt answers SO_ORIGINAL_DST on the
- * relay's accepted socket, only to the uid that made the connection.
+ * relay's accepted socket, only to the uid that made the connection. A user whose client said
+ * "direct" (off the corporate network: KG_CLIENT_F_DIRECT in the user's process_map entry) is
+ * left alone as if no client were registered, counted in KG_STAT_SKIP_DIRECT.
  *
  * Only UAPI context structs are used: no vmlinux.h, no CO-RE, no kernel BTF needed.
  */
@@ -305,6 +307,17 @@ static __always_inline const struct kg_client_entry *steer_lookup(struct bpf_soc
 	return client;
 }
 
+/* The user's client said the user is off the corporate network: a connection that would be
+ * steered goes where the application sent it, counted. Asked last, so the counter says how
+ * many connections the flag spared the relay. */
+static __always_inline int client_says_direct(const struct kg_client_entry *client)
+{
+	if (!(*(volatile const __u32 *)&client->flags & KG_CLIENT_F_DIRECT))
+		return 0;
+	stat_inc(KG_STAT_SKIP_DIRECT);
+	return 1;
+}
+
 /* Remember where the application wanted to go, on its own socket. */
 static __always_inline int remember_dst(struct bpf_sock_addr *ctx, struct kg_addr a, __u16 port,
 					__u16 relay_family)
@@ -358,6 +371,8 @@ int kg_connect4(struct bpf_sock_addr *ctx)
 		stat_inc(KG_STAT_SKIP_BYPASS);
 		return 1;
 	}
+	if (client_says_direct(client))
+		return 1;
 	if (remember_dst(ctx, a, port, AF_INET) < 0)
 		return 1;
 	ctx->user_ip4 = bpf_htonl(0x7f000001);
@@ -394,6 +409,8 @@ int kg_connect6(struct bpf_sock_addr *ctx)
 	port4 = *(volatile const __u16 *)&client->port4;
 	port6 = *(volatile const __u16 *)&client->port6;
 	if (!mapped && port6 == 0)
+		return 1;
+	if (client_says_direct(client))
 		return 1;
 	if (remember_dst(ctx, a, port, mapped ? AF_INET : AF_INET6) < 0)
 		return 1;

@@ -18,11 +18,18 @@
 #define KG_RINGBUF_WAKE_BYTES (KG_RINGBUF_BYTES / 4)
 #define KG_COMM_LEN	      16
 
+/* kg_client_entry.flags */
+#define KG_CLIENT_F_DIRECT                                                                         \
+	1u /* the client says the user is off the corporate network: leave                         \
+	    * the user's connections alone (KG_STAT_SKIP_DIRECT) */
+
 /* process_map: uid -> the user's relay. One entry per registered client. */
 struct kg_client_entry {
 	__u32 client_tgid; /* the client process: its own connections are never redirected */
 	__u16 port4;	   /* relay listener on 127.0.0.1 (also used for v4-mapped destinations) */
 	__u16 port6;	   /* relay listener on [::1]; 0: native IPv6 is not redirected */
+	__u32 flags;	   /* KG_CLIENT_F_*; 0 when the client registers */
+	__u32 pad;
 };
 
 /* relay_ports key: a relay listener's port, with bit 16 set for the [::1] listener. The value
@@ -95,6 +102,7 @@ enum kg_stat {
 	KG_STAT_ORIGDST_ANSWERED, /* SO_ORIGINAL_DST answered */
 	KG_STAT_ORIGDST_DENIED,	  /* SO_ORIGINAL_DST asked by another uid */
 	KG_STAT_EVENTS_DROPPED,	  /* ring buffer full */
+	KG_STAT_SKIP_DIRECT,	  /* would be steered, but the user's client said "direct" */
 	KG_STAT_MAX,
 };
 

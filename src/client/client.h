@@ -15,6 +15,7 @@
 #include "client/loop.h"
 #include "client/settings.h"
 #include "shared/config.h"
+#include "shared/ipc.h"
 #include "shared/macro.h"
 
 #define KG_CLIENT_IDENT "kernelgatekeeper-client"
@@ -84,6 +85,7 @@ struct kg_client {
 	uint32_t ipc_req_seq;
 	bool ipc_req_unsent; /* the socket was full: sent when writable */
 	bool refreshing;     /* the request is a reload's: reload_done() when it ends */
+	bool refresh_queued; /* a reload's fetch waits for the route request's answer */
 	bool ready_owed;     /* READY=1 is due when the first registration attempt ends */
 	int ipc_fatal;	     /* -errno that stops the client, handed over by the timer */
 	uint16_t reg_port4, reg_port6;
@@ -94,6 +96,15 @@ struct kg_client {
 	bool info_pending;		 /* its ticket status is with the Kerberos worker */
 	bool info_again;		 /* asked for again meanwhile */
 	time_t warned_expiry;		 /* tgt_end already warned about */
+	/* Off the corporate network (ipc_client_set_direct): what this client wants the service
+	 * to do with its user, since when and why; route_dirty: the service has not been told
+	 * (since the last change or registration); route_told: it answered OK to the state in
+	 * force. */
+	bool route_direct;
+	bool route_dirty;
+	bool route_told;
+	time_t route_since;
+	char route_reason[KG_IPC_REASON_MAX];
 
 	struct client_listener listeners[CLIENT_MAX_LISTENERS];
 

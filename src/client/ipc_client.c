@@ -17,6 +17,11 @@
  * reconnect_timer, whose expiry main.c hands to ipc_client_on_timer(): an answer that is not
  * there within CLIENT_IPC_TIMEOUT_MS ends the attempt as a timeout did before. Reports are
  * single non-blocking sends. loop_watch() is the only place that tells the loop what to watch.
+ *
+ * The route state (ipc_client_set_direct: the user is off the corporate network) is a request
+ * of its own, KG_MSG_CLIENT_ROUTE_STATE, sent whenever the link is ready and free
+ * (route_flush) with the state wanted at the moment it goes out, so changes made while another
+ * request is under way coalesce into one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +46,7 @@
 #include "shared/log.h"
 #include "shared/macro.h"
 #include "shared/netutil.h"
+#include "shared/text.h"
 
 /* KG_MSG_CONFIG -> the current settings, if everything is valid. Connections keep the settings
  * of their accept; port-80 connections whose way out changed are closed (forward.c). */
@@ -151,16 +157,29 @@ static void fatal(struct kg_client *cl, int r)
 	(void)kg_loop_timer_arm(&cl->reconnect_timer, kg_loop_now());
 }
 
-/* Send the request of type (no payload but REGISTER's, which is all zero) once there is room;
- * its answer is due within CLIENT_IPC_TIMEOUT_MS. 0 or -errno. */
+/* Send the request of type (no payload but REGISTER's, which is all zero, and ROUTE_STATE's,
+ * the state wanted now) once there is room; its answer is due within CLIENT_IPC_TIMEOUT_MS.
+ * 0 or -errno. */
 static int flush_request(struct kg_client *cl)
 {
 	struct kg_ipc_register reg = {0};
-	bool is_reg = cl->ipc_req_type == KG_MSG_REGISTER;
+	struct kg_ipc_route_state rs = {0};
+	const void *payload = NULL;
+	size_t len = 0;
 	int r;
 
-	r = kg_ipc_send(cl->ipc_fd, cl->ipc_req_type, cl->ipc_req_seq, is_reg ? &reg : NULL,
-			is_reg ? sizeof(reg) : 0, NULL, 0);
+	if (cl->ipc_req_type == KG_MSG_REGISTER) {
+		payload = &reg;
+		len = sizeof(reg);
+	} else if (cl->ipc_req_type == KG_MSG_CLIENT_ROUTE_STATE) {
+		rs.direct = cl->route_direct;
+		memcpy(rs.reason, cl->route_reason, sizeof(rs.reason));
+		payload = &rs;
+		len = sizeof(rs);
+	}
+	r = kg_ipc_send(cl->ipc_fd, cl->ipc_req_type, cl->ipc_req_seq, payload, len, NULL, 0);
+	if (r == 0 && cl->ipc_req_type == KG_MSG_CLIENT_ROUTE_STATE)
+		cl->route_dirty = false; /* what changes from now on goes in the next one */
 	if (r == -EAGAIN || r == -EINTR) {
 		if (!cl->ipc_req_unsent && (r = loop_watch(cl, true)) < 0)
 			return r;
@@ -217,6 +236,60 @@ static void register_failed(struct kg_client *cl, int r, const char *why)
 		fatal(cl, r);
 	else
 		retry_later(cl);
+}
+
+/* Once the link is registered and free: a reload's fetch that waited for the route request,
+ * else the route state wanted if the service has not heard it. A failure to send is the
+ * link's end (link_lost), as for any request. */
+static void link_lost(struct kg_client *cl, int r);
+
+static void route_flush(struct kg_client *cl)
+{
+	uint16_t type;
+	int r;
+
+	if (cl->ipc_fd < 0 || cl->ipc_step != IPC_READY || cl->ipc_req_type)
+		return;
+	if (cl->refresh_queued) {
+		cl->refresh_queued = false;
+		type = KG_MSG_CONFIG_GET;
+	} else if (cl->route_dirty) {
+		cl->route_told = false;
+		type = KG_MSG_CLIENT_ROUTE_STATE;
+	} else {
+		return;
+	}
+	r = send_request(cl, type);
+	if (r < 0) {
+		request_done(cl);
+		link_lost(cl, r);
+	}
+}
+
+/* The service's answer to KG_MSG_CLIENT_ROUTE_STATE (r: 0 or -errno, e its refusal). */
+static void route_answered(struct kg_client *cl, int r, const struct kg_ipc_msg *m)
+{
+	const struct kg_ipc_error *e = m->payload;
+
+	if (r == 0 && m->hdr.type != KG_MSG_OK)
+		r = -EBADMSG;
+	if (r == 0) {
+		cl->route_told = !cl->route_dirty;
+		if (cl->route_told)
+			log_fields(LOG_INFO, KG_FIELDS({"KG_UID", cl->uid_str}),
+				   cl->route_direct ? "the service no longer steers this user's "
+						      "connections: they go direct"
+						    : "the service steers this user's connections "
+						      "again");
+	} else if (m->hdr.type == KG_MSG_ERROR && m->len >= sizeof(*e)) {
+		log_warn("the service refused to %s this user's connections: %.*s",
+			 cl->route_direct ? "stop steering" : "steer", (int)sizeof(e->message),
+			 e->message);
+	} else {
+		log_warn("cannot tell the service whether to steer this user's connections: %s",
+			 strerror(-r));
+	}
+	cl->status_dirty = true;
 }
 
 static bool said_waiting;
@@ -296,6 +369,10 @@ static void registered(struct kg_client *cl)
 	cl->ready_sent = true;
 	cl->status_dirty = true;
 	(void)kg_loop_timer_arm(&cl->info_timer, 0); /* report the ticket right away */
+	/* A new registration starts out steered: a service that restarted learns "direct" again. */
+	cl->route_told = !cl->route_direct;
+	cl->route_dirty = cl->route_direct;
+	route_flush(cl);
 }
 
 /* The configuration asked for while registering came (r: its outcome). */
@@ -375,12 +452,17 @@ static void on_answer(struct kg_client *cl, const struct kg_ipc_msg *m, int *fds
 	}
 	for (i = 0; i < n_fds; i++)
 		close(fds[i]);
-	if (r == 0)
-		r = m->hdr.type == KG_MSG_CONFIG ? apply_config(cl, m) : -EBADMSG;
-	if (cl->ipc_step == IPC_CONFIGURING)
-		configured(cl, r);
-	else
-		refresh_over(cl, r);
+	if (type == KG_MSG_CLIENT_ROUTE_STATE) {
+		route_answered(cl, r, m);
+	} else {
+		if (r == 0)
+			r = m->hdr.type == KG_MSG_CONFIG ? apply_config(cl, m) : -EBADMSG;
+		if (cl->ipc_step == IPC_CONFIGURING)
+			configured(cl, r);
+		else
+			refresh_over(cl, r);
+	}
+	route_flush(cl); /* a change made while the request was under way */
 }
 
 /* A message that answers nothing: an event, a notice, a late answer. */
@@ -447,8 +529,16 @@ int ipc_client_on_timer(struct kg_client *cl)
 	case IPC_READY:
 		if (!cl->ipc_req_type)
 			break;
+		if (cl->ipc_req_type == KG_MSG_CLIENT_ROUTE_STATE) {
+			/* Unanswered: said again, CLIENT_IPC_TIMEOUT_MS from now at the soonest. */
+			log_warn("the service did not answer whether to steer this user's "
+				 "connections: asking again");
+			cl->route_dirty = true;
+		} else {
+			refresh_over(cl, -ETIMEDOUT);
+		}
 		request_done(cl);
-		refresh_over(cl, -ETIMEDOUT);
+		route_flush(cl);
 		break;
 	}
 	if (cl->ipc_fatal)
@@ -467,6 +557,12 @@ int ipc_client_refresh(struct kg_client *cl)
 
 	if (cl->ipc_fd < 0 || cl->ipc_step != IPC_READY)
 		return -ENOTCONN;
+	if (cl->ipc_req_type == KG_MSG_CLIENT_ROUTE_STATE) {
+		/* Asked for as soon as the route request has its answer (route_flush). */
+		cl->refresh_queued = true;
+		cl->refreshing = true;
+		return 0;
+	}
 	if (cl->ipc_req_type)
 		return 0; /* the answer on its way is as fresh */
 	r = send_request(cl, KG_MSG_CONFIG_GET);
@@ -478,8 +574,37 @@ int ipc_client_refresh(struct kg_client *cl)
 	return 0;
 }
 
+int ipc_client_set_direct(struct kg_client *cl, bool direct, const char *reason)
+{
+	if (!reason || !direct)
+		reason = "";
+	if (strlen(reason) >= sizeof(cl->route_reason) || !kg_text_printable(reason))
+		return -EINVAL;
+	if (direct == cl->route_direct && strcmp(reason, cl->route_reason) == 0)
+		return 0;
+	if (direct != cl->route_direct) {
+		cl->route_since = time(NULL);
+		log_fields(
+		    LOG_NOTICE,
+		    KG_FIELDS({"KG_UID", cl->uid_str}, {"KG_ROUTE", direct ? "direct" : "steered"}),
+		    direct ? "off the corporate network%s%s%s: asking the service to stop "
+			     "steering this user's connections"
+			   : "back on the corporate network%s%s%s: asking the service to steer "
+			     "this user's connections again",
+		    reason[0] ? " (" : "", reason, reason[0] ? ")" : "");
+	}
+	cl->route_direct = direct;
+	snprintf(cl->route_reason, sizeof(cl->route_reason), "%s", reason);
+	cl->route_dirty = true;
+	cl->route_told = false;
+	cl->status_dirty = true;
+	route_flush(cl);
+	return 0;
+}
+
 void ipc_client_close(struct kg_client *cl)
 {
+	cl->refresh_queued = false;
 	refresh_over(cl, -ENOTCONN);
 	close_listeners(cl);
 	cl->ipc_step = IPC_IDLE;

@@ -2,6 +2,8 @@
  * never wait (see its head comment). */
 #pragma once
 
+#include <stdbool.h>
+
 #include "client/client.h"
 
 void ipc_client_schedule(struct kg_client *cl, unsigned delay_ms);
@@ -28,3 +30,12 @@ void ipc_client_request_info(struct kg_client *cl);
 /* Ends the registration: the IPC link and, with it, the listeners it brought (closed at once,
  * not drained: see ipc_client.c). */
 void ipc_client_close(struct kg_client *cl);
+/* Off the corporate network (DESIGN.md §8): direct asks the service to stop steering this
+ * user's connections (they go straight out, the relay never sees them); !direct asks it to
+ * steer them again. Never waits: the latest state wanted is sent when the link has no other
+ * request pending (calls in between coalesce), again after every registration (a restarted
+ * service starts out steering), and the service itself forgets it when this link ends.
+ * reason: printable text shorter than KG_IPC_REASON_MAX for the journal, `ctl status` and the
+ * client's STATUS= ("no proxy reachable"); NULL or "" for none; kept only while direct.
+ * 0, or -EINVAL for a reason that is too long or not printable. */
+int ipc_client_set_direct(struct kg_client *cl, bool direct, const char *reason);

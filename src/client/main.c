@@ -49,6 +49,20 @@ static void client_update_status(struct kg_client *cl)
 			   cl->socket_path, cl->tunnels_active);
 		return;
 	}
+	if (cl->route_direct) {
+		char since[16] = "?";
+		struct tm tm;
+
+		if (localtime_r(&cl->route_since, &tm))
+			strftime(since, sizeof(since), "%H:%M", &tm);
+		sd_notifyf(0,
+			   "STATUS=direct: %s since %s%s; %" PRIu64 " tunnel(s) open, %" PRIu64
+			   " total, %" PRIu64 " failed",
+			   cl->route_reason[0] ? cl->route_reason : "off the corporate network",
+			   since, cl->route_told ? " (not steered)" : " (telling the service)",
+			   cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
+		return;
+	}
 	sd_notifyf(0,
 		   "STATUS=Relaying through %s: %" PRIu64 " tunnel(s) open, %" PRIu64
 		   " total, %" PRIu64 " failed",

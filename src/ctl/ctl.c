@@ -103,6 +103,33 @@ static void format_time(uint64_t usec, char *buf, size_t len)
 		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* "18:02" today, "2026-12-06 18:02" before. */
+static void format_since(uint64_t usec, char *buf, size_t len)
+{
+	time_t t = (time_t)(usec / 1000000u), now = time(NULL);
+	struct tm tm, today;
+
+	if (usec == 0 || !localtime_r(&t, &tm) || !localtime_r(&now, &today))
+		snprintf(buf, len, "-");
+	else if (tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday)
+		strftime(buf, len, "%H:%M", &tm);
+	else
+		strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
+}
+
+/* Under a client's line, when its user goes direct: "direct: no proxy reachable since 18:02". */
+static void print_route(const struct kg_ipc_client_info *ci)
+{
+	char since[32], reason[KG_IPC_REASON_MAX * 4];
+
+	if (!ci->direct)
+		return;
+	format_since(ci->direct_since_usec, since, sizeof(since));
+	kg_text_escape(ci->direct_reason, sizeof(ci->direct_reason), reason, sizeof(reason));
+	printf("  direct: %s since %s (the client says so: not steered)\n",
+	       reason[0] ? reason : "off the corporate network", since);
+}
+
 static void print_clients(const struct kg_ipc_client_info *ci, uint32_t n)
 {
 	uint32_t i;
@@ -119,6 +146,7 @@ static void print_clients(const struct kg_ipc_client_info *ci, uint32_t n)
 		printf("%-12s %8u %7u %7u %10" PRIu64 "  %-30s %s\n", name, ci[i].pid, ci[i].port4,
 		       ci[i].port6, ci[i].redirected, principal[0] ? principal : "(no ticket)",
 		       exp);
+		print_route(&ci[i]);
 	}
 }
 
@@ -218,6 +246,7 @@ static const char *const stat_names[KG_STAT_MAX] = {
     [KG_STAT_ORIGDST_ANSWERED] = "original_dst_answered",
     [KG_STAT_ORIGDST_DENIED] = "original_dst_denied_other_uid",
     [KG_STAT_EVENTS_DROPPED] = "events_dropped",
+    [KG_STAT_SKIP_DIRECT] = "skipped_direct_by_client",
 };
 
 static int cmd_stats(int fd)

@@ -453,6 +453,25 @@ int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
 	return r;
 }
 
+int kg_datapath_client_set_direct(struct kg_datapath *dp, uid_t uid, bool direct)
+{
+	struct kg_client_entry e;
+	uint32_t key = uid;
+	int r;
+
+	/* Only the service writes process_map, so reading the entry back is no race; the update
+	 * replaces it whole, and connect4/6 see the old entry or the new one. */
+	r = bpf_map__lookup_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e), 0);
+	if (r < 0)
+		return r;
+	if (direct)
+		e.flags |= KG_CLIENT_F_DIRECT;
+	else
+		e.flags &= ~KG_CLIENT_F_DIRECT;
+	return bpf_map__update_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e),
+				    BPF_EXIST);
+}
+
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();

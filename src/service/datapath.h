@@ -38,6 +38,10 @@ int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16
 /* Undo kg_datapath_client_add with the same ports; a relay_ports entry that another uid owns is
  * left alone. kg_datapath_client_add fails with -EEXIST when a port is already someone's. */
 int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4, uint16_t port6);
+/* The user's client says whether the user is off the corporate network: direct leaves the
+ * user's connections alone (KG_CLIENT_F_DIRECT) until it is cleared or the entry goes with
+ * kg_datapath_client_remove. -ENOENT without a kg_datapath_client_add entry. */
+int kg_datapath_client_set_direct(struct kg_datapath *dp, uid_t uid, bool direct);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
 
 /* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */

@@ -6,6 +6,12 @@
  * client's IPC connection: when it closes, for whatever reason, the entry is removed and the
  * user's traffic goes direct again (fail-open). Malformed input costs the sender its
  * connection, never anyone else's.
+ *
+ * A registered client may say that its user is off the corporate network
+ * (KG_MSG_CLIENT_ROUTE_STATE): the flag in the user's process_map entry makes the datapath
+ * leave the user's connections alone. Only the client's own connection may say so, and only for
+ * its own uid; the flag goes with the entry when that connection ends, so no user goes direct
+ * without a live client deciding it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -208,6 +214,9 @@ static void fill_client_info(const struct kg_conn *c, struct kg_ipc_client_info 
 	ci->registered_usec = c->registered_usec;
 	ci->redirected = c->redirected;
 	ci->report = c->report;
+	ci->direct = c->direct;
+	ci->direct_since_usec = c->direct ? c->direct_since_usec : 0;
+	memcpy(ci->direct_reason, c->direct_reason, sizeof(ci->direct_reason));
 }
 
 static int handle_status(struct kg_conn *c, const struct kg_ipc_msg *m)
@@ -338,6 +347,59 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
+/* The client's word on where its user's connections go: for the uid of this connection only,
+ * and only from the connection that registered it. Saying the state in force again is no
+ * change (a client re-sends it after reconnecting); a new reason for "direct" is. */
+static int handle_route_state(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	const struct kg_ipc_route_state *rs = m->payload;
+	bool direct = rs->direct != 0;
+	char uid[16];
+	int r;
+
+	if (!c->is_client)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
+					 "not a registered client: only a user's registered client "
+					 "says where the user's connections go");
+	/* Root's ctl and the journal print the reason. */
+	if (!kg_text_printable(rs->reason))
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EINVAL,
+					 "the reason must be printable text (UTF-8 without "
+					 "control characters)");
+	if (direct == c->direct &&
+	    (!direct || strncmp(rs->reason, c->direct_reason, sizeof(c->direct_reason)) == 0))
+		return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+	fmt_uid(uid, sizeof(uid), c->uid);
+	if (direct != c->direct) {
+		r = kg_datapath_client_set_direct(c->svc->dp, c->uid, direct);
+		if (r < 0) {
+			log_error_ratelimited("cannot change the relay entry of uid %s: %s", uid,
+					      strerror(-r));
+			return kg_ipc_send_error(c->fd, m->hdr.seq, -r,
+						 "cannot change the steering of uid %s: %s", uid,
+						 strerror(-r));
+		}
+		c->direct = direct;
+		c->direct_since_usec = kg_now_usec(CLOCK_REALTIME);
+	}
+	snprintf(c->direct_reason, sizeof(c->direct_reason), "%s", direct ? rs->reason : "");
+	if (direct)
+		log_fields_ratelimited(LOG_NOTICE,
+				       KG_FIELDS({"KG_UID", uid}, {"KG_ROUTE", "direct"},
+						 {"KG_ROUTE_REASON", c->direct_reason}),
+				       "uid %s: client says off the corporate network%s%s%s; "
+				       "connections go direct",
+				       uid, c->direct_reason[0] ? " (" : "", c->direct_reason,
+				       c->direct_reason[0] ? ")" : "");
+	else
+		log_fields_ratelimited(LOG_NOTICE,
+				       KG_FIELDS({"KG_UID", uid}, {"KG_ROUTE", "steered"}),
+				       "uid %s: client says back on the corporate network; "
+				       "connections are steered again",
+				       uid);
+	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+}
+
 static bool uid_watches(struct kg_service *svc, uid_t uid)
 {
 	const struct kg_conn *c;
@@ -392,6 +454,8 @@ static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return handle_watch(c, m);
 	case KG_MSG_CLIENT_INFO:
 		return handle_client_info(c, m);
+	case KG_MSG_CLIENT_ROUTE_STATE:
+		return handle_route_state(c, m);
 	default:
 		/* A well-formed message that only the service sends. */
 		return kg_ipc_send_error(c->fd, m->hdr.seq, EOPNOTSUPP, "%s is not a request",

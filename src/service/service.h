@@ -40,6 +40,12 @@ struct kg_conn {
 	uint64_t registered_usec;
 	uint64_t redirected;
 	struct kg_ipc_client_report report;
+	/* The client's KG_MSG_CLIENT_ROUTE_STATE: the user is off the corporate network and the
+	 * datapath leaves the user alone (KG_CLIENT_F_DIRECT), since when (CLOCK_REALTIME) and
+	 * why. Gone with the connection, as the process_map entry that holds the flag. */
+	bool direct;
+	uint64_t direct_since_usec;
+	char direct_reason[KG_IPC_REASON_MAX];
 };
 
 struct kg_service {

@@ -34,6 +34,7 @@ static const char *const msg_names[KG_MSG_TYPE_MAX] = {
     [KG_MSG_WATCH] = "watch",
     [KG_MSG_EVENT] = "event",
     [KG_MSG_CLIENT_INFO] = "client-info",
+    [KG_MSG_CLIENT_ROUTE_STATE] = "client-route-state",
 };
 
 const char *kg_msg_type_name(uint16_t type)
@@ -97,7 +98,9 @@ static int check_payload(uint16_t type, const uint8_t *p, size_t len)
 		ci = (const void *)(s + 1);
 		for (i = 0; i < s->n_clients; i++)
 			if (!text_terminated(ci[i].report.principal,
-					     sizeof(ci[i].report.principal)))
+					     sizeof(ci[i].report.principal)) ||
+			    ci[i].direct > 1 ||
+			    !text_terminated(ci[i].direct_reason, sizeof(ci[i].direct_reason)))
 				return -EBADMSG;
 		return 0;
 	}
@@ -117,6 +120,14 @@ static int check_payload(uint16_t type, const uint8_t *p, size_t len)
 		const struct kg_ipc_client_report *r = (const void *)p;
 
 		if (len != sizeof(*r) || !text_terminated(r->principal, sizeof(r->principal)))
+			return -EBADMSG;
+		return 0;
+	}
+	case KG_MSG_CLIENT_ROUTE_STATE: {
+		const struct kg_ipc_route_state *rs = (const void *)p;
+
+		if (len != sizeof(*rs) || rs->direct > 1 || rs->pad != 0 ||
+		    !text_terminated(rs->reason, sizeof(rs->reason)))
 			return -EBADMSG;
 		return 0;
 	}

@@ -43,6 +43,8 @@ enum kg_msg_type {
 	KG_MSG_WATCH = 16,	  /* any->s: empty; then KG_MSG_EVENT for every visible event */
 	KG_MSG_EVENT = 17,	  /* s->watcher: struct kg_event */
 	KG_MSG_CLIENT_INFO = 18,  /* client->s: struct kg_ipc_client_report (ticket state) */
+	KG_MSG_CLIENT_ROUTE_STATE =
+	    19, /* client->s: struct kg_ipc_route_state; KG_MSG_OK or KG_MSG_ERROR */
 	KG_MSG_TYPE_MAX,
 };
 
@@ -54,7 +56,8 @@ struct kg_ipc_hdr {
 	uint32_t len; /* payload bytes following the header */
 };
 
-#define KG_IPC_TEXT_MAX 256
+#define KG_IPC_TEXT_MAX	  256
+#define KG_IPC_REASON_MAX 64 /* why a client goes direct: "no proxy reachable" */
 
 struct kg_ipc_error {
 	int32_t error;		       /* positive errno */
@@ -91,15 +94,27 @@ struct kg_ipc_client_report {
 	uint64_t tunnels_failed;
 };
 
+/* KG_MSG_CLIENT_ROUTE_STATE: the registered client's word on its own user (the uid of its
+ * connection, never one named here). direct 1: the user is off the corporate network, the
+ * datapath leaves the user's connections alone; 0: steer them again. The service forgets it
+ * when the client's connection ends. */
+struct kg_ipc_route_state {
+	uint32_t direct;		/* 0 or 1 */
+	uint32_t pad;			/* 0 */
+	char reason[KG_IPC_REASON_MAX]; /* NUL-terminated printable text, "" allowed */
+};
+
 struct kg_ipc_client_info {
 	uint32_t uid;
 	uint32_t pid;
 	uint16_t port4;
 	uint16_t port6;
-	uint32_t pad;
+	uint32_t direct;	  /* 1: the client said "direct" (KG_MSG_CLIENT_ROUTE_STATE) */
 	uint64_t registered_usec; /* CLOCK_REALTIME */
 	uint64_t redirected;	  /* connections steered to this client since it registered */
 	struct kg_ipc_client_report report;
+	uint64_t direct_since_usec;	       /* CLOCK_REALTIME, when direct; else 0 */
+	char direct_reason[KG_IPC_REASON_MAX]; /* when direct; else "" */
 };
 
 struct kg_ipc_status {

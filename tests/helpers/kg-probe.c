@@ -8,6 +8,12 @@
  *       SO_ORIGINAL_DST on every accepted socket and the line gains " OTHER=answered|denied".
  *       Then the process becomes the user given by $KG_PROBE_UID. With --self, after
  *       registering, the probe connects to ADDR:PORT itself and prints "SELF <reply>".
+ *       With --control FIFO, lines written to FIFO ask the service, as this client, to
+ *       "direct REASON" (stop steering the user) or "steer" (steer again), by
+ *       KG_MSG_CLIENT_ROUTE_STATE; each answer prints "ROUTE OK" or "ROUTE ERROR <text>".
+ *   kg-probe route-state SOCKET direct|steer [REASON]
+ *       The same request on a connection that registered nothing: prints "ROUTE OK" or
+ *       "ROUTE ERROR <text>".
  *   kg-probe connect ADDR PORT [-6]
  *       Connect (AF_INET6 socket with -6, so ::ffff:a.b.c.d works), print
  *       "PEER addr:port" from getpeername() and the first line the server sends.
@@ -16,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -192,6 +199,81 @@ static char other_verdict(int sp, int fd)
 	return c;
 }
 
+/* KG_MSG_CLIENT_ROUTE_STATE from a control line: "direct REASON" or "steer". -EINVAL for
+ * anything else. */
+static int send_route_state(int ipc, const char *line)
+{
+	struct kg_ipc_route_state rs = {0};
+
+	if (strncmp(line, "direct", 6) == 0) {
+		rs.direct = 1;
+		snprintf(rs.reason, sizeof(rs.reason), "%s", line[6] == ' ' ? line + 7 : "");
+	} else if (strcmp(line, "steer") != 0) {
+		return -EINVAL;
+	}
+	return kg_ipc_send(ipc, KG_MSG_CLIENT_ROUTE_STATE, 77, &rs, sizeof(rs), NULL, 0);
+}
+
+static void print_route_answer(const struct kg_ipc_msg *m)
+{
+	if (m->hdr.type == KG_MSG_OK)
+		printf("ROUTE OK\n");
+	else if (m->hdr.type == KG_MSG_ERROR)
+		printf("ROUTE ERROR %s\n", ((const struct kg_ipc_error *)m->payload)->message);
+	fflush(stdout);
+}
+
+/* Whole lines from the control FIFO (kept open for writing by ourselves, so no EOF). */
+static void control_read(int fd, int ipc, char *acc, size_t cap, size_t *len)
+{
+	ssize_t n = read(fd, acc + *len, cap - 1 - *len);
+	char *nl;
+
+	if (n <= 0)
+		return;
+	*len += (size_t)n;
+	acc[*len] = '\0';
+	while ((nl = strchr(acc, '\n'))) {
+		*nl = '\0';
+		if (send_route_state(ipc, acc) < 0)
+			printf("ROUTE BADLINE %s\n", acc);
+		*len -= (size_t)(nl + 1 - acc);
+		memmove(acc, nl + 1, *len + 1);
+	}
+	if (*len == cap - 1)
+		*len = 0;
+}
+
+static int cmd_route_state(int argc, char **argv)
+{
+	kg_ipc_buf_t buf;
+	struct kg_ipc_msg m = {0};
+	struct kg_ipc_route_state rs = {0};
+	int fd, r;
+
+	if (argc < 2 || (strcmp(argv[1], "direct") != 0 && strcmp(argv[1], "steer") != 0))
+		return 2;
+	rs.direct = strcmp(argv[1], "direct") == 0;
+	if (rs.direct && argc > 2)
+		snprintf(rs.reason, sizeof(rs.reason), "%s", argv[2]);
+	fd = kg_ipc_connect(argv[0]);
+	if (fd < 0) {
+		printf("ERROR connect: %s\n", strerror(-fd));
+		return 1;
+	}
+	/* Waits for the answer (a slow machine may take a while). */
+	r = kg_ipc_call(fd, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs), buf.bytes,
+			sizeof(buf.bytes), &m, NULL, 0, NULL, 5000);
+	if (r < 0 && (r == -ETIMEDOUT || r == -ECONNRESET || m.hdr.type != KG_MSG_ERROR)) {
+		printf("ERROR call: %s\n", strerror(-r));
+		close(fd);
+		return 1;
+	}
+	print_route_answer(&m);
+	close(fd);
+	return 0;
+}
+
 static int become(uid_t uid)
 {
 	if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
@@ -204,8 +286,10 @@ static int cmd_relay(int argc, char **argv)
 	struct kg_ipc_registered reg;
 	int fds[2] = {-1, -1}, ipc, sp[2] = {-1, -1}, i;
 	size_t n_fds = 0;
-	const char *self_addr = NULL, *env_uid = getenv("KG_PROBE_UID");
-	int self_port = 0;
+	const char *self_addr = NULL, *env_uid = getenv("KG_PROBE_UID"), *control = NULL;
+	int self_port = 0, ctl_fd = -1;
+	char ctl_acc[256];
+	size_t ctl_len = 0;
 	long other = -1;
 
 	if (argc < 1)
@@ -216,7 +300,8 @@ static int cmd_relay(int argc, char **argv)
 		else if (strcmp(argv[i], "--self") == 0 && i + 2 < argc) {
 			self_addr = argv[++i];
 			self_port = atoi(argv[++i]);
-		}
+		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc)
+			control = argv[++i];
 	}
 	if (other >= 0) {
 		pid_t pid;
@@ -241,6 +326,13 @@ static int cmd_relay(int argc, char **argv)
 		printf("ERROR register: %s\n", strerror(-ipc));
 		return 1;
 	}
+	if (control) {
+		ctl_fd = open(control, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (ctl_fd < 0 || open(control, O_WRONLY | O_CLOEXEC) < 0) {
+			printf("ERROR control %s: %s\n", control, strerror(errno));
+			return 1;
+		}
+	}
 	printf("REGISTERED %u %u\n", reg.port4, reg.port6);
 	fflush(stdout);
 	if (self_addr) {
@@ -252,15 +344,18 @@ static int cmd_relay(int argc, char **argv)
 		fflush(stdout);
 	}
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 		    {.fd = fds[0], .events = POLLIN},
 		    {.fd = n_fds > 1 ? fds[1] : -1, .events = POLLIN},
 		    {.fd = ipc, .events = POLLIN},
+		    {.fd = ctl_fd, .events = POLLIN},
 		};
 		int k;
 
-		if (poll(p, 3, -1) < 0)
+		if (poll(p, 4, -1) < 0)
 			continue;
+		if (p[3].revents & POLLIN)
+			control_read(ctl_fd, ipc, ctl_acc, sizeof(ctl_acc), &ctl_len);
 		if (p[2].revents) {
 			kg_ipc_buf_t buf;
 			struct kg_ipc_msg m;
@@ -278,6 +373,8 @@ static int cmd_relay(int argc, char **argv)
 				printf("NOTIFY %s pid=%u comm=%.16s\n", d, ev->dst.pid,
 				       ev->dst.comm);
 				fflush(stdout);
+			} else if (r == 0 && m.hdr.seq == 77) {
+				print_route_answer(&m);
 			}
 		}
 		for (k = 0; k < 2; k++) {
@@ -338,6 +435,8 @@ int main(int argc, char **argv)
 		return cmd_connect(argc - 2, argv + 2);
 	if (strcmp(argv[1], "relay") == 0)
 		return cmd_relay(argc - 2, argv + 2);
+	if (strcmp(argv[1], "route-state") == 0)
+		return cmd_route_state(argc - 2, argv + 2);
 	if (strcmp(argv[1], "register-twice") == 0)
 		return cmd_register_twice(argc - 2, argv + 2);
 	return 2;

@@ -6,7 +6,8 @@
 #      CAP_BPF and CAP_NET_ADMIN only, all six programs attached;
 #   2. the user's client unit is READY while the service is stopped, and its restart returns;
 #   3. a kernel that refuses the datapath stops the unit cleanly, once, with one message;
-#   4. the datapath, security and service-operations suites with the binaries of this build;
+#   4. the datapath (steering and off-network direct), security and service-operations
+#      suites with the binaries of this build;
 #   5. a real client steers curl through a Negotiate Squid (the installed package).
 export top_srcdir=/kg/src top_builddir=/kg/build
 . /kg/src/tests/lib/common.sh
@@ -120,7 +121,7 @@ systemctl stop kernelgatekeeper
 
 # --- 4. The datapath suites, with this build's binaries ---------------------------------------
 # The installed service is stopped: the suites start their own, in cgroups of their own.
-for t in datapath-steering datapath-security service-operations; do
+for t in datapath-steering datapath-security datapath-direct service-operations; do
 	log "$t"
 	bash "/kg/src/tests/integration/$t.sh" >"/tmp/$t.log" 2>&1
 	rc=$?

@@ -30,6 +30,10 @@ CASES = {
     "unknown type": msg(999),
     "oversized datagram": msg(8, b"A" * 20000),
     "reply type sent as request": msg(9, b"\x00" * 8),
+    "route state with direct 2": msg(19, struct.pack("=II", 2, 0) + b"\0" * 64),
+    "route state with pad set": msg(19, struct.pack("=II", 1, 1) + b"\0" * 64),
+    "route state with unterminated reason": msg(19, struct.pack("=II", 1, 0) + b"x" * 64),
+    "route state with short payload": msg(19, struct.pack("=II", 1, 0) + b"\0" * 8),
 }
 
 

@@ -113,6 +113,74 @@ START_TEST(test_status_counts)
 }
 END_TEST
 
+/* KG_MSG_CLIENT_ROUTE_STATE: exactly its size, direct 0 or 1, pad 0, the reason terminated
+ * within its array; and the state as STATUS carries it back, held to the same rules. */
+START_TEST(test_route_state)
+{
+	buf_t b;
+	struct kg_ipc_msg m;
+	struct kg_ipc_route_state rs = {.direct = 1};
+	uint8_t p[sizeof(struct kg_ipc_status) + sizeof(struct kg_ipc_client_info)] = {0};
+	struct kg_ipc_status *st = (void *)p;
+	struct kg_ipc_client_info *ci = (void *)(st + 1);
+	size_t n, i;
+
+	strcpy(rs.reason, "no proxy reachable");
+	n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	ck_assert_uint_eq(((const struct kg_ipc_route_state *)m.payload)->direct, 1);
+	ck_assert_str_eq(((const struct kg_ipc_route_state *)m.payload)->reason,
+			 "no proxy reachable");
+	ck_assert_str_eq(kg_msg_type_name(KG_MSG_CLIENT_ROUTE_STATE), "client-route-state");
+	memset(rs.reason, 0, sizeof(rs.reason));
+	rs.direct = 0;
+	n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	/* Every other length, short or long. */
+	for (i = 0; i <= sizeof(rs) + 8; i++) {
+		uint8_t big[sizeof(rs) + 8] = {0};
+
+		if (i == sizeof(rs))
+			continue;
+		n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, big, i);
+		ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	}
+	/* direct is 0 or 1; pad is 0; the reason ends within its array. */
+	rs.direct = 2;
+	n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	rs.direct = 0xffffffffu;
+	n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	rs.direct = 1;
+	rs.pad = 1;
+	n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	rs.pad = 0;
+	memset(rs.reason, 'x', sizeof(rs.reason));
+	n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	rs.reason[sizeof(rs.reason) - 1] = '\0';
+	n = build(&b, KG_MSG_CLIENT_ROUTE_STATE, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+
+	/* STATUS: a client's route state is read back under the same rules. */
+	st->n_clients = 1;
+	ci->direct = 1;
+	ci->direct_since_usec = 1;
+	strcpy(ci->direct_reason, "WPAD found nothing");
+	n = build(&b, KG_MSG_STATUS, p, sizeof(p));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	ci->direct = 2;
+	n = build(&b, KG_MSG_STATUS, p, sizeof(p));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	ci->direct = 1;
+	memset(ci->direct_reason, 'y', sizeof(ci->direct_reason));
+	n = build(&b, KG_MSG_STATUS, p, sizeof(p));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_config_entries)
 {
 	uint8_t p[256];
@@ -248,6 +316,7 @@ static Suite *ipc_suite(void)
 	tcase_add_test(tc, test_decode_valid);
 	tcase_add_test(tc, test_decode_malformed);
 	tcase_add_test(tc, test_status_counts);
+	tcase_add_test(tc, test_route_state);
 	tcase_add_test(tc, test_config_entries);
 	tcase_add_test(tc, test_fd_passing);
 	tcase_add_test(tc, test_truncated_datagram);

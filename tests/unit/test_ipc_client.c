@@ -1,8 +1,10 @@
 /* Unit tests of the client's IPC link (src/client/ipc_client.c) against a fake service on a
  * socketpair: no step waits for the service (a silent one costs a timeout at the deadline, a
  * full socket is written when it drains), a garbage or wrong answer is refused and retried,
- * and a normal registration hands the listeners over and applies the configuration. The loop
- * and the Kerberos worker are stubs that record what the link asks of them. */
+ * and a normal registration hands the listeners over and applies the configuration. The route
+ * state (ipc_client_set_direct) reaches the service when the link is free, coalesced, and again
+ * after every registration. The loop and the Kerberos worker are stubs that record what the
+ * link asks of them. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -337,6 +339,202 @@ START_TEST(test_register)
 }
 END_TEST
 
+/* Register on the current link with one listener and a configuration. */
+static void register_fully(void)
+{
+	int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(listener, 0);
+	send_registered(expect_request(KG_MSG_REGISTER), &listener, 1);
+	close(listener);
+	ipc_client_on_readable(&cl);
+	send_config(expect_request(KG_MSG_CONFIG_GET), "http://proxy.example.com:3128");
+	ipc_client_on_readable(&cl);
+	ck_assert(cl.registered);
+}
+
+/* The next request is a KG_MSG_CLIENT_ROUTE_STATE saying direct and reason; its seq. */
+static uint32_t expect_route(uint32_t direct, const char *reason)
+{
+	kg_ipc_buf_t buf;
+	struct kg_ipc_msg m;
+	const struct kg_ipc_route_state *rs;
+
+	ck_assert_int_eq(kg_ipc_recv(service_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL),
+			 0);
+	ck_assert_uint_eq(m.hdr.type, KG_MSG_CLIENT_ROUTE_STATE);
+	rs = m.payload;
+	ck_assert_uint_eq(rs->direct, direct);
+	ck_assert_str_eq(rs->reason, reason);
+	return m.hdr.seq;
+}
+
+static void assert_nothing_sent(void)
+{
+	char b[64];
+
+	ck_assert_int_eq(recv(service_fd, b, sizeof(b), MSG_DONTWAIT), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+}
+
+static void answer_ok(uint32_t seq)
+{
+	ck_assert_int_eq(kg_ipc_send(service_fd, KG_MSG_OK, seq, NULL, 0, NULL, 0), 0);
+	ipc_client_on_readable(&cl);
+}
+
+/* Off the corporate network: said once the link is registered and free, one request at a time,
+ * the latest state winning; a bad reason is refused. */
+START_TEST(test_route_state)
+{
+	char longer[KG_IPC_REASON_MAX + 1];
+	uint32_t seq;
+
+	/* Wanted before the registration: said right after it. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "no proxy reachable"), 0);
+	ck_assert(cl.route_direct);
+	ck_assert(!cl.route_told);
+	register_fully();
+	seq = expect_route(1, "no proxy reachable");
+	ck_assert(!cl.route_told);
+	answer_ok(seq);
+	ck_assert(cl.route_told);
+	ck_assert(!kg_loop_timer_armed(&cl.reconnect_timer));
+	/* The same again is no request. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "no proxy reachable"), 0);
+	assert_nothing_sent();
+
+	/* Changes while a request is under way wait for it and coalesce to the latest. */
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	seq = expect_request(KG_MSG_CONFIG_GET);
+	ck_assert_int_eq(ipc_client_set_direct(&cl, false, NULL), 0);
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "WPAD found nothing"), 0);
+	ck_assert_int_eq(ipc_client_set_direct(&cl, false, "ignored when steered"), 0);
+	ck_assert_str_eq(cl.route_reason, "");
+	assert_nothing_sent();
+	send_config(seq, "http://proxy.example.com:3128");
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_eq(reloads, 1);
+	seq = expect_route(0, "");
+	assert_nothing_sent();
+	/* A change while the route request itself is out: sent after its answer. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "PAC says DIRECT for everything"), 0);
+	assert_nothing_sent();
+	answer_ok(seq);
+	ck_assert(!cl.route_told); /* that answer was for the state before */
+	seq = expect_route(1, "PAC says DIRECT for everything");
+	answer_ok(seq);
+	ck_assert(cl.route_told);
+
+	/* A refusal is logged, not retried in a loop. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, false, NULL), 0);
+	seq = expect_route(0, "");
+	ck_assert_int_eq(kg_ipc_send_error(service_fd, seq, EPERM, "not a registered client"), 0);
+	ipc_client_on_readable(&cl);
+	ck_assert(!cl.route_told);
+	ck_assert(cl.registered);
+	assert_nothing_sent();
+
+	/* An unanswered one is asked again at its deadline, the link kept. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "probe"), 0);
+	expect_route(1, "probe");
+	ck_assert(kg_loop_timer_armed(&cl.reconnect_timer));
+	ck_assert_int_eq(ipc_client_on_timer(&cl), 0);
+	ck_assert(cl.registered);
+	seq = expect_route(1, "probe");
+	answer_ok(seq);
+	ck_assert(cl.route_told);
+
+	/* Reasons: bounded and printable, else refused and nothing changes. */
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, longer), -EINVAL);
+	longer[KG_IPC_REASON_MAX - 1] = '\0';
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "bell\a"), -EINVAL);
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "new\nline"), -EINVAL);
+	ck_assert_str_eq(cl.route_reason, "probe");
+	assert_nothing_sent();
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, longer), 0); /* 63 bytes fit */
+	expect_route(1, longer);
+}
+END_TEST
+
+/* A reload while the route request is out is not lost: its fetch follows the answer, and ends
+ * the reload; a route request left unanswered does not end that reload. */
+START_TEST(test_route_state_and_reload)
+{
+	uint32_t seq;
+
+	register_fully();
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "no proxy reachable"), 0);
+	seq = expect_route(1, "no proxy reachable");
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	assert_nothing_sent();
+	answer_ok(seq);
+	ck_assert(cl.route_told);
+	ck_assert_uint_eq(reloads, 0);
+	send_config(expect_request(KG_MSG_CONFIG_GET), "http://other.example.com:8080");
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_eq(reloads, 1);
+	ck_assert_int_eq(reload_r, 0);
+	ck_assert_str_eq(cl.set->cfg.proxy.url, "http://other.example.com:8080");
+
+	/* The route request times out: asked again, the queued reload still waits its turn. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, false, NULL), 0);
+	expect_route(0, "");
+	ck_assert_int_eq(ipc_client_refresh(&cl), 0);
+	ck_assert_int_eq(ipc_client_on_timer(&cl), 0);
+	ck_assert_uint_eq(reloads, 1);
+	seq = expect_request(KG_MSG_CONFIG_GET);
+	send_config(seq, "http://proxy.example.com:3128");
+	ipc_client_on_readable(&cl);
+	ck_assert_uint_eq(reloads, 2);
+	ck_assert_int_eq(reload_r, 0);
+	answer_ok(expect_route(0, ""));
+	ck_assert(cl.route_told);
+	assert_nothing_sent();
+}
+END_TEST
+
+/* A service that went away forgot the state: the next registration says it again; a state of
+ * "steered" needs no word, a new service starts out steering. */
+START_TEST(test_route_state_reregister)
+{
+	int sv[2];
+
+	register_fully();
+	assert_nothing_sent(); /* steered: nothing to say */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, true, "no proxy reachable"), 0);
+	answer_ok(expect_route(1, "no proxy reachable"));
+	ck_assert(cl.route_told);
+
+	/* The service goes away. */
+	close(service_fd);
+	ipc_client_on_readable(&cl);
+	assert_retrying();
+	ck_assert(cl.route_direct);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	service_fd = sv[0];
+	ck_assert_int_eq(ipc_client_start(&cl, sv[1]), -EINPROGRESS);
+	register_fully();
+	answer_ok(expect_route(1, "no proxy reachable"));
+	ck_assert(cl.route_told);
+
+	/* Back on the network, then the service restarts: nothing to say after registering. */
+	ck_assert_int_eq(ipc_client_set_direct(&cl, false, NULL), 0);
+	answer_ok(expect_route(0, ""));
+	close(service_fd);
+	ipc_client_on_readable(&cl);
+	assert_retrying();
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	service_fd = sv[0];
+	ck_assert_int_eq(ipc_client_start(&cl, sv[1]), -EINPROGRESS);
+	register_fully();
+	assert_nothing_sent();
+	ck_assert(cl.route_told);
+}
+END_TEST
+
 /* No service at all: the connect fails at once and a retry is scheduled. */
 START_TEST(test_no_service)
 {
@@ -361,6 +559,9 @@ static Suite *ipc_client_suite(void)
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_no_service);
+	tcase_add_test(tc, test_route_state);
+	tcase_add_test(tc, test_route_state_reregister);
+	tcase_add_test(tc, test_route_state_and_reload);
 	suite_add_tcase(s, tc);
 	return s;
 }
