@@ -42,3 +42,24 @@ tests_unit_test_pac_eval_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_unit_test_pac_eval_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pac_eval_LDADD = $(KG_PACPROC_LIBS) $(CHECK_LIBS)
 # (The evaluator it spawns is built by `all`, which `check` makes first.)
+
+# The PAC engine (pac_engine.h): the evaluator and the DNS cache (dns_cache.h) on a worker
+# thread, answers through an eventfd. Not linked into the client yet; the integrator adds
+# $(KG_PACENGINE_LIBS) to the client's LDADD. Its tests spawn the built evaluator and answer
+# DNS from a server of their own on 127.0.0.1.
+noinst_LIBRARIES += src/client/libkgpacengine.a
+src_client_libkgpacengine_a_SOURCES = \
+	src/client/route/dns_cache.c src/client/route/dns_cache.h
+src_client_libkgpacengine_a_CFLAGS = $(AM_CFLAGS) -pthread
+KG_PACENGINE_LIBS = src/client/libkgpacengine.a $(KG_PACPROC_LIBS) $(KG_ROUTE_LIBS) \
+	$(KG_SHARED_LIBS) -lresolv -lpthread
+
+check_PROGRAMS += tests/unit/test_dns_cache
+TESTS += tests/unit/test_dns_cache
+tests_unit_test_dns_cache_SOURCES = tests/unit/test_dns_cache.c tests/unit/dns_server.c \
+	tests/unit/dns_server.h
+tests_unit_test_dns_cache_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
+tests_unit_test_dns_cache_LDADD = $(KG_PACENGINE_LIBS) $(CHECK_LIBS)
+
+# The DNS answer parser under libFuzzer (tests/fuzz/run.sh builds and runs it).
+EXTRA_DIST += tests/fuzz/fuzz_dns_answer.c tests/fuzz/corpus/dns_answer
