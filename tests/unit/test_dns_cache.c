@@ -202,9 +202,16 @@ START_TEST(cache_a_aaaa_case)
 	struct kg_dns_cache *c = cache_new(0);
 	char a[64];
 	uint32_t ttl;
+	struct kg_pac_addr pa[KG_PAC_DNS_ADDRS_MAX];
+	uint8_t pn;
+	ck_assert_int_eq(kg_dns_cache_peek(c, "v4.test", pa, &pn), -EAGAIN); /* never asks */
+	ck_assert_uint_eq(test_dns_queries(), 0);
 	ck_assert_int_eq(resolve(c, "v4.test", a, &ttl), 0);
 	ck_assert_str_eq(a, "192.0.2.5");
 	ck_assert_uint_eq(ttl, 120);
+	ck_assert_int_eq(kg_dns_cache_peek(c, "V4.TEST", pa, &pn), 0);
+	ck_assert_uint_eq(pn, 1);
+	ck_assert_uint_eq(pa[0].bytes[3], 5);
 	ck_assert_uint_eq(test_dns_queries(), 2); /* A and AAAA */
 	ck_assert_int_eq(resolve(c, "V4.Test", a, &ttl), 0);
 	ck_assert_str_eq(a, "192.0.2.5");

@@ -356,12 +356,15 @@ static uint32_t clamp_ttl(uint32_t t)
 	return t < KG_DNS_TTL_MIN ? KG_DNS_TTL_MIN : t > KG_DNS_TTL_MAX ? KG_DNS_TTL_MAX : t;
 }
 
-int kg_dns_cache_resolve(struct kg_dns_cache *c, const char *host, struct kg_pac_addr *addr,
-			 uint8_t *naddr, uint32_t *ttl_left)
+/* The cached answer (see kg_dns_cache_peek); *idx the entry's index when there is one, even
+ * expired, else NONE. lower gets host in lower case. */
+static int lookup_cached(struct kg_dns_cache *c, const char *host, char *lower,
+			 struct kg_pac_addr *addr, uint8_t *naddr, uint32_t *ttl_left,
+			 uint32_t *idx)
 {
-	char lower[KG_PAC_HOST_MAX + 1];
 	size_t len = strlen(host);
 	*naddr = 0;
+	*idx = NONE;
 	if (ttl_left)
 		*ttl_left = 0;
 	if (len == 0 || len > KG_PAC_HOST_MAX)
@@ -376,17 +379,37 @@ int kg_dns_cache_resolve(struct kg_dns_cache *c, const char *host, struct kg_pac
 	}
 	int64_t now = c->now(c->now_ud);
 	uint32_t i = find(c, lower);
-	if (i != NONE && c->e[i].expires > now) {
-		struct entry *e = &c->e[i];
-		c->stats.hits++;
-		lru_unlink(c, i);
-		lru_push_front(c, i);
-		*naddr = e->naddr;
-		memcpy(addr, e->addr, e->naddr * sizeof(*addr));
-		if (ttl_left)
-			*ttl_left = (uint32_t)(e->expires - now);
-		return e->naddr ? 0 : -ENOENT;
-	}
+	*idx = i;
+	if (i == NONE || c->e[i].expires <= now)
+		return -EAGAIN;
+	struct entry *e = &c->e[i];
+	c->stats.hits++;
+	lru_unlink(c, i);
+	lru_push_front(c, i);
+	*naddr = e->naddr;
+	memcpy(addr, e->addr, e->naddr * sizeof(*addr));
+	if (ttl_left)
+		*ttl_left = (uint32_t)(e->expires - now);
+	return e->naddr ? 0 : -ENOENT;
+}
+
+int kg_dns_cache_peek(struct kg_dns_cache *c, const char *host, struct kg_pac_addr *addr,
+		      uint8_t *naddr)
+{
+	char lower[KG_PAC_HOST_MAX + 1];
+	uint32_t i;
+	return lookup_cached(c, host, lower, addr, naddr, NULL, &i);
+}
+
+int kg_dns_cache_resolve(struct kg_dns_cache *c, const char *host, struct kg_pac_addr *addr,
+			 uint8_t *naddr, uint32_t *ttl_left)
+{
+	char lower[KG_PAC_HOST_MAX + 1];
+	uint32_t i;
+	int r = lookup_cached(c, host, lower, addr, naddr, ttl_left, &i);
+	if (r != -EAGAIN)
+		return r;
+	int64_t now = c->now(c->now_ud);
 	if (i != NONE)
 		drop(c, i);
 

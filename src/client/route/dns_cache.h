@@ -67,6 +67,12 @@ void kg_dns_cache_free(struct kg_dns_cache *c);
 int kg_dns_cache_resolve(struct kg_dns_cache *c, const char *host, struct kg_pac_addr *addr,
 			 uint8_t *naddr, uint32_t *ttl_left);
 
+/* The cached answer for host, never a lookup: 0 (found), -ENOENT (cached as not resolving),
+ * -EAGAIN (not cached, or expired), -EINVAL. IP literals are 0. Counts as a hit when 0 or
+ * -ENOENT. */
+int kg_dns_cache_peek(struct kg_dns_cache *c, const char *host, struct kg_pac_addr *addr,
+		      uint8_t *naddr);
+
 /* Forgets every name (a network change: the answers may differ now). */
 void kg_dns_cache_flush(struct kg_dns_cache *c);
 
