@@ -45,6 +45,7 @@ struct pac_engine {
 	pthread_cond_t wake;
 	pthread_t thread;
 	bool running, quit;
+	bool idle; /* the worker waits for work (a signal is needed) */
 	int efd;
 	unsigned queue_max, n_pending;
 	struct pac_job *pending, **pending_tail;
@@ -218,8 +219,11 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&e->lock);
 	for (;;) {
-		while (!e->pending && !e->quit)
+		while (!e->pending && !e->quit) {
+			e->idle = true;
 			pthread_cond_wait(&e->wake, &e->lock);
+			e->idle = false;
+		}
 		if (e->quit)
 			break;
 		struct pac_job *j = e->pending;
@@ -251,9 +255,11 @@ static void *worker(void *arg)
 		e->stats.evaluator_restarts = kg_pac_proc_restarts(e->proc);
 		kg_dns_cache_get_stats(e->dns, &e->stats.dns);
 		j->next = NULL;
+		bool wake = !e->done; /* else the loop was woken already and has not looked yet */
 		*e->done_tail = j;
 		e->done_tail = &j->next;
-		(void)!write(e->efd, &one, sizeof(one));
+		if (wake)
+			(void)!write(e->efd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
@@ -352,9 +358,11 @@ static void submit(struct pac_engine *e, struct pac_job *j)
 			 "PAC engine busy: %u requests already waiting for the evaluator",
 			 e->n_pending);
 		e->stats.busy++;
+		bool wake = !e->done;
 		*e->done_tail = j;
 		e->done_tail = &j->next;
-		(void)!write(e->efd, &one, sizeof(one));
+		if (wake)
+			(void)!write(e->efd, &one, sizeof(one));
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
@@ -363,7 +371,8 @@ static void submit(struct pac_engine *e, struct pac_job *j)
 	j->queued = true;
 	if (j->kind == JOB_FIND)
 		e->n_pending++;
-	pthread_cond_signal(&e->wake);
+	if (e->idle)
+		pthread_cond_signal(&e->wake);
 	pthread_mutex_unlock(&e->lock);
 }
 
