@@ -1,8 +1,9 @@
 /* Unit tests for the PAC engine's DNS (src/client/route/dns_cache.c): the bounded answer
  * parser on good and malformed messages, and the cache in front of real res_* lookups
  * against a DNS server of the test's own on 127.0.0.1 (tests/unit/dns_server.c): A and
- * AAAA, case-insensitive keys, TTLs clamped to 5 s..1 h, negative answers kept 30 s, a
- * server that never answers costing a bounded time, least-recently-used eviction.
+ * AAAA, localhost without a lookup, case-insensitive keys, TTLs clamped to 5 s..1 h, negative
+ * answers kept 30 s, a server that never answers costing a bounded time, least-recently-used
+ * eviction.
  */
 #include <check.h>
 #include <errno.h>
@@ -228,6 +229,13 @@ START_TEST(cache_a_aaaa_case)
 	ck_assert_str_eq(a, "203.0.113.1");
 	ck_assert_uint_eq(ttl, UINT32_MAX);
 	ck_assert_uint_eq(test_dns_queries(), q);
+	ck_assert_int_eq(resolve(c, "LocalHost", a, &ttl), 0);
+	ck_assert_str_eq(a, "127.0.0.1");
+	ck_assert_int_eq(resolve(c, "x.localhost.", a, &ttl), 0);
+	ck_assert_str_eq(a, "127.0.0.1");
+	ck_assert_uint_eq(test_dns_queries(), q);
+	ck_assert_int_eq(resolve(c, "notlocalhost", a, &ttl), -ENOENT); /* asked: not local */
+	ck_assert_uint_eq(test_dns_queries(), q + 2);
 	ck_assert_int_eq(resolve(c, "", a, &ttl), -EINVAL);
 	char big[300];
 	memset(big, 'a', sizeof(big) - 1);

@@ -2,10 +2,10 @@
  * built evaluator (kernelgatekeeper-pac) spawned for real and DNS answered by the test's own
  * server on 127.0.0.1 (tests/unit/dns_server.c): route answers and DIRECT; an unusable answer
  * turned into DIRECT with a note; alert() lines; a PAC that loops for one host (answered
- * within bounds, the next request served), one that throws, a syntax error on load;
- * dnsResolve and isInNet through the DNS cache; myIpAddress for a loopback and a TEST-NET
- * destination; a cancelled request never answered (queued or running); a full queue
- * answered at once.
+ * within bounds, the next request served), one that runs out of memory, one that throws, a syntax
+ * error on load; dnsResolve and isInNet through the DNS cache, a request's DNS budget; freeing the
+ * engine while the evaluator loops; myIpAddress for a loopback and a TEST-NET destination; a
+ * cancelled request never answered (queued or running); a full queue answered at once.
  */
 #include <check.h>
 #include <errno.h>
@@ -30,6 +30,11 @@ static const char pac[] =
     "  if (host == 'throw.test') throw new Error('no route for ' + host);\n"
     "  if (host == 'alert.test') { alert('looking at ' + host); alert('second'); }\n"
     "  if (host == 'empty.test') return '';\n"
+    "  if (host == 'oom.test') { var s = 'x'; for (;;) s = s + s; }\n"
+    "  if (host == 'slow.test') {\n"
+    "    var a = dnsResolve('s1.slow.test'), b = dnsResolve('s2.slow.test');\n"
+    "    return 'PROXY ' + (a || 'none') + '-' + (b || 'none') + ':1';\n"
+    "  }\n"
     "  if (host == 'socks.test') return 'SOCKS5 s.test:1080';\n"
     "  if (host == 'me.test') return 'PROXY ' + myIpAddress() + ':3128';\n"
     "  if (host == 'meex.test') return 'PROXY [' + myIpAddressEx() + ']:3128';\n"
@@ -46,6 +51,8 @@ static const char pac[] =
 static const struct test_dns_record table[] = {
     {"in.dns.test", TEST_DNS_ADDR, "192.0.2.5", 60, 0},
     {"out.dns.test", TEST_DNS_ADDR, "198.51.100.7", 60, 0},
+    {"s1.slow.test", TEST_DNS_SILENT, NULL, 0, 0},
+    {"s2.slow.test", TEST_DNS_SILENT, NULL, 0, 0},
     {NULL, 0, NULL, 0, 0},
 };
 
@@ -127,7 +134,7 @@ static void pump_for(struct pac_engine *e, int ms)
 
 static struct sockaddr_in dns_sa;
 
-static struct pac_engine *start_with(unsigned queue_max)
+static struct pac_engine *start_with(unsigned queue_max, unsigned dns_budget_ms)
 {
 	char err[256];
 	ck_assert_int_eq(test_dns_start(table, &dns_sa), 0);
@@ -135,6 +142,7 @@ static struct pac_engine *start_with(unsigned queue_max)
 	struct pac_engine_opts o = {
 	    .evaluator = KG_TEST_PAC_EVALUATOR,
 	    .queue_max = queue_max,
+	    .dns_budget_ms = dns_budget_ms,
 	    .dns = &d,
 	    .on_load = on_load,
 	    .on_alert = on_alert,
@@ -158,7 +166,7 @@ static struct pac_engine *start_with(unsigned queue_max)
 
 static struct pac_engine *start(void)
 {
-	return start_with(0);
+	return start_with(0, 0);
 }
 
 static void stop(struct pac_engine *e)
@@ -238,13 +246,19 @@ START_TEST(hostile)
 	ck_assert_int_lt(ms_now() - t0, 2 * KG_PAC_PROC_FIND_TIMEOUT_MS + 1000);
 	/* the restarted evaluator has the PAC again */
 	find_route(e, "x.intranet.test", "DIRECT");
+	/* a string doubled without end: the evaluator's memory cap */
+	t0 = ms_now();
+	a = find(e, "oom.test");
+	ck_assert_int_eq(a->status, -ENOMEM);
+	ck_assert_int_lt(ms_now() - t0, 2 * KG_PAC_PROC_FIND_TIMEOUT_MS + 1000);
+	find_route(e, "x.intranet.test", "DIRECT");
 	a = find(e, "throw.test");
 	ck_assert_int_eq(a->status, -ENOEXEC);
 	ck_assert_msg(strstr(a->why, "no route for throw.test") != NULL, "%s", a->why);
 	find_route(e, "x.intranet.test", "DIRECT");
 	struct pac_engine_stats s;
 	pac_engine_get_stats(e, &s);
-	ck_assert_uint_eq(s.failures, 2);
+	ck_assert_uint_eq(s.failures, 3);
 	ck_assert_uint_ge(s.evaluator_restarts, 1);
 	/* a syntax error: refused with the sentence, then no PAC at all */
 	static const char bad[] = "function FindProxyForURL(url, host) { return 'DIRECT' ";
@@ -275,6 +289,40 @@ START_TEST(dns)
 	ck_assert_uint_eq(s.dns.lookups, 3);
 	ck_assert_uint_ge(s.dns.hits, 2);
 	stop(e);
+}
+END_TEST
+
+/* A request spends at most the DNS budget on lookups: a server that does not answer costs
+ * one lookup (about 2 s: A and AAAA), then the next name is not looked up at all. */
+START_TEST(dns_budget)
+{
+	struct pac_engine *e = start_with(0, 1000);
+	int64_t t0 = ms_now();
+	struct answer *a = find(e, "slow.test");
+	ck_assert_int_eq(a->status, 0);
+	ck_assert_str_eq(a->route, "PROXY none-none:1");
+	ck_assert_msg(strstr(a->why, "DNS lookups took too long") != NULL, "%s", a->why);
+	ck_assert_int_lt(ms_now() - t0, 3500);
+	ck_assert_uint_eq(test_dns_queries(), 2); /* s1's A and AAAA; s2 never asked */
+	/* s1 is cached as not resolving; s2 is looked up now, within this request's budget */
+	find_route(e, "slow.test", "PROXY none-none:1");
+	ck_assert_uint_eq(test_dns_queries(), 4);
+	stop(e);
+}
+END_TEST
+
+/* Freeing the engine while the evaluator loops waits for that request's deadline only. */
+START_TEST(free_while_busy)
+{
+	struct pac_engine *e = start();
+	struct answer a, b;
+	ask(e, "loop.test", &a);
+	ask(e, "x.intranet.test", &b);
+	usleep(50 * 1000);
+	int64_t t0 = ms_now();
+	stop(e);
+	ck_assert_int_lt(ms_now() - t0, KG_PAC_PROC_FIND_TIMEOUT_MS + 1000);
+	ck_assert(!a.got && !b.got);
 }
 END_TEST
 
@@ -346,7 +394,7 @@ END_TEST
 
 START_TEST(queue_full)
 {
-	struct pac_engine *e = start_with(2);
+	struct pac_engine *e = start_with(2, 0);
 	struct answer busy, a[3];
 	ask(e, "loop.test", &a[0]);
 	usleep(100 * 1000); /* the worker took it: the queue is empty */
@@ -404,6 +452,8 @@ int main(void)
 	tcase_add_test(t, routes);
 	tcase_add_test(t, hostile);
 	tcase_add_test(t, dns);
+	tcase_add_test(t, dns_budget);
+	tcase_add_test(t, free_while_busy);
 	tcase_add_test(t, my_ip);
 	tcase_add_test(t, cancel);
 	tcase_add_test(t, queue_full);

@@ -356,6 +356,15 @@ static uint32_t clamp_ttl(uint32_t t)
 	return t < KG_DNS_TTL_MIN ? KG_DNS_TTL_MIN : t > KG_DNS_TTL_MAX ? KG_DNS_TTL_MAX : t;
 }
 
+/* "localhost" and names under it (RFC 6761 6.3), with or without the final dot. */
+static bool is_localhost(const char *lower, size_t len)
+{
+	if (len && lower[len - 1] == '.')
+		len--;
+	return (len == 9 && memcmp(lower, "localhost", 9) == 0) ||
+	       (len > 10 && memcmp(lower + len - 10, ".localhost", 10) == 0);
+}
+
 /* The cached answer (see kg_dns_cache_peek); *idx the entry's index when there is one, even
  * expired, else NONE. lower gets host in lower case. */
 static int lookup_cached(struct kg_dns_cache *c, const char *host, char *lower,
@@ -373,6 +382,14 @@ static int lookup_cached(struct kg_dns_cache *c, const char *host, char *lower,
 		lower[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] + 32 : host[i]);
 	if (kg_pac_addr_parse(lower, &addr[0]) == 0) {
 		*naddr = 1;
+		if (ttl_left)
+			*ttl_left = UINT32_MAX;
+		return 0;
+	}
+	if (is_localhost(lower, len)) {
+		kg_pac_addr_parse("127.0.0.1", &addr[0]);
+		kg_pac_addr_parse("::1", &addr[1]);
+		*naddr = 2;
 		if (ttl_left)
 			*ttl_left = UINT32_MAX;
 		return 0;

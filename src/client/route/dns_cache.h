@@ -6,15 +6,16 @@
  *   - A lookup is two queries (A, AAAA), each with a 1 s timeout and one try per name server
  *     (RES_TIMEOUT 1, RES_RETRY 1), and the search list cut to its first domain, so one name
  *     costs about 2 s at worst with one server (glibc tries each listed server in turn).
- *     /etc/hosts is not read (res_* speak DNS only): "localhost" and other hosts-file names
- *     do not resolve, unless DNS knows them.
+ *     /etc/hosts is not read (res_* speak DNS only): hosts-file names do not resolve unless
+ *     the DNS server knows them (systemd-resolved's stub, 127.0.0.53, does answer them).
+ *     "localhost" and names under it are 127.0.0.1 and ::1 without a lookup (RFC 6761).
  *   - A found name is kept for the smallest TTL of its answer records (CNAMEs included),
  *     clamped to KG_DNS_TTL_MIN..KG_DNS_TTL_MAX seconds. A name that does not resolve (no
  *     such name, no address, or the servers did not answer in time) is kept for
  *     KG_DNS_NEG_TTL seconds, so a dead DNS server costs one timeout per name per 30 s.
  *   - At most `capacity` names; when full, the least recently used one goes.
  *   - /etc/resolv.conf is read again when it changed (checked on every miss).
- *   - IP literals are answered without a lookup and not cached.
+ *   - IP literals are answered without a lookup and not cached, as is localhost.
  *
  * The answer parser (kg_dns_parse_answer) is pure and bounded, for the unit tests and the
  * fuzz target (tests/fuzz/fuzz_dns_answer.c). Not thread-safe: one thread uses a cache (the

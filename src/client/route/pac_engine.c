@@ -63,6 +63,7 @@ struct pac_engine {
 	bool uses_my_ip;      /* the loaded PAC mentions myIpAddress */
 	struct pac_job *cur;  /* the job being evaluated, for alerts */
 	int64_t dns_deadline; /* of the current request, monotonic ms */
+	bool dns_over;	      /* the current request asked for a name after it */
 	char out[KG_PAC_RESULT_MAX + 1];
 };
 
@@ -99,8 +100,10 @@ static void resolve(void *ud, struct kg_pac_dns_entry *ent)
 {
 	struct pac_engine *e = ud;
 	ent->naddr = 0;
-	if (mono_ms() >= e->dns_deadline)
-		return; /* this request spent its DNS budget */
+	if (mono_ms() >= e->dns_deadline) {
+		e->dns_over = true; /* this request spent its DNS budget */
+		return;
+	}
 	(void)kg_dns_cache_resolve(e->dns, ent->host, ent->addr, &ent->naddr, NULL);
 }
 
@@ -184,6 +187,7 @@ static void run_find(struct pac_engine *e, struct pac_job *j)
 		q->ndns = 1;
 	}
 	e->dns_deadline = mono_ms() + e->dns_budget_ms;
+	e->dns_over = false;
 	int r = kg_pac_proc_find_resolving(e->proc, q, resolve, e, e->out, sizeof(e->out));
 	free(q);
 	if (r != KG_PAC_PROC_RESULT) {
@@ -206,10 +210,12 @@ static void run_find(struct pac_engine *e, struct pac_job *j)
 		j->route.e[0].kind = KG_ROUTE_DIRECT;
 		return;
 	}
-	if (j->route.skipped || j->route.truncated)
-		snprintf(j->why, sizeof(j->why), "PAC answer for %s:%s%s", j->host,
+	if (j->route.skipped || j->route.truncated || e->dns_over)
+		snprintf(j->why, sizeof(j->why), "PAC answer for %s:%s%s%s", j->host,
 			 j->route.skipped ? " SOCKS/QUIC entries skipped" : "",
-			 j->route.truncated ? " entries beyond the first 16 dropped" : "");
+			 j->route.truncated ? " entries beyond the first 16 dropped" : "",
+			 e->dns_over ? " DNS lookups took too long, later names did not resolve"
+				     : "");
 }
 
 static void *worker(void *arg)

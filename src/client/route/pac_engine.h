@@ -25,7 +25,8 @@
  *   - status 0: route is the PAC's answer (kg_route_parse_pac). An answer with no usable
  *     entry (empty, only SOCKS, malformed) is a route of one DIRECT, as browsers do, and why
  *     says so ("PAC answered \"SOCKS s:1080\": ...; going DIRECT as browsers do"). why is ""
- *     or a note for the journal (SOCKS entries skipped, the list truncated).
+ *     or a note for the journal (SOCKS entries skipped, the list truncated, the DNS budget
+ *     spent).
  *   - status < 0: route is NULL, why is the sentence for the journal, and the connection
  *     follows proxy.fallback. -EBUSY: the queue was full (answered at once, without asking
  *     the evaluator); -ENOEXEC: the PAC threw or returned no string, or no PAC is loaded;
@@ -57,7 +58,8 @@
  * about 0.1 ms per connection.
  *
  * Not thread-safe beyond that split: every function here is called on one thread (the
- * loop's), which is also where done, on_load and on_alert run.
+ * loop's), which is also where done, on_load and on_alert run. They may queue and cancel
+ * requests, but never free the engine.
  */
 #pragma once
 
