@@ -2,10 +2,11 @@
  * built evaluator (kernelgatekeeper-pac) spawned for real and DNS answered by the test's own
  * server on 127.0.0.1 (tests/unit/dns_server.c): route answers and DIRECT; an unusable answer
  * turned into DIRECT with a note; alert() lines; a PAC that loops for one host (answered
- * within bounds, the next request served), one that runs out of memory, one that throws, a syntax
- * error on load; dnsResolve and isInNet through the DNS cache, a request's DNS budget; freeing the
- * engine while the evaluator loops; myIpAddress for a loopback and a TEST-NET destination; a
- * cancelled request never answered (queued or running); a full queue answered at once.
+ * within bounds, the next request served), one that runs out of memory, one that throws, a
+ * syntax error on load; dnsResolve and isInNet through the DNS cache, forgotten on a network
+ * change; a request's DNS budget; freeing the engine while the evaluator loops; myIpAddress
+ * for a loopback and a TEST-NET destination; a cancelled request never answered (queued or
+ * running); a full queue answered at once.
  */
 #include <check.h>
 #include <errno.h>
@@ -288,6 +289,10 @@ START_TEST(dns)
 	pac_engine_get_stats(e, &s);
 	ck_assert_uint_eq(s.dns.lookups, 3);
 	ck_assert_uint_ge(s.dns.hits, 2);
+	/* a network change forgets the answers: asked again */
+	ck_assert_int_eq(pac_engine_network_changed(e), 0);
+	find_route(e, "in.dns.test", "DIRECT");
+	ck_assert_uint_eq(test_dns_queries(), q + 2);
 	stop(e);
 }
 END_TEST

@@ -19,7 +19,7 @@
 #include "client/route/pac_proc.h"
 #include "shared/log.h"
 
-enum job_kind { JOB_FIND, JOB_LOAD };
+enum job_kind { JOB_FIND, JOB_LOAD, JOB_FLUSH };
 
 struct pac_job {
 	struct pac_job *next;
@@ -248,6 +248,8 @@ static void *worker(void *arg)
 		e->cur = j;
 		if (j->kind == JOB_LOAD)
 			run_load(e, j);
+		else if (j->kind == JOB_FLUSH)
+			kg_dns_cache_flush(e->dns);
 		else
 			run_find(e, j);
 		e->cur = NULL;
@@ -392,6 +394,16 @@ int pac_engine_load(struct pac_engine *e, const char *pac, size_t len)
 	memcpy(j->pac, pac, len);
 	j->pac_len = len;
 	j->kind = JOB_LOAD;
+	submit(e, j);
+	return 0;
+}
+
+int pac_engine_network_changed(struct pac_engine *e)
+{
+	struct pac_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->kind = JOB_FLUSH;
 	submit(e, j);
 	return 0;
 }

@@ -16,6 +16,7 @@
  *   cl->pac_src.kind = kg_loop_source_kind(on_pac_ready);  // on_pac_ready calls
  *   kg_loop_add(pac_engine_fd(cl->pac), &cl->pac_src, EPOLLIN); //   pac_engine_dispatch()
  *   pac_engine_load(cl->pac, text, len);      // each PAC fetched (WPAD, piece B)
+ *   pac_engine_network_changed(cl->pac);      // netlink: addresses or routes changed
  *   u->pac_job = pac_engine_find(cl->pac, &q, on_route, u);   // per connection / request
  *   pac_engine_cancel(cl->pac, u->pac_job);   // the connection closed before the answer
  *   pac_engine_free(cl->pac);                 // at exit, after kg_loop_del of the fd
@@ -117,6 +118,11 @@ void pac_engine_free(struct pac_engine *e);
 /* Queues a load of the PAC text (copied), ahead of no one: requests queued before it are
  * answered by the PAC before. Its outcome goes to on_load. 0 or -ENOMEM. */
 int pac_engine_load(struct pac_engine *e, const char *pac, size_t len);
+
+/* The network changed (netlink address or route events): the DNS answers cached so far may
+ * be wrong now. Queues forgetting them all; requests queued after it look names up again.
+ * 0 or -ENOMEM. */
+int pac_engine_network_changed(struct pac_engine *e);
 
 /* Queues a request; its answer goes to done(ud, ...) from pac_engine_dispatch(). NULL only
  * when out of memory or a string is out of the protocol's bounds (errno set: ENOMEM,
