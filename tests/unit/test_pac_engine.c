@@ -445,6 +445,14 @@ START_TEST(bad_query)
 	errno = 0;
 	ck_assert_ptr_null(pac_engine_find(e, &q, on_done, NULL));
 	ck_assert_int_eq(errno, EINVAL);
+	/* a control character: refused by the protocol, answered -EINVAL, the next one served */
+	struct answer a;
+	q = (struct pac_engine_query){.url = "https://x\001y/", .host = "x\001y"};
+	memset(&a, 0, sizeof(a));
+	ck_assert_ptr_nonnull(pac_engine_find(e, &q, on_done, &a));
+	pump_until(e, &a.got, 5000);
+	ck_assert_int_eq(a.status, -EINVAL);
+	find_route(e, "x.intranet.test", "DIRECT");
 	stop(e);
 }
 END_TEST

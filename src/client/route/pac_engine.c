@@ -202,9 +202,8 @@ static void run_find(struct pac_engine *e, struct pac_job *j)
 		char shown[96];
 		kg_pac_sanitize(e->out, strlen(e->out), shown, sizeof(shown));
 		snprintf(j->why, sizeof(j->why),
-			 "PAC answered \"%s\" for %s: %s; going DIRECT as "
-			 "browsers do",
-			 shown, j->host, err);
+			 "PAC answered \"%s\" for %s: %s; going DIRECT as browsers do", shown,
+			 j->host, err);
 		memset(&j->route, 0, sizeof(j->route));
 		j->route.n = 1;
 		j->route.e[0].kind = KG_ROUTE_DIRECT;

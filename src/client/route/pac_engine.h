@@ -33,7 +33,9 @@
  *     the evaluator); -ENOEXEC: the PAC threw or returned no string, or no PAC is loaded;
  *     -ETIMEDOUT (an endless loop), -ENOMEM (the evaluator's memory cap), -ECHILD (the
  *     evaluator died), -EPROTO: the evaluator was killed and restarted (pac_proc), later
- *     requests are served again; -ELOOP, -ENOSPC: the PAC asked for too many names.
+ *     requests are served again; -ELOOP, -ENOSPC: the PAC asked for too many names;
+ *     -EINVAL: the URL or host holds a control character (the evaluator's protocol refuses
+ *     it).
  *   The engine itself logs only the PAC's alert() messages (log_notice "PAC alert: ...",
  *   unless opts.on_alert takes them); the caller logs why.
  *
