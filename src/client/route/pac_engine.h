@@ -60,6 +60,12 @@
  * route is a connection through the wrong proxy. Always-fresh answers won over a gain of
  * about 0.1 ms per connection.
  *
+ * Child processes: pac_proc reaps the evaluator itself, waitpid() by its PID, when it kills
+ * or restarts it. The client must therefore never reap children it does not know (no
+ * waitpid(-1), SIGCHLD neither SIG_IGN nor SA_NOCLDWAIT): main.c today leaves SIGCHLD at its
+ * default and outside its signalfd mask, which is right. An evaluator that dies on its own
+ * stays a zombie until the next request notices and restarts it.
+ *
  * Not thread-safe beyond that split: every function here is called on one thread (the
  * loop's), which is also where done, on_load and on_alert run. They may queue and cancel
  * requests, but never free the engine.
