@@ -352,6 +352,10 @@ START_TEST(my_ip)
 	pump_until(e, &a.got, 5000);
 	ck_assert_int_eq(a.status, 0);
 	ck_assert_str_eq(a.route, want);
+	/* and back: the worker's socket, used again, picks the source afresh */
+	ask_dst(e, "me.test", "127.0.0.1", 443, &a);
+	pump_until(e, &a.got, 5000);
+	ck_assert_str_eq(a.route, "PROXY 127.0.0.1:3128");
 	/* no destination known: 127.0.0.1 */
 	ask_dst(e, "me.test", NULL, 0, &a);
 	pump_until(e, &a.got, 5000);

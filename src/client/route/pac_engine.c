@@ -61,6 +61,7 @@ struct pac_engine {
 	struct kg_dns_cache *dns;
 	unsigned dns_budget_ms;
 	bool uses_my_ip;      /* the loaded PAC mentions myIpAddress */
+	int udp[2];	      /* for myIpAddress: IPv4, IPv6 (source_addr) */
 	struct pac_job *cur;  /* the job being evaluated, for alerts */
 	int64_t dns_deadline; /* of the current request, monotonic ms */
 	bool dns_over;	      /* the current request asked for a name after it */
@@ -107,7 +108,12 @@ static void resolve(void *ud, struct kg_pac_dns_entry *ent)
 	(void)kg_dns_cache_resolve(e->dns, ent->host, ent->addr, &ent->naddr, NULL);
 }
 
-int pac_engine_source_addr(const struct kg_pac_addr *dst, uint16_t port, struct kg_pac_addr *out)
+/* pac_engine_source_addr, with a UDP socket per family kept in *fds ({-1, -1} at first) and
+ * used again: AF_UNSPEC first drops the previous association and the source it fixed, so the
+ * next connect picks the source afresh. 3 system calls instead of 4 per request. fds NULL:
+ * a socket of its own. */
+static int source_addr(int *fds, const struct kg_pac_addr *dst, uint16_t port,
+		       struct kg_pac_addr *out)
 {
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	union {
@@ -132,13 +138,25 @@ int pac_engine_source_addr(const struct kg_pac_addr *dst, uint16_t port, struct 
 	} else {
 		return -EINVAL;
 	}
-	int fd = socket(a.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int *kept = fds ? &fds[a.sa.sa_family == AF_INET ? 0 : 1] : NULL;
+	int fd = kept && *kept >= 0 ? *kept : socket(a.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int r = 0;
-	if (connect(fd, &a.sa, alen) < 0 || getsockname(fd, &a.sa, &alen) < 0)
+	if (kept && *kept >= 0) {
+		struct sockaddr none = {.sa_family = AF_UNSPEC};
+		if (connect(fd, &none, sizeof(none)) < 0)
+			r = -errno;
+	}
+	if (r == 0 && (connect(fd, &a.sa, alen) < 0 || getsockname(fd, &a.sa, &alen) < 0))
 		r = -errno;
-	close(fd);
+	if (kept && r == 0) {
+		*kept = fd;
+	} else {
+		close(fd); /* not kept, or in a state not worth reasoning about */
+		if (kept)
+			*kept = -1;
+	}
 	if (r < 0)
 		return r;
 	if (a.sa.sa_family == AF_INET) {
@@ -149,6 +167,11 @@ int pac_engine_source_addr(const struct kg_pac_addr *dst, uint16_t port, struct 
 		memcpy(out->bytes, &a.in6.sin6_addr, 16);
 	}
 	return 0;
+}
+
+int pac_engine_source_addr(const struct kg_pac_addr *dst, uint16_t port, struct kg_pac_addr *out)
+{
+	return source_addr(NULL, dst, port, out);
 }
 
 static void run_load(struct pac_engine *e, struct pac_job *j)
@@ -170,7 +193,7 @@ static void run_find(struct pac_engine *e, struct pac_job *j)
 	q->url = j->url;
 	q->host = j->host;
 	if (e->uses_my_ip)
-		(void)pac_engine_source_addr(&j->dst, j->dst_port, &q->my_ip);
+		(void)source_addr(e->udp, &j->dst, j->dst_port, &q->my_ip);
 	time_t now = time(NULL);
 	struct tm tm;
 	q->now = now;
@@ -284,6 +307,7 @@ struct pac_engine *pac_engine_new(const struct pac_engine_opts *o, char *err, si
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->wake, NULL);
 	e->efd = -1;
+	e->udp[0] = e->udp[1] = -1;
 	e->pending_tail = &e->pending;
 	e->done_tail = &e->done;
 	e->queue_max = o->queue_max ? o->queue_max : PAC_ENGINE_QUEUE_MAX;
@@ -349,6 +373,9 @@ void pac_engine_free(struct pac_engine *e)
 	kg_dns_cache_free(e->dns);
 	if (e->efd >= 0)
 		close(e->efd);
+	for (int i = 0; i < 2; i++)
+		if (e->udp[i] >= 0)
+			close(e->udp[i]);
 	pthread_cond_destroy(&e->wake);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
