@@ -1,15 +1,16 @@
 /* Unit tests for the PAC engine (src/client/route/pac_engine.c), unprivileged, with the
  * built evaluator (kernelgatekeeper-pac) spawned for real and DNS answered by the test's own
  * server on 127.0.0.1 (tests/unit/dns_server.c): route answers and DIRECT; an unusable answer
- * turned into DIRECT with a note; alert() lines; a PAC that loops for one host (answered
- * within bounds, the next request served), one that runs out of memory, one that throws, a
- * syntax error on load; dnsResolve and isInNet through the DNS cache, forgotten on a network
- * change; a request's DNS budget; freeing the engine while the evaluator loops; myIpAddress
+ * turned into DIRECT with a note; alert() lines, to a callback or the log; a PAC that loops for one
+ * host (answered within bounds, the next request served), one that runs out of memory, one that
+ * throws, a syntax error on load; dnsResolve and isInNet through the DNS cache, forgotten on a
+ * network change; a request's DNS budget; freeing the engine while the evaluator loops; myIpAddress
  * for a loopback and a TEST-NET destination; a cancelled request never answered (queued or
  * running); a full queue answered at once.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,35 @@ START_TEST(routes)
 	ck_assert_str_eq(alerts[0], "looking at alert.test");
 	ck_assert_str_eq(alerts[1], "second");
 	stop(e);
+}
+END_TEST
+
+/* Without an on_alert, alert() lines go to the log (here stderr, as "<5>PAC alert: ..."). */
+START_TEST(alert_to_log)
+{
+	char err[256];
+	int pfd[2];
+	ck_assert_int_eq(pipe2(pfd, O_NONBLOCK), 0);
+	int saved = dup(2);
+	dup2(pfd[1], 2);
+	unsetenv("JOURNAL_STREAM");
+	struct pac_engine_opts o = {.evaluator = KG_TEST_PAC_EVALUATOR, .on_load = on_load};
+	struct pac_engine *e = pac_engine_new(&o, err, sizeof(err));
+	ck_assert_msg(e != NULL, "%s", err);
+	load_status = 1;
+	ck_assert_int_eq(pac_engine_load(e, pac, strlen(pac)), 0);
+	find_route(e, "alert.test", "PROXY a.test:3128; PROXY b.test:3128; DIRECT");
+	pac_engine_free(e);
+	dup2(saved, 2);
+	close(saved);
+	char buf[4096];
+	ssize_t n = read(pfd[0], buf, sizeof(buf) - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strstr(buf, "PAC alert: looking at alert.test") != NULL, "%s", buf);
+	ck_assert_msg(strstr(buf, "PAC alert: second") != NULL, "%s", buf);
+	close(pfd[0]);
+	close(pfd[1]);
 }
 END_TEST
 
@@ -467,6 +497,7 @@ int main(void)
 	TCase *t = tcase_create("engine");
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, routes);
+	tcase_add_test(t, alert_to_log);
 	tcase_add_test(t, hostile);
 	tcase_add_test(t, dns);
 	tcase_add_test(t, dns_budget);
