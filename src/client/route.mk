@@ -85,3 +85,32 @@ tests_unit_test_netwatch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_netwatch_LDADD = src/client/libkgnetwatch.a src/client/libkgclientcore.a \
 	$(KG_SHARED_LIBS) $(CHECK_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_netwatch.c tests/fuzz/corpus/netwatch
+
+# The PAC engine (pac_engine.h): the evaluator and the DNS cache (dns_cache.h) on a worker
+# thread, answers through an eventfd. Not linked into the client yet; the integrator adds
+# $(KG_PACENGINE_LIBS) to the client's LDADD. Its tests spawn the built evaluator and answer
+# DNS from a server of their own on 127.0.0.1.
+noinst_LIBRARIES += src/client/libkgpacengine.a
+src_client_libkgpacengine_a_SOURCES = \
+	src/client/route/pac_engine.c src/client/route/pac_engine.h \
+	src/client/route/dns_cache.c src/client/route/dns_cache.h
+src_client_libkgpacengine_a_CFLAGS = $(AM_CFLAGS) -pthread
+KG_PACENGINE_LIBS = src/client/libkgpacengine.a $(KG_PACPROC_LIBS) $(KG_ROUTE_LIBS) \
+	$(KG_SHARED_LIBS) -lresolv -lpthread
+
+check_PROGRAMS += tests/unit/test_dns_cache tests/unit/test_pac_engine
+TESTS += tests/unit/test_dns_cache tests/unit/test_pac_engine
+tests_unit_test_dns_cache_SOURCES = tests/unit/test_dns_cache.c tests/unit/dns_server.c \
+	tests/unit/dns_server.h
+tests_unit_test_dns_cache_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
+tests_unit_test_dns_cache_LDADD = $(KG_PACENGINE_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_pac_engine_SOURCES = tests/unit/test_pac_engine.c tests/unit/dns_server.c \
+	tests/unit/dns_server.h
+tests_unit_test_pac_engine_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DKG_TEST_PAC_EVALUATOR='"$(abs_top_builddir)/src/pac/kernelgatekeeper-pac"'
+tests_unit_test_pac_engine_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -pthread
+tests_unit_test_pac_engine_LDADD = $(KG_PACENGINE_LIBS) $(CHECK_LIBS)
+
+# The DNS answer parser under libFuzzer (tests/fuzz/run.sh builds and runs it).
+EXTRA_DIST += tests/fuzz/fuzz_dns_answer.c tests/fuzz/corpus/dns_answer

@@ -23,8 +23,10 @@ EXTRA_DIST += tests/fuzz/fuzz_pac_proto.c tests/fuzz/corpus/pac_proto
 
 # PAC decisions per second through the evaluator (`make bench`; unprivileged).
 EXTRA_PROGRAMS += tests/bench/pac-bench
-tests_bench_pac_bench_SOURCES = tests/bench/pac-bench.c
-tests_bench_pac_bench_LDADD = $(KG_PACPROC_LIBS)
+tests_bench_pac_bench_SOURCES = tests/bench/pac-bench.c tests/unit/dns_server.c \
+	tests/unit/dns_server.h
+tests_bench_pac_bench_CFLAGS = $(AM_CFLAGS) -pthread
+tests_bench_pac_bench_LDADD = $(KG_PACENGINE_LIBS)
 CLEANFILES += tests/bench/pac-bench
 KG_BENCHES += tests/bench/pac-bench.sh
 bench: tests/bench/pac-bench src/pac/kernelgatekeeper-pac

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Benchmark: PAC decisions per second through the sandboxed evaluator, no result cache
+# Benchmark: PAC decisions per second through the sandboxed evaluator, then through the
+# client's PAC engine (src/client/route/pac_engine.h) as a ratio to it, no result cache
 # (tests/bench/pac-bench.c says what is measured). Unprivileged; prints a figure, never fails
 # on it.
 set -eu
