@@ -38,9 +38,7 @@ static const struct kg_route_entry *entry(const struct upstream *u)
 	return &u->route->e[u->idx];
 }
 
-/* The URL of the way out being tried, for the user's sentences: the configured text of a
- * settings' entry (as before routes), else the entry's own URL. */
-static const char *peer_url(const struct upstream *u, char *buf, size_t len)
+const char *upstream_peer(const struct upstream *u, char *buf, size_t len)
 {
 	const struct client_settings *set = u->c->set;
 	const char *urls[KG_PROXY_URLS_MAX];
@@ -135,7 +133,8 @@ int upstream_describe(const struct upstream *u, char *buf, size_t len)
 	if (u->route && !u->no_route)
 		return kg_failover_describe(&u->cl->failover, u->route, u->idx,
 					    kg_now_usec(CLOCK_MONOTONIC), buf, len);
-	n = snprintf(buf, len, "via %s", u->no_route ? "nothing" : peer_url(u, url, sizeof(url)));
+	n = snprintf(buf, len, "via %s",
+		     u->no_route ? "nothing" : upstream_peer(u, url, sizeof(url)));
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
@@ -238,7 +237,7 @@ static int connect_failed(struct upstream *u, int err)
 		snprintf(u->error, sizeof(u->error), "destination unreachable: %s", strerror(err));
 	else
 		snprintf(u->error, sizeof(u->error), "proxy unreachable: %s: %s",
-			 peer_url(u, url, sizeof(url)), strerror(err));
+			 upstream_peer(u, url, sizeof(url)), strerror(err));
 	at = now + (RETRY_BASE_USEC << (u->attempts > 6 ? 6 : u->attempts - 1));
 	/* Another way out left: that is the retry. */
 	if (u->attempts > c->set->cfg.proxy.max_retries || at >= u->connect_deadline ||
@@ -326,7 +325,7 @@ static int tcp_on_timer(struct upstream *u)
 	relay_side_close(u->cl, &c->proxy);
 	snprintf(u->error, sizeof(u->error), "%s unreachable: %s: no answer within %u s",
 		 u->to_proxy ? "proxy" : "destination",
-		 u->to_proxy ? peer_url(u, url, sizeof(url)) : u->target,
+		 u->to_proxy ? upstream_peer(u, url, sizeof(url)) : u->target,
 		 c->set->cfg.proxy.connection_timeout);
 	return -ETIMEDOUT;
 }
@@ -701,7 +700,7 @@ int upstream_read_connect_answer(struct upstream *u)
 			if (upstream_consume(u, resp.head_len) < 0)
 				return failed(u, -EPIPE, upstream_head_error(-EPIPE), NULL);
 			log_debug("tunnel open: %s via %s", u->target,
-				  peer_url(u, why, sizeof(why)));
+				  upstream_peer(u, why, sizeof(why)));
 			return UPSTREAM_OPEN;
 		}
 		if (resp.status != 407) {
@@ -760,12 +759,13 @@ void upstream_log_failure(struct kg_client *cl, struct relay_conn *c, const stru
 {
 	static char last[UPSTREAM_REASON_MAX];
 	static uint64_t last_at;
-	char dest[KG_ADDR_STR_MAX];
-	const char *host = u && u->host[0] ? u->host : "";
+	char dest[KG_ADDR_STR_MAX], url[KG_URL_MAX];
+	const char *host = u && u->host[0] ? u->host : "", *peer;
 	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 	int level = LOG_WARNING;
 
 	kg_format_ip_port(c->dst_ip, c->dst_port, dest, sizeof(dest));
+	peer = u ? upstream_peer(u, url, sizeof(url)) : c->set->cfg.proxy.url;
 	/* Many connections fail the same way at once (a browser opening 20): say it once. */
 	if (strcmp(last, sentence) == 0 && now - last_at < SAME_FAILURE_QUIET_USEC)
 		level = LOG_DEBUG;
@@ -773,8 +773,8 @@ void upstream_log_failure(struct kg_client *cl, struct relay_conn *c, const stru
 		last_at = now;
 	snprintf(last, sizeof(last), "%s", sentence);
 	log_fields(level,
-		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host},
-			     {"KG_PROXY", c->set->cfg.proxy.url}, {"KG_UID", cl->uid_str}),
+		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", peer},
+			     {"KG_UID", cl->uid_str}),
 		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
 		   detail && detail[0] ? " (" : "", detail ? detail : "",
 		   detail && detail[0] ? ")" : "");

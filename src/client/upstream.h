@@ -122,6 +122,10 @@ void upstream_set_route(struct upstream *u, const struct kg_route *r);
 /* The way out being tried, for logs: "via p2:3128 (p1:3128 down)", "direct", or for settings
  * without a route the proxy's URL. Length or -ENOSPC (kg_failover_describe()). */
 int upstream_describe(const struct upstream *u, char *buf, size_t len);
+/* The URL of the way out being tried, for the user's sentences: a settings' entry as the
+ * configuration wrote it (cfg.proxy.url for settings without a route), else the entry's own
+ * "http://host:port"; "direct" for DIRECT. buf is used when needed. */
+const char *upstream_peer(const struct upstream *u, char *buf, size_t len);
 /* Cancel a pending token job, free the context and the token (the socket is c's). */
 void upstream_cleanup(struct upstream *u);
 /* The destination is final: u->target = "host:port". */

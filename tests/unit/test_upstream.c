@@ -741,6 +741,9 @@ START_TEST(first_refused_second_used)
 	snprintf(ports_text, sizeof(ports_text), "via 127.0.0.1:%u (127.0.0.1:%u down)", ports[1],
 		 ports[0]);
 	ck_assert_str_eq(via, ports_text);
+	/* The sentences name the proxy now tried, as the configuration wrote it. */
+	snprintf(ports_text, sizeof(ports_text), "http://127.0.0.1:%u", ports[1]);
+	ck_assert_str_eq(upstream_peer(&up, via, sizeof(via)), ports_text);
 	token_arrives("tok2");
 	upstream_set_target(&up, "www.example.org", 443);
 	ck_assert_int_eq(upstream_send_connect(&up), 0);
@@ -865,6 +868,7 @@ START_TEST(own_route)
 	struct kg_route r = {0};
 	uint16_t ports[1];
 	int refusing;
+	char via[UPSTREAM_VIA_MAX];
 
 	refusing = refusing_port(&ports[0]);
 	route_of_ports(ports, 1, false); /* the settings' route would be refused */
@@ -878,6 +882,8 @@ START_TEST(own_route)
 	token_host = "localhost";
 	ck_assert_int_eq(upstream_request_token(&up), 0);
 	connect_up();
+	snprintf(ports_text, sizeof(ports_text), "http://localhost:%u", lport);
+	ck_assert_str_eq(upstream_peer(&up, via, sizeof(via)), ports_text);
 	close(refusing);
 
 	/* Nothing usable: a sentence, not a crash. */
