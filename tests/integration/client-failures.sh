@@ -142,6 +142,8 @@ EOF
 kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_dead 2>/dev/null
 KGC_URL="[ \"http://$DEAD\", \"$PROXY_URL\" ]" kgc_write_config
 kgc_reload
+kg_check "a proxy list: the client logs its route in failover order" \
+	kg_wait_for 10 grep -q "route: PROXY $DEAD; PROXY ${PROXY_IP:-127.0.0.1}:$PROXY_PORT\$" "$LOG_U"
 timed -m 10 "https://$ORIGIN_HOST/"
 kg_check "dead first proxy: https works through the second (${ms} ms)" \
 	eval '[ "$page" = "$PAGE" ] && [ $ms -lt 3000 ]'
