@@ -338,7 +338,8 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 	char why[UPSTREAM_REASON_MAX];
 	int r;
 
-	if (resp->status == 407) {
+	/* A 407 is the proxy's; an origin reached by a DIRECT entry gets no say in it. */
+	if (resp->status == 407 && upstream_wants_token(&f->up)) {
 		upstream_auth_reason(&f->up, resp, relay_scratch, why, sizeof(why));
 		if (!why[0])
 			snprintf(why, sizeof(why), "%s",

@@ -29,8 +29,6 @@ static void set_detail(struct upstream *u, const char *detail)
 	snprintf(u->detail, sizeof(u->detail), "%s", detail ? detail : "");
 }
 
-/* --- life ----------------------------------------------------------------------------------- */
-
 /* --- the route ------------------------------------------------------------------------------ */
 
 static const struct kg_route_entry *entry(const struct upstream *u)
@@ -104,9 +102,12 @@ static void route_begin(struct upstream *u, const struct kg_route *r)
 		u->ops = &upstream_http_proxy_ops; /* any: its connect is refused */
 		return;
 	}
-	if (upstream_describe(u, via, sizeof(via)) >= 0)
+	/* Formatted only when it is logged: this runs for every connection. */
+	if (kg_log_get_level() >= LOG_DEBUG && upstream_describe(u, via, sizeof(via)) >= 0)
 		log_debug("connection to %s: %s", u->host, via);
 }
+
+/* --- life ----------------------------------------------------------------------------------- */
 
 void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *c)
 {

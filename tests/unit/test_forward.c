@@ -469,6 +469,7 @@ START_TEST(failover_to_direct)
 {
 	const char *req = "GET /a HTTP/1.1\r\nHost: web.example\r\n\r\n";
 	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	const char *r407 = "HTTP/1.1 407 Odd\r\nContent-Length: 2\r\n\r\nno";
 	uint16_t dead_port;
 	int dead = refusing_port(&dead_port), app, origin;
 
@@ -482,6 +483,11 @@ START_TEST(failover_to_direct)
 	rig_expect(origin, "GET /b HTTP/1.1\r\nHost: web.example\r\n\r\n");
 	rig_send_str(origin, r1);
 	rig_expect(app, r1);
+	/* Even a 407 is the origin's own answer here, not a proxy asking for a token. */
+	rig_send_str(app, "GET /c HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	rig_expect(origin, "GET /c HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	rig_send_str(origin, r407);
+	rig_expect(app, r407);
 	ck_assert(!rig_connection_pending());
 	ck_assert(rig_log_has("now direct ("));
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
