@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "client/loop.h"
+#include "client/route/failover.h"
 #include "client/settings.h"
 #include "shared/config.h"
 #include "shared/ipc.h"
@@ -119,6 +120,9 @@ struct kg_client {
 	unsigned fd_cap;	  /* connection descriptors allowed */
 	uint64_t tunnels_active, tunnels_total, tunnels_failed;
 	uint64_t refused_no_origdst, refused_fd_cap;
+	/* Which proxies failed to connect lately, for every route (upstream.c): skipped for 5
+	 * minutes by new connections. */
+	struct kg_failover failover;
 	struct client_log_budget refusal_log;
 	bool status_dirty;
 	uint64_t status_at; /* monotonic usec: next STATUS= allowed */

@@ -338,7 +338,8 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 	char why[UPSTREAM_REASON_MAX];
 	int r;
 
-	if (resp->status == 407) {
+	/* A 407 is the proxy's; an origin reached by a DIRECT entry gets no say in it. */
+	if (resp->status == 407 && upstream_wants_token(&f->up)) {
 		upstream_auth_reason(&f->up, resp, relay_scratch, why, sizeof(why));
 		if (!why[0])
 			snprintf(why, sizeof(why), "%s",
@@ -501,7 +502,7 @@ void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
 	struct upstream *u = &f->up;
-	char why[UPSTREAM_REASON_MAX];
+	char why[UPSTREAM_REASON_MAX], url[KG_URL_MAX];
 
 	if (f->req_state == REQ_WAIT && !u->connected) {
 		if (upstream_connect_timer(u) < 0)
@@ -514,7 +515,8 @@ void forward_on_timer(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	if (f->resp_state == RESP_HEAD)
-		fwd_fail(cl, c, upstream_no_answer(u, why, sizeof(why)), c->set->cfg.proxy.url);
+		fwd_fail(cl, c, upstream_no_answer(u, why, sizeof(why)),
+			 upstream_peer(u, url, sizeof(url)));
 }
 
 void forward_on_auth(struct kg_client *cl, struct relay_conn *c, struct auth_job *job)

@@ -53,6 +53,7 @@
 static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 {
 	struct client_settings *set;
+	char route[KG_ROUTE_MAX * KG_ROUTE_ENTRY_TEXT_MAX] = "";
 	bool changed;
 	int r;
 
@@ -60,12 +61,15 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 	if (r < 0)
 		return r;
 	changed = !cl->set || !client_settings_same_upstream(cl->set, set);
+	/* A list (or a fallback) is shown whole, in failover order. */
+	if (changed && set->cfg.proxy.type == KG_PROXY_HTTP && set->route.n > 1)
+		kg_route_format(&set->route, route, sizeof(route));
 	if (changed)
 		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set->cfg.proxy.url}),
-			   "proxy: %s%s%s%s%s", kg_proxy_type_to_string(set->cfg.proxy.type),
+			   "proxy: %s%s%s%s%s%s%s", kg_proxy_type_to_string(set->cfg.proxy.type),
 			   set->cfg.proxy.url[0] ? " " : "", set->cfg.proxy.url,
 			   set->cfg.kerberos.spn[0] ? ", service principal " : "",
-			   set->cfg.kerberos.spn);
+			   set->cfg.kerberos.spn, route[0] ? "; route: " : "", route);
 	client_settings_unref(cl->set);
 	cl->set = set;
 	if (changed)

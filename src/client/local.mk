@@ -24,7 +24,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) -pthread
 # libkgnegotiate uses the parsers' base64: it comes first.
-src_client_kernelgatekeeper_client_LDADD = src/client/libkgclientcore.a \
+src_client_kernelgatekeeper_client_LDADD = src/client/libkgclientcore.a src/client/libkgroute.a \
 	src/client/libkgnegotiate.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
 	$(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
 
@@ -35,7 +35,7 @@ tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc
 	src/client/settings.c
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS)
-tests_unit_test_ipc_client_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS)
+tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS)
 
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
@@ -52,7 +52,7 @@ tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c src/client/upstrea
 	src/client/upstream_auth.c src/client/upstream.h src/client/pump.c src/client/auth/negotiate_error.c
 tests_unit_test_upstream_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
 	$(LIBCONFIG_CFLAGS)
-tests_unit_test_upstream_LDADD = src/client/libkgclientparse.a $(KG_SHARED_LIBS) $(GSSAPI_LIBS) \
+tests_unit_test_upstream_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(GSSAPI_LIBS) \
 	$(KRB5_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/test_upstream
 include $(srcdir)/src/client/route.mk
@@ -84,7 +84,7 @@ TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream.h src/client/settings.c src/client/auth/negotiate_error.c
 KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) -I$(top_srcdir)
-KG_RIG_LDADD = src/client/libkgclientcore.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
+KG_RIG_LDADD = src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \
 	$(GSSAPI_LIBS) $(KRB5_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_tunnel_SOURCES = tests/unit/test_tunnel.c src/client/tunnel.c $(KG_RIG_SOURCES)
@@ -102,4 +102,4 @@ TESTS += tests/unit/test_settings
 tests_unit_test_settings_SOURCES = tests/unit/test_settings.c src/client/settings.c
 tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(LIBCONFIG_CFLAGS)
-tests_unit_test_settings_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS)
+tests_unit_test_settings_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS)

@@ -40,6 +40,64 @@ int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_ur
 	}
 }
 
+_Static_assert(KG_PROXY_URLS_MAX == KG_ROUTE_MAX, "a proxy.url list is one route");
+
+/* url as the route parser takes it: scheme://host:port, without the path the configuration
+ * allows (and always ignored). */
+static int route_url(const char *url, char *buf, size_t len)
+{
+	struct kg_url u;
+	bool v6;
+	int n;
+
+	if (kg_url_parse(url, &u) < 0)
+		return -EINVAL;
+	v6 = strchr(u.host, ':') != NULL;
+	n = snprintf(buf, len, "%s://%s%s%s:%u", u.scheme, v6 ? "[" : "", u.host, v6 ? "]" : "",
+		     u.port);
+	return n < 0 || (size_t)n >= len ? -EINVAL : 0;
+}
+
+int client_settings_route(const struct kg_config *cfg, struct kg_route *out, char *err,
+			  size_t errlen)
+{
+	static char norm[KG_ROUTE_MAX][KG_URL_MAX + 16];
+	const char *urls[KG_PROXY_URLS_MAX], *list[KG_ROUTE_MAX];
+	size_t n = kg_config_proxy_urls(cfg, urls, KG_PROXY_URLS_MAX), i;
+	char why[KG_ROUTE_ERR_MAX];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg->proxy.type == KG_PROXY_HTTP) {
+		for (i = 0; i < n; i++) {
+			if (route_url(urls[i], norm[i], sizeof(norm[i])) < 0) {
+				snprintf(err, errlen, "proxy.url \"%s\" is not a proxy URL",
+					 urls[i]);
+				return -EINVAL;
+			}
+			list[i] = norm[i];
+		}
+		r = kg_route_parse_urls(list, n, out, why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "%s", why);
+			return -EINVAL;
+		}
+		for (i = 1; i < out->n; i++)
+			if (out->e[i].kind == KG_ROUTE_HTTPS)
+				log_warn("proxy.url[%zu] \"%s\" is skipped: this version does not "
+					 "connect to HTTPS proxies",
+					 i, urls[i]);
+		if (cfg->proxy.fallback != KG_FALLBACK_DIRECT)
+			return 0;
+	}
+	if (out->n < KG_ROUTE_MAX)
+		out->e[out->n++] = (struct kg_route_entry){.kind = KG_ROUTE_DIRECT};
+	else
+		log_warn("proxy.fallback \"direct\" is ignored: proxy.url already lists %d proxies",
+			 KG_ROUTE_MAX);
+	return 0;
+}
+
 /* kerberos.ccache with its %{...} tokens expanded for this user, as libkrb5 would expand them
  * in krb5.conf (GSSAPI takes a configured name literally). */
 static int set_ccache(struct client_settings *set, const char *v)
@@ -82,6 +140,8 @@ static int parse_msg(const struct kg_ipc_msg *m, struct client_settings *set)
 	if (cfg->kerberos.ccache[0] && (r = set_ccache(set, cfg->kerberos.ccache)) < 0)
 		return r;
 	r = client_settings_check(cfg->proxy.type, cfg->proxy.url, &set->proxy, err, sizeof(err));
+	if (r == 0)
+		r = client_settings_route(cfg, &set->route, err, sizeof(err));
 	if (r < 0)
 		log_error("%s (the service's configuration)", err);
 	return r;
@@ -117,7 +177,14 @@ void client_settings_unref(struct client_settings *set)
 
 bool client_settings_same_upstream(const struct client_settings *a, const struct client_settings *b)
 {
-	return a->cfg.proxy.type == b->cfg.proxy.type &&
-	       strcmp(a->cfg.proxy.url, b->cfg.proxy.url) == 0 &&
-	       strcmp(a->cfg.kerberos.spn, b->cfg.kerberos.spn) == 0;
+	size_t i;
+
+	if (a->cfg.proxy.type != b->cfg.proxy.type ||
+	    strcmp(a->cfg.proxy.url, b->cfg.proxy.url) != 0 ||
+	    strcmp(a->cfg.kerberos.spn, b->cfg.kerberos.spn) != 0 || a->route.n != b->route.n)
+		return false;
+	for (i = 0; i < a->route.n; i++)
+		if (!kg_route_entry_equal(&a->route.e[i], &b->route.e[i]))
+			return false;
+	return true;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "client/route/route.h"
 #include "shared/config.h"
 #include "shared/ipc.h"
 
@@ -26,7 +27,15 @@ struct client_settings {
 	struct kg_url proxy;		    /* parsed cfg.proxy.url, valid for KG_PROXY_HTTP */
 	struct sockaddr_storage proxy_addr; /* resolved at first use */
 	socklen_t proxy_addrlen;	    /* 0: not resolved (retried at the next connection) */
-	char ccache[PATH_MAX];		    /* cfg.kerberos.ccache, %{...} tokens expanded */
+	/* The way out of every connection made under these settings, tried in order with
+	 * failover (upstream.h): for proxy.type http the proxy.url list (kg_route_parse_urls),
+	 * then DIRECT when proxy.fallback is "direct"; for none a lone DIRECT. Entry i of the
+	 * list is cfg's i-th URL. n == 0 (settings made by hand, as in tests): the upstream goes
+	 * by proxy and proxy_addr alone, as before routes. */
+	struct kg_route route;
+	struct sockaddr_storage route_addr[KG_ROUTE_MAX]; /* entry i resolved at first use */
+	socklen_t route_addrlen[KG_ROUTE_MAX];		  /* 0: not resolved */
+	char ccache[PATH_MAX]; /* cfg.kerberos.ccache, %{...} tokens expanded */
 };
 
 /* A proxy type this version can do: 0, or -EOPNOTSUPP/-EINVAL with the message in err. For
@@ -39,7 +48,11 @@ int client_settings_from_msg(const struct kg_ipc_msg *m, struct client_settings 
 struct client_settings *client_settings_ref(struct client_settings *set);
 /* Accepts NULL. */
 void client_settings_unref(struct client_settings *set);
-/* Whether connections made under a and b go the same way out: the same proxy type, proxy URL
- * and service principal (kerberos.spn). */
+/* The route of cfg's proxy type, proxy.url list and proxy.fallback into *out (see
+ * client_settings.route); 0, or -EINVAL with the reason in err. */
+int client_settings_route(const struct kg_config *cfg, struct kg_route *out, char *err,
+			  size_t errlen);
+/* Whether connections made under a and b go the same way out: the same proxy type, route
+ * (proxy.url list and fallback) and service principal (kerberos.spn). */
 bool client_settings_same_upstream(const struct client_settings *a,
 				   const struct client_settings *b);

@@ -272,7 +272,7 @@ void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 
 void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
-	char why[UPSTREAM_REASON_MAX];
+	char why[UPSTREAM_REASON_MAX], url[KG_URL_MAX];
 
 	switch (c->state) {
 	case CONN_SNIFF:
@@ -281,7 +281,7 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		break;
 	case CONN_PROXY_HEAD:
 		fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)),
-		     c->set->cfg.proxy.url);
+		     upstream_peer(&c->setup->up, url, sizeof(url)));
 		break;
 	default:
 		break;

@@ -29,6 +29,84 @@ static void set_detail(struct upstream *u, const char *detail)
 	snprintf(u->detail, sizeof(u->detail), "%s", detail ? detail : "");
 }
 
+/* --- the route ------------------------------------------------------------------------------ */
+
+static const struct kg_route_entry *entry(const struct upstream *u)
+{
+	return &u->route->e[u->idx];
+}
+
+const char *upstream_peer(const struct upstream *u, char *buf, size_t len)
+{
+	const struct client_settings *set = u->c->set;
+	const char *urls[KG_PROXY_URLS_MAX];
+
+	if (!u->route)
+		return set->cfg.proxy.url;
+	if (u->route == &set->route &&
+	    u->idx < kg_config_proxy_urls(&set->cfg, urls, KG_PROXY_URLS_MAX))
+		return urls[u->idx];
+	if (kg_route_entry_url(entry(u), buf, len) < 0)
+		snprintf(buf, len, "direct");
+	return buf;
+}
+
+/* Whether an entry this connection has not tried yet is left. */
+static bool route_has_next(const struct upstream *u)
+{
+	size_t i;
+
+	if (!u->route)
+		return false;
+	for (i = 0; i < u->route->n; i++)
+		if (!(u->walk.tried & (1u << i)) && u->route->e[i].kind != KG_ROUTE_HTTPS)
+			return true;
+	return false;
+}
+
+/* The next entry of the walk: u->idx and u->ops set, 0; -ENOENT when none is left. */
+static int route_next(struct upstream *u)
+{
+	static bool https_logged;
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+	size_t i;
+
+	for (;;) {
+		if (kg_failover_next(&u->cl->failover, u->route, &u->walk, now, &i) < 0)
+			return -ENOENT;
+		if (u->route->e[i].kind != KG_ROUTE_HTTPS)
+			break;
+		if (!https_logged)
+			log_info(
+			    "HTTPS proxy %s:%u skipped: this version does not connect to HTTPS "
+			    "proxies",
+			    u->route->e[i].host, u->route->e[i].port);
+		https_logged = true;
+	}
+	u->idx = (uint8_t)i;
+	u->ops = u->route->e[i].kind == KG_ROUTE_DIRECT ? &upstream_direct_ops
+							: &upstream_http_proxy_ops;
+	return 0;
+}
+
+/* The first entry of a fresh walk of r. */
+static void route_begin(struct upstream *u, const struct kg_route *r)
+{
+	char via[UPSTREAM_VIA_MAX];
+
+	u->route = r;
+	u->walk = (struct kg_failover_try)KG_FAILOVER_TRY_INIT;
+	u->idx = 0;
+	u->no_route = route_next(u) < 0;
+	if (u->no_route) {
+		u->ops = &upstream_http_proxy_ops; /* any: its connect is refused */
+		return;
+	}
+	/* Formatted only when it is logged: this runs for every connection. */
+	if (kg_log_get_level() >= LOG_DEBUG && upstream_describe(u, via, sizeof(via)) >= 0)
+		log_debug("connection to %s: %s", u->host, via);
+}
+
 /* --- life ----------------------------------------------------------------------------------- */
 
 void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *c)
@@ -39,6 +117,26 @@ void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *
 	u->cl = cl;
 	u->c = c;
 	kg_format_ip(c->dst_ip, u->host, sizeof(u->host));
+	if (c->set->route.n > 0)
+		route_begin(u, &c->set->route);
+}
+
+void upstream_set_route(struct upstream *u, const struct kg_route *r)
+{
+	route_begin(u, r);
+}
+
+int upstream_describe(const struct upstream *u, char *buf, size_t len)
+{
+	char url[KG_URL_MAX];
+	int n;
+
+	if (u->route && !u->no_route)
+		return kg_failover_describe(&u->cl->failover, u->route, u->idx,
+					    kg_now_usec(CLOCK_MONOTONIC), buf, len);
+	n = snprintf(buf, len, "via %s",
+		     u->no_route ? "nothing" : upstream_peer(u, url, sizeof(url)));
+	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
 void upstream_cleanup(struct upstream *u)
@@ -66,19 +164,45 @@ uint64_t upstream_request_deadline(const struct upstream *u)
 
 /* --- the TCP connection, shared by both kinds --------------------------------------------- */
 
-static int resolve_proxy(struct client_settings *set)
+static int resolve(const char *host, uint16_t port_num, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	char port[8];
 	int r;
 
-	snprintf(port, sizeof(port), "%u", set->proxy.port);
-	r = getaddrinfo(set->proxy.host, port, &hints, &res);
+	snprintf(port, sizeof(port), "%u", port_num);
+	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0)
 		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	memcpy(&set->proxy_addr, res->ai_addr, res->ai_addrlen);
-	set->proxy_addrlen = res->ai_addrlen;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
 	freeaddrinfo(res);
+	return 0;
+}
+
+/* The proxy's address: the settings' (resolved once, at first use) or, for a route of the
+ * caller's, resolved now. */
+static int proxy_addr(struct upstream *u, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct client_settings *set = u->c->set;
+	struct sockaddr_storage *cache = &set->proxy_addr;
+	socklen_t *cache_len = &set->proxy_addrlen;
+	const char *host = set->proxy.host;
+	uint16_t port = set->proxy.port;
+	int r;
+
+	if (u->route) {
+		host = entry(u)->host;
+		port = entry(u)->port;
+		if (u->route != &set->route)
+			return resolve(host, port, ss, len);
+		cache = &set->route_addr[u->idx];
+		cache_len = &set->route_addrlen[u->idx];
+	}
+	if (*cache_len == 0 && (r = resolve(host, port, cache, cache_len)) < 0)
+		return r;
+	memcpy(ss, cache, sizeof(*ss));
+	*len = *cache_len;
 	return 0;
 }
 
@@ -107,15 +231,18 @@ static int connect_failed(struct upstream *u, int err)
 {
 	struct relay_conn *c = u->c;
 	uint64_t now = kg_now_usec(CLOCK_MONOTONIC), at;
+	char url[KG_URL_MAX];
 
 	relay_side_close(u->cl, &c->proxy);
 	if (!u->to_proxy)
 		snprintf(u->error, sizeof(u->error), "destination unreachable: %s", strerror(err));
 	else
 		snprintf(u->error, sizeof(u->error), "proxy unreachable: %s: %s",
-			 c->set->cfg.proxy.url, strerror(err));
+			 upstream_peer(u, url, sizeof(url)), strerror(err));
 	at = now + (RETRY_BASE_USEC << (u->attempts > 6 ? 6 : u->attempts - 1));
-	if (u->attempts > c->set->cfg.proxy.max_retries || at >= u->connect_deadline)
+	/* Another way out left: that is the retry. */
+	if (u->attempts > c->set->cfg.proxy.max_retries || at >= u->connect_deadline ||
+	    route_has_next(u))
 		return -err;
 	u->retry_at = at;
 	relay_set_timer(u->cl, c, at);
@@ -174,6 +301,8 @@ static int tcp_poll(struct upstream *u)
 	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == 0) {
+		if (u->route)
+			kg_failover_mark_up(&u->cl->failover, entry(u));
 		u->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
 		if (u->job)
@@ -187,6 +316,7 @@ static int tcp_poll(struct upstream *u)
 static int tcp_on_timer(struct upstream *u)
 {
 	struct relay_conn *c = u->c;
+	char url[KG_URL_MAX];
 
 	if (u->retry_at) {
 		int r = u->ops->connect(u);
@@ -196,7 +326,7 @@ static int tcp_on_timer(struct upstream *u)
 	relay_side_close(u->cl, &c->proxy);
 	snprintf(u->error, sizeof(u->error), "%s unreachable: %s: no answer within %u s",
 		 u->to_proxy ? "proxy" : "destination",
-		 u->to_proxy ? c->set->cfg.proxy.url : u->target,
+		 u->to_proxy ? upstream_peer(u, url, sizeof(url)) : u->target,
 		 c->set->cfg.proxy.connection_timeout);
 	return -ETIMEDOUT;
 }
@@ -238,21 +368,18 @@ static int tcp_read_head(struct upstream *u, struct kg_http_response *resp)
 
 static int http_connect(struct upstream *u)
 {
-	struct client_settings *set = u->c->set;
 	struct sockaddr_storage ss;
+	socklen_t len = 0;
 	int r;
 
 	attempt_begin(u, true);
-	if (set->proxy_addrlen == 0) {
-		r = resolve_proxy(set);
-		if (r < 0) {
-			snprintf(u->error, sizeof(u->error), "proxy unreachable: cannot resolve %s",
-				 set->proxy.host);
-			return r;
-		}
+	r = proxy_addr(u, &ss, &len);
+	if (r < 0) {
+		snprintf(u->error, sizeof(u->error), "proxy unreachable: cannot resolve %s",
+			 u->route ? entry(u)->host : u->c->set->proxy.host);
+		return r;
 	}
-	memcpy(&ss, &set->proxy_addr, sizeof(ss));
-	return tcp_attempt(u, &ss, set->proxy_addrlen);
+	return tcp_attempt(u, &ss, len);
 }
 
 static int http_write_connect(struct upstream *u)
@@ -340,15 +467,15 @@ static int direct_write_connect(struct upstream *u)
 	return 1;
 }
 
-/* Port 80 goes request by request only through a proxy. */
+/* A port-80 request on a DIRECT entry of a route: the application's head as it wrote it for
+ * its origin, which this connection now is (no token: never to an origin). */
 static int direct_write_request(struct upstream *u, const uint8_t *head,
 				const struct kg_http_request *req, const char *authority)
 {
-	(void)u;
-	(void)head;
-	(void)req;
 	(void)authority;
-	return -EOPNOTSUPP;
+	if (!u->route)
+		return -EOPNOTSUPP; /* proxy.type none goes by tunnel, never request by request */
+	return relay_send(&u->c->proxy, &u->c->to_proxy, head, req->head_len);
 }
 
 const struct upstream_ops upstream_direct_ops = {
@@ -365,26 +492,74 @@ const struct upstream_ops upstream_direct_ops = {
 
 /* --- the connection, through the ops -------------------------------------------------------- */
 
+/* The token for the entry now tried: a new one for a proxy (its host names the principal),
+ * none for DIRECT. */
+static int token_for_entry(struct upstream *u)
+{
+	if (u->ops->auth)
+		return upstream_request_token(u);
+	if (u->job)
+		authq_cancel(u->job);
+	u->job = NULL;
+	negotiate_free(u->neg);
+	u->neg = NULL;
+	free(u->token);
+	u->token = NULL;
+	u->token_ready = true;
+	u->auth_failed = false;
+	return 0;
+}
+
+/* r is the connect's result on the entry being tried: a failure for good marks it down and
+ * moves on to the next entry of the route, until one is under way or none is left. */
+static int failover(struct upstream *u, int r)
+{
+	char from[UPSTREAM_VIA_MAX], to[UPSTREAM_VIA_MAX];
+
+	/* Not the proxy's fault: no other proxy would do better. */
+	while (r < 0 && u->route && !u->no_route && r != -EMFILE && r != -ENOBUFS) {
+		kg_failover_mark_down(&u->cl->failover, entry(u), kg_now_usec(CLOCK_MONOTONIC));
+		if (kg_route_entry_format(entry(u), from, sizeof(from)) < 0 || route_next(u) < 0)
+			return r;
+		relay_side_close(u->cl, &u->c->proxy);
+		u->attempts = 0;
+		u->connected = false;
+		u->retry_at = 0;
+		upstream_describe(u, to, sizeof(to));
+		log_info("connection to %s: %s failed (%s), now %s", u->host, from,
+			 u->error[0] ? u->error : strerror(-r), to);
+		r = token_for_entry(u);
+		if (r < 0)
+			return r;
+		r = u->ops->connect(u);
+	}
+	return r;
+}
+
 int upstream_connect(struct upstream *u)
 {
-	return u->ops->connect(u);
+	if (u->no_route) {
+		snprintf(u->error, sizeof(u->error), "no usable proxy in the route");
+		return -ENOENT;
+	}
+	return failover(u, u->ops->connect(u));
 }
 
 int upstream_reconnect(struct upstream *u)
 {
 	relay_side_close(u->cl, &u->c->proxy);
 	u->attempts = 0;
-	return u->ops->connect(u);
+	return upstream_connect(u);
 }
 
 int upstream_poll(struct upstream *u)
 {
-	return u->ops->poll(u);
+	return failover(u, u->ops->poll(u));
 }
 
 int upstream_connect_timer(struct upstream *u)
 {
-	return u->ops->on_timer(u);
+	return failover(u, u->ops->on_timer(u));
 }
 
 void upstream_close(struct upstream *u)
@@ -525,7 +700,8 @@ int upstream_read_connect_answer(struct upstream *u)
 				return failed(u, r, why, NULL);
 			if (upstream_consume(u, resp.head_len) < 0)
 				return failed(u, -EPIPE, upstream_head_error(-EPIPE), NULL);
-			log_debug("tunnel open: %s via %s", u->target, c->set->cfg.proxy.url);
+			log_debug("tunnel open: %s via %s", u->target,
+				  upstream_peer(u, why, sizeof(why)));
 			return UPSTREAM_OPEN;
 		}
 		if (resp.status != 407) {
@@ -584,12 +760,13 @@ void upstream_log_failure(struct kg_client *cl, struct relay_conn *c, const stru
 {
 	static char last[UPSTREAM_REASON_MAX];
 	static uint64_t last_at;
-	char dest[KG_ADDR_STR_MAX];
-	const char *host = u && u->host[0] ? u->host : "";
+	char dest[KG_ADDR_STR_MAX], url[KG_URL_MAX];
+	const char *host = u && u->host[0] ? u->host : "", *peer;
 	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 	int level = LOG_WARNING;
 
 	kg_format_ip_port(c->dst_ip, c->dst_port, dest, sizeof(dest));
+	peer = u ? upstream_peer(u, url, sizeof(url)) : c->set->cfg.proxy.url;
 	/* Many connections fail the same way at once (a browser opening 20): say it once. */
 	if (strcmp(last, sentence) == 0 && now - last_at < SAME_FAILURE_QUIET_USEC)
 		level = LOG_DEBUG;
@@ -597,8 +774,8 @@ void upstream_log_failure(struct kg_client *cl, struct relay_conn *c, const stru
 		last_at = now;
 	snprintf(last, sizeof(last), "%s", sentence);
 	log_fields(level,
-		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host},
-			     {"KG_PROXY", c->set->cfg.proxy.url}, {"KG_UID", cl->uid_str}),
+		   KG_FIELDS({"KG_DEST", dest}, {"KG_HOST", host}, {"KG_PROXY", peer},
+			     {"KG_UID", cl->uid_str}),
 		   "connection to %s (%s) failed: %s%s%s%s", host[0] ? host : dest, dest, sentence,
 		   detail && detail[0] ? " (" : "", detail ? detail : "",
 		   detail && detail[0] ? ")" : "");

@@ -12,6 +12,19 @@
  * (proxy.type none: straight to the original destination, no request, no token). An HTTPS
  * proxy, a PAC list with failover or a per-destination DIRECT each become one more ops table.
  *
+ * A route (route/route.h) is walked entry by entry: upstream_init() takes the settings' route
+ * (the proxy.url list, then DIRECT with proxy.fallback "direct"; see settings.h), or
+ * upstream_set_route() one of the caller's (a PAC answer) before the first token or connect.
+ * Each entry is tried within its own connection_timeout; a connect failure (refused,
+ * unreachable, no answer within connection_timeout, a name that does not resolve) marks the
+ * proxy down in cl->failover for 5 minutes and moves on at once to the next entry; the last
+ * entry left gets max_retries, as a lone proxy always had. A success marks the proxy up. The
+ * order is kg_failover_next()'s: proxies not down first, in route order, then the ones down.
+ * A PROXY entry is the "http proxy" ops (the token made for that proxy's host, or kerberos.spn),
+ * DIRECT the "direct" ops; HTTPS entries are skipped with a log line (not supported yet).
+ * Answers after the connect (407 rounds, a refused CONNECT, request_timeout) are not failed
+ * over: they are the proxy's answer, not its absence.
+ *
  * The socket is the connection's proxy side (c->proxy, with c->to_proxy for what it could not
  * take yet): the relay loop watches it and closes it with the connection. Timers go to the
  * connection's one timer (relay_set_timer).
@@ -27,6 +40,7 @@
 #include "client/conn.h"
 #include "client/proto/http.h"
 #include "client/proto/sniff.h"
+#include "client/route/failover.h"
 
 #define UPSTREAM_TARGET_MAX (KG_HOST_MAX + 8) /* "host:port" */
 #define UPSTREAM_REASON_MAX 400
@@ -86,11 +100,32 @@ struct upstream {
 	uint64_t retry_at;		  /* backoff before the next connect, 0: none */
 	uint64_t discard;		  /* 407 body bytes still to drop */
 	uint64_t token_deadline;	  /* connected, token pending: give up on the KDC then */
+	/* The route walked: the settings' (c->set->route) or upstream_set_route()'s; NULL when
+	 * the settings have none (made by hand): their proxy or direct, as before routes. */
+	const struct kg_route *route;
+	struct kg_failover_try walk; /* the entries this connection has tried */
+	uint8_t idx;		     /* the entry being tried */
+	bool no_route;		     /* no usable entry at all: connects fail with u->error */
 };
+
+/* The text of a route entry for logs ("proxy p1:3128", "direct"). */
+#define UPSTREAM_VIA_MAX (KG_ROUTE_ENTRY_TEXT_MAX + 64)
 
 /* The way out of c under c->set (ops chosen by its proxy type); host starts as the destination's
  * IP literal. Allocates nothing. */
 void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *c);
+/* Walk route r (the caller keeps it alive and unchanged while u lives) instead of the
+ * settings' route: for a PAC answer. Call it after upstream_init() and before the first
+ * upstream_request_token() or upstream_connect(). An empty route, or one of HTTPS entries only,
+ * makes the connect fail with a sentence. */
+void upstream_set_route(struct upstream *u, const struct kg_route *r);
+/* The way out being tried, for logs: "via p2:3128 (p1:3128 down)", "direct", or for settings
+ * without a route the proxy's URL. Length or -ENOSPC (kg_failover_describe()). */
+int upstream_describe(const struct upstream *u, char *buf, size_t len);
+/* The URL of the way out being tried, for the user's sentences: a settings' entry as the
+ * configuration wrote it (cfg.proxy.url for settings without a route), else the entry's own
+ * "http://host:port"; "direct" for DIRECT. buf is used when needed. */
+const char *upstream_peer(const struct upstream *u, char *buf, size_t len);
 /* Cancel a pending token job, free the context and the token (the socket is c's). */
 void upstream_cleanup(struct upstream *u);
 /* The destination is final: u->target = "host:port". */

@@ -23,14 +23,22 @@ int upstream_request_token(struct upstream *u)
 	const struct client_settings *set = u->c->set;
 	struct authq_request req;
 
+	if (u->job)
+		authq_cancel(u->job); /* made for the entry tried before */
+	u->job = NULL;
 	u->token_ready = false;
 	u->auth_failed = false;
 	free(u->token);
 	u->token = NULL;
 	negotiate_free(u->neg);
 	u->neg = NULL;
+	if (!u->ops->auth) { /* a DIRECT entry of a route: nothing to make */
+		u->token_ready = true;
+		return 0;
+	}
 	req = (struct authq_request){
-	    .proxy_host = set->proxy.host,
+	    /* The principal is the proxy's being tried (unless kerberos.spn names one). */
+	    .proxy_host = u->route ? u->route->e[u->idx].host : set->proxy.host,
 	    .spn = set->cfg.kerberos.spn,
 	    .ccache = set->ccache,
 	};

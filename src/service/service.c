@@ -17,9 +17,10 @@
 #include "shared/log.h"
 #include "shared/netutil.h"
 
-/* Proxy endpoints are never steered (the relay itself must reach them). Names are resolved
- * once per (re)load; a name that does not resolve is logged and skipped. */
-static int proxy_endpoints(const struct kg_config *cfg, struct kg_endpoint *eps, unsigned cap)
+/* Proxy endpoints are never steered (the relay itself must reach them): every proxy of the
+ * proxy.url list. Names are resolved once per (re)load; a name that does not resolve is logged
+ * and skipped. */
+static unsigned url_endpoints(const char *text, struct kg_endpoint *eps, unsigned cap)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
 	struct kg_url url;
@@ -27,7 +28,7 @@ static int proxy_endpoints(const struct kg_config *cfg, struct kg_endpoint *eps,
 	unsigned n = 0;
 	int r;
 
-	if (cfg->proxy.url[0] == '\0' || kg_url_parse(cfg->proxy.url, &url) < 0)
+	if (text[0] == '\0' || kg_url_parse(text, &url) < 0)
 		return 0;
 	snprintf(port, sizeof(port), "%u", url.port);
 	r = getaddrinfo(url.host, port, &hints, &res);
@@ -51,6 +52,17 @@ static int proxy_endpoints(const struct kg_config *cfg, struct kg_endpoint *eps,
 		n++;
 	}
 	freeaddrinfo(res);
+	return n;
+}
+
+static int proxy_endpoints(const struct kg_config *cfg, struct kg_endpoint *eps, unsigned cap)
+{
+	const char *urls[KG_PROXY_URLS_MAX];
+	size_t n_urls = kg_config_proxy_urls(cfg, urls, KG_PROXY_URLS_MAX), i;
+	unsigned n = 0;
+
+	for (i = 0; i < n_urls && n < cap; i++)
+		n += url_endpoints(urls[i], eps + n, cap - n);
 	return (int)n;
 }
 

@@ -46,6 +46,23 @@ const char *kg_proxy_type_to_string(enum kg_proxy_type t)
 	return proxy_type_names[t];
 }
 
+const char *kg_proxy_fallback_to_string(enum kg_proxy_fallback f)
+{
+	return f == KG_FALLBACK_DIRECT ? "direct" : "none";
+}
+
+size_t kg_config_proxy_urls(const struct kg_config *cfg, const char **urls, size_t cap)
+{
+	size_t n = 0, i;
+
+	if (!cfg->proxy.url[0] || cap == 0)
+		return 0;
+	urls[n++] = cfg->proxy.url;
+	for (i = 0; i < cfg->proxy.n_more_urls && i < KG_PROXY_URLS_MAX - 1 && n < cap; i++)
+		urls[n++] = cfg->proxy.more_urls[i];
+	return n;
+}
+
 int kg_proxy_type_from_string(const char *s, enum kg_proxy_type *ret)
 {
 	size_t i;
@@ -294,6 +311,41 @@ static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct
 	return 0;
 }
 
+/* proxy.url: one URL, or a list of them in failover order ("" alone means none). */
+static int read_urls(struct parse_ctx *ctx, const struct kg_key_spec *key,
+		     const config_setting_t *s, struct kg_config *cfg)
+{
+	char why[KG_URL_MAX + 128];
+	const char *v = NULL;
+	unsigned n, i;
+	int r;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		v = config_setting_get_string(s);
+		if (kg_config_store_url(key, 0, v, false, cfg, why, sizeof(why)) < 0)
+			return fail(ctx, s, "%s", why);
+		cfg->proxy.n_more_urls = 0;
+		return 0;
+	}
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return fail(ctx, s, "expected a string or a list [ ... ] of URL strings");
+	n = (unsigned)config_setting_length(s);
+	if (n == 0)
+		return fail(ctx, s, "an empty list; give at least one URL (or \"\" for none)");
+	if (n > KG_PROXY_URLS_MAX)
+		return fail(ctx, s, "more than %u entries", KG_PROXY_URLS_MAX);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *elem = config_setting_get_elem(s, i);
+
+		if ((r = read_string(ctx, elem, &v)) < 0)
+			return r;
+		if (kg_config_store_url(key, i, v, true, cfg, why, sizeof(why)) < 0)
+			return fail(ctx, elem, "%s", why);
+	}
+	cfg->proxy.n_more_urls = n - 1;
+	return 0;
+}
+
 /* ---- Schema -------------------------------------------------------------------------------- */
 
 /* One key per line reads as the schema it is (name, field, range or check, default);
@@ -320,11 +372,14 @@ static const uint16_t default_ports[] = {80, 443};
 
 static const struct kg_key_spec proxy_keys[] = {
 	{.name = "type", .kind = KG_KEY_PROXY_TYPE, .wire = true, FIELD(proxy.type), .def_num = KG_PROXY_HTTP},
-	W_STRING("url", proxy.url, check_url, ""),
+	{.name = "url", .kind = KG_KEY_URLS, .wire = true, FIELD(proxy.url), .check = check_url, .def_str = ""},
 	W_STRING("wpad_url", proxy.wpad_url, check_url, ""),
 	W_UINT("connection_timeout", proxy.connection_timeout, 1, KG_CONNECTION_TIMEOUT_MAX, 10),
 	W_UINT("request_timeout", proxy.request_timeout, 1, KG_REQUEST_TIMEOUT_MAX, 30),
 	W_UINT("max_retries", proxy.max_retries, 0, KG_MAX_RETRIES_MAX, 3),
+	/* After the keys of older versions: an older client ignores them (config_wire.h). */
+	{.name = "fallback", .kind = KG_KEY_FALLBACK, .wire = true, .wire_if_set = true, FIELD(proxy.fallback), .def_num = KG_FALLBACK_NONE},
+	{.name = "pac_timeout", .kind = KG_KEY_UINT, .wire = true, .wire_if_set = true, FIELD(proxy.pac_timeout), .min = 1, .max = KG_PAC_TIMEOUT_MAX, .def_num = 30},
 };
 
 static const struct kg_key_spec kerberos_keys[] = {
@@ -399,6 +454,8 @@ static const struct kg_group_spec top_level = {NULL, top_keys, ARRAY_SIZE(top_ke
 /* ---- Defaults, from the table ---------------------------------------------------------------- */
 
 _Static_assert(sizeof(enum kg_proxy_type) == sizeof(unsigned), "proxy.type is stored as unsigned");
+_Static_assert(sizeof(enum kg_proxy_fallback) == sizeof(unsigned),
+	       "proxy.fallback is stored as unsigned");
 
 static void put_number(void *field, size_t size, unsigned long long v)
 {
@@ -418,10 +475,12 @@ static void set_default(const struct kg_key_spec *key, struct kg_config *cfg)
 		return; /* a custom key without a field of its own: zero */
 	switch (kind) {
 	case KG_KEY_STRING:
+	case KG_KEY_URLS: /* the first URL; the list's rest is empty */
 		snprintf(field, key->size, "%s", key->def_str ? key->def_str : "");
 		break;
 	case KG_KEY_UINT:
 	case KG_KEY_PROXY_TYPE: /* an enum, as wide as unsigned */
+	case KG_KEY_FALLBACK:
 		put_number(field, key->size, key->def_num);
 		break;
 	case KG_KEY_BOOL:
@@ -477,6 +536,13 @@ static int parse_key(struct parse_ctx *ctx, const struct kg_key_spec *key,
 		break;
 	case KG_KEY_PORTS:
 		return read_target_ports(ctx, s, cfg);
+	case KG_KEY_URLS:
+		return read_urls(ctx, key, s, cfg);
+	case KG_KEY_FALLBACK:
+		if ((r = read_string(ctx, s, &str)) < 0)
+			return r;
+		r = kg_config_store_fallback(str, cfg, why, sizeof(why));
+		break;
 	case KG_KEY_CUSTOM:
 		return key->parse(ctx, s, cfg);
 	default:

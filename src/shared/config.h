@@ -23,12 +23,21 @@
 #define KG_MAX_BYPASS		  256
 #define KG_URL_MAX		  512
 #define KG_NAME_MAX		  256
+/* proxy.url: a string or a list of at most this many URLs, tried in order (= KG_ROUTE_MAX). */
+#define KG_PROXY_URLS_MAX  16
+#define KG_PAC_TIMEOUT_MAX 300
 
 enum kg_proxy_type {
 	KG_PROXY_HTTP = 0,
 	KG_PROXY_HTTPS,
 	KG_PROXY_WPAD,
 	KG_PROXY_NONE,
+};
+
+/* proxy.fallback: what a connection does when no proxy of its route answers. */
+enum kg_proxy_fallback {
+	KG_FALLBACK_NONE = 0, /* fail closed: the connection fails, as without a fallback */
+	KG_FALLBACK_DIRECT,   /* go to the destination directly (a DIRECT after the list) */
 };
 
 struct kg_cidr {
@@ -48,12 +57,17 @@ struct kg_url {
 
 struct kg_config {
 	struct {
-		enum kg_proxy_type type;     /* default http */
-		char url[KG_URL_MAX];	     /* default "" */
-		char wpad_url[KG_URL_MAX];   /* default "" */
-		unsigned connection_timeout; /* s, 1..600, default 10 */
-		unsigned request_timeout;    /* s, 1..3600, default 30 */
-		unsigned max_retries;	     /* 0..10, default 3 */
+		enum kg_proxy_type type; /* default http */
+		char url[KG_URL_MAX];	 /* default ""; the first (or only) URL of the list */
+		/* The rest of a proxy.url list, in failover order (wire: "proxy.url[1]"...). */
+		char more_urls[KG_PROXY_URLS_MAX - 1][KG_URL_MAX];
+		unsigned n_more_urls;
+		char wpad_url[KG_URL_MAX];	 /* default "" */
+		enum kg_proxy_fallback fallback; /* default none */
+		unsigned pac_timeout;		 /* s, 1..300, default 30 */
+		unsigned connection_timeout;	 /* s, 1..600, default 10 */
+		unsigned request_timeout;	 /* s, 1..3600, default 30 */
+		unsigned max_retries;		 /* 0..10, default 3 */
 	} proxy;
 	struct {
 		char realm[KG_NAME_MAX]; /* default "" */
@@ -116,6 +130,12 @@ int kg_cidr_parse(const char *text, struct kg_cidr *out);
 /* "10.0.0.0/8"; 0, -ENOSPC (buf too small) or -EAFNOSUPPORT. */
 int kg_cidr_format(const struct kg_cidr *cidr, char *buf, size_t len);
 
+/* The proxy.url list of cfg in failover order: urls[0..n) point into cfg (cap >=
+ * KG_PROXY_URLS_MAX); 0 when proxy.url is "". */
+size_t kg_config_proxy_urls(const struct kg_config *cfg, const char **urls, size_t cap);
+
 const char *kg_proxy_type_to_string(enum kg_proxy_type t);
 /* "http", "https", "wpad" or "none" into *ret: 0, or -EINVAL (*ret untouched). */
 int kg_proxy_type_from_string(const char *s, enum kg_proxy_type *ret);
+/* "none" or "direct". */
+const char *kg_proxy_fallback_to_string(enum kg_proxy_fallback f);

@@ -18,6 +18,9 @@ enum kg_key_kind {
 	KG_KEY_BOOL,	   /* bool */
 	KG_KEY_PROXY_TYPE, /* enum kg_proxy_type */
 	KG_KEY_PORTS,	   /* ebpf.target_ports and n_target_ports */
+	KG_KEY_URLS,	   /* proxy.url (char[size], checked by check) and more_urls: a string or
+			    * a list; on the wire "proxy.url" and then "proxy.url[1]"... */
+	KG_KEY_FALLBACK,   /* enum kg_proxy_fallback */
 	KG_KEY_CUSTOM,	   /* the file only: parse reads the setting */
 };
 
@@ -27,7 +30,10 @@ struct config_setting_t;
 struct kg_key_spec {
 	const char *name;
 	enum kg_key_kind kind;
-	bool wire;     /* sent to the client in KG_MSG_CONFIG */
+	bool wire; /* sent to the client in KG_MSG_CONFIG */
+	/* A wire key newer than the message older peers know: sent only when not its default, so
+	 * the message of a configuration that does not use it stays byte for byte the old one. */
+	bool wire_if_set;
 	size_t offset; /* of the field in struct kg_config */
 	size_t size;   /* of the field: string buffer size, or sizeof the unsigned integer */
 	unsigned min, max;
@@ -65,5 +71,10 @@ int kg_config_store_string(const struct kg_key_spec *key, const char *value, str
 int kg_config_store_uint(const struct kg_key_spec *key, long long value, struct kg_config *cfg,
 			 char *why, size_t len);
 int kg_config_store_proxy_type(const char *value, struct kg_config *cfg, char *why, size_t len);
+/* The i-th URL of the proxy.url list (0-based, i < KG_PROXY_URLS_MAX) of key (KG_KEY_URLS), in a
+ * list (where "" is refused) or alone; checked as a string key. n_more_urls is the caller's. */
+int kg_config_store_url(const struct kg_key_spec *key, unsigned i, const char *value, bool in_list,
+			struct kg_config *cfg, char *why, size_t len);
+int kg_config_store_fallback(const char *value, struct kg_config *cfg, char *why, size_t len);
 /* The i-th target port (0-based, i < KG_MAX_TARGET_PORTS): 1..65535, not listed before it. */
 int kg_config_store_port(unsigned i, long long port, struct kg_config *cfg, char *why, size_t len);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,32 @@ int kg_config_store_proxy_type(const char *value, struct kg_config *cfg, char *w
 	if (kg_proxy_type_from_string(value, &cfg->proxy.type) == 0)
 		return 0;
 	return refuse(why, len, "\"%s\" is not one of http, https, wpad, none", value);
+}
+
+int kg_config_store_url(const struct kg_key_spec *key, unsigned i, const char *value, bool in_list,
+			struct kg_config *cfg, char *why, size_t len)
+{
+	struct kg_key_spec one = *key;
+
+	if (i >= KG_PROXY_URLS_MAX)
+		return refuse(why, len, "more than %u entries", KG_PROXY_URLS_MAX);
+	if (in_list && !value[0])
+		return refuse(why, len, "an empty URL in the list");
+	if (i > 0)
+		one.offset = offsetof(struct kg_config, proxy.more_urls) +
+			     (i - 1) * sizeof(cfg->proxy.more_urls[0]);
+	return kg_config_store_string(&one, value, cfg, why, len);
+}
+
+int kg_config_store_fallback(const char *value, struct kg_config *cfg, char *why, size_t len)
+{
+	if (strcmp(value, "none") == 0)
+		cfg->proxy.fallback = KG_FALLBACK_NONE;
+	else if (strcmp(value, "direct") == 0)
+		cfg->proxy.fallback = KG_FALLBACK_DIRECT;
+	else
+		return refuse(why, len, "\"%s\" is not one of none, direct", value);
+	return 0;
 }
 
 int kg_config_store_port(unsigned i, long long port, struct kg_config *cfg, char *why, size_t len)

@@ -46,6 +46,7 @@ static int format_value(const struct kg_key_spec *key, const struct kg_config *c
 
 	switch (key->kind) {
 	case KG_KEY_STRING:
+	case KG_KEY_URLS: /* the first URL; the others follow as "proxy.url[i]" */
 		/* Too long for the message: kg_ipc_config_add()'s own answer. */
 		if (strlen(field) >= cap)
 			return -EINVAL;
@@ -65,9 +66,40 @@ static int format_value(const struct kg_key_spec *key, const struct kg_config *c
 		return 0;
 	case KG_KEY_PORTS:
 		return format_ports(ports, n_ports, out, cap);
+	case KG_KEY_FALLBACK:
+		snprintf(out, cap, "%s",
+			 kg_proxy_fallback_to_string(*(const enum kg_proxy_fallback *)field));
+		return 0;
 	default:
 		return -EINVAL;
 	}
+}
+
+/* Whether key holds its default in cfg (for a wire_if_set key: a number or an enum). */
+static bool is_default(const struct kg_key_spec *key, const struct kg_config *cfg)
+{
+	const void *field = (const char *)cfg + key->offset;
+
+	return key->size == sizeof(unsigned) && *(const unsigned *)field == key->def_num;
+}
+
+/* The rest of a proxy.url list, "proxy.url[1]=..." onwards, after "proxy.url". */
+static int add_more_urls(const char *name, const struct kg_config *cfg, void *buf, size_t cap,
+			 size_t *len)
+{
+	char k[KG_IPC_TEXT_MAX];
+	unsigned i;
+	int r;
+
+	for (i = 0; i < cfg->proxy.n_more_urls && i < KG_PROXY_URLS_MAX - 1; i++) {
+		snprintf(k, sizeof(k), "%s[%u]", name, i + 1);
+		if (strlen(cfg->proxy.more_urls[i]) >= KG_IPC_TEXT_MAX * 2)
+			return -EINVAL;
+		r = kg_ipc_config_add(buf, cap, len, k, cfg->proxy.more_urls[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* "group.key" of a key of group g. */
@@ -95,13 +127,15 @@ int kg_config_wire_encode(const struct kg_config *cfg, const uint16_t *ports, un
 		for (i = 0; i < group->n_keys; i++) {
 			const struct kg_key_spec *key = &group->keys[i];
 
-			if (!key->wire)
+			if (!key->wire || (key->wire_if_set && is_default(key, cfg)))
 				continue;
 			r = key_name(group, key, name, sizeof(name));
 			if (r == 0)
 				r = format_value(key, cfg, ports, n_ports, value, sizeof(value));
 			if (r == 0)
 				r = kg_ipc_config_add(buf, cap, len, name, value);
+			if (r == 0 && key->kind == KG_KEY_URLS)
+				r = add_more_urls(name, cfg, buf, cap, len);
 			if (r < 0)
 				return r;
 		}
@@ -161,6 +195,7 @@ static int parse_value(const struct kg_key_spec *key, const char *v, struct kg_c
 		       char *why, size_t len)
 {
 	long long num;
+	int r;
 
 	switch (key->kind) {
 	case KG_KEY_STRING:
@@ -178,25 +213,66 @@ static int parse_value(const struct kg_key_spec *key, const char *v, struct kg_c
 		return kg_config_store_proxy_type(v, cfg, why, len);
 	case KG_KEY_PORTS:
 		return parse_ports(v, cfg, why, len);
+	case KG_KEY_URLS: /* "proxy.url" starts the list afresh */
+		r = kg_config_store_url(key, 0, v, false, cfg, why, len);
+		if (r == 0)
+			cfg->proxy.n_more_urls = 0;
+		return r;
+	case KG_KEY_FALLBACK:
+		return kg_config_store_fallback(v, cfg, why, len);
 	default:
 		return refuse(why, len, "not sent on the wire");
 	}
 }
 
-/* The wire key named "group.key", or NULL (unknown, or a key only the file has). */
-static const struct kg_key_spec *find_wire_key(const char *name)
+/* "proxy.url[i]": the i-th URL of the list (1-based after proxy.url), in order only. */
+static int parse_more_url(const struct kg_key_spec *key, unsigned i, const char *v,
+			  struct kg_config *cfg, char *why, size_t len)
+{
+	int r;
+
+	if (!cfg->proxy.url[0] || i != cfg->proxy.n_more_urls + 1)
+		return refuse(why, len, "a list entry out of order");
+	r = kg_config_store_url(key, i, v, true, cfg, why, len);
+	if (r == 0)
+		cfg->proxy.n_more_urls = i;
+	return r;
+}
+
+/* The wire key named "group.key", or NULL (unknown, or a key only the file has). A list key's
+ * "group.key[i]" (i 1..KG_PROXY_URLS_MAX-1, no leading zero) sets *index; else it is 0. */
+static const struct kg_key_spec *find_wire_key(const char *name, unsigned *index)
 {
 	char full[KG_IPC_TEXT_MAX];
-	size_t g, i;
+	size_t g, i, l;
+	long long n;
 
+	*index = 0;
 	for (g = 0; g < kg_config_n_groups; g++) {
 		const struct kg_group_spec *group = &kg_config_groups[g];
 
-		for (i = 0; i < group->n_keys; i++)
-			if (group->keys[i].wire &&
-			    key_name(group, &group->keys[i], full, sizeof(full)) == 0 &&
-			    strcmp(full, name) == 0)
-				return &group->keys[i];
+		for (i = 0; i < group->n_keys; i++) {
+			const struct kg_key_spec *key = &group->keys[i];
+
+			if (!key->wire || key_name(group, key, full, sizeof(full)) < 0)
+				continue;
+			if (strcmp(full, name) == 0)
+				return key;
+			l = strlen(full);
+			if (key->kind != KG_KEY_URLS || strncmp(name, full, l) != 0 ||
+			    name[l] != '[')
+				continue;
+			/* "[" digits "]" and nothing after */
+			if (strlen(name + l + 1) < 2 || strlen(name + l + 1) > 3 ||
+			    name[strlen(name) - 1] != ']' || name[l + 1] == '0')
+				return NULL;
+			snprintf(full, sizeof(full), "%.*s", (int)(strlen(name + l + 1) - 1),
+				 name + l + 1);
+			if (parse_decimal(full, &n) < 0 || n < 1 || n >= KG_PROXY_URLS_MAX)
+				return NULL;
+			*index = (unsigned)n;
+			return key;
+		}
 	}
 	return NULL;
 }
@@ -204,10 +280,13 @@ static const struct kg_key_spec *find_wire_key(const char *name)
 int kg_config_wire_set(struct kg_config *cfg, const char *key, const char *value, char *why,
 		       size_t len)
 {
-	const struct kg_key_spec *spec = find_wire_key(key);
+	unsigned index;
+	const struct kg_key_spec *spec = find_wire_key(key, &index);
 
 	if (!spec)
 		return -ENOENT;
+	if (index)
+		return parse_more_url(spec, index, value, cfg, why, len);
 	return parse_value(spec, value, cfg, why, len);
 }
 

@@ -43,7 +43,8 @@ kgc_write_config() { # KGC_* variables select the variants
 	cat >"$KG_CONF.tmp" <<EOF2
 proxy = {
 	type = "${KGC_PROXY_TYPE:-http}";
-	url = "$PROXY_URL";
+	url = ${KGC_URL:-\"$PROXY_URL\"};
+	${KGC_FALLBACK:+fallback = \"$KGC_FALLBACK\";}
 	connection_timeout = ${KGC_CONNECT_TIMEOUT:-3};
 	request_timeout = ${KGC_REQUEST_TIMEOUT:-10};
 	max_retries = 2;

@@ -126,6 +126,39 @@ kg_check "... and the proxy logged it as a denied CONNECT (it checks the port be
 kgc_write_config
 kgc_reload
 
+# --- a dead first proxy in a proxy.url list: failover to the next -----------------------------
+# Nothing listens on the next port of the proxy's address: each attempt there is one SYN
+# answered by a reset, counted by nft. The first connection tries it once and moves on at once
+# (no retries while another proxy is left); the next connection skips it (5 minutes).
+DEAD="${PROXY_IP:-127.0.0.1}:$((PROXY_PORT + 1))"
+ip netns exec "$KRBRIG_NS_PROXY" nft -f - <<EOF || exit 99
+table inet kgtest_dead {
+	chain input {
+		type filter hook input priority 0;
+		tcp dport $((PROXY_PORT + 1)) tcp flags & (syn | ack) == syn counter
+	}
+}
+EOF
+kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_dead 2>/dev/null
+KGC_URL="[ \"http://$DEAD\", \"$PROXY_URL\" ]" kgc_write_config
+kgc_reload
+kg_check "a proxy list: the client logs its route in failover order" \
+	kg_wait_for 10 grep -q "route: PROXY $DEAD; PROXY ${PROXY_IP:-127.0.0.1}:$PROXY_PORT\$" "$LOG_U"
+timed -m 10 "https://$ORIGIN_HOST/"
+kg_check "dead first proxy: https works through the second (${ms} ms)" \
+	eval '[ "$page" = "$PAGE" ] && [ $ms -lt 3000 ]'
+kg_check "... and the log names the failover" \
+	kg_wait_for 10 new_log_says "PROXY $DEAD failed (proxy unreachable: .*), now via .* ($DEAD down)"
+tail -n +$((log_lines + 1)) "$LOG_U" | grep -m1 "now via" | sed 's/^/# log: /'
+timed -m 10 "http://$ORIGIN_HOST/"
+kg_check "dead first proxy: http works too" test "$page" = "$PAGE"
+syns=$(ip netns exec "$KRBRIG_NS_PROXY" nft list table inet kgtest_dead |
+	grep -o 'packets [0-9]*' | cut -d' ' -f2)
+kg_check "dead first proxy: tried once, then skipped ($syns SYNs, want 1)" test "$syns" = 1
+ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_dead
+kgc_write_config
+kgc_reload
+
 # --- the proxy is down -----------------------------------------------------------------------
 krbrig_stop_pidfile proxy
 # https first: the client says a repeated failure only once, so this is the line the log

@@ -325,6 +325,28 @@ static const struct {
      "t.conf:2: proxy.wpad_url: \"http://wpad example/\": URL contains a space"},
     {"proxy = { wpad_url = \"wpad.dat\"; };",
      "t.conf:1: proxy.wpad_url: \"wpad.dat\": URL must start"},
+    /* proxy.url lists, proxy.fallback, proxy.pac_timeout */
+    {"proxy = { url = [ ]; };", "t.conf:1: proxy.url: an empty list; give at least one URL"},
+    {"proxy = { url = ( ); };", "t.conf:1: proxy.url: an empty list"},
+    {"proxy = { url = [ \"http://a:1\",\n \"ftp://b\" ]; };",
+     "t.conf:2: proxy.url[1]: \"ftp://b\": URL must start with http:// or https://"},
+    {"proxy = { url = ( \"http://a:1\", 3128 ); };", "t.conf:1: proxy.url[1]: expected a string"},
+    {"proxy = { url = [ \"http://a:1\", \"\" ]; };",
+     "t.conf:1: proxy.url[1]: an empty URL in the list"},
+    {"proxy = { url = [ \"\" ]; };", "t.conf:1: proxy.url[0]: an empty URL in the list"},
+    {"proxy = { url = [ \"http://a b:1\" ]; };", "t.conf:1: proxy.url[0]: \"http://a b:1\": URL"},
+    {"proxy = { url = { a = \"http://a:1\"; }; };",
+     "t.conf:1: proxy.url: expected a string or a list [ ... ] of URL strings"},
+    {"proxy = { url = [ \"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\", \"i\", \"j\", "
+     "\"k\", "
+     "\"l\", \"m\", \"n\", \"o\", \"p\", \"q\" ]; };",
+     "t.conf:1: proxy.url: more than 16 entries"},
+    {"proxy = { fallback = \"DIRECT\"; };",
+     "t.conf:1: proxy.fallback: \"DIRECT\" is not one of none, direct"},
+    {"proxy = { fallback = \"\"; };", "t.conf:1: proxy.fallback: \"\" is not one of none, direct"},
+    {"proxy = { fallback = true; };", "t.conf:1: proxy.fallback: expected a string"},
+    {"proxy = { pac_timeout = 0; };", "t.conf:1: proxy.pac_timeout: 0 is out of range 1..300"},
+    {"proxy = { pac_timeout = 301; };", "t.conf:1: proxy.pac_timeout: 301 is out of range 1..300"},
     /* CIDRs */
     {"ebpf = { bypass = [ \"10.0.0.0/8\",\n \"10.1.2.3/8\" ]; };",
      "t.conf:2: ebpf.bypass[1]: \"10.1.2.3/8\" has host bits set; the network is 10.0.0.0/8"},
@@ -816,6 +838,60 @@ START_TEST(test_proxy_type_names)
 }
 END_TEST
 
+/* proxy.url as a list: failover order kept, 16 at most, a string again means one URL. */
+START_TEST(test_proxy_url_list)
+{
+	struct kg_config c;
+	struct warnings w = {0};
+	const char *urls[KG_PROXY_URLS_MAX];
+	char text[4096], err[512];
+	int i;
+
+	ck_assert_msg(parse(&c,
+			    "proxy = { url = [ \"http://p1.example.com:3128\", "
+			    "\"http://[2001:db8::2]:8080\", \"https://p3.example.com\" ];\n"
+			    "fallback = \"direct\"; pac_timeout = 300; };",
+			    &w, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_str_eq(c.proxy.url, "http://p1.example.com:3128");
+	ck_assert_uint_eq(c.proxy.n_more_urls, 2);
+	ck_assert_str_eq(c.proxy.more_urls[0], "http://[2001:db8::2]:8080");
+	ck_assert_str_eq(c.proxy.more_urls[1], "https://p3.example.com");
+	ck_assert_int_eq(c.proxy.fallback, KG_FALLBACK_DIRECT);
+	ck_assert_uint_eq(c.proxy.pac_timeout, 300);
+	ck_assert_uint_eq(kg_config_proxy_urls(&c, urls, KG_PROXY_URLS_MAX), 3);
+	ck_assert_ptr_eq(urls[0], c.proxy.url);
+	ck_assert_ptr_eq(urls[2], c.proxy.more_urls[1]);
+	ck_assert_uint_eq(kg_config_proxy_urls(&c, urls, 2), 2);
+	ck_assert_str_eq(kg_proxy_fallback_to_string(c.proxy.fallback), "direct");
+
+	/* One URL in a list is the same as the string. */
+	ck_assert_int_eq(
+	    parse(&c, "proxy = { url = ( \"http://p1:3128\" ); };", &w, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.proxy.url, "http://p1:3128");
+	ck_assert_uint_eq(c.proxy.n_more_urls, 0);
+	ck_assert_int_eq(c.proxy.fallback, KG_FALLBACK_NONE);
+	ck_assert_uint_eq(c.proxy.pac_timeout, 30);
+	ck_assert_uint_eq(kg_config_proxy_urls(&c, urls, KG_PROXY_URLS_MAX), 1);
+
+	/* Exactly 16. */
+	strcpy(text, "proxy = { url = [ ");
+	for (i = 0; i < KG_PROXY_URLS_MAX; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text),
+			 "%s\"http://p%d.example.com:%d\"", i ? ", " : "", i, 3000 + i);
+	strcat(text, " ]; };");
+	ck_assert_msg(parse(&c, text, &w, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c.proxy.n_more_urls, KG_PROXY_URLS_MAX - 1);
+	ck_assert_str_eq(c.proxy.more_urls[14], "http://p15.example.com:3015");
+	ck_assert_uint_eq(kg_config_proxy_urls(&c, urls, KG_PROXY_URLS_MAX), KG_PROXY_URLS_MAX);
+
+	/* No URL at all: none. */
+	ck_assert_int_eq(parse(&c, "proxy = { url = \"\"; };", &w, err, sizeof(err)), 0);
+	ck_assert_uint_eq(kg_config_proxy_urls(&c, urls, KG_PROXY_URLS_MAX), 0);
+	ck_assert_uint_eq(w.count, 0);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -842,6 +918,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_url_parse);
 	tcase_add_test(tc, test_cidr_parse);
 	tcase_add_test(tc, test_proxy_type_names);
+	tcase_add_test(tc, test_proxy_url_list);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -201,6 +201,8 @@ static void non_defaults(struct kg_config *c)
 	c->proxy.connection_timeout = KG_CONNECTION_TIMEOUT_MAX;
 	c->proxy.request_timeout = 1;
 	c->proxy.max_retries = 0;
+	c->proxy.fallback = KG_FALLBACK_DIRECT;
+	c->proxy.pac_timeout = KG_PAC_TIMEOUT_MAX;
 	strcpy(c->kerberos.realm, "EXAMPLE.COM");
 	strcpy(c->kerberos.ccache, "FILE:/tmp/krb5cc_%{uid}");
 	strcpy(c->kerberos.spn, "HTTP@proxy.example.com");
@@ -257,7 +259,7 @@ START_TEST(test_schema_round_trip)
 		}
 	}
 	ck_assert_uint_eq(n_sent, n_wire);
-	ck_assert_uint_eq(n_wire, 11);
+	ck_assert_uint_eq(n_wire, 13);
 }
 END_TEST
 
@@ -360,6 +362,94 @@ START_TEST(test_same_reason_as_file)
 }
 END_TEST
 
+/* A proxy.url list travels as "proxy.url" then "proxy.url[1]"...; the new keys only when set. */
+START_TEST(test_url_list)
+{
+	static const uint16_t ports[] = {80, 443};
+	struct kg_config in, out;
+	struct kg_ipc_msg m;
+	char err[256], why[256], k[KG_IPC_TEXT_MAX * 2], v[KG_IPC_TEXT_MAX * 2];
+	size_t len, pos = 0;
+	unsigned i, n = 0;
+
+	kg_config_defaults(&in);
+	strcpy(in.proxy.url, "http://p0.example.com:3128");
+	for (i = 0; i < KG_PROXY_URLS_MAX - 1; i++)
+		snprintf(in.proxy.more_urls[i], KG_URL_MAX, "http://p%u.example.com:%u", i + 1,
+			 3001 + i);
+	in.proxy.n_more_urls = KG_PROXY_URLS_MAX - 1;
+	ck_assert_int_eq(kg_config_wire_encode(&in, ports, 2, payload, sizeof(payload), &len), 0);
+	m = as_msg(len);
+	while (kg_ipc_config_next(&m, &pos, k, sizeof(k), v, sizeof(v)) == 1) {
+		if (strcmp(k, "proxy.url[15]") == 0)
+			ck_assert_str_eq(v, "http://p15.example.com:3015");
+		n += strncmp(k, "proxy.url", 9) == 0;
+		ck_assert(strcmp(k, "proxy.fallback") != 0 && strcmp(k, "proxy.pac_timeout") != 0);
+	}
+	ck_assert_uint_eq(n, KG_PROXY_URLS_MAX);
+	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.proxy.url, in.proxy.url);
+	ck_assert_uint_eq(out.proxy.n_more_urls, KG_PROXY_URLS_MAX - 1);
+	ck_assert(memcmp(out.proxy.more_urls, in.proxy.more_urls, sizeof(in.proxy.more_urls)) == 0);
+
+	/* The longest list with the longest other values still fits one message. */
+	for (i = 0; i < KG_PROXY_URLS_MAX - 1; i++) {
+		memset(in.proxy.more_urls[i], 'a', KG_URL_MAX - 1);
+		memcpy(in.proxy.more_urls[i], "http://p.example:1/", 19);
+		in.proxy.more_urls[i][KG_URL_MAX - 1] = '\0';
+	}
+	memset(in.proxy.url, 'b', KG_URL_MAX - 1);
+	memcpy(in.proxy.url, "http://p.example:1/", 19);
+	in.proxy.url[KG_URL_MAX - 1] = '\0';
+	memset(in.kerberos.ccache, 'c', KG_IPC_TEXT_MAX * 2 - 1);
+	in.kerberos.ccache[KG_IPC_TEXT_MAX * 2 - 1] = '\0';
+	memset(in.kerberos.spn, 's', KG_NAME_MAX - 1);
+	memset(in.kerberos.realm, 'r', KG_NAME_MAX - 1);
+	in.proxy.fallback = KG_FALLBACK_DIRECT;
+	ck_assert_int_eq(kg_config_wire_encode(&in, ports, 2, payload, sizeof(payload), &len), 0);
+	m = as_msg(len);
+	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.proxy.fallback, KG_FALLBACK_DIRECT);
+	ck_assert_uint_eq(out.proxy.n_more_urls, KG_PROXY_URLS_MAX - 1);
+
+	/* Out of order, before proxy.url, empty, or malformed: refused; unknown indexes ignored. */
+	kg_config_defaults(&out);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[1]", "http://a:1", why, sizeof(why)),
+			 -EINVAL);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url", "http://a:1", why, sizeof(why)), 0);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[2]", "http://b:1", why, sizeof(why)),
+			 -EINVAL);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[1]", "", why, sizeof(why)), -EINVAL);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[1]", "ftp://b", why, sizeof(why)),
+			 -EINVAL);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[1]", "http://b:1", why, sizeof(why)),
+			 0);
+	ck_assert_uint_eq(out.proxy.n_more_urls, 1);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[1]", "http://c:1", why, sizeof(why)),
+			 -EINVAL);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[16]", "http://c:1", why, sizeof(why)),
+			 -ENOENT);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[02]", "http://c:1", why, sizeof(why)),
+			 -ENOENT);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[]", "http://c:1", why, sizeof(why)),
+			 -ENOENT);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[2", "http://c:1", why, sizeof(why)),
+			 -ENOENT);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[2]x", "http://c:1", why, sizeof(why)),
+			 -ENOENT);
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url[-1]", "http://c:1", why, sizeof(why)),
+			 -ENOENT);
+	ck_assert_uint_eq(out.proxy.n_more_urls, 1);
+	/* proxy.url starts the list afresh. */
+	ck_assert_int_eq(kg_config_wire_set(&out, "proxy.url", "http://d:1", why, sizeof(why)), 0);
+	ck_assert_uint_eq(out.proxy.n_more_urls, 0);
+	ck_assert_int_eq(decode_one("proxy.fallback", "direct", &out), 0);
+	ck_assert_int_eq(out.proxy.fallback, KG_FALLBACK_DIRECT);
+	ck_assert_int_eq(decode_one("proxy.fallback", "sometimes", &out), -EINVAL);
+	ck_assert_int_eq(decode_one("proxy.url[1]", "http://b:1", &out), -EINVAL);
+}
+END_TEST
+
 static Suite *config_wire_suite(void)
 {
 	Suite *s = suite_create("config_wire");
@@ -374,6 +464,7 @@ static Suite *config_wire_suite(void)
 	tcase_add_test(tc, test_schema_round_trip);
 	tcase_add_test(tc, test_ranges_from_schema);
 	tcase_add_test(tc, test_same_reason_as_file);
+	tcase_add_test(tc, test_url_list);
 	suite_add_tcase(s, tc);
 	return s;
 }

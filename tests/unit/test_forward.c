@@ -12,8 +12,10 @@
  * Only the Kerberos worker and the token source are fakes (fake_proxy.c): the Kerberos exchange
  * itself is covered by test_negotiate and the integration tests.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +410,93 @@ START_TEST(token_overdue_page)
 }
 END_TEST
 
+/* --- routes ------------------------------------------------------------------------------- */
+
+/* A bound socket that does not listen: connects to its port are refused. */
+static int refusing_port(uint16_t *port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* The current settings' route: 127.0.0.1 at port first, then the rig's proxy, or DIRECT. */
+static void route_first(uint16_t first, bool then_direct)
+{
+	struct kg_route *r = &rig.set->route;
+
+	memset(r, 0, sizeof(*r));
+	r->e[0] =
+	    (struct kg_route_entry){.kind = KG_ROUTE_PROXY, .host = "127.0.0.1", .port = first};
+	if (then_direct)
+		r->e[1] = (struct kg_route_entry){.kind = KG_ROUTE_DIRECT};
+	else
+		r->e[1] = (struct kg_route_entry){
+		    .kind = KG_ROUTE_PROXY, .host = "127.0.0.1", .port = rig.lport};
+	r->n = 2;
+}
+
+/* A dead first proxy: the request goes to the second, with a token made for it. */
+START_TEST(failover_to_second_proxy)
+{
+	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	uint16_t dead_port;
+	int dead = refusing_port(&dead_port), app, proxy;
+	char head[1024];
+
+	route_first(dead_port, false);
+	app = rig_open(80, "GET /a HTTP/1.1\r\nHost: web.example\r\n\r\n", 38);
+	proxy = rig_accept();
+	proxy_gets(proxy, "GET http://web.example/a", "tok2", head, sizeof(head));
+	rig_send_str(proxy, r1);
+	rig_expect(app, r1);
+	ck_assert(rig_log_has("now via 127.0.0.1:"));
+	close(app);
+	close(proxy);
+	close(dead);
+}
+END_TEST
+
+/* fallback = "direct" on port 80: the request goes to the origin as the application wrote it,
+ * without a token, and the next request on the connection too. */
+START_TEST(failover_to_direct)
+{
+	const char *req = "GET /a HTTP/1.1\r\nHost: web.example\r\n\r\n";
+	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	const char *r407 = "HTTP/1.1 407 Odd\r\nContent-Length: 2\r\n\r\nno";
+	uint16_t dead_port;
+	int dead = refusing_port(&dead_port), app, origin;
+
+	route_first(dead_port, true);
+	app = rig_open(rig.lport, req, strlen(req)); /* the origin is the rig's listener */
+	origin = rig_accept();
+	rig_expect(origin, req);
+	rig_send_str(origin, r1);
+	rig_expect(app, r1);
+	rig_send_str(app, "GET /b HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	rig_expect(origin, "GET /b HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	rig_send_str(origin, r1);
+	rig_expect(app, r1);
+	/* Even a 407 is the origin's own answer here, not a proxy asking for a token. */
+	rig_send_str(app, "GET /c HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	rig_expect(origin, "GET /c HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	rig_send_str(origin, r407);
+	rig_expect(app, r407);
+	ck_assert(!rig_connection_pending());
+	ck_assert(rig_log_has("now direct ("));
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	close(app);
+	close(origin);
+	close(dead);
+}
+END_TEST
+
 static Suite *forward_suite(void)
 {
 	Suite *s = suite_create("forward");
@@ -425,6 +514,8 @@ static Suite *forward_suite(void)
 	tcase_add_test(tc, proxy_silent_page);
 	tcase_add_test(tc, proxy_unreachable_page);
 	tcase_add_test(tc, switching_protocols_relays);
+	tcase_add_test(tc, failover_to_second_proxy);
+	tcase_add_test(tc, failover_to_direct);
 	tcase_add_test(tc, proxy_closes_mid_body);
 	tcase_add_test(tc, retire_stale_connections);
 	tcase_add_test(tc, continue_then_no_body);

@@ -132,6 +132,88 @@ START_TEST(same_upstream)
 }
 END_TEST
 
+/* A configuration of a proxy.url list and fallback, as the service sends it. */
+static int from_cfg(const struct kg_config *cfg, struct client_settings **ret)
+{
+	static const uint16_t ports[] = {80, 443};
+	struct kg_ipc_msg m = {.hdr = {.type = KG_MSG_CONFIG}, .payload = payload};
+
+	ck_assert_int_eq(kg_config_wire_encode(cfg, ports, 2, payload, sizeof(payload), &m.len), 0);
+	*ret = NULL;
+	return client_settings_from_msg(&m, ret);
+}
+
+/* The route: the list in order (paths dropped, hosts as the route parser writes them), DIRECT
+ * after it with fallback "direct", a lone DIRECT for none; routes tell ways out apart. */
+START_TEST(route_from_list)
+{
+	struct client_settings *a, *b, *c, *d;
+	struct kg_config cfg;
+	char text[256];
+
+	kg_config_defaults(&cfg);
+	strcpy(cfg.proxy.url, "http://P1.example.com:3128/ignored");
+	strcpy(cfg.proxy.more_urls[0], "http://[2001:DB8::1]:8080");
+	strcpy(cfg.proxy.more_urls[1], "https://p3.example.com");
+	cfg.proxy.n_more_urls = 2;
+	ck_assert_int_eq(from_cfg(&cfg, &a), 0);
+	ck_assert_uint_eq(a->route.n, 3);
+	ck_assert_int_gt(kg_route_format(&a->route, text, sizeof(text)), 0);
+	ck_assert_str_eq(
+	    text, "PROXY p1.example.com:3128; PROXY [2001:db8::1]:8080; HTTPS p3.example.com:443");
+	ck_assert_str_eq(a->proxy.host, "P1.example.com"); /* the first, as before */
+
+	cfg.proxy.fallback = KG_FALLBACK_DIRECT;
+	ck_assert_int_eq(from_cfg(&cfg, &b), 0);
+	ck_assert_uint_eq(b->route.n, 4);
+	ck_assert_int_eq(b->route.e[3].kind, KG_ROUTE_DIRECT);
+	ck_assert(!client_settings_same_upstream(a, b)); /* the fallback changes the way out */
+
+	cfg.proxy.n_more_urls = 1;
+	ck_assert_int_eq(from_cfg(&cfg, &c), 0);
+	ck_assert(!client_settings_same_upstream(b, c)); /* a shorter list too */
+	ck_assert_uint_eq(c->route.n, 3);
+
+	cfg.proxy.type = KG_PROXY_NONE;
+	ck_assert_int_eq(from_cfg(&cfg, &d), 0);
+	ck_assert_uint_eq(d->route.n, 1);
+	ck_assert_int_eq(d->route.e[0].kind, KG_ROUTE_DIRECT);
+	client_settings_unref(a);
+	client_settings_unref(b);
+	client_settings_unref(c);
+	client_settings_unref(d);
+
+	/* 16 proxies and fallback direct: no room for DIRECT, said in the journal. */
+	cfg.proxy.type = KG_PROXY_HTTP;
+	for (cfg.proxy.n_more_urls = 0; cfg.proxy.n_more_urls < KG_PROXY_URLS_MAX - 1;
+	     cfg.proxy.n_more_urls++)
+		snprintf(cfg.proxy.more_urls[cfg.proxy.n_more_urls], KG_URL_MAX, "http://p%u:1",
+			 cfg.proxy.n_more_urls);
+	ck_assert_int_eq(from_cfg(&cfg, &a), 0);
+	ck_assert_uint_eq(a->route.n, KG_ROUTE_MAX);
+	ck_assert_int_eq(a->route.e[KG_ROUTE_MAX - 1].kind, KG_ROUTE_PROXY);
+	client_settings_unref(a);
+}
+END_TEST
+
+/* client_settings_route() from a struct, as the integrator's callers will use it. */
+START_TEST(route_direct)
+{
+	struct kg_config cfg;
+	struct kg_route r;
+	char err[256];
+
+	kg_config_defaults(&cfg);
+	ck_assert_int_eq(client_settings_route(&cfg, &r, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "proxy.url is empty");
+	strcpy(cfg.proxy.url, "http://p:3128");
+	ck_assert_int_eq(client_settings_route(&cfg, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq(r.e[0].host, "p");
+	ck_assert_uint_eq(r.e[0].port, 3128);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("settings");
@@ -144,6 +226,8 @@ int main(void)
 	tcase_add_test(tc, refused);
 	tcase_add_test(tc, ccache_tokens);
 	tcase_add_test(tc, same_upstream);
+	tcase_add_test(tc, route_from_list);
+	tcase_add_test(tc, route_direct);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

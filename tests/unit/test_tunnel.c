@@ -10,11 +10,15 @@
  * Only the Kerberos worker and the token source are fakes (fake_proxy.c): the Kerberos exchange
  * itself is covered by test_negotiate and the integration tests.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -317,6 +321,106 @@ START_TEST(direct_without_proxy)
 }
 END_TEST
 
+/* --- routes ------------------------------------------------------------------------------- */
+
+/* A bound socket that does not listen: connects to its port are refused until listen(). */
+static int refusing_port(uint16_t *port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* The current settings' route: 127.0.0.1 at port first, then the rig's proxy, or DIRECT. */
+static void route_first(uint16_t first, bool then_direct)
+{
+	struct client_settings *set = rig.set;
+	struct kg_route *r = &set->route;
+
+	memset(r, 0, sizeof(*r));
+	r->e[0] =
+	    (struct kg_route_entry){.kind = KG_ROUTE_PROXY, .host = "127.0.0.1", .port = first};
+	if (then_direct)
+		r->e[1] = (struct kg_route_entry){.kind = KG_ROUTE_DIRECT};
+	else
+		r->e[1] = (struct kg_route_entry){
+		    .kind = KG_ROUTE_PROXY, .host = "127.0.0.1", .port = rig.lport};
+	r->n = 2;
+	snprintf(set->cfg.proxy.url, sizeof(set->cfg.proxy.url), "http://127.0.0.1:%u", first);
+	snprintf(set->cfg.proxy.more_urls[0], KG_URL_MAX, "http://127.0.0.1:%u", rig.lport);
+	set->cfg.proxy.n_more_urls = then_direct ? 0 : 1;
+}
+
+static bool pending(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* A dead first proxy: the tunnel opens through the second, with a token made for it; the
+ * journal names the failover; the next connection does not try the dead one. */
+START_TEST(failover_to_second_proxy)
+{
+	uint8_t hello[512];
+	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	uint16_t dead_port;
+	int dead = refusing_port(&dead_port), app, proxy;
+	char line[160];
+
+	route_first(dead_port, false);
+	app = rig_open(443, hello, hello_len);
+	proxy = rig_accept();
+	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "tok2"));
+	snprintf(line, sizeof(line), "PROXY 127.0.0.1:%u failed (proxy unreachable: ", dead_port);
+	ck_assert_msg(rig_log_has(line), "no failover line");
+	snprintf(line, sizeof(line), "now via 127.0.0.1:%u (127.0.0.1:%u down)", rig.lport,
+		 dead_port);
+	ck_assert_msg(rig_log_has(line), "no failover line");
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\n");
+	rig_expect_bytes(proxy, hello, hello_len);
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+
+	/* The next connection: the dead one, listening now, gets no connection attempt. */
+	ck_assert_int_eq(listen(dead, 8), 0);
+	close(app);
+	close(proxy);
+	app = rig_open(443, hello, hello_len);
+	proxy = rig_accept();
+	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "tok3"));
+	ck_assert(!pending(dead));
+	close(app);
+	close(proxy);
+	close(dead);
+}
+END_TEST
+
+/* fallback = "direct": the proxy is dead, the connection goes to the destination itself. */
+START_TEST(failover_to_direct)
+{
+	uint16_t dead_port;
+	int dead = refusing_port(&dead_port), app, dest;
+
+	route_first(dead_port, true);
+	app = rig_open(rig.lport, "hi", 2); /* the destination is the rig's listener */
+	dest = rig_accept();
+	rig_expect(dest, "hi"); /* no CONNECT, no token: the application's bytes */
+	rig_send_str(dest, "there");
+	rig_expect(app, "there");
+	ck_assert(rig_log_has("now direct ("));
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	close(app);
+	close(dest);
+	close(dead);
+}
+END_TEST
+
 static Suite *tunnel_suite(void)
 {
 	Suite *s = suite_create("tunnel");
@@ -336,6 +440,8 @@ static Suite *tunnel_suite(void)
 	tcase_add_test(tc, no_ticket_then_407);
 	tcase_add_test(tc, kerberos_answer_after_close);
 	tcase_add_test(tc, direct_without_proxy);
+	tcase_add_test(tc, failover_to_second_proxy);
+	tcase_add_test(tc, failover_to_direct);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -74,13 +74,14 @@ struct negotiate_ctx {
 
 static struct auth_job *submitted; /* the last job upstream asked for */
 static unsigned n_submitted;
+static const char *token_host = "127.0.0.1"; /* the proxy the next token must be for */
 
 struct auth_job *authq_submit(const struct authq_request *req, authq_done_fn *done, void *owner)
 {
 	struct auth_job *job = calloc(1, sizeof(*job));
 
 	/* The token is asked for the connection's proxy. */
-	ck_assert_str_eq(req->proxy_host, "127.0.0.1");
+	ck_assert_str_eq(req->proxy_host, token_host);
 	ck_assert_ptr_nonnull(job);
 	job->done = done;
 	job->owner = owner;
@@ -193,6 +194,7 @@ static void setup(void)
 	rig_conn_init(443);
 	submitted = NULL;
 	n_submitted = 0;
+	token_host = "127.0.0.1";
 }
 
 static void teardown(void)
@@ -608,6 +610,291 @@ START_TEST(token_overdue_and_failed)
 }
 END_TEST
 
+/* --- routes: failover across a proxy.url list, DIRECT --------------------------------------- */
+
+/* A bound socket that does not listen: connects to its port are refused until listen(). */
+static int refusing_port(uint16_t *port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	*port = bound_port(fd);
+	return fd;
+}
+
+static struct kg_route_entry proxy_entry(const char *host, uint16_t port)
+{
+	struct kg_route_entry e = {.kind = KG_ROUTE_PROXY, .port = port};
+
+	snprintf(e.host, sizeof(e.host), "%s", host);
+	return e;
+}
+
+/* The settings' route: the proxies at ports[0..n) on 127.0.0.1, then DIRECT if with_direct. */
+static void route_of_ports(const uint16_t *ports, size_t n, bool with_direct)
+{
+	size_t i;
+
+	memset(&set.route, 0, sizeof(set.route));
+	for (i = 0; i < n; i++) {
+		set.route.e[set.route.n++] = proxy_entry("127.0.0.1", ports[i]);
+		/* and the configuration's text of it, which the sentences quote */
+		snprintf(i ? set.cfg.proxy.more_urls[i - 1] : set.cfg.proxy.url, KG_URL_MAX,
+			 "http://127.0.0.1:%u", ports[i]);
+	}
+	set.cfg.proxy.n_more_urls = n ? (unsigned)n - 1 : 0;
+	if (with_direct)
+		set.route.e[set.route.n++] = (struct kg_route_entry){.kind = KG_ROUTE_DIRECT};
+	memset(set.route_addrlen, 0, sizeof(set.route_addrlen));
+}
+
+/* A new connection of the same client (its failover marks kept). */
+static void next_conn(uint16_t dst_port)
+{
+	upstream_cleanup(&up);
+	relay_side_close(&cl, &conn.proxy);
+	memset(&conn, 0, sizeof(conn));
+	conn.app.fd = -1;
+	conn.proxy.fd = -1;
+	conn.set = &set;
+	conn.dst_ip[10] = conn.dst_ip[11] = 0xff;
+	conn.dst_ip[12] = 127;
+	conn.dst_ip[15] = 1;
+	conn.dst_port = dst_port;
+	upstream_init(&up, &cl, &conn);
+}
+
+/* Whether a connection waits to be accepted on fd (a listener). */
+static bool pending(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Poll the connect once the kernel has answered it (what epoll would say). */
+static int poll_once(void)
+{
+	ck_assert_int_ge(conn.proxy.fd, 0);
+	wait_fd(conn.proxy.fd, POLLOUT);
+	conn.proxy.flags |= SIDE_WRITABLE;
+	return upstream_poll(&up);
+}
+
+/* The list is tried in order: the first proxy gets the connection, the second nothing. */
+static char ports_text[256];
+
+START_TEST(route_in_order)
+{
+	int second;
+	uint16_t ports[2] = {lport, 0};
+	char via[UPSTREAM_VIA_MAX];
+
+	second = refusing_port(&ports[1]);
+	ck_assert_int_eq(listen(second, 8), 0);
+	route_of_ports(ports, 2, false);
+	next_conn(443);
+	ck_assert_ptr_eq(up.route, &set.route);
+	ck_assert_uint_eq(up.idx, 0);
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	connect_up();
+	ck_assert(!pending(second));
+	ck_assert_int_gt(upstream_describe(&up, via, sizeof(via)), 0);
+	snprintf(ports_text, sizeof(ports_text), "via 127.0.0.1:%u", lport);
+	ck_assert_str_eq(via, ports_text);
+	close(second);
+}
+END_TEST
+
+/* The first proxy refuses: marked down, the second is used at once (no retry on the first while
+ * another is left), with a token for it; the next connection does not contact the first. */
+START_TEST(first_refused_second_used)
+{
+	uint16_t ports[2];
+	int first;
+	char via[UPSTREAM_VIA_MAX];
+	uint64_t now;
+
+	first = refusing_port(&ports[0]);
+	ports[1] = lport;
+	route_of_ports(ports, 2, false);
+	set.cfg.proxy.max_retries = 3;
+	next_conn(443);
+	ck_assert_uint_eq(up.idx, 0);
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	ck_assert_uint_eq(n_submitted, 1);
+	ck_assert_int_eq(upstream_connect(&up), 0);
+	/* The refusal arrives: over to the second proxy, a new connection and a new token. */
+	ck_assert_int_eq(poll_once(), 0);
+	ck_assert_uint_eq(up.idx, 1);
+	ck_assert_uint_eq(up.attempts, 1);
+	ck_assert_uint_eq(n_submitted, 2);
+	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(proxy, 0);
+	ck_assert_int_eq(poll_once(), 1);
+	now = kg_now_usec(CLOCK_MONOTONIC);
+	ck_assert(kg_failover_is_down(&cl.failover, &set.route.e[0], now));
+	ck_assert(!kg_failover_is_down(&cl.failover, &set.route.e[1], now));
+	ck_assert_int_gt(upstream_describe(&up, via, sizeof(via)), 0);
+	snprintf(ports_text, sizeof(ports_text), "via 127.0.0.1:%u (127.0.0.1:%u down)", ports[1],
+		 ports[0]);
+	ck_assert_str_eq(via, ports_text);
+	/* The sentences name the proxy now tried, as the configuration wrote it. */
+	snprintf(ports_text, sizeof(ports_text), "http://127.0.0.1:%u", ports[1]);
+	ck_assert_str_eq(upstream_peer(&up, via, sizeof(via)), ports_text);
+	token_arrives("tok2");
+	upstream_set_target(&up, "www.example.org", 443);
+	ck_assert_int_eq(upstream_send_connect(&up), 0);
+	proxy_expects(CONNECT_TOK("tok2"));
+
+	/* The next connection goes to the second first; the first (listening now) sees nothing. */
+	ck_assert_int_eq(listen(first, 8), 0);
+	close(proxy);
+	proxy = -1;
+	next_conn(443);
+	ck_assert_uint_eq(up.idx, 1);
+	connect_up();
+	ck_assert(!pending(first));
+	close(first);
+}
+END_TEST
+
+/* Every proxy down: tried in route order all the same. */
+START_TEST(all_down_tried_in_order)
+{
+	uint16_t ports[2];
+	int second;
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+
+	ports[0] = lport;
+	second = refusing_port(&ports[1]);
+	ck_assert_int_eq(listen(second, 8), 0);
+	route_of_ports(ports, 2, false);
+	next_conn(443);
+	kg_failover_mark_down(&cl.failover, &set.route.e[1], now);
+	kg_failover_mark_down(&cl.failover, &set.route.e[0], now);
+	next_conn(443);
+	ck_assert_uint_eq(up.idx, 0);
+	connect_up(); /* accepted on the first */
+	ck_assert(!pending(second));
+	/* and it is up again */
+	ck_assert(!kg_failover_is_down(&cl.failover, &set.route.e[0], now));
+	ck_assert(kg_failover_is_down(&cl.failover, &set.route.e[1], now));
+	close(second);
+}
+END_TEST
+
+/* Every proxy refuses: the last one gets max_retries, and the sentence names it. */
+START_TEST(all_refuse)
+{
+	uint16_t ports[2];
+	int fds[2], r;
+	char want[160];
+
+	fds[0] = refusing_port(&ports[0]);
+	fds[1] = refusing_port(&ports[1]);
+	route_of_ports(ports, 2, false);
+	set.cfg.proxy.max_retries = 2;
+	next_conn(443);
+	/* 1 on the first, then 1 + max_retries on the second */
+	ck_assert_uint_eq(connect_until_failure(&r), 3);
+	ck_assert_int_eq(r, -ECONNREFUSED);
+	ck_assert_uint_eq(up.idx, 1);
+	snprintf(want, sizeof(want), "proxy unreachable: http://127.0.0.1:%u: %s", ports[1],
+		 strerror(ECONNREFUSED));
+	ck_assert_str_eq(up.error, want);
+	ck_assert_int_eq(conn.proxy.fd, -1);
+	ck_assert_uint_eq(cl.n_fds, 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
+/* No answer within connection_timeout moves on too. */
+START_TEST(timeout_moves_on)
+{
+	uint16_t ports[2];
+	int second;
+
+	ports[0] = lport;
+	second = refusing_port(&ports[1]);
+	ck_assert_int_eq(listen(second, 8), 0);
+	route_of_ports(ports, 2, false);
+	next_conn(443);
+	ck_assert_int_eq(upstream_connect(&up), 0);
+	/* The first never said it connected: connection_timeout ends. */
+	ck_assert_int_eq(upstream_on_timer(&up, up.connect_deadline), 0);
+	ck_assert_uint_eq(up.idx, 1);
+	wait_fd(second, POLLIN);
+	ck_assert(kg_failover_is_down(&cl.failover, &set.route.e[0], kg_now_usec(CLOCK_MONOTONIC)));
+	close(second);
+}
+END_TEST
+
+/* fallback = "direct": no proxy answers, the destination is reached directly, without token. */
+START_TEST(direct_fallback)
+{
+	uint16_t ports[1];
+	int first;
+
+	first = refusing_port(&ports[0]);
+	route_of_ports(ports, 1, true);
+	next_conn(lport); /* the origin is the listener */
+	ck_assert(upstream_wants_token(&up));
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	ck_assert_int_eq(upstream_connect(&up), 0);
+	ck_assert_int_eq(poll_once(), 0);
+	ck_assert_uint_eq(up.idx, 1);
+	ck_assert(!upstream_wants_token(&up));
+	ck_assert(up.token_ready);
+	ck_assert_ptr_null(up.token);
+	ck_assert_ptr_null(up.job);
+	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(proxy, 0);
+	ck_assert_int_eq(poll_once(), 1);
+	ck_assert(!up.to_proxy);
+	upstream_set_target(&up, "www.example.org", lport);
+	ck_assert_int_eq(upstream_send_connect(&up), 1); /* nothing to ask: it is the tunnel */
+	close(first);
+}
+END_TEST
+
+/* A route of the caller's (a PAC answer) replaces the settings' one; HTTPS entries are skipped;
+ * a token is made for the proxy tried, by its host. */
+START_TEST(own_route)
+{
+	struct kg_route r = {0};
+	uint16_t ports[1];
+	int refusing;
+	char via[UPSTREAM_VIA_MAX];
+
+	refusing = refusing_port(&ports[0]);
+	route_of_ports(ports, 1, false); /* the settings' route would be refused */
+	r.e[r.n++] =
+	    (struct kg_route_entry){.kind = KG_ROUTE_HTTPS, .host = "127.0.0.9", .port = 1};
+	r.e[r.n++] = proxy_entry("localhost", lport);
+	next_conn(443);
+	upstream_set_route(&up, &r);
+	ck_assert_ptr_eq(up.route, &r);
+	ck_assert_uint_eq(up.idx, 1);
+	token_host = "localhost";
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	connect_up();
+	snprintf(ports_text, sizeof(ports_text), "http://localhost:%u", lport);
+	ck_assert_str_eq(upstream_peer(&up, via, sizeof(via)), ports_text);
+	close(refusing);
+
+	/* Nothing usable: a sentence, not a crash. */
+	r.n = 1;
+	next_conn(443);
+	upstream_set_route(&up, &r);
+	ck_assert_int_eq(upstream_connect(&up), -ENOENT);
+	ck_assert_str_eq(up.error, "no usable proxy in the route");
+}
+END_TEST
+
 static Suite *upstream_suite(void)
 {
 	Suite *s = suite_create("upstream");
@@ -629,6 +916,13 @@ static Suite *upstream_suite(void)
 	tcase_add_test(tc, connect_retries);
 	tcase_add_test(tc, direct);
 	tcase_add_test(tc, token_overdue_and_failed);
+	tcase_add_test(tc, route_in_order);
+	tcase_add_test(tc, first_refused_second_used);
+	tcase_add_test(tc, all_down_tried_in_order);
+	tcase_add_test(tc, all_refuse);
+	tcase_add_test(tc, timeout_moves_on);
+	tcase_add_test(tc, direct_fallback);
+	tcase_add_test(tc, own_route);
 	suite_add_tcase(s, tc);
 	return s;
 }
