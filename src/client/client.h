@@ -93,6 +93,14 @@ struct kg_client {
 	/* A reload's fetch of the service's configuration has ended with r (0, or -errno):
 	 * main.c's, called by ipc_client.c. */
 	void (*reload_done)(struct kg_client *cl, int r);
+	/* New settings are in cl->set; upstream_changed: connections under the old ones go
+	 * another way out (ipc_client.c calls it; main.c's retires port-80 connections and
+	 * starts the policy). */
+	void (*settings_applied)(struct kg_client *cl, bool upstream_changed);
+	/* A proxy of a route failed to connect (connected false) or connected (upstream.c calls
+	 * it; main.c's tells the policy). May be NULL. */
+	void (*proxy_result)(struct kg_client *cl, bool connected);
+	struct client_policy *policy;	 /* policy.h: PAC, WPAD, off the network; NULL when none */
 	struct kg_loop_timer info_timer; /* next KG_MSG_CLIENT_INFO (while registered) */
 	bool info_pending;		 /* its ticket status is with the Kerberos worker */
 	bool info_again;		 /* asked for again meanwhile */

@@ -8,6 +8,7 @@
 
 #include "client/auth/authq.h"
 #include "client/forward.h"
+#include "client/policy.h"
 #include "client/proto/http.h"
 #include "client/upstream.h"
 #include "shared/log.h"
@@ -16,7 +17,7 @@
 #define FWD_IN_MAX (KG_HTTP_HEAD_MAX + RELAY_SCRATCH) /* a request head + pipelined bytes */
 #define FWD_STEPS  8
 
-enum { REQ_HEAD, REQ_WAIT, REQ_BODY, REQ_DONE };
+enum { REQ_HEAD, REQ_ROUTE, REQ_WAIT, REQ_BODY, REQ_DONE };
 enum { RESP_NONE, RESP_HEAD, RESP_BODY };
 
 struct http_forward {
@@ -31,14 +32,21 @@ struct http_forward {
 	enum kg_body_framing req_framing, resp_framing;
 	uint64_t req_left, resp_left;
 	struct kg_chunked req_chunk, resp_chunk;
+	/* proxy.type wpad: each request asks the PAC (REQ_ROUTE); up walks route, and a request
+	 * whose route differs from the last one's gets a new proxy connection. */
+	struct policy_job *pac_job;
+	struct kg_route *route;
 };
 
 void forward_free(struct http_forward *f)
 {
 	if (!f)
 		return;
+	if (f->pac_job)
+		policy_cancel(f->up.cl, f->pac_job);
 	relay_buf_free(&f->in);
 	upstream_cleanup(&f->up);
+	free(f->route);
 	free(f);
 }
 
@@ -85,6 +93,122 @@ void forward_begin(struct kg_client *cl, struct relay_conn *c)
 	relay_mark_ready(c);
 }
 
+/* The request's way out is known: its token, and the proxy connection (kept from the previous
+ * request when it is still open). 1, or -errno when c failed. */
+static int request_go(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	struct upstream *u = &f->up;
+
+	f->req_state = REQ_WAIT;
+	if (upstream_request_token(u) < 0) {
+		fwd_fail(cl, c, u->error, NULL);
+		return -ENOBUFS;
+	}
+	/* The proxy connection kept from a previous request may have been closed by the proxy. */
+	if (!upstream_alive(u) && upstream_reconnect(u) < 0) {
+		fwd_fail(cl, c, u->error, NULL);
+		return -EHOSTUNREACH;
+	}
+	return 1;
+}
+
+static bool same_route(const struct kg_route *a, const struct kg_route *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (!kg_route_entry_equal(&a->e[i], &b->e[i]))
+			return false;
+	return true;
+}
+
+/* The PAC's answer for the request waiting in REQ_ROUTE: 1 (go on), or -errno when c failed. */
+static int route_ready(struct kg_client *cl, struct relay_conn *c, int status,
+		       const struct kg_route *route, const char *why)
+{
+	struct http_forward *f = c->fwd;
+	struct upstream *u = &f->up;
+	struct kg_route direct = {.n = 1, .e = {{.kind = KG_ROUTE_DIRECT}}};
+	char sentence[UPSTREAM_REASON_MAX], host[KG_HOST_MAX];
+
+	f->pac_job = NULL;
+	if (status < 0) {
+		if (c->set->cfg.proxy.fallback != KG_FALLBACK_DIRECT) {
+			snprintf(sentence, sizeof(sentence), "the PAC gave no route: %s", why);
+			fwd_fail(cl, c, sentence, NULL);
+			return -EHOSTUNREACH;
+		}
+		log_info_ratelimited("the PAC gave no route for %s (%s): DIRECT (proxy.fallback)",
+				     u->host, why);
+		route = &direct;
+	} else if (why && why[0]) {
+		log_info_ratelimited("PAC for %s: %s", u->host, why);
+	}
+	if (f->route && !same_route(f->route, route)) {
+		/* Another way out than the previous request's: a fresh upstream. */
+		snprintf(host, sizeof(host), "%s", u->host);
+		upstream_close(u);
+		upstream_cleanup(u);
+		upstream_init(u, cl, c);
+		snprintf(u->host, sizeof(u->host), "%s", host);
+		free(f->route);
+		f->route = NULL;
+	}
+	if (!f->route) {
+		f->route = malloc(sizeof(*f->route));
+		if (!f->route) {
+			relay_conn_close(cl, c, true);
+			return -ENOMEM;
+		}
+		*f->route = *route;
+		upstream_set_route(u, f->route);
+	}
+	return request_go(cl, c);
+}
+
+static void on_route(void *ud, int status, const struct kg_route *route, const char *why)
+{
+	struct relay_conn *c = ud;
+
+	if (route_ready(c->fwd->up.cl, c, status, route, why) > 0)
+		forward_step(c->fwd->up.cl, c);
+}
+
+/* FindProxyForURL gets the request's full URL: http://authority/path. */
+static int ask_route(struct kg_client *cl, struct relay_conn *c)
+{
+	struct http_forward *f = c->fwd;
+	const char *base = (const char *)f->in.data + f->in.off;
+	struct kg_route route;
+	char *url;
+	size_t cap;
+	int r;
+
+	cap = f->req.target.len + sizeof(f->authority) + 16;
+	url = malloc(cap);
+	if (!url) {
+		relay_conn_close(cl, c, true);
+		return -ENOMEM;
+	}
+	if (f->req.target_form == KG_TARGET_ABSOLUTE)
+		snprintf(url, cap, "%.*s", (int)f->req.target.len, base + f->req.target.off);
+	else
+		snprintf(url, cap, "http://%s%.*s", f->authority, (int)f->req.target.len,
+			 base + f->req.target.off);
+	f->req_state = REQ_ROUTE;
+	r = policy_find(cl, url, f->up.host, c->dst_ip, c->dst_port, &route, on_route, c,
+			&f->pac_job);
+	free(url);
+	if (r == 1)
+		return route_ready(cl, c, 0, &route, "");
+	if (r < 0)
+		return route_ready(cl, c, r, NULL, strerror(-r));
+	return 0;
+}
+
 static int on_request_head(struct kg_client *cl, struct relay_conn *c)
 {
 	struct http_forward *f = c->fwd;
@@ -114,17 +238,9 @@ static int on_request_head(struct kg_client *cl, struct relay_conn *c)
 	f->req_framing = kg_http_request_framing(&f->req, &f->req_left);
 	if (f->req_framing == KG_BODY_CHUNKED)
 		kg_chunked_init(&f->req_chunk);
-	f->req_state = REQ_WAIT;
-	if (upstream_request_token(u) < 0) {
-		fwd_fail(cl, c, u->error, NULL);
-		return -ENOBUFS;
-	}
-	/* The proxy connection kept from a previous request may have been closed by the proxy. */
-	if (!upstream_alive(u) && upstream_reconnect(u) < 0) {
-		fwd_fail(cl, c, u->error, NULL);
-		return -EHOSTUNREACH;
-	}
-	return 1;
+	if (policy_uses_pac(cl))
+		return ask_route(cl, c);
+	return request_go(cl, c);
 }
 
 static int read_request_head(struct kg_client *cl, struct relay_conn *c)

@@ -39,7 +39,6 @@
 
 #include "client/auth/authq.h"
 #include "client/auth/negotiate.h"
-#include "client/forward.h"
 #include "client/ipc_client.h"
 #include "client/loop.h"
 #include "shared/ipc.h"
@@ -72,8 +71,8 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 			   set->cfg.kerberos.spn, route[0] ? "; route: " : "", route);
 	client_settings_unref(cl->set);
 	cl->set = set;
-	if (changed)
-		forward_retire_stale(cl);
+	if (cl->settings_applied)
+		cl->settings_applied(cl, changed);
 	return 0;
 }
 

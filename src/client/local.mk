@@ -24,8 +24,8 @@ src_client_kernelgatekeeper_client_SOURCES = \
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) -pthread
 # libkgnegotiate uses the parsers' base64: it comes first.
-src_client_kernelgatekeeper_client_LDADD = src/client/libkgclientcore.a src/client/libkgroute.a \
-	src/client/libkgnegotiate.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
+src_client_kernelgatekeeper_client_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a \
+	src/client/libkgroute.a src/client/libkgnegotiate.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
 	$(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
 
 # The IPC link against a fake service; the loop and the Kerberos worker are stubs in the test.
@@ -84,7 +84,7 @@ TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream.h src/client/settings.c src/client/auth/negotiate_error.c
 KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) -I$(top_srcdir)
-KG_RIG_LDADD = src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \
+KG_RIG_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \
 	$(GSSAPI_LIBS) $(KRB5_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_tunnel_SOURCES = tests/unit/test_tunnel.c src/client/tunnel.c $(KG_RIG_SOURCES)

@@ -33,6 +33,7 @@
 #include "client/forward.h"
 #include "client/ipc_client.h"
 #include "client/loop.h"
+#include "client/policy.h"
 #include "client/pump.h"
 #include "client/tunnel.h"
 #include "shared/log.h"
@@ -61,6 +62,16 @@ static void client_update_status(struct kg_client *cl)
 			   cl->route_reason[0] ? cl->route_reason : "off the corporate network",
 			   since, cl->route_told ? " (not steered)" : " (telling the service)",
 			   cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
+		return;
+	}
+	if (policy_uses_pac(cl)) {
+		char pac[POLICY_STATE_MAX];
+
+		policy_describe(cl, pac, sizeof(pac));
+		sd_notifyf(0,
+			   "STATUS=Relaying by %s: %" PRIu64 " tunnel(s) open, %" PRIu64
+			   " total, %" PRIu64 " failed",
+			   pac, cl->tunnels_active, cl->tunnels_total, cl->tunnels_failed);
 		return;
 	}
 	sd_notifyf(0,
@@ -335,6 +346,22 @@ static void request_short_slice(void)
 	if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
 		log_debug("cannot ask for a short scheduler slice: %s", strerror(errno));
 }
+static void on_settings_applied(struct kg_client *cl, bool upstream_changed)
+{
+	int r;
+
+	if (upstream_changed)
+		forward_retire_stale(cl);
+	r = policy_apply(cl);
+	if (r < 0)
+		log_warn("the proxy policy could not start: %s", strerror(-r));
+}
+
+static void on_proxy_result(struct kg_client *cl, bool connected)
+{
+	policy_proxy_result(cl, connected);
+}
+
 static int setup(struct kg_client *cl)
 {
 	sigset_t mask;
@@ -357,6 +384,8 @@ static int setup(struct kg_client *cl)
 	cl->reconnect_timer.kind = kg_loop_timer_kind(on_reconnect_timer);
 	cl->info_timer.kind = kg_loop_timer_kind(on_info_timer);
 	cl->reload_done = client_reload_done;
+	cl->settings_applied = on_settings_applied;
+	cl->proxy_result = on_proxy_result;
 	cl->stop_timer.kind = kg_loop_timer_kind(on_stop_timer);
 	cl->status_timer.kind = kg_loop_timer_kind(on_status_timer);
 	cl->trim_timer.kind = kg_loop_timer_kind(on_trim_timer);
@@ -388,6 +417,7 @@ static bool teardown(struct kg_client *cl)
 	bool stopped;
 
 	conn_close_all(cl);
+	policy_stop(cl);
 	kg_loop_cleanup();
 	pump_cleanup();
 	stopped = authq_stop();

@@ -32,9 +32,10 @@ int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_ur
 		}
 		return 0;
 	case KG_PROXY_NONE:
+	case KG_PROXY_WPAD: /* the PAC names the proxies (policy.h) */
 		return 0;
 	default:
-		snprintf(err, errlen, "proxy.type %s is not supported yet; use http",
+		snprintf(err, errlen, "proxy.type %s is not supported yet; use http, wpad or none",
 			 kg_proxy_type_to_string(type));
 		return -EOPNOTSUPP;
 	}

@@ -16,9 +16,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "client/policy.h"
 #include "client/proto/sniff.h"
 #include "client/tunnel.h"
 #include "client/upstream.h"
+#include "shared/log.h"
 #include "shared/netutil.h"
 
 /* Lives while a connection is being set up. */
@@ -28,13 +30,22 @@ struct tunnel_setup {
 	bool named;		 /* up.host is final */
 	uint64_t sniff_deadline; /* end of the first-byte wait, while not named */
 	bool failed;		 /* up.error says why; reported once named */
+	/* proxy.type wpad: the route comes from the PAC once the name is known (policy.h), and
+	 * only then do the connect and the token start. */
+	bool pac;		    /* the route is the PAC's */
+	bool routed;		    /* route is set (or the way out failed) */
+	struct policy_job *pac_job; /* the PAC's answer is pending */
+	struct kg_route *route;	    /* the PAC's route, walked by up */
 };
 
 void tunnel_setup_free(struct tunnel_setup *t)
 {
 	if (!t)
 		return;
+	if (t->pac_job)
+		policy_cancel(t->up.cl, t->pac_job);
 	upstream_cleanup(&t->up);
+	free(t->route);
 	free(t);
 }
 
@@ -114,6 +125,83 @@ static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 	relay_set_timer(cl, c, at);
 }
 
+/* --- the PAC's route (proxy.type wpad) ------------------------------------------------------- */
+
+static void setup_advance(struct kg_client *cl, struct relay_conn *c);
+
+/* The PAC answered (status 0, route), or failed (-errno, why): the way out starts, or the
+ * connection follows proxy.fallback. */
+static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
+			const struct kg_route *route, const char *why)
+{
+	struct tunnel_setup *t = c->setup;
+	struct kg_route direct = {.n = 1, .e = {{.kind = KG_ROUTE_DIRECT}}};
+	char sentence[UPSTREAM_REASON_MAX];
+
+	t->pac_job = NULL;
+	t->routed = true;
+	if (status < 0) {
+		if (c->set->cfg.proxy.fallback != KG_FALLBACK_DIRECT) {
+			snprintf(sentence, sizeof(sentence), "the PAC gave no route: %s", why);
+			fail(cl, c, sentence, NULL);
+			return;
+		}
+		log_info_ratelimited("the PAC gave no route for %s (%s): DIRECT (proxy.fallback)",
+				     t->up.host, why);
+		route = &direct;
+	} else if (why && why[0]) {
+		log_info_ratelimited("PAC for %s: %s", t->up.host, why);
+	}
+	t->route = malloc(sizeof(*t->route));
+	if (!t->route) {
+		relay_conn_close(cl, c, true);
+		return;
+	}
+	*t->route = *route;
+	upstream_set_route(&t->up, t->route);
+	if (start_way_out(c) < 0)
+		t->failed = true;
+	setup_advance(cl, c);
+}
+
+static void on_route(void *ud, int status, const struct kg_route *route, const char *why)
+{
+	struct relay_conn *c = ud;
+
+	route_ready(c->setup->up.cl, c, status, route, why);
+}
+
+/* The URL FindProxyForURL gets for a tunnel: https://host/ on 443, as browsers strip the
+ * path; the port is written when it is another. */
+static void tunnel_url(const struct relay_conn *c, const char *host, char *buf, size_t len)
+{
+	bool v6 = strchr(host, ':') != NULL;
+
+	if (c->dst_port == 443)
+		snprintf(buf, len, "https://%s%s%s/", v6 ? "[" : "", host, v6 ? "]" : "");
+	else
+		snprintf(buf, len, "https://%s%s%s:%u/", v6 ? "[" : "", host, v6 ? "]" : "",
+			 c->dst_port);
+}
+
+static void ask_route(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	char url[KG_HOST_MAX + 16];
+	struct kg_route route;
+	int r;
+
+	tunnel_url(c, t->up.host, url, sizeof(url));
+	r = policy_find(cl, url, t->up.host, c->dst_ip, c->dst_port, &route, on_route, c,
+			&t->pac_job);
+	if (r == 1)
+		route_ready(cl, c, 0, &route, "");
+	else if (r < 0)
+		route_ready(cl, c, r, NULL, strerror(-r));
+	else
+		setup_arm_timer(cl, c);
+}
+
 /* Go once the name, the connection and the token (none for proxy.type none) are all in. A
  * failure before the name is known waits for it, so the journal line names the host the user
  * asked for. */
@@ -126,6 +214,13 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 		fail(cl, c, u->error, NULL);
 		return;
 	}
+	if (t->pac && !t->routed) {
+		if (t->named && !t->pac_job)
+			ask_route(cl, c); /* may close c */
+		else
+			setup_arm_timer(cl, c);
+		return;
+	}
 	if (t->named && u->connected && (!upstream_wants_token(u) || u->token_ready)) {
 		(void)send_connect(cl, c);
 		return;
@@ -135,6 +230,10 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 
 static void setup_begin(struct kg_client *cl, struct relay_conn *c)
 {
+	if (c->setup->pac) { /* the way out starts once the PAC has answered */
+		setup_advance(cl, c);
+		return;
+	}
 	if (start_way_out(c) < 0)
 		c->setup->failed = true;
 	setup_advance(cl, c);
@@ -203,6 +302,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	}
 	c->setup = t;
 	upstream_init(&t->up, cl, c);
+	t->pac = policy_uses_pac(cl);
 	if (sniffing && port_is_tls(c->dst_port)) {
 		/* The client speaks first: wait a little for its ClientHello. */
 		c->state = CONN_SNIFF;

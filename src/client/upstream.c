@@ -301,8 +301,11 @@ static int tcp_poll(struct upstream *u)
 	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == 0) {
-		if (u->route)
+		if (u->route) {
 			kg_failover_mark_up(&u->cl->failover, entry(u));
+			if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
+				u->cl->proxy_result(u->cl, true);
+		}
 		u->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
 		if (u->job)
@@ -519,6 +522,8 @@ static int failover(struct upstream *u, int r)
 	/* Not the proxy's fault: no other proxy would do better. */
 	while (r < 0 && u->route && !u->no_route && r != -EMFILE && r != -ENOBUFS) {
 		kg_failover_mark_down(&u->cl->failover, entry(u), kg_now_usec(CLOCK_MONOTONIC));
+		if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
+			u->cl->proxy_result(u->cl, false);
 		if (kg_route_entry_format(entry(u), from, sizeof(from)) < 0 || route_next(u) < 0)
 			return r;
 		relay_side_close(u->cl, &u->c->proxy);

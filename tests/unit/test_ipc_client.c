@@ -84,9 +84,11 @@ static void reload_done(struct kg_client *c, int r)
 	reload_r = r;
 }
 
-void forward_retire_stale(struct kg_client *client)
+/* main.c's hook: port-80 connections are retired when the way out changed. */
+static void settings_applied(struct kg_client *client, bool upstream_changed)
 {
-	retired++;
+	if (upstream_changed)
+		retired++;
 }
 
 /* ---- The fake service ---------------------------------------------------------------------- */
@@ -105,6 +107,7 @@ static void setup(void)
 	strcpy(cl.socket_path, "/nonexistent/kg-test.sock");
 	strcpy(cl.uid_str, "1000");
 	cl.reload_done = reload_done;
+	cl.settings_applied = settings_applied;
 	watched_fd = -1;
 	watched_events = 0;
 	retired = 0;

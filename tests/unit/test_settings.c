@@ -82,11 +82,19 @@ START_TEST(refused)
 	ck_assert_str_eq(err, "proxy.url \"https://p.example.com:443\" is not an http:// URL "
 			      "(needed for proxy.type http)");
 	/* a type this version cannot do */
-	ck_assert_int_eq(from(KG_PROXY_WPAD, "", "", "", &set), -EOPNOTSUPP);
+	ck_assert_int_eq(from(KG_PROXY_HTTPS, "", "", "", &set), -EOPNOTSUPP);
 	ck_assert_ptr_null(set);
-	ck_assert_int_eq(client_settings_check(KG_PROXY_WPAD, "", NULL, err, sizeof(err)),
+	ck_assert_int_eq(client_settings_check(KG_PROXY_HTTPS, "", NULL, err, sizeof(err)),
 			 -EOPNOTSUPP);
-	ck_assert_str_eq(err, "proxy.type wpad is not supported yet; use http");
+	ck_assert_str_eq(err, "proxy.type https is not supported yet; use http, wpad or none");
+	/* wpad needs no URL: the PAC names the proxies; the settings' own route is DIRECT (what
+	 * connections do when no PAC is in use) */
+	ck_assert_int_eq(from(KG_PROXY_WPAD, "", "", "", &set), 0);
+	ck_assert_ptr_nonnull(set);
+	ck_assert_uint_eq(set->route.n, 1);
+	ck_assert_int_eq(set->route.e[0].kind, KG_ROUTE_DIRECT);
+	client_settings_unref(set);
+	set = NULL;
 }
 END_TEST
 
