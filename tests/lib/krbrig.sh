@@ -260,6 +260,7 @@ krbrig_start_rig() {
 	export KRB5_CONFIG="$RIG/krb5.conf" KRB5_KDC_PROFILE="$RIG/kdc.conf"
 	export KRB5RCACHEDIR="$RIG/rcache" KRBRIG_CCDIR="$RIG/cc"
 	KRBRIG_NS_PROXY="" KRBRIG_NS_ORIGIN="" HOST_IP="" PROXY_IP="" ORIGIN_IP="" ORIGIN_CA=""
+	KRBRIG_SLOT=""
 
 	if [ "$mode" = kdc-only ]; then
 		KDC_ADDR=127.0.0.1
@@ -281,6 +282,7 @@ krbrig_start_rig() {
 			krbrig_die "no free /30 left in 198.51.100.0/24"
 			return 1
 		fi
+		KRBRIG_SLOT=$slot
 		HOST_IP=198.51.100.$((4 * slot + 1))
 		PROXY_IP=198.51.100.$((4 * slot + 2))
 		ORIGIN_IP=203.0.113.$((4 * slot + 2))
@@ -298,6 +300,7 @@ krbrig_start_rig() {
 		if [ "$mode" = squid ]; then krbrig_squid; else krbrig_apache; fi || return 1
 	fi
 	export KDC_ADDR KDC_PORT HOST_IP PROXY_IP ORIGIN_IP ORIGIN_CA KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN
+	export KRBRIG_SLOT
 	export PROXY_PORT=$KRBRIG_PROXY_PORT
 	export PROXY_URL="http://${PROXY_IP:-127.0.0.1}:$PROXY_PORT"
 
@@ -349,8 +352,9 @@ krbrig_origin() {
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 			-subj "/CN=$KRBRIG_ORIGIN_HOST" -keyout "$RIG/origin.key" -out "$RIG/origin.csr" \
 			>>"$RIG/logs/openssl.log" 2>&1 &&
-		printf 'subjectAltName=DNS:%s,IP:%s\nextendedKeyUsage=serverAuth\n' \
-			"$KRBRIG_ORIGIN_HOST" "$ORIGIN_IP" >"$RIG/origin.ext" &&
+		printf 'subjectAltName=DNS:%s,DNS:*.%s,DNS:*.intranet.test,DNS:*.web.test,IP:%s\n%s\n' \
+			"$KRBRIG_ORIGIN_HOST" "$KRBRIG_ORIGIN_HOST" "$ORIGIN_IP" \
+			"extendedKeyUsage=serverAuth" >"$RIG/origin.ext" &&
 		openssl x509 -req -in "$RIG/origin.csr" -CA "$RIG/ca.pem" -CAkey "$RIG/ca.key" \
 			-CAcreateserial -days 2 -extfile "$RIG/origin.ext" -out "$RIG/origin.pem" \
 			>>"$RIG/logs/openssl.log" 2>&1 ||
@@ -362,21 +366,21 @@ krbrig_origin() {
 		--cert "$RIG/origin.pem" --key "$RIG/origin.key" --ready "$RIG/origin.ready"
 }
 
-krbrig_squid() {
-	chown proxy: "$RIG/http.keytab" && chown -R proxy: "$RIG/logs" ||
-		krbrig_die "chown to the proxy user" || return 1
+# krbrig_squid_conf IP HOST KEYTAB LOGDIR: a squid.conf on stdout for a Negotiate Squid on
+# IP:3128 named HOST (principal HTTP/HOST), its keytab, logs and PID file in LOGDIR.
+krbrig_squid_conf() {
 	# The Debian default access rules (SSL_ports, Safe_ports, CONNECT only to 443), then
 	# Negotiate required for everyone: what a corporate Squid looks like.
-	cat >"$RIG/squid.conf" <<EOF
-http_port $PROXY_IP:$KRBRIG_PROXY_PORT
+	cat <<EOF
+http_port $1:$KRBRIG_PROXY_PORT
 cache_effective_user proxy
-visible_hostname $KRBRIG_PROXY_HOST
-pid_filename $RIG/logs/squid.pid
-cache_log $RIG/logs/cache.log
-access_log stdio:$RIG/logs/access.log squid
+visible_hostname $2
+pid_filename $4/squid.pid
+cache_log $4/cache.log
+access_log stdio:$4/access.log squid
 cache_store_log none
 cache deny all
-coredump_dir $RIG/logs
+coredump_dir $4
 shutdown_lifetime 0 seconds
 pinger_enable off
 netdb_filename none
@@ -387,8 +391,8 @@ hosts_file $RIG/hosts
 dns_nameservers 127.0.0.1
 
 # -s: an explicit service principal (GSS_C_NO_NAME makes the helper resolve the host name).
-auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k $RIG/http.keytab \
-	-s HTTP/$KRBRIG_PROXY_HOST@$KRBRIG_REALM -c $RIG/rcache -i
+auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k $3 \
+	-s HTTP/$2@$KRBRIG_REALM -c $RIG/rcache -i
 auth_param negotiate children 3 startup=1 idle=1
 auth_param negotiate keep_alive on
 
@@ -414,6 +418,13 @@ http_access deny all
 # allowed by corporate proxies; the other offers are still dropped.
 http_upgrade_request_protocols websocket allow all
 EOF
+}
+
+krbrig_squid() {
+	chown proxy: "$RIG/http.keytab" && chown -R proxy: "$RIG/logs" ||
+		krbrig_die "chown to the proxy user" || return 1
+	krbrig_squid_conf "$PROXY_IP" "$KRBRIG_PROXY_HOST" "$RIG/http.keytab" "$RIG/logs" \
+		>"$RIG/squid.conf"
 	squid -k parse -f "$RIG/squid.conf" >"$RIG/logs/squid-parse.log" 2>&1 ||
 		krbrig_die "squid.conf does not parse" "$RIG/logs/squid-parse.log" || return 1
 	# -N: foreground, no SMP kids; the helper inherits KRB5_CONFIG and KRB5RCACHEDIR.
@@ -478,7 +489,7 @@ krbrig_write_env() {
 	: >"$RIG/env.sh"
 	for v in RIG KRBRIG_MODE REALM KRB5_CONFIG KRB5_KDC_PROFILE KRB5RCACHEDIR KDC_ADDR KDC_PORT \
 		PROXY_IP PROXY_PORT PROXY_HOST PROXY_SPN PROXY_URL PROXY_PRINCIPAL HOST_IP ORIGIN_IP \
-		ORIGIN_HOST ORIGIN_CA KRBRIG_CCDIR KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN; do
+		ORIGIN_HOST ORIGIN_CA KRBRIG_CCDIR KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN KRBRIG_SLOT; do
 		printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
 	done
 	cat >"$RIG/kg-proxy.conf" <<EOF
@@ -529,9 +540,21 @@ krbrig_proxy_curl() {
 		-x "http://$PROXY_HOST:$PROXY_PORT" --cacert "$ORIGIN_CA" "$@"
 }
 
-# krbrig_access_log_has REGEX: the proxy's access log has a matching line.
+# krbrig_access_log_has [A|B] REGEX: the proxy's access log has a matching line (A: the rig's
+# proxy, the default; B: the second Squid of tests/lib/pacrig.sh).
 krbrig_access_log_has() {
-	grep -Eq -- "$1" "$(krbrig_access_log)"
+	if [ $# -ge 2 ]; then
+		grep -Eq -- "$2" "$(krbrig_proxy_log "$1")"
+	else
+		grep -Eq -- "$1" "$(krbrig_access_log)"
+	fi
+}
+
+krbrig_proxy_log() { # A|B: the path of that proxy's access log
+	case "$1" in
+	B | b) echo "$RIG/logs/b/access.log" ;;
+	*) krbrig_access_log ;;
+	esac
 }
 
 krbrig_access_log() {
@@ -563,6 +586,8 @@ krbrig_stop() {
 	local t0 name pid ns i
 	[ -n "${RIG:-}" ] && [ -d "$RIG" ] || return 0
 	t0=$(krbrig_now_ms)
+	# the issue-13 parts (tests/lib/pacrig.sh), when sourced: their processes, links and routes
+	! declare -F krbrig_i13_stop >/dev/null || krbrig_i13_stop
 	for name in kcm proxy origin kdc; do
 		krbrig_stop_pidfile "$name"
 	done
@@ -582,6 +607,6 @@ krbrig_stop() {
 		rm -rf "$RIG"
 	fi
 	krbrig_log "stopped in $(($(krbrig_now_ms) - t0)) ms"
-	RIG="" KRBRIG_NS_PROXY="" KRBRIG_NS_ORIGIN=""
+	RIG="" KRBRIG_NS_PROXY="" KRBRIG_NS_ORIGIN="" KRBRIG_SLOT=""
 	return 0
 }
