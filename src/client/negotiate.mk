@@ -28,4 +28,5 @@ tests_unit_test_authq_LDADD = $(KG_NEGOTIATE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIB
 
 TESTS += tests/unit/test_negotiate tests/unit/test_authq tests/integration/rig-selftest.sh
 dist_check_SCRIPTS += tests/integration/rig-selftest.sh
-EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py
+EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py \
+	tests/lib/pacrig.sh tests/lib/pac_server.py tests/lib/dnsq.py
