@@ -3,11 +3,14 @@
 # origin through the Negotiate proxy by HTTP and by CONNECT; without a ticket the proxy answers
 # 407; the access log names the principal and the host; the host has no direct way to the origin.
 # Runs the Squid flavour, then Apache (when installed), then the KDC-only mode.
-# shellcheck source=tests/lib/krbrig.sh
-. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/krbrig.sh"
+# With the Squid flavour also the issue-13 parts (tests/lib/pacrig.sh): a second Negotiate Squid
+# (B) and the SYN counters, the rig's DNS (dnsmasq) and resolv.conf, the PAC server with its
+# hostile answers, the home network and back, and the two-homed namespace.
+# shellcheck source=tests/lib/pacrig.sh
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/pacrig.sh"
 
 kg_require_root
-kg_require_cmd curl sha256sum ss
+kg_require_cmd curl sha256sum ss dnsmasq nft getent unshare
 
 U=$KG_UID_U     # has a ticket
 V=$KG_UID_V     # has none
@@ -93,7 +96,9 @@ flavour() {
 	kg_check "$mode: the origin is reachable from the proxy namespace" \
 		ip netns exec "$KRBRIG_NS_PROXY" curl -sS -m 5 -o /dev/null "http://$ORIGIN_IP/"
 
-	LAST_RIG=$RIG LAST_ORIGIN_IP=$ORIGIN_IP # krbrig_stop clears RIG
+	[ "$mode" = squid ] && i13_parts
+
+	LAST_RIG=$RIG LAST_ORIGIN_IP=$ORIGIN_IP LAST_PROXY_IP=$PROXY_IP # krbrig_stop clears RIG
 	t0=$(krbrig_now_ms)
 	krbrig_stop
 	kg_check "$mode: rig stops ($(($(krbrig_now_ms) - t0)) ms): namespaces, route and directory are gone" \
@@ -103,7 +108,209 @@ flavour() {
 rig_gone() {
 	! ip netns list | grep -q "^$KG_TEST_ID-" &&
 		! ip route show type unreachable | grep -q "^$LAST_ORIGIN_IP " &&
+		! ip route show type unreachable | grep -q "^$LAST_PROXY_IP " &&
+		! ip link show | grep -q ": ${KG_TEST_ID}[hm][@:]" &&
 		[ ! -e "$LAST_RIG" ]
+}
+
+# --- issue 13: tests/lib/pacrig.sh ----------------------------------------------------------
+
+via_page() { # A|B URL [curl args]: 200 and the known page through that proxy, as U
+	local out
+	out=$(krbrig_proxy_curl_via "$1" "$U" "$CC_U" -m 10 --proxy-negotiate -U : \
+		-w '\n%{http_code}' "${@:3}" "$2" 2>>"$RIG/logs/curl.err")
+	[ "$out" = $'kgtest origin: hello\n\n200' ] || { echo "# via $1 $2: '$out'"; return 1; }
+}
+
+via_fails() { # A|B WANT_RC [curl args]: curl through that proxy exits with WANT_RC
+	local rc
+	krbrig_proxy_curl_via "$1" "$U" "$CC_U" -m 10 --proxy-negotiate -U : -o /dev/null \
+		"${@:3}" "http://origin.test/" 2>/dev/null
+	rc=$?
+	[ "$rc" = "$2" ] || { echo "# via $1: curl exit $rc, want $2"; return 1; }
+}
+
+only_in_log() { # A|B REGEX: in that proxy's access log and not in the other's
+	local other=A
+	[ "$1" = A ] && other=B
+	krbrig_access_log_has "$1" "$2" && ! krbrig_access_log_has "$other" "$2"
+}
+
+syn_grew() { # A|B BEFORE: that proxy's SYN counter is above BEFORE
+	[ "$(krbrig_syn_count "$1")" -gt "$2" ]
+}
+
+dns_is() { # NAME WANT: the first "ADDRESS TTL" line (or NXDOMAIN) of the rig's answer
+	local got
+	got=$(krbrig_dns_query "$1" | head -n1)
+	[ "$got" = "$2" ] || { echo "# $1: '$got', want '$2'"; return 1; }
+}
+
+getent_is() { # NAME WANT: glibc's resolver with the rig's resolv.conf (search domain) on the host
+	local got
+	got=$(krbrig_with_resolv getent ahostsv4 "$1" | awk 'NR == 1 { print $1 }')
+	[ "$got" = "$2" ] || { echo "# getent $1: '$got', want '$2'"; return 1; }
+}
+
+pac_curl() { # curl-args...: from the host side, the names through the rig's resolv.conf
+	krbrig_with_resolv curl -sS --noproxy '*' "$@"
+}
+
+pac_fetch_is() { # NAME: the body fetched by name equals the file written, type PAC
+	local got
+	got=$(pac_curl -m 5 -o "$RIG/fetched" -w '%{http_code} %{content_type}' "$KRBRIG_PAC_BASE/$1")
+	[ "$got" = "200 application/x-ns-proxy-autoconfig" ] && cmp -s "$RIG/fetched" "$RIG/pac/$1" ||
+		{ echo "# got '$got'"; return 1; }
+}
+
+curl_rc_is() { # WANT_RC MAX_MS curl-args...: pac_curl exits WANT_RC within MAX_MS
+	local want=$1 max=$2 t0 rc
+	shift 2
+	t0=$(krbrig_now_ms)
+	pac_curl -o /dev/null "$@" 2>/dev/null
+	rc=$?
+	[ "$rc" = "$want" ] && [ $(($(krbrig_now_ms) - t0)) -lt "$max" ] ||
+		{ echo "# curl exit $rc after $(($(krbrig_now_ms) - t0)) ms, want $want in < $max"; return 1; }
+}
+
+origin_direct() { # the host side reaches the origin itself: the page, from KRBRIG_HOME_IP
+	[ "$(curl -sS -m 5 "http://$ORIGIN_IP/")" = "kgtest origin: hello" ] &&
+		[ "$(curl -sS -m 5 "http://$ORIGIN_IP/peer")" = "$KRBRIG_HOME_IP" ]
+}
+
+proxy_unreachable_fast() { # connecting to proxy A fails at once
+	local t0 rc
+	t0=$(krbrig_now_ms)
+	curl -sS -m 5 -o /dev/null "http://$PROXY_IP:$PROXY_PORT/" 2>/dev/null
+	rc=$?
+	[ "$rc" = 7 ] && [ $(($(krbrig_now_ms) - t0)) -lt 1000 ]
+}
+
+proxy_times_out() { # connecting to proxy A gets no answer (silent home network)
+	curl -sS --connect-timeout 1 -m 3 -o /dev/null "http://$PROXY_IP:$PROXY_PORT/" 2>/dev/null
+	[ $? = 28 ]
+}
+
+src_for() { # NS DEST WANT: the kernel's source address for DEST in NS (a connected UDP socket)
+	local got
+	got=$(ip netns exec "$1" "$KG_PYTHON" -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 443))
+print(s.getsockname()[0])' "$2")
+	[ "$got" = "$3" ] || { echo "# source for $2 in $1: '$got', want '$3'"; return 1; }
+}
+
+i13_parts() {
+	local t0 syn pac
+	t0=$(krbrig_now_ms)
+	if ! krbrig_i13_start; then
+		kg_fail "i13: proxy B, DNS and PAC server start"
+		return
+	fi
+	kg_pass "i13: proxy B, DNS and PAC server start ($(($(krbrig_now_ms) - t0)) ms)"
+
+	# DNS, asked directly and through glibc with the rig's resolv.conf (search corp.test)
+	kg_check "i13 dns: wpad.$KRBRIG_DNS_SEARCH -> $KRBRIG_SRV_IP, TTL $KRBRIG_DNS_TTL" \
+		dns_is "wpad.$KRBRIG_DNS_SEARCH" "$KRBRIG_SRV_IP $KRBRIG_DNS_TTL"
+	kg_check "i13 dns: origin.test and a.b.intranet.test -> the origin" \
+		eval 'dns_is origin.test "$ORIGIN_IP $KRBRIG_DNS_TTL" &&
+			dns_is a.b.intranet.test "$ORIGIN_IP $KRBRIG_DNS_TTL"'
+	kg_check "i13 dns: the proxies' names" eval 'dns_is "$PROXY_HOST" "$PROXY_IP $KRBRIG_DNS_TTL" &&
+		dns_is "$PROXYB_HOST" "$PROXYB_IP $KRBRIG_DNS_TTL"'
+	kg_check "i13 dns: unknown names are NXDOMAIN (wpad.test, example.com), nothing forwarded" \
+		eval 'dns_is wpad.test NXDOMAIN && dns_is example.com NXDOMAIN'
+	kg_check "i13 dns: krbrig_dns_add adds a name" \
+		eval 'krbrig_dns_add wpad.sub.corp.test "$KRBRIG_SRV_IP" &&
+			dns_is wpad.sub.corp.test "$KRBRIG_SRV_IP $KRBRIG_DNS_TTL"'
+	kg_check "i13 dns: the query log names the queries" krbrig_dns_log_has 'query\[A\] wpad\.test '
+	kg_check "i13 dns: 'wpad' with the rig's resolv.conf on the host -> $KRBRIG_SRV_IP" \
+		getent_is wpad "$KRBRIG_SRV_IP"
+	kg_check "i13 dns: the system's /etc/resolv.conf is untouched" \
+		eval '! grep -q "$KRBRIG_SRV_IP" /etc/resolv.conf'
+
+	# proxy B: Negotiate, its own log; both Squids resolve through the rig's DNS
+	kg_check "i13 proxy B: GET http://b.web.test/ with Negotiate" via_page B http://b.web.test/
+	kg_check "i13 proxy B: https://b.web.test/ through CONNECT" via_page B https://b.web.test/
+	kg_check "i13 proxy A: GET http://a.web.test/ (A resolves through the rig's DNS too)" \
+		via_page A http://a.web.test/
+	kg_check "i13 access logs: b.web.test by alice only in B's" \
+		only_in_log B "GET http://b\.web\.test/.* alice@$REALM"
+	kg_check "i13 access logs: a.web.test only in A's" only_in_log A "GET http://a\.web\.test/"
+	kg_check "i13 proxy B: no ticket for it -> 407" eval \
+		'[ "$(krbrig_proxy_curl_via B "$V" "$CC_V" -m 10 --proxy-negotiate -U : -o /dev/null \
+			-w "%{http_code}" http://origin.test/ 2>/dev/null)" = 407 ]'
+	kg_check "i13 SYN counters: B counted its connections" syn_grew B 0
+
+	# proxy A killed mid-run, restarted; B dropping SYNs
+	syn=$(krbrig_syn_count A)
+	kg_check "i13 kill A: krbrig_proxy_kill A (SIGKILL)" krbrig_proxy_kill A
+	kg_check "i13 kill A: connecting to A is refused" via_fails A 7
+	kg_check "i13 kill A: the refused SYN is counted" syn_grew A "$syn"
+	kg_check "i13 kill A: B still serves" via_page B http://origin.test/
+	kg_check "i13 kill A: krbrig_proxy_start A, it serves again" \
+		eval 'krbrig_proxy_start A && via_page A http://origin.test/'
+	kg_check "i13 restart B: krbrig_proxy_restart B, it serves again" \
+		eval 'krbrig_proxy_restart B && via_page B http://origin.test/'
+	kg_check "i13 drop B: SYNs to B are dropped, curl times out" \
+		eval 'krbrig_proxy_drop B on && via_fails B 28 --connect-timeout 1'
+	kg_check "i13 drop B: off again, B serves" \
+		eval 'krbrig_proxy_drop B off && via_page B http://origin.test/'
+
+	# the PAC server
+	pac='function FindProxyForURL(url, host) { return "PROXY proxy.kgtest.local:3128"; }'
+	kg_check "i13 pac: krbrig_pac_serve wpad.dat" eval 'echo "$pac" | krbrig_pac_serve wpad.dat'
+	kg_check "i13 pac: $KRBRIG_PAC_URL fetched from the host by name" pac_fetch_is wpad.dat
+	kg_check "i13 pac: one fetch of wpad.dat logged" test "$(krbrig_pac_fetches wpad.dat)" = 1
+	kg_check "i13 pac: a missing PAC is 404" curl_rc_is 22 3000 -f "$KRBRIG_PAC_BASE/none.pac"
+	kg_check "i13 pac: a 2 MiB PAC is served whole" eval 'krbrig_pac_serve_big big.pac &&
+		[ "$(pac_curl -m 10 "$KRBRIG_PAC_BASE/big.pac" | wc -c)" = 2097152 ]'
+	kg_check "i13 pac: ... and a 1 MiB limit refuses it" \
+		curl_rc_is 63 3000 --max-filesize 1048576 "$KRBRIG_PAC_BASE/big.pac"
+	kg_check "i13 pac: a stalled transfer never finishes (curl -m 1)" eval \
+		'echo "$pac" | krbrig_pac_serve stall.pac && krbrig_pac_mode stall.pac stall &&
+		curl_rc_is 28 3000 -m 1 "$KRBRIG_PAC_BASE/stall.pac"'
+	kg_check "i13 pac: a server that never answers (curl -m 1)" eval \
+		'echo "$pac" | krbrig_pac_serve hang.pac && krbrig_pac_mode hang.pac hang &&
+		curl_rc_is 28 3000 -m 1 "$KRBRIG_PAC_BASE/hang.pac"'
+	kg_check "i13 pac: status 500 by request" eval \
+		'krbrig_pac_mode wpad.dat status 500 && curl_rc_is 22 3000 -f "$KRBRIG_PAC_BASE/wpad.dat"'
+	kg_check "i13 pac: a redirect is followed" eval \
+		'krbrig_pac_mode wpad.dat redirect /good.pac && echo "$pac" | krbrig_pac_serve good.pac &&
+		[ "$(pac_curl -m 5 -L "$KRBRIG_PAC_URL")" = "$pac" ]'
+	krbrig_pac_mode wpad.dat plain
+
+	# home network and back (the root namespace is the host side here)
+	kg_check "i13 home: krbrig_go_home" krbrig_go_home
+	kg_check "i13 home: the origin is reached directly, from $KRBRIG_HOME_IP" origin_direct
+	kg_check "i13 home: proxy A is unreachable at once" proxy_unreachable_fast
+	kg_check "i13 home: the PAC server is unreachable" curl_rc_is 7 1000 "http://$KRBRIG_SRV_IP/wpad.dat"
+	kg_check "i13 office: krbrig_go_office" krbrig_go_office
+	kg_check "i13 office: no direct route to the origin again" direct_fails_fast
+	kg_check "i13 office: A, B and the PAC server serve again" eval \
+		'via_page A http://origin.test/ && via_page B http://origin.test/ && pac_fetch_is good.pac'
+	kg_check "i13 home (silent): proxy A does not answer, the origin does" eval \
+		'KRBRIG_HOME_SILENT=1 krbrig_go_home && proxy_times_out && origin_direct'
+	kg_check "i13 office (after silent): A serves, no direct route" eval \
+		'krbrig_go_office && via_page A http://origin.test/ && direct_fails_fast'
+	kg_check "i13 home left on: krbrig_stop cleans it up" krbrig_go_home
+
+	# two homes
+	kg_check "i13 two homes: krbrig_two_homed" krbrig_two_homed
+	kg_check "i13 two homes: 198.51.100.0/24 leaves from $KRBRIG_MH_IP1" \
+		src_for "$KRBRIG_NS_MULTI" "${KRBRIG_MH_DST1%.*}.77" "$KRBRIG_MH_IP1"
+	kg_check "i13 two homes: 203.0.113.0/24 (the origin) leaves from $KRBRIG_MH_IP2" \
+		src_for "$KRBRIG_NS_MULTI" "$ORIGIN_IP" "$KRBRIG_MH_IP2"
+	kg_check "i13 two homes: both links carry traffic (the peers refuse a connection)" eval \
+		'peer_refuses "$KRBRIG_MH_DST1" && peer_refuses "$KRBRIG_MH_DST2"'
+}
+
+peer_refuses() { # IP: from the two-homed namespace, a TCP connection to IP:9 is refused (reached)
+	ip netns exec "$KRBRIG_NS_MULTI" "$KG_PYTHON" -c 'import socket, sys
+try:
+    socket.create_connection((sys.argv[1], 9), timeout=2)
+except ConnectionRefusedError:
+    sys.exit(0)
+sys.exit(1)' "$1"
 }
 
 add_and_kinit() { # NAME PASSWORD, into the uid's default ccache in the rig
