@@ -17,6 +17,10 @@
 #   kgc_access_lines, kgc_access_since LINES REGEX   the proxy's access log
 #   kgc_move_host_side NETNS      the rig's host end (service, clients, applications) into NETNS
 #   kgc_use_build DIR             the service, client and ctl binaries of another build tree
+#   kgc_access_lines_of A|B, kgc_access_since_of A|B LINES REGEX   proxy A's or B's access log
+#   kgc_use_rig_resolv            clients and applications see the rig's resolv.conf
+# Issue 13's opt-in rig parts (proxy B, DNS, PAC server, home network, two homes) are in
+# tests/lib/pacrig.sh, sourced here: krbrig_i13_start after kgc_setup starts them.
 #
 # With KG_NS set (before kgc_setup), the service, the clients and the applications run in that
 # network namespace instead of the root one; kgc_move_host_side gives it the rig's link.
@@ -26,6 +30,7 @@
 # later (tests/bench/client-regress.sh runs two builds in one rig).
 . "${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/krbrig.sh"
+. "$top_srcdir/tests/lib/pacrig.sh"
 
 kgc_use_build() { # DIR: the next kg_start_service / kgc_start_client run DIR's binaries
 	KG_SERVICE="$1/src/service/kernelgatekeeper-service"
@@ -100,7 +105,10 @@ kgc_move_host_side() { # NETNS
 	# machine (the root namespace's default route would take them off it). HOST_IP on lo,
 	# without a prefix route, makes only that one address local.
 	kg_on_exit ip addr del "$HOST_IP/32" dev lo
-	ip addr add "$HOST_IP/32" dev lo noprefixroute
+	ip addr add "$HOST_IP/32" dev lo noprefixroute || return 1
+	# The issue-13 parts' routes (proxy B, DNS, PAC server: tests/lib/pacrig.sh) went with the
+	# link: the same routes in NETNS. Nothing when those parts are not used.
+	! declare -F krbrig_lan_routes >/dev/null || krbrig_lan_routes "$1"
 }
 
 # On failure, the end of each client's log and of the service's (the temporary directory is
@@ -180,4 +188,24 @@ kgc_access_since() { # LINES REGEX: a line after the access log's first LINES ma
 kgc_reload() { # the service rereads $KG_CONF, then uid U's client fetches it (SIGHUP, wait both)
 	kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" &&
 		kg_reload "${KGC_PID[$U]}" "$(kgc_client_log "$U")"
+}
+
+# --- issue 13 (tests/lib/pacrig.sh: proxy B, DNS, PAC server, home network) ------------------
+# kgc_access_lines_of A|B, kgc_access_since_of A|B LINES REGEX: as above, for proxy A or B.
+kgc_access_lines_of() {
+	wc -l <"$(krbrig_proxy_log "$1")" 2>/dev/null || echo 0
+}
+
+kgc_access_since_of() {
+	tail -n +$(($2 + 1)) "$(krbrig_proxy_log "$1")" 2>/dev/null | grep -Eq -- "$3"
+}
+
+# From now on the clients and the applications (kgc_start_client, kgc_app, kgc_curl) see the
+# rig's resolv.conf ($KRBRIG_RESOLV_CONF: its DNS, "search corp.test") as /etc/resolv.conf, in
+# a private mount namespace each; the system's file is not touched. After krbrig_dns_start.
+kgc_use_rig_resolv() {
+	[ -n "${KRBRIG_RESOLV_CONF:-}" ] && [ -f "$KRBRIG_RESOLV_CONF" ] || return 1
+	# shellcheck disable=SC2016 # expanded by that sh, which execs the rest of the command
+	KGC_NS_ENTER+=(unshare -m --propagation private sh -c
+		'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$KRBRIG_RESOLV_CONF")
 }
