@@ -6,8 +6,10 @@
 # With the Squid flavour also the issue-13 parts (tests/lib/pacrig.sh): a second Negotiate Squid
 # (B) and the SYN counters, the rig's DNS (dnsmasq) and resolv.conf, the PAC server with its
 # hostile answers, the home network and back, and the two-homed namespace.
-# shellcheck source=tests/lib/pacrig.sh
-. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/pacrig.sh"
+# (client-lib.sh for its kgc_move_host_side: krbrig.sh and pacrig.sh come with it)
+# shellcheck source=tests/helpers/client-lib.sh
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/helpers/client-lib.sh"
+KG_ON_FAILURE= # no client logs here
 
 kg_require_root
 kg_require_cmd curl sha256sum ss dnsmasq nft getent unshare
@@ -96,7 +98,7 @@ flavour() {
 	kg_check "$mode: the origin is reachable from the proxy namespace" \
 		ip netns exec "$KRBRIG_NS_PROXY" curl -sS -m 5 -o /dev/null "http://$ORIGIN_IP/"
 
-	[ "$mode" = squid ] && i13_parts
+	[ "$mode" = squid ] && i13_parts && i13_in_netns
 
 	LAST_RIG=$RIG LAST_ORIGIN_IP=$ORIGIN_IP LAST_PROXY_IP=$PROXY_IP # krbrig_stop clears RIG
 	t0=$(krbrig_now_ms)
@@ -105,10 +107,13 @@ flavour() {
 		rig_gone
 }
 
+unreachable_route() { # IP: the root namespace has "unreachable IP" (ip prints the type first)
+	ip route show type unreachable | grep -Eq "^(unreachable )?$1( |\$)"
+}
+
 rig_gone() {
 	! ip netns list | grep -q "^$KG_TEST_ID-" &&
-		! ip route show type unreachable | grep -q "^$LAST_ORIGIN_IP " &&
-		! ip route show type unreachable | grep -q "^$LAST_PROXY_IP " &&
+		! unreachable_route "$LAST_ORIGIN_IP" && ! unreachable_route "$LAST_PROXY_IP" &&
 		! ip link show | grep -q ": ${KG_TEST_ID}[hm][@:]" &&
 		[ ! -e "$LAST_RIG" ]
 }
@@ -257,6 +262,7 @@ i13_parts() {
 		eval 'krbrig_proxy_drop B off && via_page B http://origin.test/'
 
 	# the PAC server
+	# shellcheck disable=SC2034 # used in the evals below
 	pac='function FindProxyForURL(url, host) { return "PROXY proxy.kgtest.local:3128"; }'
 	kg_check "i13 pac: krbrig_pac_serve wpad.dat" eval 'echo "$pac" | krbrig_pac_serve wpad.dat'
 	kg_check "i13 pac: $KRBRIG_PAC_URL fetched from the host by name" pac_fetch_is wpad.dat
@@ -292,7 +298,6 @@ i13_parts() {
 		'KRBRIG_HOME_SILENT=1 krbrig_go_home && proxy_times_out && origin_direct'
 	kg_check "i13 office (after silent): A serves, no direct route" eval \
 		'krbrig_go_office && via_page A http://origin.test/ && direct_fails_fast'
-	kg_check "i13 home left on: krbrig_stop cleans it up" krbrig_go_home
 
 	# two homes
 	kg_check "i13 two homes: krbrig_two_homed" krbrig_two_homed
@@ -328,6 +333,53 @@ kdc_only() {
 		env KRB5_CONFIG="$KRB5_CONFIG" KRB5CCNAME="FILE:$KRBRIG_CCDIR/krb5cc_$U" \
 		kvno -q "$PROXY_PRINCIPAL"
 	krbrig_stop
+}
+
+
+in_ns() { # CMD...: in the test namespace, with the rig's resolv.conf
+	krbrig_with_resolv ip netns exec "$KG_NS" "$@"
+}
+
+ns_reaches() { # URL: an HTTP answer (any status) from the test namespace
+	local code
+	code=$(in_ns curl -sS -m 3 -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)
+	[ -n "$code" ] && [ "$code" != 000 ]
+}
+
+ns_origin_direct() { # the origin's page from the test namespace, from KRBRIG_HOME_IP
+	[ "$(in_ns curl -sS -m 5 "http://$ORIGIN_IP/peer")" = "$KRBRIG_HOME_IP" ]
+}
+
+root_keeps_unreachable() { # the root namespace still refuses the origin at once
+	unreachable_route "$ORIGIN_IP" && direct_fails_fast
+}
+
+# The host side in a namespace of the test's own (KG_NS, as the client tests do): the rig's
+# routes follow the link, and home/office change only that namespace.
+i13_in_netns() {
+	kg_make_netns cli KG_NS
+	kg_check "i13 netns: kgc_move_host_side gives the test namespace the rig's link" \
+		kgc_move_host_side "$KG_NS"
+	kg_check "i13 netns: proxy A, proxy B and the PAC server (by name) answer there" \
+		eval 'ns_reaches "$PROXY_URL/" && ns_reaches "$PROXYB_URL/" &&
+			ns_reaches "$KRBRIG_PAC_BASE/good.pac"'
+	kg_check "i13 netns: krbrig_go_home finds the host side in the test namespace" krbrig_go_home
+	kg_check "i13 netns home: the origin directly, from $KRBRIG_HOME_IP" ns_origin_direct
+	kg_check "i13 netns home: proxy A and the DNS are unreachable" \
+		eval '! ns_reaches "$PROXY_URL/" &&
+			! ip netns exec "$KG_NS" "$KG_PYTHON" "$PACRIG_LIB_DIR/dnsq.py" \
+				"$KRBRIG_DNS_IP" 53 wpad.corp.test 2>/dev/null'
+	kg_check "i13 netns home: the root namespace keeps its unreachable route to the origin" \
+		root_keeps_unreachable
+	kg_check "i13 netns: krbrig_go_office" krbrig_go_office
+	kg_check "i13 netns office: proxies and PAC server answer, the origin does not" \
+		eval 'ns_reaches "$PROXY_URL/" && ns_reaches "$PROXYB_URL/" &&
+			ns_reaches "$KRBRIG_PAC_BASE/good.pac" && ! ns_reaches "http://$ORIGIN_IP/"'
+	# what kgc_move_host_side leaves until the test's exit, removed now: the next flavour
+	# starts a rig in the same test
+	ip netns del "$KG_NS"
+	ip addr del "$HOST_IP/32" dev lo
+	kg_check "i13 home left on in the root namespace: krbrig_stop cleans it up" krbrig_go_home ""
 }
 
 for mode in squid apache; do
