@@ -124,7 +124,8 @@ via_page() { # A|B URL [curl args]: 200 and the known page through that proxy, a
 	local out
 	out=$(krbrig_proxy_curl_via "$1" "$U" "$CC_U" -m 10 --proxy-negotiate -U : \
 		-w '\n%{http_code}' "${@:3}" "$2" 2>>"$RIG/logs/curl.err")
-	[ "$out" = $'kgtest origin: hello\n\n200' ] || { echo "# via $1 $2: '$out'"; return 1; }
+	[ "$out" = $'kgtest origin: hello\n\n200' ] ||
+		{ echo "# via $1 $2: status ${out##*$'\n'}, ${#out} bytes"; return 1; }
 }
 
 via_fails() { # A|B WANT_RC [curl args]: curl through that proxy exits with WANT_RC
@@ -139,6 +140,12 @@ only_in_log() { # A|B REGEX: in that proxy's access log and not in the other's
 	local other=A
 	[ "$1" = A ] && other=B
 	krbrig_access_log_has "$1" "$2" && ! krbrig_access_log_has "$other" "$2"
+}
+
+b_as_a() { # curl-args...: GET http://origin.test/ through B named as A (curl's SPN: A's)
+	kg_as_uid "$U" env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
+		KRB5CCNAME="$CC_U" curl -sS -m 10 --resolve "$PROXY_HOST:$PROXY_PORT:$PROXYB_IP" \
+		-x "http://$PROXY_HOST:$PROXY_PORT" --proxy-negotiate -U : "$@" http://origin.test/
 }
 
 syn_grew() { # A|B BEFORE: that proxy's SYN counter is above BEFORE
@@ -227,6 +234,7 @@ i13_parts() {
 	kg_check "i13 dns: krbrig_dns_add adds a name" \
 		eval 'krbrig_dns_add wpad.sub.corp.test "$KRBRIG_SRV_IP" &&
 			dns_is wpad.sub.corp.test "$KRBRIG_SRV_IP $KRBRIG_DNS_TTL"'
+	kg_check "i13 dns: krbrig_dns_del removes it again" krbrig_dns_del wpad.sub.corp.test
 	kg_check "i13 dns: the query log names the queries" krbrig_dns_log_has 'query\[A\] wpad\.test '
 	kg_check "i13 dns: 'wpad' with the rig's resolv.conf on the host -> $KRBRIG_SRV_IP" \
 		getent_is wpad "$KRBRIG_SRV_IP"
@@ -245,6 +253,14 @@ i13_parts() {
 		'[ "$(krbrig_proxy_curl_via B "$V" "$CC_V" -m 10 --proxy-negotiate -U : -o /dev/null \
 			-w "%{http_code}" http://origin.test/ 2>/dev/null)" = 407 ]'
 	kg_check "i13 SYN counters: B counted its connections" syn_grew B 0
+	kg_check "i13 proxy B: a ticket for A's principal -> 407" eval \
+		'[ "$(b_as_a -o /dev/null -w "%{http_code}" 2>/dev/null)" = 407 ]'
+	kg_check "i13 proxy B: krbrig_proxyb_shared_spn on, A's ticket is accepted" eval \
+		'krbrig_proxyb_shared_spn on && [ "$(b_as_a)" = "kgtest origin: hello" ]'
+	kg_check "i13 proxy B: ... and A still accepts its own" via_page A http://origin.test/
+	kg_check "i13 proxy B: krbrig_proxyb_shared_spn off, B's own principal again" eval \
+		'krbrig_proxyb_shared_spn off && via_page B http://origin.test/ &&
+		[ "$(b_as_a -o /dev/null -w "%{http_code}" 2>/dev/null)" = 407 ]'
 
 	# proxy A killed mid-run, restarted; B dropping SYNs
 	syn=$(krbrig_syn_count A)
@@ -289,7 +305,8 @@ i13_parts() {
 	kg_check "i13 home: krbrig_go_home" krbrig_go_home
 	kg_check "i13 home: the origin is reached directly, from $KRBRIG_HOME_IP" origin_direct
 	kg_check "i13 home: proxy A is unreachable at once" proxy_unreachable_fast
-	kg_check "i13 home: the PAC server is unreachable" curl_rc_is 7 1000 "http://$KRBRIG_SRV_IP/wpad.dat"
+	kg_check "i13 home: the PAC server is unreachable" \
+		curl_rc_is 7 1000 "http://$KRBRIG_SRV_IP/wpad.dat"
 	kg_check "i13 office: krbrig_go_office" krbrig_go_office
 	kg_check "i13 office: no direct route to the origin again" direct_fails_fast
 	kg_check "i13 office: A, B and the PAC server serve again" eval \

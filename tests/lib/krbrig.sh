@@ -366,8 +366,9 @@ krbrig_origin() {
 		--cert "$RIG/origin.pem" --key "$RIG/origin.key" --ready "$RIG/origin.ready"
 }
 
-# krbrig_squid_conf IP HOST KEYTAB LOGDIR: a squid.conf on stdout for a Negotiate Squid on
-# IP:3128 named HOST (principal HTTP/HOST), its keytab, logs and PID file in LOGDIR.
+# krbrig_squid_conf IP HOST KEYTAB LOGDIR [ACCEPT]: a squid.conf on stdout for a Negotiate Squid
+# on IP:3128 named HOST, its keytab, logs and PID file in LOGDIR. It accepts tickets for ACCEPT
+# (HTTP/HOST@REALM by default; GSS_C_NO_NAME: for any principal of the keytab).
 krbrig_squid_conf() {
 	# The Debian default access rules (SSL_ports, Safe_ports, CONNECT only to 443), then
 	# Negotiate required for everyone: what a corporate Squid looks like.
@@ -392,7 +393,7 @@ dns_nameservers 127.0.0.1
 
 # -s: an explicit service principal (GSS_C_NO_NAME makes the helper resolve the host name).
 auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k $3 \
-	-s HTTP/$2@$KRBRIG_REALM -c $RIG/rcache -i
+	-s ${5:-HTTP/$2@$KRBRIG_REALM} -c $RIG/rcache -i
 auth_param negotiate children 3 startup=1 idle=1
 auth_param negotiate keep_alive on
 

@@ -16,8 +16,9 @@
 #   PROXYB_IP = 198.18.i.1, KRBRIG_SRV_IP = 198.18.i.2, KRBRIG_HOME_IP = 198.18.i.3 (RFC 2544's
 #   benchmarking range: TEST-NET-2 and -3 are the slots' own, and TEST-NET-1 can be a real
 #   network: some CI machines have their uplink in 192.0.2.0/24). The rig's slot (held in the
-#   root namespace by krbrig.sh's lock and address) makes them unique among parallel rigs. dnsmasq also listens on 127.0.0.1 of the proxy namespace, where the
-#   rig's Squid (dns_nameservers 127.0.0.1) asks for names that are not in its hosts_file.
+#   root namespace by krbrig.sh's lock and address) makes them unique among parallel rigs.
+#   dnsmasq also listens on 127.0.0.1 of the proxy namespace, where both Squids
+#   (dns_nameservers 127.0.0.1) ask for the names that are not in their hosts_file.
 #
 # DNS (dnsmasq, authoritative for everything: names it does not know are NXDOMAIN, nothing is
 # forwarded; TTL KRBRIG_DNS_TTL, 60 s by default):
@@ -35,10 +36,14 @@
 #   krbrig_proxy_start A|B                  start it again (no-op while it runs), wait until it
 #                                           listens; krbrig_proxy_restart A|B = kill TERM + start
 #   krbrig_proxy_drop A|B on|off            drop SYNs to that proxy silently (connect timeouts)
+#   krbrig_proxyb_shared_spn on|off         B also accepts tickets for A's principal (one SPN
+#                                           for both, as a load-balanced pair), restarts B
 #   krbrig_syn_count A|B                    SYNs that reached that proxy's address:3128 so far
 #   krbrig_proxy_log A|B, krbrig_access_log_has [A|B] REGEX        (in krbrig.sh)
 #   krbrig_proxy_curl_via A|B UID CCACHE curl-args...   curl through that proxy with Negotiate
-#   krbrig_dns_start, krbrig_dns_add NAME IP, krbrig_dns_query NAME, krbrig_dns_log_has REGEX
+#   krbrig_dns_start, krbrig_dns_add NAME IP, krbrig_dns_del NAME, krbrig_dns_query NAME,
+#   krbrig_dns_log_has REGEX                (KRBRIG_DNS_SEARCH and KRBRIG_DNS_TTL: set them
+#                                           before krbrig_dns_start to change the defaults)
 #   krbrig_with_resolv CMD...               CMD (root) with /etc/resolv.conf = the rig's one, in
 #                                           a private mount namespace (the system's is untouched)
 #   krbrig_pacsrv_start                     the PAC server (tests/lib/pac_server.py)
@@ -182,9 +187,9 @@ table inet kgrig {
 	set dropped { type ipv4_addr; }
 	chain input {
 		type filter hook input priority 0; policy accept;
-		ip daddr $PROXY_IP tcp dport $KRBRIG_PROXY_PORT tcp flags & (syn | ack) == syn counter name "syn_a"
-		ip daddr $PROXYB_IP tcp dport $KRBRIG_PROXY_PORT tcp flags & (syn | ack) == syn counter name "syn_b"
-		ip daddr @dropped tcp dport $KRBRIG_PROXY_PORT drop
+		tcp flags & (syn | ack) == syn ip daddr $PROXY_IP tcp dport 3128 counter name "syn_a"
+		tcp flags & (syn | ack) == syn ip daddr $PROXYB_IP tcp dport 3128 counter name "syn_b"
+		ip daddr @dropped tcp dport 3128 drop
 	}
 }
 EOF
@@ -216,12 +221,15 @@ krbrig_proxyb_start() {
 	export PROXYB_HOST=$KRBRIG_PROXYB_HOST PROXYB_PORT=$KRBRIG_PROXY_PORT
 	export PROXYB_URL="http://$PROXYB_IP:$KRBRIG_PROXY_PORT" PROXYB_SPN="HTTP@$KRBRIG_PROXYB_HOST"
 	export PROXYB_PRINCIPAL="HTTP/$KRBRIG_PROXYB_HOST@$KRBRIG_REALM"
-	krbrig_kadmin "$RIG" <<EOF || krbrig_die "kadmin.local (proxy B)" "$RIG/logs/kadmin.log" || return 1
+	# httpab.keytab: the current keys of B and A (-norandkey: the other keytabs stay valid)
+	krbrig_kadmin "$RIG" <<EOF || krbrig_die "kadmin.local, proxy B" "$RIG/logs/kadmin.log" || return 1
 addprinc -randkey $PROXYB_PRINCIPAL
 ktadd -k $RIG/httpb.keytab $PROXYB_PRINCIPAL
+ktadd -k $RIG/httpab.keytab -norandkey $PROXYB_PRINCIPAL
+ktadd -k $RIG/httpab.keytab -norandkey $PROXY_PRINCIPAL
 EOF
 	mkdir -p "$RIG/logs/b" &&
-		chown proxy: "$RIG/httpb.keytab" "$RIG/logs/b" ||
+		chown proxy: "$RIG/httpb.keytab" "$RIG/httpab.keytab" "$RIG/logs/b" ||
 		krbrig_die "proxy B keytab and log directory" || return 1
 	krbrig_squid_conf "$PROXYB_IP" "$KRBRIG_PROXYB_HOST" "$RIG/httpb.keytab" "$RIG/logs/b" \
 		>"$RIG/squidb.conf"
@@ -261,6 +269,7 @@ krbrig_proxy_kill() { # A|B [SIGNAL]: that proxy's PID only; its helpers exit on
 	f="$RIG/$name.pid"
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
+	disown "$pid" 2>/dev/null # no "Killed" job notice in the test's output
 	kill "-${2:-KILL}" "$pid" 2>/dev/null
 	for ((i = 0; i < 100; i++)); do
 		krbrig_alive "$pid" || break
@@ -273,6 +282,17 @@ krbrig_proxy_kill() { # A|B [SIGNAL]: that proxy's PID only; its helpers exit on
 
 krbrig_proxy_restart() { # A|B
 	krbrig_proxy_kill "$1" TERM && krbrig_proxy_start "$1"
+}
+
+krbrig_proxyb_shared_spn() { # on|off
+	if [ "$1" = on ]; then
+		krbrig_squid_conf "$PROXYB_IP" "$KRBRIG_PROXYB_HOST" "$RIG/httpab.keytab" "$RIG/logs/b" \
+			GSS_C_NO_NAME >"$RIG/squidb.conf"
+	else
+		krbrig_squid_conf "$PROXYB_IP" "$KRBRIG_PROXYB_HOST" "$RIG/httpb.keytab" "$RIG/logs/b" \
+			>"$RIG/squidb.conf"
+	fi
+	krbrig_proxy_restart B
 }
 
 krbrig_proxy_drop() { # A|B on|off
@@ -355,6 +375,15 @@ krbrig_dns_add() { # NAME IP: one more (or another) address, answered from now o
 	kg_wait_for 50 eval 'krbrig_dns_query "$PACRIG_DNS_NAME" | grep -q "^$PACRIG_DNS_IP "'
 }
 
+krbrig_dns_del() { # NAME: every address of NAME given by the hosts file goes (NXDOMAIN then)
+	awk -v n="$1" '$2 != n' "$RIG/dns/hosts" >"$RIG/dns/hosts.tmp" &&
+		mv "$RIG/dns/hosts.tmp" "$RIG/dns/hosts" && chmod 644 "$RIG/dns/hosts" &&
+		kill -HUP "$(cat "$RIG/dns.pid")" || return 1
+	# shellcheck disable=SC2034 # read by the eval below
+	PACRIG_DNS_NAME=$1
+	kg_wait_for 50 eval '[ "$(krbrig_dns_query "$PACRIG_DNS_NAME")" = NXDOMAIN ]'
+}
+
 krbrig_dns_log_has() { # REGEX: a line of dnsmasq's query log matches (grep -E)
 	grep -Eq -- "$1" "$RIG/logs/dns.out"
 }
@@ -403,7 +432,8 @@ krbrig_pac_serve_big() { # NAME [BYTES]: a valid PAC ("DIRECT") of BYTES bytes, 
 	} 2>/dev/null | head -c "$n" >"$RIG/pac/$1" && chmod 644 "$RIG/pac/$1"
 }
 
-krbrig_pac_mode() { # NAME MODE [ARG]: plain | stall | hang | trickle | status CODE | redirect TARGET
+# krbrig_pac_mode NAME MODE [ARG]: plain | stall | hang | trickle | status CODE | redirect TARGET
+krbrig_pac_mode() {
 	pacrig_pac_name "$1" || return 1
 	case "$2" in
 	plain) rm -f "$RIG/pac/$1.mode" ;;
