@@ -209,3 +209,30 @@ kgc_use_rig_resolv() {
 	KGC_NS_ENTER+=(unshare -m --propagation private sh -c
 		'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$KRBRIG_RESOLV_CONF")
 }
+
+# kgc_write_config_proxy LINE...: kgc_write_config, then each LINE ("key = value;") put at the
+# top of the proxy section; a key the section already has (url = ...;) is replaced. For the
+# issue-13 keys: kgc_write_config_proxy 'type = "wpad";' 'wpad_url = "";' 'fallback = "direct";'
+#   "url = [ \"$PROXY_URL\", \"$PROXYB_URL\" ];"
+kgc_write_config_proxy() {
+	kgc_write_config || return 1
+	"$KG_PYTHON" - "$KG_CONF" "$@" <<'PYEND' || return 1
+import re, sys
+path, lines = sys.argv[1], sys.argv[2:]
+keys = {l.split("=", 1)[0].strip() for l in lines}
+out, in_proxy = [], False
+for l in open(path).read().splitlines():
+    if l.startswith("proxy = {"):
+        in_proxy = True
+        out.append(l)
+        out.extend("\t" + x for x in lines)
+        continue
+    if in_proxy and l.startswith("};"):
+        in_proxy = False
+    if in_proxy and l.strip().split("=", 1)[0].strip() in keys:
+        continue
+    out.append(l)
+open(path + ".tmp", "w").write("\n".join(out) + "\n")
+PYEND
+	chmod 644 "$KG_CONF.tmp" && mv "$KG_CONF.tmp" "$KG_CONF"
+}
