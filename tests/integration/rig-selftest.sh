@@ -371,6 +371,16 @@ root_keeps_unreachable() { # the root namespace still refuses the origin at once
 	unreachable_route "$ORIGIN_IP" && direct_fails_fast
 }
 
+uid_resolves_wpad() { # what kgc_app and kgc_start_client run through (without the cgroup)
+	local got
+	KGC_NS_ENTER=(nsenter --net="/run/netns/$KG_NS")
+	kgc_use_rig_resolv || return 1
+	got=$("${KGC_NS_ENTER[@]}" setpriv --reuid="$U" --regid="$U" --clear-groups \
+		--inh-caps=-all -- getent ahostsv4 wpad | awk 'NR == 1 { print $1 }')
+	KGC_NS_ENTER=()
+	[ "$got" = "$KRBRIG_SRV_IP" ] || { echo "# got '$got'"; return 1; }
+}
+
 # The host side in a namespace of the test's own (KG_NS, as the client tests do): the rig's
 # routes follow the link, and home/office change only that namespace.
 i13_in_netns() {
@@ -380,6 +390,8 @@ i13_in_netns() {
 	kg_check "i13 netns: proxy A, proxy B and the PAC server (by name) answer there" \
 		eval 'ns_reaches "$PROXY_URL/" && ns_reaches "$PROXYB_URL/" &&
 			ns_reaches "$KRBRIG_PAC_BASE/good.pac"'
+	kg_check "i13 netns: kgc_use_rig_resolv: uid $U there finds 'wpad' through the rig's DNS" \
+		uid_resolves_wpad
 	kg_check "i13 netns: krbrig_go_home finds the host side in the test namespace" krbrig_go_home
 	kg_check "i13 netns home: the origin directly, from $KRBRIG_HOME_IP" ns_origin_direct
 	kg_check "i13 netns home: proxy A and the DNS are unreachable" \
