@@ -26,7 +26,8 @@ tests_unit_test_authq_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(K
 	-pthread
 tests_unit_test_authq_LDADD = $(KG_NEGOTIATE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS) -lpthread
 
-TESTS += tests/unit/test_negotiate tests/unit/test_authq tests/integration/rig-selftest.sh
-dist_check_SCRIPTS += tests/integration/rig-selftest.sh
+TESTS += tests/unit/test_negotiate tests/unit/test_authq tests/integration/rig-selftest.sh \
+	tests/integration/client-rig-i13.sh
+dist_check_SCRIPTS += tests/integration/rig-selftest.sh tests/integration/client-rig-i13.sh
 EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py \
 	tests/lib/pacrig.sh tests/lib/pac_server.py tests/lib/dnsq.py

@@ -1,0 +1,58 @@
+#!/bin/bash
+# The issue-13 rig parts (tests/lib/pacrig.sh) with today's client, before the PAC work lands:
+# in a test namespace the client tunnels through proxy B (its own principal) and not A; an
+# application with the rig's resolv.conf names an intranet host, which B resolves through the
+# rig's DNS; at home (krbrig_go_home) with proxy.type none the relay reaches the origin
+# directly from the home address, and back at the office the origin is out of reach again.
+# Proves that the rig's parts fit the client tests' harness (kgc_move_host_side, the cgroup,
+# the service) the way the issue-13 tests will use them.
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
+
+kg_require_cmd nsenter dnsmasq nft unshare
+kg_make_netns cli KG_NS
+kgc_setup squid
+krbrig_i13_start || exit 99
+kgc_move_host_side "$KG_NS" || exit 99
+kgc_use_rig_resolv || exit 99
+PAGE="kgtest origin: hello"
+
+# --- proxy B as the client's one proxy ------------------------------------------------------
+KGC_SPN=$PROXYB_SPN
+kgc_write_config_proxy "url = \"$PROXYB_URL\";"
+# (the client takes its configuration from the service, started by kgc_setup with A's)
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" || exit 99
+kgc_start_client "$U" || exit 99
+a_lines=$(kgc_access_lines_of A)
+out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
+kg_check "through proxy B: https://origin.test/" test "$out" = "$PAGE"
+kg_check "B's access log: CONNECT origin.test:443 by alice@$REALM" \
+	kgc_access_since_of B 0 "CONNECT $ORIGIN_HOST:443 alice@$REALM"
+# Only the name: no --resolve, the application asks the rig's DNS (search corp.test too).
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "http://www.intranet.test/" 2>&1)
+kg_check "http://www.intranet.test/ by name: the page" test "$out" = "$PAGE"
+kg_check "B's access log: GET http://www.intranet.test/ (B resolved it)" \
+	kgc_access_since_of B 0 "GET http://www\.intranet\.test/ alice@$REALM"
+a_quiet() { ! kgc_access_since_of A "$a_lines" .; }
+kg_check "A's access log: nothing new" a_quiet
+kg_check "B counted the client's SYNs, A none" \
+	eval '[ "$(krbrig_syn_count B)" -gt 0 ] && [ "$(krbrig_syn_count A)" = 0 ]'
+
+# --- home network: proxy.type none, the relay goes to the origin itself ---------------------
+KGC_PROXY_TYPE=none kgc_write_config_proxy "url = \"$PROXYB_URL\";"
+kg_check "reload to proxy.type none" kgc_reload
+kg_check "krbrig_go_home in the test namespace" krbrig_go_home
+out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/peer" 2>&1)
+kg_check "at home: https://origin.test/peer directly, from $KRBRIG_HOME_IP" \
+	test "$out" = "$KRBRIG_HOME_IP"
+b_lines=$(kgc_access_lines_of B)
+kg_check "krbrig_go_office" krbrig_go_office
+out=$(kgc_curl "$U" -m 10 -o /dev/null -w '%{http_code}' "http://$ORIGIN_HOST/" 2>/dev/null)
+kg_check "at the office with proxy.type none: the origin is out of reach (got '$out')" \
+	test "$out" != 200
+KGC_PROXY_TYPE=http kgc_write_config_proxy "url = \"$PROXYB_URL\";"
+kg_check "reload to proxy B again" kgc_reload
+out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
+kg_check "back through proxy B" test "$out" = "$PAGE"
+kg_check "B's access log: the new CONNECT" \
+	kgc_access_since_of B "$b_lines" "CONNECT $ORIGIN_HOST:443 alice@$REALM"
+kg_finish
