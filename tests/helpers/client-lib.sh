@@ -19,6 +19,7 @@
 #   kgc_use_build DIR             the service, client and ctl binaries of another build tree
 #   kgc_access_lines_of A|B, kgc_access_since_of A|B LINES REGEX   proxy A's or B's access log
 #   kgc_use_rig_resolv            clients and applications see the rig's resolv.conf
+#   kgc_use_rig_ca                ... and trust the rig's CA through the system bundle's path
 # Issue 13's opt-in rig parts (proxy B, DNS, PAC server, home network, two homes) are in
 # tests/lib/pacrig.sh, sourced here: krbrig_i13_start after kgc_setup starts them.
 #
@@ -235,4 +236,13 @@ for l in open(path).read().splitlines():
 open(path + ".tmp", "w").write("\n".join(out) + "\n")
 PYEND
 	chmod 644 "$KG_CONF.tmp" && mv "$KG_CONF.tmp" "$KG_CONF"
+}
+
+# From now on the clients and the applications trust the rig's CA (the PAC server's https, the
+# origin) through the system bundle's path, as with kgc_use_rig_resolv. After krbrig_i13_start.
+kgc_use_rig_ca() {
+	[ -n "${KRBRIG_CA_BUNDLE:-}" ] && [ -f "$KRBRIG_CA_BUNDLE" ] || return 1
+	# shellcheck disable=SC2016 # expanded by that sh, which execs the rest of the command
+	KGC_NS_ENTER+=(unshare -m --propagation private sh -c
+		'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"' "$KRBRIG_CA_BUNDLE")
 }

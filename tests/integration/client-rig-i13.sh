@@ -1,9 +1,10 @@
 #!/bin/bash
 # The issue-13 rig parts (tests/lib/pacrig.sh) with today's client, before the PAC work lands:
 # in a test namespace the client tunnels through proxy B (its own principal) and not A; an
-# application with the rig's resolv.conf names an intranet host, which B resolves through the
-# rig's DNS; at home (krbrig_go_home) with proxy.type none the relay reaches the origin
-# directly from the home address, and back at the office the origin is out of reach again.
+# application with the rig's resolv.conf and CA names an intranet host (http and verified
+# https), which B resolves through the rig's DNS; at home (krbrig_go_home) with proxy.type
+# none the relay reaches the origin directly from the home address, and back at the office
+# the origin is out of reach again.
 # Proves that the rig's parts fit the client tests' harness (kgc_move_host_side, the cgroup,
 # the service) the way the issue-13 tests will use them.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
@@ -13,7 +14,7 @@ kg_make_netns cli KG_NS
 kgc_setup squid
 krbrig_i13_start || exit 99
 kgc_move_host_side "$KG_NS" || exit 99
-kgc_use_rig_resolv || exit 99
+kgc_use_rig_resolv && kgc_use_rig_ca || exit 99
 PAGE="kgtest origin: hello"
 
 # --- proxy B as the client's one proxy ------------------------------------------------------
@@ -32,6 +33,9 @@ out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "http://www.intranet.test/" 2>&1)
 kg_check "http://www.intranet.test/ by name: the page" test "$out" = "$PAGE"
 kg_check "B's access log: GET http://www.intranet.test/ (B resolved it)" \
 	kgc_access_since_of B 0 "GET http://www\.intranet\.test/ alice@$REALM"
+# https by name, verified with the system bundle's path (which holds the rig's CA here)
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "https://www.intranet.test/" 2>&1)
+kg_check "https://www.intranet.test/ by name, verified: the page" test "$out" = "$PAGE"
 a_quiet() { ! kgc_access_since_of A "$a_lines" .; }
 kg_check "A's access log: nothing new" a_quiet
 kg_check "B counted the client's SYNs, A none" \

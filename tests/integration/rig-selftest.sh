@@ -300,6 +300,14 @@ i13_parts() {
 		'krbrig_pac_mode wpad.dat redirect /good.pac && echo "$pac" | krbrig_pac_serve good.pac &&
 		[ "$(pac_curl -m 5 -L "$KRBRIG_PAC_URL")" = "$pac" ]'
 	krbrig_pac_mode wpad.dat plain
+	kg_check "i13 pac: https with the rig's CA in the system bundle's place" eval \
+		'[ "$(krbrig_with_rig_ca curl -sS --noproxy "*" -m 5 \
+			--resolve "$KRBRIG_PAC_HOST:443:$KRBRIG_SRV_IP" \
+			"$KRBRIG_PAC_HTTPS_BASE/good.pac")" = "$pac" ]'
+	kg_check "i13 pac: https without it: the certificate is refused" \
+		curl_rc_is 60 3000 "$KRBRIG_PAC_HTTPS_BASE/good.pac"
+	kg_check "i13 pac: the system's CA bundle is untouched" \
+		eval '! grep -qF "$(sed -n 2p "$ORIGIN_CA")" /etc/ssl/certs/ca-certificates.crt'
 
 	# home network and back (the root namespace is the host side here)
 	kg_check "i13 home: krbrig_go_home" krbrig_go_home

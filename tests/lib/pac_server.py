@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PAC server of the test rig (issue 13): serves the PAC files a test writes, and hostile ones.
 
-    pac_server.py --bind IP [--port 80] --dir DIR [--ready FILE]
+    pac_server.py --bind IP [--port 80] [--https-port 443 --cert C --key K] --dir DIR
+                  [--ready FILE]
 
 GET or HEAD /NAME answers the file DIR/NAME (NAME: letters, digits, '.', '_', '-'; no
 directories) as application/x-ns-proxy-autoconfig with a Content-Length, unless DIR/NAME.mode
@@ -14,7 +15,7 @@ exists; its first line then selects a misbehaviour:
     hang             read the request, then send nothing at all until the client gives up
     trickle          headers, then one byte of the body per second
 
-A missing NAME is 404. Every request is logged on stderr as "GET /NAME -> CODE MODE" so a test
+The same answers over HTTPS when --https-port is given. A missing NAME is 404. Every request is logged on stderr as "GET /NAME -> CODE MODE" so a test
 can count the fetches of a name (and see that a client gave up: "... closed after N bytes").
 A stalled or hung answer ends when the client closes, or after 10 minutes.
 """
@@ -24,7 +25,9 @@ import http.server
 import os
 import re
 import socketserver
+import ssl
 import sys
+import threading
 import time
 
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -138,20 +141,50 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 128
 
 
+class TLSServer(Server):
+    def __init__(self, addr, handler, context):
+        self.context = context
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        sock.settimeout(30)  # the handshake runs in the worker thread, bounded
+        return self.context.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+            request.settimeout(None)
+        except (ssl.SSLError, OSError):
+            return
+        super().finish_request(request, client_address)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bind", required=True)
     p.add_argument("--port", type=int, default=80)
+    p.add_argument("--https-port", type=int, default=0)
+    p.add_argument("--cert")
+    p.add_argument("--key")
     p.add_argument("--dir", required=True)
     p.add_argument("--ready", help="file written once the port is bound")
     args = p.parse_args()
-    srv = Server((args.bind, args.port), Handler)
-    srv.pac_dir = args.dir
+    servers = [Server((args.bind, args.port), Handler)]
+    if args.https_port:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.cert, args.key)
+        servers.append(TLSServer((args.bind, args.https_port), Handler, ctx))
+    for srv in servers:
+        srv.pac_dir = args.dir
     if args.ready:
         with open(args.ready + ".tmp", "w") as f:
             f.write("%d\n" % os.getpid())
         os.rename(args.ready + ".tmp", args.ready)
-    srv.serve_forever()
+    for srv in servers[1:]:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 if __name__ == "__main__":

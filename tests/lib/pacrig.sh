@@ -46,7 +46,12 @@
 #                                           before krbrig_dns_start to change the defaults)
 #   krbrig_with_resolv CMD...               CMD (root) with /etc/resolv.conf = the rig's one, in
 #                                           a private mount namespace (the system's is untouched)
-#   krbrig_pacsrv_start                     the PAC server (tests/lib/pac_server.py)
+#   krbrig_pacsrv_start                     the PAC server (tests/lib/pac_server.py), on
+#                                           http:// and https:// (a certificate for
+#                                           wpad.corp.test from the rig's CA, ORIGIN_CA)
+#   krbrig_with_rig_ca CMD...               CMD (root) with the system's CA bundle plus the
+#                                           rig's CA as /etc/ssl/certs/ca-certificates.crt
+#                                           (private mount namespace, like krbrig_with_resolv)
 #   krbrig_pac_serve NAME <<'EOF' ... EOF   serve stdin as http://wpad.corp.test/NAME
 #   krbrig_pac_serve_big NAME [BYTES]       a valid PAC of BYTES (2 MiB) bytes, mostly comment
 #   krbrig_pac_mode NAME MODE [ARG]         misbehave: stall | hang | trickle | status CODE |
@@ -58,7 +63,8 @@
 #                                           side (again); kgc_move_host_side calls it
 # Exported (and appended to $RIG/env.sh): PROXYB_IP PROXYB_HOST PROXYB_PORT PROXYB_URL
 #   PROXYB_SPN PROXYB_PRINCIPAL KRBRIG_SRV_IP KRBRIG_DNS_IP KRBRIG_DNS_PORT KRBRIG_DNS_SEARCH
-#   KRBRIG_RESOLV_CONF KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_HOME_IP
+#   KRBRIG_RESOLV_CONF KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_PAC_HTTPS_BASE
+#   KRBRIG_CA_BUNDLE KRBRIG_HOME_IP
 #
 # Home network: krbrig_go_home [NS] works on the host side namespace NS (default: where the
 # rig's host link is, the root namespace or KG_NS). Unreachable routes for PROXY_IP, PROXYB_IP
@@ -141,7 +147,8 @@ pacrig_write_env() {
 	local v
 	for v in PROXYB_IP PROXYB_HOST PROXYB_PORT PROXYB_URL PROXYB_SPN PROXYB_PRINCIPAL \
 		KRBRIG_SRV_IP KRBRIG_DNS_IP KRBRIG_DNS_PORT KRBRIG_DNS_SEARCH KRBRIG_RESOLV_CONF \
-		KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_HOME_IP; do
+		KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_PAC_HTTPS_BASE KRBRIG_CA_BUNDLE \
+		KRBRIG_HOME_IP; do
 		[ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
 	done
 	return 0
@@ -402,13 +409,36 @@ krbrig_pacsrv_start() {
 	pacrig_addrs || return 1
 	export KRBRIG_PAC_HOST="wpad.$KRBRIG_DNS_SEARCH"
 	export KRBRIG_PAC_BASE="http://$KRBRIG_PAC_HOST" KRBRIG_PAC_URL="http://$KRBRIG_PAC_HOST/wpad.dat"
+	export KRBRIG_PAC_HTTPS_BASE="https://$KRBRIG_PAC_HOST" KRBRIG_CA_BUNDLE=$RIG/ca-bundle.crt
 	mkdir -p "$RIG/pac" && chmod 755 "$RIG/pac" || return 1
 	pacrig_add_lan "$KRBRIG_SRV_IP" || krbrig_die "the PAC server's address" || return 1
+	# the PAC server's certificate from the rig's CA (krbrig_origin made it)
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-subj "/CN=$KRBRIG_PAC_HOST" -keyout "$RIG/pacsrv.key" -out "$RIG/pacsrv.csr" \
+		>>"$RIG/logs/openssl.log" 2>&1 &&
+		printf 'subjectAltName=DNS:%s,IP:%s\nextendedKeyUsage=serverAuth\n' \
+			"$KRBRIG_PAC_HOST" "$KRBRIG_SRV_IP" >"$RIG/pacsrv.ext" &&
+		openssl x509 -req -in "$RIG/pacsrv.csr" -CA "$RIG/ca.pem" -CAkey "$RIG/ca.key" \
+			-CAcreateserial -days 2 -extfile "$RIG/pacsrv.ext" -out "$RIG/pacsrv.pem" \
+			>>"$RIG/logs/openssl.log" 2>&1 &&
+		cat /etc/ssl/certs/ca-certificates.crt "$RIG/ca.pem" >"$KRBRIG_CA_BUNDLE" &&
+		chmod 644 "$KRBRIG_CA_BUNDLE" ||
+		krbrig_die "the PAC server's certificate" "$RIG/logs/openssl.log" || return 1
 	rm -f "$RIG/pacsrv.ready"
 	krbrig_spawn "$KRBRIG_NS_PROXY" pacsrv "$KG_PYTHON" "$PACRIG_LIB_DIR/pac_server.py" \
-		--bind "$KRBRIG_SRV_IP" --port 80 --dir "$RIG/pac" --ready "$RIG/pacsrv.ready"
+		--bind "$KRBRIG_SRV_IP" --port 80 --https-port 443 --cert "$RIG/pacsrv.pem" \
+		--key "$RIG/pacsrv.key" --dir "$RIG/pac" --ready "$RIG/pacsrv.ready"
 	krbrig_wait_up pacsrv test -s "$RIG/pacsrv.ready" ||
 		krbrig_die "pac_server.py did not start" "$RIG/logs/pacsrv.out"
+}
+
+# krbrig_with_rig_ca CMD...: as root, CMD trusts the rig's CA through the system's own bundle
+# path (what libcurl verifies https against by default), in a private mount namespace.
+krbrig_with_rig_ca() {
+	# shellcheck disable=SC2016 # expanded by that sh
+	unshare -m --propagation private sh -c \
+		'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"' \
+		"$KRBRIG_CA_BUNDLE" "$@"
 }
 
 pacrig_pac_name() {
