@@ -15,8 +15,9 @@ exists; its first line then selects a misbehaviour:
     hang             read the request, then send nothing at all until the client gives up
     trickle          headers, then one byte of the body per second
 
-The same answers over HTTPS when --https-port is given. A missing NAME is 404. Every request is logged on stderr as "GET /NAME -> CODE MODE" so a test
-can count the fetches of a name (and see that a client gave up: "... closed after N bytes").
+The same answers over HTTPS when --https-port is given. A missing NAME is 404. Every request
+is logged on stderr as "GET /NAME -> CODE MODE" so a test can count the fetches of a name (and
+see that a client gave up: "... closed after N bytes").
 A stalled or hung answer ends when the client closes, or after 10 minutes.
 """
 
