@@ -315,8 +315,14 @@ i13_parts() {
 	kg_check "i13 home: proxy A is unreachable at once" proxy_unreachable_fast
 	kg_check "i13 home: the PAC server is unreachable" \
 		curl_rc_is 7 1000 "http://$KRBRIG_SRV_IP/wpad.dat"
+	kg_check "i13 home: the home DNS knows origin.test" getent_is origin.test "$ORIGIN_IP"
+	kg_check "i13 home: ... and not wpad (search home.test), nor wpad.corp.test" \
+		eval '! krbrig_with_resolv getent ahostsv4 wpad >/dev/null &&
+			! krbrig_with_resolv getent ahostsv4 wpad.corp.test >/dev/null'
 	kg_check "i13 office: krbrig_go_office" krbrig_go_office
 	kg_check "i13 office: no direct route to the origin again" direct_fails_fast
+	kg_check "i13 office: the office DNS again: 'wpad' -> $KRBRIG_SRV_IP" \
+		getent_is wpad "$KRBRIG_SRV_IP"
 	kg_check "i13 office: A, B and the PAC server serve again" eval \
 		'via_page A http://origin.test/ && via_page B http://origin.test/ && pac_fetch_is good.pac'
 	kg_check "i13 home (silent): proxy A does not answer, the origin does" eval \

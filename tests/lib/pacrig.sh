@@ -13,7 +13,8 @@
 #   "home" (krbrig_go_home):
 #   KRBRIG_HOME_IP --- veth ${KG_TEST_ID}m --- "origin" netns: ORIGIN_IP reached directly
 #
-#   PROXYB_IP = 198.18.i.1, KRBRIG_SRV_IP = 198.18.i.2, KRBRIG_HOME_IP = 198.18.i.3 (RFC 2544's
+#   PROXYB_IP = 198.18.i.1, KRBRIG_SRV_IP = 198.18.i.2, KRBRIG_HOME_IP = 198.18.i.3 and
+#   KRBRIG_HOME_DNS_IP = 198.18.i.4 (RFC 2544's
 #   benchmarking range: TEST-NET-2 and -3 are the slots' own, and TEST-NET-1 can be a real
 #   network: some CI machines have their uplink in 192.0.2.0/24). The rig's slot (held in the
 #   root namespace by krbrig.sh's lock and address) makes them unique among parallel rigs.
@@ -64,7 +65,7 @@
 # Exported (and appended to $RIG/env.sh): PROXYB_IP PROXYB_HOST PROXYB_PORT PROXYB_URL
 #   PROXYB_SPN PROXYB_PRINCIPAL KRBRIG_SRV_IP KRBRIG_DNS_IP KRBRIG_DNS_PORT KRBRIG_DNS_SEARCH
 #   KRBRIG_RESOLV_CONF KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_PAC_HTTPS_BASE
-#   KRBRIG_CA_BUNDLE KRBRIG_HOME_IP
+#   KRBRIG_CA_BUNDLE KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP
 #
 # Home network: krbrig_go_home [NS] works on the host side namespace NS (default: where the
 # rig's host link is, the root namespace or KG_NS). Unreachable routes for PROXY_IP, PROXYB_IP
@@ -72,7 +73,10 @@
 # the PAC server fail at once ("No route to host"); with KRBRIG_HOME_SILENT=1 the proxy
 # namespace's end of the link goes down instead, so SYNs are lost and connects time out. A veth
 # from NS straight into the origin namespace, with KRBRIG_HOME_IP and a route to ORIGIN_IP,
-# makes the origin directly reachable. In the root namespace that route replaces the rig's
+# makes the origin directly reachable. When the rig's DNS runs, a home DNS (dnsmasq in the
+# origin namespace on KRBRIG_HOME_DNS_IP, reached over that link) knows origin.test and nothing
+# of the office, and the rig's resolv.conf names it ("search home.test") until
+# krbrig_go_office. In the root namespace the route to the origin replaces the rig's
 # "unreachable ORIGIN_IP/32"; krbrig_go_office puts it back. With the host side in KG_NS only
 # KG_NS changes: the root namespace keeps its unreachable route throughout, so a stray direct
 # connection from the root namespace can never reach the origin (nor leave the machine).
@@ -101,7 +105,8 @@ pacrig_addrs() {
 	PROXYB_IP=198.18.$KRBRIG_SLOT.1
 	KRBRIG_SRV_IP=198.18.$KRBRIG_SLOT.2
 	KRBRIG_HOME_IP=198.18.$KRBRIG_SLOT.3
-	export PROXYB_IP KRBRIG_SRV_IP KRBRIG_HOME_IP
+	KRBRIG_HOME_DNS_IP=198.18.$KRBRIG_SLOT.4
+	export PROXYB_IP KRBRIG_SRV_IP KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP
 }
 
 # Where the rig's host link is: "" (the root namespace) or the namespace's name.
@@ -148,7 +153,7 @@ pacrig_write_env() {
 	for v in PROXYB_IP PROXYB_HOST PROXYB_PORT PROXYB_URL PROXYB_SPN PROXYB_PRINCIPAL \
 		KRBRIG_SRV_IP KRBRIG_DNS_IP KRBRIG_DNS_PORT KRBRIG_DNS_SEARCH KRBRIG_RESOLV_CONF \
 		KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_PAC_HTTPS_BASE KRBRIG_CA_BUNDLE \
-		KRBRIG_HOME_IP; do
+		KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP; do
 		[ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
 	done
 	return 0
@@ -348,8 +353,7 @@ $KRBRIG_SRV_IP wpad.$KRBRIG_DNS_SEARCH
 $PROXY_IP $KRBRIG_PROXY_HOST
 $PROXYB_IP $KRBRIG_PROXYB_HOST
 EOF
-	printf 'nameserver %s\nsearch %s\noptions timeout:1 attempts:2\n' \
-		"$KRBRIG_DNS_IP" "$KRBRIG_DNS_SEARCH" >"$KRBRIG_RESOLV_CONF"
+	pacrig_office_resolv
 	chmod 644 "$RIG/dns/hosts" "$KRBRIG_RESOLV_CONF"
 	chmod 755 "$RIG/dns"
 	pacrig_add_lan "$KRBRIG_SRV_IP" || krbrig_die "the DNS server's address" || return 1
@@ -505,14 +509,43 @@ krbrig_go_home() { # [NS]
 		pacrig_ip "$ns" link set "${KG_TEST_ID}m" up &&
 		ip -n "$KRBRIG_NS_ORIGIN" link set homeside up &&
 		ip -n "$KRBRIG_NS_ORIGIN" route replace "$KRBRIG_HOME_IP/32" dev homeside &&
-		pacrig_ip "$ns" route replace "$ORIGIN_IP/32" dev "${KG_TEST_ID}m" src "$KRBRIG_HOME_IP"
+		pacrig_ip "$ns" route replace "$ORIGIN_IP/32" dev "${KG_TEST_ID}m" src "$KRBRIG_HOME_IP" ||
+		return 1
+	[ -f "$RIG/dns.pid" ] || return 0
+	# The home router's DNS: origin.test and nothing of the office (wpad.corp.test is NXDOMAIN).
+	# The rig's resolv.conf is rewritten in place (same inode: the bind mounts of
+	# krbrig_with_resolv and kgc_use_rig_resolv see it), as DHCP at home would.
+	ip -n "$KRBRIG_NS_ORIGIN" addr add "$KRBRIG_HOME_DNS_IP/32" dev homeside &&
+		pacrig_ip "$ns" route replace "$KRBRIG_HOME_DNS_IP/32" dev "${KG_TEST_ID}m" \
+			src "$KRBRIG_HOME_IP" || return 1
+	krbrig_spawn "$KRBRIG_NS_ORIGIN" homedns dnsmasq --keep-in-foreground --log-facility=- \
+		--conf-file=/dev/null --no-resolv --no-hosts --no-poll --pid-file= --user=nobody \
+		--listen-address="$KRBRIG_HOME_DNS_IP" --bind-interfaces --port=53 \
+		--local-ttl="$KRBRIG_DNS_TTL" --log-queries --local=/#/ \
+		--host-record="$KRBRIG_ORIGIN_HOST,$ORIGIN_IP"
+	krbrig_wait_up homedns krbrig_listening_udp "$KRBRIG_NS_ORIGIN" 53 || return 1
+	printf 'nameserver %s\nsearch home.test\noptions timeout:1 attempts:2\n' \
+		"$KRBRIG_HOME_DNS_IP" >"$KRBRIG_RESOLV_CONF"
+}
+
+krbrig_listening_udp() { # NETNS PORT: a UDP socket bound to PORT there
+	ss -N "$1" -Hlun "sport = :$2" 2>/dev/null | grep -q .
+}
+
+pacrig_office_resolv() { # the office's resolv.conf, in place
+	printf 'nameserver %s\nsearch %s\noptions timeout:1 attempts:2\n' \
+		"$KRBRIG_DNS_IP" "$KRBRIG_DNS_SEARCH" >"$KRBRIG_RESOLV_CONF"
 }
 
 krbrig_go_office() { # [NS]
 	local ns ip
 	[ -f "$RIG/home" ] || return 0
 	if [ $# -gt 0 ]; then ns=$1; else ns=$(head -n1 "$RIG/home"); fi
-	# the link's removal takes the route to the origin with it
+	if [ -f "$RIG/homedns.pid" ]; then
+		krbrig_stop_pidfile homedns
+		pacrig_office_resolv || return 1
+	fi
+	# the link's removal takes the route to the origin (and to the home DNS) with it
 	pacrig_ip "$ns" link del "${KG_TEST_ID}m" 2>/dev/null
 	ip -n "$KRBRIG_NS_ORIGIN" route del "$KRBRIG_HOME_IP/32" 2>/dev/null
 	[ -n "$ns" ] || ip route replace unreachable "$ORIGIN_IP/32" || return 1
@@ -567,6 +600,7 @@ krbrig_i13_stop() {
 	krbrig_stop_pidfile proxyb
 	krbrig_stop_pidfile dns
 	krbrig_stop_pidfile pacsrv
+	krbrig_stop_pidfile homedns
 	if [ -f "$RIG/home" ]; then
 		ns=$(head -n1 "$RIG/home")
 		if [ -z "$ns" ]; then # the root namespace: put back what krbrig_stop removes
