@@ -48,6 +48,9 @@ kg_check "krbrig_go_home in the test namespace" krbrig_go_home
 out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/peer" 2>&1)
 kg_check "at home: https://origin.test/peer directly, from $KRBRIG_HOME_IP" \
 	test "$out" = "$KRBRIG_HOME_IP"
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "http://origin.test/peer" 2>&1)
+kg_check "at home: origin.test by name through the home DNS, directly" \
+	test "$out" = "$KRBRIG_HOME_IP"
 b_lines=$(kgc_access_lines_of B)
 kg_check "krbrig_go_office" krbrig_go_office
 out=$(kgc_curl "$U" -m 10 -o /dev/null -w '%{http_code}' "http://$ORIGIN_HOST/" 2>/dev/null)
