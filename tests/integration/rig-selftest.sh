@@ -238,6 +238,11 @@ i13_parts() {
 	kg_check "i13 dns: the query log names the queries" krbrig_dns_log_has 'query\[A\] wpad\.test '
 	kg_check "i13 dns: 'wpad' with the rig's resolv.conf on the host -> $KRBRIG_SRV_IP" \
 		getent_is wpad "$KRBRIG_SRV_IP"
+	kg_check "i13 dns: search eng.corp.test: 'wpad' is not found there, wpad.corp.test is" eval \
+		'krbrig_dns_search eng.corp.test && ! krbrig_with_resolv getent ahostsv4 wpad &&
+			getent_is wpad.corp.test "$KRBRIG_SRV_IP"'
+	kg_check "i13 dns: search corp.test again" \
+		eval 'krbrig_dns_search corp.test && getent_is wpad "$KRBRIG_SRV_IP"'
 	kg_check "i13 dns: the system's /etc/resolv.conf is untouched" \
 		eval '! grep -q "$KRBRIG_SRV_IP" /etc/resolv.conf'
 

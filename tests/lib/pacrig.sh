@@ -43,8 +43,10 @@
 #   krbrig_proxy_log A|B, krbrig_access_log_has [A|B] REGEX        (in krbrig.sh)
 #   krbrig_proxy_curl_via A|B UID CCACHE curl-args...   curl through that proxy with Negotiate
 #   krbrig_dns_start, krbrig_dns_add NAME IP, krbrig_dns_del NAME, krbrig_dns_query NAME,
-#   krbrig_dns_log_has REGEX                (KRBRIG_DNS_SEARCH and KRBRIG_DNS_TTL: set them
-#                                           before krbrig_dns_start to change the defaults)
+#   krbrig_dns_log_has REGEX                (KRBRIG_DNS_SEARCH, KRBRIG_WPAD_DOMAIN (where the
+#                                           wpad record is; the search domain by default) and
+#                                           KRBRIG_DNS_TTL: set before krbrig_dns_start)
+#   krbrig_dns_search DOMAIN                another search domain in the rig's resolv.conf
 #   krbrig_with_resolv CMD...               CMD (root) with /etc/resolv.conf = the rig's one, in
 #                                           a private mount namespace (the system's is untouched)
 #   krbrig_pacsrv_start                     the PAC server (tests/lib/pac_server.py), on
@@ -349,7 +351,7 @@ krbrig_dns_start() {
 	mkdir -p "$RIG/dns" || return 1
 	cat >"$RIG/dns/hosts" <<EOF
 $ORIGIN_IP $KRBRIG_ORIGIN_HOST
-$KRBRIG_SRV_IP wpad.$KRBRIG_DNS_SEARCH
+$KRBRIG_SRV_IP wpad.${KRBRIG_WPAD_DOMAIN:-$KRBRIG_DNS_SEARCH}
 $PROXY_IP $KRBRIG_PROXY_HOST
 $PROXYB_IP $KRBRIG_PROXYB_HOST
 EOF
@@ -395,6 +397,14 @@ krbrig_dns_del() { # NAME: every address of NAME given by the hosts file goes (N
 	kg_wait_for 50 eval '[ "$(krbrig_dns_query "$PACRIG_DNS_NAME")" = NXDOMAIN ]'
 }
 
+# krbrig_dns_search DOMAIN: the office resolv.conf's search domain from now on (rewritten in
+# place; at home it applies from krbrig_go_office on). For the WPAD walk: the wpad record stays
+# at wpad.KRBRIG_WPAD_DOMAIN (the search domain given at krbrig_dns_start by default).
+krbrig_dns_search() {
+	export KRBRIG_DNS_SEARCH=$1
+	[ -f "$RIG/home" ] || pacrig_office_resolv
+}
+
 krbrig_dns_log_has() { # REGEX: a line of dnsmasq's query log matches (grep -E)
 	grep -Eq -- "$1" "$RIG/logs/dns.out"
 }
@@ -411,7 +421,7 @@ krbrig_with_resolv() {
 
 krbrig_pacsrv_start() {
 	pacrig_addrs || return 1
-	export KRBRIG_PAC_HOST="wpad.$KRBRIG_DNS_SEARCH"
+	export KRBRIG_PAC_HOST="wpad.${KRBRIG_WPAD_DOMAIN:-$KRBRIG_DNS_SEARCH}"
 	export KRBRIG_PAC_BASE="http://$KRBRIG_PAC_HOST" KRBRIG_PAC_URL="http://$KRBRIG_PAC_HOST/wpad.dat"
 	export KRBRIG_PAC_HTTPS_BASE="https://$KRBRIG_PAC_HOST" KRBRIG_CA_BUNDLE=$RIG/ca-bundle.crt
 	mkdir -p "$RIG/pac" && chmod 755 "$RIG/pac" || return 1
