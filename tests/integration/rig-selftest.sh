@@ -99,6 +99,7 @@ flavour() {
 		ip netns exec "$KRBRIG_NS_PROXY" curl -sS -m 5 -o /dev/null "http://$ORIGIN_IP/"
 
 	[ "$mode" = squid ] && i13_parts && i13_in_netns
+	[ "$mode" = apache ] && i13_with_apache
 
 	LAST_RIG=$RIG LAST_ORIGIN_IP=$ORIGIN_IP LAST_PROXY_IP=$PROXY_IP # krbrig_stop clears RIG
 	t0=$(krbrig_now_ms)
@@ -371,6 +372,17 @@ kdc_only() {
 	krbrig_stop
 }
 
+
+# With Apache as proxy A: Squid B next to it, and A killed and started again.
+i13_with_apache() {
+	kg_check "i13 apache: krbrig_i13_start proxyb" krbrig_i13_start proxyb
+	kg_check "i13 apache: https://origin.test/ through B and through A" \
+		eval 'via_page B https://origin.test/ && via_page A https://origin.test/'
+	kg_check "i13 apache: A killed, refused; B serves" eval \
+		'krbrig_proxy_kill A && via_fails A 7 && via_page B http://origin.test/'
+	kg_check "i13 apache: A started again, serves" \
+		eval 'krbrig_proxy_start A && via_page A https://origin.test/'
+}
 
 in_ns() { # CMD...: in the test namespace, with the rig's resolv.conf
 	krbrig_with_resolv ip netns exec "$KG_NS" "$@"

@@ -261,12 +261,15 @@ pacrig_proxy_listening() { # IP: a listener on IP:3128 in the proxy namespace
 		grep -q -- " $1:$KRBRIG_PROXY_PORT "
 }
 
-krbrig_proxy_start() { # A|B (Squid only)
+krbrig_proxy_start() { # A|B
 	local name ip conf
 	name=$(pacrig_proxy_name "$1") && ip=$(pacrig_proxy_ip "$1") || return 1
 	if [ -f "$RIG/$name.pid" ] && krbrig_alive "$(cat "$RIG/$name.pid")"; then return 0; fi
-	if [ "$name" = proxy ]; then
-		[ "$KRBRIG_MODE" = squid ] || { echo "pacrig: proxy A is $KRBRIG_MODE" >&2; return 1; }
+	if [ "$name" = proxy ] && [ "$KRBRIG_MODE" = apache ]; then
+		rm -f "$RIG/logs/httpd.pid"
+		krbrig_apache && krbrig_wait_up proxy pacrig_proxy_listening "$ip"
+		return
+	elif [ "$name" = proxy ]; then
 		conf=$RIG/squid.conf
 		rm -f "$RIG/logs/squid.pid"
 	else
@@ -277,14 +280,18 @@ krbrig_proxy_start() { # A|B (Squid only)
 	krbrig_wait_up "$name" pacrig_proxy_listening "$ip"
 }
 
-krbrig_proxy_kill() { # A|B [SIGNAL]: that proxy's PID only; its helpers exit on their own
-	local name f pid i
+# krbrig_proxy_kill A|B [SIGNAL]: signal that proxy's PID. With KILL (the default) its child
+# processes too, by their PIDs: Apache's workers would go on serving on the inherited socket,
+# Squid's helpers would linger. Other signals (TERM) let the proxy end its children itself.
+krbrig_proxy_kill() {
+	local name f pid i sig=${2:-KILL} kids=()
 	name=$(pacrig_proxy_name "$1") || return 1
 	f="$RIG/$name.pid"
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
 	disown "$pid" 2>/dev/null # no "Killed" job notice in the test's output
-	kill "-${2:-KILL}" "$pid" 2>/dev/null
+	[ "$sig" = KILL ] && mapfile -t kids < <(ps -o pid= --ppid "$pid" 2>/dev/null)
+	kill "-$sig" "$pid" ${kids[@]+"${kids[@]}"} 2>/dev/null
 	for ((i = 0; i < 100; i++)); do
 		krbrig_alive "$pid" || break
 		sleep 0.05
