@@ -218,7 +218,7 @@ kgc_use_rig_resolv() {
 kgc_write_config_proxy() {
 	kgc_write_config || return 1
 	"$KG_PYTHON" - "$KG_CONF" "$@" <<'PYEND' || return 1
-import re, sys
+import sys
 path, lines = sys.argv[1], sys.argv[2:]
 keys = {l.split("=", 1)[0].strip() for l in lines}
 out, in_proxy = [], False

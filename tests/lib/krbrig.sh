@@ -29,12 +29,16 @@
 #
 # API: krbrig_start [squid|apache|kdc-only]; krbrig_add_user NAME PW;
 #      krbrig_kinit_as UID NAME PW CCACHE [kinit options]; krbrig_kdc_stop; krbrig_kdc_start;
-#      krbrig_access_log (alias krbrig_squid_log); krbrig_stop.
+#      krbrig_access_log (alias krbrig_squid_log); krbrig_access_log_has [A|B] REGEX;
+#      krbrig_proxy_log A|B; krbrig_squid_conf IP HOST KEYTAB LOGDIR [ACCEPT]; krbrig_stop.
+# The PAC/WPAD parts (issue 13: a second Squid, DNS, a PAC server, a home network, two homes)
+# are opt-in additions in tests/lib/pacrig.sh; krbrig_stop stops them too.
 # krbrig_start must run in the test's shell (not in $(...)): it exports the variables below,
 # also written to $RIG/env.sh, and registers krbrig_stop with kg_on_exit.
 #   RIG KRBRIG_MODE REALM KRB5_CONFIG KRB5_KDC_PROFILE KRB5RCACHEDIR KDC_ADDR KDC_PORT
 #   PROXY_IP PROXY_PORT PROXY_HOST PROXY_SPN PROXY_URL PROXY_PRINCIPAL HOST_IP
 #   ORIGIN_IP ORIGIN_HOST ORIGIN_CA KRBRIG_CCDIR KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN
+#   KRBRIG_SLOT (i above; the other rig parts derive their addresses from it)
 # $RIG/kg-proxy.conf holds the matching proxy/kerberos sections of kernelgatekeeper.conf.
 
 KRBRIG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
