@@ -306,6 +306,13 @@ i13_parts() {
 		'krbrig_pac_mode wpad.dat redirect /good.pac && echo "$pac" | krbrig_pac_serve good.pac &&
 		[ "$(pac_curl -m 5 -L "$KRBRIG_PAC_URL")" = "$pac" ]'
 	krbrig_pac_mode wpad.dat plain
+	kg_check "i13 leases: networkd's OPTION_252 holds the URL (hex)" eval \
+		'krbrig_lease_networkd "$RIG/leases/networkd" 7 "$KRBRIG_PAC_URL" &&
+		[ "$(unhex "$(sed -n "s/^OPTION_252=//p" "$RIG/leases/networkd/7")")" = "$KRBRIG_PAC_URL" ]'
+	kg_check "i13 leases: dhclient's lease block, option wpad and a future expiry" eval \
+		'krbrig_lease_dhclient "$RIG/leases/dhcp/dhclient.leases" "$KRBRIG_PAC_URL" &&
+		grep -qx "  option wpad \"$KRBRIG_PAC_URL\";" "$RIG/leases/dhcp/dhclient.leases" &&
+		grep -q "^  expire [0-6] $(date -u -d "+1 day" +%Y/%m/%d) " "$RIG/leases/dhcp/dhclient.leases"'
 	kg_check "i13 pac: https with the rig's CA in the system bundle's place" eval \
 		'[ "$(krbrig_with_rig_ca curl -sS --noproxy "*" -m 5 \
 			--resolve "$KRBRIG_PAC_HOST:443:$KRBRIG_SRV_IP" \
@@ -382,6 +389,10 @@ i13_with_apache() {
 		'krbrig_proxy_kill A && via_fails A 7 && via_page B http://origin.test/'
 	kg_check "i13 apache: A started again, serves" \
 		eval 'krbrig_proxy_start A && via_page A https://origin.test/'
+}
+
+unhex() { # HEX: the bytes
+	"$KG_PYTHON" -c 'import sys; sys.stdout.write(bytes.fromhex(sys.argv[1]).decode())' "$1"
 }
 
 in_ns() { # CMD...: in the test namespace, with the rig's resolv.conf

@@ -60,6 +60,8 @@
 #   krbrig_pac_mode NAME MODE [ARG]         misbehave: stall | hang | trickle | status CODE |
 #                                           redirect TARGET | plain (see pac_server.py)
 #   krbrig_pac_fetches NAME                 how many GETs of NAME the server answered
+#   krbrig_lease_networkd DIR IFINDEX URL   DHCP leases with option 252 = URL, in the formats
+#   krbrig_lease_dhclient FILE URL [EXPIRE] of src/client/route/wpad.h (networkd, dhclient)
 #   krbrig_go_home [NS], krbrig_go_office [NS]   off the corporate network and back (below)
 #   krbrig_two_homed [NS]                   two links for the myIpAddress test (below)
 #   krbrig_lan_routes [NS]                  the routes to PROXYB_IP and KRBRIG_SRV_IP on the host
@@ -502,6 +504,49 @@ krbrig_pac_mode() {
 
 krbrig_pac_fetches() { # NAME: GET requests for /NAME answered so far (any status)
 	grep -c "^GET /$1 -> " "$RIG/logs/pacsrv.out" 2>/dev/null || true
+}
+
+# --- DHCP option 252 lease files (the formats src/client/route/wpad.h reads) -------------------
+
+# krbrig_lease_networkd DIR IFINDEX URL: a systemd-networkd lease DIR/IFINDEX whose option 252
+# (OPTION_252=, hex of the raw bytes) is URL; DIR is made when missing.
+krbrig_lease_networkd() {
+	local hex
+	mkdir -p "$1" || return 1
+	hex=$(printf '%s' "$3" | od -An -v -tx1 | tr -d ' \n')
+	cat >"$1/$2.tmp" <<EOF || return 1
+# This is private data. Do not parse.
+ADDRESS=$HOST_IP
+NETMASK=255.255.255.252
+SERVER_ADDRESS=$PROXY_IP
+LIFETIME=3600
+DOMAINNAME=$KRBRIG_DNS_SEARCH
+OPTION_252=$hex
+EOF
+	mv "$1/$2.tmp" "$1/$2"
+}
+
+# krbrig_lease_dhclient FILE URL [EXPIRE]: one more lease block at the end of the ISC dhclient
+# (or NetworkManager dhclient-*.lease) FILE, with option wpad URL, expiring at EXPIRE (a date(1)
+# expression; "+1 day" by default, "-1 hour" gives an expired lease). URL is written between
+# quotes as it is: no quotes or backslashes in it.
+krbrig_lease_dhclient() {
+	local when
+	when=$(date -u -d "${3:-+1 day}" '+%w %Y/%m/%d %H:%M:%S') || return 1
+	mkdir -p "$(dirname "$1")" || return 1
+	cat >>"$1" <<EOF
+lease {
+  interface "${KG_TEST_ID}h";
+  fixed-address $HOST_IP;
+  option subnet-mask 255.255.255.252;
+  option dhcp-server-identifier $PROXY_IP;
+  option domain-name "$KRBRIG_DNS_SEARCH";
+  option wpad "$2";
+  renew $when;
+  rebind $when;
+  expire $when;
+}
+EOF
 }
 
 # --- home network ------------------------------------------------------------------------------
