@@ -225,9 +225,9 @@ i13_parts() {
 	# DNS, asked directly and through glibc with the rig's resolv.conf (search corp.test)
 	kg_check "i13 dns: wpad.$KRBRIG_DNS_SEARCH -> $KRBRIG_SRV_IP, TTL $KRBRIG_DNS_TTL" \
 		dns_is "wpad.$KRBRIG_DNS_SEARCH" "$KRBRIG_SRV_IP $KRBRIG_DNS_TTL"
-	kg_check "i13 dns: origin.test and a.b.intranet.test -> the origin" \
+	kg_check "i13 dns: origin.test -> the origin, a.b.intranet.test -> the intranet server" \
 		eval 'dns_is origin.test "$ORIGIN_IP $KRBRIG_DNS_TTL" &&
-			dns_is a.b.intranet.test "$ORIGIN_IP $KRBRIG_DNS_TTL"'
+			dns_is a.b.intranet.test "$KRBRIG_INTRANET_IP $KRBRIG_DNS_TTL"'
 	kg_check "i13 dns: the proxies' names" eval 'dns_is "$PROXY_HOST" "$PROXY_IP $KRBRIG_DNS_TTL" &&
 		dns_is "$PROXYB_HOST" "$PROXYB_IP $KRBRIG_DNS_TTL"'
 	kg_check "i13 dns: unknown names are NXDOMAIN (wpad.test, example.com), nothing forwarded" \
@@ -246,6 +246,14 @@ i13_parts() {
 		eval 'krbrig_dns_search corp.test && getent_is wpad "$KRBRIG_SRV_IP"'
 	kg_check "i13 dns: the system's /etc/resolv.conf is untouched" \
 		eval '! grep -q "$KRBRIG_SRV_IP" /etc/resolv.conf'
+
+	# the intranet: directly from the host side, and through a proxy
+	kg_check "i13 intranet: http by name and verified https, directly from $HOST_IP" eval \
+		'[ "$(pac_curl -m 5 http://www.intranet.test/peer)" = "$HOST_IP" ] &&
+		[ "$(krbrig_with_rig_ca curl -sS --noproxy "*" -m 5 \
+			--resolve "www.intranet.test:443:$KRBRIG_INTRANET_IP" https://www.intranet.test/)" = \
+			"kgtest origin: hello" ]'
+	kg_check "i13 intranet: through proxy A too" via_page A http://www.intranet.test/
 
 	# proxy B: Negotiate, its own log; both Squids resolve through the rig's DNS
 	kg_check "i13 proxy B: GET http://b.web.test/ with Negotiate" via_page B http://b.web.test/

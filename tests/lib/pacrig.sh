@@ -8,13 +8,16 @@
 #   host side (root netns or KG_NS)       "proxy" netns (the corporate LAN)
 #   HOST_IP ---------- veth -----------   PROXY_IP       Squid A :3128, KDC :88   (the rig's)
 #     route PROXYB_IP/32 via PROXY_IP     PROXYB_IP      Squid B :3128 (proxyb.kgtest.local)
-#     route KRBRIG_SRV_IP/32 via ...      KRBRIG_SRV_IP  dnsmasq :53, PAC server :80
+#     route KRBRIG_SRV_IP/32 via ...      KRBRIG_SRV_IP  dnsmasq :53, PAC server :80, :443
 #                                                        (wpad.corp.test)
+#     route KRBRIG_INTRANET_IP/32 via ... KRBRIG_INTRANET_IP  an intranet web server :80, :443
+#                                                        (origin.py: *.intranet.test, reached
+#                                                        directly or through either proxy)
 #   "home" (krbrig_go_home):
 #   KRBRIG_HOME_IP --- veth ${KG_TEST_ID}m --- "origin" netns: ORIGIN_IP reached directly
 #
-#   PROXYB_IP = 198.18.i.1, KRBRIG_SRV_IP = 198.18.i.2, KRBRIG_HOME_IP = 198.18.i.3 and
-#   KRBRIG_HOME_DNS_IP = 198.18.i.4 (RFC 2544's
+#   PROXYB_IP = 198.18.i.1, KRBRIG_SRV_IP = 198.18.i.2, KRBRIG_HOME_IP = 198.18.i.3,
+#   KRBRIG_HOME_DNS_IP = 198.18.i.4 and KRBRIG_INTRANET_IP = 198.18.i.5 (RFC 2544's
 #   benchmarking range: TEST-NET-2 and -3 are the slots' own, and TEST-NET-1 can be a real
 #   network: some CI machines have their uplink in 192.0.2.0/24). The rig's slot (held in the
 #   root namespace by krbrig.sh's lock and address) makes them unique among parallel rigs.
@@ -23,13 +26,15 @@
 #
 # DNS (dnsmasq, authoritative for everything: names it does not know are NXDOMAIN, nothing is
 # forwarded; TTL KRBRIG_DNS_TTL, 60 s by default):
-#   origin.test -> ORIGIN_IP; *.intranet.test and *.web.test -> ORIGIN_IP (the origin's
-#   certificate covers both); wpad.corp.test -> KRBRIG_SRV_IP; proxy.kgtest.local -> PROXY_IP;
+#   origin.test and *.web.test -> ORIGIN_IP, reached only through a proxy; *.intranet.test ->
+#   KRBRIG_INTRANET_IP, on the LAN, reached directly too (a PAC's DIRECT for the intranet works);
+#   the origin's certificate covers both domains; wpad.corp.test -> KRBRIG_SRV_IP;
+#   proxy.kgtest.local -> PROXY_IP;
 #   proxyb.kgtest.local -> PROXYB_IP; more with krbrig_dns_add NAME IP.
 #   $KRBRIG_RESOLV_CONF: "nameserver KRBRIG_SRV_IP", "search corp.test" (KRBRIG_DNS_SEARCH).
 #
 # API (after krbrig_start, in the test's shell; every function returns non-zero on failure):
-#   krbrig_i13_start [proxyb] [dns] [pac]   the parts named (all three without arguments)
+#   krbrig_i13_start [dns] [proxyb] [pac] [intranet]   the parts named (all without arguments)
 #   krbrig_proxyb_start                     Squid B: principal HTTP/proxyb.kgtest.local, own
 #                                           keytab, squid.conf ($RIG/squidb.conf), logs in
 #                                           $RIG/logs/b; SYN counters for A and B
@@ -55,6 +60,7 @@
 #   krbrig_with_rig_ca CMD...               CMD (root) with the system's CA bundle plus the
 #                                           rig's CA as /etc/ssl/certs/ca-certificates.crt
 #                                           (private mount namespace, like krbrig_with_resolv)
+#   krbrig_intranet_start                   the intranet server (tests/lib/origin.py's pages)
 #   krbrig_pac_serve NAME <<'EOF' ... EOF   serve stdin as http://wpad.corp.test/NAME
 #   krbrig_pac_serve_big NAME [BYTES]       a valid PAC of BYTES (2 MiB) bytes, mostly comment
 #   krbrig_pac_mode NAME MODE [ARG]         misbehave: stall | hang | trickle | status CODE |
@@ -69,7 +75,7 @@
 # Exported (and appended to $RIG/env.sh): PROXYB_IP PROXYB_HOST PROXYB_PORT PROXYB_URL
 #   PROXYB_SPN PROXYB_PRINCIPAL KRBRIG_SRV_IP KRBRIG_DNS_IP KRBRIG_DNS_PORT KRBRIG_DNS_SEARCH
 #   KRBRIG_RESOLV_CONF KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_PAC_HTTPS_BASE
-#   KRBRIG_CA_BUNDLE KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP
+#   KRBRIG_CA_BUNDLE KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP KRBRIG_INTRANET_IP
 #
 # Home network: krbrig_go_home [NS] works on the host side namespace NS (default: where the
 # rig's host link is, the root namespace or KG_NS). Unreachable routes for PROXY_IP, PROXYB_IP
@@ -110,7 +116,8 @@ pacrig_addrs() {
 	KRBRIG_SRV_IP=198.18.$KRBRIG_SLOT.2
 	KRBRIG_HOME_IP=198.18.$KRBRIG_SLOT.3
 	KRBRIG_HOME_DNS_IP=198.18.$KRBRIG_SLOT.4
-	export PROXYB_IP KRBRIG_SRV_IP KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP
+	KRBRIG_INTRANET_IP=198.18.$KRBRIG_SLOT.5
+	export PROXYB_IP KRBRIG_SRV_IP KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP KRBRIG_INTRANET_IP
 }
 
 # Where the rig's host link is: "" (the root namespace) or the namespace's name.
@@ -157,7 +164,7 @@ pacrig_write_env() {
 	for v in PROXYB_IP PROXYB_HOST PROXYB_PORT PROXYB_URL PROXYB_SPN PROXYB_PRINCIPAL \
 		KRBRIG_SRV_IP KRBRIG_DNS_IP KRBRIG_DNS_PORT KRBRIG_DNS_SEARCH KRBRIG_RESOLV_CONF \
 		KRBRIG_PAC_HOST KRBRIG_PAC_BASE KRBRIG_PAC_URL KRBRIG_PAC_HTTPS_BASE KRBRIG_CA_BUNDLE \
-		KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP; do
+		KRBRIG_HOME_IP KRBRIG_HOME_DNS_IP KRBRIG_INTRANET_IP; do
 		[ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
 	done
 	return 0
@@ -166,7 +173,7 @@ pacrig_write_env() {
 krbrig_i13_start() { # [proxyb] [dns] [pac]
 	local part t0
 	t0=$(krbrig_now_ms)
-	[ $# -gt 0 ] || set -- dns proxyb pac
+	[ $# -gt 0 ] || set -- dns proxyb pac intranet
 	pacrig_addrs || return 1
 	# routes to 198.18.i.x on the host side must not capture a network this machine really has
 	# (other rigs' own addresses and routes there are on their kgtNh/kgtNm links, or unreachable)
@@ -181,8 +188,9 @@ krbrig_i13_start() { # [proxyb] [dns] [pac]
 		proxyb) krbrig_proxyb_start ;;
 		dns) krbrig_dns_start ;;
 		pac) krbrig_pacsrv_start ;;
+		intranet) krbrig_intranet_start ;;
 		*)
-			echo "krbrig_i13_start: unknown part '$part' (proxyb|dns|pac)" >&2
+			echo "krbrig_i13_start: unknown part '$part' (dns|proxyb|pac|intranet)" >&2
 			false
 			;;
 		esac || return 1
@@ -374,7 +382,7 @@ EOF
 		--listen-address="$KRBRIG_DNS_IP" --listen-address=127.0.0.1 --bind-interfaces \
 		--port="$KRBRIG_DNS_PORT" --local-ttl="$KRBRIG_DNS_TTL" --log-queries \
 		--addn-hosts="$RIG/dns/hosts" --local=/#/ \
-		--address="/intranet.test/$ORIGIN_IP" --address="/web.test/$ORIGIN_IP"
+		--address="/intranet.test/$KRBRIG_INTRANET_IP" --address="/web.test/$ORIGIN_IP"
 	krbrig_wait_up dns eval 'krbrig_dns_query "$KRBRIG_PROXY_HOST" >/dev/null' ||
 		krbrig_die "dnsmasq does not answer on $KRBRIG_DNS_IP:$KRBRIG_DNS_PORT" \
 			"$RIG/logs/dns.out"
@@ -424,6 +432,19 @@ krbrig_with_resolv() {
 	# shellcheck disable=SC2016 # expanded by that sh
 	unshare -m --propagation private sh -c \
 		'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$KRBRIG_RESOLV_CONF" "$@"
+}
+
+# --- the intranet server ---------------------------------------------------------------------
+
+krbrig_intranet_start() {
+	pacrig_addrs || return 1
+	pacrig_add_lan "$KRBRIG_INTRANET_IP" || krbrig_die "the intranet server's address" || return 1
+	rm -f "$RIG/intranet.ready"
+	krbrig_spawn "$KRBRIG_NS_PROXY" intranet "$KG_PYTHON" "$KRBRIG_LIB_DIR/origin.py" serve \
+		--bind "$KRBRIG_INTRANET_IP" --http-port 80 --https-port 443 \
+		--cert "$RIG/origin.pem" --key "$RIG/origin.key" --ready "$RIG/intranet.ready"
+	krbrig_wait_up intranet test -s "$RIG/intranet.ready" ||
+		krbrig_die "the intranet server (origin.py) did not start" "$RIG/logs/intranet.out"
 }
 
 # --- the PAC server ------------------------------------------------------------------------------
@@ -605,6 +626,7 @@ krbrig_go_office() { # [NS]
 	if [ $# -gt 0 ]; then ns=$1; else ns=$(head -n1 "$RIG/home"); fi
 	if [ -f "$RIG/homedns.pid" ]; then
 		krbrig_stop_pidfile homedns
+	krbrig_stop_pidfile intranet
 		pacrig_office_resolv || return 1
 	fi
 	# the link's removal takes the route to the origin (and to the home DNS) with it
@@ -663,6 +685,7 @@ krbrig_i13_stop() {
 	krbrig_stop_pidfile dns
 	krbrig_stop_pidfile pacsrv
 	krbrig_stop_pidfile homedns
+	krbrig_stop_pidfile intranet
 	if [ -f "$RIG/home" ]; then
 		ns=$(head -n1 "$RIG/home")
 		if [ -z "$ns" ]; then # the root namespace: put back what krbrig_stop removes
