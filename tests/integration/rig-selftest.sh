@@ -344,8 +344,9 @@ i13_parts() {
 	kg_check "i13 office: no direct route to the origin again" direct_fails_fast
 	kg_check "i13 office: the office DNS again: 'wpad' -> $KRBRIG_SRV_IP" \
 		getent_is wpad "$KRBRIG_SRV_IP"
-	kg_check "i13 office: A, B and the PAC server serve again" eval \
-		'via_page A http://origin.test/ && via_page B http://origin.test/ && pac_fetch_is good.pac'
+	kg_check "i13 office: A, B, the PAC server and the intranet serve again" eval \
+		'via_page A http://origin.test/ && via_page B http://origin.test/ &&
+		pac_fetch_is good.pac && [ "$(pac_curl -m 5 http://www.intranet.test/peer)" = "$HOST_IP" ]'
 	kg_check "i13 home (silent): proxy A does not answer, the origin does" eval \
 		'KRBRIG_HOME_SILENT=1 krbrig_go_home && proxy_times_out && origin_direct'
 	kg_check "i13 office (after silent): A serves, no direct route" eval \

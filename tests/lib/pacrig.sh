@@ -626,7 +626,6 @@ krbrig_go_office() { # [NS]
 	if [ $# -gt 0 ]; then ns=$1; else ns=$(head -n1 "$RIG/home"); fi
 	if [ -f "$RIG/homedns.pid" ]; then
 		krbrig_stop_pidfile homedns
-	krbrig_stop_pidfile intranet
 		pacrig_office_resolv || return 1
 	fi
 	# the link's removal takes the route to the origin (and to the home DNS) with it
