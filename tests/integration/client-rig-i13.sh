@@ -5,8 +5,11 @@
 # https), which B resolves through the rig's DNS; at home (krbrig_go_home) with proxy.type
 # none the relay reaches the origin directly from the home address, and back at the office
 # the origin is out of reach again.
-# Proves that the rig's parts fit the client tests' harness (kgc_move_host_side, the cgroup,
-# the service) the way the issue-13 tests will use them.
+# Then proxy.type wpad: WPAD by the rig's DNS finds its PAC, whose host rules are seen in the
+# right Squid's log (each proxy with its own principal) or in none for the intranet's DIRECT;
+# with A killed, new connections fail over to B and A is skipped (no SYN). Proves that the
+# rig's parts fit the client tests' harness (kgc_move_host_side, the cgroup, the service) the
+# way the issue-13 tests use them.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
 kg_require_cmd nsenter dnsmasq nft unshare
@@ -22,6 +25,9 @@ KGC_SPN=$PROXYB_SPN
 kgc_write_config_proxy "url = \"$PROXYB_URL\";"
 # (the client takes its configuration from the service, started by kgc_setup with A's)
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" || exit 99
+# (the PAC evaluator of this build, not an installed one; unused until proxy.type wpad)
+kg_uid_path "$top_builddir/src/pac/kernelgatekeeper-pac" PAC_EVALUATOR
+KGC_CLIENT_ENV="KG_PAC_EVALUATOR=$PAC_EVALUATOR"
 kgc_start_client "$U" || exit 99
 a_lines=$(kgc_access_lines_of A)
 out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
@@ -62,4 +68,47 @@ out=$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)
 kg_check "back through proxy B" test "$out" = "$PAGE"
 kg_check "B's access log: the new CONNECT" \
 	kgc_access_since_of B "$b_lines" "CONNECT $ORIGIN_HOST:443 alice@$REALM"
+
+# --- proxy.type wpad: the PAC found by WPAD (DNS), its rules, failover ----------------------
+krbrig_pac_serve wpad.dat <<'PAC'
+function FindProxyForURL(url, host) {
+	if (dnsDomainIs(host, ".intranet.test")) return "DIRECT";
+	if (dnsDomainIs(host, ".web.test")) return "PROXY proxyb.kgtest.local:3128";
+	return "PROXY proxy.kgtest.local:3128; PROXY proxyb.kgtest.local:3128";
+}
+PAC
+KGC_PROXY_TYPE=wpad kgc_write_config_proxy 'wpad_url = "";'
+# no kerberos.spn: each proxy's principal comes from its name in the PAC
+sed -i '/^\tspn = /d' "$KG_CONF"
+kg_check "reload to proxy.type wpad, wpad_url empty" kgc_reload
+kg_check "WPAD: the PAC at wpad.$KRBRIG_DNS_SEARCH is fetched and loaded" \
+	kg_wait_for 100 grep -q "PAC $KRBRIG_PAC_URL loaded" "$(kgc_client_log "$U")"
+kg_check "WPAD: the rig's DNS was asked for wpad.$KRBRIG_DNS_SEARCH" \
+	krbrig_dns_log_has "query\[A\] wpad\.$KRBRIG_DNS_SEARCH "
+a_lines=$(kgc_access_lines_of A)
+b_lines=$(kgc_access_lines_of B)
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "https://$ORIGIN_HOST/" 2>&1)
+kg_check "PAC: https://origin.test/ (the rest: A, then B)" test "$out" = "$PAGE"
+kg_check "PAC: ... in A's log, by alice" \
+	kgc_access_since_of A "$a_lines" "CONNECT $ORIGIN_HOST:443 alice@$REALM"
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "https://b.web.test/" 2>&1)
+kg_check "PAC: https://b.web.test/ (*.web.test: B)" test "$out" = "$PAGE"
+kg_check "PAC: ... in B's log, by alice (B's own principal)" \
+	kgc_access_since_of B "$b_lines" "CONNECT b\.web\.test:443 alice@$REALM"
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "https://www.intranet.test/peer" 2>&1)
+kg_check "PAC: https://www.intranet.test/ DIRECT, from $HOST_IP" test "$out" = "$HOST_IP"
+no_intranet_in_logs() {
+	! kgc_access_since_of A "$a_lines" intranet && ! kgc_access_since_of B "$b_lines" intranet
+}
+kg_check "PAC: the intranet in neither proxy's log" no_intranet_in_logs
+kg_check "failover: krbrig_proxy_kill A" krbrig_proxy_kill A
+b_lines=$(kgc_access_lines_of B)
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "https://$ORIGIN_HOST/" 2>&1)
+kg_check "failover: with A dead, https://origin.test/ through B" test "$out" = "$PAGE"
+kg_check "failover: ... in B's log" \
+	kgc_access_since_of B "$b_lines" "CONNECT $ORIGIN_HOST:443 alice@$REALM"
+syn_a=$(krbrig_syn_count A)
+for i in 1 2 3; do kgc_app "$U" curl -sS --noproxy '' -m 10 -o /dev/null "https://$ORIGIN_HOST/"; done
+kg_check "failover: A is skipped afterwards (no SYN to A in 3 more connections)" \
+	test "$(krbrig_syn_count A)" = "$syn_a"
 kg_finish
