@@ -97,6 +97,20 @@ kg_check "PAC: ... in B's log, by alice (B's own principal)" \
 	kgc_access_since_of B "$b_lines" "CONNECT b\.web\.test:443 alice@$REALM"
 out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "https://www.intranet.test/peer" 2>&1)
 kg_check "PAC: https://www.intranet.test/ DIRECT, from $HOST_IP" test "$out" = "$HOST_IP"
+# port 80, request by request: five in a row (a port-80 connection routed by its address
+# before the request arrived once went to A as CONNECT IP:80, refused)
+intranet_http_direct() {
+	local i out
+	for i in 1 2 3 4 5; do
+		out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "http://www.intranet.test/peer" 2>&1)
+		[ "$out" = "$HOST_IP" ] || { echo "# request $i: '$out'"; return 1; }
+	done
+}
+kg_check "PAC: http://www.intranet.test/ DIRECT, 5 times, from $HOST_IP" intranet_http_direct
+out=$(kgc_app "$U" curl -sS --noproxy '' -m 10 "http://b.web.test/" 2>&1)
+kg_check "PAC: http://b.web.test/ (*.web.test: B)" test "$out" = "$PAGE"
+kg_check "PAC: ... GET in B's log, by alice" \
+	kgc_access_since_of B "$b_lines" "GET http://b\.web\.test/ alice@$REALM"
 no_intranet_in_logs() {
 	! kgc_access_since_of A "$a_lines" intranet && ! kgc_access_since_of B "$b_lines" intranet
 }
