@@ -31,7 +31,8 @@ static size_t response(uint8_t m[512], uint8_t rcode, uint16_t qtype, unsigned a
 	m[o++] = (uint8_t)qtype;
 	m[o++] = 0;
 	m[o++] = 1;
-	memcpy(m + o, ans, anslen);
+	if (anslen) /* ans may be NULL for an answer without records */
+		memcpy(m + o, ans, anslen);
 	return o + anslen;
 }
 
