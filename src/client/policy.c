@@ -204,6 +204,8 @@ static void no_pac(struct client_policy *p, const char *why)
 	/* The browsers' schedule (8 s, 32 s, 2 min, then 4 h), but off the network the PAC is
 	 * looked for every minute at least: that is the way back. */
 	delay = kg_wpad_retry_delay(p->failures, false);
+	if (delay > POLICY_PROBE_INTERVAL_S)
+		delay = POLICY_PROBE_INTERVAL_S;
 	if (p->state != PAC_NONE || strcmp(p->why_none, why) != 0)
 		log_warn("no PAC: %s; connections go DIRECT, as browsers do (next try in %u s)",
 			 why, delay);
