@@ -15,7 +15,7 @@
 # p50 of KG_PACROUTE_N (100) sequential HTTPS requests, a new tunnel each (as client-regress.sh's
 # first byte: curl's time_starttransfer, ms), and checks that proxy A's access log got a CONNECT
 # for each of them (a PAC that did not load would not send them there).
-# KG_PACROUTE_ROUNDS (10) rounds. Printed: each round's p50s and their difference pac - fixed
+# KG_PACROUTE_ROUNDS (20) rounds. Printed: each round's p50s and their difference pac - fixed
 # (ms); over the rounds the mean difference with its 95 % interval (Student's t), the median and
 # range, and the ratio pac/fixed (mean of the per-round ratios, with its interval). Numbers never
 # fail the run; a broken transfer or a PAC that does not load does.
@@ -23,7 +23,7 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 . "$top_srcdir/tests/bench/bench-lib.sh"
 
-ROUNDS=${KG_PACROUTE_ROUNDS:-10}
+ROUNDS=${KG_PACROUTE_ROUNDS:-20}
 LAT_N=${KG_PACROUTE_N:-100}
 WARMUP=${KG_PACROUTE_WARMUP:-5}
 PAC_NAME=route-bench.pac
