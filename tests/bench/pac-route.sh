@@ -14,7 +14,12 @@
 # loaded" line; a round that starts in the mode the last one ended with does not switch), makes KG_PACROUTE_WARMUP (5) requests that are not counted, then measures the
 # p50 of KG_PACROUTE_N (100) sequential HTTPS requests, a new tunnel each (as client-regress.sh's
 # first byte: curl's time_starttransfer, ms), and checks that proxy A's access log got a CONNECT
-# for each of them (a PAC that did not load would not send them there).
+# for each of them (a PAC that did not load would not send them there; proxy.fallback is the
+# default "none", so a connection the PAC gave no route fails and breaks the run).
+# What the difference holds: with the fixed proxy the relay starts the proxy connection and the
+# Negotiate token at accept, overlapping the wait for the ClientHello; with the PAC both start
+# only after the SNI and the PAC's answer (src/client/tunnel.c), so the figure is the PAC
+# decision plus that lost overlap, not the PAC engine's cost alone (tests/bench/pac-bench.sh).
 # KG_PACROUTE_ROUNDS (20) rounds. Printed: each round's p50s and their difference pac - fixed
 # (ms); over the rounds the mean difference with its 95 % interval (Student's t), the median and
 # range, and the ratio pac/fixed (mean of the per-round ratios, with its interval). Numbers never
