@@ -17,6 +17,8 @@ KG_BENCHES += tests/bench/loop-dispatch.sh
 # This build's service and relay against those of the commit before the refactor (issue 12):
 # KG_BENCH_BASELINE names another commit.
 KG_BENCHES += tests/bench/client-regress.sh
+# The first-byte time a PAC route adds against the fixed proxy, same proxy, same run (issue 13).
+KG_BENCHES += tests/bench/pac-route.sh
 EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh \
 	tests/bench/bench-lib.sh
 
