@@ -8,7 +8,9 @@
 # krbrig_go_office: the PAC is found again and a new connection goes through proxy A.
 # Then proxy.type http with proxy.fallback "direct" and a list [A, B]: at home the first
 # connection finds every proxy down and goes direct, the user goes direct in the kernel; back
-# at the office the probe on the network change finds A and steering resumes.
+# at the office the probe on the network change finds A and steering resumes. Last, the same
+# with a silent proxy LAN (KRBRIG_HOME_SILENT: connect timeouts instead of "No route to host"),
+# and steering back once the proxies answer again, within the minute's probe.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
 kg_require_cmd nsenter dnsmasq nft unshare
@@ -115,5 +117,23 @@ kg_check "krbrig_go_office (again)" krbrig_go_office
 at_office "http, back at the office"
 kg_check "http, back at the office: a proxy answered the probe" \
 	log_since "$from" "back on the corporate network \(.* answers\)"
+
+# --- the same with the proxy LAN silent (SYNs lost: connect timeouts, not "No route") ---------
+# Back when the proxies answer again, the home link still there: found by the minute's probe
+# (or by whatever address event the carrier's return raises in the namespace).
+from=$(log_lines)
+KRBRIG_HOME_SILENT=1 kg_check "krbrig_go_home, silent LAN" krbrig_go_home
+t0=$SECONDS
+out=$(kgc_curl "$U" -m 20 "https://$ORIGIN_HOST/peer" 2>&1)
+kg_check "silent, at home: the first connection, after the connect timeouts, reaches the origin directly (got '$out' in $((SECONDS - t0)) s)" \
+	test "$out" = "$KRBRIG_HOME_IP"
+at_home "silent, at home" "$from"
+kg_check "silent: the proxy LAN answers again (home link kept)" \
+	ip -n "$KRBRIG_NS_PROXY" link set hostside up
+t0=$SECONDS
+kg_check "silent: within 75 s, ctl status no longer says direct" kg_wait_for 750 not_direct
+echo "# silent: steered again after about $((SECONDS - t0)) s"
+kg_check "silent: a new connection goes through proxy A" via_a
+kg_check "krbrig_go_office (last)" krbrig_go_office
 kg_check "the client is still the same process" kill -0 "$CLIENT_PID"
 kg_finish
