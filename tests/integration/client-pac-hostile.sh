@@ -1,7 +1,8 @@
 #!/bin/bash
 # Hostile PAC files (issue 13), each loaded through proxy.wpad_url from the rig's PAC server:
 # one that loops in FindProxyForURL, one that builds a string towards 1 GiB, one that throws,
-# one with a syntax error and one of 2 MiB (over the fetch's 1 MiB limit). The PACs that fail
+# one with a syntax error and one of 2 MiB (over the fetch's 1 MiB limit); the loop and the
+# allocation also at the PAC's top level (refused while loading). The PACs that fail
 # at evaluation do so only for bad.intranet.test and send the rest to proxy A, so one test
 # shows both sides: the bad connection is answered within bounds (fallback "direct": it
 # reaches the intranet server directly; fallback "none": it fails fast with the client's
@@ -133,14 +134,25 @@ hostile throw.pac "throw" "threw"
 # --- refused at load: a syntax error, 2 MiB ---------------------------------------------------
 # (as without a PAC: the user's connections go direct, whatever proxy.fallback says)
 stat_of() { "$KG_CTL" --socket "$KG_SOCK" stats | awk -v k="$1" '$1 == k {print $2}'; }
+clients_direct() { "$KG_CTL" --socket "$KG_SOCK" clients 2>&1 | grep -q "direct: no PAC found"; }
+# steered: from the good PAC, so that each refusal below starts from a steered user
+steered() {
+	local what=$1 from
+	use_pac good.pac direct
+	from=$(log_lines)
+	kg_check "$what: first the good PAC again" kgc_reload
+	kg_check "$what: ... loaded, steered" eval 'wait_log "$from" "PAC $KRBRIG_PAC_BASE/good.pac loaded" &&
+		kg_wait_for 100 eval "! clients_direct"'
+}
 refused() {
 	local name=$1 what=$2 re=$3 fb=$4 from out d0
+	steered "$what"
 	use_pac "$name" "$fb"
 	from=$(log_lines)
 	kg_check "$what (fallback $fb): reload" kgc_reload
 	kg_check "$what (fallback $fb): the log names the cause ($re)" wait_log "$from" "$re"
 	kg_check "$what (fallback $fb): the service lets the user's connections go direct" \
-		kg_wait_for 100 eval '"$KG_CTL" --socket "$KG_SOCK" clients 2>&1 | grep -q "direct: no PAC found"'
+		kg_wait_for 100 clients_direct
 	d0=$(stat_of skipped_direct_by_client)
 	timed out app_curl -m 20 "https://$BAD/peer"
 	kg_check "$what (fallback $fb): https://$BAD/ directly from $HOST_IP (got '$out', ${MS} ms)" \
@@ -161,6 +173,18 @@ PAC
 refused syntax.pac "syntax error" "refused: PAC syntax error" direct
 krbrig_pac_serve syntax-none.pac <"$RIG/pac/syntax.pac"
 refused syntax-none.pac "syntax error" "refused: PAC syntax error" none
+# the same misdeeds at the top level, while the PAC loads
+krbrig_pac_serve loadloop.pac <<'PAC'
+while (true) {}
+function FindProxyForURL(url, host) { return "PROXY proxy.kgtest.local:3128"; }
+PAC
+refused loadloop.pac "endless loop at load" "refused: PAC loading did not finish within" direct
+krbrig_pac_serve loadoom.pac <<'PAC'
+var s = "x";
+while (s.length < 1073741824) s = s + s;
+function FindProxyForURL(url, host) { return "PROXY proxy.kgtest.local:3128"; }
+PAC
+refused loadoom.pac "1 GiB string at load" "refused: .*memory" direct
 krbrig_pac_serve_big big.pac 2097152
 refused big.pac "2 MiB PAC" "PAC $KRBRIG_PAC_BASE/big.pac is larger than 1 MiB" direct
 
