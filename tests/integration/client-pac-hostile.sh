@@ -108,6 +108,24 @@ function FindProxyForURL(url, host) {
 }
 PAC
 hostile loop.pac "endless loop" "did not finish within"
+# A burst: four looping requests at once (each costs the evaluator its deadline and a restart,
+# one after another), and a good connection behind them still gets through, in bounded time.
+burst() {
+	local i pids=() t0 out ms
+	for i in 1 2 3 4; do
+		app_curl -m 30 -o /dev/null "https://$BAD/" 2>/dev/null &
+		pids+=($!)
+	done
+	sleep 0.2
+	t0=$(date +%s%N)
+	good_via_a || return 1
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "# the good connection behind the burst: $ms ms"
+	for i in "${pids[@]}"; do wait "$i"; done
+	[ "$ms" -lt 10000 ]
+}
+kg_check "endless loop, a burst of 4: a good connection behind it within 10 s" burst
+kg_check "endless loop, a burst of 4: the client is still the same process" same_pid
 
 # --- a PAC that allocates without end (a string doubling towards 1 GiB) -------------------
 krbrig_pac_serve oom.pac <<'PAC'
