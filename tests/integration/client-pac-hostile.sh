@@ -7,8 +7,9 @@
 # shows both sides: the bad connection is answered within bounds (fallback "direct": it
 # reaches the intranet server directly; fallback "none": it fails fast with the client's
 # sentence), and a good connection right after goes through proxy A (the evaluator was
-# restarted and the PAC reloaded), the client's PID unchanged. The PACs refused at load
-# (syntax, size) leave the user's connections direct, as browsers do without a PAC: the
+# restarted and the PAC reloaded), the client's PID unchanged. The PACs refused at load (syntax,
+# size, the top-level loop and allocation) leave the user's connections direct in the kernel, as
+# browsers go DIRECT without a PAC, whatever proxy.fallback says: the
 # intranet answers directly. Each time the client's log names the cause.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 
@@ -25,7 +26,8 @@ LOG=$(kgc_client_log "$U")
 kg_uid_path "$top_builddir/src/pac/kernelgatekeeper-pac" PAC_EVALUATOR
 KGC_CLIENT_ENV="KG_PAC_EVALUATOR=$PAC_EVALUATOR"
 
-# use_pac NAME FALLBACK: proxy.type wpad with the PAC NAME of the rig's server, reloaded.
+# use_pac NAME FALLBACK: the configuration for proxy.type wpad with the PAC NAME of the rig's
+# server (kgc_reload applies it).
 use_pac() {
 	KGC_PROXY_TYPE=wpad KGC_FALLBACK=$2 kgc_write_config_proxy "wpad_url = \"$KRBRIG_PAC_BASE/$1\";"
 	# no kerberos.spn: proxy A's principal comes from its name in the PAC
