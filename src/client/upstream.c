@@ -501,13 +501,7 @@ static int token_for_entry(struct upstream *u)
 {
 	if (u->ops->auth)
 		return upstream_request_token(u);
-	if (u->job)
-		authq_cancel(u->job);
-	u->job = NULL;
-	negotiate_free(u->neg);
-	u->neg = NULL;
-	free(u->token);
-	u->token = NULL;
+	upstream_cleanup(u);
 	u->token_ready = true;
 	u->auth_failed = false;
 	return 0;

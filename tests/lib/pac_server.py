@@ -25,7 +25,6 @@ import argparse
 import http.server
 import os
 import re
-import socketserver
 import ssl
 import sys
 import threading
@@ -136,30 +135,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
-class TLSServer(Server):
-    def __init__(self, addr, handler, context):
-        self.context = context
-        super().__init__(addr, handler)
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        sock.settimeout(30)  # the handshake runs in the worker thread, bounded
-        return self.context.wrap_socket(sock, server_side=True,
-                                        do_handshake_on_connect=False), addr
-
-    def finish_request(self, request, client_address):
-        try:
-            request.do_handshake()
-            request.settimeout(None)
-        except (ssl.SSLError, OSError):
-            return
-        super().finish_request(request, client_address)
+# The threaded HTTP and TLS servers are the origin's (origin.py, beside this file).
+from origin import Server, TLSServer  # noqa: E402
 
 
 def main():
