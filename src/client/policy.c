@@ -62,6 +62,7 @@ struct client_policy {
 	char pac_url[KG_WPAD_URL_MAX]; /* the PAC in use, or the one last tried */
 	char why_none[KG_PAC_FETCH_MSG_MAX];
 	struct policy_job *waiting;
+	struct kg_route last; /* the PAC's last answer (policy_last_route), n 0: none */
 
 	/* Off the corporate network: the service was asked not to steer this user. */
 	bool direct;
@@ -133,6 +134,8 @@ static void on_engine_answer(void *ud, int status, const struct kg_route *route,
 	policy_done_fn *done = j->done;
 	void *dud = j->ud;
 
+	if (status == 0 && route)
+		j->p->last = *route;
 	job_free(j); /* gone before done() runs: it may close the connection */
 	done(dud, status, route, why ? why : "");
 }
@@ -230,6 +233,7 @@ static void on_load(void *ud, int status, const char *why)
 	}
 	if (p->state != PAC_LOADED)
 		log_info("PAC %s loaded: connections follow FindProxyForURL", p->pac_url);
+	p->last.n = 0; /* a new PAC: no guess from the old one */
 	p->state = PAC_LOADED;
 	p->failures = 0;
 	p->why_none[0] = '\0';
@@ -625,6 +629,13 @@ int policy_find(struct kg_client *cl, const char *url, const char *host, const u
 	}
 	*job = j;
 	return 0;
+}
+
+const struct kg_route *policy_last_route(const struct kg_client *cl)
+{
+	const struct client_policy *p = cl->policy;
+
+	return p && p->pac && p->state == PAC_LOADED && p->last.n ? &p->last : NULL;
 }
 
 void policy_cancel(struct kg_client *cl, struct policy_job *j)

@@ -58,6 +58,9 @@ bool policy_uses_pac(const struct kg_client *cl);
 int policy_find(struct kg_client *cl, const char *url, const char *host, const uint8_t dst_ip[16],
 		uint16_t dst_port, struct kg_route *route, policy_done_fn *done, void *ud,
 		struct policy_job **job);
+/* The route the PAC gave last (most answers are the same): a tunnel starts making its token
+ * for it while it waits for the name and the PAC. NULL when there is none. */
+const struct kg_route *policy_last_route(const struct kg_client *cl);
 /* The connection closed before its answer: done() is not called. */
 void policy_cancel(struct kg_client *cl, struct policy_job *job);
 

@@ -34,6 +34,7 @@ struct tunnel_setup {
 	 * only then do the connect and the token start. */
 	bool pac;		    /* the route is the PAC's */
 	bool routed;		    /* route is set (or the way out failed) */
+	bool guessed;		    /* route is policy_last_route()'s, its token under way */
 	struct policy_job *pac_job; /* the PAC's answer is pending */
 	struct kg_route *route;	    /* the PAC's route, walked by up */
 };
@@ -95,7 +96,7 @@ static int start_way_out(struct relay_conn *c)
 	struct upstream *u = &c->setup->up;
 	int r;
 
-	if (upstream_wants_token(u)) {
+	if (upstream_wants_token(u) && !u->job && !u->token_ready) {
 		r = upstream_request_token(u);
 		if (r < 0)
 			return r;
@@ -128,6 +129,7 @@ static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 /* --- the PAC's route (proxy.type wpad) ------------------------------------------------------- */
 
 static void setup_advance(struct kg_client *cl, struct relay_conn *c);
+static bool same_route(const struct kg_route *a, const struct kg_route *b);
 
 /* The PAC answered (status 0, route), or failed (-errno, why): the way out starts, or the
  * connection follows proxy.fallback. */
@@ -152,16 +154,41 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 	} else if (why && why[0]) {
 		log_info_ratelimited("PAC for %s: %s", t->up.host, why);
 	}
-	t->route = malloc(sizeof(*t->route));
-	if (!t->route) {
-		relay_conn_close(cl, c, true);
-		return;
+	if (t->guessed && !same_route(t->route, route)) {
+		/* Not the route guessed at accept: drop its token, start afresh. */
+		char host[KG_HOST_MAX];
+
+		snprintf(host, sizeof(host), "%s", t->up.host);
+		upstream_cleanup(&t->up);
+		upstream_init(&t->up, cl, c);
+		upstream_set_target(&t->up, host, c->dst_port);
+		free(t->route);
+		t->route = NULL;
 	}
-	*t->route = *route;
-	upstream_set_route(&t->up, t->route);
+	if (!t->route) {
+		t->route = malloc(sizeof(*t->route));
+		if (!t->route) {
+			relay_conn_close(cl, c, true);
+			return;
+		}
+		*t->route = *route;
+		upstream_set_route(&t->up, t->route);
+	}
 	if (start_way_out(c) < 0)
 		t->failed = true;
 	setup_advance(cl, c);
+}
+
+static bool same_route(const struct kg_route *a, const struct kg_route *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (!kg_route_entry_equal(&a->e[i], &b->e[i]))
+			return false;
+	return true;
 }
 
 static void on_route(void *ud, int status, const struct kg_route *route, const char *why)
@@ -230,7 +257,14 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 
 static void setup_begin(struct kg_client *cl, struct relay_conn *c)
 {
-	if (c->setup->pac) { /* the way out starts once the PAC has answered */
+	struct tunnel_setup *t = c->setup;
+
+	if (t->pac) {
+		/* The way out starts once the PAC has answered; the token for the route it gave
+		 * last is made meanwhile (kept when the answer is the same). */
+		if (t->guessed && upstream_wants_token(&t->up) &&
+		    upstream_request_token(&t->up) < 0)
+			t->guessed = false; /* none now: made once routed */
 		setup_advance(cl, c);
 		return;
 	}
@@ -303,6 +337,14 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	c->setup = t;
 	upstream_init(&t->up, cl, c);
 	t->pac = policy_uses_pac(cl);
+	if (t->pac && policy_last_route(cl)) {
+		t->route = malloc(sizeof(*t->route));
+		if (t->route) {
+			*t->route = *policy_last_route(cl);
+			upstream_set_route(&t->up, t->route);
+			t->guessed = true;
+		}
+	}
 	if (sniffing && port_is_tls(c->dst_port)) {
 		/* The client speaks first: wait a little for its ClientHello. */
 		c->state = CONN_SNIFF;
