@@ -18,7 +18,8 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/ipc_client.c src/client/ipc_client.h src/client/settings.c src/client/settings.h \
 	src/client/accept.c src/client/accept.h \
 	src/client/tunnel.c src/client/tunnel.h \
-	src/client/upstream.c src/client/upstream_auth.c src/client/upstream.h \
+	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
+	src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
@@ -49,7 +50,8 @@ EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
 # Kerberos worker are link seams in the test, the token source a fake (see its head comment).
 check_PROGRAMS += tests/unit/test_upstream
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c src/client/upstream.c \
-	src/client/upstream_auth.c src/client/upstream.h src/client/pump.c src/client/auth/negotiate_error.c
+	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
+	src/client/pump.c src/client/auth/negotiate_error.c
 tests_unit_test_upstream_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
 	$(LIBCONFIG_CFLAGS)
 tests_unit_test_upstream_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(GSSAPI_LIBS) \
@@ -82,7 +84,8 @@ tests_unit_test_conn_LDADD = $(KG_CORE_TEST_LDADD)
 check_PROGRAMS += tests/unit/test_tunnel tests/unit/test_forward
 TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
-	src/client/upstream_auth.c src/client/upstream.h src/client/settings.c src/client/auth/negotiate_error.c
+	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
+	src/client/settings.c src/client/auth/negotiate_error.c
 KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) -I$(top_srcdir)
 KG_RIG_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \
 	$(GSSAPI_LIBS) $(KRB5_LIBS) $(CHECK_LIBS)

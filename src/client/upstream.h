@@ -194,6 +194,8 @@ int upstream_mutual(struct upstream *u, const struct kg_http_response *r, const 
 		    char *buf, size_t len);
 
 /* --- failure sentences --- */
+/* u->detail, the journal's detail of the failure ("" for NULL). */
+void upstream_set_detail(struct upstream *u, const char *detail);
 /* The sentence for a request_timeout without the proxy's answer, written into buf. */
 const char *upstream_no_answer(const struct upstream *u, char *buf, size_t len);
 /* The sentence for an upstream_peek_response() failure. */
