@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,10 +132,26 @@ static void serve(int fd)
 	write_all(fd, body, (size_t)r);
 }
 
+static void remove_file(const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	unlink(path);
+}
+
+static void remove_files(void)
+{
+	remove_file("hits");
+	remove_file("wpad.dat");
+	rmdir(root);
+}
+
 static void start_server(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
+	pid_t parent;
 	int ls, c;
 
 	snprintf(root, sizeof(root), "/tmp/kg-policy.XXXXXX");
@@ -145,14 +162,25 @@ static void start_server(void)
 	ck_assert_int_eq(listen(ls, 64), 0);
 	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
 	server_port = ntohs(a.sin_port);
+	parent = getpid();
 	server_pid = fork();
 	ck_assert_int_ge(server_pid, 0);
 	if (server_pid == 0) {
+		struct pollfd pl = {.fd = ls, .events = POLLIN};
+
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setpgid(0, 0);
 		signal(SIGCHLD, SIG_IGN);
 		signal(SIGPIPE, SIG_IGN);
 		for (;;) {
+			/* A failed check ends the test's process without the teardown: the server
+			 * then cleans up and goes (the death signal alone did not always come). */
+			if (getppid() != parent) {
+				remove_files();
+				_exit(0);
+			}
+			if (poll(&pl, 1, 200) != 1)
+				continue;
 			c = accept(ls, NULL, NULL);
 			if (c < 0)
 				continue;
@@ -179,14 +207,6 @@ static void put_file(const char *name, const char *text)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-static void remove_file(const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", root, name);
-	unlink(path);
-}
-
 static unsigned hits(void)
 {
 	char path[512], line[16];
@@ -211,9 +231,7 @@ static void stop_server(void)
 		waitpid(server_pid, NULL, 0);
 		server_pid = -1;
 	}
-	remove_file("hits");
-	remove_file("wpad.dat");
-	rmdir(root);
+	remove_files();
 }
 
 /* ---- the loop's clock: real time plus what the tests skip --------------------------------- */
