@@ -164,7 +164,7 @@ static void start_server(void)
 	server_port = ntohs(a.sin_port);
 	parent = getpid();
 	server_pid = fork();
-	ck_assert_int_ge(server_pid, 0);
+	/* (No check call in the child: with CK_FORK=no it would write to the runner's pipe.) */
 	if (server_pid == 0) {
 		struct pollfd pl = {.fd = ls, .events = POLLIN};
 
@@ -191,6 +191,7 @@ static void start_server(void)
 			close(c);
 		}
 	}
+	ck_assert_int_gt(server_pid, 0);
 	setpgid(server_pid, server_pid);
 	close(ls);
 }
