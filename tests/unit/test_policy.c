@@ -549,6 +549,43 @@ START_TEST(missing_pac_goes_direct_and_retries_every_minute)
 }
 END_TEST
 
+/* A network change (an address added in the test's namespace) fetches the PAC at once, without
+ * waiting for the retry. */
+static void add_address(void)
+{
+	struct ifreq ifr;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	int s;
+
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(s, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo:1");
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(0x0a0b0c0d); /* 10.11.12.13, in this namespace only */
+	ck_assert_int_eq(ioctl(s, SIOCSIFADDR, &ifr), 0);
+	close(s);
+}
+
+START_TEST(network_change_fetches_at_once)
+{
+	if (!isolated)
+		return; /* no namespace of our own: a change would be everybody's */
+	use_settings(settings(KG_PROXY_WPAD, "wpad.dat")); /* 404 */
+	ck_assert_int_eq(policy_apply(&cl), 0);
+	ck_assert(run_until(is_direct, 10000));
+	put_file("wpad.dat", pac_text);
+	run_for(300);
+	ck_assert_uint_eq(n_calls, 1); /* the retry is 8 s away */
+	add_address();
+	want_calls = 2;
+	ck_assert_msg(run_until(have_calls, 5000), "no fetch after the network change: %s",
+		      describe());
+	ck_assert(!calls[1].direct);
+	ck_assert(pac_loaded());
+}
+END_TEST
+
 /* ---- 3. a PAC that throws ------------------------------------------------------------------ */
 
 START_TEST(throwing_pac_fails_only_that_connection)
@@ -717,6 +754,7 @@ static Suite *policy_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, served_pac_answers_waiting_connections);
 	tcase_add_test(tc, missing_pac_goes_direct_and_retries_every_minute);
+	tcase_add_test(tc, network_change_fetches_at_once);
 	tcase_add_test(tc, throwing_pac_fails_only_that_connection);
 	tcase_add_test(tc, cancelled_jobs_are_never_answered);
 	tcase_add_test(tc, unreachable_proxies_go_direct_until_one_answers);
