@@ -147,6 +147,11 @@ static void remove_files(void)
 	rmdir(root);
 }
 
+static void on_parent_death(int sig)
+{
+	(void)sig;
+}
+
 static void start_server(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -168,13 +173,16 @@ static void start_server(void)
 	if (server_pid == 0) {
 		struct pollfd pl = {.fd = ls, .events = POLLIN};
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* The parent's death interrupts the poll below, and the server cleans up. */
+		signal(SIGTERM, on_parent_death);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setpgid(0, 0);
 		signal(SIGCHLD, SIG_IGN);
 		signal(SIGPIPE, SIG_IGN);
 		for (;;) {
 			/* A failed check ends the test's process without the teardown: the server
-			 * then cleans up and goes (the death signal alone did not always come). */
+			 * then cleans up and goes (also checked every 200 ms, for the case the
+			 * signal came before the handler was set). */
 			if (getppid() != parent) {
 				remove_files();
 				_exit(0);
