@@ -708,6 +708,52 @@ START_TEST(unreachable_proxies_go_direct_until_one_answers)
 }
 END_TEST
 
+/* Off the network under proxy.type http, the settings name another proxy.url, which answers:
+ * the policy probes the new list at once, not a minute later with the old one's index. */
+START_TEST(new_proxy_list_is_probed_at_once)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	struct client_settings *set = settings(KG_PROXY_HTTP, NULL);
+	int down, up;
+
+	down = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* bound, refusing */
+	ck_assert_int_ge(down, 0);
+	ck_assert_int_eq(bind(down, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(down, (struct sockaddr *)&sin, &len), 0);
+	set->cfg.proxy.fallback = KG_FALLBACK_DIRECT;
+	set->route.n = 1;
+	set->route.e[0].kind = KG_ROUTE_PROXY;
+	snprintf(set->route.e[0].host, sizeof(set->route.e[0].host), "127.0.0.1");
+	set->route.e[0].port = ntohs(sin.sin_port);
+	use_settings(set);
+	ck_assert_int_eq(policy_apply(&cl), 0);
+	kg_failover_mark_down(&cl.failover, &set->route.e[0], kg_loop_now());
+	policy_proxy_result(&cl, false);
+	ck_assert_uint_eq(n_calls, 1);
+	ck_assert(calls[0].direct);
+
+	up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* the new proxy, listening */
+	ck_assert_int_ge(up, 0);
+	sin.sin_port = 0;
+	ck_assert_int_eq(bind(up, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(up, 8), 0);
+	len = sizeof(sin);
+	ck_assert_int_eq(getsockname(up, (struct sockaddr *)&sin, &len), 0);
+	set = settings(KG_PROXY_HTTP, NULL);
+	set->cfg.proxy.fallback = KG_FALLBACK_DIRECT;
+	set->route.n = 1;
+	set->route.e[0].kind = KG_ROUTE_PROXY;
+	snprintf(set->route.e[0].host, sizeof(set->route.e[0].host), "127.0.0.1");
+	set->route.e[0].port = ntohs(sin.sin_port);
+	use_settings(set);
+	ck_assert_int_eq(policy_apply(&cl), 0);
+	ck_assert_msg(run_until(is_back, 3000), "the new proxy list was not probed");
+	close(down);
+	close(up);
+}
+END_TEST
+
 /* ---- 6. wpad, then http -------------------------------------------------------------------- */
 
 START_TEST(switch_to_http_answers_waiting_and_stops)
@@ -766,6 +812,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, throwing_pac_fails_only_that_connection);
 	tcase_add_test(tc, cancelled_jobs_are_never_answered);
 	tcase_add_test(tc, unreachable_proxies_go_direct_until_one_answers);
+	tcase_add_test(tc, new_proxy_list_is_probed_at_once);
 	tcase_add_test(tc, switch_to_http_answers_waiting_and_stops);
 	tcase_add_test(tc, switch_from_direct_to_http_resumes_steering);
 	suite_add_tcase(s, tc);
