@@ -42,8 +42,9 @@ struct policy_job {
 
 struct client_policy {
 	struct kg_client *cl;
-	bool pac;	    /* proxy.type wpad */
-	bool probe_proxies; /* proxy.type http with fallback direct */
+	bool pac;	       /* proxy.type wpad */
+	bool probe_proxies;    /* proxy.type http with fallback direct */
+	struct kg_route route; /* the settings' route the probe walks (probe_proxies) */
 	char wpad_url[KG_URL_MAX];
 	unsigned pac_timeout;
 
@@ -520,6 +521,19 @@ static int start_engine(struct client_policy *p)
 	return 0;
 }
 
+/* Another proxy.url list or fallback: the probe (and its index into the list) starts over. */
+static bool same_route(const struct kg_route *a, const struct kg_route *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (!kg_route_entry_equal(&a->e[i], &b->e[i]))
+			return false;
+	return true;
+}
+
 int policy_apply(struct kg_client *cl)
 {
 	const struct kg_config *cfg = &cl->set->cfg;
@@ -530,7 +544,8 @@ int policy_apply(struct kg_client *cl)
 
 	if (p && p->pac == pac && p->probe_proxies == probe &&
 	    strcmp(p->wpad_url, cfg->proxy.wpad_url) == 0 &&
-	    p->pac_timeout == cfg->proxy.pac_timeout)
+	    p->pac_timeout == cfg->proxy.pac_timeout &&
+	    (!probe || same_route(&p->route, &cl->set->route)))
 		return 0; /* nothing the policy depends on changed */
 	/* Anything else starts afresh: waiting connections get DIRECT or their fallback now. */
 	if (p) {
@@ -552,6 +567,7 @@ int policy_apply(struct kg_client *cl)
 	p->cl = cl;
 	p->pac = pac;
 	p->probe_proxies = probe;
+	p->route = cl->set->route;
 	p->direct = was_direct; /* the service still has it so */
 	snprintf(p->wpad_url, sizeof(p->wpad_url), "%s", cfg->proxy.wpad_url);
 	p->pac_timeout = cfg->proxy.pac_timeout ? cfg->proxy.pac_timeout : 30;

@@ -69,5 +69,6 @@ void policy_cancel(struct kg_client *cl, struct policy_job *job);
 void policy_proxy_result(struct kg_client *cl, bool connected);
 
 /* One line for STATUS= and the journal: "PAC http://wpad.corp.test/wpad.dat",
- * "no PAC found since 18:02: direct", "" when no policy runs. */
+ * "fetching the PAC", "direct: no PAC found since 18:02", "no PAC: DIRECT", "" when no policy
+ * runs or, under proxy.type http, while the proxies answer. */
 void policy_describe(const struct kg_client *cl, char *buf, size_t len);

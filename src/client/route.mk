@@ -124,3 +124,14 @@ src_client_libkgpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) -DPKGLIBEXECDIR='"$(pkglibexe
 src_client_libkgpolicy_a_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
 KG_POLICY_LIBS = src/client/libkgpolicy.a src/client/libkgpacfetch.a src/client/libkgwpad.a \
 	src/client/libkgnetwatch.a $(KG_PACENGINE_LIBS) $(LIBCURL_LIBS) $(LIBPSL_LIBS)
+
+# The policy through the real loop, PAC fetch (an HTTP server the test forks on 127.0.0.1), the
+# built evaluator and netwatch; ipc_client_set_direct() is the test's own recording stub.
+check_PROGRAMS += tests/unit/test_policy
+TESTS += tests/unit/test_policy
+tests_unit_test_policy_SOURCES = tests/unit/test_policy.c
+tests_unit_test_policy_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DKG_TEST_PAC_EVALUATOR='"$(abs_top_builddir)/src/pac/kernelgatekeeper-pac"'
+tests_unit_test_policy_CFLAGS = $(KG_CORE_TEST_CFLAGS)
+tests_unit_test_policy_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) \
+	$(KG_SHARED_LIBS) $(CHECK_LIBS)
