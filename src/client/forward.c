@@ -113,18 +113,6 @@ static int request_go(struct kg_client *cl, struct relay_conn *c)
 	return 1;
 }
 
-static bool same_route(const struct kg_route *a, const struct kg_route *b)
-{
-	size_t i;
-
-	if (a->n != b->n)
-		return false;
-	for (i = 0; i < a->n; i++)
-		if (!kg_route_entry_equal(&a->e[i], &b->e[i]))
-			return false;
-	return true;
-}
-
 /* The PAC's answer for the request waiting in REQ_ROUTE: 1 (go on), or -errno when c failed. */
 static int route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 		       const struct kg_route *route, const char *why)
@@ -147,7 +135,7 @@ static int route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 	} else if (why && why[0]) {
 		log_info_ratelimited("PAC for %s: %s", u->host, why);
 	}
-	if (f->route && !same_route(f->route, route)) {
+	if (f->route && !kg_route_equal(f->route, route)) {
 		/* Another way out than the previous request's: a fresh upstream. */
 		snprintf(host, sizeof(host), "%s", u->host);
 		upstream_close(u);

@@ -24,9 +24,6 @@ int ipc_client_refresh(struct kg_client *cl);
  * room. */
 void ipc_client_on_readable(struct kg_client *cl);
 void ipc_client_on_writable(struct kg_client *cl);
-/* The ticket report for the service (and the expiry warning): the ticket is looked at on the
- * Kerberos worker, whose answer comes back to ipc_client.c. */
-void ipc_client_request_info(struct kg_client *cl);
 /* Ends the registration: the IPC link and, with it, the listeners it brought (closed at once,
  * not drained: see ipc_client.c). */
 void ipc_client_close(struct kg_client *cl);

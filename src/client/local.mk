@@ -15,7 +15,9 @@ src_client_libkgclientcore_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAG
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
-	src/client/ipc_client.c src/client/ipc_client.h src/client/settings.c src/client/settings.h \
+	src/client/ipc_client.c src/client/ipc_client.h src/client/ipc_report.c \
+	src/client/ipc_report.h \
+	src/client/settings.c src/client/settings.h \
 	src/client/accept.c src/client/accept.h \
 	src/client/tunnel.c src/client/tunnel.h \
 	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
@@ -33,7 +35,7 @@ src_client_kernelgatekeeper_client_LDADD = $(KG_POLICY_LIBS) src/client/libkgcli
 check_PROGRAMS += tests/unit/test_ipc_client
 TESTS += tests/unit/test_ipc_client
 tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc_client.c \
-	src/client/settings.c
+	src/client/ipc_report.c src/client/settings.c
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS)

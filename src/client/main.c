@@ -32,6 +32,7 @@
 #include "client/conn.h"
 #include "client/forward.h"
 #include "client/ipc_client.h"
+#include "client/ipc_report.h"
 #include "client/loop.h"
 #include "client/policy.h"
 #include "client/pump.h"

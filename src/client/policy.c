@@ -521,19 +521,6 @@ static int start_engine(struct client_policy *p)
 	return 0;
 }
 
-/* Another proxy.url list or fallback: the probe (and its index into the list) starts over. */
-static bool same_route(const struct kg_route *a, const struct kg_route *b)
-{
-	size_t i;
-
-	if (a->n != b->n)
-		return false;
-	for (i = 0; i < a->n; i++)
-		if (!kg_route_entry_equal(&a->e[i], &b->e[i]))
-			return false;
-	return true;
-}
-
 int policy_apply(struct kg_client *cl)
 {
 	const struct kg_config *cfg = &cl->set->cfg;
@@ -545,7 +532,8 @@ int policy_apply(struct kg_client *cl)
 	if (p && p->pac == pac && p->probe_proxies == probe &&
 	    strcmp(p->wpad_url, cfg->proxy.wpad_url) == 0 &&
 	    p->pac_timeout == cfg->proxy.pac_timeout &&
-	    (!probe || same_route(&p->route, &cl->set->route)))
+	    /* another proxy.url list or fallback: the probe (and its index) starts over */
+	    (!probe || kg_route_equal(&p->route, &cl->set->route)))
 		return 0; /* nothing the policy depends on changed */
 	/* Anything else starts afresh: waiting connections get DIRECT or their fallback now. */
 	if (p) {

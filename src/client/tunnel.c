@@ -129,7 +129,6 @@ static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 /* --- the PAC's route (proxy.type wpad) ------------------------------------------------------- */
 
 static void setup_advance(struct kg_client *cl, struct relay_conn *c);
-static bool same_route(const struct kg_route *a, const struct kg_route *b);
 
 /* The PAC answered (status 0, route), or failed (-errno, why): the way out starts, or the
  * connection follows proxy.fallback. */
@@ -154,7 +153,7 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 	} else if (why && why[0]) {
 		log_info_ratelimited("PAC for %s: %s", t->up.host, why);
 	}
-	if (t->guessed && !same_route(t->route, route)) {
+	if (t->guessed && !kg_route_equal(t->route, route)) {
 		/* Not the route guessed at accept: drop its token, start afresh. */
 		char host[KG_HOST_MAX];
 
@@ -177,18 +176,6 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 	if (start_way_out(c) < 0)
 		t->failed = true;
 	setup_advance(cl, c);
-}
-
-static bool same_route(const struct kg_route *a, const struct kg_route *b)
-{
-	size_t i;
-
-	if (a->n != b->n)
-		return false;
-	for (i = 0; i < a->n; i++)
-		if (!kg_route_entry_equal(&a->e[i], &b->e[i]))
-			return false;
-	return true;
 }
 
 static void on_route(void *ud, int status, const struct kg_route *route, const char *why)

@@ -12,6 +12,7 @@
 #include "shared/config.h"
 #include "shared/config_schema.h"
 #include "shared/config_url.h"
+#include "shared/macro.h"
 
 static int __attribute__((format(printf, 3, 4))) refuse(char *why, size_t len, const char *fmt, ...)
 {
@@ -96,4 +97,50 @@ int kg_config_store_port(unsigned i, long long port, struct kg_config *cfg, char
 			return refuse(why, len, "port %lld is listed twice", port);
 	cfg->ebpf.target_ports[i] = (uint16_t)port;
 	return 0;
+}
+
+/* ---- The proxy type and fallback by name; the proxy.url list ----------------------------- */
+
+static const char *const proxy_type_names[] = {
+    [KG_PROXY_HTTP] = "http",
+    [KG_PROXY_HTTPS] = "https",
+    [KG_PROXY_WPAD] = "wpad",
+    [KG_PROXY_NONE] = "none",
+};
+
+const char *kg_proxy_type_to_string(enum kg_proxy_type t)
+{
+	if ((unsigned)t >= ARRAY_SIZE(proxy_type_names))
+		return "unknown";
+	return proxy_type_names[t];
+}
+
+const char *kg_proxy_fallback_to_string(enum kg_proxy_fallback f)
+{
+	return f == KG_FALLBACK_DIRECT ? "direct" : "none";
+}
+
+size_t kg_config_proxy_urls(const struct kg_config *cfg, const char **urls, size_t cap)
+{
+	size_t n = 0, i;
+
+	if (!cfg->proxy.url[0] || cap == 0)
+		return 0;
+	urls[n++] = cfg->proxy.url;
+	for (i = 0; i < cfg->proxy.n_more_urls && i < KG_PROXY_URLS_MAX - 1 && n < cap; i++)
+		urls[n++] = cfg->proxy.more_urls[i];
+	return n;
+}
+
+int kg_proxy_type_from_string(const char *s, enum kg_proxy_type *ret)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(proxy_type_names); i++) {
+		if (strcmp(s, proxy_type_names[i]) == 0) {
+			*ret = (enum kg_proxy_type)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }

@@ -336,3 +336,15 @@ bool kg_route_entry_equal(const struct kg_route_entry *a, const struct kg_route_
 {
 	return a->kind == b->kind && a->port == b->port && strcmp(a->host, b->host) == 0;
 }
+
+bool kg_route_equal(const struct kg_route *a, const struct kg_route *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (!kg_route_entry_equal(&a->e[i], &b->e[i]))
+			return false;
+	return true;
+}

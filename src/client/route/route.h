@@ -86,3 +86,5 @@ int kg_route_format(const struct kg_route *r, char *buf, size_t len);
 int kg_route_entry_authority(const struct kg_route_entry *e, char *buf, size_t len);
 
 bool kg_route_entry_equal(const struct kg_route_entry *a, const struct kg_route_entry *b);
+/* The same entries in the same order. */
+bool kg_route_equal(const struct kg_route *a, const struct kg_route *b);

@@ -1,0 +1,80 @@
+/* The client's reports to the service (KG_MSG_CLIENT_INFO): the tunnel counts and the Kerberos
+ * ticket's state, made by the Kerberos worker, with a warning in the journal before the ticket
+ * ends. ipc_client.c's timer asks for one (ipc_client_request_info); see ipc_client.h.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "client/auth/authq.h"
+#include "client/client.h"
+#include "client/ipc_client.h"
+#include "client/ipc_report.h"
+#include "shared/ipc.h"
+#include "shared/log.h"
+
+/* KG_MSG_CLIENT_INFO: the tunnel counts, and the ticket when tk (warning before it ends). */
+static void send_report(struct kg_client *cl, const struct negotiate_ticket *tk)
+{
+	struct kg_ipc_client_report rep = {0};
+	time_t now = time(NULL);
+
+	/* The cache the tokens come from: in a DIR or KCM collection, the one chosen for the
+	 * proxy, not necessarily the primary. */
+	if (tk) {
+		snprintf(rep.principal, sizeof(rep.principal), "%s", tk->principal);
+		rep.ticket_expiry = tk->has_tgt ? (int64_t)tk->tgt_end : 0;
+		if (tk->has_tgt && tk->tgt_end != cl->warned_expiry) {
+			if (tk->tgt_end <= now) {
+				cl->warned_expiry = tk->tgt_end;
+				log_warn("the Kerberos ticket of %s has expired: run kinit",
+					 tk->principal);
+			} else if (tk->tgt_end - now < CLIENT_EXPIRY_WARN_S) {
+				cl->warned_expiry = tk->tgt_end;
+				log_warn("the Kerberos ticket of %s expires in %ld min: run kinit "
+					 "(or kinit -R) soon",
+					 tk->principal, (long)(tk->tgt_end - now + 59) / 60);
+			}
+		}
+	}
+	rep.tunnels_active = cl->tunnels_active;
+	rep.tunnels_total = cl->tunnels_total;
+	rep.tunnels_failed = cl->tunnels_failed;
+	if (cl->ipc_fd >= 0 && cl->registered)
+		kg_ipc_send(cl->ipc_fd, KG_MSG_CLIENT_INFO, 0, &rep, sizeof(rep), NULL, 0);
+}
+
+/* The worker's ticket report (job->r < 0: no ticket to report). */
+static void on_ticket(void *ctx, struct auth_job *job)
+{
+	struct kg_client *cl = ctx;
+
+	cl->info_pending = false;
+	if (cl->info_again) {
+		cl->info_again = false;
+		(void)kg_loop_timer_arm(&cl->info_timer, 0);
+	}
+	send_report(cl, job->r == 0 ? job->ticket : NULL);
+	authq_job_free(job);
+}
+
+void ipc_client_request_info(struct kg_client *cl)
+{
+	/* One report in the worker's queue at a time; a request meanwhile (a reload) makes the
+	 * next one start as soon as it is back, with the settings of then. */
+	if (cl->info_pending) {
+		cl->info_again = true;
+		return;
+	}
+	if (cl->set) {
+		const struct authq_request req = {
+		    .proxy_host = cl->set->proxy.host,
+		    .spn = cl->set->cfg.kerberos.spn,
+		    .ccache = cl->set->ccache,
+		};
+
+		cl->info_pending = authq_submit_ticket(&req, on_ticket) != NULL;
+	}
+	if (cl->info_pending)
+		return;
+	send_report(cl, NULL); /* the counts at least */
+}
