@@ -77,3 +77,7 @@ unsigned rig_auth_pending(void);
 
 /* Whether the journal capture holds s. */
 bool rig_log_has(const char *s);
+
+/* A socket bound on 127.0.0.1 that does not listen: connects to *port are refused until the
+ * caller listen()s on it. Returns the fd (the caller closes it). */
+int fake_refusing_port(uint16_t *port);

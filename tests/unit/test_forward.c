@@ -412,20 +412,6 @@ END_TEST
 
 /* --- routes ------------------------------------------------------------------------------- */
 
-/* A bound socket that does not listen: connects to its port are refused. */
-static int refusing_port(uint16_t *port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 /* The current settings' route: 127.0.0.1 at port first, then the rig's proxy, or DIRECT. */
 static void route_first(uint16_t first, bool then_direct)
 {
@@ -447,7 +433,7 @@ START_TEST(failover_to_second_proxy)
 {
 	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 	uint16_t dead_port;
-	int dead = refusing_port(&dead_port), app, proxy;
+	int dead = fake_refusing_port(&dead_port), app, proxy;
 	char head[1024];
 
 	route_first(dead_port, false);
@@ -471,7 +457,7 @@ START_TEST(failover_to_direct)
 	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 	const char *r407 = "HTTP/1.1 407 Odd\r\nContent-Length: 2\r\n\r\nno";
 	uint16_t dead_port;
-	int dead = refusing_port(&dead_port), app, origin;
+	int dead = fake_refusing_port(&dead_port), app, origin;
 
 	route_first(dead_port, true);
 	app = rig_open(rig.lport, req, strlen(req)); /* the origin is the rig's listener */

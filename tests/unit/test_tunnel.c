@@ -323,20 +323,6 @@ END_TEST
 
 /* --- routes ------------------------------------------------------------------------------- */
 
-/* A bound socket that does not listen: connects to its port are refused until listen(). */
-static int refusing_port(uint16_t *port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 /* The current settings' route: 127.0.0.1 at port first, then the rig's proxy, or DIRECT. */
 static void route_first(uint16_t first, bool then_direct)
 {
@@ -371,7 +357,7 @@ START_TEST(failover_to_second_proxy)
 	uint8_t hello[512];
 	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
 	uint16_t dead_port;
-	int dead = refusing_port(&dead_port), app, proxy;
+	int dead = fake_refusing_port(&dead_port), app, proxy;
 	char line[160];
 
 	route_first(dead_port, false);
@@ -405,7 +391,7 @@ END_TEST
 START_TEST(failover_to_direct)
 {
 	uint16_t dead_port;
-	int dead = refusing_port(&dead_port), app, dest;
+	int dead = fake_refusing_port(&dead_port), app, dest;
 
 	route_first(dead_port, true);
 	app = rig_open(rig.lport, "hi", 2); /* the destination is the rig's listener */
