@@ -31,7 +31,7 @@ KGP_PACKAGES=(
 	systemd systemd-sysv dbus dbus-user-session libpam-systemd systemd-container
 	procps iproute2 apt-utils bpftool krb5-user curl
 	ucf libbpf1 libelf1 zlib1g libconfig9 libgssapi-krb5-2 libkrb5-3 libsystemd0 libduktape207
-	libcurl4 libpsl5
+	libcurl4 libpsl5 libssl3
 	# the Negotiate proxy check (tests/lib/krbrig.sh) runs a KDC, Squid and an origin inside
 	krb5-kdc krb5-admin-server squid python3 openssl
 )
