@@ -23,13 +23,14 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
 	src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
+	src/client/proxy_tls.c src/client/proxy_tls.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
-	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) -pthread
+	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS) -pthread
 # libkgnegotiate uses the parsers' base64: it comes first.
 src_client_kernelgatekeeper_client_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a \
 	src/client/libkgroute.a src/client/libkgnegotiate.a src/client/libkgclientparse.a $(KG_SHARED_LIBS) \
-	$(GSSAPI_LIBS) $(KRB5_LIBS) -lpthread
+	$(GSSAPI_LIBS) $(KRB5_LIBS) $(SSL_LIBS) -lpthread
 
 # The IPC link against a fake service; the loop and the Kerberos worker are stubs in the test.
 check_PROGRAMS += tests/unit/test_ipc_client
@@ -39,6 +40,17 @@ tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS)
+
+# TLS to an HTTPS proxy (issue 14) against the test's own OpenSSL server on 127.0.0.1, with
+# certificates made at run time by tests/lib/tlscerts.sh. Unprivileged.
+check_PROGRAMS += tests/unit/test_proxy_tls
+TESTS += tests/unit/test_proxy_tls
+tests_unit_test_proxy_tls_SOURCES = tests/unit/test_proxy_tls.c src/client/proxy_tls.c \
+	src/client/proxy_tls.h
+tests_unit_test_proxy_tls_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
+tests_unit_test_proxy_tls_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(SSL_CFLAGS)
+tests_unit_test_proxy_tls_LDADD = $(SSL_LIBS) $(CHECK_LIBS)
+EXTRA_DIST += tests/lib/tlscerts.sh
 
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
