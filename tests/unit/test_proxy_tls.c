@@ -2,11 +2,13 @@
  *
  * The certificates are made once per run by tests/lib/tlscerts.sh (openssl CLI) in a temporary
  * directory that is removed at the end: a test CA, the proxy's certificate for PROXY_NAME, one
- * from a CA nobody trusts, an expired one, one for another name, and a client certificate.
+ * from a CA nobody trusts, an expired one, one for another name, one for the address 127.0.0.1,
+ * and a client certificate.
  * The server is a forked child with a blocking OpenSSL server (or a clear-text one) that
  * reports per connection, through a pipe, what it saw: the SNI, whether the session was
- * resumed, the bytes, the client's close_notify. The client drives its handshake, reads and
- * writes non-blockingly through poll(), as the relay's loop will.
+ * resumed, the bytes, the client's close_notify (or it cuts the connection mid-transfer). The
+ * client drives its handshake, reads and writes non-blockingly through poll(), as the relay's
+ * loop will.
  *
  * Unprivileged; no network beyond 127.0.0.1.
  */
@@ -97,6 +99,8 @@ enum srv_mode {
 	SRV_CLEAR, /* answers in clear text at once */
 	SRV_OLD,   /* TLS 1.1 at most */
 	SRV_TLS12, /* SRV_ECHO in TLS 1.2 */
+	SRV_RESET, /* "data\n", then a reset */
+	SRV_FIN,   /* "data\n", then TCP FIN without close_notify */
 };
 
 struct srv {
@@ -136,6 +140,17 @@ static void serve_one(SSL_CTX *sctx, int cfd, enum srv_mode mode, int rep)
 	SSL_set_fd(ssl, cfd);
 	if (SSL_accept(ssl) != 1) {
 		say(rep, "handshake failed\n");
+		SSL_free(ssl);
+		return;
+	}
+	if (mode == SRV_RESET || mode == SRV_FIN) {
+		struct linger l = {.l_onoff = 1, .l_linger = 0};
+
+		SSL_write(ssl, "data\n", 5);
+		usleep(100000);
+		if (mode == SRV_RESET)
+			setsockopt(cfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		say(rep, "cut\n");
 		SSL_free(ssl);
 		return;
 	}
@@ -563,6 +578,38 @@ START_TEST(bad_client_key)
 }
 END_TEST
 
+START_TEST(cut_mid_transfer)
+{
+	/* _i: 0 the proxy resets, 1 it closes TCP without close_notify */
+	struct proxy_tls_ctx *ctx = ctx_with(cert("ca.pem"), NULL, NULL);
+	enum proxy_tls_status st;
+	struct proxy_tls *t;
+	char buf[64];
+	int fd;
+
+	srv_start(cert("server.pem"), _i ? SRV_FIN : SRV_RESET, false, 1);
+	t = session(ctx, PROXY_NAME, &fd, &st);
+	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
+	ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), 5);
+	ck_assert_str_eq(buf, "data\n");
+	ck_assert_str_eq(srv_reports(), "cut\n");
+	if (_i == 0) {
+		ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), -ECONNRESET);
+		ck_assert_str_eq(
+		    proxy_tls_error(t),
+		    "the TLS connection to the proxy failed: Connection reset by peer");
+	} else {
+		ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), -EPIPE);
+		ck_assert_str_eq(proxy_tls_error(t),
+				 "the proxy closed the TLS connection without close_notify");
+	}
+	proxy_tls_free(t);
+	close(fd);
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
+}
+END_TEST
+
 START_TEST(resumption)
 {
 	/* _i: 0 TLS 1.3 (a ticket is used once), 1 TLS 1.2 (a session is kept) */
@@ -612,6 +659,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, mtls_with_key);
 	tcase_add_loop_test(tc, mtls_without_key, 0, 2);
 	tcase_add_test(tc, bad_client_key);
+	tcase_add_loop_test(tc, cut_mid_transfer, 0, 2);
 	tcase_add_loop_test(tc, resumption, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
