@@ -664,12 +664,16 @@ static ssize_t io_failure(struct proxy_tls *t, int e, int sys_errno, bool readin
 {
 	char reason[160];
 	unsigned long err;
+	bool refused;
 
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 		t->want = e == SSL_ERROR_WANT_READ ? PROXY_TLS_WANT_READ : PROXY_TLS_WANT_WRITE;
 		return -EAGAIN;
 	}
-	if (e == SSL_ERROR_ZERO_RETURN)
+	/* A proxy that asked for the client certificate we do not have may end the connection
+	 * before any data without an alert (Squid's clientca= sends close_notify). */
+	refused = !t->data_seen && t->cert_asked && !t->ctx->client_cert;
+	if (e == SSL_ERROR_ZERO_RETURN && !refused)
 		return reading ? 0 : -EPIPE;
 	/* Before the proxy's first data, a failure is still the handshake's: a TLS 1.3 client is
 	 * done before the proxy has checked its certificate, whose verdict (an alert) may come
@@ -693,6 +697,16 @@ static ssize_t io_failure(struct proxy_tls *t, int e, int sys_errno, bool readin
 		eof = (e == SSL_ERROR_SYSCALL && sys_errno == 0) ||
 		      (e == SSL_ERROR_SSL &&
 		       ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+		if (refused && (eof || e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)) {
+			ERR_clear_error();
+			set_error(t,
+				  "TLS handshake with the proxy failed: the proxy asked for a "
+				  "client certificate and closed the connection without one (set "
+				  "proxy.client_cert and proxy.client_key)");
+			snprintf(t->detail, sizeof(t->detail),
+				 "closed after asking for a certificate");
+			return -EPROTO;
+		}
 		handshake_failure(t, e, sys_errno);
 		if (eof)
 			return -EPIPE;

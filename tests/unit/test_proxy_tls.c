@@ -101,6 +101,7 @@ enum srv_mode {
 	SRV_TLS12, /* SRV_ECHO in TLS 1.2 */
 	SRV_RESET, /* "data\n", then a reset */
 	SRV_FIN,   /* "data\n", then TCP FIN without close_notify */
+	SRV_SQUID, /* asks for a client certificate, closes cleanly without one (Squid) */
 };
 
 struct srv {
@@ -151,6 +152,12 @@ static void serve_one(SSL_CTX *sctx, int cfd, enum srv_mode mode, int rep)
 		if (mode == SRV_RESET)
 			setsockopt(cfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 		say(rep, "cut\n");
+		SSL_free(ssl);
+		return;
+	}
+	if (mode == SRV_SQUID && !SSL_get0_peer_certificate(ssl)) {
+		SSL_shutdown(ssl);
+		say(rep, "handshake failed\n");
 		SSL_free(ssl);
 		return;
 	}
@@ -217,12 +224,17 @@ static void srv_start(const char *crt, enum srv_mode mode, bool require_client, 
 		SSL_CTX_set_min_proto_version(sctx, TLS1_VERSION);
 		SSL_CTX_set_max_proto_version(sctx, TLS1_1_VERSION);
 	}
+	if (mode == SRV_SQUID)
+		require_client = true;
 	if (mode == SRV_TLS12) {
 		SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION);
 		mode = SRV_ECHO;
 	}
 	if (require_client) {
-		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_CTX_set_verify(sctx,
+				   SSL_VERIFY_PEER |
+				       (mode == SRV_SQUID ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+				   NULL);
 		if (SSL_CTX_load_verify_locations(sctx, cert("ca.pem"), NULL) != 1)
 			_exit(2);
 		SSL_CTX_set_client_CA_list(sctx, SSL_load_client_CA_file(cert("ca.pem")));
@@ -560,6 +572,36 @@ START_TEST(mtls_without_key)
 }
 END_TEST
 
+START_TEST(mtls_closed_without_key)
+{
+	/* a proxy that asks, and closes (close_notify, no alert) when no certificate comes */
+	struct proxy_tls_ctx *ctx = ctx_with(cert("ca.pem"), NULL, NULL);
+	enum proxy_tls_status st;
+	struct proxy_tls *t;
+	char buf[64];
+	ssize_t r;
+	int fd;
+
+	srv_start(cert("server.pem"), SRV_SQUID, false, 1);
+	t = session(ctx, PROXY_NAME, &fd, &st);
+	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
+	while ((r = proxy_tls_write(t, "ping\n", 5)) == -EAGAIN)
+		wait_for(fd, proxy_tls_want(t));
+	if (r == 5)
+		r = tls_read(t, fd, buf, sizeof(buf) - 1);
+	ck_assert_int_lt(r, 0);
+	ck_assert_str_eq(proxy_tls_error(t),
+			 "TLS handshake with the proxy failed: the proxy asked for a client "
+			 "certificate and closed the connection without one (set proxy.client_cert "
+			 "and proxy.client_key)");
+	proxy_tls_free(t);
+	close(fd);
+	ck_assert_ptr_nonnull(strstr(srv_reports(), "handshake failed"));
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
+}
+END_TEST
+
 START_TEST(bad_client_key)
 {
 	struct proxy_tls_opts o = {.ca_file = cert("ca.pem"),
@@ -658,6 +700,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, clear_text_on_tls_port);
 	tcase_add_test(tc, mtls_with_key);
 	tcase_add_loop_test(tc, mtls_without_key, 0, 2);
+	tcase_add_test(tc, mtls_closed_without_key);
 	tcase_add_test(tc, bad_client_key);
 	tcase_add_loop_test(tc, cut_mid_transfer, 0, 2);
 	tcase_add_loop_test(tc, resumption, 0, 2);
