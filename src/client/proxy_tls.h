@@ -40,6 +40,7 @@
  *     the proxy's bytes are still read; the proxy's close_notify is proxy_tls_read() == 0 and
  *     becomes shutdown(SHUT_WR) towards the application.
  *   - proxy_tls_free() with the connection (the socket stays the connection's to close).
+ * Contexts and sessions belong to the loop's thread (the session cache has no lock).
  */
 #pragma once
 
@@ -99,7 +100,9 @@ bool proxy_tls_pending(const struct proxy_tls *t);
 
 /* Read up to n bytes: > 0 bytes; 0 the proxy's close_notify (clean end of its direction);
  * -EAGAIN wait as proxy_tls_want() says; -EPIPE the proxy closed TCP without close_notify;
- * -EPROTO or -errno failed (proxy_tls_error()). */
+ * -EPROTO or -errno failed (proxy_tls_error()). Until the proxy's first data, failures (and
+ * an end after it asked for a client certificate we lack) are the handshake's sentences: with
+ * TLS 1.3 the proxy's verdict on our certificate only arrives then. */
 ssize_t proxy_tls_read(struct proxy_tls *t, void *p, size_t n);
 /* Write up to n bytes (n > 0): > 0 written; -EAGAIN wait as proxy_tls_want() says, then retry
  * with the same bytes; -EPIPE our side was shut down or the proxy is gone; -EPROTO, -errno. */
