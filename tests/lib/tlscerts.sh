@@ -11,6 +11,7 @@
 #   server.pem server.key  NAME, issued by the CA (valid for 30 days)
 #   untrusted.pem .key     NAME, issued by the other CA
 #   expired.pem .key       NAME, issued by the CA, valid only on 1-2 Jan 2020
+#   future.pem .key        NAME, issued by the CA, valid from 2099 on
 #   wrong.pem wrong.key    WRONG_NAME, issued by the CA
 #   client.pem client.key  a client certificate (clientAuth) issued by the CA, for mTLS
 #   ip.pem ip.key          the address 127.0.0.1 (subjectAltName IP), issued by the CA
@@ -76,6 +77,7 @@ ca other-ca "KG Untrusted CA"
 issue server "$name" ca server -days 30
 issue untrusted "$name" other-ca server -days 30
 issue expired "$name" ca server -startdate 20200101000000Z -enddate 20200102000000Z
+issue future "$name" ca server -startdate 20990101000000Z -enddate 20990102000000Z
 issue wrong "$wrong" ca server -days 30
 issue client "kg-test-client" ca client -days 30
 KG_SAN=IP:127.0.0.1 issue ip 127.0.0.1 ca server -days 30

@@ -102,6 +102,9 @@ enum srv_mode {
 	SRV_RESET, /* "data\n", then a reset */
 	SRV_FIN,   /* "data\n", then TCP FIN without close_notify */
 	SRV_SQUID, /* asks for a client certificate, closes cleanly without one (Squid) */
+	SRV_CLOSE, /* closes at once */
+	SRV_RST,   /* resets at once */
+	SRV_BYTES, /* answers with bytes that are neither TLS nor text */
 };
 
 struct srv {
@@ -127,6 +130,31 @@ static void serve_one(SSL_CTX *sctx, int cfd, enum srv_mode mode, int rep)
 	SSL *ssl;
 	int n;
 
+	if (mode == SRV_CLOSE || mode == SRV_RST) {
+		struct linger l = {.l_onoff = 1, .l_linger = 0};
+
+		struct pollfd pfd = {.fd = cfd, .events = POLLIN};
+
+		/* after the whole ClientHello arrived: unread bytes would turn a close into a
+		 * reset */
+		while (poll(&pfd, 1, 200) == 1 && read(cfd, buf, sizeof(buf)) > 0)
+			;
+		if (mode == SRV_RST)
+			setsockopt(cfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		say(rep, "closed\n");
+		return;
+	}
+	if (mode == SRV_BYTES) {
+		static const unsigned char junk[] = {0x00, 0x01, 0x02, 0x03,
+						     0x04, 0x05, 0x06, 0x07};
+
+		if (write(cfd, junk, sizeof(junk)) < 0)
+			_exit(3);
+		while (read(cfd, buf, sizeof(buf)) > 0)
+			;
+		say(rep, "closed\n");
+		return;
+	}
 	if (mode == SRV_CLEAR) {
 		const char *a = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
 
@@ -213,6 +241,7 @@ static void srv_start(const char *crt, enum srv_mode mode, bool require_client, 
 		return;
 	}
 	close(p[0]);
+	signal(SIGTERM, SIG_DFL); /* not check's handler, which would pass it on to the test */
 	sctx = SSL_CTX_new(TLS_server_method());
 	snprintf(key, sizeof(key), "%.*s.key", (int)(strlen(crt) - 4), crt);
 	if (!sctx || SSL_CTX_use_certificate_chain_file(sctx, crt) != 1 ||
@@ -273,7 +302,7 @@ static void srv_stop(void)
 	int status;
 
 	if (srv.pid > 0) {
-		kill(srv.pid, SIGTERM);
+		kill(srv.pid, SIGKILL);
 		waitpid(srv.pid, &status, 0);
 	}
 	if (srv.report >= 0)
@@ -407,8 +436,13 @@ START_TEST(handshake_bytes_and_half_close)
 	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
 	ck_assert(!proxy_tls_resumed(t));
 	tls_write(t, fd, "ping\n");
-	ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), 5);
-	ck_assert_str_eq(buf, "pong\n");
+	/* a short read leaves the rest inside OpenSSL, where no socket event announces it */
+	ck_assert_int_eq(tls_read(t, fd, buf, 2), 2);
+	ck_assert_str_eq(buf, "po");
+	ck_assert(proxy_tls_pending(t));
+	ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), 3);
+	ck_assert_str_eq(buf, "ng\n");
+	ck_assert(!proxy_tls_pending(t));
 	/* half-close: close_notify goes out, the proxy's direction still delivers */
 	ck_assert_int_eq(proxy_tls_shutdown(t), PROXY_TLS_DONE);
 	ck_assert_int_eq(proxy_tls_write(t, "x", 1), -EPIPE);
@@ -481,6 +515,93 @@ START_TEST(expired)
 {
 	expect_refused("expired.pem", SRV_ECHO, PROXY_NAME, cert("ca.pem"),
 		       "proxy certificate expired (not valid after Jan  2 00:00:00 2020 GMT)");
+}
+END_TEST
+
+START_TEST(not_yet_valid)
+{
+	expect_refused(
+	    "future.pem", SRV_ECHO, PROXY_NAME, cert("ca.pem"),
+	    "proxy certificate not yet valid (not valid before Jan  1 00:00:00 2099 GMT; "
+	    "is the clock right?)");
+}
+END_TEST
+
+/* A peer that is no TLS server at all: the sentence, and nothing sent in clear. */
+static void expect_broken(enum srv_mode mode, const char *want)
+{
+	struct proxy_tls_ctx *ctx = ctx_with(cert("ca.pem"), NULL, NULL);
+	enum proxy_tls_status st;
+	struct proxy_tls *t;
+	int fd;
+
+	srv_start(cert("server.pem"), mode, false, 1);
+	t = session(ctx, PROXY_NAME, &fd, &st);
+	ck_assert_int_eq(st, PROXY_TLS_ERROR);
+	fprintf(stderr, "# mode %d: %s [%s]\n", mode, proxy_tls_error(t), proxy_tls_detail(t));
+	ck_assert_str_eq(proxy_tls_error(t), want);
+	ck_assert_int_lt(proxy_tls_write(t, "secret", 6), 0);
+	proxy_tls_free(t);
+	close(fd);
+	ck_assert_str_eq(srv_reports(), "closed\n");
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
+}
+
+START_TEST(closed_in_handshake)
+{
+	expect_broken(SRV_CLOSE,
+		      "TLS handshake with the proxy failed: the proxy closed the connection");
+}
+END_TEST
+
+START_TEST(reset_in_handshake)
+{
+	expect_broken(SRV_RST, "TLS handshake with the proxy failed: Connection reset by peer");
+}
+END_TEST
+
+START_TEST(not_tls_not_text)
+{
+	expect_broken(
+	    SRV_BYTES,
+	    "TLS handshake with the proxy failed: wrong version number (is it a TLS port?)");
+}
+END_TEST
+
+START_TEST(cache_bounds)
+{
+	struct proxy_tls_opts o = {.ca_file = cert("ca.pem"), .cache_max = 1};
+	struct proxy_tls_ctx *ctx = NULL;
+	char err[PROXY_TLS_ERROR_MAX], buf[64];
+	enum proxy_tls_status st;
+	struct proxy_tls *t;
+	uint16_t i;
+	int fd;
+
+	ck_assert_int_eq(proxy_tls_ctx_new(&o, &ctx, err, sizeof(err)), 0);
+	/* one server, but PROXY_TLS_PROXIES + 1 proxies as far as the cache can tell (the port is
+	 * only the cache's key once connected) */
+	srv_start(cert("server.pem"), SRV_ECHO, false, PROXY_TLS_PROXIES + 1);
+	for (i = 1; i <= PROXY_TLS_PROXIES + 1; i++) {
+		fd = tcp_connect();
+		t = proxy_tls_new(ctx, fd, PROXY_NAME, i, err, sizeof(err));
+		ck_assert_ptr_nonnull(t);
+		st = handshake(t, fd);
+		ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
+		tls_write(t, fd, "ping\n");
+		ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), 5);
+		/* the server sends two tickets: one is kept */
+		ck_assert_uint_eq(proxy_tls_ctx_cached(ctx, PROXY_NAME, i), 1);
+		proxy_tls_free(t);
+		close(fd);
+	}
+	/* the least recently used proxy's sessions went */
+	ck_assert_uint_eq(proxy_tls_ctx_cached(ctx, PROXY_NAME, 1), 0);
+	ck_assert_uint_eq(proxy_tls_ctx_cached(ctx, PROXY_NAME, 2), 1);
+	ck_assert_uint_eq(proxy_tls_ctx_cached(ctx, PROXY_NAME, PROXY_TLS_PROXIES + 1), 1);
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
 }
 END_TEST
 
@@ -696,7 +817,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, name_mismatch);
 	tcase_add_test(tc, address_mismatch);
 	tcase_add_test(tc, expired);
+	tcase_add_test(tc, not_yet_valid);
 	tcase_add_test(tc, old_protocol);
+	tcase_add_test(tc, closed_in_handshake);
+	tcase_add_test(tc, reset_in_handshake);
+	tcase_add_test(tc, not_tls_not_text);
+	tcase_add_test(tc, cache_bounds);
 	tcase_add_test(tc, clear_text_on_tls_port);
 	tcase_add_test(tc, mtls_with_key);
 	tcase_add_loop_test(tc, mtls_without_key, 0, 2);
