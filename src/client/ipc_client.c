@@ -61,7 +61,8 @@ static int apply_config(struct kg_client *cl, const struct kg_ipc_msg *m)
 		return r;
 	changed = !cl->set || !client_settings_same_upstream(cl->set, set);
 	/* A list (or a fallback) is shown whole, in failover order. */
-	if (changed && set->cfg.proxy.type == KG_PROXY_HTTP && set->route.n > 1)
+	if (changed && set->route.n > 1 &&
+	    (set->cfg.proxy.type == KG_PROXY_HTTP || set->cfg.proxy.type == KG_PROXY_HTTPS))
 		kg_route_format(&set->route, route, sizeof(route));
 	if (changed)
 		log_fields(LOG_INFO, KG_FIELDS({"KG_PROXY", set->cfg.proxy.url}),

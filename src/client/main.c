@@ -298,7 +298,8 @@ static const struct conn_ops *way_out(struct kg_client *cl, const struct relay_c
 	(void)cl;
 	/* Port 80 goes request by request: through the proxy, each request with its own Host (and,
 	 * under a PAC, its own FindProxyForURL with the full URL). */
-	if ((c->set->cfg.proxy.type == KG_PROXY_HTTP || c->set->cfg.proxy.type == KG_PROXY_WPAD) &&
+	if ((c->set->cfg.proxy.type == KG_PROXY_HTTP || c->set->cfg.proxy.type == KG_PROXY_HTTPS ||
+	     c->set->cfg.proxy.type == KG_PROXY_WPAD) &&
 	    c->dst_port == 80)
 		return &forward_conn_ops;
 	return &tunnel_conn_ops;

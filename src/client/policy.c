@@ -525,7 +525,8 @@ int policy_apply(struct kg_client *cl)
 {
 	const struct kg_config *cfg = &cl->set->cfg;
 	bool pac = cfg->proxy.type == KG_PROXY_WPAD;
-	bool probe = cfg->proxy.type == KG_PROXY_HTTP && cfg->proxy.fallback == KG_FALLBACK_DIRECT;
+	bool probe = (cfg->proxy.type == KG_PROXY_HTTP || cfg->proxy.type == KG_PROXY_HTTPS) &&
+		     cfg->proxy.fallback == KG_FALLBACK_DIRECT;
 	struct client_policy *p = cl->policy;
 	bool was_direct = p && p->direct;
 

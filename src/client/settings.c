@@ -31,11 +31,21 @@ int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_ur
 			return -EINVAL;
 		}
 		return 0;
+	case KG_PROXY_HTTPS:
+		if (!url[0] || kg_url_parse(url, out) < 0 || strcmp(out->scheme, "https") != 0) {
+			snprintf(err, errlen,
+				 "proxy.url \"%s\" is not an https:// URL (needed for proxy.type "
+				 "https)",
+				 url);
+			return -EINVAL;
+		}
+		return 0;
 	case KG_PROXY_NONE:
 	case KG_PROXY_WPAD: /* the PAC names the proxies (policy.h) */
 		return 0;
 	default:
-		snprintf(err, errlen, "proxy.type %s is not supported yet; use http, wpad or none",
+		snprintf(err, errlen,
+			 "proxy.type %s is not supported yet; use http, https, wpad or none",
 			 kg_proxy_type_to_string(type));
 		return -EOPNOTSUPP;
 	}
@@ -69,7 +79,7 @@ int client_settings_route(const struct kg_config *cfg, struct kg_route *out, cha
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (cfg->proxy.type == KG_PROXY_HTTP) {
+	if (cfg->proxy.type == KG_PROXY_HTTP || cfg->proxy.type == KG_PROXY_HTTPS) {
 		for (i = 0; i < n; i++) {
 			if (route_url(urls[i], norm[i], sizeof(norm[i])) < 0) {
 				snprintf(err, errlen, "proxy.url \"%s\" is not a proxy URL",
@@ -83,11 +93,6 @@ int client_settings_route(const struct kg_config *cfg, struct kg_route *out, cha
 			snprintf(err, errlen, "%s", why);
 			return -EINVAL;
 		}
-		for (i = 1; i < out->n; i++)
-			if (out->e[i].kind == KG_ROUTE_HTTPS)
-				log_warn("proxy.url[%zu] \"%s\" is skipped: this version does not "
-					 "connect to HTTPS proxies",
-					 i, urls[i]);
 		if (cfg->proxy.fallback != KG_FALLBACK_DIRECT)
 			return 0;
 	}
@@ -182,7 +187,11 @@ bool client_settings_same_upstream(const struct client_settings *a, const struct
 
 	if (a->cfg.proxy.type != b->cfg.proxy.type ||
 	    strcmp(a->cfg.proxy.url, b->cfg.proxy.url) != 0 ||
-	    strcmp(a->cfg.kerberos.spn, b->cfg.kerberos.spn) != 0 || a->route.n != b->route.n)
+	    strcmp(a->cfg.kerberos.spn, b->cfg.kerberos.spn) != 0 ||
+	    strcmp(a->cfg.proxy.ca_file, b->cfg.proxy.ca_file) != 0 ||
+	    strcmp(a->cfg.proxy.client_cert, b->cfg.proxy.client_cert) != 0 ||
+	    strcmp(a->cfg.proxy.client_key, b->cfg.proxy.client_key) != 0 ||
+	    a->route.n != b->route.n)
 		return false;
 	for (i = 0; i < a->route.n; i++)
 		if (!kg_route_entry_equal(&a->route.e[i], &b->route.e[i]))

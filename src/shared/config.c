@@ -323,6 +323,10 @@ static int read_urls(struct parse_ctx *ctx, const struct kg_key_spec *key,
 #define W_UINT(n, f, lo, hi, d) \
 	{.name = n, .kind = KG_KEY_UINT, .wire = true, FIELD(f), .min = lo, .max = hi, .def_num = d}
 #define W_BOOL(n, f, d) {.name = n, .kind = KG_KEY_BOOL, .wire = true, FIELD(f), .def_num = d}
+/* An optional absolute path, sent only when set (a key older clients do not know). */
+#define W_PATH_IF_SET(n, f) \
+	{.name = n, .kind = KG_KEY_STRING, .wire = true, .wire_if_set = true, FIELD(f), \
+	 .check = check_optional_absolute_path, .def_str = ""}
 
 static const uint16_t default_ports[] = {80, 443};
 
@@ -336,6 +340,10 @@ static const struct kg_key_spec proxy_keys[] = {
 	/* After the keys of older versions: an older client ignores them (config_wire.h). */
 	{.name = "fallback", .kind = KG_KEY_FALLBACK, .wire = true, .wire_if_set = true, FIELD(proxy.fallback), .def_num = KG_FALLBACK_NONE},
 	{.name = "pac_timeout", .kind = KG_KEY_UINT, .wire = true, .wire_if_set = true, FIELD(proxy.pac_timeout), .min = 1, .max = KG_PAC_TIMEOUT_MAX, .def_num = 30},
+	/* The service (root) checks their form; the client opens them as the user. */
+	W_PATH_IF_SET("ca_file", proxy.ca_file),
+	W_PATH_IF_SET("client_cert", proxy.client_cert),
+	W_PATH_IF_SET("client_key", proxy.client_key),
 };
 
 static const struct kg_key_spec kerberos_keys[] = {

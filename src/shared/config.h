@@ -68,6 +68,11 @@ struct kg_config {
 		unsigned connection_timeout;	 /* s, 1..600, default 10 */
 		unsigned request_timeout;	 /* s, 1..3600, default 30 */
 		unsigned max_retries;		 /* 0..10, default 3 */
+		/* TLS to an https proxy: absolute paths (the client reads them as the user), ""
+		 * the default: the system store, no client certificate, the key in client_cert. */
+		char ca_file[PATH_MAX];
+		char client_cert[PATH_MAX];
+		char client_key[PATH_MAX];
 	} proxy;
 	struct {
 		char realm[KG_NAME_MAX]; /* default "" */

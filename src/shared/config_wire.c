@@ -75,11 +75,14 @@ static int format_value(const struct kg_key_spec *key, const struct kg_config *c
 	}
 }
 
-/* Whether key holds its default in cfg (for a wire_if_set key: a number or an enum). */
+/* Whether key holds its default in cfg (for a wire_if_set key: a string, a number or an
+ * enum). */
 static bool is_default(const struct kg_key_spec *key, const struct kg_config *cfg)
 {
 	const void *field = (const char *)cfg + key->offset;
 
+	if (key->kind == KG_KEY_STRING)
+		return strcmp(field, key->def_str ? key->def_str : "") == 0;
 	return key->size == sizeof(unsigned) && *(const unsigned *)field == key->def_num;
 }
 

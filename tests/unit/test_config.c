@@ -60,6 +60,9 @@ static void assert_defaults(const struct kg_config *c)
 	ck_assert_uint_eq(c->proxy.connection_timeout, 10);
 	ck_assert_uint_eq(c->proxy.request_timeout, 30);
 	ck_assert_uint_eq(c->proxy.max_retries, 3);
+	ck_assert_str_eq(c->proxy.ca_file, "");
+	ck_assert_str_eq(c->proxy.client_cert, "");
+	ck_assert_str_eq(c->proxy.client_key, "");
 	ck_assert_str_eq(c->kerberos.realm, "");
 	ck_assert(c->kerberos.enable_cache);
 	ck_assert_str_eq(c->kerberos.ccache, "");
@@ -150,6 +153,9 @@ START_TEST(test_every_key)
 	    "  connection_timeout = 600;\n"
 	    "  request_timeout = 3600;\n"
 	    "  max_retries = 0;\n"
+	    "  ca_file = \"/etc/kg/proxy-ca.pem\";\n"
+	    "  client_cert = \"/home/u/.kg/client.pem\";\n"
+	    "  client_key = \"/home/u/.kg/client.key\";\n"
 	    "};\n"
 	    "kerberos = { realm = \"CORP.EXAMPLE\"; enable_cache = true;\n"
 	    "  ccache = \"KEYRING:persistent:%{uid}\"; spn = \"HTTP@proxy.corp.example\"; };\n"
@@ -180,6 +186,9 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(c.proxy.connection_timeout, 600);
 	ck_assert_uint_eq(c.proxy.request_timeout, 3600);
 	ck_assert_uint_eq(c.proxy.max_retries, 0);
+	ck_assert_str_eq(c.proxy.ca_file, "/etc/kg/proxy-ca.pem");
+	ck_assert_str_eq(c.proxy.client_cert, "/home/u/.kg/client.pem");
+	ck_assert_str_eq(c.proxy.client_key, "/home/u/.kg/client.key");
 	ck_assert_str_eq(c.kerberos.realm, "CORP.EXAMPLE");
 	ck_assert(c.kerberos.enable_cache);
 	ck_assert_str_eq(c.kerberos.ccache, "KEYRING:persistent:%{uid}");
@@ -368,6 +377,11 @@ static const struct {
     {"ebpf = { cgroup_path = \"sys/fs/cgroup\"; };",
      "t.conf:1: ebpf.cgroup_path: \"sys/fs/cgroup\": must be an absolute path"},
     {"log_path = \"kg.log\";", "t.conf:1: log_path: \"kg.log\": must be an absolute path"},
+    {"proxy = { ca_file = \"ca.pem\"; };",
+     "t.conf:1: proxy.ca_file: \"ca.pem\": must be an absolute path"},
+    {"proxy = { client_cert = \"~/c.pem\"; };",
+     "t.conf:1: proxy.client_cert: \"~/c.pem\": must be an absolute path"},
+    {"proxy = { client_key = 1; };", "t.conf:1: proxy.client_key: expected a string"},
     {"client = { listen_address = \"0.0.0.0\"; };",
      "t.conf:1: client.listen_address: \"0.0.0.0\": must be a loopback address"},
     {"client = { listen_address = \"192.0.2.1\"; };",

@@ -203,6 +203,9 @@ static void non_defaults(struct kg_config *c)
 	c->proxy.max_retries = 0;
 	c->proxy.fallback = KG_FALLBACK_DIRECT;
 	c->proxy.pac_timeout = KG_PAC_TIMEOUT_MAX;
+	strcpy(c->proxy.ca_file, "/etc/kg/ca.pem");
+	strcpy(c->proxy.client_cert, "/home/u/c.pem");
+	strcpy(c->proxy.client_key, "/home/u/c.key");
 	strcpy(c->kerberos.realm, "EXAMPLE.COM");
 	strcpy(c->kerberos.ccache, "FILE:/tmp/krb5cc_%{uid}");
 	strcpy(c->kerberos.spn, "HTTP@proxy.example.com");
@@ -259,7 +262,8 @@ START_TEST(test_schema_round_trip)
 		}
 	}
 	ck_assert_uint_eq(n_sent, n_wire);
-	ck_assert_uint_eq(n_wire, 13);
+	ck_assert_uint_eq(n_wire,
+			  16); /* 13, and the proxy.ca_file, client_cert, client_key of issue 14 */
 }
 END_TEST
 
@@ -385,6 +389,9 @@ START_TEST(test_url_list)
 			ck_assert_str_eq(v, "http://p15.example.com:3015");
 		n += strncmp(k, "proxy.url", 9) == 0;
 		ck_assert(strcmp(k, "proxy.fallback") != 0 && strcmp(k, "proxy.pac_timeout") != 0);
+		/* Unset TLS paths stay out: the message of an older configuration is unchanged. */
+		ck_assert(strncmp(k, "proxy.ca_file", 13) != 0 &&
+			  strncmp(k, "proxy.client_", 13) != 0);
 	}
 	ck_assert_uint_eq(n, KG_PROXY_URLS_MAX);
 	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), 0);
@@ -406,10 +413,16 @@ START_TEST(test_url_list)
 	memset(in.kerberos.spn, 's', KG_NAME_MAX - 1);
 	memset(in.kerberos.realm, 'r', KG_NAME_MAX - 1);
 	in.proxy.fallback = KG_FALLBACK_DIRECT;
+	memset(in.proxy.ca_file, 'f', KG_IPC_TEXT_MAX * 2 - 1);
+	in.proxy.ca_file[0] = '/';
+	in.proxy.ca_file[KG_IPC_TEXT_MAX * 2 - 1] = '\0';
+	strcpy(in.proxy.client_cert, in.proxy.ca_file);
+	strcpy(in.proxy.client_key, in.proxy.ca_file);
 	ck_assert_int_eq(kg_config_wire_encode(&in, ports, 2, payload, sizeof(payload), &len), 0);
 	m = as_msg(len);
 	ck_assert_int_eq(kg_config_wire_decode(&m, &out, err, sizeof(err)), 0);
 	ck_assert_int_eq(out.proxy.fallback, KG_FALLBACK_DIRECT);
+	ck_assert_str_eq(out.proxy.client_key, in.proxy.ca_file);
 	ck_assert_uint_eq(out.proxy.n_more_urls, KG_PROXY_URLS_MAX - 1);
 
 	/* Out of order, before proxy.url, empty, or malformed: refused; unknown indexes ignored. */
@@ -446,6 +459,10 @@ START_TEST(test_url_list)
 	ck_assert_int_eq(decode_one("proxy.fallback", "direct", &out), 0);
 	ck_assert_int_eq(out.proxy.fallback, KG_FALLBACK_DIRECT);
 	ck_assert_int_eq(decode_one("proxy.fallback", "sometimes", &out), -EINVAL);
+	/* The TLS paths are checked as in the file. */
+	ck_assert_int_eq(decode_one("proxy.ca_file", "/etc/ca.pem", &out), 0);
+	ck_assert_str_eq(out.proxy.ca_file, "/etc/ca.pem");
+	ck_assert_int_eq(decode_one("proxy.client_key", "key.pem", &out), -EINVAL);
 	ck_assert_int_eq(decode_one("proxy.url[1]", "http://b:1", &out), -EINVAL);
 }
 END_TEST

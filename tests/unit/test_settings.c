@@ -58,6 +58,30 @@ START_TEST(http_proxy)
 }
 END_TEST
 
+/* proxy.type https: the URL's port defaults to 443 (as curl and browsers); its route is one
+ * HTTPS entry; the TLS keys come from the service only when set. */
+START_TEST(https_proxy)
+{
+	struct client_settings *set;
+	struct kg_url u;
+	char err[256];
+
+	ck_assert_int_eq(from(KG_PROXY_HTTPS, "https://proxy.example.com", "", "", &set), 0);
+	ck_assert_str_eq(set->proxy.scheme, "https");
+	ck_assert_str_eq(set->proxy.host, "proxy.example.com");
+	ck_assert_uint_eq(set->proxy.port, 443);
+	ck_assert_uint_eq(set->route.n, 1);
+	ck_assert_int_eq(set->route.e[0].kind, KG_ROUTE_HTTPS);
+	ck_assert_str_eq(set->route.e[0].host, "proxy.example.com");
+	ck_assert_uint_eq(set->route.e[0].port, 443);
+	ck_assert_str_eq(set->cfg.proxy.ca_file, "");
+	client_settings_unref(set);
+	ck_assert_int_eq(
+	    client_settings_check(KG_PROXY_HTTPS, "https://[::1]:3129", &u, err, sizeof(err)), 0);
+	ck_assert_uint_eq(u.port, 3129);
+}
+END_TEST
+
 START_TEST(none_needs_no_url)
 {
 	struct client_settings *set;
@@ -81,12 +105,19 @@ START_TEST(refused)
 			 -EINVAL);
 	ck_assert_str_eq(err, "proxy.url \"https://p.example.com:443\" is not an http:// URL "
 			      "(needed for proxy.type http)");
-	/* a type this version cannot do */
-	ck_assert_int_eq(from(KG_PROXY_HTTPS, "", "", "", &set), -EOPNOTSUPP);
+	/* https without a URL, or with one that is no https:// URL */
+	ck_assert_int_eq(from(KG_PROXY_HTTPS, "", "", "", &set), -EINVAL);
 	ck_assert_ptr_null(set);
-	ck_assert_int_eq(client_settings_check(KG_PROXY_HTTPS, "", NULL, err, sizeof(err)),
+	ck_assert_int_eq(client_settings_check(KG_PROXY_HTTPS, "http://p.example.com:3128", NULL,
+					       err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "proxy.url \"http://p.example.com:3128\" is not an https:// URL "
+			      "(needed for proxy.type https)");
+	/* a type this version cannot do */
+	ck_assert_int_eq(client_settings_check((enum kg_proxy_type)99, "", NULL, err, sizeof(err)),
 			 -EOPNOTSUPP);
-	ck_assert_str_eq(err, "proxy.type https is not supported yet; use http, wpad or none");
+	ck_assert_str_eq(err,
+			 "proxy.type unknown is not supported yet; use http, https, wpad or none");
 	/* wpad needs no URL: the PAC names the proxies; the settings' own route is DIRECT (what
 	 * connections do when no PAC is in use) */
 	ck_assert_int_eq(from(KG_PROXY_WPAD, "", "", "", &set), 0);
@@ -230,6 +261,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, http_proxy);
+	tcase_add_test(tc, https_proxy);
 	tcase_add_test(tc, none_needs_no_url);
 	tcase_add_test(tc, refused);
 	tcase_add_test(tc, ccache_tokens);
