@@ -98,6 +98,7 @@ void relay_side_close(struct kg_client *cl, struct relay_side *s)
 {
 	if (s->fd < 0)
 		return;
+	relay_side_drop_tls(s);
 	close(s->fd); /* also leaves the epoll set */
 	s->fd = -1;
 	s->flags = 0;

@@ -11,6 +11,7 @@
 #include "client/policy.h"
 #include "client/proto/http.h"
 #include "client/upstream.h"
+#include "client/upstream_tls.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -490,7 +491,7 @@ static int read_response_head(struct kg_client *cl, struct relay_conn *c)
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {
-			fwd_fail(cl, c, upstream_head_error(r), NULL);
+			fwd_fail(cl, c, upstream_read_error(&f->up, r), NULL);
 			return r;
 		}
 		r = on_response_head(cl, c, &resp);

@@ -8,9 +8,9 @@ include $(srcdir)/src/client/negotiate.mk
 noinst_LIBRARIES += src/client/libkgclientcore.a
 src_client_libkgclientcore_a_SOURCES = \
 	src/client/loop.c src/client/loop.h src/client/pump.c src/client/pump.h \
-	src/client/conn.c src/client/conn.h
+	src/client/conn.c src/client/conn.h src/client/proxy_tls.c src/client/proxy_tls.h
 src_client_libkgclientcore_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
-	$(LIBCONFIG_CFLAGS)
+	$(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
 
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
@@ -23,7 +23,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
 	src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
-	src/client/proxy_tls.c src/client/proxy_tls.h \
+	src/client/upstream_tls.c src/client/upstream_tls.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS) -pthread
@@ -36,10 +36,10 @@ src_client_kernelgatekeeper_client_LDADD = $(KG_POLICY_LIBS) src/client/libkgcli
 check_PROGRAMS += tests/unit/test_ipc_client
 TESTS += tests/unit/test_ipc_client
 tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc_client.c \
-	src/client/ipc_report.c src/client/settings.c
+	src/client/ipc_report.c src/client/settings.c src/client/proxy_tls.c
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
-	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS)
-tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS)
+	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
+tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
 
 # TLS to an HTTPS proxy (issue 14) against the test's own OpenSSL server on 127.0.0.1, with
 # certificates made at run time by tests/lib/tlscerts.sh. Unprivileged.
@@ -65,11 +65,13 @@ EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
 check_PROGRAMS += tests/unit/test_upstream
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
-	src/client/pump.c src/client/auth/negotiate_error.c
+	src/client/upstream_tls.c src/client/pump.c src/client/proxy_tls.c \
+	src/client/settings.c src/client/auth/negotiate_error.c
+tests_unit_test_upstream_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 tests_unit_test_upstream_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
-	$(LIBCONFIG_CFLAGS)
+	$(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
 tests_unit_test_upstream_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(GSSAPI_LIBS) \
-	$(KRB5_LIBS) $(CHECK_LIBS)
+	$(KRB5_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/test_upstream
 include $(srcdir)/src/client/route.mk
 
@@ -78,7 +80,7 @@ check_PROGRAMS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
 TESTS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
 KG_CORE_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
 	$(LIBCONFIG_CFLAGS)
-KG_CORE_TEST_LDADD = src/client/libkgclientcore.a $(KG_SHARED_LIBS) $(CHECK_LIBS)
+KG_CORE_TEST_LDADD = src/client/libkgclientcore.a $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_loop_SOURCES = tests/unit/test_loop.c
 tests_unit_test_loop_CFLAGS = $(KG_CORE_TEST_CFLAGS)
@@ -99,10 +101,11 @@ check_PROGRAMS += tests/unit/test_tunnel tests/unit/test_forward
 TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
-	src/client/settings.c src/client/auth/negotiate_error.c
-KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) -I$(top_srcdir)
+	src/client/upstream_tls.c src/client/settings.c src/client/auth/negotiate_error.c
+KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) $(SSL_CFLAGS) -I$(top_srcdir) \
+	-DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 KG_RIG_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \
-	$(GSSAPI_LIBS) $(KRB5_LIBS) $(CHECK_LIBS)
+	$(GSSAPI_LIBS) $(KRB5_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_tunnel_SOURCES = tests/unit/test_tunnel.c src/client/tunnel.c $(KG_RIG_SOURCES)
 tests_unit_test_tunnel_CFLAGS = $(KG_RIG_CFLAGS)
@@ -116,7 +119,8 @@ tests_unit_test_forward_LDADD = $(KG_RIG_LDADD)
 # The settings the relay makes of the service's KG_MSG_CONFIG (the service's own encoder).
 check_PROGRAMS += tests/unit/test_settings
 TESTS += tests/unit/test_settings
-tests_unit_test_settings_SOURCES = tests/unit/test_settings.c src/client/settings.c
+tests_unit_test_settings_SOURCES = tests/unit/test_settings.c src/client/settings.c \
+	src/client/proxy_tls.c
 tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
-	$(LIBCONFIG_CFLAGS)
-tests_unit_test_settings_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS)
+	$(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
+tests_unit_test_settings_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)

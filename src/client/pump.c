@@ -8,10 +8,163 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/proxy_tls.h"
 #include "client/pump.h"
 #include "shared/log.h"
 
 uint8_t relay_scratch[RELAY_SCRATCH];
+
+/* The TLS sides, by fd: the session and the bytes read through it but not taken yet (an
+ * answer head read in full, and what came after it). */
+struct tls_slot {
+	struct proxy_tls *t;
+	struct relay_buf held;
+	bool ended; /* the proxy's stream ended after held */
+};
+static struct tls_slot *tls_slots;
+static size_t n_tls_slots;
+
+static struct tls_slot *slot_of(const struct relay_side *s)
+{
+	if (!(s->flags & SIDE_TLS) || s->fd < 0 || (size_t)s->fd >= n_tls_slots)
+		return NULL;
+	return &tls_slots[s->fd];
+}
+
+int relay_side_set_tls(struct relay_side *s, struct proxy_tls *t)
+{
+	if (s->fd < 0)
+		return -EBADF;
+	if ((size_t)s->fd >= n_tls_slots) {
+		size_t n = (size_t)s->fd * 2 + 16;
+		struct tls_slot *a = realloc(tls_slots, n * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		memset(a + n_tls_slots, 0, (n - n_tls_slots) * sizeof(*a));
+		tls_slots = a;
+		n_tls_slots = n;
+	}
+	tls_slots[s->fd] = (struct tls_slot){.t = t};
+	s->flags |= SIDE_TLS;
+	return 0;
+}
+
+struct proxy_tls *relay_side_tls(const struct relay_side *s)
+{
+	struct tls_slot *slot = slot_of(s);
+
+	return slot ? slot->t : NULL;
+}
+
+void relay_side_drop_tls(struct relay_side *s)
+{
+	struct tls_slot *slot = slot_of(s);
+
+	if (!slot)
+		return;
+	proxy_tls_free(slot->t);
+	relay_buf_free(&slot->held);
+	*slot = (struct tls_slot){0};
+	s->flags &= (uint8_t)~SIDE_TLS;
+}
+
+/* The session waits for the socket: the flag of that direction goes, its next edge retries. */
+static ssize_t tls_wait(struct relay_side *s, const struct proxy_tls *t)
+{
+	if (proxy_tls_want(t) == PROXY_TLS_WANT_WRITE)
+		s->flags &= (uint8_t)~SIDE_WRITABLE;
+	else
+		s->flags &= (uint8_t)~SIDE_READABLE;
+	return -EAGAIN;
+}
+
+static ssize_t tls_ended(struct relay_side *s)
+{
+	s->flags |= SIDE_EOF;
+	s->flags &= (uint8_t)~SIDE_READABLE;
+	return 0;
+}
+
+/* The proxy's close_notify, and a TCP end without it (the application's own TLS inside sees a
+ * truncation itself), both end the proxy's direction. */
+static ssize_t tls_recv(struct relay_side *s, struct tls_slot *slot, void *p, size_t n)
+{
+	ssize_t r;
+
+	if (slot->held.len > 0) {
+		size_t k = n < slot->held.len ? n : slot->held.len;
+
+		memcpy(p, slot->held.data + slot->held.off, k);
+		relay_buf_consume(&slot->held, k);
+		return (ssize_t)k;
+	}
+	if (slot->ended)
+		return tls_ended(s);
+	r = proxy_tls_read(slot->t, p, n);
+	if (r > 0)
+		return r;
+	if (r == 0 || r == -EPIPE)
+		return tls_ended(s);
+	if (r == -EAGAIN)
+		return tls_wait(s, slot->t);
+	return r;
+}
+
+ssize_t relay_tls_peek(struct relay_side *s, void *p, size_t cap, bool *ended)
+{
+	struct tls_slot *slot = slot_of(s);
+	uint8_t *out = p;
+	ssize_t r;
+
+	*ended = false;
+	if (!slot)
+		return -EBADF;
+	if (slot->held.len > cap)
+		return -E2BIG;
+	if (slot->held.len > 0)
+		memcpy(out, slot->held.data + slot->held.off, slot->held.len);
+	while (!slot->ended && slot->held.len < cap) {
+		r = proxy_tls_read(slot->t, out + slot->held.len, cap - slot->held.len);
+		if (r == -EAGAIN) {
+			tls_wait(s, slot->t);
+			break;
+		}
+		if (r == 0 || r == -EPIPE) {
+			slot->ended = true;
+			break;
+		}
+		if (r < 0)
+			return r;
+		if (relay_queue(&slot->held, out + slot->held.len, (size_t)r) < 0)
+			return -ENOMEM;
+	}
+	*ended = slot->ended;
+	if (slot->held.len == 0)
+		return slot->ended ? tls_ended(s) : -EAGAIN;
+	return (ssize_t)slot->held.len;
+}
+
+int relay_tls_consume(struct relay_side *s, size_t n)
+{
+	struct tls_slot *slot = slot_of(s);
+
+	if (!slot || n > slot->held.len)
+		return -EPIPE;
+	if (n > 0)
+		relay_buf_consume(&slot->held, n);
+	/* What follows the head is read next: no socket event will say so. */
+	if (slot->held.len > 0 || slot->ended)
+		s->flags |= SIDE_READABLE;
+	return 0;
+}
+
+bool relay_tls_pending(const struct relay_side *s)
+{
+	const struct tls_slot *slot = slot_of(s);
+
+	return slot && (slot->held.len > 0 || proxy_tls_pending(slot->t));
+}
 
 /* Tunnels move their bytes socket -> pipe -> socket with splice(2), so the kernel passes the
  * received pages on instead of copying them out to relay_scratch and back in: the relay's
@@ -55,7 +208,11 @@ static ssize_t read_result(struct relay_side *s, ssize_t r)
 
 ssize_t relay_recv(struct relay_side *s, void *p, size_t n)
 {
+	struct tls_slot *slot = slot_of(s);
 	ssize_t r;
+
+	if (slot)
+		return tls_recv(s, slot, p, n);
 
 	do
 		r = recv(s->fd, p, n, 0);
@@ -103,10 +260,15 @@ int relay_queue(struct relay_buf *b, const void *p, size_t n)
 
 static ssize_t send_some(struct relay_side *s, const void *p, size_t n)
 {
+	struct tls_slot *slot;
 	ssize_t r;
 
 	if (!(s->flags & SIDE_WRITABLE))
 		return -EAGAIN;
+	if ((slot = slot_of(s))) {
+		r = proxy_tls_write(slot->t, p, n);
+		return r == -EAGAIN ? tls_wait(s, slot->t) : r;
+	}
 	do
 		r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
@@ -220,6 +382,27 @@ static ssize_t splice_move(struct relay_side *src, struct relay_side *dst, struc
 	return r < 0 ? r : n;
 }
 
+/* FIN towards dst; for a TLS side close_notify first (retried on dst's next edge while the
+ * socket cannot take it). 0 (done, or to be retried) or -errno. */
+static int shut_wr(struct relay_side *dst)
+{
+	struct tls_slot *slot = slot_of(dst);
+
+	if (slot) {
+		enum proxy_tls_status st = proxy_tls_shutdown(slot->t);
+
+		if (st == PROXY_TLS_ERROR)
+			return -EPIPE;
+		if (st != PROXY_TLS_DONE) {
+			tls_wait(dst, slot->t);
+			return 0;
+		}
+	}
+	shutdown(dst->fd, SHUT_WR);
+	dst->flags |= SIDE_SHUT_WR;
+	return 0;
+}
+
 int pump_move(struct relay_side *src, struct relay_side *dst, struct relay_buf *b)
 {
 	int i, r;
@@ -232,7 +415,8 @@ int pump_move(struct relay_side *src, struct relay_side *dst, struct relay_buf *
 			return r < 0 ? r : 0; /* backpressure: leave src unread */
 		if (!(src->flags & SIDE_READABLE) || (src->flags & SIDE_EOF))
 			break;
-		if (move_pipe[0] >= 0) {
+		/* A TLS side's bytes are the session's: copied, never spliced. */
+		if (move_pipe[0] >= 0 && !((src->flags | dst->flags) & SIDE_TLS)) {
 			n = splice_move(src, dst, b);
 			if (n == -EAGAIN || n == 0)
 				break;
@@ -250,8 +434,9 @@ int pump_move(struct relay_side *src, struct relay_side *dst, struct relay_buf *
 			return r;
 	}
 	if ((src->flags & SIDE_EOF) && b->len == 0 && !(dst->flags & SIDE_SHUT_WR)) {
-		shutdown(dst->fd, SHUT_WR);
-		dst->flags |= SIDE_SHUT_WR;
+		r = shut_wr(dst);
+		if (r < 0)
+			return r;
 	}
 	return i == RELAY_ROUNDS;
 }

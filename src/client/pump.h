@@ -35,6 +35,7 @@ enum {
 	SIDE_WRITABLE = 1u << 1,
 	SIDE_EOF = 1u << 2,	/* read returned 0 */
 	SIDE_SHUT_WR = 1u << 3, /* we sent FIN */
+	SIDE_TLS = 1u << 4,	/* bytes go through a proxy_tls session (relay_side_set_tls) */
 };
 
 /* One socket of a connection; src is how the loop reports its events (conn.c). */
@@ -50,6 +51,8 @@ struct relay_buf {
 	uint32_t off, len, cap;
 };
 
+struct proxy_tls;
+
 /* The process-wide read buffer (set-up, port-80 forwarding, copying). */
 extern uint8_t relay_scratch[RELAY_SCRATCH];
 
@@ -59,6 +62,28 @@ void pump_init(bool use_splice);
 void pump_cleanup(void);
 /* Whether moves go through the splice pipe now. */
 bool pump_splicing(void);
+
+/* TLS sides (an https proxy). The session and its bytes read but not yet taken live in a
+ * table by fd here, not in the side: an idle tunnel's struct stays the size it was. A TLS
+ * side never splices; its reads and writes below go through the session, with the same
+ * results (and SIDE_ flags) as a socket's: a read or write that waits for the other direction
+ * of the socket clears that direction's flag, so the next edge of it retries; a write that
+ * returned -EAGAIN is retried from the backlog with the same bytes; the proxy's close_notify
+ * (or a TCP end without it) is the end of stream; FIN towards the proxy is close_notify first.
+ * relay_side_set_tls() takes t (freed with the side by relay_side_drop_tls(), which
+ * relay_side_close() calls). 0 or -ENOMEM (t not taken). */
+int relay_side_set_tls(struct relay_side *s, struct proxy_tls *t);
+struct proxy_tls *relay_side_tls(const struct relay_side *s);
+void relay_side_drop_tls(struct relay_side *s);
+/* A TLS side's answer head, which cannot be peeked in the kernel: read through the session
+ * into the side's buffer (at most cap bytes held) and copied to p. Bytes held (> 0, all of
+ * them, complete or not; *ended: the proxy's stream ended after them), 0 the proxy ended with
+ * nothing held, -EAGAIN nothing held yet, -errno. */
+ssize_t relay_tls_peek(struct relay_side *s, void *p, size_t cap, bool *ended);
+/* Drop n held bytes (the head); the rest is what the next reads return first. 0 or -EPIPE. */
+int relay_tls_consume(struct relay_side *s, size_t n);
+/* Bytes held or decrypted and waiting in the session: no socket event will announce them. */
+bool relay_tls_pending(const struct relay_side *s);
 
 /* recv into p: > 0 bytes, 0 EOF (SIDE_EOF set), -EAGAIN (SIDE_READABLE cleared), -errno. */
 ssize_t relay_recv(struct relay_side *s, void *p, size_t n);

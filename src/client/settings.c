@@ -130,6 +130,8 @@ static int set_ccache(struct client_settings *set, const char *v)
 /* The keys, their ranges and checks are config.c's schema, applied by config_wire.c; what is
  * left here is what this version of the relay makes of them. Keys the client does not use
  * (proxy.wpad_url, kerberos.realm, ebpf.*) are checked and then left alone. */
+static bool wants_tls(const struct client_settings *set);
+
 static int parse_msg(const struct kg_ipc_msg *m, struct client_settings *set)
 {
 	char err[KG_IPC_TEXT_MAX * 4 + 64]; /* names a key and its value */
@@ -148,9 +150,49 @@ static int parse_msg(const struct kg_ipc_msg *m, struct client_settings *set)
 	r = client_settings_check(cfg->proxy.type, cfg->proxy.url, &set->proxy, err, sizeof(err));
 	if (r == 0)
 		r = client_settings_route(cfg, &set->route, err, sizeof(err));
+	/* The TLS files are read now, as this user: a path it cannot read is said at once. */
+	if (r == 0 && wants_tls(set))
+		r = client_settings_tls(set, &(struct proxy_tls_ctx *){NULL}, err, sizeof(err));
 	if (r < 0)
 		log_error("%s (the service's configuration)", err);
 	return r;
+}
+
+/* Whether the settings will surely need TLS: an https entry, or a TLS path set. */
+static bool wants_tls(const struct client_settings *set)
+{
+	size_t i;
+
+	if (set->cfg.proxy.ca_file[0] || set->cfg.proxy.client_cert[0] ||
+	    set->cfg.proxy.client_key[0])
+		return true;
+	for (i = 0; i < set->route.n; i++)
+		if (set->route.e[i].kind == KG_ROUTE_HTTPS)
+			return true;
+	return false;
+}
+
+int client_settings_tls(struct client_settings *set, struct proxy_tls_ctx **ret, char *err,
+			size_t errlen)
+{
+	struct proxy_tls_opts o = {
+	    .ca_file = set->cfg.proxy.ca_file,
+	    .client_cert = set->cfg.proxy.client_cert,
+	    .client_key = set->cfg.proxy.client_key,
+	};
+	int r;
+
+	if (!set->tls) {
+		if (o.client_key[0] && !o.client_cert[0]) {
+			snprintf(err, errlen, "proxy.client_key is set without proxy.client_cert");
+			return -EINVAL;
+		}
+		r = proxy_tls_ctx_new(&o, &set->tls, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	*ret = set->tls;
+	return 0;
 }
 
 int client_settings_from_msg(const struct kg_ipc_msg *m, struct client_settings **ret)
@@ -162,6 +204,8 @@ int client_settings_from_msg(const struct kg_ipc_msg *m, struct client_settings 
 		return -ENOMEM;
 	r = parse_msg(m, set);
 	if (r < 0) {
+		if (set->tls)
+			proxy_tls_ctx_unref(set->tls);
 		free(set);
 		return r;
 	}
@@ -177,8 +221,11 @@ struct client_settings *client_settings_ref(struct client_settings *set)
 
 void client_settings_unref(struct client_settings *set)
 {
-	if (set && --set->refs == 0)
+	if (set && --set->refs == 0) {
+		if (set->tls)
+			proxy_tls_ctx_unref(set->tls);
 		free(set);
+	}
 }
 
 bool client_settings_same_upstream(const struct client_settings *a, const struct client_settings *b)

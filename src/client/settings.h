@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "client/proxy_tls.h"
 #include "client/route/route.h"
 #include "shared/config.h"
 #include "shared/ipc.h"
@@ -36,6 +37,10 @@ struct client_settings {
 	struct sockaddr_storage route_addr[KG_ROUTE_MAX]; /* entry i resolved at first use */
 	socklen_t route_addrlen[KG_ROUTE_MAX];		  /* 0: not resolved */
 	char ccache[PATH_MAX]; /* cfg.kerberos.ccache, %{...} tokens expanded */
+	/* TLS to https proxies (proxy_tls.h) with cfg's proxy.ca_file, client_cert and client_key:
+	 * made with the settings when the route has an https entry or a path is set, else at
+	 * first use (a PAC's HTTPS answer); NULL until then. */
+	struct proxy_tls_ctx *tls;
 };
 
 /* A proxy type this version can do: 0, or -EOPNOTSUPP/-EINVAL with the message in err. For
@@ -45,6 +50,10 @@ int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_ur
 /* New settings (one reference) from the service's KG_MSG_CONFIG; 0, or -EINVAL, -EOPNOTSUPP,
  * -ENOMEM (logged: the message names the key). */
 int client_settings_from_msg(const struct kg_ipc_msg *m, struct client_settings **ret);
+/* The TLS context of set (made now if it was not yet): 0, or -errno with the sentence (the
+ * file that cannot be read, the key that does not match) in err. */
+int client_settings_tls(struct client_settings *set, struct proxy_tls_ctx **ret, char *err,
+			size_t errlen);
 struct client_settings *client_settings_ref(struct client_settings *set);
 /* Accepts NULL. */
 void client_settings_unref(struct client_settings *set);

@@ -18,6 +18,7 @@
 
 #include "client/auth/authq.h"
 #include "client/upstream.h"
+#include "client/upstream_tls.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -58,7 +59,7 @@ static bool route_has_next(const struct upstream *u)
 	if (!u->route)
 		return false;
 	for (i = 0; i < u->route->n; i++)
-		if (!(u->walk.tried & (1u << i)) && u->route->e[i].kind != KG_ROUTE_HTTPS)
+		if (!(u->walk.tried & (1u << i)))
 			return true;
 	return false;
 }
@@ -66,26 +67,26 @@ static bool route_has_next(const struct upstream *u)
 /* The next entry of the walk: u->idx and u->ops set, 0; -ENOENT when none is left. */
 static int route_next(struct upstream *u)
 {
-	static bool https_logged;
 	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 	size_t i;
 
-	for (;;) {
-		if (kg_failover_next(&u->cl->failover, u->route, &u->walk, now, &i) < 0)
-			return -ENOENT;
-		if (u->route->e[i].kind != KG_ROUTE_HTTPS)
-			break;
-		if (!https_logged)
-			log_info(
-			    "HTTPS proxy %s:%u skipped: this version does not connect to HTTPS "
-			    "proxies",
-			    u->route->e[i].host, u->route->e[i].port);
-		https_logged = true;
-	}
+	if (kg_failover_next(&u->cl->failover, u->route, &u->walk, now, &i) < 0)
+		return -ENOENT;
 	u->idx = (uint8_t)i;
-	u->ops = u->route->e[i].kind == KG_ROUTE_DIRECT ? &upstream_direct_ops
-							: &upstream_http_proxy_ops;
+	u->ops = upstream_ops_of(u->route->e[i].kind);
 	return 0;
+}
+
+const struct upstream_ops *upstream_ops_of(enum kg_route_kind kind)
+{
+	switch (kind) {
+	case KG_ROUTE_DIRECT:
+		return &upstream_direct_ops;
+	case KG_ROUTE_HTTPS:
+		return &upstream_https_proxy_ops;
+	default:
+		return &upstream_http_proxy_ops;
+	}
 }
 
 /* The first entry of a fresh walk of r. */
@@ -111,8 +112,9 @@ static void route_begin(struct upstream *u, const struct kg_route *r)
 void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *c)
 {
 	memset(u, 0, sizeof(*u));
-	u->ops = c->set->cfg.proxy.type == KG_PROXY_NONE ? &upstream_direct_ops
-							 : &upstream_http_proxy_ops;
+	u->ops = c->set->cfg.proxy.type == KG_PROXY_NONE    ? &upstream_direct_ops
+		 : c->set->cfg.proxy.type == KG_PROXY_HTTPS ? &upstream_https_proxy_ops
+							    : &upstream_http_proxy_ops;
 	u->cl = cl;
 	u->c = c;
 	kg_format_ip(c->dst_ip, u->host, sizeof(u->host));
@@ -573,6 +575,9 @@ bool upstream_alive(struct upstream *u)
 
 	if (c->proxy.fd < 0 || !u->connected || (c->proxy.flags & SIDE_EOF))
 		return false;
+	/* Anything from the proxy on an idle connection (bytes, close_notify) ends it. */
+	if (relay_tls_pending(&c->proxy))
+		return false;
 	n = recv(c->proxy.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
@@ -624,6 +629,8 @@ int upstream_consume(struct upstream *u, size_t n)
 {
 	struct relay_side *s = &u->c->proxy;
 
+	if (s->flags & SIDE_TLS) /* the head is in the side's buffer (upstream_tls.h) */
+		return relay_tls_consume(s, n);
 	/* The bytes were peeked, so they are in the socket: no EAGAIN here. MSG_TRUNC drops them
 	 * in the kernel (TCP, Linux 4.4) without copying them out again. */
 	while (n > 0) {

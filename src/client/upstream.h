@@ -8,9 +8,9 @@
  * knows the other's state.
  *
  * What differs between kinds of way out is behind struct upstream_ops, chosen from the
- * connection's settings by upstream_init(): today "http proxy" (proxy.type http) and "direct"
- * (proxy.type none: straight to the original destination, no request, no token). An HTTPS
- * proxy, a PAC list with failover or a per-destination DIRECT each become one more ops table.
+ * connection's settings by upstream_init(): "http proxy" (proxy.type http), "https proxy"
+ * (proxy.type https, upstream_tls.h) and "direct" (proxy.type none: straight to the original
+ * destination, no request, no token).
  *
  * A route (route/route.h) is walked entry by entry: upstream_init() takes the settings' route
  * (the proxy.url list, then DIRECT with proxy.fallback "direct"; see settings.h), or
@@ -21,7 +21,8 @@
  * entry left gets max_retries, as a lone proxy always had. A success marks the proxy up. The
  * order is kg_failover_next()'s: proxies not down first, in route order, then the ones down.
  * A PROXY entry is the "http proxy" ops (the token made for that proxy's host, or kerberos.spn),
- * DIRECT the "direct" ops; HTTPS entries are skipped with a log line (not supported yet).
+ * an HTTPS entry the "https proxy" ops (upstream_tls.h: the same over TLS, a failed handshake
+ * being a failed connect of that entry, never a retry in clear text), DIRECT the "direct" ops.
  * Answers after the connect (407 rounds, a refused CONNECT, request_timeout) are not failed
  * over: they are the proxy's answer, not its absence.
  *
@@ -76,6 +77,8 @@ struct upstream_ops {
 
 extern const struct upstream_ops upstream_http_proxy_ops;
 extern const struct upstream_ops upstream_direct_ops;
+/* The kind of a route entry: direct, http proxy, or https proxy (upstream_tls.h). */
+const struct upstream_ops *upstream_ops_of(enum kg_route_kind kind);
 
 struct upstream {
 	const struct upstream_ops *ops;
@@ -116,8 +119,8 @@ struct upstream {
 void upstream_init(struct upstream *u, struct kg_client *cl, struct relay_conn *c);
 /* Walk route r (the caller keeps it alive and unchanged while u lives) instead of the
  * settings' route: for a PAC answer. Call it after upstream_init() and before the first
- * upstream_request_token() or upstream_connect(). An empty route, or one of HTTPS entries only,
- * makes the connect fail with a sentence. */
+ * upstream_request_token() or upstream_connect(). An empty route makes the connect fail with a
+ * sentence. */
 void upstream_set_route(struct upstream *u, const struct kg_route *r);
 /* The way out being tried, for logs: "via p2:3128 (p1:3128 down)", "direct", or for settings
  * without a route the proxy's URL. Length or -ENOSPC (kg_failover_describe()). */

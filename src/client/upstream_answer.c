@@ -11,6 +11,7 @@
 
 #include "client/auth/authq.h"
 #include "client/upstream.h"
+#include "client/upstream_tls.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -56,7 +57,7 @@ int upstream_read_connect_answer(struct upstream *u)
 			if (n == -EAGAIN)
 				return 0;
 			if (n <= 0)
-				return failed(u, -EPIPE, upstream_head_error(-EPIPE), NULL);
+				return failed(u, -EPIPE, upstream_read_error(u, -EPIPE), NULL);
 			u->discard -= (uint64_t)n;
 			if (u->discard == 0) {
 				r = upstream_send_connect(u);
@@ -69,7 +70,7 @@ int upstream_read_connect_answer(struct upstream *u)
 		if (r == -EAGAIN)
 			return 0;
 		if (r < 0)
-			return failed(u, r, upstream_head_error(r),
+			return failed(u, r, upstream_read_error(u, r),
 				      r == -EPIPE || r == -E2BIG || r == -EBADMSG ? NULL
 										  : strerror(-r));
 		if (resp.status >= 200 && resp.status < 300) {

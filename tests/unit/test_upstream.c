@@ -10,6 +10,7 @@
  * exchange itself is test_negotiate's); the sentences come from the real negotiate_error.c.
  */
 #include "client/upstream.h"
+#include "client/upstream_tls.h"
 
 #include "client/auth/authq.h"
 #include "shared/netutil.h"
@@ -42,6 +43,7 @@ void relay_side_close(struct kg_client *cl, struct relay_side *s)
 {
 	if (s->fd < 0)
 		return;
+	relay_side_drop_tls(s);
 	close(s->fd);
 	s->fd = -1;
 	s->flags = 0;
@@ -861,8 +863,9 @@ START_TEST(direct_fallback)
 }
 END_TEST
 
-/* A route of the caller's (a PAC answer) replaces the settings' one; HTTPS entries are skipped;
- * a token is made for the proxy tried, by its host. */
+/* A route of the caller's (a PAC answer) replaces the settings' one; an HTTPS entry is tried as
+ * an https proxy (issue 14) and, refused, failed over like any proxy; a token is made for the
+ * proxy tried, by its host. */
 START_TEST(own_route)
 {
 	struct kg_route r = {0};
@@ -873,21 +876,27 @@ START_TEST(own_route)
 	refusing = refusing_port(&ports[0]);
 	route_of_ports(ports, 1, false); /* the settings' route would be refused */
 	r.e[r.n++] =
-	    (struct kg_route_entry){.kind = KG_ROUTE_HTTPS, .host = "127.0.0.9", .port = 1};
+	    (struct kg_route_entry){.kind = KG_ROUTE_HTTPS, .host = "127.0.0.1", .port = ports[0]};
 	r.e[r.n++] = proxy_entry("localhost", lport);
 	next_conn(443);
 	upstream_set_route(&up, &r);
 	ck_assert_ptr_eq(up.route, &r);
-	ck_assert_uint_eq(up.idx, 1);
+	ck_assert_uint_eq(up.idx, 0);
+	ck_assert_ptr_eq(up.ops, &upstream_https_proxy_ops);
 	token_host = "localhost";
-	ck_assert_int_eq(upstream_request_token(&up), 0);
-	connect_up();
+	ck_assert_int_eq(upstream_connect(&up), 0);
+	ck_assert_int_eq(poll_once(), 0); /* refused: over to the next entry */
+	ck_assert_uint_eq(up.idx, 1);
+	ck_assert_ptr_eq(up.ops, &upstream_http_proxy_ops);
+	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(proxy, 0);
+	ck_assert_int_eq(poll_once(), 1);
 	snprintf(ports_text, sizeof(ports_text), "http://localhost:%u", lport);
 	ck_assert_str_eq(upstream_peer(&up, via, sizeof(via)), ports_text);
 	close(refusing);
 
 	/* Nothing usable: a sentence, not a crash. */
-	r.n = 1;
+	r.n = 0;
 	next_conn(443);
 	upstream_set_route(&up, &r);
 	ck_assert_int_eq(upstream_connect(&up), -ENOENT);
