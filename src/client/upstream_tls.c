@@ -101,8 +101,12 @@ static int https_poll(struct upstream *u)
 	default:
 		return tls_failed(u, t, -EPROTO);
 	}
-	log_debug("TLS to the proxy %s is up%s", u->target[0] ? u->target : u->host,
-		  proxy_tls_resumed(t) ? " (resumed)" : "");
+	if (kg_log_get_level() >= LOG_DEBUG) {
+		char url[KG_URL_MAX];
+
+		log_debug("TLS to the proxy %s is up%s", upstream_peer(u, url, sizeof(url)),
+			  proxy_tls_resumed(t) ? " (resumed)" : "");
+	}
 	u->connected = true;
 	c->proxy.flags |= SIDE_READABLE | SIDE_WRITABLE; /* the next call finds out */
 	if (u->job)

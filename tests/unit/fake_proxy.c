@@ -6,14 +6,21 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 
 #include "client/auth/authq.h"
 #include "client/settings.h"
@@ -203,8 +210,11 @@ void rig_setup(enum kg_proxy_type type, const struct conn_ops *way_out_ops)
 	conn_init(&rig.cl, way_out);
 }
 
+static void tls_stop(void);
+
 void rig_teardown(void)
 {
+	tls_stop();
 	conn_close_all(&rig.cl);
 	rig_auth_deliver(); /* detached jobs are freed */
 	kg_loop_cleanup();
@@ -408,4 +418,263 @@ int fake_refusing_port(uint16_t *port)
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
 	*port = ntohs(sin.sin_port);
 	return fd;
+}
+
+/* --- https proxies: TLS terminators in front of the listener ---------------------------------- */
+
+#ifndef KG_TOP_SRCDIR
+#define KG_TOP_SRCDIR "."
+#endif
+#define RIG_TLS_MAX 4
+
+static char certdir[PATH_MAX];
+static pid_t tls_pids[RIG_TLS_MAX];
+static unsigned n_tls;
+static int tls_report = -1, tls_report_w = -1; /* the terminators' reports, a line each */
+static struct rig_tls_report tls_seen;
+
+static int run_wait(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void certs_make(void)
+{
+	const char *top = getenv("top_srcdir");
+	char helper[PATH_MAX];
+
+	if (certdir[0])
+		return;
+	snprintf(helper, sizeof(helper), "%s/tests/lib/tlscerts.sh", top ? top : KG_TOP_SRCDIR);
+	snprintf(certdir, sizeof(certdir), "%s/kg-rig-tls.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(certdir));
+	ck_assert_msg(
+	    run_wait((char *const[]){"bash", helper, certdir, "proxy.kgtest.test", NULL}) == 0,
+	    "%s failed (needs the openssl CLI)", helper);
+}
+
+static void tls_stop(void)
+{
+	unsigned i;
+
+	for (i = 0; i < n_tls; i++) {
+		kill(tls_pids[i], SIGTERM);
+		waitpid(tls_pids[i], NULL, 0);
+	}
+	n_tls = 0;
+	if (tls_report >= 0)
+		close(tls_report);
+	if (tls_report_w >= 0)
+		close(tls_report_w);
+	tls_report = tls_report_w = -1;
+	tls_seen = (struct rig_tls_report){0};
+	if (certdir[0])
+		run_wait((char *const[]){"rm", "-rf", certdir, NULL});
+	certdir[0] = '\0';
+}
+
+/* The first bytes the terminator read from the client, as they crossed the wire. */
+static char wire[65536];
+static size_t wire_len;
+
+static long wire_capture(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+			 int ret, size_t *processed)
+{
+	size_t n;
+
+	(void)b;
+	(void)len;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && ret > 0 && processed) {
+		n = *processed < sizeof(wire) - wire_len ? *processed : sizeof(wire) - wire_len;
+		memcpy(wire + wire_len, argp, n);
+		wire_len += n;
+	}
+	return ret;
+}
+
+static void tell(int rep, const char *s)
+{
+	ssize_t n = (ssize_t)strlen(s);
+
+	if (write(rep, s, (size_t)n) != n)
+		_exit(3);
+}
+
+static void tell_wire(int rep)
+{
+	if (memmem(wire, wire_len, "Proxy-Authorization", 19))
+		tell(rep, "clear-token\n");
+}
+
+/* One TLS connection: its clear text to and from a plain connection to the rig's listener. */
+static void terminate(SSL_CTX *sctx, int cfd, uint16_t plain_port, int rep)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons(plain_port)};
+	bool from_tls = true, from_plain = true;
+	char buf[16384];
+	SSL *ssl = SSL_new(sctx);
+	BIO *raw = BIO_new_socket(cfd, BIO_NOCLOSE);
+	int pfd;
+
+	alarm(60); /* a test that went wrong does not leave this behind */
+	if (!ssl || !raw)
+		_exit(2);
+	BIO_set_callback_ex(raw, wire_capture);
+	SSL_set_bio(ssl, raw, raw);
+	if (SSL_accept(ssl) != 1) {
+		struct pollfd p = {.fd = cfd, .events = POLLIN};
+		ssize_t n;
+
+		/* Whatever the client still sends after a failed handshake counts too. */
+		while (poll(&p, 1, 500) > 0 && (n = read(cfd, buf, sizeof(buf))) > 0 &&
+		       wire_len + (size_t)n <= sizeof(wire)) {
+			memcpy(wire + wire_len, buf, (size_t)n);
+			wire_len += (size_t)n;
+		}
+		tell_wire(rep);
+		tell(rep, "fail\n");
+		_exit(0);
+	}
+	pfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (pfd < 0 || connect(pfd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		_exit(2);
+	while (from_tls || from_plain) {
+		struct pollfd p[2] = {{.fd = cfd, .events = from_tls ? POLLIN : 0},
+				      {.fd = pfd, .events = from_plain ? POLLIN : 0}};
+		int n;
+
+		if (!(from_tls && SSL_pending(ssl) > 0) && poll(p, 2, -1) < 0)
+			_exit(2);
+		if (from_tls && (SSL_pending(ssl) > 0 || p[0].revents)) {
+			n = SSL_read(ssl, buf, sizeof(buf));
+			if (n > 0) {
+				if (write(pfd, buf, (size_t)n) != n)
+					_exit(2);
+			} else {
+				shutdown(pfd, SHUT_WR); /* close_notify (or the end): FIN */
+				from_tls = false;
+			}
+		}
+		if (from_plain && p[1].revents) {
+			n = (int)read(pfd, buf, sizeof(buf));
+			if (n > 0) {
+				if (SSL_write(ssl, buf, n) != n)
+					_exit(2);
+			} else {
+				SSL_shutdown(ssl); /* FIN: close_notify */
+				from_plain = false;
+			}
+		}
+	}
+	tell_wire(rep);
+	tell(rep, "ok\n");
+	_exit(0);
+}
+
+uint16_t rig_tls_proxy(const char *name)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	char crt[PATH_MAX + 64], key[PATH_MAX + 64];
+	int lfd, p[2];
+	SSL_CTX *sctx;
+	pid_t pid;
+
+	ck_assert_uint_lt(n_tls, RIG_TLS_MAX);
+	certs_make();
+	snprintf(crt, sizeof(crt), "%s/%s.pem", certdir, name);
+	snprintf(key, sizeof(key), "%s/%s.key", certdir, name);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	if (tls_report < 0) {
+		ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+		tls_report = p[0];
+		tls_report_w = p[1];
+		fcntl(tls_report, F_SETFL, O_NONBLOCK);
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid > 0) {
+		close(lfd);
+		tls_pids[n_tls++] = pid;
+		return ntohs(a.sin_port);
+	}
+	/* The child: check's handlers are not ours; connections are served each by its own. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGCHLD, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sctx = SSL_CTX_new(TLS_server_method());
+	if (!sctx || SSL_CTX_use_certificate_chain_file(sctx, crt) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(sctx, key, SSL_FILETYPE_PEM) != 1)
+		_exit(2);
+	for (;;) {
+		int cfd = accept(lfd, NULL, NULL);
+
+		if (cfd < 0)
+			_exit(2);
+		if (fork() == 0) {
+			close(lfd);
+			terminate(sctx, cfd, rig.lport, tls_report_w);
+		}
+		close(cfd);
+	}
+}
+
+struct client_settings *rig_tls_settings(uint16_t port)
+{
+	struct client_settings *set = rig_settings(KG_PROXY_HTTPS, port);
+
+	certs_make();
+	snprintf(set->cfg.proxy.url, sizeof(set->cfg.proxy.url), "https://127.0.0.1:%u", port);
+	snprintf(set->proxy.scheme, sizeof(set->proxy.scheme), "https");
+	snprintf(set->cfg.proxy.ca_file, sizeof(set->cfg.proxy.ca_file), "%s/ca.pem", certdir);
+	return set;
+}
+
+struct rig_tls_report rig_tls_reports(unsigned conns)
+{
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + RIG_WAIT_MS * 1000ull;
+	static char line[64];
+	static size_t len;
+	char c;
+
+	while (tls_report >= 0 && tls_seen.ok + tls_seen.failed < conns) {
+		if (read(tls_report, &c, 1) != 1) {
+			if (kg_now_usec(CLOCK_MONOTONIC) >= end)
+				break;
+			ck_assert_int_eq(kg_loop_pass(5), 0);
+			continue;
+		}
+		if (c != '\n') {
+			if (len < sizeof(line) - 1)
+				line[len++] = c;
+			continue;
+		}
+		line[len] = '\0';
+		len = 0;
+		if (strcmp(line, "ok") == 0)
+			tls_seen.ok++;
+		else if (strcmp(line, "fail") == 0)
+			tls_seen.failed++;
+		else if (strcmp(line, "clear-token") == 0)
+			tls_seen.clear_token = true;
+	}
+	return tls_seen;
 }

@@ -3,6 +3,14 @@
  * the proxy a scripted peer accepted from a 127.0.0.1 listener, and the loop runs in bounded
  * passes until what the test waits for arrives or a deadline passes.
  *
+ * An https proxy (issue 14) is the same scripted peer behind a TLS terminator: a forked child
+ * with a blocking OpenSSL server on its own 127.0.0.1 port, which verifies nothing but shows
+ * the certificate it was given (made at run time by tests/lib/tlscerts.sh), and carries each
+ * connection's clear text to and from a plain connection to the rig's listener, where the
+ * test accepts it as usual (close_notify <-> FIN both ways). It reports per connection whether
+ * the handshake worked and whether "Proxy-Authorization" ever crossed the wire in clear, once
+ * the connection is over.
+ *
  * Only the Kerberos worker (authq_submit & co.) and the token source (negotiate_step) are fakes,
  * defined in fake_proxy.c: the Kerberos exchange itself is test_negotiate's and the integration
  * tests'. Finished jobs reach their connections from the loop's pass hook, as the worker's
@@ -77,6 +85,21 @@ unsigned rig_auth_pending(void);
 
 /* Whether the journal capture holds s. */
 bool rig_log_has(const char *s);
+
+/* An https proxy showing the certificate NAME.pem of tlscerts.sh ("ip": 127.0.0.1, by the
+ * test CA; "untrusted", "expired", "wrong": not acceptable); its port. At most 4 per test. */
+uint16_t rig_tls_proxy(const char *name);
+/* New settings (made current) for proxy.type https at 127.0.0.1:port, proxy.ca_file the test
+ * CA. */
+struct client_settings *rig_tls_settings(uint16_t port);
+/* What the terminators reported once conns connections ended (or RIG_WAIT_MS passed, the
+ * loop running): handshakes done and failed, and whether a "Proxy-Authorization" was ever seen
+ * on the wire in clear. */
+struct rig_tls_report {
+	unsigned ok, failed;
+	bool clear_token;
+};
+struct rig_tls_report rig_tls_reports(unsigned conns);
 
 /* A socket bound on 127.0.0.1 that does not listen: connects to *port are refused until the
  * caller listen()s on it. Returns the fd (the caller closes it). */

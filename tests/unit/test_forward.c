@@ -483,6 +483,62 @@ START_TEST(failover_to_direct)
 }
 END_TEST
 
+/* --- https proxies (issue 14): the same through a TLS terminator (fake_proxy.h) -------------- */
+
+/* Port 80 through an https proxy: each request with its token, and the answers, inside TLS on
+ * one kept connection. */
+START_TEST(https_proxy_get)
+{
+	const char *r1 = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	uint16_t port = rig_tls_proxy("ip");
+	struct rig_tls_report r;
+	char head[1024];
+	int app, proxy;
+
+	rig_tls_settings(port);
+	app = rig_open(80, "GET /a HTTP/1.1\r\nHost: web.example\r\n\r\n", 38);
+	proxy = rig_accept();
+	proxy_gets(proxy, "GET http://web.example/a", "tok1", head, sizeof(head));
+	rig_send_str(proxy, r1);
+	rig_expect(app, r1);
+	rig_send_str(app, "GET /b HTTP/1.1\r\nHost: web.example\r\n\r\n");
+	proxy_gets(proxy, "GET http://web.example/b", "tok2", head, sizeof(head));
+	ck_assert(!rig_connection_pending());
+	rig_send_str(proxy, r1);
+	rig_expect(app, r1);
+	close(app);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_eof_within(proxy, 2000));
+	close(proxy);
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	r = rig_tls_reports(1);
+	ck_assert_uint_eq(r.ok, 1);
+	ck_assert(!r.clear_token);
+}
+END_TEST
+
+/* An https proxy whose certificate names another host: the 502 page carries the sentence, and
+ * no request (nor token) left in clear. */
+START_TEST(https_proxy_name_mismatch_page)
+{
+	uint16_t port = rig_tls_proxy("wrong");
+	struct rig_tls_report r;
+	int app;
+
+	rig_tls_settings(port);
+	app = rig_open(80, "GET / HTTP/1.1\r\nHost: web.example\r\n\r\n", 37);
+	app_gets_page(app, "502 Bad Gateway",
+		      "proxy name mismatch (certificate for wrong.proxy.kgtest.test, not "
+		      "127.0.0.1)");
+	close(app);
+	ck_assert(!rig_connection_pending());
+	r = rig_tls_reports(1);
+	ck_assert_uint_eq(r.failed, 1);
+	ck_assert_uint_eq(r.ok, 0);
+	ck_assert(!r.clear_token);
+}
+END_TEST
+
 static Suite *forward_suite(void)
 {
 	Suite *s = suite_create("forward");
@@ -502,6 +558,8 @@ static Suite *forward_suite(void)
 	tcase_add_test(tc, switching_protocols_relays);
 	tcase_add_test(tc, failover_to_second_proxy);
 	tcase_add_test(tc, failover_to_direct);
+	tcase_add_test(tc, https_proxy_get);
+	tcase_add_test(tc, https_proxy_name_mismatch_page);
 	tcase_add_test(tc, proxy_closes_mid_body);
 	tcase_add_test(tc, retire_stale_connections);
 	tcase_add_test(tc, continue_then_no_body);

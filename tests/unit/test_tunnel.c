@@ -407,6 +407,156 @@ START_TEST(failover_to_direct)
 }
 END_TEST
 
+/* --- https proxies (issue 14): the same through a TLS terminator (fake_proxy.h) -------------- */
+
+/* FNV-1a 64 over a stream, and the bytes of a stream: a digest both ends compute. */
+static uint64_t digest(uint64_t h, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static void pattern(uint8_t *p, size_t n, size_t off, uint8_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)((off + i) * 131 + seed + ((off + i) >> 12));
+}
+
+/* total bytes from one end to the other through the relay, the loop running: the digests of
+ * what was sent and what arrived agree. */
+static void stream(int from, int to, size_t total, uint8_t seed)
+{
+	static uint8_t out[16384], in[16384];
+	uint64_t sent_digest = 0xcbf29ce484222325ull, got_digest = sent_digest;
+	uint64_t end = kg_now_usec(CLOCK_MONOTONIC) + 20000000ull;
+	size_t sent = 0, got = 0;
+	ssize_t n;
+
+	while (got < total) {
+		ck_assert_msg(kg_now_usec(CLOCK_MONOTONIC) < end, "%zu of %zu bytes arrived", got,
+			      total);
+		if (sent < total) {
+			size_t k = total - sent < sizeof(out) ? total - sent : sizeof(out);
+
+			pattern(out, k, sent, seed);
+			n = send(from, out, k, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n > 0) {
+				sent_digest = digest(sent_digest, out, (size_t)n);
+				sent += (size_t)n;
+			}
+		}
+		n = recv(to, in, sizeof(in), MSG_DONTWAIT);
+		ck_assert_msg(n != 0, "the stream ended after %zu bytes", got);
+		if (n > 0) {
+			got_digest = digest(got_digest, in, (size_t)n);
+			got += (size_t)n;
+		}
+		ck_assert_int_eq(kg_loop_pass(1), 0);
+	}
+	ck_assert_uint_eq(got, total);
+	ck_assert_msg(sent_digest == got_digest, "the bytes changed on the way");
+}
+
+/* CONNECT, then bytes both ways (1 MiB each), then a half-close each way, all through TLS to the
+ * proxy; the token never crossed the wire in clear. */
+START_TEST(https_proxy_tunnel)
+{
+	uint16_t port = rig_tls_proxy("ip");
+	struct rig_tls_report r;
+	uint8_t hello[512];
+	size_t hello_len;
+	int app, proxy;
+
+	rig_tls_settings(port);
+	proxy = connect_for_sni(&app, hello, &hello_len);
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\nSERVERHELLO");
+	rig_expect(app, "SERVERHELLO");
+	rig_expect_bytes(proxy, hello, hello_len);
+	stream(app, proxy, 1u << 20, 1);
+	stream(proxy, app, 1u << 20, 2);
+	/* The application's FIN is close_notify to the proxy, whose answer still flows back. */
+	ck_assert_int_eq(shutdown(app, SHUT_WR), 0);
+	ck_assert(rig_eof_within(proxy, 5000));
+	rig_send_str(proxy, "after your FIN");
+	rig_expect(app, "after your FIN");
+	/* The proxy's end (its close_notify) is the application's EOF. */
+	close(proxy);
+	ck_assert(rig_eof_within(app, 5000));
+	close(app);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	r = rig_tls_reports(1);
+	ck_assert_uint_eq(r.ok, 1);
+	ck_assert_uint_eq(r.failed, 0);
+	ck_assert(!r.clear_token);
+}
+END_TEST
+
+/* A proxy whose certificate is for another name fails closed with its sentence: no tunnel, no
+ * token on the wire, no clear-text retry of the same proxy. */
+START_TEST(https_proxy_name_mismatch)
+{
+	uint16_t port = rig_tls_proxy("wrong");
+	struct rig_tls_report r;
+	uint8_t hello[512];
+	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	int app;
+
+	rig_tls_settings(port);
+	app = rig_open(443, hello, hello_len);
+	fails_with(app, "proxy name mismatch (certificate for wrong.proxy.kgtest.test");
+	ck_assert(!rig_connection_pending());
+	close(app);
+	r = rig_tls_reports(1);
+	ck_assert_uint_eq(r.ok, 0);
+	ck_assert_uint_eq(r.failed, 1);
+	ck_assert(!r.clear_token);
+}
+END_TEST
+
+/* The first https proxy of the list shows a certificate of a CA nobody trusts: the connection
+ * goes through the second, and the token only ever went there, inside TLS. */
+START_TEST(https_untrusted_fails_over)
+{
+	uint16_t bad = rig_tls_proxy("untrusted"), good = rig_tls_proxy("ip");
+	struct client_settings *set = rig_tls_settings(bad);
+	struct rig_tls_report r;
+	uint8_t hello[512];
+	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	char head[1024];
+	int app, proxy;
+
+	set->route.e[0] = (struct kg_route_entry){.kind = KG_ROUTE_HTTPS, .port = bad};
+	set->route.e[1] = (struct kg_route_entry){.kind = KG_ROUTE_HTTPS, .port = good};
+	strcpy(set->route.e[0].host, "127.0.0.1");
+	strcpy(set->route.e[1].host, "127.0.0.1");
+	set->route.n = 2;
+	snprintf(set->cfg.proxy.more_urls[0], KG_URL_MAX, "https://127.0.0.1:%u", good);
+	set->cfg.proxy.n_more_urls = 1;
+	app = rig_open(443, hello, hello_len);
+	proxy = rig_accept();
+	rig_read_head(proxy, head, sizeof(head));
+	ck_assert_msg(strncmp(head, "CONNECT www.example.org:443 HTTP/1.1\r\n", 38) == 0, "%s",
+		      head);
+	ck_assert_ptr_nonnull(strstr(head, "\r\nProxy-Authorization: Negotiate tok"));
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\n");
+	rig_expect_bytes(proxy, hello, hello_len);
+	ck_assert(rig_log_has("proxy certificate not trusted"));
+	close(app);
+	close(proxy);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	r = rig_tls_reports(2);
+	ck_assert_uint_eq(r.ok, 1);
+	ck_assert_uint_eq(r.failed, 1);
+	ck_assert(!r.clear_token);
+}
+END_TEST
+
 static Suite *tunnel_suite(void)
 {
 	Suite *s = suite_create("tunnel");
@@ -428,6 +578,9 @@ static Suite *tunnel_suite(void)
 	tcase_add_test(tc, direct_without_proxy);
 	tcase_add_test(tc, failover_to_second_proxy);
 	tcase_add_test(tc, failover_to_direct);
+	tcase_add_test(tc, https_proxy_tunnel);
+	tcase_add_test(tc, https_proxy_name_mismatch);
+	tcase_add_test(tc, https_untrusted_fails_over);
 	suite_add_tcase(s, tc);
 	return s;
 }
