@@ -904,6 +904,65 @@ START_TEST(own_route)
 }
 END_TEST
 
+/* --- https proxies (issue 14) ---------------------------------------------------------------- */
+
+/* proxy.type https at the fake proxy: TCP as for http, then the handshake. */
+static void https_conn(unsigned timeout)
+{
+	settings_for(KG_PROXY_HTTPS, lport);
+	snprintf(set.cfg.proxy.url, sizeof(set.cfg.proxy.url), "https://127.0.0.1:%u", lport);
+	snprintf(set.proxy.scheme, sizeof(set.proxy.scheme), "https");
+	set.cfg.proxy.connection_timeout = timeout;
+	next_conn(443);
+	ck_assert_ptr_eq(up.ops, &upstream_https_proxy_ops);
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	ck_assert_int_eq(upstream_connect(&up), 0);
+	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(proxy, 0);
+	/* TCP is up, the ClientHello is out: not connected until the handshake is done. */
+	ck_assert_int_eq(poll_once(), 0);
+	ck_assert(!up.connected);
+	wait_avail(proxy, 5);
+}
+
+/* A proxy that takes the TCP connection and never answers the handshake: connection_timeout
+ * covers both, and the sentence says it was TLS. */
+START_TEST(https_handshake_times_out)
+{
+	char want[256];
+
+	https_conn(1);
+	ck_assert_uint_eq(conn.timer.deadline, up.connect_deadline);
+	ck_assert_uint_eq(upstream_due(&up), up.connect_deadline);
+	ck_assert_int_eq(upstream_on_timer(&up, up.connect_deadline), -ETIMEDOUT);
+	snprintf(want, sizeof(want),
+		 "TLS handshake with the proxy failed: https://127.0.0.1:%u did not complete it "
+		 "within 1 s (connection_timeout)",
+		 lport);
+	ck_assert_str_eq(up.error, want);
+	ck_assert_int_eq(conn.proxy.fd, -1);
+	ck_assert_uint_eq(cl.n_fds, 0);
+}
+END_TEST
+
+/* Clear text on the TLS port (Squid's http_port): the handshake fails with its sentence, at
+ * once, and the proxy is not tried again (nor in clear text). */
+START_TEST(https_clear_text_answer)
+{
+	https_conn(5);
+	proxy_says("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+	wait_fd(conn.proxy.fd, POLLIN);
+	conn.proxy.flags |= SIDE_READABLE;
+	ck_assert_int_lt(upstream_poll(&up), 0);
+	ck_assert_msg(strstr(up.error, "TLS handshake with the proxy failed: the proxy answered in "
+				       "clear text") == up.error,
+		      "%s", up.error);
+	ck_assert_uint_eq(up.attempts, 1);
+	ck_assert_int_eq(conn.proxy.fd, -1);
+	ck_assert(!pending(lfd));
+}
+END_TEST
+
 static Suite *upstream_suite(void)
 {
 	Suite *s = suite_create("upstream");
@@ -932,6 +991,8 @@ static Suite *upstream_suite(void)
 	tcase_add_test(tc, timeout_moves_on);
 	tcase_add_test(tc, direct_fallback);
 	tcase_add_test(tc, own_route);
+	tcase_add_test(tc, https_handshake_times_out);
+	tcase_add_test(tc, https_clear_text_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }
