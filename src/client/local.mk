@@ -8,9 +8,9 @@ include $(srcdir)/src/client/negotiate.mk
 noinst_LIBRARIES += src/client/libkgclientcore.a
 src_client_libkgclientcore_a_SOURCES = \
 	src/client/loop.c src/client/loop.h src/client/pump.c src/client/pump.h \
-	src/client/conn.c src/client/conn.h src/client/proxy_tls.c src/client/proxy_tls.h
+	src/client/conn.c src/client/conn.h
 src_client_libkgclientcore_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
-	$(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
+	$(LIBCONFIG_CFLAGS)
 
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
@@ -24,6 +24,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
 	src/client/upstream_tls.c src/client/upstream_tls.h \
+	src/client/proxy_tls.c src/client/proxy_tls.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS) -pthread
@@ -80,7 +81,7 @@ check_PROGRAMS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
 TESTS += tests/unit/test_loop tests/unit/test_pump tests/unit/test_conn
 KG_CORE_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
 	$(LIBCONFIG_CFLAGS)
-KG_CORE_TEST_LDADD = src/client/libkgclientcore.a $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
+KG_CORE_TEST_LDADD = src/client/libkgclientcore.a $(KG_SHARED_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_loop_SOURCES = tests/unit/test_loop.c
 tests_unit_test_loop_CFLAGS = $(KG_CORE_TEST_CFLAGS)
@@ -101,7 +102,8 @@ check_PROGRAMS += tests/unit/test_tunnel tests/unit/test_forward
 TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
-	src/client/upstream_tls.c src/client/settings.c src/client/auth/negotiate_error.c
+	src/client/upstream_tls.c src/client/proxy_tls.c src/client/settings.c \
+	src/client/auth/negotiate_error.c
 KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) $(SSL_CFLAGS) -I$(top_srcdir) \
 	-DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 KG_RIG_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \

@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/proxy_tls.h"
 #include "client/pump.h"
 #include "shared/log.h"
 
@@ -17,7 +16,8 @@ uint8_t relay_scratch[RELAY_SCRATCH];
 /* The TLS sides, by fd: the session and the bytes read through it but not taken yet (an
  * answer head read in full, and what came after it). */
 struct tls_slot {
-	struct proxy_tls *t;
+	const struct relay_tls_ops *ops;
+	void *t;
 	struct relay_buf held;
 	bool ended; /* the proxy's stream ended after held */
 };
@@ -31,7 +31,7 @@ static struct tls_slot *slot_of(const struct relay_side *s)
 	return &tls_slots[s->fd];
 }
 
-int relay_side_set_tls(struct relay_side *s, struct proxy_tls *t)
+int relay_side_set_tls(struct relay_side *s, const struct relay_tls_ops *ops, void *t)
 {
 	if (s->fd < 0)
 		return -EBADF;
@@ -45,12 +45,12 @@ int relay_side_set_tls(struct relay_side *s, struct proxy_tls *t)
 		tls_slots = a;
 		n_tls_slots = n;
 	}
-	tls_slots[s->fd] = (struct tls_slot){.t = t};
+	tls_slots[s->fd] = (struct tls_slot){.ops = ops, .t = t};
 	s->flags |= SIDE_TLS;
 	return 0;
 }
 
-struct proxy_tls *relay_side_tls(const struct relay_side *s)
+void *relay_side_tls(const struct relay_side *s)
 {
 	struct tls_slot *slot = slot_of(s);
 
@@ -63,16 +63,16 @@ void relay_side_drop_tls(struct relay_side *s)
 
 	if (!slot)
 		return;
-	proxy_tls_free(slot->t);
+	slot->ops->free(slot->t);
 	relay_buf_free(&slot->held);
 	*slot = (struct tls_slot){0};
 	s->flags &= (uint8_t)~SIDE_TLS;
 }
 
 /* The session waits for the socket: the flag of that direction goes, its next edge retries. */
-static ssize_t tls_wait(struct relay_side *s, const struct proxy_tls *t)
+static ssize_t tls_wait(struct relay_side *s, const struct tls_slot *slot)
 {
-	if (proxy_tls_want(t) == PROXY_TLS_WANT_WRITE)
+	if (slot->ops->wants_write(slot->t))
 		s->flags &= (uint8_t)~SIDE_WRITABLE;
 	else
 		s->flags &= (uint8_t)~SIDE_READABLE;
@@ -101,13 +101,13 @@ static ssize_t tls_recv(struct relay_side *s, struct tls_slot *slot, void *p, si
 	}
 	if (slot->ended)
 		return tls_ended(s);
-	r = proxy_tls_read(slot->t, p, n);
+	r = slot->ops->read(slot->t, p, n);
 	if (r > 0)
 		return r;
 	if (r == 0 || r == -EPIPE)
 		return tls_ended(s);
 	if (r == -EAGAIN)
-		return tls_wait(s, slot->t);
+		return tls_wait(s, slot);
 	return r;
 }
 
@@ -125,9 +125,9 @@ ssize_t relay_tls_peek(struct relay_side *s, void *p, size_t cap, bool *ended)
 	if (slot->held.len > 0)
 		memcpy(out, slot->held.data + slot->held.off, slot->held.len);
 	while (!slot->ended && slot->held.len < cap) {
-		r = proxy_tls_read(slot->t, out + slot->held.len, cap - slot->held.len);
+		r = slot->ops->read(slot->t, out + slot->held.len, cap - slot->held.len);
 		if (r == -EAGAIN) {
-			tls_wait(s, slot->t);
+			tls_wait(s, slot);
 			break;
 		}
 		if (r == 0 || r == -EPIPE) {
@@ -163,7 +163,7 @@ bool relay_tls_pending(const struct relay_side *s)
 {
 	const struct tls_slot *slot = slot_of(s);
 
-	return slot && (slot->held.len > 0 || proxy_tls_pending(slot->t));
+	return slot && (slot->held.len > 0 || slot->ops->pending(slot->t));
 }
 
 /* Tunnels move their bytes socket -> pipe -> socket with splice(2), so the kernel passes the
@@ -266,8 +266,8 @@ static ssize_t send_some(struct relay_side *s, const void *p, size_t n)
 	if (!(s->flags & SIDE_WRITABLE))
 		return -EAGAIN;
 	if ((slot = slot_of(s))) {
-		r = proxy_tls_write(slot->t, p, n);
-		return r == -EAGAIN ? tls_wait(s, slot->t) : r;
+		r = slot->ops->write(slot->t, p, n);
+		return r == -EAGAIN ? tls_wait(s, slot) : r;
 	}
 	do
 		r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -389,14 +389,14 @@ static int shut_wr(struct relay_side *dst)
 	struct tls_slot *slot = slot_of(dst);
 
 	if (slot) {
-		enum proxy_tls_status st = proxy_tls_shutdown(slot->t);
+		int r = slot->ops->shutdown(slot->t);
 
-		if (st == PROXY_TLS_ERROR)
-			return -EPIPE;
-		if (st != PROXY_TLS_DONE) {
-			tls_wait(dst, slot->t);
+		if (r == -EAGAIN) {
+			tls_wait(dst, slot);
 			return 0;
 		}
+		if (r < 0)
+			return r;
 	}
 	shutdown(dst->fd, SHUT_WR);
 	dst->flags |= SIDE_SHUT_WR;

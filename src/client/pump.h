@@ -51,8 +51,6 @@ struct relay_buf {
 	uint32_t off, len, cap;
 };
 
-struct proxy_tls;
-
 /* The process-wide read buffer (set-up, port-80 forwarding, copying). */
 extern uint8_t relay_scratch[RELAY_SCRATCH];
 
@@ -63,17 +61,34 @@ void pump_cleanup(void);
 /* Whether moves go through the splice pipe now. */
 bool pump_splicing(void);
 
-/* TLS sides (an https proxy). The session and its bytes read but not yet taken live in a
- * table by fd here, not in the side: an idle tunnel's struct stays the size it was. A TLS
- * side never splices; its reads and writes below go through the session, with the same
- * results (and SIDE_ flags) as a socket's: a read or write that waits for the other direction
- * of the socket clears that direction's flag, so the next edge of it retries; a write that
- * returned -EAGAIN is retried from the backlog with the same bytes; the proxy's close_notify
- * (or a TCP end without it) is the end of stream; FIN towards the proxy is close_notify first.
- * relay_side_set_tls() takes t (freed with the side by relay_side_drop_tls(), which
- * relay_side_close() calls). 0 or -ENOMEM (t not taken). */
-int relay_side_set_tls(struct relay_side *s, struct proxy_tls *t);
-struct proxy_tls *relay_side_tls(const struct relay_side *s);
+/* TLS sides (an https proxy). The pump knows no TLS library: a side may carry a byte stream
+ * layered on its socket, given as an opaque session and the functions below (upstream_tls.c
+ * gives proxy_tls's). The session and its bytes read but not yet taken live in a table by fd
+ * here, not in the side: an idle tunnel's struct stays the size it was. A TLS side never
+ * splices; its reads and writes below go through the session, with the same results (and
+ * SIDE_ flags) as a socket's: a read or write that waits for the other direction of the socket
+ * clears that direction's flag, so the next edge of it retries; a write that returned -EAGAIN
+ * is retried from the backlog with the same bytes; the peer's clean end (or a TCP end without
+ * it) is the end of stream; FIN towards the peer is the session's shutdown first. */
+struct relay_tls_ops {
+	/* > 0 bytes, 0 clean end, -EAGAIN (wants_write says for what), -EPIPE the peer ended
+	 * without a clean end, -errno. */
+	ssize_t (*read)(void *t, void *p, size_t n);
+	/* > 0 written, -EAGAIN (retry with the same bytes), -errno. */
+	ssize_t (*write)(void *t, const void *p, size_t n);
+	/* Our clean end: 0 sent, -EAGAIN call again, -errno. */
+	int (*shutdown)(void *t);
+	/* What the last -EAGAIN waits for: the socket writable (true) or readable. */
+	bool (*wants_write)(const void *t);
+	/* Bytes decrypted and waiting in the session (no socket event will announce them). */
+	bool (*pending)(const void *t);
+	void (*free)(void *t);
+};
+/* Takes t (freed with the side by relay_side_drop_tls(), which relay_side_close() calls).
+ * 0 or -ENOMEM (t not taken). */
+int relay_side_set_tls(struct relay_side *s, const struct relay_tls_ops *ops, void *t);
+/* The session of a TLS side, NULL for a plain one. */
+void *relay_side_tls(const struct relay_side *s);
 void relay_side_drop_tls(struct relay_side *s);
 /* A TLS side's answer head, which cannot be peeked in the kernel: read through the session
  * into the side's buffer (at most cap bytes held) and copied to p. Bytes held (> 0, all of

@@ -83,7 +83,7 @@ TESTS += tests/unit/test_netwatch
 tests_unit_test_netwatch_SOURCES = tests/unit/test_netwatch.c
 tests_unit_test_netwatch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_netwatch_LDADD = src/client/libkgnetwatch.a src/client/libkgclientcore.a \
-	$(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
+	$(KG_SHARED_LIBS) $(CHECK_LIBS)
 EXTRA_DIST += tests/fuzz/fuzz_netwatch.c tests/fuzz/corpus/netwatch
 
 # The PAC engine (pac_engine.h): the evaluator and the DNS cache (dns_cache.h) on a worker
@@ -134,4 +134,4 @@ tests_unit_test_policy_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DKG_TEST_PAC_EVALUATOR='"$(abs_top_builddir)/src/pac/kernelgatekeeper-pac"'
 tests_unit_test_policy_CFLAGS = $(KG_CORE_TEST_CFLAGS)
 tests_unit_test_policy_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) \
-	$(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
+	$(KG_SHARED_LIBS) $(CHECK_LIBS)

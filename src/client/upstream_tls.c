@@ -9,6 +9,56 @@
 #include "client/upstream_tls.h"
 #include "shared/log.h"
 
+/* --- the session as the pump's TLS side (pump.h) ------------------------------------------- */
+
+static ssize_t side_read(void *t, void *p, size_t n)
+{
+	return proxy_tls_read(t, p, n);
+}
+
+static ssize_t side_write(void *t, const void *p, size_t n)
+{
+	return proxy_tls_write(t, p, n);
+}
+
+static int side_shutdown(void *t)
+{
+	switch (proxy_tls_shutdown(t)) {
+	case PROXY_TLS_DONE:
+		return 0;
+	case PROXY_TLS_ERROR:
+		return -EPIPE;
+	default:
+		return -EAGAIN;
+	}
+}
+
+static bool side_wants_write(const void *t)
+{
+	return proxy_tls_want(t) == PROXY_TLS_WANT_WRITE;
+}
+
+static bool side_pending(const void *t)
+{
+	return proxy_tls_pending(t);
+}
+
+static void side_free(void *t)
+{
+	proxy_tls_free(t);
+}
+
+static const struct relay_tls_ops side_ops = {
+    .read = side_read,
+    .write = side_write,
+    .shutdown = side_shutdown,
+    .wants_write = side_wants_write,
+    .pending = side_pending,
+    .free = side_free,
+};
+
+/* --- the kind --------------------------------------------------------------------------------- */
+
 static const char *proxy_host(const struct upstream *u, uint16_t *port)
 {
 	const struct client_settings *set = u->c->set;
@@ -57,7 +107,7 @@ static int tls_begin(struct upstream *u)
 		relay_side_close(u->cl, &c->proxy);
 		return -ENOMEM;
 	}
-	r = relay_side_set_tls(&c->proxy, t);
+	r = relay_side_set_tls(&c->proxy, &side_ops, t);
 	if (r < 0) {
 		proxy_tls_free(t);
 		snprintf(u->error, sizeof(u->error), "out of memory");
