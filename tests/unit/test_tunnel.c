@@ -497,6 +497,43 @@ START_TEST(https_proxy_tunnel)
 }
 END_TEST
 
+/* The 407 rounds as over TCP: a sized 407 body is dropped from the TLS stream and the next
+ * CONNECT goes on the same session; the 200's final token is checked, and the bytes that came
+ * with it are the tunnel's. */
+START_TEST(https_proxy_407_rounds)
+{
+	uint16_t port = rig_tls_proxy("ip");
+	struct rig_tls_report r;
+	uint8_t hello[512];
+	size_t hello_len;
+	int app, proxy, p2;
+
+	rig_tls_settings(port);
+	proxy = connect_for_sni(&app, hello, &hello_len);
+	rig_send_str(proxy, "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			    "Proxy-Authenticate: Negotiate cont1\r\nContent-Length: 4\r\n\r\ndeny");
+	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "next"));
+	ck_assert(!rig_connection_pending());
+	/* Not kept alive: the next round on a new TLS connection. */
+	rig_send_str(proxy, "HTTP/1.1 407 Proxy Authentication Required\r\nConnection: close\r\n"
+			    "Proxy-Authenticate: Negotiate cont2\r\nContent-Length: 0\r\n\r\n");
+	p2 = rig_accept();
+	rig_expect(p2, CONNECT_HEAD("www.example.org:443", "next"));
+	rig_send_str(p2, "HTTP/1.1 200 Connection established\r\n"
+			 "Proxy-Authenticate: Negotiate good\r\n\r\nSERVERHELLO");
+	rig_expect(app, "SERVERHELLO");
+	rig_expect_bytes(p2, hello, hello_len);
+	close(app);
+	close(proxy);
+	close(p2);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	r = rig_tls_reports(2);
+	ck_assert_uint_eq(r.ok, 2);
+	ck_assert(!r.clear_token);
+}
+END_TEST
+
 /* A proxy whose certificate is for another name fails closed with its sentence: no tunnel, no
  * token on the wire, no clear-text retry of the same proxy. */
 START_TEST(https_proxy_name_mismatch)
@@ -579,6 +616,7 @@ static Suite *tunnel_suite(void)
 	tcase_add_test(tc, failover_to_second_proxy);
 	tcase_add_test(tc, failover_to_direct);
 	tcase_add_test(tc, https_proxy_tunnel);
+	tcase_add_test(tc, https_proxy_407_rounds);
 	tcase_add_test(tc, https_proxy_name_mismatch);
 	tcase_add_test(tc, https_untrusted_fails_over);
 	suite_add_tcase(s, tc);
