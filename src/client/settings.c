@@ -150,9 +150,13 @@ static int parse_msg(const struct kg_ipc_msg *m, struct client_settings *set)
 	r = client_settings_check(cfg->proxy.type, cfg->proxy.url, &set->proxy, err, sizeof(err));
 	if (r == 0)
 		r = client_settings_route(cfg, &set->route, err, sizeof(err));
-	/* The TLS files are read now, as this user: a path it cannot read is said at once. */
-	if (r == 0 && wants_tls(set))
+	/* The TLS files are read now, as this user: a path it cannot read is said at once, and is
+	 * a configuration error (waiting does not fix it). */
+	if (r == 0 && wants_tls(set)) {
 		r = client_settings_tls(set, &(struct proxy_tls_ctx *){NULL}, err, sizeof(err));
+		if (r < 0 && r != -ENOMEM)
+			r = -EINVAL;
+	}
 	if (r < 0)
 		log_error("%s (the service's configuration)", err);
 	return r;
@@ -172,6 +176,15 @@ static bool wants_tls(const struct client_settings *set)
 	return false;
 }
 
+/* A TLS path that is set must be readable by this user. */
+static int readable(const char *key, const char *path, char *err, size_t errlen)
+{
+	if (!path[0] || access(path, R_OK) == 0)
+		return 0;
+	snprintf(err, errlen, "cannot read %s %s: %s", key, path, strerror(errno));
+	return -errno;
+}
+
 int client_settings_tls(struct client_settings *set, struct proxy_tls_ctx **ret, char *err,
 			size_t errlen)
 {
@@ -187,6 +200,11 @@ int client_settings_tls(struct client_settings *set, struct proxy_tls_ctx **ret,
 			snprintf(err, errlen, "proxy.client_key is set without proxy.client_cert");
 			return -EINVAL;
 		}
+		/* OpenSSL's own message for a missing file names no cause. */
+		if ((r = readable("proxy.ca_file", o.ca_file, err, errlen)) < 0 ||
+		    (r = readable("proxy.client_cert", o.client_cert, err, errlen)) < 0 ||
+		    (r = readable("proxy.client_key", o.client_key, err, errlen)) < 0)
+			return r;
 		r = proxy_tls_ctx_new(&o, &set->tls, err, errlen);
 		if (r < 0)
 			return r;

@@ -182,6 +182,52 @@ static int from_cfg(const struct kg_config *cfg, struct client_settings **ret)
 	return client_settings_from_msg(&m, ret);
 }
 
+/* The TLS files are read by the client, as its user, with the settings: one it cannot read
+ * refuses them; a key without a certificate too; the paths tell ways out apart. */
+START_TEST(tls_files)
+{
+	struct client_settings *a, *b;
+	struct proxy_tls_ctx *ctx;
+	struct kg_config cfg;
+	char err[256];
+
+	kg_config_defaults(&cfg);
+	cfg.proxy.type = KG_PROXY_HTTPS;
+	strcpy(cfg.proxy.url, "https://proxy.example.com:3129");
+	ck_assert_int_eq(from_cfg(&cfg, &a), 0);
+	ck_assert_ptr_nonnull(a->tls); /* an https route: made with the settings */
+	ck_assert_int_eq(client_settings_tls(a, &ctx, err, sizeof(err)), 0);
+	ck_assert_ptr_eq(ctx, a->tls);
+	strcpy(cfg.proxy.ca_file, "/nonexistent/kg-ca.pem");
+	ck_assert_int_eq(from_cfg(&cfg, &b), -EINVAL); /* a configuration error */
+	ck_assert_ptr_null(b);
+	cfg.proxy.ca_file[0] = '\0';
+	strcpy(cfg.proxy.client_key, "/nonexistent/kg-client.key");
+	ck_assert_int_eq(from_cfg(&cfg, &b), -EINVAL);
+	cfg.proxy.client_key[0] = '\0';
+	/* http: no TLS until a PAC says HTTPS (then made at first use) */
+	cfg.proxy.type = KG_PROXY_HTTP;
+	strcpy(cfg.proxy.url, "http://proxy.example.com:3128");
+	ck_assert_int_eq(from_cfg(&cfg, &b), 0);
+	ck_assert_ptr_null(b->tls);
+	ck_assert_int_eq(client_settings_tls(b, &ctx, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(b->tls);
+	client_settings_unref(b);
+	cfg.proxy.type = KG_PROXY_HTTPS;
+	strcpy(cfg.proxy.url, "https://proxy.example.com:3129");
+	strcpy(cfg.proxy.client_cert, "/etc/hostname"); /* readable, not a certificate */
+	ck_assert_int_eq(from_cfg(&cfg, &b), -EINVAL);
+	cfg.proxy.client_cert[0] = '\0';
+	/* the same URL with another CA file is another way out */
+	ck_assert_int_eq(from_cfg(&cfg, &b), 0);
+	ck_assert(client_settings_same_upstream(a, b));
+	strcpy(b->cfg.proxy.ca_file, "/etc/kg/other-ca.pem");
+	ck_assert(!client_settings_same_upstream(a, b));
+	client_settings_unref(a);
+	client_settings_unref(b);
+}
+END_TEST
+
 /* The route: the list in order (paths dropped, hosts as the route parser writes them), DIRECT
  * after it with fallback "direct", a lone DIRECT for none; routes tell ways out apart. */
 START_TEST(route_from_list)
@@ -262,6 +308,7 @@ int main(void)
 
 	tcase_add_test(tc, http_proxy);
 	tcase_add_test(tc, https_proxy);
+	tcase_add_test(tc, tls_files);
 	tcase_add_test(tc, none_needs_no_url);
 	tcase_add_test(tc, refused);
 	tcase_add_test(tc, ccache_tokens);
