@@ -69,10 +69,16 @@ int upstream_read_connect_answer(struct upstream *u)
 		r = upstream_peek_response(u, &resp);
 		if (r == -EAGAIN)
 			return 0;
-		if (r < 0)
-			return failed(u, r, upstream_read_error(u, r),
-				      r == -EPIPE || r == -E2BIG || r == -EBADMSG ? NULL
-										  : strerror(-r));
+		if (r < 0) {
+			const char *sentence = upstream_read_error(u, r);
+
+			/* The TLS session's sentence says it all (upstream_tls.h). */
+			return failed(u, r, sentence,
+				      r == -EPIPE || r == -E2BIG || r == -EBADMSG ||
+					      sentence != upstream_head_error(r)
+					  ? NULL
+					  : strerror(-r));
+		}
 		if (resp.status >= 200 && resp.status < 300) {
 			r = upstream_mutual(u, &resp, relay_scratch, why, sizeof(why));
 			if (r < 0)

@@ -585,7 +585,28 @@ static void terminate(SSL_CTX *sctx, int cfd, uint16_t plain_port, int rep)
 	_exit(0);
 }
 
+static uint16_t tls_proxy(const char *name, bool mtls);
+
 uint16_t rig_tls_proxy(const char *name)
+{
+	return tls_proxy(name, false);
+}
+
+uint16_t rig_tls_proxy_mtls(const char *name)
+{
+	return tls_proxy(name, true);
+}
+
+const char *rig_tls_file(const char *name)
+{
+	static char path[PATH_MAX + 64];
+
+	certs_make();
+	snprintf(path, sizeof(path), "%s/%s", certdir, name);
+	return path;
+}
+
+static uint16_t tls_proxy(const char *name, bool mtls)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
@@ -624,6 +645,13 @@ uint16_t rig_tls_proxy(const char *name)
 	if (!sctx || SSL_CTX_use_certificate_chain_file(sctx, crt) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(sctx, key, SSL_FILETYPE_PEM) != 1)
 		_exit(2);
+	if (mtls) {
+		snprintf(crt, sizeof(crt), "%s/ca.pem", certdir);
+		SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		if (SSL_CTX_load_verify_locations(sctx, crt, NULL) != 1)
+			_exit(2);
+		SSL_CTX_set_client_CA_list(sctx, SSL_load_client_CA_file(crt));
+	}
 	for (;;) {
 		int cfd = accept(lfd, NULL, NULL);
 

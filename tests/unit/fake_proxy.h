@@ -89,6 +89,11 @@ bool rig_log_has(const char *s);
 /* An https proxy showing the certificate NAME.pem of tlscerts.sh ("ip": 127.0.0.1, by the
  * test CA; "untrusted", "expired", "wrong": not acceptable); its port. At most 4 per test. */
 uint16_t rig_tls_proxy(const char *name);
+/* The same, asking for a client certificate of the test CA and refusing the connection without
+ * one (mTLS). */
+uint16_t rig_tls_proxy_mtls(const char *name);
+/* The path of tlscerts.sh's file name ("client.pem", "client.key", "ca.pem"). */
+const char *rig_tls_file(const char *name);
 /* New settings (made current) for proxy.type https at 127.0.0.1:port, proxy.ca_file the test
  * CA. */
 struct client_settings *rig_tls_settings(uint16_t port);

@@ -534,6 +534,45 @@ START_TEST(https_proxy_407_rounds)
 }
 END_TEST
 
+/* A proxy that demands a client certificate: refused without one (with TLS 1.3 the verdict
+ * comes after our handshake, with the answer) with the sentence that says what to set; with
+ * proxy.client_cert and proxy.client_key the tunnel opens. */
+START_TEST(https_proxy_mtls)
+{
+	uint16_t port = rig_tls_proxy_mtls("ip");
+	struct client_settings *set;
+	struct rig_tls_report r;
+	uint8_t hello[512];
+	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	int app, proxy;
+
+	rig_tls_settings(port);
+	app = rig_open(443, hello, hello_len);
+	fails_with(app, "TLS handshake with the proxy failed: ");
+	ck_assert(rig_log_has("proxy.client_cert and proxy.client_key"));
+	close(app);
+	ck_assert(!rig_connection_pending());
+
+	set = rig_tls_settings(port);
+	snprintf(set->cfg.proxy.client_cert, sizeof(set->cfg.proxy.client_cert), "%s",
+		 rig_tls_file("client.pem"));
+	snprintf(set->cfg.proxy.client_key, sizeof(set->cfg.proxy.client_key), "%s",
+		 rig_tls_file("client.key"));
+	app = rig_open(443, hello, hello_len);
+	proxy = rig_accept();
+	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "tok2"));
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\n");
+	rig_expect_bytes(proxy, hello, hello_len);
+	close(app);
+	close(proxy);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	r = rig_tls_reports(2);
+	ck_assert_uint_eq(r.ok, 1);
+	ck_assert_uint_eq(r.failed, 1);
+	ck_assert(!r.clear_token);
+}
+END_TEST
+
 /* A proxy whose certificate is for another name fails closed with its sentence: no tunnel, no
  * token on the wire, no clear-text retry of the same proxy. */
 START_TEST(https_proxy_name_mismatch)
@@ -617,6 +656,7 @@ static Suite *tunnel_suite(void)
 	tcase_add_test(tc, failover_to_direct);
 	tcase_add_test(tc, https_proxy_tunnel);
 	tcase_add_test(tc, https_proxy_407_rounds);
+	tcase_add_test(tc, https_proxy_mtls);
 	tcase_add_test(tc, https_proxy_name_mismatch);
 	tcase_add_test(tc, https_untrusted_fails_over);
 	suite_add_tcase(s, tc);
