@@ -571,6 +571,16 @@ static void terminate(SSL_CTX *sctx, int cfd, uint16_t plain_port, int rep)
 		}
 		if (from_plain && p[1].revents) {
 			n = (int)read(pfd, buf, sizeof(buf));
+			if (n == RIG_TLS_RESET_LEN && memcmp(buf, RIG_TLS_RESET, (size_t)n) == 0) {
+				struct linger l = {.l_onoff = 1, .l_linger = 0};
+
+				/* The proxy resets mid-transfer: no close_notify, an RST. */
+				setsockopt(cfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+				close(cfd);
+				tell_wire(rep);
+				tell(rep, "ok\n");
+				_exit(0);
+			}
 			if (n > 0) {
 				if (SSL_write(ssl, buf, n) != n)
 					_exit(2);

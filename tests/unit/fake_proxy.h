@@ -92,6 +92,10 @@ uint16_t rig_tls_proxy(const char *name);
 /* The same, asking for a client certificate of the test CA and refusing the connection without
  * one (mTLS). */
 uint16_t rig_tls_proxy_mtls(const char *name);
+/* Written alone by the test on a terminated connection, it makes the terminator reset the
+ * TLS connection (no close_notify). */
+#define RIG_TLS_RESET	  "\x01RESET-TLS\x01"
+#define RIG_TLS_RESET_LEN 11
 /* The path of tlscerts.sh's file name ("client.pem", "client.key", "ca.pem"). */
 const char *rig_tls_file(const char *name);
 /* New settings (made current) for proxy.type https at 127.0.0.1:port, proxy.ca_file the test

@@ -534,6 +534,29 @@ START_TEST(https_proxy_407_rounds)
 }
 END_TEST
 
+/* The proxy resets the TLS connection mid-transfer: the application's connection ends (its
+ * own TLS inside sees the truncation), nothing is left behind. */
+START_TEST(https_proxy_resets)
+{
+	uint16_t port = rig_tls_proxy("ip");
+	uint8_t hello[512];
+	size_t hello_len;
+	int app, proxy;
+
+	rig_tls_settings(port);
+	proxy = connect_for_sni(&app, hello, &hello_len);
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\npart");
+	rig_expect(app, "part");
+	rig_expect_bytes(proxy, hello, hello_len);
+	rig_send(proxy, RIG_TLS_RESET, RIG_TLS_RESET_LEN);
+	ck_assert(rig_eof_within(app, 5000));
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert_uint_eq(rig.cl.tunnels_active, 0);
+	close(app);
+	close(proxy);
+}
+END_TEST
+
 /* A proxy that demands a client certificate: refused without one (with TLS 1.3 the verdict
  * comes after our handshake, with the answer) with the sentence that says what to set; with
  * proxy.client_cert and proxy.client_key the tunnel opens. */
@@ -657,6 +680,7 @@ static Suite *tunnel_suite(void)
 	tcase_add_test(tc, https_proxy_tunnel);
 	tcase_add_test(tc, https_proxy_407_rounds);
 	tcase_add_test(tc, https_proxy_mtls);
+	tcase_add_test(tc, https_proxy_resets);
 	tcase_add_test(tc, https_proxy_name_mismatch);
 	tcase_add_test(tc, https_untrusted_fails_over);
 	suite_add_tcase(s, tc);
