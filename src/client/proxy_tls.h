@@ -18,7 +18,8 @@
  * sends no SNI). Nothing here ever falls back to clear text: every failure is an error with its
  * sentence (proxy_tls_error()).
  *
- * How upstream will use it (an "https proxy" struct upstream_ops next to "http proxy"):
+ * How upstream uses it (upstream_tls.c: the "https proxy" struct upstream_ops next to "http
+ * proxy", with the session as the pump's TLS side, pump.h):
  *   - connect/poll: the TCP connect as today; once it is up, proxy_tls_new() on the socket and
  *     proxy_tls_handshake() on every event of the socket until PROXY_TLS_DONE; WANT_READ and
  *     WANT_WRITE say what to wait for (the loop's sides are registered edge-triggered for both

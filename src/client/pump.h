@@ -9,7 +9,8 @@
  * Memory: bytes move through one process-wide pipe with splice(2) (set-up and port-80
  * forwarding read into one process-wide scratch buffer instead) and are written straight
  * through; only what the peer could not take is copied into a per-direction buffer, which is
- * freed as soon as it drains. An idle tunnel therefore holds no buffers at all.
+ * freed as soon as it drains. An idle tunnel therefore holds no buffers at all. A TLS side (an
+ * https proxy, below) is read and written through its session instead, never spliced.
  *
  * Nothing here calls up into the connection layer: pump_move() says "more work" by its result
  * and the caller decides what to do about it.

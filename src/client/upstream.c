@@ -5,7 +5,9 @@
  * The connect: within connection_timeout and max_retries, with a growing pause between
  * attempts. The answer to a request is peeked into the shared scratch buffer (MSG_PEEK, at most
  * KG_HTTP_HEAD_MAX) and only its head is taken from the socket: no per-connection head buffer,
- * and a tunnel's first bytes (a server-first banner) stay where the relay finds them.
+ * and a tunnel's first bytes (a server-first banner) stay where the relay finds them. (Through
+ * TLS nothing can be peeked: the "https proxy" kind, upstream_tls.c, reads the head into its
+ * side's bounded buffer instead.)
  */
 #include <arpa/inet.h>
 #include <errno.h>
