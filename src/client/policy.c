@@ -1,7 +1,6 @@
 /* The client's proxy policy: PAC fetch, evaluator, off-network state (see policy.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "client/route/failover.h"
 #include "client/route/netwatch.h"
 #include "client/route/pac_fetch.h"
+#include "client/route/resolve_async.h"
 #include "client/route/wpad.h"
 #include "shared/log.h"
 
@@ -75,6 +75,11 @@ struct client_policy {
 	struct kg_loop_source probe_src;
 	int probe_fd;
 	size_t probe_index; /* the route entry being tried */
+	/* A round's names, resolved off the loop before its connects (resolve_async.h). */
+	struct kg_resolve *probe_dns;
+	struct kg_loop_source probe_dns_src;
+	int probe_dns_fd;
+	struct kg_resolve_name probe_addr[KG_ROUTE_MAX]; /* entry i's address, len 0: none */
 };
 
 static struct kg_route direct_route(void)
@@ -355,6 +360,14 @@ static void probe_done(struct client_policy *p, bool connected)
 
 	probe_close(p);
 	if (connected) {
+		struct client_settings *set = p->cl->set;
+		const struct kg_resolve_name *a = &p->probe_addr[p->probe_index];
+
+		/* The relay's first connection there needs no lookup of its own either. */
+		if (set->route_addrlen[p->probe_index] == 0) {
+			memcpy(&set->route_addr[p->probe_index], &a->ss, sizeof(a->ss));
+			set->route_addrlen[p->probe_index] = a->len;
+		}
 		kg_failover_mark_up(&p->cl->failover, e);
 		(void)kg_route_entry_format(e, what, sizeof(what));
 		snprintf(what + strlen(what), sizeof(what) - strlen(what), " answers");
@@ -378,30 +391,25 @@ static void on_probe_event(struct kg_loop_source *s, uint32_t events)
 	probe_done(p, err == 0);
 }
 
-/* Try entry probe_index onwards; when none is left, the next round in a minute. */
+/* Try entry probe_index onwards (their names resolved: probe_addr); when none is left, the
+ * next round in a minute. */
 static void probe_next(struct client_policy *p)
 {
 	const struct kg_route *r = &p->cl->set->route;
 
 	for (; p->probe_index < r->n; p->probe_index++) {
 		const struct kg_route_entry *e = &r->e[p->probe_index];
-		struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-		struct addrinfo *ai = NULL;
-		char port[8];
+		const struct kg_resolve_name *a = &p->probe_addr[p->probe_index];
 		int fd;
 
-		if (e->kind != KG_ROUTE_PROXY)
+		if (e->kind != KG_ROUTE_PROXY || a->len == 0)
 			continue;
-		snprintf(port, sizeof(port), "%u", e->port);
-		if (getaddrinfo(e->host, port, &hints, &ai) != 0 || !ai)
-			continue;
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+		fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
 		    errno != EINPROGRESS) {
 			close(fd);
 			fd = -1;
 		}
-		freeaddrinfo(ai);
 		if (fd < 0)
 			continue;
 		p->probe_fd = fd;
@@ -421,6 +429,63 @@ static void probe_next(struct client_policy *p)
 				kg_loop_now() + POLICY_PROBE_INTERVAL_S * 1000000ull);
 }
 
+static void probe_dns_close(struct client_policy *p)
+{
+	if (p->probe_dns) {
+		kg_loop_del(p->probe_dns_fd);
+		kg_resolve_free(p->probe_dns);
+		p->probe_dns = NULL;
+		p->probe_dns_fd = -1;
+	}
+}
+
+static void on_probe_dns(struct kg_loop_source *s, uint32_t events)
+{
+	struct client_policy *p = KG_CONTAINER_OF(s, struct client_policy, probe_dns_src);
+	const struct kg_resolve_name *res;
+	size_t n;
+
+	(void)events;
+	if (!p->probe_dns || !kg_resolve_result(p->probe_dns, &res, &n))
+		return;
+	memcpy(p->probe_addr, res, n * sizeof(*res));
+	probe_dns_close(p);
+	p->probe_index = 0;
+	probe_next(p);
+}
+
+/* A round: the names of the settings' proxies are resolved off the loop, then probe_next
+ * connects to each in turn. A round under way is not started again. */
+static void probe_round(struct client_policy *p)
+{
+	const struct kg_route *r = &p->cl->set->route;
+	struct kg_resolve_name names[KG_ROUTE_MAX];
+	size_t i;
+
+	if (p->probe_fd >= 0 || p->probe_dns)
+		return;
+	memset(names, 0, sizeof(names));
+	memset(p->probe_addr, 0, sizeof(p->probe_addr));
+	for (i = 0; i < r->n; i++) {
+		snprintf(names[i].host, sizeof(names[i].host), "%s", r->e[i].host);
+		names[i].port = r->e[i].port;
+	}
+	p->probe_dns = kg_resolve_start(names, r->n);
+	if (p->probe_dns) {
+		p->probe_dns_fd = kg_resolve_fd(p->probe_dns);
+		p->probe_dns_src.kind = kg_loop_source_kind(on_probe_dns);
+		if (kg_loop_add(p->probe_dns_fd, &p->probe_dns_src, EPOLLIN) == 0)
+			return;
+		kg_resolve_free(p->probe_dns);
+		p->probe_dns = NULL;
+		p->probe_dns_fd = -1;
+	}
+	log_warn("cannot resolve the proxies' names off the loop (%s): next try in %u s",
+		 strerror(errno), POLICY_PROBE_INTERVAL_S);
+	(void)kg_loop_timer_arm(&p->probe_timer,
+				kg_loop_now() + POLICY_PROBE_INTERVAL_S * 1000000ull);
+}
+
 static void on_probe_timer(struct kg_loop_timer *t)
 {
 	struct client_policy *p = KG_CONTAINER_OF(t, struct client_policy, probe_timer);
@@ -431,16 +496,14 @@ static void on_probe_timer(struct kg_loop_timer *t)
 	}
 	if (!p->direct || !p->probe_proxies)
 		return;
-	p->probe_index = 0;
-	probe_next(p);
+	probe_round(p);
 }
 
 static void probe_now(struct client_policy *p)
 {
-	if (!p->direct || !p->probe_proxies || p->probe_fd >= 0)
+	if (!p->direct || !p->probe_proxies)
 		return;
-	p->probe_index = 0;
-	probe_next(p);
+	probe_round(p);
 }
 
 /* ---- network changes ----------------------------------------------------------------------- */
@@ -489,6 +552,7 @@ static void policy_free(struct client_policy *p)
 	if (p->netwatch)
 		kg_netwatch_stop(p->netwatch);
 	probe_close(p);
+	probe_dns_close(p);
 	kg_loop_timer_cancel(&p->fetch_timer);
 	kg_loop_timer_cancel(&p->probe_timer);
 	free(p);
@@ -503,7 +567,10 @@ static const char *evaluator_path(void)
 
 static int start_engine(struct client_policy *p)
 {
-	struct pac_engine_opts o = {.evaluator = evaluator_path(), .on_load = on_load, .ud = p};
+	struct pac_engine_opts o = {.evaluator = evaluator_path(),
+				    .resolve_proxies = true, /* no lookup on the relay's loop */
+				    .on_load = on_load,
+				    .ud = p};
 	char err[256];
 
 	p->engine = pac_engine_new(&o, err, sizeof(err));
@@ -559,7 +626,7 @@ int policy_apply(struct kg_client *cl)
 	p->direct = was_direct; /* the service still has it so */
 	snprintf(p->wpad_url, sizeof(p->wpad_url), "%s", cfg->proxy.wpad_url);
 	p->pac_timeout = cfg->proxy.pac_timeout ? cfg->proxy.pac_timeout : 30;
-	p->fetch_fd = p->engine_fd = p->probe_fd = -1;
+	p->fetch_fd = p->engine_fd = p->probe_fd = p->probe_dns_fd = -1;
 	p->fetch_timer.kind = kg_loop_timer_kind(on_fetch_timer);
 	p->probe_timer.kind = kg_loop_timer_kind(on_probe_timer);
 	cl->policy = p;
