@@ -27,6 +27,7 @@ struct pac_job {
 	pac_engine_done_fn *done; /* NULL: cancelled, dropped at dispatch */
 	void *ud;
 	bool queued, cancelled; /* under the lock */
+	bool quiet;		/* alerts dropped (pac_engine_query.quiet) */
 	char *url, *host;	/* packed after the struct */
 	struct kg_pac_addr dst;
 	uint16_t dst_port;
@@ -91,7 +92,7 @@ static void on_proc_alert(void *ud, const char *msg)
 {
 	struct pac_engine *e = ud;
 	struct pac_job *j = e->cur;
-	if (!j || j->nalerts >= KG_PAC_ALERTS_MAX)
+	if (!j || j->quiet || j->nalerts >= KG_PAC_ALERTS_MAX)
 		return;
 	if (!j->alerts && !(j->alerts = calloc(KG_PAC_ALERTS_MAX, sizeof(*j->alerts))))
 		return;
@@ -489,6 +490,7 @@ struct pac_job *pac_engine_find(struct pac_engine *e, const struct pac_engine_qu
 	j->host = memcpy(j->url + lu + 1, q->host, lh + 1);
 	j->dst = q->dst;
 	j->dst_port = q->dst_port;
+	j->quiet = q->quiet;
 	submit(e, j);
 	return j;
 }

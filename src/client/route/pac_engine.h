@@ -120,6 +120,7 @@ struct pac_engine_query {
 	const char *host; /* the host part, as browsers pass it */
 	struct kg_pac_addr dst;
 	uint16_t dst_port;
+	bool quiet; /* a probe, not a connection: the PAC's alert()s are dropped */
 };
 
 /* Spawns the evaluator and starts the worker. NULL with a sentence in err. Signals are
