@@ -31,7 +31,7 @@ TESTS += tests/unit/test_negotiate tests/unit/test_authq tests/integration/rig-s
 dist_check_SCRIPTS += tests/integration/rig-selftest.sh tests/integration/client-rig-i13.sh
 # Issue 13 end to end: hostile PACs, off the network, myIpAddress on two links.
 KG_I13_E2E_TESTS = tests/integration/client-pac-hostile.sh tests/integration/client-offnet.sh \
-	tests/integration/client-pac-myip.sh
+	tests/integration/client-pac-myip.sh tests/integration/client-offnet-pac.sh
 TESTS += $(KG_I13_E2E_TESTS)
 dist_check_SCRIPTS += $(KG_I13_E2E_TESTS)
 EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py \

@@ -119,7 +119,8 @@ EXTRA_DIST += tests/fuzz/fuzz_dns_answer.c tests/fuzz/corpus/dns_answer
 # changes and the off-network state, on top of the libraries above. The client and the rigs of
 # test_tunnel/test_forward link it (the latter with no policy running: cl->policy is NULL).
 noinst_LIBRARIES += src/client/libkgpolicy.a
-src_client_libkgpolicy_a_SOURCES = src/client/policy.c src/client/policy.h
+src_client_libkgpolicy_a_SOURCES = src/client/policy.c src/client/policy.h \
+	src/client/route/resolve_async.c src/client/route/resolve_async.h
 src_client_libkgpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) -DPKGLIBEXECDIR='"$(pkglibexecdir)"'
 src_client_libkgpolicy_a_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
 KG_POLICY_LIBS = src/client/libkgpolicy.a src/client/libkgpacfetch.a src/client/libkgwpad.a \

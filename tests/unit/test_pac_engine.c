@@ -55,6 +55,7 @@ static const struct test_dns_record table[] = {
     {"out.dns.test", TEST_DNS_ADDR, "198.51.100.7", 60, 0},
     {"s1.slow.test", TEST_DNS_SILENT, NULL, 0, 0},
     {"s2.slow.test", TEST_DNS_SILENT, NULL, 0, 0},
+    {"a.test", TEST_DNS_ADDR, "203.0.113.10", 60, 0},
     {NULL, 0, NULL, 0, 0},
 };
 
@@ -87,6 +88,8 @@ static void on_alert(void *ud, const char *msg)
 	nalerts++;
 }
 
+static struct kg_route last_route; /* the last answer's, as given */
+
 static void on_done(void *ud, int status, const struct kg_route *route, const char *why)
 {
 	struct answer *a = ud;
@@ -96,6 +99,7 @@ static void on_done(void *ud, int status, const struct kg_route *route, const ch
 	a->route[0] = '\0';
 	if (status == 0) {
 		ck_assert_ptr_nonnull(route);
+		last_route = *route;
 		ck_assert_int_gt(kg_route_format(route, a->route, sizeof(a->route)), 0);
 	} else {
 		ck_assert_ptr_null(route);
@@ -136,6 +140,8 @@ static void pump_for(struct pac_engine *e, int ms)
 
 static struct sockaddr_in dns_sa;
 
+static bool resolve_proxies; /* for the next start_with */
+
 static struct pac_engine *start_with(unsigned queue_max, unsigned dns_budget_ms)
 {
 	char err[256];
@@ -145,6 +151,7 @@ static struct pac_engine *start_with(unsigned queue_max, unsigned dns_budget_ms)
 	    .evaluator = KG_TEST_PAC_EVALUATOR,
 	    .queue_max = queue_max,
 	    .dns_budget_ms = dns_budget_ms,
+	    .resolve_proxies = resolve_proxies,
 	    .dns = &d,
 	    .on_load = on_load,
 	    .on_alert = on_alert,
@@ -346,6 +353,34 @@ START_TEST(dns_budget)
 }
 END_TEST
 
+/* With resolve_proxies, an answer's proxies come resolved through the cache (the relay then
+ * looks nothing up on its loop): a name that resolves has its first address, one that does
+ * not has none, literals need no lookup, and the next answer asks the server nothing. */
+START_TEST(proxies_resolved)
+{
+	resolve_proxies = true;
+	struct pac_engine *e = start();
+	resolve_proxies = false;
+	find_route(e, "example.com", "PROXY a.test:3128; PROXY b.test:3128; DIRECT");
+	ck_assert(last_route.resolved);
+	ck_assert_int_eq(last_route.e[0].addr.family, 4);
+	ck_assert_mem_eq(last_route.e[0].addr.bytes, ((const uint8_t[]){203, 0, 113, 10}), 4);
+	ck_assert_int_eq(last_route.e[1].addr.family, 0); /* b.test: no such name */
+	ck_assert_int_eq(last_route.e[2].addr.family, 0); /* DIRECT */
+	unsigned q = test_dns_queries();
+	ck_assert_uint_eq(q, 4); /* a.test and b.test, A and AAAA each */
+	find_route(e, "example.com", "PROXY a.test:3128; PROXY b.test:3128; DIRECT");
+	ck_assert_int_eq(last_route.e[0].addr.family, 4);
+	ck_assert_uint_eq(test_dns_queries(), q); /* from the cache, the negative one too */
+	find_route(e, "out.dns.test", "PROXY 198.51.100.7:8080");
+	ck_assert(last_route.resolved);
+	ck_assert_int_eq(last_route.e[0].addr.family, 4);
+	ck_assert_mem_eq(last_route.e[0].addr.bytes, ((const uint8_t[]){198, 51, 100, 7}), 4);
+	ck_assert_uint_eq(test_dns_queries(), q + 2); /* out.dns.test for the PAC only */
+	stop(e);
+}
+END_TEST
+
 /* Freeing the engine while the evaluator loops waits for that request's deadline only. */
 START_TEST(free_while_busy)
 {
@@ -501,6 +536,7 @@ int main(void)
 	tcase_add_test(t, hostile);
 	tcase_add_test(t, dns);
 	tcase_add_test(t, dns_budget);
+	tcase_add_test(t, proxies_resolved);
 	tcase_add_test(t, free_while_busy);
 	tcase_add_test(t, my_ip);
 	tcase_add_test(t, cancel);

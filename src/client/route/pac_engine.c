@@ -27,6 +27,7 @@ struct pac_job {
 	pac_engine_done_fn *done; /* NULL: cancelled, dropped at dispatch */
 	void *ud;
 	bool queued, cancelled; /* under the lock */
+	bool quiet;		/* alerts dropped (pac_engine_query.quiet) */
 	char *url, *host;	/* packed after the struct */
 	struct kg_pac_addr dst;
 	uint16_t dst_port;
@@ -60,6 +61,7 @@ struct pac_engine {
 	struct kg_pac_proc *proc;
 	struct kg_dns_cache *dns;
 	unsigned dns_budget_ms;
+	bool resolve_proxies; /* opts.resolve_proxies */
 	bool uses_my_ip;      /* the loaded PAC mentions myIpAddress */
 	int udp[2];	      /* for myIpAddress: IPv4, IPv6 (source_addr) */
 	struct pac_job *cur;  /* the job being evaluated, for alerts */
@@ -90,7 +92,7 @@ static void on_proc_alert(void *ud, const char *msg)
 {
 	struct pac_engine *e = ud;
 	struct pac_job *j = e->cur;
-	if (!j || j->nalerts >= KG_PAC_ALERTS_MAX)
+	if (!j || j->quiet || j->nalerts >= KG_PAC_ALERTS_MAX)
 		return;
 	if (!j->alerts && !(j->alerts = calloc(KG_PAC_ALERTS_MAX, sizeof(*j->alerts))))
 		return;
@@ -182,6 +184,37 @@ static void run_load(struct pac_engine *e, struct pac_job *j)
 	j->pac = NULL;
 }
 
+/* The addresses of the route's proxies, so the relay connects without a lookup on its loop:
+ * through the cache (its TTLs), within a DNS budget of their own (a PAC that spent its budget
+ * on dnsResolve still gets its proxies resolved). A name that does not resolve, or is not
+ * reached before the budget ends, keeps family 0: the relay counts that proxy as failed. The
+ * first address is used, A before AAAA, as the connect took getaddrinfo's first. */
+static void resolve_proxies(struct pac_engine *e, struct kg_route *r)
+{
+	int64_t deadline = mono_ms() + e->dns_budget_ms;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct kg_route_entry *en = &r->e[i];
+		struct kg_pac_addr addr[KG_PAC_DNS_ADDRS_MAX];
+		uint8_t n = 0;
+		char host[KG_HOST_MAX];
+		size_t len = strlen(en->host);
+
+		memset(&en->addr, 0, sizeof(en->addr));
+		if (en->kind == KG_ROUTE_DIRECT || len == 0)
+			continue;
+		if (en->host[0] == '[' && en->host[len - 1] == ']') /* an IPv6 literal */
+			snprintf(host, sizeof(host), "%.*s", (int)(len - 2), en->host + 1);
+		else
+			snprintf(host, sizeof(host), "%s", en->host);
+		if (kg_dns_cache_peek(e->dns, host, addr, &n) == -EAGAIN && mono_ms() < deadline)
+			(void)kg_dns_cache_resolve(e->dns, host, addr, &n, NULL);
+		if (n > 0)
+			en->addr = addr[0];
+	}
+	r->resolved = true;
+}
+
 static void run_find(struct pac_engine *e, struct pac_job *j)
 {
 	struct kg_pac_find *q = calloc(1, sizeof(*q));
@@ -232,6 +265,8 @@ static void run_find(struct pac_engine *e, struct pac_job *j)
 		j->route.e[0].kind = KG_ROUTE_DIRECT;
 		return;
 	}
+	if (e->resolve_proxies)
+		resolve_proxies(e, &j->route);
 	if (j->route.skipped || j->route.truncated || e->dns_over)
 		snprintf(j->why, sizeof(j->why), "PAC answer for %s:%s%s%s", j->host,
 			 j->route.skipped ? " SOCKS/QUIC entries skipped" : "",
@@ -312,6 +347,7 @@ struct pac_engine *pac_engine_new(const struct pac_engine_opts *o, char *err, si
 	e->done_tail = &e->done;
 	e->queue_max = o->queue_max ? o->queue_max : PAC_ENGINE_QUEUE_MAX;
 	e->dns_budget_ms = o->dns_budget_ms ? o->dns_budget_ms : PAC_ENGINE_DNS_BUDGET;
+	e->resolve_proxies = o->resolve_proxies;
 	e->on_load = o->on_load;
 	e->on_alert = o->on_alert;
 	e->ud = o->ud;
@@ -454,6 +490,7 @@ struct pac_job *pac_engine_find(struct pac_engine *e, const struct pac_engine_qu
 	j->host = memcpy(j->url + lu + 1, q->host, lh + 1);
 	j->dst = q->dst;
 	j->dst_port = q->dst_port;
+	j->quiet = q->quiet;
 	submit(e, j);
 	return j;
 }

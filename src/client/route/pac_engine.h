@@ -49,7 +49,12 @@
  *
  * DNS: each name the PAC asks about is resolved in the worker through the engine's cache
  * (dns_cache.h); one request spends at most dns_budget_ms on lookups, after which the names
- * it still asks about do not resolve (for that request only, not cached).
+ * it still asks about do not resolve (for that request only, not cached). With
+ * opts.resolve_proxies (the client's policy sets it), the proxies of the answer are resolved
+ * there too, through the same cache, before it goes back (route->resolved, each entry's addr:
+ * its first address, A before AAAA), within a second dns_budget_ms of their own, so the relay
+ * never looks a name up on its loop; a proxy whose name does not resolve has addr.family 0,
+ * and the relay counts it as a proxy that failed to connect (failover.h).
  *
  * Per-host result cache: none. A decision through the engine costs 0.05 to 0.15 ms on a busy
  * 2-CPU machine (tests/bench/pac-bench.sh measures it against the evaluator alone), within
@@ -102,9 +107,10 @@ struct pac_engine_opts {
 	unsigned load_timeout_ms; /* 0: KG_PAC_PROC_LOAD_TIMEOUT_MS */
 	unsigned dns_budget_ms;	  /* 0: PAC_ENGINE_DNS_BUDGET */
 	const struct kg_dns_cache_opts *dns; /* NULL: the system's resolver, default size */
-	pac_engine_load_fn *on_load;	     /* may be NULL */
-	pac_engine_alert_fn *on_alert;	     /* NULL: log_notice */
-	void *ud;			     /* for on_load and on_alert */
+	bool resolve_proxies; /* resolve each answer's proxies before it goes back (see DNS) */
+	pac_engine_load_fn *on_load;   /* may be NULL */
+	pac_engine_alert_fn *on_alert; /* NULL: log_notice */
+	void *ud;		       /* for on_load and on_alert */
 };
 
 /* One FindProxyForURL call. url and host are copied. dst: the connection's original
@@ -114,6 +120,7 @@ struct pac_engine_query {
 	const char *host; /* the host part, as browsers pass it */
 	struct kg_pac_addr dst;
 	uint16_t dst_port;
+	bool quiet; /* a probe, not a connection: the PAC's alert()s are dropped */
 };
 
 /* Spawns the evaluator and starts the worker. NULL with a sentence in err. Signals are

@@ -18,7 +18,14 @@
  *   - NetworkManager, /var/lib/NetworkManager:
  *       internal-<uuid>-<iface>.lease (its internal client): the nettools client of current
  *       NetworkManager writes only ADDRESS= there, so option 252 cannot be found in it (NM
- *       keeps it in memory, on D-Bus as the "wpad" option of Dhcp4Config, not read here);
+ *       keeps it in memory, on D-Bus as the "wpad" option of Dhcp4Config, not read here;
+ *       nor is it in NM's device state files, /run/NetworkManager/devices/<ifindex>, which
+ *       hold managed, connection-uuid, route metrics, next-server, root-path and
+ *       dhcp-bootfile only; dispatcher scripts get it as DHCP4_WPAD). Reading it would take
+ *       a D-Bus client on the system bus (sd-bus): the devices' Dhcp4Config object paths,
+ *       then org.freedesktop.NetworkManager.DHCP4Config's Options a{sv}, key "wpad" (NM
+ *       asks servers for 252 by default), with a call timeout, off the loop (in the fetch's
+ *       worker), again at each network change; NM's bus policy lets any user read it;
  *       releases that used systemd's DHCP code wrote systemd's format, with OPTION_252=,
  *       which is read as above;
  *       dhclient-<uuid>-<iface>.lease (its dhclient backend): dhclient's format, below.
