@@ -35,15 +35,18 @@ kgc_start_client "$U" || exit 99
 kg_check "the PAC is loaded" \
 	kg_wait_for 100 grep -q "PAC $KRBRIG_PAC_URL loaded" "$(kgc_client_log "$U")"
 
-# Three watchers: root, the user, another user (each in the background, ended at the end).
+# Three watchers: root, the user, another user (each in the background, ended at the end; a
+# command, not a function, so that $! is timeout itself).
 W_ROOT=$KG_TMP/watch-root.log
 W_U=$KG_TMP/watch-u.log
 W_V=$KG_TMP/watch-v.log
 timeout -k 2 300 "$KG_CTL" --socket "$KG_SOCK" watch >"$W_ROOT" 2>&1 &
 kg_on_exit kg_stop_pid "$!"
-kg_as_uid "$U" timeout -k 2 300 "$KG_CTL" --socket "$KG_SOCK" watch >"$W_U" 2>&1 &
+timeout -k 2 300 setpriv --reuid="$U" --regid="$U" --clear-groups -- \
+	"$KG_CTL" --socket "$KG_SOCK" watch >"$W_U" 2>&1 &
 kg_on_exit kg_stop_pid "$!"
-kg_as_uid "$V" timeout -k 2 300 "$KG_CTL" --socket "$KG_SOCK" watch >"$W_V" 2>&1 &
+timeout -k 2 300 setpriv --reuid="$V" --regid="$V" --clear-groups -- \
+	"$KG_CTL" --socket "$KG_SOCK" watch >"$W_V" 2>&1 &
 kg_on_exit kg_stop_pid "$!"
 sleep 1 # subscribed, and the client told that someone watches
 
