@@ -21,7 +21,8 @@
  * client are passed on; the rest, and whatever a watcher's full socket cannot take, are
  * dropped and counted. So that a client spends nothing on reports nobody reads, the service
  * tells each client whether such a watcher exists (KG_MSG_CLIENT_WATCHED, on every change);
- * the client reports only while it does.
+ * the client reports only while it does. Only clients that registered with KG_IPC_CAP_ROUTES
+ * are told: an older one would take the message for a malformed one and reconnect.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -185,6 +186,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return r;
 	}
 	c->is_client = true;
+	c->routes = (((const struct kg_ipc_register *)m->payload)->caps & KG_IPC_CAP_ROUTES) != 0;
 	c->listeners[c->n_listeners++] = take_fd(&fd4);
 	if (fd6 >= 0)
 		c->listeners[c->n_listeners++] = take_fd(&fd6);
@@ -430,7 +432,8 @@ void kg_ipc_server_update_watched(struct kg_service *svc)
 	for (c = svc->conns; c; c = c->next) {
 		struct kg_ipc_watched w = {0};
 
-		if (!c->is_client)
+		/* An older client would take the message for a malformed one. */
+		if (!c->is_client || !c->routes)
 			continue;
 		w.watched = uid_watched(svc, c->uid);
 		if ((bool)w.watched == c->told_watched)

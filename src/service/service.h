@@ -52,6 +52,7 @@ struct kg_conn {
 	char direct_reason[KG_IPC_REASON_MAX];
 	/* Route reports (ipc_server.c): whether the client was told that someone may see them
 	 * (KG_MSG_CLIENT_WATCHED), and the limit on what it may make the service pass on. */
+	bool routes; /* the client said it understands KG_IPC_CAP_ROUTES */
 	bool told_watched;
 	struct kg_ratelimit route_rl;
 };

@@ -67,9 +67,14 @@ struct kg_ipc_error {
 	char message[KG_IPC_TEXT_MAX]; /* NUL-terminated within the array */
 };
 
+/* What a client understands besides the requests' answers, in kg_ipc_register.caps: the
+ * service sends it nothing else. The field was padding that services ignored, so a client
+ * that sets it still registers with an older service (which then sends nothing new). */
+#define KG_IPC_CAP_ROUTES 0x1u /* KG_MSG_CLIENT_WATCHED (and so sends route reports) */
+
 struct kg_ipc_register {
 	uint32_t flags; /* reserved, 0 */
-	uint32_t pad;
+	uint32_t caps;	/* KG_IPC_CAP_*; unknown bits are ignored */
 };
 
 struct kg_ipc_registered {

@@ -12,11 +12,14 @@
  *       "direct REASON" (stop steering the user) or "steer" (steer again), by
  *       KG_MSG_CLIENT_ROUTE_STATE; each answer prints "ROUTE OK" or "ROUTE ERROR <text>".
  *       Control lines "report HOST ROUTE..." send a route report for 192.0.2.10:443
- *       (KG_MSG_CLIENT_ROUTE; "-" for no host; prints "REPORT sent|<error>"), "burst N HOST
- *       ROUTE..." N of them as fast as the socket takes them ("BURST sent=S"), "forge UID HOST
- * ROUTE..." one whose payload names UID (malformed: "REPORT sent", then the service ends the link).
- * The service's KG_MSG_CLIENT_WATCHED prints "WATCHED 0|1"; "SERVICE GONE" when it closes. kg-probe
- * route-report SOCKET A route report on a connection that registered nothing: prints the answer,
+ *       (KG_MSG_CLIENT_ROUTE; "-" for no host; prints "REPORT sent|<error>"), "burst N
+ *       HOST ROUTE..." N of them as fast as the socket takes them ("BURST sent=S"),
+ *       "forge UID HOST ROUTE..." one whose payload names UID (malformed: "REPORT sent",
+ *       then the service ends the link). The service's KG_MSG_CLIENT_WATCHED prints
+ *       "WATCHED 0|1"; "SERVICE GONE" when it closes. With --old it registers as a client
+ *       older than route reports (no KG_IPC_CAP_ROUTES).
+ *   kg-probe route-report SOCKET
+ *       A route report on a connection that registered nothing: prints the answer,
  *       "ROUTE ERROR <text>" (or "ROUTE OK").
  *   kg-probe route-state SOCKET direct|steer [REASON]
  *       The same request on a connection that registered nothing: prints "ROUTE OK" or
@@ -45,6 +48,9 @@
 
 #define SOL_IP_	  0
 #define SOL_IPV6_ 41
+
+/* What the relay says it understands when registering (--old: nothing, as older clients). */
+static uint32_t register_caps = KG_IPC_CAP_ROUTES;
 
 static int ask_origdst(int fd, char *out, size_t len)
 {
@@ -135,7 +141,7 @@ static int do_register(const char *path, int *fds, size_t *n_fds, struct kg_ipc_
 {
 	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
-	struct kg_ipc_register rq = {0};
+	struct kg_ipc_register rq = {.caps = register_caps};
 	int fd = kg_ipc_connect(path), r;
 
 	if (fd < 0)
@@ -403,6 +409,8 @@ static int cmd_relay(int argc, char **argv)
 			self_port = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc)
 			control = argv[++i];
+		else if (strcmp(argv[i], "--old") == 0)
+			register_caps = 0;
 	}
 	if (other >= 0) {
 		pid_t pid;

@@ -18,6 +18,11 @@ FU="$KG_TMP/control-$U"
 mkfifo -m 600 "$FU" && chown "$U" "$FU" || exit 99
 kg_start_relay "$U" --control "$FU" || exit 99
 RU=$KG_RELAY_LOG
+# V's client is older than route reports: never told about watches (it would take the
+# message for a malformed one).
+kg_start_relay "$V" --old || exit 99
+RV=$KG_RELAY_LOG
+RV_PID=$KG_RELAY_PID
 W_ROOT=$KG_TMP/watch-root.log
 W_U=$KG_TMP/watch-u.log
 W_V=$KG_TMP/watch-v.log
@@ -37,7 +42,7 @@ watched_lines() { grep -c "^WATCHED $1" "$RU"; }
 # passwd entry has one IPC connection besides its client).
 kg_expect "U on a connection that is not its client is refused" "ROUTE ERROR not a registered client" \
 	"$(kg_app "$U" "$KG_PROBE" route-report "$KG_SOCK" 2>&1)"
-kg_expect "V without a client is refused" "ROUTE ERROR not a registered client" \
+kg_expect "V (whose client is older) on another connection is refused" "ROUTE ERROR not a registered client" \
 	"$(kg_app "$V" "$KG_PROBE" route-report "$KG_SOCK" 2>&1)"
 kg_expect "root is refused" "ROUTE ERROR not a registered client" \
 	"$("$KG_PROBE" route-report "$KG_SOCK" 2>&1)"
@@ -56,6 +61,9 @@ timeout -k 2 120 "$KG_CTL" --socket "$KG_SOCK" watch >"$W_ROOT" 2>&1 &
 ROOT_WATCH=$!
 kg_on_exit kg_stop_pid "$ROOT_WATCH"
 kg_check "root's watch: U's client is told (WATCHED 1)" kg_wait_for 50 grep -q "^WATCHED 1" "$RU"
+sleep 0.5
+if grep -q WATCHED "$RV"; then kg_fail "V's older client is not told"; else kg_pass "V's older client is not told"; fi
+kg_check "... and keeps its link" eval "! kg_gone $RV_PID && ! grep -q 'SERVICE GONE' '$RV'"
 kg_expect "U's client reports a route" "REPORT sent" \
 	"$(say "report www.example.test via p2:3128 (p1:3128 down)")"
 kg_check "root's watch prints it with U's uid" kg_wait_for 50 grep -q \

@@ -291,6 +291,14 @@ START_TEST(test_route_report)
 	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
 	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
 
+	/* A registration may say what the client understands, bits unknown today included. */
+	{
+		struct kg_ipc_register reg = {.caps = KG_IPC_CAP_ROUTES | 0x80000000u};
+
+		n = build(&b, KG_MSG_REGISTER, &reg, sizeof(reg));
+		ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	}
+
 	/* KG_MSG_CLIENT_WATCHED: its size, watched 0 or 1, pad 0. */
 	n = build(&b, KG_MSG_CLIENT_WATCHED, &w, sizeof(w));
 	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);

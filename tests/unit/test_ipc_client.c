@@ -141,6 +141,9 @@ static uint32_t expect_request(uint16_t type)
 	ck_assert_int_eq(kg_ipc_recv(service_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL),
 			 0);
 	ck_assert_uint_eq(m.hdr.type, type);
+	if (type == KG_MSG_REGISTER) /* it understands KG_MSG_CLIENT_WATCHED */
+		ck_assert_uint_eq(((const struct kg_ipc_register *)m.payload)->caps,
+				  KG_IPC_CAP_ROUTES);
 	return m.hdr.seq;
 }
 
