@@ -345,6 +345,8 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 	return reply(c, m->hdr.seq, KG_MSG_STATS, &st, sizeof(st));
 }
 
+static void tell_watched(struct kg_conn *c);
+
 static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	const struct kg_ipc_client_report *report = m->payload;
@@ -357,7 +359,7 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 					 "the principal must be printable text (UTF-8 without "
 					 "control characters)");
 	memcpy(&c->report, report, sizeof(c->report));
-	kg_ipc_server_update_watched(c->svc); /* one that found the socket full: again */
+	tell_watched(c); /* one that found the socket full: again */
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
@@ -425,23 +427,27 @@ static bool uid_watched(const struct kg_service *svc, uid_t uid)
 	return false;
 }
 
+/* Tell client c whether a watcher may see its reports, if that changed. A full socket: said
+ * again at the next change or the client's next report. */
+static void tell_watched(struct kg_conn *c)
+{
+	struct kg_ipc_watched w = {0};
+
+	/* An older client would take the message for a malformed one. */
+	if (!c->is_client || !c->routes)
+		return;
+	w.watched = uid_watched(c->svc, c->uid);
+	if ((bool)w.watched != c->told_watched &&
+	    kg_ipc_send(c->fd, KG_MSG_CLIENT_WATCHED, 0, &w, sizeof(w), NULL, 0) == 0)
+		c->told_watched = w.watched;
+}
+
 void kg_ipc_server_update_watched(struct kg_service *svc)
 {
 	struct kg_conn *c;
 
-	for (c = svc->conns; c; c = c->next) {
-		struct kg_ipc_watched w = {0};
-
-		/* An older client would take the message for a malformed one. */
-		if (!c->is_client || !c->routes)
-			continue;
-		w.watched = uid_watched(svc, c->uid);
-		if ((bool)w.watched == c->told_watched)
-			continue;
-		/* A full socket: said again at the next change or the client's next report. */
-		if (kg_ipc_send(c->fd, KG_MSG_CLIENT_WATCHED, 0, &w, sizeof(w), NULL, 0) == 0)
-			c->told_watched = w.watched;
-	}
+	for (c = svc->conns; c; c = c->next)
+		tell_watched(c);
 }
 
 /* KG_MSG_CLIENT_ROUTE: fire and forget, no answer to a registered client. */
@@ -471,7 +477,7 @@ static int handle_client_route(struct kg_conn *c, const struct kg_ipc_msg *m)
 		    kg_ipc_send(w->fd, KG_MSG_ROUTE, 0, &rt, sizeof(rt), NULL, 0) < 0)
 			svc->routes_dropped++;
 	/* A KG_MSG_CLIENT_WATCHED that found the socket full goes out now. */
-	kg_ipc_server_update_watched(svc);
+	tell_watched(c);
 	return 0;
 }
 
