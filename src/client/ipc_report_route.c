@@ -11,11 +11,14 @@
  * watcher may see it (cl->route_watched, KG_MSG_CLIENT_WATCHED): with nobody watching, a
  * connection costs a flag test, no formatting, no system call and no wake-up of the service
  * (which otherwise sleeps through a user's connections: events come with its timer's drain).
- * While someone watches, the cost is one small send per connection, beside a proxy connect and
- * a Kerberos token. The IPC socket's send buffer is the bounded queue: what it cannot take now
- * is dropped and counted (cl->routes_dropped), never waited for. The texts are made printable
- * ASCII here (anything else becomes '?', a route too long ends in "..."), and the service
- * checks them again (kg_ipc_route_check).
+ * While someone watches, the cost is one small send per connection: measured on a loaded
+ * 2-CPU machine, 1.5-1.7 us to encode and send a report and 1.4-1.5 us for the service to
+ * receive and check it (plus its wake-up), beside a tunnel's proxy connect and Kerberos
+ * token (hundreds of us). Always sending would wake the service for every connection of
+ * every user, which it otherwise avoids. The IPC socket's send buffer is the bounded queue:
+ * what it cannot take now is dropped and counted (cl->routes_dropped), never waited for. The
+ * texts are made printable ASCII here (anything else becomes '?', a route too long ends in
+ * "..."), and the service checks them again (kg_ipc_route_check).
  */
 #include <errno.h>
 #include <inttypes.h>
