@@ -7,8 +7,9 @@
 #   - an untrusted CA, a name mismatch, an expired certificate and a proxy that speaks clear
 #     text on the TLS port (https:// pointed at the plain 3128) each fail closed with their own
 #     sentence in the client's log and on the port-80 502 page; no authenticated request in
-#     Squid's log for them, and a capture of everything sent to 3128 holds no Proxy-Authorization
-#     (a control sends one in clear first, so the capture is shown to see it);
+#     Squid's log for them, and a capture of everything sent to the proxy's ports shows the
+#     client's ClientHello on that port and no Proxy-Authorization anywhere (a control sends
+#     one in clear first, so the capture is shown to see it);
 #   - mTLS with proxy.client_cert/client_key, and its clear failure without;
 #   - a proxy list [https with an untrusted certificate, http good] fails over;
 #   - a PAC answering "HTTPS proxy.kgtest.local:3129" (proxy.type wpad);
@@ -130,37 +131,48 @@ PY
 kg_check "half-closed upload (port 80) through the HTTPS proxy still gets its response" halfclose
 
 # --- fail closed, each with its sentence ----------------------------------------------------
-# A capture of every byte sent to the plain port 3128 (the proxy namespace's side of the host
-# link), for the clear-text case below.
+# A capture of every byte sent to the proxy's ports 3128-3134 (on the proxy namespace's side of
+# the host link), one file per port, for the fail-closed cases below.
 cat >"$KG_TMP/capture.py" <<'PY'
 import socket, sys
-iface, port, out, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+iface, prefix, ready = sys.argv[1], sys.argv[2], sys.argv[3]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
 s.bind((iface, 0))
-f = open(out, "ab")  # O_APPEND: the test empties it between checks
+files = {}
 open(ready, "w").close()
 while True:
     pkt = s.recv(65536)
     if pkt[12:14] != b"\x08\x00" or pkt[23] != 6:  # IPv4, TCP
         continue
     tcp = pkt[14 + (pkt[14] & 15) * 4:]
-    if int.from_bytes(tcp[2:4], "big") == port:
-        f.write(tcp[(tcp[12] >> 4) * 4:])
-        f.flush()
+    port = int.from_bytes(tcp[2:4], "big")
+    data = tcp[(tcp[12] >> 4) * 4:]
+    if 3128 <= port <= 3134 and data:
+        if port not in files:  # O_APPEND: the test empties them between cases
+            files[port] = open("%s.%d" % (prefix, port), "ab")
+        files[port].write(data)
+        files[port].flush()
 PY
-ip netns exec "$KRBRIG_NS_PROXY" "$KG_PYTHON" "$KG_TMP/capture.py" hostside 3128 \
-	"$KG_TMP/to3128.bin" "$KG_TMP/capture.ready" 2>"$KG_TMP/capture.err" &
+ip netns exec "$KRBRIG_NS_PROXY" "$KG_PYTHON" "$KG_TMP/capture.py" hostside "$KG_TMP/sent" \
+	"$KG_TMP/capture.ready" 2>"$KG_TMP/capture.err" &
 CAPTURE_PID=$!
 kg_on_exit kg_stop_pid "$CAPTURE_PID"
 kg_wait_for 50 test -e "$KG_TMP/capture.ready" || { echo "# capture did not start"; exit 99; }
-captured_token() { grep -aqi "Proxy-Authorization: Negotiate" "$KG_TMP/to3128.bin"; }
+captured_token() { cat "$KG_TMP"/sent.* 2>/dev/null | grep -aqi "Proxy-Authorization: Negotiate"; }
+capture_reset() {
+	local p
+	for p in 3128 3129 3130 3131 3132 3133 3134; do : >"$KG_TMP/sent.$p"; done
+}
+client_hello_to() { # PORT: what was sent there starts with a TLS handshake record
+	head -c 2 "$KG_TMP/sent.$1" | od -An -tx1 | grep -q "16 03"
+}
 # the control: a token sent in clear to 3128 is seen
 krbrig_proxy_curl "$U" "$CC_U" --proxy-negotiate -U : -m 10 "${RESOLVE_ORIGIN[@]}" \
 	-o /dev/null "http://$ORIGIN_HOST/" 2>/dev/null
-kg_check "control: the capture on 3128 sees a token curl sends in clear" \
+kg_check "control: the capture sees a token curl sends in clear to 3128" \
 	kg_wait_for 20 captured_token
 sleep 0.3
-: >"$KG_TMP/to3128.bin"
+capture_reset
 
 # fails_closed NAME URL SENTENCE: proxy URL fails; the sentence in the log and on the 502 page
 fails_closed() {
@@ -168,6 +180,7 @@ fails_closed() {
 	https_config "$url"
 	kgc_reload || { kg_fail "$name: reload"; return 1; }
 	mark
+	capture_reset
 	out=$(kgc_curl "$U" -m 15 "https://$ORIGIN_HOST/" 2>&1)
 	kg_check "$name: https://origin.test/ does not get the page" test "$out" != "$PAGE"
 	kg_check "$name: the client's log says \"$sentence\"" \
@@ -180,21 +193,21 @@ fails_closed() {
 		eval '[ "$code" = 502 ] && printf "%s" "$page" | grep -Eq -- "$sentence"'
 	sleep 0.5 # Squid writes its log line when the connection has ended
 	kg_check "$name: no authenticated request in Squid's access log" no_auth_since
+	kg_check "$name: the capture saw the client's ClientHello on port ${url##*:}" \
+		client_hello_to "${url##*:}"
+	kg_check "$name: ... and no Proxy-Authorization in clear on any proxy port" \
+		eval '! captured_token'
 }
 fails_closed "untrusted CA" "$PROXY_TLS_UNTRUSTED_URL" "proxy certificate not trusted \(issuer"
 fails_closed "name mismatch" "$PROXY_TLS_WRONGNAME_URL" "proxy name mismatch \(certificate for"
 fails_closed "expired certificate" "$PROXY_TLS_EXPIRED_URL" "proxy certificate expired"
 fails_closed "clear text on the TLS port" "https://$PROXY_HOST:3128" \
 	"TLS handshake with the proxy failed: .*clear text"
-kg_check "clear text on the TLS port: the capture saw the client's TLS ClientHello on 3128" \
-	eval 'head -c 2 "$KG_TMP/to3128.bin" | od -An -tx1 | grep -q "16 03"'
-kg_check "clear text on the TLS port: no Proxy-Authorization went to 3128 in clear" \
-	eval '! captured_token'
-kg_stop_pid "$CAPTURE_PID"
 
 # --- mTLS ------------------------------------------------------------------------------------
 fails_closed "mTLS port without a client certificate" "$PROXY_MTLS_URL" \
 	"TLS handshake with the proxy failed: .*client certificate"
+kg_stop_pid "$CAPTURE_PID"
 https_config "$PROXY_MTLS_URL" "client_cert = \"$PROXY_CLIENT_CERT\";" \
 	"client_key = \"$PROXY_CLIENT_KEY\";"
 kg_check "mTLS: reload with proxy.client_cert and proxy.client_key" kgc_reload
