@@ -534,13 +534,14 @@ krbrig_tls_export() {
 # caller's --resolve/--proxy options come after and win (another port: --proxy URL and
 # --resolve proxy.kgtest.local:PORT:PROXY_IP).
 krbrig_proxy_tls_curl() {
-	local uid=$1 cc=$2 p
+	local uid=$1 cc=$2 p resolve=()
 	shift 2
+	for p in $KRBRIG_TLS_PORTS; do
+		resolve+=(--resolve "$PROXY_HOST:${p%%:*}:$PROXY_IP")
+	done
 	kg_as_uid "$uid" env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
-		KRB5CCNAME="$cc" curl -sS $(for p in $KRBRIG_TLS_PORTS; do
-			printf -- '--resolve %s:%s:%s ' "$PROXY_HOST" "${p%%:*}" "$PROXY_IP"
-		done) --proxy "$PROXY_TLS_URL" --proxy-cacert "$PROXY_CA" --proxy-negotiate -U : \
-		--cacert "$ORIGIN_CA" "$@"
+		KRB5CCNAME="$cc" curl -sS "${resolve[@]}" --proxy "$PROXY_TLS_URL" \
+		--proxy-cacert "$PROXY_CA" --proxy-negotiate -U : --cacert "$ORIGIN_CA" "$@"
 }
 
 krbrig_apache() {
