@@ -55,7 +55,7 @@ EXTRA_DIST += tests/lib/tlscerts.sh
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
 	tests/integration/client-bulk.sh tests/integration/client-apache.sh \
-	tests/integration/security-adversary-relay.sh
+	tests/integration/security-adversary-relay.sh tests/integration/client-https-proxy.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
