@@ -71,6 +71,12 @@
 #define KG_WPAD_FILE_MAX       (256 * 1024) /* bytes of a lease file or resolv.conf at most */
 #define KG_WPAD_DIR_FILES      256	    /* files looked at per lease directory at most */
 
+/* An option 252 value (value[0..n), any bytes) into url when it is usable: trailing NULs and
+ * whitespace dropped, then http:// or https:// and a host, printable ASCII only. 0, -EBADMSG
+ * (not usable) or -E2BIG (does not fit url_sz). Every source of option 252 goes through it:
+ * the lease parsers below and NetworkManager's D-Bus answer (nm_wpad.h). */
+int kg_wpad_check_url(const void *value, size_t n, char *url, size_t url_sz);
+
 /* Parsers of lease contents (no I/O): 0 with the URL in url, -ENOENT when the lease holds no
  * option 252 (or only expired leases do), -EBADMSG when it does but its value is not a usable
  * URL (a malformed value, not http(s), control bytes), -E2BIG when len > KG_WPAD_FILE_MAX or
@@ -114,6 +120,9 @@ struct kg_wpad_candidates {
 	size_t n;
 	char url[KG_WPAD_CANDIDATES_MAX][KG_WPAD_URL_MAX];
 };
+
+/* Appends url to c unless c is full, url too long or already in c; true when added. */
+bool kg_wpad_candidate_add(struct kg_wpad_candidates *c, const char *url);
 
 /* Appends the DNS candidates for one (normalized) domain, walking up as above, skipping URLs
  * already in c; returns how many were added (0 also when c is full). */
