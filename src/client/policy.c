@@ -14,6 +14,7 @@
 #include "client/policy.h"
 #include "client/route/failover.h"
 #include "client/route/netwatch.h"
+#include "client/route/nm_wpad.h"
 #include "client/route/pac_fetch.h"
 #include "client/route/resolve_async.h"
 #include "client/route/wpad.h"
@@ -67,8 +68,7 @@ struct client_policy {
 	struct kg_loop_timer fetch_timer; /* the next fetch */
 	unsigned failures;		  /* fetches in a row that found no PAC */
 	enum pac_state state;
-	bool loading; /* a fetched PAC is with the evaluator */
-	struct kg_wpad_candidates urls;
+	bool loading;		       /* a fetched PAC is with the evaluator */
 	char pac_url[KG_WPAD_URL_MAX]; /* the PAC in use, or the one last tried */
 	char why_none[KG_PAC_FETCH_MSG_MAX];
 	struct policy_job *waiting;
@@ -422,8 +422,8 @@ static void on_fetched(void *ud, struct kg_pac_fetch_result *res)
 	kg_loop_del(p->fetch_fd);
 	p->fetch = NULL;
 	p->fetch_fd = -1;
-	if (res->url_index < p->urls.n)
-		snprintf(p->pac_url, sizeof(p->pac_url), "%s", p->urls.url[res->url_index]);
+	if (res->url[0])
+		snprintf(p->pac_url, sizeof(p->pac_url), "%s", res->url);
 	if (res->r < 0) {
 		free(res->body);
 		no_pac(p, res->msg[0] ? res->msg : "the PAC fetch failed");
@@ -451,30 +451,45 @@ static void on_fetch_event(struct kg_loop_source *s, uint32_t events)
 		(void)kg_pac_fetch_dispatch(p->fetch);
 }
 
+/* WPAD's candidates (nm_wpad.h: NetworkManager's option 252 over D-Bus, the lease files',
+ * then the DNS walk over resolv.conf's search domains), made on the fetch's worker thread as
+ * their reads block, again at each fetch: at start, on the retry schedule and at each network
+ * change. */
+static size_t wpad_list(void *arg, char **urls, size_t max, char *msg, size_t msg_sz)
+{
+	struct kg_wpad_candidates *c = malloc(sizeof(*c));
+	size_t n = 0;
+
+	(void)arg;
+	if (c) {
+		kg_nm_wpad_candidates(KG_NM_WPAD_TIMEOUT_MS, &KG_WPAD_DIRS_DEFAULT,
+				      "/etc/resolv.conf", time(NULL), c);
+		for (size_t i = 0; i < c->n && n < max; i++)
+			if ((urls[n] = strdup(c->url[i])))
+				n++;
+		free(c);
+	}
+	if (n == 0)
+		snprintf(msg, msg_sz,
+			 "WPAD found no candidate (no DHCP option 252, no search domain)");
+	return n;
+}
+
 static void start_fetch(struct client_policy *p)
 {
-	const char *list[KG_WPAD_CANDIDATES_MAX];
-	size_t i;
+	const char *list[1];
 
 	if (p->fetch || p->loading)
 		return;
 	kg_loop_timer_cancel(&p->fetch_timer);
-	memset(&p->urls, 0, sizeof(p->urls));
 	if (p->wpad_url[0]) {
-		p->urls.n = 1;
-		snprintf(p->urls.url[0], sizeof(p->urls.url[0]), "%s", p->wpad_url);
+		list[0] = p->wpad_url;
+		log_debug("fetching the PAC: %s", list[0]);
+		p->fetch = kg_pac_fetch_start(list, 1, p->pac_timeout, on_fetched, p);
 	} else {
-		kg_wpad_candidates(&KG_WPAD_DIRS_DEFAULT, "/etc/resolv.conf", time(NULL), &p->urls);
-		if (p->urls.n == 0) {
-			no_pac(p, "WPAD found no candidate (no DHCP option 252, no search domain)");
-			return;
-		}
+		log_debug("fetching the PAC: WPAD (NetworkManager, DHCP leases, DNS)");
+		p->fetch = kg_pac_fetch_start_list(wpad_list, NULL, p->pac_timeout, on_fetched, p);
 	}
-	for (i = 0; i < p->urls.n; i++)
-		list[i] = p->urls.url[i];
-	log_debug("fetching the PAC: %s%s", list[0],
-		  p->urls.n > 1 ? " and further candidates" : "");
-	p->fetch = kg_pac_fetch_start(list, p->urls.n, p->pac_timeout, on_fetched, p);
 	if (!p->fetch) {
 		char msg[128];
 

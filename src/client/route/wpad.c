@@ -30,8 +30,6 @@ static bool prefix_ci(const char *s, size_t n, const char *p)
 	return n >= k && strncasecmp(s, p, k) == 0;
 }
 
-/* An option 252 value into url: trailing NULs and whitespace dropped, then http(s)://host...
- * of printable ASCII. */
 /* The lines of a buffer, one at a time: the three parsers below walk leases and resolv.conf
  * the same way. */
 struct line_iter {
@@ -57,8 +55,9 @@ static bool next_line(struct line_iter *it, const char **line, const char **eol)
 	return true;
 }
 
-static int check_url(const unsigned char *v, size_t n, char *url, size_t url_sz)
+int kg_wpad_check_url(const void *value, size_t n, char *url, size_t url_sz)
 {
+	const unsigned char *v = value;
 	size_t skip;
 
 	while (n > 0 && (v[n - 1] == '\0' || is_ws((char)v[n - 1])))
@@ -124,7 +123,7 @@ int kg_wpad_parse_keyfile(const char *buf, size_t len, char *url, size_t url_sz)
 				break;
 			raw[n] = (unsigned char)(h << 4 | l);
 		}
-		r = n == vlen / 2 ? check_url(raw, n, url, url_sz) : -EBADMSG;
+		r = n == vlen / 2 ? kg_wpad_check_url(raw, n, url, url_sz) : -EBADMSG;
 	}
 	return r;
 }
@@ -288,7 +287,7 @@ int kg_wpad_parse_dhclient(const char *buf, size_t len, time_t now, char *url, s
 			q++;
 		cur = dhclient_value(q, eol, raw, &n);
 		if (cur == 0)
-			cur = check_url(raw, n, cur_url, url_sz);
+			cur = kg_wpad_check_url(raw, n, cur_url, url_sz);
 	}
 	return best;
 }
@@ -538,7 +537,7 @@ int kg_wpad_read_resolv(const char *path, struct kg_wpad_search *out)
 	return 0;
 }
 
-static bool candidate_add(struct kg_wpad_candidates *c, const char *url)
+bool kg_wpad_candidate_add(struct kg_wpad_candidates *c, const char *url)
 {
 	if (c->n >= KG_WPAD_CANDIDATES_MAX || strlen(url) >= KG_WPAD_URL_MAX)
 		return false;
@@ -566,7 +565,7 @@ size_t kg_wpad_dns_candidates(const char *domain, struct kg_wpad_candidates *c)
 		if (psl ? psl_is_public_suffix(psl, at) != 0 : at != d)
 			break;
 		snprintf(url, sizeof(url), "http://wpad.%s/wpad.dat", at);
-		if (candidate_add(c, url))
+		if (kg_wpad_candidate_add(c, url))
 			added++;
 	}
 	return added;
@@ -580,7 +579,7 @@ void kg_wpad_candidates(const struct kg_wpad_dirs *dirs, const char *resolv_conf
 
 	c->n = 0;
 	if (dirs && kg_wpad_dhcp_url(dirs, now, url, sizeof(url), NULL, 0) == 0)
-		candidate_add(c, url);
+		kg_wpad_candidate_add(c, url);
 	if (resolv_conf && kg_wpad_read_resolv(resolv_conf, &s) == 0)
 		for (size_t i = 0; i < s.n; i++)
 			kg_wpad_dns_candidates(s.domain[i], c);
