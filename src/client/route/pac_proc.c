@@ -48,6 +48,7 @@ struct slot {
 	struct work *w;
 	unsigned rounds; /* NEED_DNS answers so far */
 	bool retried;	 /* sent again after the evaluator reached its CPU limit */
+	bool dropped;	 /* kg_pac_proc_drop: its answer is read and thrown away */
 };
 
 struct kg_pac_proc {
@@ -77,6 +78,7 @@ struct kg_pac_proc {
 	 * the start of another (a whole frame is taken out before the next read). */
 	uint8_t answer[2 * (KG_PAC_FRAME_HDR + ANSWER_BODY_MAX)];
 	size_t off, have;
+	bool popped_dropped; /* the request pop_head took out last was dropped */
 };
 
 static void slot_clear(struct slot *s);
@@ -520,6 +522,7 @@ static void slot_clear(struct slot *s)
 	s->len = 0;
 	s->rounds = 0;
 	s->retried = false;
+	s->dropped = false;
 }
 
 /* Encodes f into s's frame (growing it): 0, -EINVAL (out of the protocol's bounds), -ENOMEM. */
@@ -546,6 +549,7 @@ static void pop_head(struct kg_pac_proc *p, void **tag)
 {
 	struct slot *s = slot_at(p, 0);
 	*tag = s->tag;
+	p->popped_dropped = s->dropped;
 	slot_clear(s);
 	p->head = (p->head + 1) % PIPE;
 	p->count--;
@@ -567,9 +571,25 @@ static void requeue_head(struct kg_pac_proc *p)
 	p->head_since = now_ms();
 }
 
-/* The evaluator was restarted: everything in flight goes to the new one. */
+/* Takes the request at position i (not sent yet) out of the pipeline. */
+static void remove_at(struct kg_pac_proc *p, unsigned i)
+{
+	for (; i + 1 < p->count; i++) {
+		struct slot t = *slot_at(p, i);
+		*slot_at(p, i) = *slot_at(p, i + 1);
+		*slot_at(p, i + 1) = t;
+	}
+	slot_clear(slot_at(p, p->count - 1));
+	p->count--;
+}
+
+/* The evaluator was restarted: everything in flight goes to the new one, but for the
+ * requests dropped meanwhile (the oldest one aside: the caller takes it out). */
 static void resend_all(struct kg_pac_proc *p)
 {
+	for (unsigned i = p->count; i-- > 1;)
+		if (slot_at(p, i)->dropped)
+			remove_at(p, i);
 	p->nsent = 0;
 	p->sent_off = 0;
 	p->head_since = now_ms();
@@ -619,8 +639,9 @@ static int follow_need_dns(struct kg_pac_proc *p, struct slot *s, char *out, siz
 	int r = slot_encode(s, f);
 	if (r < 0) {
 		snprintf(out, outlen,
-			 r == -ENOMEM ? "out of memory"
-				      : "PAC request refused: a field is out of the protocol's bounds");
+			 r == -ENOMEM
+			     ? "out of memory"
+			     : "PAC request refused: a field is out of the protocol's bounds");
 		return r;
 	}
 	out[0] = '\0';
@@ -640,7 +661,8 @@ static int fail_head(struct kg_pac_proc *p, int r, char *out, size_t outlen, voi
 	resend_all(p);
 	/* RLIMIT_CPU counts the evaluator's whole life, so a long-lived one reaches it through
 	 * no fault of this request: the restarted one gets the request again, once. */
-	if (r == -ECHILD && p->died_of == SIGXCPU && !s->retried && p->pid > 0 && p->loaded) {
+	if (r == -ECHILD && p->died_of == SIGXCPU && !s->retried && !s->dropped && p->pid > 0 &&
+	    p->loaded) {
 		s->retried = true;
 		out[0] = '\0';
 		return 1;
@@ -673,8 +695,9 @@ int kg_pac_proc_submit(struct kg_pac_proc *p, const struct kg_pac_find *q,
 	slot_clear(s);
 	if ((r = slot_encode(s, q)) < 0) {
 		snprintf(err, errlen,
-			 r == -ENOMEM ? "out of memory"
-				      : "PAC request refused: a field is out of the protocol's bounds");
+			 r == -ENOMEM
+			     ? "out of memory"
+			     : "PAC request refused: a field is out of the protocol's bounds");
 		return r;
 	}
 	s->tag = tag;
@@ -685,14 +708,9 @@ int kg_pac_proc_submit(struct kg_pac_proc *p, const struct kg_pac_find *q,
 	return 0;
 }
 
-int kg_pac_proc_complete(struct kg_pac_proc *p, void **tag, char *out, size_t outlen)
+/* kg_pac_proc_complete for the oldest request, dropped or not. */
+static int complete_head(struct kg_pac_proc *p, void **tag, char *out, size_t outlen)
 {
-	out[0] = '\0';
-	*tag = NULL;
-	if (p->count == 0) {
-		snprintf(out, outlen, "no PAC request in flight");
-		return -ENOENT;
-	}
 	for (;;) {
 		struct slot *s = slot_at(p, 0);
 		int r;
@@ -742,7 +760,8 @@ int kg_pac_proc_complete(struct kg_pac_proc *p, void **tag, char *out, size_t ou
 			continue;
 		}
 		if (p->count == 1 && p->off != p->have) {
-			r = -EPROTO; /* bytes after the last answer: the evaluator speaks when asked */
+			r = -EPROTO; /* bytes after the last answer: the evaluator speaks when asked
+				      */
 			goto failed;
 		}
 		switch (a.type) {
@@ -755,7 +774,7 @@ int kg_pac_proc_complete(struct kg_pac_proc *p, void **tag, char *out, size_t ou
 				return -ENOSPC;
 			}
 			memcpy(out, a.text, a.text_len + 1);
-			if (a.type == KG_PAC_NEED_DNS && s->resolve) {
+			if (a.type == KG_PAC_NEED_DNS && s->resolve && !s->dropped) {
 				r = follow_need_dns(p, s, out, outlen);
 				if (r > 0)
 					continue;
@@ -780,6 +799,51 @@ int kg_pac_proc_complete(struct kg_pac_proc *p, void **tag, char *out, size_t ou
 		if ((r = fail_head(p, r, out, outlen, tag)) < 0)
 			return r;
 	}
+}
+
+int kg_pac_proc_complete(struct kg_pac_proc *p, void **tag, char *out, size_t outlen)
+{
+	for (;;) {
+		out[0] = '\0';
+		*tag = NULL;
+		if (p->count == 0) {
+			snprintf(out, outlen, "no PAC request in flight");
+			return -ENOENT;
+		}
+		int r = complete_head(p, tag, out, outlen);
+		if (!p->popped_dropped)
+			return r;
+	}
+}
+
+bool kg_pac_proc_drop(struct kg_pac_proc *p, void *tag)
+{
+	for (unsigned i = 0; i < p->count; i++) {
+		struct slot *s = slot_at(p, i);
+		if (s->tag != tag || s->dropped)
+			continue;
+		if (i > p->nsent || (i == p->nsent && p->sent_off == 0)) {
+			remove_at(p, i); /* the evaluator never saw it */
+			if (i == 0)
+				p->head_since = now_ms();
+		} else if (i == 0) {
+			return false; /* being evaluated */
+		} else {
+			s->dropped = true;
+			s->tag = NULL;
+		}
+		return true;
+	}
+	return false;
+}
+
+unsigned kg_pac_proc_tags(const struct kg_pac_proc *p, void **tags, unsigned cap)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < p->count && n < cap; i++)
+		if (!p->ring[(p->head + i) % PIPE].dropped)
+			tags[n++] = p->ring[(p->head + i) % PIPE].tag;
+	return n;
 }
 
 unsigned kg_pac_proc_in_flight(const struct kg_pac_proc *p)

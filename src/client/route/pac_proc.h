@@ -92,6 +92,14 @@ int kg_pac_proc_submit(struct kg_pac_proc *p, const struct kg_pac_find *q,
  * -ENOENT when nothing is in flight. Alerts go to on_alert while kg_pac_proc_head_tag()
  * names the request they belong to. */
 int kg_pac_proc_complete(struct kg_pac_proc *p, void **tag, char *out, size_t outlen);
+/* The caller no longer wants the answer to the request with tag: it leaves the pipeline
+ * unevaluated when it was not sent yet (or when the evaluator is restarted before it gets
+ * to it), else its answer is thrown away when it comes; kg_pac_proc_complete never hands it
+ * back. false, and nothing changes, when no request has that tag or it is the oldest one
+ * and sent (being evaluated: it completes as usual). */
+bool kg_pac_proc_drop(struct kg_pac_proc *p, void *tag);
+/* The tags of the requests in flight, oldest first, at most cap; how many. */
+unsigned kg_pac_proc_tags(const struct kg_pac_proc *p, void **tags, unsigned cap);
 /* Requests in flight; whether an answer is read already (complete will not wait for it). */
 unsigned kg_pac_proc_in_flight(const struct kg_pac_proc *p);
 bool kg_pac_proc_answer_waiting(const struct kg_pac_proc *p);
