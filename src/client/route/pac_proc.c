@@ -528,8 +528,7 @@ static void slot_clear(struct slot *s)
 /* Encodes f into s's frame (growing it): 0, -EINVAL (out of the protocol's bounds), -ENOMEM. */
 static int slot_encode(struct slot *s, const struct kg_pac_find *f)
 {
-	struct kg_pac_msg m = {.type = KG_PAC_FIND, .find = *f};
-	ssize_t n = kg_pac_msg_size(&m);
+	ssize_t n = kg_pac_find_size(f);
 	if (n < 0)
 		return -EINVAL;
 	if ((size_t)n > s->cap) {
@@ -540,7 +539,7 @@ static int slot_encode(struct slot *s, const struct kg_pac_find *f)
 		s->frame = b;
 		s->cap = cap;
 	}
-	s->len = (size_t)kg_pac_msg_encode(&m, s->frame, s->cap);
+	s->len = (size_t)kg_pac_find_encode(f, s->frame, s->cap);
 	return 0;
 }
 
