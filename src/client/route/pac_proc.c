@@ -758,9 +758,9 @@ static int complete_head(struct kg_pac_proc *p, void **tag, char *out, size_t ou
 				p->on_alert(p->ud, a.text);
 			continue;
 		}
+		/* Bytes after the last answer: the evaluator speaks only when asked. */
 		if (p->count == 1 && p->off != p->have) {
-			r = -EPROTO; /* bytes after the last answer: the evaluator speaks when asked
-				      */
+			r = -EPROTO;
 			goto failed;
 		}
 		switch (a.type) {
