@@ -853,6 +853,39 @@ START_TEST(pipeline_drop)
 }
 END_TEST
 
+/* The evaluator killed under a full pipeline: the oldest request fails with the sentence,
+ * the others are answered by the restarted evaluator; at its CPU limit, nobody fails. */
+START_TEST(pipeline_evaluator_killed)
+{
+	struct kg_pac_proc *p = start_pipe(0);
+	char host[64], want[96];
+	for (int sig = SIGKILL, round = 0; round < 2; round++, sig = SIGXCPU) {
+		pid_t before = kg_pac_proc_pid(p);
+		ck_assert_int_eq(kill(before, sig), 0);
+		for (unsigned i = 0; i < 5; i++) {
+			snprintf(host, sizeof(host), "k%u.test", i);
+			submit_host(p, i, host, false);
+		}
+		for (unsigned i = 0; i < 5; i++) {
+			void *tag;
+			int r = kg_pac_proc_complete(p, &tag, out, sizeof(out));
+			ck_assert_ptr_eq(tag, TAG(i));
+			if (i == 0 && sig == SIGKILL) {
+				ck_assert_int_eq(r, -ECHILD);
+				ck_assert_ptr_nonnull(strstr(out, "killed by signal 9"));
+				continue;
+			}
+			ck_assert_msg(r == KG_PAC_PROC_RESULT, "%u: %d %s", i, r, out);
+			snprintf(want, sizeof(want), "PROXY k%u.test:1", i);
+			ck_assert_str_eq(out, want);
+		}
+		ck_assert_int_ne(kg_pac_proc_pid(p), before);
+		ck_assert_uint_eq(kg_pac_proc_restarts(p), (unsigned)round + 1);
+	}
+	kg_pac_proc_free(p);
+}
+END_TEST
+
 static Suite *eval_suite(void)
 {
 	Suite *s = suite_create("pac_eval");
@@ -869,6 +902,7 @@ static Suite *eval_suite(void)
 	tcase_add_test(ok, pipeline_in_order);
 	tcase_add_test(ok, pipeline_one_hangs);
 	tcase_add_test(ok, pipeline_drop);
+	tcase_add_test(ok, pipeline_evaluator_killed);
 	suite_add_tcase(s, ok);
 	tcase_set_timeout(bad, 30);
 	tcase_add_test(bad, hostile_endless_loop);
