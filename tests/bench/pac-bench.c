@@ -249,7 +249,9 @@ int main(int argc, char **argv)
 	do {
 		for (int k = 0; k < 256; k++, done++) {
 			void *tag;
-			while (kg_pac_proc_in_flight(p) < KG_PAC_PROC_PIPELINE_MAX)
+			/* topped up when the answers read are used up, as the engine does */
+			while (!kg_pac_proc_answer_waiting(p) &&
+			       kg_pac_proc_in_flight(p) < KG_PAC_PROC_PIPELINE_MAX)
 				if (kg_pac_proc_submit(p, &q[sent++ % n], NULL, NULL, NULL, err,
 						       sizeof(err)) < 0) {
 					fprintf(stderr, "pac-bench: %s\n", err);

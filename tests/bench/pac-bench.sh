@@ -51,7 +51,7 @@ awk -F': ' '
 			z = 1.96; df = m > 1 ? m - 1 : 1
 			tq = z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
 			lo = mean - tq * se
-			line[l] = sprintf("  %-26s %6.0f +- %5.0f /s (95 %% interval [%.0f, %.0f]; median %.0f, range [%.0f, %.0f]; %d runs) = %.1f x pacparser (1400/s)",
+			line[l] = sprintf("  %-34s %6.0f +- %5.0f /s (95 %% interval [%.0f, %.0f]; median %.0f, range [%.0f, %.0f]; %d runs) = %.1f x pacparser (1400/s)",
 				k, mean, tq * se, lo, mean + tq * se, med, a[1], a[m], m, mean / 1400) \
 				(mean >= 20000 ? "" : "  below 20000/s")
 			if (k ~ /^the engine, [0-9]+ in flight$/ && k !~ /, 1 in flight$/) {
