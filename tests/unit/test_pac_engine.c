@@ -526,6 +526,57 @@ START_TEST(bad_query)
 }
 END_TEST
 
+/* A burst: requests queued together travel through the evaluator's pipeline. One of them
+ * loops, one asks for names, one is cancelled while in flight, and a load queued after them
+ * waits for them all: every answer goes to its own request, the loop fails alone within its
+ * deadline and the others are answered by the evaluator restarted under them. */
+START_TEST(burst_with_a_hang)
+{
+	static const char *const hosts[] = {
+	    "a.intranet.test", "in.dns.test", "loop.test",	 "throw.test", "out.dns.test",
+	    "b.intranet.test", "alert.test",  "c.intranet.test", "empty.test", "x.dns.test"};
+	static const char *const want[] = {
+	    "DIRECT", "DIRECT", NULL,	  NULL,	    "PROXY 198.51.100.7:8080",
+	    "DIRECT", NULL,	"DIRECT", "DIRECT", "PROXY unresolved.test:1"};
+	enum { N = sizeof(hosts) / sizeof(hosts[0]) };
+	struct pac_engine *e = start();
+	struct answer a[N], after;
+	struct pac_job *jobs[N];
+	int64_t t0 = ms_now();
+	for (unsigned i = 0; i < N; i++)
+		jobs[i] = ask(e, hosts[i], &a[i]);
+	pac_engine_cancel(e, jobs[5]); /* queued or in flight: never answered */
+	load_status = 1;
+	ck_assert_int_eq(pac_engine_load(e, pac, strlen(pac)), 0);
+	ask(e, "d.intranet.test", &after);
+	for (unsigned i = 0; i < N; i++)
+		if (i != 5)
+			pump_until(e, &a[i].got, 5000);
+	pump_until(e, &after.got, 5000);
+	ck_assert_int_lt(ms_now() - t0, KG_PAC_PROC_FIND_TIMEOUT_MS + 1500);
+	ck_assert_int_eq(load_status, 0);
+	ck_assert(!a[5].got);
+	for (unsigned i = 0; i < N; i++) {
+		if (!want[i] || i == 5)
+			continue;
+		ck_assert_msg(a[i].status == 0, "%s: %d %s", hosts[i], a[i].status, a[i].why);
+		ck_assert_msg(strcmp(a[i].route, want[i]) == 0, "%s: %s", hosts[i], a[i].route);
+	}
+	ck_assert_int_eq(a[2].status, -ETIMEDOUT);
+	ck_assert_int_eq(a[3].status, -ENOEXEC);
+	ck_assert_msg(strstr(a[3].why, "no route for throw.test") != NULL, "%s", a[3].why);
+	ck_assert_int_eq(a[6].status, 0);
+	ck_assert_int_eq(nalerts, 2);
+	ck_assert_str_eq(alerts[0], "looking at alert.test");
+	ck_assert_str_eq(after.route, "DIRECT");
+	struct pac_engine_stats s;
+	pac_engine_get_stats(e, &s);
+	ck_assert_uint_eq(s.evaluator_restarts, 1);
+	ck_assert_uint_eq(s.cancelled, 1);
+	stop(e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pac_engine");
@@ -542,6 +593,7 @@ int main(void)
 	tcase_add_test(t, cancel);
 	tcase_add_test(t, queue_full);
 	tcase_add_test(t, bad_query);
+	tcase_add_test(t, burst_with_a_hang);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -3,10 +3,13 @@
  *
  * One worker thread owns the sandboxed evaluator (pac_proc.h: blocking calls with deadlines,
  * kill and restart) and the DNS cache (dns_cache.h). The loop thread queues requests; the
- * worker evaluates them in order and hands the answers back through an eventfd, which the
- * loop watches (pac_engine_fd(), then pac_engine_dispatch() on the loop thread calls each
- * request's done function). The model is auth/authq.h; unlike authq an engine is an object,
- * so a test (or a second configuration during a reload) may have several.
+ * worker starts them in order, keeping up to KG_PAC_PROC_PIPELINE_MAX in the evaluator's
+ * pipeline (a load or a network change waits until the requests before it are answered), and
+ * hands the answers back in batches through an eventfd, which the loop watches
+ * (pac_engine_fd(), then pac_engine_dispatch() on the loop thread calls each request's done
+ * function). A request that asked for a name comes back after the ones behind it. The model is
+ * auth/authq.h; unlike authq an engine is an object, so a test (or a second configuration during a
+ * reload) may have several.
  *
  * Wiring into the client (the integrator's part):
  *
@@ -126,8 +129,9 @@ struct pac_engine_query {
 /* Spawns the evaluator and starts the worker. NULL with a sentence in err. Signals are
  * blocked in the worker thread. */
 struct pac_engine *pac_engine_new(const struct pac_engine_opts *o, char *err, size_t errlen);
-/* Stops the worker (after the request it is evaluating, at most the find deadline plus the
- * DNS budget), kills the evaluator, drops queued requests without calling done. */
+/* Stops the worker (after the answer it is waiting for, at most the find deadline plus the
+ * DNS budget), kills the evaluator, drops queued and in-flight requests without calling
+ * done. */
 void pac_engine_free(struct pac_engine *e);
 
 /* Queues a load of the PAC text (copied), ahead of no one: requests queued before it are
