@@ -20,6 +20,7 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-steering.sh \
 	tests/integration/datapath-security.sh \
 	tests/integration/datapath-direct.sh \
+	tests/integration/datapath-routes.sh \
 	tests/integration/service-operations.sh \
 	tests/integration/security-adversary.sh
 TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh

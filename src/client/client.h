@@ -114,6 +114,10 @@ struct kg_client {
 	bool route_told;
 	time_t route_since;
 	char route_reason[KG_IPC_REASON_MAX];
+	/* Route reports (ipc_report.c): sent only while the service says a watcher may see them
+	 * (KG_MSG_CLIENT_WATCHED); those a full IPC socket could not take are dropped. */
+	bool route_watched;
+	uint64_t routes_reported, routes_dropped;
 
 	struct client_listener listeners[CLIENT_MAX_LISTENERS];
 

@@ -8,6 +8,7 @@
 
 #include "client/auth/authq.h"
 #include "client/forward.h"
+#include "client/ipc_report.h"
 #include "client/policy.h"
 #include "client/proto/http.h"
 #include "client/upstream.h"
@@ -37,6 +38,7 @@ struct http_forward {
 	 * whose route differs from the last one's gets a new proxy connection. */
 	struct policy_job *pac_job;
 	struct kg_route *route;
+	uint8_t route_src; /* enum ipc_route_source of the request's route, for its report */
 };
 
 void forward_free(struct http_forward *f)
@@ -75,6 +77,7 @@ static void answer_and_close(struct kg_client *cl, struct relay_conn *c, const c
 static void fwd_fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 		     const char *detail)
 {
+	ipc_report_route(cl, c, &c->fwd->up, c->fwd->route_src, sentence);
 	upstream_log_failure(cl, c, &c->fwd->up, sentence, detail);
 	answer_and_close(cl, c, "502 Bad Gateway", sentence);
 }
@@ -124,6 +127,7 @@ static int route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 	char sentence[UPSTREAM_REASON_MAX], host[KG_HOST_MAX];
 
 	f->pac_job = NULL;
+	f->route_src = status < 0 ? IPC_ROUTE_PAC_FALLBACK : IPC_ROUTE_PAC;
 	if (status < 0) {
 		if (c->set->cfg.proxy.fallback != KG_FALLBACK_DIRECT) {
 			snprintf(sentence, sizeof(sentence), "the PAC gave no route: %s", why);
@@ -458,6 +462,9 @@ static int on_response_head(struct kg_client *cl, struct relay_conn *c,
 		fwd_fail(cl, c, why, NULL);
 		return -EACCES;
 	}
+	/* The request's answer starts: its route, once per request. */
+	if (!f->resp_started)
+		ipc_report_route(cl, c, &f->up, f->route_src, NULL);
 	r = relay_send(&c->app, &c->to_app, relay_scratch, resp->head_len);
 	if (r == 0)
 		r = upstream_consume(&f->up, resp->head_len);

@@ -22,6 +22,10 @@
  * of its own, KG_MSG_CLIENT_ROUTE_STATE, sent whenever the link is ready and free
  * (route_flush) with the state wanted at the moment it goes out, so changes made while another
  * request is under way coalesce into one.
+ *
+ * The service says whether a watcher may see this user's route reports (KG_MSG_CLIENT_WATCHED,
+ * unsolicited: on_other); the reports themselves are ipc_report.c's, single sends without an
+ * answer, outside the request/answer steps.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -166,7 +170,7 @@ static void fatal(struct kg_client *cl, int r)
  * 0 or -errno. */
 static int flush_request(struct kg_client *cl)
 {
-	struct kg_ipc_register reg = {0};
+	struct kg_ipc_register reg = {.caps = KG_IPC_CAP_ROUTES};
 	struct kg_ipc_route_state rs = {0};
 	const void *payload = NULL;
 	size_t len = 0;
@@ -483,6 +487,10 @@ static void on_other(struct kg_client *cl, const struct kg_ipc_msg *m, int *fds,
 
 		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
 		log_debug("steered: %.16s[%u] -> %s", ev->dst.comm, ev->dst.pid, dest);
+	} else if (m->hdr.type == KG_MSG_CLIENT_WATCHED) {
+		const struct kg_ipc_watched *w = m->payload;
+
+		cl->route_watched = w->watched != 0; /* route reports: ipc_report.c */
 	} else if (m->hdr.type == KG_MSG_ERROR && m->len >= sizeof(struct kg_ipc_error)) {
 		const struct kg_ipc_error *e = m->payload;
 
@@ -614,6 +622,7 @@ void ipc_client_close(struct kg_client *cl)
 	cl->ipc_step = IPC_IDLE;
 	cl->ipc_req_type = 0;
 	cl->ipc_req_unsent = false;
+	cl->route_watched = false; /* a new link is told again */
 	if (cl->ipc_fd < 0)
 		return;
 	kg_loop_del(cl->ipc_fd);

@@ -1,6 +1,7 @@
 /* The client's reports to the service (KG_MSG_CLIENT_INFO): the tunnel counts and the Kerberos
  * ticket's state, made by the Kerberos worker, with a warning in the journal before the ticket
  * ends. ipc_client.c's timer asks for one (ipc_client_request_info); see ipc_client.h.
+ * The route reports for `ctl watch` are ipc_report_route.c's.
  */
 #include <stdio.h>
 #include <time.h>

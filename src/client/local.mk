@@ -16,7 +16,7 @@ bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
 	src/client/ipc_client.c src/client/ipc_client.h src/client/ipc_report.c \
-	src/client/ipc_report.h \
+	src/client/ipc_report_route.c src/client/ipc_report.h \
 	src/client/settings.c src/client/settings.h \
 	src/client/accept.c src/client/accept.h \
 	src/client/tunnel.c src/client/tunnel.h \
@@ -37,7 +37,8 @@ src_client_kernelgatekeeper_client_LDADD = $(KG_POLICY_LIBS) src/client/libkgcli
 check_PROGRAMS += tests/unit/test_ipc_client
 TESTS += tests/unit/test_ipc_client
 tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc_client.c \
-	src/client/ipc_report.c src/client/settings.c src/client/proxy_tls.c
+	src/client/ipc_report.c src/client/ipc_report_route.c src/client/settings.c \
+	src/client/proxy_tls.c
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
 tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
@@ -56,7 +57,7 @@ EXTRA_DIST += tests/lib/tlscerts.sh
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
 	tests/integration/client-bulk.sh tests/integration/client-apache.sh \
-	tests/integration/security-adversary-relay.sh
+	tests/integration/security-adversary-relay.sh tests/integration/client-https-proxy.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
@@ -103,7 +104,7 @@ TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
 	src/client/upstream_tls.c src/client/proxy_tls.c src/client/settings.c \
-	src/client/auth/negotiate_error.c
+	src/client/auth/negotiate_error.c src/client/ipc_report_route.c
 KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) $(SSL_CFLAGS) -I$(top_srcdir) \
 	-DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 KG_RIG_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \

@@ -29,9 +29,11 @@ tests_unit_test_authq_LDADD = $(KG_NEGOTIATE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIB
 TESTS += tests/unit/test_negotiate tests/unit/test_authq tests/integration/rig-selftest.sh \
 	tests/integration/client-rig-i13.sh
 dist_check_SCRIPTS += tests/integration/rig-selftest.sh tests/integration/client-rig-i13.sh
-# Issue 13 end to end: hostile PACs, off the network, myIpAddress on two links.
+# Issue 13 end to end: hostile PACs, off the network, myIpAddress on two links, the routes in
+# ctl watch.
 KG_I13_E2E_TESTS = tests/integration/client-pac-hostile.sh tests/integration/client-offnet.sh \
-	tests/integration/client-pac-myip.sh
+	tests/integration/client-pac-myip.sh tests/integration/client-offnet-pac.sh \
+	tests/integration/client-watch-routes.sh
 TESTS += $(KG_I13_E2E_TESTS)
 dist_check_SCRIPTS += $(KG_I13_E2E_TESTS)
 EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py \

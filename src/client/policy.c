@@ -1,7 +1,6 @@
 /* The client's proxy policy: PAC fetch, evaluator, off-network state (see policy.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,9 @@
 #include "client/policy.h"
 #include "client/route/failover.h"
 #include "client/route/netwatch.h"
+#include "client/route/nm_wpad.h"
 #include "client/route/pac_fetch.h"
+#include "client/route/resolve_async.h"
 #include "client/route/wpad.h"
 #include "shared/log.h"
 
@@ -40,6 +41,15 @@ struct policy_job {
 	uint16_t dst_port;
 };
 
+/* A host the PAC recently sent to a proxy: probed again for "the PAC sends everything
+ * DIRECT", as its connection asked (url, and the destination myIpAddress() answers for). */
+struct pac_probe_host {
+	char host[KG_HOST_MAX];
+	char url[POLICY_PAC_PROBE_URL_MAX];
+	uint8_t dst_ip[16];
+	uint16_t dst_port;
+};
+
 struct client_policy {
 	struct kg_client *cl;
 	bool pac;	       /* proxy.type wpad */
@@ -58,8 +68,7 @@ struct client_policy {
 	struct kg_loop_timer fetch_timer; /* the next fetch */
 	unsigned failures;		  /* fetches in a row that found no PAC */
 	enum pac_state state;
-	bool loading; /* a fetched PAC is with the evaluator */
-	struct kg_wpad_candidates urls;
+	bool loading;		       /* a fetched PAC is with the evaluator */
 	char pac_url[KG_WPAD_URL_MAX]; /* the PAC in use, or the one last tried */
 	char why_none[KG_PAC_FETCH_MSG_MAX];
 	struct policy_job *waiting;
@@ -70,11 +79,27 @@ struct client_policy {
 	time_t direct_since;
 	char direct_reason[64];
 
+	/* "The PAC sends everything DIRECT" (pac): the hosts it recently sent to a proxy (a ring
+	 * of distinct hosts), the round under way (one evaluation at a time: recent[0..n_recent),
+	 * then the canary), and whether the user is direct because of it. */
+	struct pac_probe_host recent[POLICY_PAC_PROBE_HOSTS];
+	size_t n_recent, recent_next;
+	struct kg_loop_timer pac_probe_timer;
+	struct pac_job *pac_probe_job; /* in the engine */
+	size_t pac_probe_index;
+	bool pac_probe_failed; /* an evaluation of this round failed */
+	bool pac_all_direct;
+
 	/* Probing the proxies of proxy.url while direct (probe_proxies). */
 	struct kg_loop_timer probe_timer;
 	struct kg_loop_source probe_src;
 	int probe_fd;
 	size_t probe_index; /* the route entry being tried */
+	/* A round's names, resolved off the loop before its connects (resolve_async.h). */
+	struct kg_resolve *probe_dns;
+	struct kg_loop_source probe_dns_src;
+	int probe_dns_fd;
+	struct kg_resolve_name probe_addr[KG_ROUTE_MAX]; /* entry i's address, len 0: none */
 };
 
 static struct kg_route direct_route(void)
@@ -91,8 +116,16 @@ static struct kg_route direct_route(void)
 
 static void set_direct(struct client_policy *p, bool direct, const char *reason)
 {
-	if (p->direct == direct)
+	if (p->direct == direct) {
+		/* Direct still, for another reason: the service shows the new one. */
+		if (!direct || !reason || strcmp(p->direct_reason, reason) == 0)
+			return;
+		snprintf(p->direct_reason, sizeof(p->direct_reason), "%s", reason);
+		log_notice("still off the corporate network: %s", reason);
+		if (ipc_client_set_direct(p->cl, true, reason) < 0)
+			log_warn("cannot tell the service the route state");
 		return;
+	}
 	p->direct = direct;
 	p->direct_since = time(NULL);
 	snprintf(p->direct_reason, sizeof(p->direct_reason), "%s", direct && reason ? reason : "");
@@ -129,14 +162,50 @@ static void job_unlink(struct policy_job *j)
 	j->prev = j->next = NULL;
 }
 
+static bool route_has_proxy(const struct kg_route *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->e[i].kind != KG_ROUTE_DIRECT)
+			return true;
+	return false;
+}
+
+/* j's host went to a proxy: one of the hosts the off-network probe asks the PAC about. */
+static void remember_host(struct client_policy *p, const struct policy_job *j)
+{
+	struct pac_probe_host *h = NULL;
+	size_t i;
+
+	if (strlen(j->url) >= sizeof(h->url) || strlen(j->host) >= sizeof(h->host))
+		return;
+	for (i = 0; i < p->n_recent; i++)
+		if (strcmp(p->recent[i].host, j->host) == 0)
+			h = &p->recent[i];
+	if (!h) {
+		h = &p->recent[p->recent_next];
+		p->recent_next = (p->recent_next + 1) % POLICY_PAC_PROBE_HOSTS;
+		if (p->n_recent < POLICY_PAC_PROBE_HOSTS)
+			p->n_recent++;
+	}
+	snprintf(h->host, sizeof(h->host), "%s", j->host);
+	snprintf(h->url, sizeof(h->url), "%s", j->url);
+	memcpy(h->dst_ip, j->dst_ip, 16);
+	h->dst_port = j->dst_port;
+}
+
 static void on_engine_answer(void *ud, int status, const struct kg_route *route, const char *why)
 {
 	struct policy_job *j = ud;
 	policy_done_fn *done = j->done;
 	void *dud = j->ud;
 
-	if (status == 0 && route)
+	if (status == 0 && route) {
 		j->p->last = *route;
+		if (route_has_proxy(route))
+			remember_host(j->p, j);
+	}
 	job_free(j); /* gone before done() runs: it may close the connection */
 	done(dud, status, route, why ? why : "");
 }
@@ -191,6 +260,104 @@ static void release_waiting(struct client_policy *p)
 	}
 }
 
+/* ---- "the PAC sends everything DIRECT" ---------------------------------------------------- */
+
+static void pac_probe_stop(struct client_policy *p)
+{
+	if (p->pac_probe_job && p->engine)
+		pac_engine_cancel(p->engine, p->pac_probe_job);
+	p->pac_probe_job = NULL;
+	kg_loop_timer_cancel(&p->pac_probe_timer);
+}
+
+static void pac_probe_next(struct client_policy *p);
+
+/* The round's verdict: every answer DIRECT (and none failed) takes the user off the network;
+ * an answer naming a proxy, or one that failed (fail closed), steers. */
+static void pac_probe_end(struct client_policy *p, bool all_direct)
+{
+	p->pac_probe_job = NULL;
+	(void)kg_loop_timer_arm(&p->pac_probe_timer,
+				kg_loop_now() + POLICY_PROBE_INTERVAL_S * 1000000ull);
+	if (all_direct) {
+		if (!p->pac_all_direct)
+			log_info(
+			    "the PAC answers DIRECT for every host probed (%zu recent, and %s)",
+			    p->n_recent, POLICY_PAC_CANARY_URL);
+		p->pac_all_direct = true;
+		set_direct(p, true, POLICY_PAC_ALL_DIRECT);
+		return;
+	}
+	set_direct(p, false, p->pac_all_direct ? "the PAC names a proxy" : "PAC found");
+	p->pac_all_direct = false;
+}
+
+static void on_pac_probe(void *ud, int status, const struct kg_route *route, const char *why)
+{
+	struct client_policy *p = ud;
+
+	(void)why;
+	p->pac_probe_job = NULL;
+	if (status == 0 && route && route_has_proxy(route)) {
+		pac_probe_end(p, false);
+		return;
+	}
+	if (status < 0)
+		p->pac_probe_failed = true;
+	p->pac_probe_index++;
+	pac_probe_next(p);
+}
+
+/* The canary's destination for myIpAddress(): a TEST-NET-1 address no network routes
+ * specially, so the source is the one towards the default route. */
+static const uint8_t canary_dst[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
+
+/* Evaluates probe pac_probe_index: recent[i], then the canary; past it, the verdict. */
+static void pac_probe_next(struct client_policy *p)
+{
+	struct pac_engine_query q = {.quiet = true};
+	const uint8_t *dst;
+
+	while (p->pac_probe_index <= p->n_recent) {
+		if (p->pac_probe_index < p->n_recent) {
+			const struct pac_probe_host *h = &p->recent[p->pac_probe_index];
+
+			q.url = h->url;
+			q.host = h->host;
+			dst = h->dst_ip;
+			q.dst_port = h->dst_port;
+		} else {
+			q.url = POLICY_PAC_CANARY_URL;
+			q.host = POLICY_PAC_CANARY_HOST;
+			dst = canary_dst;
+			q.dst_port = 443;
+		}
+		q.dst = pac_addr(dst);
+		p->pac_probe_job = pac_engine_find(p->engine, &q, on_pac_probe, p);
+		if (p->pac_probe_job)
+			return;
+		p->pac_probe_failed = true; /* out of memory: as a failed evaluation */
+		p->pac_probe_index++;
+	}
+	pac_probe_end(p, !p->pac_probe_failed);
+}
+
+/* A round: after each load, then every minute while the PAC is loaded. */
+static void pac_probe_start(struct client_policy *p)
+{
+	pac_probe_stop(p);
+	if (p->state != PAC_LOADED || !p->engine)
+		return;
+	p->pac_probe_index = 0;
+	p->pac_probe_failed = false;
+	pac_probe_next(p);
+}
+
+static void on_pac_probe_timer(struct kg_loop_timer *t)
+{
+	pac_probe_start(KG_CONTAINER_OF(t, struct client_policy, pac_probe_timer));
+}
+
 /* ---- the PAC: fetch and load --------------------------------------------------------------- */
 
 static void start_fetch(struct client_policy *p);
@@ -215,6 +382,8 @@ static void no_pac(struct client_policy *p, const char *why)
 			 why, delay);
 	snprintf(p->why_none, sizeof(p->why_none), "%s", why);
 	p->state = PAC_NONE;
+	pac_probe_stop(p);
+	p->pac_all_direct = false;
 	release_waiting(p);
 	set_direct(p, true, "no PAC found");
 	arm_fetch(p, delay);
@@ -239,7 +408,9 @@ static void on_load(void *ud, int status, const char *why)
 	p->failures = 0;
 	p->why_none[0] = '\0';
 	release_waiting(p);
-	set_direct(p, false, "PAC found");
+	/* Whether steering goes on (or resumes) is the probe's verdict: a PAC that sends
+	 * everything DIRECT keeps (or takes) the user off the network. */
+	pac_probe_start(p);
 	arm_fetch(p, kg_wpad_retry_delay(0, true));
 }
 
@@ -251,8 +422,8 @@ static void on_fetched(void *ud, struct kg_pac_fetch_result *res)
 	kg_loop_del(p->fetch_fd);
 	p->fetch = NULL;
 	p->fetch_fd = -1;
-	if (res->url_index < p->urls.n)
-		snprintf(p->pac_url, sizeof(p->pac_url), "%s", p->urls.url[res->url_index]);
+	if (res->url[0])
+		snprintf(p->pac_url, sizeof(p->pac_url), "%s", res->url);
 	if (res->r < 0) {
 		free(res->body);
 		no_pac(p, res->msg[0] ? res->msg : "the PAC fetch failed");
@@ -280,30 +451,45 @@ static void on_fetch_event(struct kg_loop_source *s, uint32_t events)
 		(void)kg_pac_fetch_dispatch(p->fetch);
 }
 
+/* WPAD's candidates (nm_wpad.h: NetworkManager's option 252 over D-Bus, the lease files',
+ * then the DNS walk over resolv.conf's search domains), made on the fetch's worker thread as
+ * their reads block, again at each fetch: at start, on the retry schedule and at each network
+ * change. */
+static size_t wpad_list(void *arg, char **urls, size_t max, char *msg, size_t msg_sz)
+{
+	struct kg_wpad_candidates *c = malloc(sizeof(*c));
+	size_t n = 0;
+
+	(void)arg;
+	if (c) {
+		kg_nm_wpad_candidates(KG_NM_WPAD_TIMEOUT_MS, &KG_WPAD_DIRS_DEFAULT,
+				      "/etc/resolv.conf", time(NULL), c);
+		for (size_t i = 0; i < c->n && n < max; i++)
+			if ((urls[n] = strdup(c->url[i])))
+				n++;
+		free(c);
+	}
+	if (n == 0)
+		snprintf(msg, msg_sz,
+			 "WPAD found no candidate (no DHCP option 252, no search domain)");
+	return n;
+}
+
 static void start_fetch(struct client_policy *p)
 {
-	const char *list[KG_WPAD_CANDIDATES_MAX];
-	size_t i;
+	const char *list[1];
 
 	if (p->fetch || p->loading)
 		return;
 	kg_loop_timer_cancel(&p->fetch_timer);
-	memset(&p->urls, 0, sizeof(p->urls));
 	if (p->wpad_url[0]) {
-		p->urls.n = 1;
-		snprintf(p->urls.url[0], sizeof(p->urls.url[0]), "%s", p->wpad_url);
+		list[0] = p->wpad_url;
+		log_debug("fetching the PAC: %s", list[0]);
+		p->fetch = kg_pac_fetch_start(list, 1, p->pac_timeout, on_fetched, p);
 	} else {
-		kg_wpad_candidates(&KG_WPAD_DIRS_DEFAULT, "/etc/resolv.conf", time(NULL), &p->urls);
-		if (p->urls.n == 0) {
-			no_pac(p, "WPAD found no candidate (no DHCP option 252, no search domain)");
-			return;
-		}
+		log_debug("fetching the PAC: WPAD (NetworkManager, DHCP leases, DNS)");
+		p->fetch = kg_pac_fetch_start_list(wpad_list, NULL, p->pac_timeout, on_fetched, p);
 	}
-	for (i = 0; i < p->urls.n; i++)
-		list[i] = p->urls.url[i];
-	log_debug("fetching the PAC: %s%s", list[0],
-		  p->urls.n > 1 ? " and further candidates" : "");
-	p->fetch = kg_pac_fetch_start(list, p->urls.n, p->pac_timeout, on_fetched, p);
 	if (!p->fetch) {
 		char msg[128];
 
@@ -355,6 +541,14 @@ static void probe_done(struct client_policy *p, bool connected)
 
 	probe_close(p);
 	if (connected) {
+		struct client_settings *set = p->cl->set;
+		const struct kg_resolve_name *a = &p->probe_addr[p->probe_index];
+
+		/* The relay's first connection there needs no lookup of its own either. */
+		if (set->route_addrlen[p->probe_index] == 0) {
+			memcpy(&set->route_addr[p->probe_index], &a->ss, sizeof(a->ss));
+			set->route_addrlen[p->probe_index] = a->len;
+		}
 		kg_failover_mark_up(&p->cl->failover, e);
 		(void)kg_route_entry_format(e, what, sizeof(what));
 		snprintf(what + strlen(what), sizeof(what) - strlen(what), " answers");
@@ -378,30 +572,25 @@ static void on_probe_event(struct kg_loop_source *s, uint32_t events)
 	probe_done(p, err == 0);
 }
 
-/* Try entry probe_index onwards; when none is left, the next round in a minute. */
+/* Try entry probe_index onwards (their names resolved: probe_addr); when none is left, the
+ * next round in a minute. */
 static void probe_next(struct client_policy *p)
 {
 	const struct kg_route *r = &p->cl->set->route;
 
 	for (; p->probe_index < r->n; p->probe_index++) {
 		const struct kg_route_entry *e = &r->e[p->probe_index];
-		struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-		struct addrinfo *ai = NULL;
-		char port[8];
+		const struct kg_resolve_name *a = &p->probe_addr[p->probe_index];
 		int fd;
 
-		if (e->kind != KG_ROUTE_PROXY)
+		if (e->kind != KG_ROUTE_PROXY || a->len == 0)
 			continue;
-		snprintf(port, sizeof(port), "%u", e->port);
-		if (getaddrinfo(e->host, port, &hints, &ai) != 0 || !ai)
-			continue;
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+		fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
 		    errno != EINPROGRESS) {
 			close(fd);
 			fd = -1;
 		}
-		freeaddrinfo(ai);
 		if (fd < 0)
 			continue;
 		p->probe_fd = fd;
@@ -421,6 +610,63 @@ static void probe_next(struct client_policy *p)
 				kg_loop_now() + POLICY_PROBE_INTERVAL_S * 1000000ull);
 }
 
+static void probe_dns_close(struct client_policy *p)
+{
+	if (p->probe_dns) {
+		kg_loop_del(p->probe_dns_fd);
+		kg_resolve_free(p->probe_dns);
+		p->probe_dns = NULL;
+		p->probe_dns_fd = -1;
+	}
+}
+
+static void on_probe_dns(struct kg_loop_source *s, uint32_t events)
+{
+	struct client_policy *p = KG_CONTAINER_OF(s, struct client_policy, probe_dns_src);
+	const struct kg_resolve_name *res;
+	size_t n;
+
+	(void)events;
+	if (!p->probe_dns || !kg_resolve_result(p->probe_dns, &res, &n))
+		return;
+	memcpy(p->probe_addr, res, n * sizeof(*res));
+	probe_dns_close(p);
+	p->probe_index = 0;
+	probe_next(p);
+}
+
+/* A round: the names of the settings' proxies are resolved off the loop, then probe_next
+ * connects to each in turn. A round under way is not started again. */
+static void probe_round(struct client_policy *p)
+{
+	const struct kg_route *r = &p->cl->set->route;
+	struct kg_resolve_name names[KG_ROUTE_MAX];
+	size_t i;
+
+	if (p->probe_fd >= 0 || p->probe_dns)
+		return;
+	memset(names, 0, sizeof(names));
+	memset(p->probe_addr, 0, sizeof(p->probe_addr));
+	for (i = 0; i < r->n; i++) {
+		snprintf(names[i].host, sizeof(names[i].host), "%s", r->e[i].host);
+		names[i].port = r->e[i].port;
+	}
+	p->probe_dns = kg_resolve_start(names, r->n);
+	if (p->probe_dns) {
+		p->probe_dns_fd = kg_resolve_fd(p->probe_dns);
+		p->probe_dns_src.kind = kg_loop_source_kind(on_probe_dns);
+		if (kg_loop_add(p->probe_dns_fd, &p->probe_dns_src, EPOLLIN) == 0)
+			return;
+		kg_resolve_free(p->probe_dns);
+		p->probe_dns = NULL;
+		p->probe_dns_fd = -1;
+	}
+	log_warn("cannot resolve the proxies' names off the loop (%s): next try in %u s",
+		 strerror(errno), POLICY_PROBE_INTERVAL_S);
+	(void)kg_loop_timer_arm(&p->probe_timer,
+				kg_loop_now() + POLICY_PROBE_INTERVAL_S * 1000000ull);
+}
+
 static void on_probe_timer(struct kg_loop_timer *t)
 {
 	struct client_policy *p = KG_CONTAINER_OF(t, struct client_policy, probe_timer);
@@ -431,16 +677,14 @@ static void on_probe_timer(struct kg_loop_timer *t)
 	}
 	if (!p->direct || !p->probe_proxies)
 		return;
-	p->probe_index = 0;
-	probe_next(p);
+	probe_round(p);
 }
 
 static void probe_now(struct client_policy *p)
 {
-	if (!p->direct || !p->probe_proxies || p->probe_fd >= 0)
+	if (!p->direct || !p->probe_proxies)
 		return;
-	p->probe_index = 0;
-	probe_next(p);
+	probe_round(p);
 }
 
 /* ---- network changes ----------------------------------------------------------------------- */
@@ -489,8 +733,10 @@ static void policy_free(struct client_policy *p)
 	if (p->netwatch)
 		kg_netwatch_stop(p->netwatch);
 	probe_close(p);
+	probe_dns_close(p);
 	kg_loop_timer_cancel(&p->fetch_timer);
 	kg_loop_timer_cancel(&p->probe_timer);
+	kg_loop_timer_cancel(&p->pac_probe_timer); /* its job went with the engine */
 	free(p);
 }
 
@@ -503,7 +749,10 @@ static const char *evaluator_path(void)
 
 static int start_engine(struct client_policy *p)
 {
-	struct pac_engine_opts o = {.evaluator = evaluator_path(), .on_load = on_load, .ud = p};
+	struct pac_engine_opts o = {.evaluator = evaluator_path(),
+				    .resolve_proxies = true, /* no lookup on the relay's loop */
+				    .on_load = on_load,
+				    .ud = p};
 	char err[256];
 
 	p->engine = pac_engine_new(&o, err, sizeof(err));
@@ -560,9 +809,10 @@ int policy_apply(struct kg_client *cl)
 	p->direct = was_direct; /* the service still has it so */
 	snprintf(p->wpad_url, sizeof(p->wpad_url), "%s", cfg->proxy.wpad_url);
 	p->pac_timeout = cfg->proxy.pac_timeout ? cfg->proxy.pac_timeout : 30;
-	p->fetch_fd = p->engine_fd = p->probe_fd = -1;
+	p->fetch_fd = p->engine_fd = p->probe_fd = p->probe_dns_fd = -1;
 	p->fetch_timer.kind = kg_loop_timer_kind(on_fetch_timer);
 	p->probe_timer.kind = kg_loop_timer_kind(on_probe_timer);
+	p->pac_probe_timer.kind = kg_loop_timer_kind(on_pac_probe_timer);
 	cl->policy = p;
 	p->netwatch = kg_netwatch_start(KG_NETWATCH_DEBOUNCE_MS, on_network_change, p);
 	if (!p->netwatch)
@@ -690,7 +940,9 @@ void policy_describe(const struct kg_client *cl, char *buf, size_t len)
 		return;
 	if (p->direct && localtime_r(&p->direct_since, &tm))
 		strftime(at, sizeof(at), "%H:%M", &tm);
-	if (p->pac && p->state == PAC_LOADED)
+	if (p->pac && p->state == PAC_LOADED && p->direct && p->pac_all_direct)
+		snprintf(buf, len, "direct: %s since %s", p->direct_reason, at);
+	else if (p->pac && p->state == PAC_LOADED)
 		snprintf(buf, len, "PAC %s", p->pac_url);
 	else if (p->pac && p->state == PAC_FIRST)
 		snprintf(buf, len, "fetching the PAC");

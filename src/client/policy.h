@@ -12,7 +12,18 @@
  *
  * Off the corporate network: when no PAC is found, the client tells the service to stop
  * steering its user (ipc_client_set_direct), so connections go direct in the kernel at no relay
- * cost; once a PAC loads again, steering resumes. The same holds for proxy.type http with
+ * cost; once a PAC loads again, steering resumes. So too when the PAC answers DIRECT for
+ * everything (a corporate PAC's `if (!isInNet(myIpAddress(), ...)) return "DIRECT";` at
+ * home): after each load (so on every network change, which fetches the PAC again) and every
+ * minute, the PAC is evaluated, one request at a time and never with traffic, for the last
+ * POLICY_PAC_PROBE_HOSTS distinct hosts it sent to a proxy (as their connections asked: URL,
+ * and the destination myIpAddress() answers for) and for a canary, https://www.example.com/
+ * (myIpAddress(): the source towards the default route). Every answer DIRECT: the user goes
+ * direct ("direct: the PAC sends everything DIRECT since 18:02"); the first answer naming a
+ * proxy, or an evaluation that fails, keeps or brings steering back. The DNS the PAC asks for
+ * goes through the engine's cache, and its alert()s during a probe are not logged. The
+ * connections that still reach the relay meanwhile (already open, or on their way) follow
+ * the PAC as before. The same holds for proxy.type http with
  * proxy.fallback "direct": when every proxy of proxy.url has failed to connect (failover.h marks
  * them down), the user goes direct; every minute and on a network change the client tries to
  * connect to them again, and the first one that answers brings steering back.
@@ -33,8 +44,13 @@ struct kg_client;
 struct client_policy;
 struct policy_job;
 
-#define POLICY_PROBE_INTERVAL_S 60  /* off the network: try the proxies again this often */
-#define POLICY_STATE_MAX	160 /* policy_describe()'s text */
+#define POLICY_PROBE_INTERVAL_S	 60  /* off the network: try the proxies again this often */
+#define POLICY_PAC_PROBE_HOSTS	 8   /* recent hosts asked about again (all DIRECT?) */
+#define POLICY_PAC_PROBE_URL_MAX 512 /* a longer URL is not kept for the probe */
+#define POLICY_PAC_CANARY_URL	 "https://www.example.com/"
+#define POLICY_PAC_CANARY_HOST	 "www.example.com"
+#define POLICY_PAC_ALL_DIRECT	 "the PAC sends everything DIRECT" /* the reason shown */
+#define POLICY_STATE_MAX	 160				   /* policy_describe()'s text */
 
 /* A connection's route, or why there is none: status 0 with route (valid during the call only;
  * why, when not "", is a note for the journal: "PAC answered nothing usable: DIRECT"), or

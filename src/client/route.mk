@@ -68,6 +68,20 @@ tests_unit_test_wpad_SOURCES = tests/unit/test_wpad.c
 tests_unit_test_wpad_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_wpad_LDADD = src/client/libkgwpad.a $(LIBPSL_LIBS) $(CHECK_LIBS)
 
+# WPAD from NetworkManager's internal DHCP client, over D-Bus (sd-bus). The client links
+# src/client/libkgnmwpad.a before src/client/libkgwpad.a, and $(LIBSYSTEMD_LIBS). Its test runs
+# a private dbus-daemon and a fake NetworkManager of its own on it.
+noinst_LIBRARIES += src/client/libkgnmwpad.a
+src_client_libkgnmwpad_a_SOURCES = src/client/route/nm_wpad.c src/client/route/nm_wpad.h
+src_client_libkgnmwpad_a_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+
+check_PROGRAMS += tests/unit/test_nm_wpad
+TESTS += tests/unit/test_nm_wpad
+tests_unit_test_nm_wpad_SOURCES = tests/unit/test_nm_wpad.c
+tests_unit_test_nm_wpad_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_unit_test_nm_wpad_LDADD = src/client/libkgnmwpad.a src/client/libkgwpad.a $(LIBPSL_LIBS) \
+	$(KG_SHARED_LIBS) $(CHECK_LIBS)
+
 # The lease parsers and the resolv.conf search list / DNS walk under libFuzzer
 # (tests/fuzz/run.sh builds and runs them).
 EXTRA_DIST += tests/fuzz/fuzz_wpad_lease.c tests/fuzz/corpus/wpad_lease \
@@ -119,10 +133,12 @@ EXTRA_DIST += tests/fuzz/fuzz_dns_answer.c tests/fuzz/corpus/dns_answer
 # changes and the off-network state, on top of the libraries above. The client and the rigs of
 # test_tunnel/test_forward link it (the latter with no policy running: cl->policy is NULL).
 noinst_LIBRARIES += src/client/libkgpolicy.a
-src_client_libkgpolicy_a_SOURCES = src/client/policy.c src/client/policy.h
+src_client_libkgpolicy_a_SOURCES = src/client/policy.c src/client/policy.h \
+	src/client/route/resolve_async.c src/client/route/resolve_async.h
 src_client_libkgpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) -DPKGLIBEXECDIR='"$(pkglibexecdir)"'
 src_client_libkgpolicy_a_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
-KG_POLICY_LIBS = src/client/libkgpolicy.a src/client/libkgpacfetch.a src/client/libkgwpad.a \
+KG_POLICY_LIBS = src/client/libkgpolicy.a src/client/libkgpacfetch.a src/client/libkgnmwpad.a \
+	src/client/libkgwpad.a \
 	src/client/libkgnetwatch.a $(KG_PACENGINE_LIBS) $(LIBCURL_LIBS) $(LIBPSL_LIBS)
 
 # The policy through the real loop, PAC fetch (an HTTP server the test forks on 127.0.0.1), the

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "client/ipc_report.h"
 #include "client/policy.h"
 #include "client/proto/sniff.h"
 #include "client/tunnel.h"
@@ -37,6 +38,7 @@ struct tunnel_setup {
 	bool guessed;		    /* route is policy_last_route()'s, its token under way */
 	struct policy_job *pac_job; /* the PAC's answer is pending */
 	struct kg_route *route;	    /* the PAC's route, walked by up */
+	uint8_t route_src;	    /* enum ipc_route_source, for the route report */
 };
 
 void tunnel_setup_free(struct tunnel_setup *t)
@@ -53,6 +55,8 @@ void tunnel_setup_free(struct tunnel_setup *t)
 static void fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 		 const char *detail)
 {
+	ipc_report_route(cl, c, c->setup ? &c->setup->up : NULL,
+			 c->setup ? c->setup->route_src : IPC_ROUTE_SETTINGS, sentence);
 	upstream_log_failure(cl, c, c->setup ? &c->setup->up : NULL, sentence,
 			     detail); /* counts the failure */
 	relay_conn_close(cl, c, false);
@@ -68,6 +72,13 @@ static void fail_upstream(struct kg_client *cl, struct relay_conn *c)
 
 /* --- the CONNECT exchange ------------------------------------------------------------------- */
 
+/* The tunnel is open: its route is reported, and the relay starts (freeing c->setup). */
+static void opened(struct kg_client *cl, struct relay_conn *c)
+{
+	ipc_report_route(cl, c, &c->setup->up, c->setup->route_src, NULL);
+	relay_start(cl, c);
+}
+
 /* 0, or -errno when it failed: then c is closed and c->setup freed. */
 static int send_connect(struct kg_client *cl, struct relay_conn *c)
 {
@@ -78,7 +89,7 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 		return r;
 	}
 	if (r == 1) { /* nothing to ask: the connection is the tunnel */
-		relay_start(cl, c);
+		opened(cl, c);
 		return 0;
 	}
 	c->state = CONN_PROXY_HEAD;
@@ -141,6 +152,7 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 
 	t->pac_job = NULL;
 	t->routed = true;
+	t->route_src = status < 0 ? IPC_ROUTE_PAC_FALLBACK : IPC_ROUTE_PAC;
 	if (status < 0) {
 		if (c->set->cfg.proxy.fallback != KG_FALLBACK_DIRECT) {
 			snprintf(sentence, sizeof(sentence), "the PAC gave no route: %s", why);
@@ -377,7 +389,7 @@ static void read_answer(struct kg_client *cl, struct relay_conn *c)
 	if (r < 0)
 		fail_upstream(cl, c);
 	else if (r == UPSTREAM_OPEN)
-		relay_start(cl, c);
+		opened(cl, c);
 	else if (r == UPSTREAM_RECONNECTING)
 		c->state = CONN_CONNECTING;
 }

@@ -183,8 +183,33 @@ static int resolve(const char *host, uint16_t port_num, struct sockaddr_storage 
 	return 0;
 }
 
-/* The proxy's address: the settings' (resolved once, at first use) or, for a route of the
- * caller's, resolved now. */
+/* The address the PAC engine resolved for e, off the loop (route.h: kg_route.resolved). */
+static int entry_addr(const struct kg_route_entry *e, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (e->addr.family == 4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(e->port);
+		memcpy(&sin->sin_addr, e->addr.bytes, 4);
+		*len = sizeof(*sin);
+	} else if (e->addr.family == 6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(e->port);
+		memcpy(&sin6->sin6_addr, e->addr.bytes, 16);
+		*len = sizeof(*sin6);
+	} else {
+		return -EHOSTUNREACH; /* the name did not resolve: a failed proxy */
+	}
+	return 0;
+}
+
+/* The proxy's address: the settings' (resolved once, at first use), for a PAC's route the one
+ * its engine resolved (never a lookup on the loop), or, for a route made by hand, resolved
+ * now. */
 static int proxy_addr(struct upstream *u, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct client_settings *set = u->c->set;
@@ -198,7 +223,8 @@ static int proxy_addr(struct upstream *u, struct sockaddr_storage *ss, socklen_t
 		host = entry(u)->host;
 		port = entry(u)->port;
 		if (u->route != &set->route)
-			return resolve(host, port, ss, len);
+			return u->route->resolved ? entry_addr(entry(u), ss, len)
+						  : resolve(host, port, ss, len);
 		cache = &set->route_addr[u->idx];
 		cache_len = &set->route_addrlen[u->idx];
 	}

@@ -38,7 +38,8 @@ static void usage(FILE *f)
 		"  ports add PORT      steer PORT too (root, with ebpf.allow_dynamic_ports)\n"
 		"  ports remove PORT   stop steering PORT (root, with ebpf.allow_dynamic_ports)\n"
 		"  stats               datapath counters\n"
-		"  watch [--count N]   print connection events as they happen\n"
+		"  watch [--count N]   print connection events, and the route each relayed\n"
+		"                      connection took, as they happen\n"
 		"\n"
 		"Options:\n"
 		"  -s, --socket PATH   IPC socket (default " KG_DEFAULT_SOCKET_PATH ")\n"
@@ -274,6 +275,22 @@ static void on_stop(int sig)
 	stop_watch = 1;
 }
 
+/* A client's route report: "<time> route    uid=1000 203.0.113.5:443 www.example.test via
+ * p2:3128 (p1:3128 down)", "-" for an unknown host. The service checked the texts (printable
+ * ASCII); escaped all the same. */
+static void print_route_report(const struct kg_ipc_route *rt)
+{
+	char dest[KG_ADDR_STR_MAX], when[32], host[KG_IPC_HOST_MAX * 4],
+	    route[KG_IPC_ROUTE_MAX * 4];
+
+	kg_format_ip_port(rt->dst_ip, rt->dst_port, dest, sizeof(dest));
+	format_time(kg_now_usec(CLOCK_REALTIME), when, sizeof(when));
+	kg_text_escape(rt->host, sizeof(rt->host), host, sizeof(host));
+	kg_text_escape(rt->route, sizeof(rt->route), route, sizeof(route));
+	printf("%s %-8s uid=%u %s %s %s\n", when, "route", rt->uid, dest, host[0] ? host : "-",
+	       route);
+}
+
 static int cmd_watch(int fd, int argc, char **argv)
 {
 	kg_ipc_buf_t buf;
@@ -308,6 +325,11 @@ static int cmd_watch(int fd, int argc, char **argv)
 				"kernelgatekeeper-ctl: connection to the service lost: %s\n",
 				strerror(-r));
 			return EXIT_FAILURE;
+		}
+		if (m.hdr.type == KG_MSG_ROUTE) {
+			print_route_report(m.payload);
+			seen++;
+			continue;
 		}
 		if (m.hdr.type != KG_MSG_EVENT)
 			continue;

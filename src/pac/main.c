@@ -16,7 +16,8 @@
  *                           | ERROR("PAC threw: ...", "FindProxyForURL returned a number",
  *                             "out of memory", "no PAC loaded")
  *   Up to KG_PAC_ALERTS_MAX ALERT(msg) frames (alert() calls, each cut to 512 bytes) precede
- *   the answer they belong to. Requests are answered one at a time, in order.
+ *   the answer they belong to. Requests are answered one at a time, in order; the client
+ *   pipelines them (up to 32 in flight), and each answer is written as soon as it is known.
  *   A frame that breaks the protocol is answered with ERROR(protocol) and the evaluator ends:
  *   the stream cannot be trusted after it. End of input ends the evaluator (status 0).
  *
@@ -76,21 +77,28 @@ static void write_full(const uint8_t *p, size_t n)
 	}
 }
 
-/* Requests as read: one whole frame of the largest size and the start of the next. */
+/* Requests as read, the unhandled ones in [in_off, in_have): one whole frame of the largest
+ * size and the start of the next. The client pipelines requests, so one read usually brings
+ * several; they are handled in place and the rest moved to the front only before a read. */
 #define IN_CAP (2 * (KG_PAC_FRAME_HDR + KG_PAC_BODY_MAX))
 static uint8_t *in;
-static size_t in_have;
+static size_t in_off, in_have;
 
-/* The next request frame, whole, at the start of in (its body length in *blen). 1, 0 on end
- * of input between frames; -1 on end of input inside one; -2 for a bad header. */
+/* The next request frame, whole, at in + in_off (its body length in *blen). 1, 0 on end of
+ * input between frames; -1 on end of input inside one; -2 for a bad header. */
 static int next_frame(size_t *blen)
 {
 	for (;;) {
-		if (in_have >= KG_PAC_FRAME_HDR) {
-			if (kg_pac_frame_body_len(in, blen) < 0)
+		if (in_have - in_off >= KG_PAC_FRAME_HDR) {
+			if (kg_pac_frame_body_len(in + in_off, blen) < 0)
 				return -2;
-			if (in_have >= KG_PAC_FRAME_HDR + *blen)
+			if (in_have - in_off >= KG_PAC_FRAME_HDR + *blen)
 				return 1;
+		}
+		if (in_off > 0) {
+			memmove(in, in + in_off, in_have - in_off);
+			in_have -= in_off;
+			in_off = 0;
 		}
 		ssize_t r = read(0, in + in_have, IN_CAP - in_have);
 		if (r < 0 && errno == EINTR)
@@ -109,16 +117,27 @@ static void send_msg(const struct kg_pac_msg *m)
 	write_full(out_frame, (size_t)n);
 }
 
+/* A text message: only these fields are read by the encoder (not the 18 KiB FIND table, so
+ * it is not cleared for every answer). */
+static void send_text_len(enum kg_pac_msg_type type, enum kg_pac_err kind, const char *text,
+			  size_t len)
+{
+	struct kg_pac_msg m;
+	m.type = type;
+	m.err = kind;
+	m.text = text;
+	m.text_len = len;
+	send_msg(&m);
+}
+
 static void send_text(enum kg_pac_msg_type type, enum kg_pac_err kind, const char *text)
 {
-	struct kg_pac_msg m = {.type = type, .err = kind, .text = text, .text_len = strlen(text)};
-	send_msg(&m);
+	send_text_len(type, kind, text, strlen(text));
 }
 
 static void on_alert(void *ud, const char *msg, size_t len)
 {
-	struct kg_pac_msg m = {.type = KG_PAC_ALERT, .text = msg, .text_len = len};
-	send_msg(&m);
+	send_text_len(KG_PAC_ALERT, 0, msg, len);
 }
 
 static void protocol_error(const char *sentence)
@@ -190,7 +209,7 @@ int main(int argc, char **argv)
 			_exit(2);
 		if (r == -2)
 			protocol_error("message refused: frame length out of bounds");
-		if (kg_pac_msg_decode(in + KG_PAC_FRAME_HDR, len, &m) < 0)
+		if (kg_pac_msg_decode(in + in_off + KG_PAC_FRAME_HDR, len, &m) < 0)
 			protocol_error("message refused: malformed");
 
 		if (m.type == KG_PAC_LOAD) {
@@ -205,8 +224,9 @@ int main(int argc, char **argv)
 		} else {
 			protocol_error("message refused: not a request");
 		}
-		/* Requests are answered in order: the next one moves to the front. */
-		in_have -= KG_PAC_FRAME_HDR + len;
-		memmove(in, in + KG_PAC_FRAME_HDR + len, in_have);
+		/* Requests are answered in order, one at a time: each answer is written before the
+		 * next request runs, so a request that loops never holds back the answers before
+		 * it (the client's deadline is per request). */
+		in_off += KG_PAC_FRAME_HDR + len;
 	}
 }

@@ -12,9 +12,21 @@
  * leave the user's connections alone. Only the client's own connection may say so, and only for
  * its own uid; the flag goes with the entry when that connection ends, so no user goes direct
  * without a live client deciding it.
+ *
+ * Route reports (issue 13, `ctl watch`): a registered client says which route each of its
+ * user's connections took (KG_MSG_CLIENT_ROUTE). The service passes a report on, as
+ * KG_MSG_ROUTE with the uid of the client's connection (SO_PEERCRED; the payload names none),
+ * to the watchers that may see that uid's events: root's, and the uid's own. A report from a
+ * connection that is not a registered client is refused. At most KG_ROUTE_REPORTS_PER_SEC per
+ * client are passed on; the rest, and whatever a watcher's full socket cannot take, are
+ * dropped and counted. So that a client spends nothing on reports nobody reads, the service
+ * tells each client whether such a watcher exists (KG_MSG_CLIENT_WATCHED, on every change);
+ * the client reports only while it does. Only clients that registered with KG_IPC_CAP_ROUTES
+ * are told: an older one would take the message for a malformed one and reconnect.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +186,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return r;
 	}
 	c->is_client = true;
+	c->routes = (((const struct kg_ipc_register *)m->payload)->caps & KG_IPC_CAP_ROUTES) != 0;
 	c->listeners[c->n_listeners++] = take_fd(&fd4);
 	if (fd6 >= 0)
 		c->listeners[c->n_listeners++] = take_fd(&fd6);
@@ -332,6 +345,8 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 	return reply(c, m->hdr.seq, KG_MSG_STATS, &st, sizeof(st));
 }
 
+static void tell_watched(struct kg_conn *c);
+
 static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	const struct kg_ipc_client_report *report = m->payload;
@@ -344,6 +359,7 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 					 "the principal must be printable text (UTF-8 without "
 					 "control characters)");
 	memcpy(&c->report, report, sizeof(c->report));
+	tell_watched(c); /* one that found the socket full: again */
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
@@ -398,6 +414,71 @@ static int handle_route_state(struct kg_conn *c, const struct kg_ipc_msg *m)
 				       "connections are steered again",
 				       uid);
 	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+}
+
+/* Whether a watcher that may see uid's events exists (root's, or the uid's own). */
+static bool uid_watched(const struct kg_service *svc, uid_t uid)
+{
+	const struct kg_conn *w;
+
+	for (w = svc->conns; w; w = w->next)
+		if (w->watcher && (w->uid == 0 || w->uid == uid))
+			return true;
+	return false;
+}
+
+/* Tell client c whether a watcher may see its reports, if that changed. A full socket: said
+ * again at the next change or the client's next report. */
+static void tell_watched(struct kg_conn *c)
+{
+	struct kg_ipc_watched w = {0};
+
+	/* An older client would take the message for a malformed one. */
+	if (!c->is_client || !c->routes)
+		return;
+	w.watched = uid_watched(c->svc, c->uid);
+	if ((bool)w.watched != c->told_watched &&
+	    kg_ipc_send(c->fd, KG_MSG_CLIENT_WATCHED, 0, &w, sizeof(w), NULL, 0) == 0)
+		c->told_watched = w.watched;
+}
+
+void kg_ipc_server_update_watched(struct kg_service *svc)
+{
+	struct kg_conn *c;
+
+	for (c = svc->conns; c; c = c->next)
+		tell_watched(c);
+}
+
+/* KG_MSG_CLIENT_ROUTE: fire and forget, no answer to a registered client. */
+static int handle_client_route(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	struct kg_service *svc = c->svc;
+	struct kg_ipc_route rt;
+	uint64_t suppressed = 0;
+	struct kg_conn *w;
+
+	if (!c->is_client)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
+					 "not a registered client: only a user's registered client "
+					 "reports the routes of the user's connections");
+	if (!kg_ratelimit_pass(&c->route_rl, kg_now_usec(CLOCK_MONOTONIC), &suppressed)) {
+		svc->routes_dropped++;
+		return 0;
+	}
+	if (suppressed)
+		log_info_ratelimited("uid %u: %" PRIu64 " route reports dropped (more than %d/s)",
+				     (unsigned)c->uid, suppressed, KG_ROUTE_REPORTS_PER_SEC);
+	memcpy(&rt, m->payload, sizeof(rt));
+	rt.uid = c->uid; /* the kernel's word, never the payload's */
+	svc->routes_total++;
+	for (w = svc->conns; w; w = w->next)
+		if (w->watcher && (w->uid == 0 || w->uid == c->uid) &&
+		    kg_ipc_send(w->fd, KG_MSG_ROUTE, 0, &rt, sizeof(rt), NULL, 0) < 0)
+			svc->routes_dropped++;
+	/* A KG_MSG_CLIENT_WATCHED that found the socket full goes out now. */
+	tell_watched(c);
+	return 0;
 }
 
 static bool uid_watches(struct kg_service *svc, uid_t uid)
@@ -456,6 +537,8 @@ static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return handle_client_info(c, m);
 	case KG_MSG_CLIENT_ROUTE_STATE:
 		return handle_route_state(c, m);
+	case KG_MSG_CLIENT_ROUTE:
+		return handle_client_route(c, m);
 	default:
 		/* A well-formed message that only the service sends. */
 		return kg_ipc_send_error(c->fd, m->hdr.seq, EOPNOTSUPP, "%s is not a request",
@@ -584,6 +667,7 @@ static int on_ipc_accept(sd_event_source *s, int fd, uint32_t revents, void *use
 	c->uid = cred.uid;
 	c->pid = cred.pid;
 	c->no_passwd = no_passwd;
+	c->route_rl = (struct kg_ratelimit)KG_RATELIMIT_INIT(1000000, KG_ROUTE_REPORTS_PER_SEC);
 	if (sd_event_add_io(svc->event, &c->source, cfd, EPOLLIN, on_conn_io, c) < 0 ||
 	    sd_event_add_time_relative(svc->event, &c->idle_timer, CLOCK_MONOTONIC,
 				       KG_IPC_IDLE_USEC, 0, on_conn_idle, c) < 0) {

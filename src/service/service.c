@@ -138,6 +138,7 @@ void kg_service_events_changed(struct kg_service *svc)
 	struct kg_conn *c;
 	int r;
 
+	kg_ipc_server_update_watched(svc);
 	if (!svc->dp)
 		return;
 	/* Only root's watchers: a user's would wake the service for every user's connection. */

@@ -10,6 +10,7 @@
 #include "service/datapath.h"
 #include "shared/config.h"
 #include "shared/ipc.h"
+#include "shared/ratelimit.h"
 
 #define KG_MAX_IPC_CONNS	  1024 /* all peers together */
 #define KG_IPC_CONNS_ROOT_RESERVE 32   /* of those, only root may take the last ones */
@@ -19,6 +20,9 @@
 #define KG_IPC_CONNS_NO_PASSWD 128
 #define KG_IPC_IDLE_USEC       (10 * 1000000ull) /* for a connection neither client nor watcher */
 #define KG_LISTEN_BACKLOG      1024
+/* Route reports (KG_MSG_CLIENT_ROUTE) a client may have passed on to watchers per second; the
+ * rest are dropped and counted. */
+#define KG_ROUTE_REPORTS_PER_SEC 200
 
 struct kg_service;
 
@@ -46,6 +50,11 @@ struct kg_conn {
 	bool direct;
 	uint64_t direct_since_usec;
 	char direct_reason[KG_IPC_REASON_MAX];
+	/* Route reports (ipc_server.c): whether the client was told that someone may see them
+	 * (KG_MSG_CLIENT_WATCHED), and the limit on what it may make the service pass on. */
+	bool routes; /* the client said it understands KG_IPC_CAP_ROUTES */
+	bool told_watched;
+	struct kg_ratelimit route_rl;
 };
 
 struct kg_service {
@@ -65,6 +74,7 @@ struct kg_service {
 	unsigned n_ports;
 	uint64_t started_usec;
 	uint64_t events_total, clients_registered_total, ipc_errors;
+	uint64_t routes_total, routes_dropped; /* route reports passed on, and dropped */
 	uint64_t last_redirected;
 	int exit_code;
 };
@@ -72,6 +82,9 @@ struct kg_service {
 /* ipc_server.c */
 int kg_ipc_server_open(struct kg_service *svc);
 void kg_ipc_server_close(struct kg_service *svc);
+/* Tell every registered client whether a watcher may see its route reports (a watcher or a
+ * client came or went): KG_MSG_CLIENT_WATCHED on each change. */
+void kg_ipc_server_update_watched(struct kg_service *svc);
 
 /* events.c: the datapath's kg_event_fn. */
 void kg_service_on_event(void *userdata, struct kg_event *ev);

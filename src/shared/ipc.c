@@ -35,6 +35,9 @@ static const char *const msg_names[KG_MSG_TYPE_MAX] = {
     [KG_MSG_EVENT] = "event",
     [KG_MSG_CLIENT_INFO] = "client-info",
     [KG_MSG_CLIENT_ROUTE_STATE] = "client-route-state",
+    [KG_MSG_CLIENT_ROUTE] = "client-route",
+    [KG_MSG_ROUTE] = "route",
+    [KG_MSG_CLIENT_WATCHED] = "client-watched",
 };
 
 const char *kg_msg_type_name(uint16_t type)
@@ -47,6 +50,52 @@ const char *kg_msg_type_name(uint16_t type)
 static int text_terminated(const char *s, size_t cap)
 {
 	return memchr(s, '\0', cap) != NULL;
+}
+
+/* A text field of a route report: NUL-terminated within cap, every byte before the NUL in
+ * [lo, 0x7e], every byte after it zero; its length in *n. */
+static int route_text_ok(const char *s, size_t cap, unsigned char lo, size_t *n)
+{
+	const char *end = memchr(s, '\0', cap);
+	size_t i;
+
+	if (!end)
+		return 0;
+	*n = (size_t)(end - s);
+	for (i = 0; i < cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (i < *n ? ch < lo || ch > 0x7e : ch != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int kg_ipc_route_check(const struct kg_ipc_route *r, int from_client)
+{
+	size_t hl, rl;
+
+	if (r->pad != 0 || (from_client && r->uid != 0) ||
+	    !route_text_ok(r->host, sizeof(r->host), 0x21, &hl) ||
+	    !route_text_ok(r->route, sizeof(r->route), 0x20, &rl) || rl == 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int kg_ipc_route_encode(struct kg_ipc_route *out, const uint8_t dst_ip[16], uint16_t dst_port,
+			const char *host, const char *route)
+{
+	size_t hl = host ? strlen(host) : 0, rl = route ? strlen(route) : 0;
+
+	memset(out, 0, sizeof(*out));
+	if (hl >= sizeof(out->host) || rl >= sizeof(out->route) || rl == 0)
+		return -EINVAL;
+	memcpy(out->dst_ip, dst_ip, sizeof(out->dst_ip));
+	out->dst_port = dst_port;
+	if (hl)
+		memcpy(out->host, host, hl);
+	memcpy(out->route, route, rl);
+	return kg_ipc_route_check(out, 1) == 0 ? 0 : -EINVAL;
 }
 
 /* Per-type payload rules. Returns 0 when the payload may be read as the type says. */
@@ -130,6 +179,16 @@ static int check_payload(uint16_t type, const uint8_t *p, size_t len)
 		    !text_terminated(rs->reason, sizeof(rs->reason)))
 			return -EBADMSG;
 		return 0;
+	}
+	case KG_MSG_CLIENT_ROUTE:
+	case KG_MSG_ROUTE:
+		if (len != sizeof(struct kg_ipc_route))
+			return -EBADMSG;
+		return kg_ipc_route_check((const void *)p, type == KG_MSG_CLIENT_ROUTE);
+	case KG_MSG_CLIENT_WATCHED: {
+		const struct kg_ipc_watched *w = (const void *)p;
+
+		return len == sizeof(*w) && w->watched <= 1 && w->pad == 0 ? 0 : -EBADMSG;
 	}
 	default:
 		return -EBADMSG;

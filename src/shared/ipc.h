@@ -45,6 +45,9 @@ enum kg_msg_type {
 	KG_MSG_CLIENT_INFO = 18,  /* client->s: struct kg_ipc_client_report (ticket state) */
 	KG_MSG_CLIENT_ROUTE_STATE =
 	    19, /* client->s: struct kg_ipc_route_state; KG_MSG_OK or KG_MSG_ERROR */
+	KG_MSG_CLIENT_ROUTE = 20,   /* client->s: struct kg_ipc_route (uid 0); no answer */
+	KG_MSG_ROUTE = 21,	    /* s->watcher: struct kg_ipc_route (uid the client's) */
+	KG_MSG_CLIENT_WATCHED = 22, /* s->client: struct kg_ipc_watched; no answer */
 	KG_MSG_TYPE_MAX,
 };
 
@@ -64,9 +67,14 @@ struct kg_ipc_error {
 	char message[KG_IPC_TEXT_MAX]; /* NUL-terminated within the array */
 };
 
+/* What a client understands besides the requests' answers, in kg_ipc_register.caps: the
+ * service sends it nothing else. The field was padding that services ignored, so a client
+ * that sets it still registers with an older service (which then sends nothing new). */
+#define KG_IPC_CAP_ROUTES 0x1u /* KG_MSG_CLIENT_WATCHED (and so sends route reports) */
+
 struct kg_ipc_register {
 	uint32_t flags; /* reserved, 0 */
-	uint32_t pad;
+	uint32_t caps;	/* KG_IPC_CAP_*; unknown bits are ignored */
 };
 
 struct kg_ipc_registered {
@@ -102,6 +110,33 @@ struct kg_ipc_route_state {
 	uint32_t direct;		/* 0 or 1 */
 	uint32_t pad;			/* 0 */
 	char reason[KG_IPC_REASON_MAX]; /* NUL-terminated printable text, "" allowed */
+};
+
+/* The route one connection of a client's user took (issue 13, `ctl watch`). The client sends
+ * it as KG_MSG_CLIENT_ROUTE, fire and forget, only while the service has said that someone
+ * may see it (KG_MSG_CLIENT_WATCHED); the service passes it on to the watchers allowed to see
+ * the client's uid as KG_MSG_ROUTE. uid is never the client's to say: 0 in KG_MSG_CLIENT_ROUTE
+ * (anything else is malformed), the SO_PEERCRED uid of the reporting client's connection in
+ * KG_MSG_ROUTE. The texts are printable ASCII (the host without spaces), NUL-terminated, and
+ * the bytes after the NUL are zero; the route is not empty. */
+#define KG_IPC_HOST_MAX	 256 /* a DNS name (253), "" when the connection's name is unknown */
+#define KG_IPC_ROUTE_MAX 160 /* "via p2:3128 (p1:3128 down)", "DIRECT by PAC", "failed: ..." */
+
+struct kg_ipc_route {
+	uint8_t dst_ip[16]; /* original destination, v4-mapped for IPv4 */
+	uint16_t dst_port;
+	uint16_t pad; /* 0 */
+	uint32_t uid;
+	char host[KG_IPC_HOST_MAX];
+	char route[KG_IPC_ROUTE_MAX];
+};
+
+/* KG_MSG_CLIENT_WATCHED: whether a watcher that may see this client's uid exists (root's, or
+ * the uid's own); the client sends route reports only while it does. Sent after the
+ * registration when watched, and on every change. */
+struct kg_ipc_watched {
+	uint32_t watched; /* 0 or 1 */
+	uint32_t pad;	  /* 0 */
 };
 
 struct kg_ipc_client_info {
@@ -154,6 +189,14 @@ int kg_ipc_config_next(const struct kg_ipc_msg *m, size_t *pos, char *key, size_
 		       char *value, size_t valuelen);
 /* Append "key=value\0" to buf; -ENOSPC when it does not fit. */
 int kg_ipc_config_add(void *buf, size_t cap, size_t *len, const char *key, const char *value);
+
+/* A route report's rules (see struct kg_ipc_route): 0 or -EBADMSG. from_client: the
+ * KG_MSG_CLIENT_ROUTE form, whose uid must be 0. */
+int kg_ipc_route_check(const struct kg_ipc_route *r, int from_client);
+/* Fill *out (zeroed first, uid 0) for KG_MSG_CLIENT_ROUTE. host may be NULL or "". 0, or
+ * -EINVAL when a text is too long, not printable ASCII (a space in host) or the route empty. */
+int kg_ipc_route_encode(struct kg_ipc_route *out, const uint8_t dst_ip[16], uint16_t dst_port,
+			const char *host, const char *route);
 
 /* Send one message with optional descriptors. 0 or -errno. */
 int kg_ipc_send(int fd, uint16_t type, uint32_t seq, const void *payload, size_t len,

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- field rules, shared by the encoder and the decoder ---- */
@@ -167,6 +168,7 @@ static void rd_find(struct rd *r, struct kg_pac_find *f)
 		r->bad = true;
 	for (uint16_t i = 0; i < n && !r->bad; i++) {
 		struct kg_pac_dns_entry *e = &f->dns[i];
+		memset(e, 0, sizeof(*e));
 		e->host = rd_str(r, 1, KG_PAC_HOST_MAX, STR_PRINTABLE, NULL);
 		uint64_t na = rd_be(r, 1);
 		if (na > KG_PAC_DNS_ADDRS_MAX) {
@@ -189,7 +191,9 @@ int kg_pac_msg_decode(const uint8_t *body, size_t len, struct kg_pac_msg *m)
 	size_t min, max;
 	enum str_rule rule;
 
-	memset(m, 0, sizeof(*m));
+	/* The DNS table is most of the message (18 KiB): its entries are cleared as they are
+	 * read, the ones past ndns are left alone. */
+	memset(m, 0, offsetof(struct kg_pac_msg, find) + offsetof(struct kg_pac_find, dns));
 	m->type = (enum kg_pac_msg_type)rd_be(&r, 1);
 	if (r.bad) {
 		/* empty body */
@@ -274,17 +278,19 @@ static bool find_ok(const struct kg_pac_find *f)
 	return true;
 }
 
-static ssize_t encode(const struct kg_pac_msg *m, struct wr *w)
+/* m's frame, or for a FIND (find non-NULL) find's, into w. */
+static ssize_t encode(const struct kg_pac_msg *m, const struct kg_pac_find *find, struct wr *w)
 {
 	size_t min, max;
 	enum str_rule rule;
+	enum kg_pac_msg_type type = find ? KG_PAC_FIND : m->type;
 
 	wr_be(w, 0, 4); /* the length, patched below */
-	wr_be(w, (uint64_t)m->type, 1);
-	if (m->type == KG_PAC_OK) {
+	wr_be(w, (uint64_t)type, 1);
+	if (type == KG_PAC_OK) {
 		/* no fields */
-	} else if (m->type == KG_PAC_FIND) {
-		const struct kg_pac_find *f = &m->find;
+	} else if (type == KG_PAC_FIND) {
+		const struct kg_pac_find *f = find ? find : &m->find;
 		if (!find_ok(f))
 			return -EINVAL;
 		wr_str(w, f->url, strlen(f->url));
@@ -300,7 +306,7 @@ static ssize_t encode(const struct kg_pac_msg *m, struct wr *w)
 			for (uint8_t j = 0; j < e->naddr; j++)
 				wr_addr(w, &e->addr[j]);
 		}
-	} else if (text_rule(m->type, &min, &max, &rule)) {
+	} else if (text_rule(type, &min, &max, &rule)) {
 		if (!m->text || !str_ok(m->text, m->text_len, min, max, rule))
 			return -EINVAL;
 		if (m->type == KG_PAC_ERROR) {
@@ -327,7 +333,7 @@ static ssize_t encode(const struct kg_pac_msg *m, struct wr *w)
 ssize_t kg_pac_msg_size(const struct kg_pac_msg *m)
 {
 	struct wr w = {0};
-	return encode(m, &w);
+	return encode(m, NULL, &w);
 }
 
 ssize_t kg_pac_msg_encode(const struct kg_pac_msg *m, uint8_t *out, size_t cap)
@@ -338,7 +344,24 @@ ssize_t kg_pac_msg_encode(const struct kg_pac_msg *m, uint8_t *out, size_t cap)
 	if ((size_t)n > cap)
 		return -ENOSPC;
 	struct wr w = {.p = out, .cap = cap};
-	return encode(m, &w);
+	return encode(m, NULL, &w);
+}
+
+ssize_t kg_pac_find_size(const struct kg_pac_find *f)
+{
+	struct wr w = {0};
+	return encode(NULL, f, &w);
+}
+
+ssize_t kg_pac_find_encode(const struct kg_pac_find *f, uint8_t *out, size_t cap)
+{
+	ssize_t n = kg_pac_find_size(f);
+	if (n < 0)
+		return n;
+	if ((size_t)n > cap)
+		return -ENOSPC;
+	struct wr w = {.p = out, .cap = cap};
+	return encode(NULL, f, &w);
 }
 
 /* ---- helpers ---- */

@@ -105,7 +105,8 @@ int kg_pac_frame_body_len(const uint8_t hdr[KG_PAC_FRAME_HDR], size_t *body_len)
 /* Parses one body (the bytes after the header). 0, or -EBADMSG for anything malformed: an
  * unknown type, a field out of its bounds, a string with a NUL or (where printable) a control
  * character or without its NUL, a bad address, a duplicate DNS host, a short body, bytes
- * left over. m->text and the find strings point into body, which must outlive m. */
+ * left over (m is then all zero). m->text and the find strings point into body, which must
+ * outlive m. The DNS entries past m->find.ndns are not touched. */
 int kg_pac_msg_decode(const uint8_t *body, size_t len, struct kg_pac_msg *m);
 
 /* The size of m's frame, header included, or -EINVAL when a field breaks the rules the
@@ -114,6 +115,11 @@ ssize_t kg_pac_msg_size(const struct kg_pac_msg *m);
 
 /* Writes m's frame into out: its size, -EINVAL as above, or -ENOSPC when cap is too small. */
 ssize_t kg_pac_msg_encode(const struct kg_pac_msg *m, uint8_t *out, size_t cap);
+
+/* The same for a FIND of f, without a struct kg_pac_msg around it (no copy of the table). For
+ * text messages only type, err, text and text_len of m are read. */
+ssize_t kg_pac_find_size(const struct kg_pac_find *f);
+ssize_t kg_pac_find_encode(const struct kg_pac_find *f, uint8_t *out, size_t cap);
 
 /* Address helpers: parses an IPv4 or IPv6 literal (0, -EINVAL), and prints one (the length,
  * or -EINVAL for family 0 or a bad family, -ENOSPC). */

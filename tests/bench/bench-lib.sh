@@ -1,7 +1,7 @@
 # What the client benchmarks share (sourced, bash, after tests/helpers/client-lib.sh):
-# client-bench.sh (the relay against curl -x) and client-regress.sh (this build against an
-# older one). They set CLIENT_PID (the relay measured), IDLE_PY (the idle-tunnel instrument,
-# a path the test uid can read) and die().
+# client-bench.sh (the relay against curl -x), https-proxy.sh (the same through an HTTPS proxy)
+# and client-regress.sh (this build against an older one). They set CLIENT_PID (the relay
+# measured), IDLE_PY (the idle-tunnel instrument, a path the test uid can read) and die().
 #
 #   url_list FILE COUNT URL   a curl -K file with COUNT transfers of URL to /dev/null
 #   pct FILE P                the P-th percentile (nearest rank) of the numbers in FILE
@@ -12,6 +12,8 @@
 #                             $KG_TMP/idle.out and idle.err
 #   idle_established          let it open them and wait until they are (1 when it did not)
 #   idle_release              let it close them and wait for it (1 when it failed)
+#   ratio A B                 A / B with 3 decimals ("n/a" when B is 0)
+#   path_stats FILE PATH, paired_stats FILE ratio|diff   over lines "KEY PATH VALUE" (below)
 
 url_list() { # FILE COUNT URL
 	local i
@@ -61,4 +63,29 @@ idle_release() {
 		return 1
 	}
 	kg_wait_for 100 eval '[ "$(proxy_tunnels)" -eq 0 ]'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+
+# Rounds and blocks are logged as lines "KEY PATH VALUE", PATH base or gk.
+# path_stats FILE PATH -> "mean best" of PATH's values
+path_stats() {
+	awk -v p="$2" '$2 == p { s += $3; n++; if ($3 > m) m = $3 } END { printf "%.1f %.1f\n", n ? s / n : 0, m }' "$1"
+}
+# paired_stats FILE ratio|diff -> "mean standard_error median half_width" over the keys of
+# the gatekeeper's value divided by (ratio) or minus (diff) the baseline's of the same key;
+# half_width: of the 95 % confidence interval of the mean (Student's t, from its expansion)
+paired_stats() {
+	awk -v mode="$2" '
+		$2 == "base" { b[$1] = $3 } $2 == "gk" { g[$1] = $3 }
+		END {
+			for (k in b) { q[++n] = mode == "ratio" ? g[k] / b[k] : g[k] - b[k]; s += q[n] }
+			for (i = 1; i <= n; i++) ss += (q[i] - s / n) ^ 2
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { t = q[j]; q[j] = q[j - 1]; q[j - 1] = t }
+			med = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
+			se = n > 1 ? sqrt(ss / (n - 1) / n) : 0
+			z = 1.96; df = n > 1 ? n - 1 : 1
+			t = z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
+			printf "%.3f %.3f %.3f %.3f\n", s / n, se, med, t * se
+		}' "$1"
 }

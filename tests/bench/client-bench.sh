@@ -56,31 +56,6 @@ gk_curl() {
 	kgc_curl "$U" "$@"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
-
-# Rounds and blocks are logged as lines "KEY PATH VALUE", PATH base or gk.
-# path_stats FILE PATH -> "mean best" of PATH's values
-path_stats() {
-	awk -v p="$2" '$2 == p { s += $3; n++; if ($3 > m) m = $3 } END { printf "%.1f %.1f\n", n ? s / n : 0, m }' "$1"
-}
-# paired_stats FILE ratio|diff -> "mean standard_error median half_width" over the keys of
-# the gatekeeper's value divided by (ratio) or minus (diff) the baseline's of the same key;
-# half_width: of the 95 % confidence interval of the mean (Student's t, from its expansion)
-paired_stats() {
-	awk -v mode="$2" '
-		$2 == "base" { b[$1] = $3 } $2 == "gk" { g[$1] = $3 }
-		END {
-			for (k in b) { q[++n] = mode == "ratio" ? g[k] / b[k] : g[k] - b[k]; s += q[n] }
-			for (i = 1; i <= n; i++) ss += (q[i] - s / n) ^ 2
-			for (i = 2; i <= n; i++) for (j = i; j > 1 && q[j - 1] > q[j]; j--) { t = q[j]; q[j] = q[j - 1]; q[j - 1] = t }
-			med = n % 2 ? q[(n + 1) / 2] : (q[n / 2] + q[n / 2 + 1]) / 2
-			se = n > 1 ? sqrt(ss / (n - 1) / n) : 0
-			z = 1.96; df = n > 1 ? n - 1 : 1
-			t = z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
-			printf "%.3f %.3f %.3f %.3f\n", s / n, se, med, t * se
-		}' "$1"
-}
-
 # --- 1. throughput --------------------------------------------------------------------------
 # -o /dev/null, no checksum in the pipe: sha256 of 1 GiB would take a core of the two away from
 # the datapath. Integrity still holds: every byte crossed TLS from the origin, whose records are

@@ -1,11 +1,16 @@
 #!/bin/bash
-# Benchmark: PAC decisions per second through the sandboxed evaluator, then through the
-# client's PAC engine (src/client/route/pac_engine.h) as a ratio to it, no result cache
-# (tests/bench/pac-bench.c says what is measured), each also as a multiple of pacparser's
-# ~1,400/s (issue 13's anchor; its target is >= 20,000/s). KG_BENCH_PAC_RUNS (5) runs of
-# KG_BENCH_PAC_SECONDS (3) s per figure; each run's lines, then per figure the mean over the
-# runs with its 95 % interval (Student's t), the median and range, and the mean as a multiple
-# of 1,400/s. Unprivileged; prints figures, never fails on them.
+# Benchmark: PAC decisions per second, no result cache (tests/bench/pac-bench.c says what is
+# measured). The headline is issue 13's figure: decisions per second through the client's PAC
+# engine (src/client/route/pac_engine.h, the real path: loop thread, worker, pipelined
+# sandboxed evaluator) with requests from many connections at once, against pacparser's
+# ~1,400/s (the issue's anchor) and the issue's target of >= 20,000/s, which counts as met
+# when the lower bound of its 95 % interval is at or above it. Then the evaluator alone (one
+# request at a time, no engine) and the engine with one request in flight (the latency path).
+# KG_BENCH_PAC_RUNS (5, at least 2) runs of KG_BENCH_PAC_SECONDS (3) s per figure; each
+# run's lines, then per figure the mean over the runs with its 95 % interval (Student's t),
+# the median and range, and the mean as a multiple of 1,400/s. The load average is printed
+# before and after (other work on the machine moves these figures a lot). Unprivileged;
+# prints figures, never fails on them.
 set -eu
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 bench="$top_builddir/tests/bench/pac-bench"
@@ -17,11 +22,13 @@ fi
 runs=${KG_BENCH_PAC_RUNS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-echo "# $runs runs; load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+[ "$runs" -ge 2 ] || runs=2
+echo "# $runs runs; load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 for ((i = 1; i <= runs; i++)); do
 	echo "# run $i"
 	"$bench" "$evaluator" "${KG_BENCH_PAC_SECONDS:-3}" | tee -a "$out"
 done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo
 echo "pac-bench results over $runs runs (decisions/s, cache off):"
 # "PAC decisions per second through X, cache off[, N in flight]: RATE (..."
@@ -43,8 +50,21 @@ awk -F': ' '
 			se = m > 1 ? sqrt(ss / (m - 1) / m) : 0
 			z = 1.96; df = m > 1 ? m - 1 : 1
 			tq = z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
-			printf "  %-24s %6.0f +- %5.0f /s (95 %% interval [%.0f, %.0f]; median %.0f, range [%.0f, %.0f]; %d runs) = %.1f x pacparser (1400/s)%s\n",
-				k, mean, tq * se, mean - tq * se, mean + tq * se, med, a[1], a[m], m, mean / 1400,
-				(mean >= 20000 ? "" : "  below the 20000/s target")
+			lo = mean - tq * se
+			line[l] = sprintf("  %-34s %6.0f +- %5.0f /s (95 %% interval [%.0f, %.0f]; median %.0f, range [%.0f, %.0f]; %d runs) = %.1f x pacparser (1400/s)",
+				k, mean, tq * se, lo, mean + tq * se, med, a[1], a[m], m, mean / 1400) \
+				(mean >= 20000 ? "" : "  below 20000/s")
+			if (k ~ /^the engine, [0-9]+ in flight$/ && k !~ /, 1 in flight$/) {
+				head = l; hmean = mean; hlo = lo; hhi = mean + tq * se; hm = m; hk = k
+			}
 		}
+		if (head) {
+			printf "Issue 13 headline: PAC decisions per second through %s (the client'"'"'s path), cache off:\n", hk
+			printf "  %.0f/s, 95 %% interval [%.0f, %.0f] over %d runs = %.1f x pacparser'"'"'s 1400/s; target >= 20000/s: %s\n",
+				hmean, hlo, hhi, hm, hmean / 1400,
+				(hlo >= 20000 ? "met (interval lower bound >= 20000)" : "NOT met (interval lower bound below 20000)")
+			print "All figures:"
+		}
+		for (l = 1; l <= nl; l++)
+			print line[l]
 	}' "$out"

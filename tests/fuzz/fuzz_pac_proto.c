@@ -7,7 +7,7 @@
  * Beyond "no crash": the decoder answers 0 or -EBADMSG; a refused body leaves the message
  * zeroed; an accepted one re-encodes to exactly the input (the format has one encoding per
  * message, and the encoder accepts whatever the decoder does), and its strings are as long
- * as their recorded lengths.
+ * as their recorded lengths; a FIND re-encodes the same from its table alone.
  */
 #include <assert.h>
 #include <errno.h>
@@ -49,5 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(memcmp(frame + KG_PAC_FRAME_HDR, data, size) == 0);
 	size_t blen;
 	assert(kg_pac_frame_body_len(frame, &blen) == 0 && blen == size);
+	/* The client encodes its FINDs from the table alone (kg_pac_find_encode): same bytes. */
+	if (m.type == KG_PAC_FIND) {
+		assert(kg_pac_find_size(&m.find) == n);
+		assert(kg_pac_find_encode(&m.find, frame, sizeof(frame)) == n);
+		assert(memcmp(frame + KG_PAC_FRAME_HDR, data, size) == 0);
+	}
 	return 0;
 }

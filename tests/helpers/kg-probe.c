@@ -11,6 +11,16 @@
  *       With --control FIFO, lines written to FIFO ask the service, as this client, to
  *       "direct REASON" (stop steering the user) or "steer" (steer again), by
  *       KG_MSG_CLIENT_ROUTE_STATE; each answer prints "ROUTE OK" or "ROUTE ERROR <text>".
+ *       Control lines "report HOST ROUTE..." send a route report for 192.0.2.10:443
+ *       (KG_MSG_CLIENT_ROUTE; "-" for no host; prints "REPORT sent|<error>"), "burst N
+ *       HOST ROUTE..." N of them as fast as the socket takes them ("BURST sent=S"),
+ *       "forge UID HOST ROUTE..." one whose payload names UID (malformed: "REPORT sent",
+ *       then the service ends the link). The service's KG_MSG_CLIENT_WATCHED prints
+ *       "WATCHED 0|1"; "SERVICE GONE" when it closes. With --old it registers as a client
+ *       older than route reports (no KG_IPC_CAP_ROUTES).
+ *   kg-probe route-report SOCKET
+ *       A route report on a connection that registered nothing: prints the answer,
+ *       "ROUTE ERROR <text>" (or "ROUTE OK").
  *   kg-probe route-state SOCKET direct|steer [REASON]
  *       The same request on a connection that registered nothing: prints "ROUTE OK" or
  *       "ROUTE ERROR <text>".
@@ -38,6 +48,9 @@
 
 #define SOL_IP_	  0
 #define SOL_IPV6_ 41
+
+/* What the relay says it understands when registering (--old: nothing, as older clients). */
+static uint32_t register_caps = KG_IPC_CAP_ROUTES;
 
 static int ask_origdst(int fd, char *out, size_t len)
 {
@@ -128,7 +141,7 @@ static int do_register(const char *path, int *fds, size_t *n_fds, struct kg_ipc_
 {
 	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
-	struct kg_ipc_register rq = {0};
+	struct kg_ipc_register rq = {.caps = register_caps};
 	int fd = kg_ipc_connect(path), r;
 
 	if (fd < 0)
@@ -223,6 +236,68 @@ static void print_route_answer(const struct kg_ipc_msg *m)
 	fflush(stdout);
 }
 
+/* A route report for 192.0.2.10:443 with host ("-": none) and route; uid as given (a
+ * well-behaved client says 0). 0 or -errno. */
+static int send_report(int ipc, uint32_t seq, uint32_t uid, const char *host, const char *route)
+{
+	static const uint8_t ip[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 10};
+	struct kg_ipc_route rt;
+	int r = kg_ipc_route_encode(&rt, ip, 443, strcmp(host, "-") == 0 ? "" : host, route);
+
+	if (r < 0)
+		return r;
+	rt.uid = uid;
+	return kg_ipc_send(ipc, KG_MSG_CLIENT_ROUTE, seq, &rt, sizeof(rt), NULL, 0);
+}
+
+/* "report HOST ROUTE...", "burst N HOST ROUTE...", "forge UID HOST ROUTE...": 1 when the line
+ * was one of these, 0 when not. */
+static int control_report(int ipc, char *line)
+{
+	char *words[3] = {NULL, NULL, NULL}, *p = line;
+	unsigned long n = 1, uid = 0, i, sent = 0;
+	int r = 0, k, nw;
+
+	if (strncmp(line, "report ", 7) == 0)
+		nw = 1;
+	else if (strncmp(line, "burst ", 6) == 0 || strncmp(line, "forge ", 6) == 0)
+		nw = 2;
+	else
+		return 0;
+	/* The command and nw words, then the rest is the route. */
+	for (k = 0; k <= nw; k++) {
+		char *sp = strchr(p, ' ');
+
+		if (!sp)
+			return 0;
+		*sp = '\0';
+		if (k > 0)
+			words[k - 1] = p;
+		p = sp + 1;
+	}
+	if (line[0] == 'b')
+		n = strtoul(words[0], NULL, 10);
+	if (line[0] == 'f')
+		uid = strtoul(words[0], NULL, 10);
+	for (i = 0; i < n; i++) {
+		struct pollfd out = {.fd = ipc, .events = POLLOUT};
+
+		r = send_report(ipc, 0, (uint32_t)uid, words[nw - 1], p);
+		/* A full socket: wait for room (the service reads on), at most a second. */
+		if (r == -EAGAIN && poll(&out, 1, 1000) == 1)
+			r = send_report(ipc, 0, (uint32_t)uid, words[nw - 1], p);
+		if (r < 0)
+			break;
+		sent++;
+	}
+	if (line[0] == 'b')
+		printf("BURST sent=%lu\n", sent);
+	else
+		printf("REPORT %s\n", r < 0 ? strerror(-r) : "sent");
+	fflush(stdout);
+	return 1;
+}
+
 /* Whole lines from the control FIFO (kept open for writing by ourselves, so no EOF). */
 static void control_read(int fd, int ipc, char *acc, size_t cap, size_t *len)
 {
@@ -235,7 +310,9 @@ static void control_read(int fd, int ipc, char *acc, size_t cap, size_t *len)
 	acc[*len] = '\0';
 	while ((nl = strchr(acc, '\n'))) {
 		*nl = '\0';
-		if (send_route_state(ipc, acc) < 0)
+		if (control_report(ipc, acc))
+			;
+		else if (send_route_state(ipc, acc) < 0)
 			printf("ROUTE BADLINE %s\n", acc);
 		*len -= (size_t)(nl + 1 - acc);
 		memmove(acc, nl + 1, *len + 1);
@@ -274,6 +351,36 @@ static int cmd_route_state(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_route_report(int argc, char **argv)
+{
+	kg_ipc_buf_t buf;
+	struct kg_ipc_msg m = {0};
+	struct pollfd p;
+	int fd, r;
+
+	if (argc < 1)
+		return 2;
+	fd = kg_ipc_connect(argv[0]);
+	if (fd < 0) {
+		printf("ERROR connect: %s\n", strerror(-fd));
+		return 1;
+	}
+	r = send_report(fd, 77, 0, "www.example.test", "via p1:3128");
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	if (r == 0 && poll(&p, 1, 5000) == 1)
+		r = kg_ipc_recv(fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL);
+	else if (r == 0)
+		r = -ETIMEDOUT;
+	if (r < 0) {
+		printf("ERROR %s\n", strerror(-r));
+		close(fd);
+		return 1;
+	}
+	print_route_answer(&m);
+	close(fd);
+	return 0;
+}
+
 static int become(uid_t uid)
 {
 	if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
@@ -302,6 +409,8 @@ static int cmd_relay(int argc, char **argv)
 			self_port = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc)
 			control = argv[++i];
+		else if (strcmp(argv[i], "--old") == 0)
+			register_caps = 0;
 	}
 	if (other >= 0) {
 		pid_t pid;
@@ -373,6 +482,10 @@ static int cmd_relay(int argc, char **argv)
 				printf("NOTIFY %s pid=%u comm=%.16s\n", d, ev->dst.pid,
 				       ev->dst.comm);
 				fflush(stdout);
+			} else if (r == 0 && m.hdr.type == KG_MSG_CLIENT_WATCHED) {
+				printf("WATCHED %u\n",
+				       ((const struct kg_ipc_watched *)m.payload)->watched);
+				fflush(stdout);
 			} else if (r == 0 && m.hdr.seq == 77) {
 				print_route_answer(&m);
 			}
@@ -437,6 +550,8 @@ int main(int argc, char **argv)
 		return cmd_relay(argc - 2, argv + 2);
 	if (strcmp(argv[1], "route-state") == 0)
 		return cmd_route_state(argc - 2, argv + 2);
+	if (strcmp(argv[1], "route-report") == 0)
+		return cmd_route_report(argc - 2, argv + 2);
 	if (strcmp(argv[1], "register-twice") == 0)
 		return cmd_register_twice(argc - 2, argv + 2);
 	return 2;

@@ -31,6 +31,21 @@
 #      krbrig_kinit_as UID NAME PW CCACHE [kinit options]; krbrig_kdc_stop; krbrig_kdc_start;
 #      krbrig_access_log (alias krbrig_squid_log); krbrig_access_log_has [A|B] REGEX;
 #      krbrig_proxy_log A|B; krbrig_squid_conf IP HOST KEYTAB LOGDIR [ACCEPT]; krbrig_stop.
+# TLS (issue 14), opt-in: KRBRIG_TLS=1 before "krbrig_start squid" gives the rig's Squid
+# https_port listeners beside its http_port 3128, with certificates from tests/lib/tlscerts.sh
+# (a test CA, made at start in $RIG/tls), all with the same Negotiate rules:
+#   3129 good certificate for proxy.kgtest.local      PROXY_TLS_URL / PROXY_TLS_PORT
+#   3131 good certificate, client certificate required (clientca = the test CA)   PROXY_MTLS_URL
+#   3132 expired certificate                           PROXY_TLS_EXPIRED_URL
+#   3133 certificate for wrong.proxy.kgtest.local      PROXY_TLS_WRONGNAME_URL
+#   3134 certificate from a CA nobody trusts           PROXY_TLS_UNTRUSTED_URL
+# PROXY_CA is the test CA (for proxy.ca_file, curl --proxy-cacert), PROXY_CLIENT_CERT and
+# PROXY_CLIENT_KEY the client certificate the mTLS port accepts (readable by the test uids),
+# PROXY_TLS_DIR the directory of them all. The URLs name the proxy (the certificates do): the
+# host side resolves proxy.kgtest.local through the issue-13 DNS or curl --resolve.
+# The Squid is KRBRIG_SQUID (default: squid from PATH; e.g. an unpacked squid-openssl); one
+# without OpenSSL (Debian's "squid" package, no --with-openssl in squid -v) makes krbrig_start
+# say so and skip (exit 77), or fail with KG_REQUIRE_PRIVILEGED=1.
 # The PAC/WPAD parts (issue 13: a second Squid, DNS, a PAC server, a home network, two homes)
 # are opt-in additions in tests/lib/pacrig.sh; krbrig_stop stops them too.
 # krbrig_start must run in the test's shell (not in $(...)): it exports the variables below,
@@ -39,6 +54,9 @@
 #   PROXY_IP PROXY_PORT PROXY_HOST PROXY_SPN PROXY_URL PROXY_PRINCIPAL HOST_IP
 #   ORIGIN_IP ORIGIN_HOST ORIGIN_CA KRBRIG_CCDIR KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN
 #   KRBRIG_SLOT (i above; the other rig parts derive their addresses from it)
+#   with KRBRIG_TLS=1: PROXY_TLS_PORT PROXY_TLS_URL PROXY_MTLS_URL PROXY_TLS_EXPIRED_URL
+#   PROXY_TLS_WRONGNAME_URL PROXY_TLS_UNTRUSTED_URL PROXY_CA PROXY_CLIENT_CERT PROXY_CLIENT_KEY
+#   PROXY_TLS_DIR
 # $RIG/kg-proxy.conf holds the matching proxy/kerberos sections of kernelgatekeeper.conf.
 
 KRBRIG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,6 +69,19 @@ KRBRIG_PROXY_HOST=proxy.kgtest.local
 KRBRIG_ORIGIN_HOST=origin.test
 KRBRIG_PROXY_PORT=3128
 KRBRIG_REGISTERED=0
+KRBRIG_TLS_PORT=3129
+# https_port listeners of KRBRIG_TLS=1: port and the certificate (tlscerts.sh's name) it shows
+KRBRIG_TLS_PORTS="3129:server 3131:server 3132:expired 3133:wrong 3134:untrusted"
+KRBRIG_MTLS_PORT=3131
+
+krbrig_squid_bin() { # the Squid the rig runs: KRBRIG_SQUID, or squid from PATH
+	echo "${KRBRIG_SQUID:-squid}"
+}
+
+# True when the rig's Squid was built with OpenSSL (https_port works): Debian's squid-openssl.
+krbrig_squid_has_tls() {
+	"$(krbrig_squid_bin)" -v 2>/dev/null | grep -q -- --with-openssl
+}
 
 krbrig_now_ms() { # wall clock in milliseconds, for "took N ms" figures
 	date +%s%3N
@@ -231,7 +262,7 @@ krbrig_start_rig() {
 	local mode=${1:-squid} t0 slot
 	t0=$(krbrig_now_ms)
 	case "$mode" in
-	squid) kg_require_cmd squid ;;
+	squid) kg_require_cmd "$(krbrig_squid_bin)" ;;
 	apache) kg_require_cmd apache2 ;;
 	kdc-only) ;;
 	*)
@@ -246,6 +277,15 @@ krbrig_start_rig() {
 	fi
 	if [ "$mode" = apache ] && [ ! -e /usr/lib/apache2/modules/mod_auth_gssapi.so ]; then
 		kg_skip "needs libapache2-mod-auth-gssapi"
+	fi
+	if [ "${KRBRIG_TLS:-0}" = 1 ]; then
+		if [ "$mode" != squid ]; then
+			echo "krbrig_start: KRBRIG_TLS=1 needs the squid mode, not '$mode'" >&2
+			return 2
+		fi
+		krbrig_squid_has_tls || kg_skip "KRBRIG_TLS=1: $(krbrig_squid_bin) has no TLS" \
+			"(no --with-openssl in its -v: it is not Debian's squid-openssl); install" \
+			"squid-openssl or point KRBRIG_SQUID at a Squid built with OpenSSL"
 	fi
 	if [ -n "${RIG:-}" ] && [ -d "$RIG" ]; then
 		echo "krbrig_start: a rig is already running in $RIG" >&2
@@ -307,6 +347,7 @@ krbrig_start_rig() {
 	export KRBRIG_SLOT
 	export PROXY_PORT=$KRBRIG_PROXY_PORT
 	export PROXY_URL="http://${PROXY_IP:-127.0.0.1}:$PROXY_PORT"
+	[ "${KRBRIG_TLS:-0}" = 1 ] && krbrig_tls_export
 
 	# Wait, bounded (5 s each), for every listener; name the one that did not come up.
 	krbrig_wait_up kdc krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT" ||
@@ -319,6 +360,11 @@ krbrig_start_rig() {
 			krbrig_die "the $mode proxy does not listen on $PROXY_IP:$PROXY_PORT" \
 				"$RIG/logs/proxy.out" "$RIG/logs/cache.log" "$RIG/logs/error_log" ||
 			return 1
+		if [ "${KRBRIG_TLS:-0}" = 1 ]; then
+			krbrig_wait_up proxy krbrig_tls_listening ||
+				krbrig_die "Squid does not listen on its https_port ($KRBRIG_TLS_PORTS)" \
+					"$RIG/logs/proxy.out" "$RIG/logs/cache.log" || return 1
+		fi
 	fi
 	krbrig_write_env
 	krbrig_log "$mode rig ready in $(($(krbrig_now_ms) - t0)) ms: $RIG"
@@ -426,14 +472,76 @@ EOF
 }
 
 krbrig_squid() {
+	local sq
+	sq=$(krbrig_squid_bin)
 	chown proxy: "$RIG/http.keytab" && chown -R proxy: "$RIG/logs" ||
 		krbrig_die "chown to the proxy user" || return 1
 	krbrig_squid_conf "$PROXY_IP" "$KRBRIG_PROXY_HOST" "$RIG/http.keytab" "$RIG/logs" \
 		>"$RIG/squid.conf"
-	squid -k parse -f "$RIG/squid.conf" >"$RIG/logs/squid-parse.log" 2>&1 ||
+	if [ "${KRBRIG_TLS:-0}" = 1 ]; then
+		krbrig_tls_certs && krbrig_tls_conf >>"$RIG/squid.conf" || return 1
+	fi
+	"$sq" -k parse -f "$RIG/squid.conf" >"$RIG/logs/squid-parse.log" 2>&1 ||
 		krbrig_die "squid.conf does not parse" "$RIG/logs/squid-parse.log" || return 1
 	# -N: foreground, no SMP kids; the helper inherits KRB5_CONFIG and KRB5RCACHEDIR.
-	krbrig_spawn "$KRBRIG_NS_PROXY" proxy squid -N -f "$RIG/squid.conf"
+	krbrig_spawn "$KRBRIG_NS_PROXY" proxy "$sq" -N -f "$RIG/squid.conf"
+}
+
+# --- TLS (KRBRIG_TLS=1) ------------------------------------------------------------------------
+
+# The certificates in $RIG/tls: Squid (the proxy user) reads the server keys, nobody else; the
+# CA and the client certificate and key are readable by the test uids (a test-only key).
+krbrig_tls_certs() {
+	mkdir -p "$RIG/tls" && chmod 755 "$RIG/tls" &&
+		bash "$KRBRIG_LIB_DIR/tlscerts.sh" "$RIG/tls" "$KRBRIG_PROXY_HOST" \
+			>"$RIG/logs/tlscerts.log" 2>&1 ||
+		krbrig_die "tests/lib/tlscerts.sh" "$RIG/logs/tlscerts.log" || return 1
+	chown -R proxy: "$RIG/tls" && chmod 644 "$RIG/tls"/*.pem "$RIG/tls/client.key" ||
+		krbrig_die "the TLS files' owner and modes" || return 1
+}
+
+krbrig_tls_conf() { # the https_port lines for squid.conf, on stdout
+	local p port cert
+	echo "# TLS listeners (KRBRIG_TLS=1): the same access rules and Negotiate as http_port"
+	for p in $KRBRIG_TLS_PORTS; do
+		port=${p%%:*} cert=${p#*:}
+		printf 'https_port %s:%s tls-cert=%s tls-key=%s' "$PROXY_IP" "$port" \
+			"$RIG/tls/$cert.pem" "$RIG/tls/$cert.key"
+		[ "$port" = "$KRBRIG_MTLS_PORT" ] && printf ' clientca=%s' "$RIG/tls/ca.pem"
+		echo
+	done
+}
+
+krbrig_tls_listening() { # every https_port listens
+	local p
+	for p in $KRBRIG_TLS_PORTS; do
+		krbrig_listening "$KRBRIG_NS_PROXY" "${p%%:*}" || return 1
+	done
+}
+
+krbrig_tls_export() {
+	local h=$KRBRIG_PROXY_HOST
+	export PROXY_TLS_PORT=$KRBRIG_TLS_PORT PROXY_TLS_DIR=$RIG/tls
+	export PROXY_TLS_URL="https://$h:$KRBRIG_TLS_PORT" PROXY_MTLS_URL="https://$h:$KRBRIG_MTLS_PORT"
+	export PROXY_TLS_EXPIRED_URL="https://$h:3132" PROXY_TLS_WRONGNAME_URL="https://$h:3133"
+	export PROXY_TLS_UNTRUSTED_URL="https://$h:3134"
+	export PROXY_CA=$RIG/tls/ca.pem
+	export PROXY_CLIENT_CERT=$RIG/tls/client.pem PROXY_CLIENT_KEY=$RIG/tls/client.key
+}
+
+# krbrig_proxy_tls_curl UID CCACHE curl-args...: curl as UID with CCACHE through the rig's
+# https_port 3129 with Negotiate, the proxy's certificate checked against PROXY_CA; the
+# caller's --resolve/--proxy options come after and win (another port: --proxy URL and
+# --resolve proxy.kgtest.local:PORT:PROXY_IP).
+krbrig_proxy_tls_curl() {
+	local uid=$1 cc=$2 p resolve=()
+	shift 2
+	for p in $KRBRIG_TLS_PORTS; do
+		resolve+=(--resolve "$PROXY_HOST:${p%%:*}:$PROXY_IP")
+	done
+	kg_as_uid "$uid" env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
+		KRB5CCNAME="$cc" curl -sS "${resolve[@]}" --proxy "$PROXY_TLS_URL" \
+		--proxy-cacert "$PROXY_CA" --proxy-negotiate -U : --cacert "$ORIGIN_CA" "$@"
 }
 
 krbrig_apache() {
@@ -497,6 +605,13 @@ krbrig_write_env() {
 		ORIGIN_HOST ORIGIN_CA KRBRIG_CCDIR KRBRIG_NS_PROXY KRBRIG_NS_ORIGIN KRBRIG_SLOT; do
 		printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
 	done
+	if [ "${KRBRIG_TLS:-0}" = 1 ]; then
+		for v in PROXY_TLS_PORT PROXY_TLS_URL PROXY_MTLS_URL PROXY_TLS_EXPIRED_URL \
+			PROXY_TLS_WRONGNAME_URL PROXY_TLS_UNTRUSTED_URL PROXY_CA PROXY_CLIENT_CERT \
+			PROXY_CLIENT_KEY PROXY_TLS_DIR; do
+			printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
+		done
+	fi
 	cat >"$RIG/kg-proxy.conf" <<EOF
 proxy = {
 	type = "http";

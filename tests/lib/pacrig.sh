@@ -240,7 +240,7 @@ pacrig_proxy_name() { # A|B: the pidfile name krbrig_spawn uses
 }
 
 krbrig_proxyb_start() {
-	kg_require_cmd squid nft
+	kg_require_cmd "$(krbrig_squid_bin)" nft
 	pacrig_addrs || return 1
 	export PROXYB_HOST=$KRBRIG_PROXYB_HOST PROXYB_PORT=$KRBRIG_PROXY_PORT
 	export PROXYB_URL="http://$PROXYB_IP:$KRBRIG_PROXY_PORT" PROXYB_SPN="HTTP@$KRBRIG_PROXYB_HOST"
@@ -259,7 +259,7 @@ EOF
 		>"$RIG/squidb.conf"
 	pacrig_add_lan "$PROXYB_IP" || krbrig_die "proxy B's address" || return 1
 	pacrig_nft || krbrig_die "nft SYN counters in the proxy namespace" || return 1
-	squid -k parse -f "$RIG/squidb.conf" >"$RIG/logs/squidb-parse.log" 2>&1 ||
+	"$(krbrig_squid_bin)" -k parse -f "$RIG/squidb.conf" >"$RIG/logs/squidb-parse.log" 2>&1 ||
 		krbrig_die "squidb.conf does not parse" "$RIG/logs/squidb-parse.log" || return 1
 	krbrig_proxy_start B ||
 		krbrig_die "proxy B does not listen on $PROXYB_IP:$KRBRIG_PROXY_PORT" \
@@ -286,7 +286,7 @@ krbrig_proxy_start() { # A|B
 		conf=$RIG/squidb.conf
 		rm -f "$RIG/logs/b/squid.pid"
 	fi
-	krbrig_spawn "$KRBRIG_NS_PROXY" "$name" squid -N -f "$conf"
+	krbrig_spawn "$KRBRIG_NS_PROXY" "$name" "$(krbrig_squid_bin)" -N -f "$conf"
 	krbrig_wait_up "$name" pacrig_proxy_listening "$ip"
 }
 

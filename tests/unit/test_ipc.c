@@ -181,6 +181,139 @@ START_TEST(test_route_state)
 }
 END_TEST
 
+/* Route reports: the encoder refuses what the decoder would, and the decoder refuses a
+ * truncated or padded payload, texts too long or not printable ASCII, an empty route, a
+ * client's message that names a uid, non-zero bytes after a text's end. */
+START_TEST(test_route_report)
+{
+	static const uint8_t ip[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 5};
+	char long_host[KG_IPC_HOST_MAX + 1], long_route[KG_IPC_ROUTE_MAX + 1];
+	struct kg_ipc_route rt, bad;
+	struct kg_ipc_watched w = {.watched = 1};
+	struct kg_ipc_msg m;
+	buf_t b;
+	size_t n, i;
+
+	ck_assert_int_eq(
+	    kg_ipc_route_encode(&rt, ip, 443, "www.example.test", "via p2:3128 (p1:3128 down)"), 0);
+	ck_assert_uint_eq(rt.uid, 0);
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &rt, sizeof(rt));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	ck_assert_str_eq(((const struct kg_ipc_route *)m.payload)->host, "www.example.test");
+	ck_assert_str_eq(((const struct kg_ipc_route *)m.payload)->route,
+			 "via p2:3128 (p1:3128 down)");
+	ck_assert_uint_eq(((const struct kg_ipc_route *)m.payload)->dst_port, 443);
+	ck_assert_str_eq(kg_msg_type_name(KG_MSG_CLIENT_ROUTE), "client-route");
+	ck_assert_str_eq(kg_msg_type_name(KG_MSG_ROUTE), "route");
+	/* No host is allowed; no route is not. */
+	ck_assert_int_eq(kg_ipc_route_encode(&rt, ip, 80, NULL, "DIRECT by PAC"), 0);
+	ck_assert_int_eq(kg_ipc_route_encode(&rt, ip, 80, "", "DIRECT by PAC"), 0);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "h", ""), -EINVAL);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "h", NULL), -EINVAL);
+	/* Too long: one byte over each bound; the longest that fits passes. */
+	memset(long_host, 'a', sizeof(long_host) - 1);
+	long_host[sizeof(long_host) - 1] = '\0';
+	memset(long_route, 'r', sizeof(long_route) - 1);
+	long_route[sizeof(long_route) - 1] = '\0';
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, long_host, "x"), -EINVAL);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "h", long_route), -EINVAL);
+	long_host[KG_IPC_HOST_MAX - 1] = '\0';
+	long_route[KG_IPC_ROUTE_MAX - 1] = '\0';
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, long_host, long_route), 0);
+	/* Not printable ASCII: control bytes, DEL, 8-bit bytes, a space in the host. */
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "a\x1b[2Jb", "x"), -EINVAL);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "a b", "x"), -EINVAL);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "h\xc3\xa9", "x"), -EINVAL);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "h", "via p\n1"), -EINVAL);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "h", "via \x7f"), -EINVAL);
+	ck_assert_int_eq(kg_ipc_route_encode(&bad, ip, 80, "h", "DIRECT by PAC"), 0);
+
+	/* Truncated or longer payloads, of both directions' types. */
+	for (i = 0; i <= sizeof(rt) + 8; i++) {
+		uint8_t big[sizeof(rt) + 8];
+
+		if (i == sizeof(rt))
+			continue;
+		memset(big, 0, sizeof(big));
+		memcpy(big, &rt, i < sizeof(rt) ? i : sizeof(rt));
+		n = build(&b, KG_MSG_CLIENT_ROUTE, big, i);
+		ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+		n = build(&b, KG_MSG_ROUTE, big, i);
+		ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	}
+	/* A client's report names no uid; the service's carries one. */
+	bad = rt;
+	bad.uid = 1000;
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	n = build(&b, KG_MSG_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	ck_assert_uint_eq(((const struct kg_ipc_route *)m.payload)->uid, 1000);
+	ck_assert_int_eq(kg_ipc_route_check(&bad, 1), -EBADMSG);
+	ck_assert_int_eq(kg_ipc_route_check(&bad, 0), 0);
+	/* pad is 0. */
+	bad = rt;
+	bad.pad = 1;
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	/* Unterminated texts. */
+	bad = rt;
+	memset(bad.host, 'h', sizeof(bad.host));
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	bad = rt;
+	memset(bad.route, 'r', sizeof(bad.route));
+	n = build(&b, KG_MSG_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	/* An empty route; bytes hidden after a text's end; a control byte put in by hand. */
+	bad = rt;
+	memset(bad.route, 0, sizeof(bad.route));
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	bad = rt;
+	bad.host[sizeof(bad.host) - 1] = 'x';
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	bad = rt;
+	bad.route[sizeof(bad.route) - 1] = 'x';
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	bad = rt;
+	bad.route[2] = '\a';
+	n = build(&b, KG_MSG_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	bad = rt;
+	bad.host[0] = ' ';
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	bad = rt;
+	bad.host[1] = (char)0x80;
+	n = build(&b, KG_MSG_CLIENT_ROUTE, &bad, sizeof(bad));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+
+	/* A registration may say what the client understands, bits unknown today included. */
+	{
+		struct kg_ipc_register reg = {.caps = KG_IPC_CAP_ROUTES | 0x80000000u};
+
+		n = build(&b, KG_MSG_REGISTER, &reg, sizeof(reg));
+		ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	}
+
+	/* KG_MSG_CLIENT_WATCHED: its size, watched 0 or 1, pad 0. */
+	n = build(&b, KG_MSG_CLIENT_WATCHED, &w, sizeof(w));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	n = build(&b, KG_MSG_CLIENT_WATCHED, &w, sizeof(w) - 1);
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	w.watched = 2;
+	n = build(&b, KG_MSG_CLIENT_WATCHED, &w, sizeof(w));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	w.watched = 0;
+	w.pad = 1;
+	n = build(&b, KG_MSG_CLIENT_WATCHED, &w, sizeof(w));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_config_entries)
 {
 	uint8_t p[256];
@@ -317,6 +450,7 @@ static Suite *ipc_suite(void)
 	tcase_add_test(tc, test_decode_malformed);
 	tcase_add_test(tc, test_status_counts);
 	tcase_add_test(tc, test_route_state);
+	tcase_add_test(tc, test_route_report);
 	tcase_add_test(tc, test_config_entries);
 	tcase_add_test(tc, test_fd_passing);
 	tcase_add_test(tc, test_truncated_datagram);

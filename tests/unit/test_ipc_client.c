@@ -19,7 +19,9 @@
 #include "client/auth/authq.h"
 #include "client/forward.h"
 #include "client/ipc_client.h"
+#include "client/ipc_report.h"
 #include "client/loop.h"
+#include "client/upstream.h"
 #include "shared/config_wire.h"
 #include "shared/netutil.h"
 
@@ -139,6 +141,9 @@ static uint32_t expect_request(uint16_t type)
 	ck_assert_int_eq(kg_ipc_recv(service_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL),
 			 0);
 	ck_assert_uint_eq(m.hdr.type, type);
+	if (type == KG_MSG_REGISTER) /* it understands KG_MSG_CLIENT_WATCHED */
+		ck_assert_uint_eq(((const struct kg_ipc_register *)m.payload)->caps,
+				  KG_IPC_CAP_ROUTES);
 	return m.hdr.seq;
 }
 
@@ -548,6 +553,176 @@ START_TEST(test_no_service)
 }
 END_TEST
 
+/* ---- Route reports (ipc_report_route.c) ----------------------------------------------------- */
+
+/* What ipc_report_route_text() reads of an upstream's kind: a proxy makes tokens. */
+static const struct upstream_ops proxy_ops = {.name = "http proxy", .auth = true};
+static const struct upstream_ops direct_ops = {.name = "direct", .auth = false};
+
+static void route_entry(struct kg_route *r, enum kg_route_kind kind, const char *host)
+{
+	struct kg_route_entry *e = &r->e[r->n++];
+
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	if (host) {
+		strcpy(e->host, host);
+		e->port = 3128;
+	}
+}
+
+/* The next message is a KG_MSG_CLIENT_ROUTE: checked as the service checks it, copied. */
+static void expect_report(struct kg_ipc_route *out)
+{
+	kg_ipc_buf_t buf;
+	struct kg_ipc_msg m;
+
+	ck_assert_int_eq(kg_ipc_recv(service_fd, buf.bytes, sizeof(buf.bytes), &m, NULL, 0, NULL),
+			 0);
+	ck_assert_uint_eq(m.hdr.type, KG_MSG_CLIENT_ROUTE);
+	memcpy(out, m.payload, sizeof(*out));
+	ck_assert_uint_eq(out->uid, 0);
+}
+
+static void send_watched(uint32_t watched)
+{
+	struct kg_ipc_watched w = {.watched = watched};
+
+	ck_assert_int_eq(kg_ipc_send(service_fd, KG_MSG_CLIENT_WATCHED, 0, &w, sizeof(w), NULL, 0),
+			 0);
+	ipc_client_on_readable(&cl);
+}
+
+/* The texts of the routes; a report goes out only while the service says someone watches,
+ * never waits (a full socket drops and counts it), and holds printable ASCII only. */
+START_TEST(test_route_reports)
+{
+	static const uint8_t ip[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 5};
+	struct relay_conn c;
+	struct upstream u;
+	struct kg_route r = {0}, d = {0}, two = {0};
+	struct kg_ipc_route rt;
+	char text[KG_IPC_ROUTE_MAX + 64], sentence[400];
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+	unsigned i;
+
+	register_fully();
+	memset(&c, 0, sizeof(c));
+	c.set = cl.set;
+	memcpy(c.dst_ip, ip, sizeof(ip));
+	c.dst_port = 443;
+	memset(&u, 0, sizeof(u));
+	u.cl = &cl;
+	u.c = &c;
+	u.ops = &proxy_ops;
+	strcpy(u.host, "www.example.test");
+	route_entry(&r, KG_ROUTE_PROXY, "p1");
+	route_entry(&r, KG_ROUTE_PROXY, "p2");
+	route_entry(&d, KG_ROUTE_DIRECT, NULL);
+	route_entry(&two, KG_ROUTE_PROXY, "p1");
+	route_entry(&two, KG_ROUTE_DIRECT, NULL);
+
+	/* The texts. */
+	u.route = &r;
+	u.idx = 0;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_SETTINGS, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "via p1:3128");
+	kg_failover_mark_down(&cl.failover, &r.e[0], now);
+	u.idx = 1;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_PAC, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "via p2:3128 (p1:3128 down)");
+	u.route = &d;
+	u.idx = 0;
+	u.ops = &direct_ops;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_PAC, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "DIRECT by PAC");
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_PAC_FALLBACK, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "DIRECT (PAC failed: proxy.fallback)");
+	u.route = &two;
+	u.idx = 1;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_SETTINGS, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "DIRECT (proxy.fallback) (p1:3128 down)");
+	cl.route_direct = true;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_SETTINGS, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "DIRECT (off-network) (p1:3128 down)");
+	cl.route_direct = false;
+	u.route = NULL;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_SETTINGS, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "DIRECT"); /* proxy.type none */
+	u.ops = &proxy_ops;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_SETTINGS, NULL, text, sizeof(text));
+	ck_assert_str_eq(text, "via http://proxy.example.com:3128");
+	/* Failures: every proxy of the route down, or the sentence. */
+	u.route = &r;
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_PAC, "proxy unreachable: x", text, sizeof(text));
+	ck_assert_str_eq(text, "failed: proxy unreachable: x");
+	kg_failover_mark_down(&cl.failover, &r.e[1], now);
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_PAC, "proxy unreachable: x", text, sizeof(text));
+	ck_assert_str_eq(text, "failed: every proxy down");
+	u.route = &two; /* a DIRECT entry that failed is the destination's failure */
+	ipc_report_route_text(&cl, &u, IPC_ROUTE_PAC, "destination unreachable: y", text,
+			      sizeof(text));
+	ck_assert_str_eq(text, "failed: destination unreachable: y");
+	ipc_report_route_text(&cl, NULL, IPC_ROUTE_PAC, "the PAC gave no route: z", text,
+			      sizeof(text));
+	ck_assert_str_eq(text, "failed: the PAC gave no route: z");
+	kg_failover_init(&cl.failover);
+
+	/* Nobody watches: nothing is sent. */
+	u.route = &r;
+	u.idx = 0;
+	ipc_report_route(&cl, &c, &u, IPC_ROUTE_PAC, NULL);
+	assert_nothing_sent();
+	ck_assert_uint_eq(cl.routes_reported, 0);
+	/* Someone does: one message per report, uid 0, the destination, the host, the route. */
+	send_watched(1);
+	ck_assert(cl.route_watched);
+	ipc_report_route(&cl, &c, &u, IPC_ROUTE_PAC, NULL);
+	expect_report(&rt);
+	ck_assert_int_eq(memcmp(rt.dst_ip, ip, 16), 0);
+	ck_assert_uint_eq(rt.dst_port, 443);
+	ck_assert_str_eq(rt.host, "www.example.test");
+	ck_assert_str_eq(rt.route, "via p1:3128");
+	ck_assert_int_eq(kg_ipc_route_check(&rt, 1), 0);
+	ck_assert_uint_eq(cl.routes_reported, 1);
+	/* The IP literal is no name; a control character becomes '?'; a long sentence is cut
+	 * with "...". */
+	strcpy(u.host, "203.0.113.5");
+	ipc_report_route(&cl, &c, &u, IPC_ROUTE_PAC, NULL);
+	expect_report(&rt);
+	ck_assert_str_eq(rt.host, "");
+	strcpy(u.host, "ev\x1b[2Jil host");
+	memset(sentence, 'x', sizeof(sentence) - 1);
+	sentence[sizeof(sentence) - 1] = '\0';
+	sentence[3] = '\n';
+	ipc_report_route(&cl, &c, &u, IPC_ROUTE_PAC, sentence);
+	expect_report(&rt);
+	ck_assert_str_eq(rt.host, "ev?[2Jil?host");
+	ck_assert_uint_eq(strlen(rt.route), KG_IPC_ROUTE_MAX - 1);
+	ck_assert_int_eq(strncmp(rt.route, "failed: xxx?xx", 14), 0);
+	ck_assert_str_eq(rt.route + KG_IPC_ROUTE_MAX - 4, "...");
+	ck_assert_int_eq(kg_ipc_route_check(&rt, 1), 0);
+	/* A full socket: dropped and counted, never waited for. */
+	strcpy(u.host, "www.example.test");
+	for (i = 0; i < 100000 && cl.routes_dropped == 0; i++)
+		ipc_report_route(&cl, &c, &u, IPC_ROUTE_PAC, NULL);
+	ck_assert_uint_gt(cl.routes_dropped, 0);
+	ck_assert_uint_gt(i, 1);
+	while (recv(service_fd, text, sizeof(text), MSG_DONTWAIT) > 0)
+		;
+	/* Nobody watches any more: nothing again. */
+	send_watched(0);
+	ck_assert(!cl.route_watched);
+	ipc_report_route(&cl, &c, &u, IPC_ROUTE_PAC, NULL);
+	assert_nothing_sent();
+	/* A new link starts unwatched. */
+	send_watched(1);
+	ck_assert(cl.route_watched);
+	ipc_client_close(&cl);
+	ck_assert(!cl.route_watched);
+}
+END_TEST
+
 static Suite *ipc_client_suite(void)
 {
 	Suite *s = suite_create("ipc_client");
@@ -563,6 +738,7 @@ static Suite *ipc_client_suite(void)
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_no_service);
 	tcase_add_test(tc, test_route_state);
+	tcase_add_test(tc, test_route_reports);
 	tcase_add_test(tc, test_route_state_reregister);
 	tcase_add_test(tc, test_route_state_and_reload);
 	suite_add_tcase(s, tc);

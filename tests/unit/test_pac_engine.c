@@ -55,6 +55,7 @@ static const struct test_dns_record table[] = {
     {"out.dns.test", TEST_DNS_ADDR, "198.51.100.7", 60, 0},
     {"s1.slow.test", TEST_DNS_SILENT, NULL, 0, 0},
     {"s2.slow.test", TEST_DNS_SILENT, NULL, 0, 0},
+    {"a.test", TEST_DNS_ADDR, "203.0.113.10", 60, 0},
     {NULL, 0, NULL, 0, 0},
 };
 
@@ -87,6 +88,8 @@ static void on_alert(void *ud, const char *msg)
 	nalerts++;
 }
 
+static struct kg_route last_route; /* the last answer's, as given */
+
 static void on_done(void *ud, int status, const struct kg_route *route, const char *why)
 {
 	struct answer *a = ud;
@@ -96,6 +99,7 @@ static void on_done(void *ud, int status, const struct kg_route *route, const ch
 	a->route[0] = '\0';
 	if (status == 0) {
 		ck_assert_ptr_nonnull(route);
+		last_route = *route;
 		ck_assert_int_gt(kg_route_format(route, a->route, sizeof(a->route)), 0);
 	} else {
 		ck_assert_ptr_null(route);
@@ -136,6 +140,8 @@ static void pump_for(struct pac_engine *e, int ms)
 
 static struct sockaddr_in dns_sa;
 
+static bool resolve_proxies; /* for the next start_with */
+
 static struct pac_engine *start_with(unsigned queue_max, unsigned dns_budget_ms)
 {
 	char err[256];
@@ -145,6 +151,7 @@ static struct pac_engine *start_with(unsigned queue_max, unsigned dns_budget_ms)
 	    .evaluator = KG_TEST_PAC_EVALUATOR,
 	    .queue_max = queue_max,
 	    .dns_budget_ms = dns_budget_ms,
+	    .resolve_proxies = resolve_proxies,
 	    .dns = &d,
 	    .on_load = on_load,
 	    .on_alert = on_alert,
@@ -346,6 +353,34 @@ START_TEST(dns_budget)
 }
 END_TEST
 
+/* With resolve_proxies, an answer's proxies come resolved through the cache (the relay then
+ * looks nothing up on its loop): a name that resolves has its first address, one that does
+ * not has none, literals need no lookup, and the next answer asks the server nothing. */
+START_TEST(proxies_resolved)
+{
+	resolve_proxies = true;
+	struct pac_engine *e = start();
+	resolve_proxies = false;
+	find_route(e, "example.com", "PROXY a.test:3128; PROXY b.test:3128; DIRECT");
+	ck_assert(last_route.resolved);
+	ck_assert_int_eq(last_route.e[0].addr.family, 4);
+	ck_assert_mem_eq(last_route.e[0].addr.bytes, ((const uint8_t[]){203, 0, 113, 10}), 4);
+	ck_assert_int_eq(last_route.e[1].addr.family, 0); /* b.test: no such name */
+	ck_assert_int_eq(last_route.e[2].addr.family, 0); /* DIRECT */
+	unsigned q = test_dns_queries();
+	ck_assert_uint_eq(q, 4); /* a.test and b.test, A and AAAA each */
+	find_route(e, "example.com", "PROXY a.test:3128; PROXY b.test:3128; DIRECT");
+	ck_assert_int_eq(last_route.e[0].addr.family, 4);
+	ck_assert_uint_eq(test_dns_queries(), q); /* from the cache, the negative one too */
+	find_route(e, "out.dns.test", "PROXY 198.51.100.7:8080");
+	ck_assert(last_route.resolved);
+	ck_assert_int_eq(last_route.e[0].addr.family, 4);
+	ck_assert_mem_eq(last_route.e[0].addr.bytes, ((const uint8_t[]){198, 51, 100, 7}), 4);
+	ck_assert_uint_eq(test_dns_queries(), q + 2); /* out.dns.test for the PAC only */
+	stop(e);
+}
+END_TEST
+
 /* Freeing the engine while the evaluator loops waits for that request's deadline only. */
 START_TEST(free_while_busy)
 {
@@ -491,6 +526,57 @@ START_TEST(bad_query)
 }
 END_TEST
 
+/* A burst: requests queued together travel through the evaluator's pipeline. One of them
+ * loops, one asks for names, one is cancelled while in flight, and a load queued after them
+ * waits for them all: every answer goes to its own request, the loop fails alone within its
+ * deadline and the others are answered by the evaluator restarted under them. */
+START_TEST(burst_with_a_hang)
+{
+	static const char *const hosts[] = {
+	    "a.intranet.test", "in.dns.test", "loop.test",	 "throw.test", "out.dns.test",
+	    "b.intranet.test", "alert.test",  "c.intranet.test", "empty.test", "x.dns.test"};
+	static const char *const want[] = {
+	    "DIRECT", "DIRECT", NULL,	  NULL,	    "PROXY 198.51.100.7:8080",
+	    "DIRECT", NULL,	"DIRECT", "DIRECT", "PROXY unresolved.test:1"};
+	enum { N = sizeof(hosts) / sizeof(hosts[0]) };
+	struct pac_engine *e = start();
+	struct answer a[N], after;
+	struct pac_job *jobs[N];
+	int64_t t0 = ms_now();
+	for (unsigned i = 0; i < N; i++)
+		jobs[i] = ask(e, hosts[i], &a[i]);
+	pac_engine_cancel(e, jobs[5]); /* queued or in flight: never answered */
+	load_status = 1;
+	ck_assert_int_eq(pac_engine_load(e, pac, strlen(pac)), 0);
+	ask(e, "d.intranet.test", &after);
+	for (unsigned i = 0; i < N; i++)
+		if (i != 5)
+			pump_until(e, &a[i].got, 5000);
+	pump_until(e, &after.got, 5000);
+	ck_assert_int_lt(ms_now() - t0, KG_PAC_PROC_FIND_TIMEOUT_MS + 1500);
+	ck_assert_int_eq(load_status, 0);
+	ck_assert(!a[5].got);
+	for (unsigned i = 0; i < N; i++) {
+		if (!want[i] || i == 5)
+			continue;
+		ck_assert_msg(a[i].status == 0, "%s: %d %s", hosts[i], a[i].status, a[i].why);
+		ck_assert_msg(strcmp(a[i].route, want[i]) == 0, "%s: %s", hosts[i], a[i].route);
+	}
+	ck_assert_int_eq(a[2].status, -ETIMEDOUT);
+	ck_assert_int_eq(a[3].status, -ENOEXEC);
+	ck_assert_msg(strstr(a[3].why, "no route for throw.test") != NULL, "%s", a[3].why);
+	ck_assert_int_eq(a[6].status, 0);
+	ck_assert_int_eq(nalerts, 2);
+	ck_assert_str_eq(alerts[0], "looking at alert.test");
+	ck_assert_str_eq(after.route, "DIRECT");
+	struct pac_engine_stats s;
+	pac_engine_get_stats(e, &s);
+	ck_assert_uint_eq(s.evaluator_restarts, 1);
+	ck_assert_uint_eq(s.cancelled, 1);
+	stop(e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pac_engine");
@@ -501,11 +587,13 @@ int main(void)
 	tcase_add_test(t, hostile);
 	tcase_add_test(t, dns);
 	tcase_add_test(t, dns_budget);
+	tcase_add_test(t, proxies_resolved);
 	tcase_add_test(t, free_while_busy);
 	tcase_add_test(t, my_ip);
 	tcase_add_test(t, cancel);
 	tcase_add_test(t, queue_full);
 	tcase_add_test(t, bad_query);
+	tcase_add_test(t, burst_with_a_hang);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -622,6 +622,270 @@ START_TEST(protocol_error)
 }
 END_TEST
 
+/* ---- pipelined finds ---- */
+
+static const char pipe_pac[] =
+    "function FindProxyForURL(url, host) {\n"
+    "  alert('for ' + host);\n"
+    "  if (host == 'loop.test') { while (true) {} }\n"
+    "  if (host == 'oom.test') return 'x'.repeat(1 << 30);\n"
+    "  if (host == 'throw.test') throw new Error('no route');\n"
+    "  if (dnsDomainIs(host, '.dns.test')) return 'PROXY ' + dnsResolve(host) + ':1';\n"
+    "  return 'PROXY ' + host + ':1';\n"
+    "}\n";
+
+/* Which request each alert came with (kg_pac_proc_head_tag while it is reported). */
+static struct kg_pac_proc *alert_proc;
+static void *alert_tag[64];
+static char alert_msg[64][KG_PAC_TEXT_MAX + 1];
+static unsigned nalert_tags;
+
+static void on_pipe_alert(void *ud, const char *msg)
+{
+	(void)ud;
+	if (nalert_tags < 64) {
+		alert_tag[nalert_tags] = kg_pac_proc_head_tag(alert_proc);
+		snprintf(alert_msg[nalert_tags], sizeof(alert_msg[0]), "%s", msg);
+	}
+	nalert_tags++;
+}
+
+static struct kg_pac_proc *start_pipe(unsigned find_ms)
+{
+	char err[256];
+	struct kg_pac_proc_opts o = {
+	    .path = KG_TEST_PAC_EVALUATOR, .find_timeout_ms = find_ms, .on_alert = on_pipe_alert};
+	struct kg_pac_proc *p = kg_pac_proc_new(&o, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	alert_proc = p;
+	nalert_tags = 0;
+	load_ok(p, pipe_pac);
+	nalert_tags = 0;
+	return p;
+}
+
+static void resolve_10(void *ud, struct kg_pac_dns_entry *e)
+{
+	(void)ud;
+	resolves++;
+	e->naddr = 1;
+	ck_assert_int_eq(kg_pac_addr_parse("10.9.9.9", &e->addr[0]), 0);
+}
+
+/* Request i of a test: its host, and the tag that stands for it. */
+static char pipe_host[KG_PAC_PROC_PIPELINE_MAX + 1][64];
+#define TAG(i) ((void *)&pipe_host[i])
+
+static void submit_host(struct kg_pac_proc *p, unsigned i, const char *host, bool resolve)
+{
+	static struct kg_pac_find q;
+	char err[KG_PAC_TEXT_MAX + 64];
+	snprintf(pipe_host[i], sizeof(pipe_host[i]), "%s", host);
+	query(&q, "https://p/", pipe_host[i]);
+	int r =
+	    kg_pac_proc_submit(p, &q, resolve ? resolve_10 : NULL, NULL, TAG(i), err, sizeof(err));
+	ck_assert_msg(r == 0, "submit %s: %d %s", host, r, err);
+}
+
+/* Every answer comes back with its own request's tag, in order, and so do the alerts; the
+ * pipeline is bounded. */
+START_TEST(pipeline_in_order)
+{
+	struct kg_pac_proc *p = start_pipe(0);
+	char host[64], want[96], err[256];
+	static struct kg_pac_find q;
+	for (unsigned i = 0; i < KG_PAC_PROC_PIPELINE_MAX; i++) {
+		snprintf(host, sizeof(host), "h%u.test", i);
+		submit_host(p, i, host, false);
+	}
+	ck_assert_uint_eq(kg_pac_proc_in_flight(p), KG_PAC_PROC_PIPELINE_MAX);
+	query(&q, "https://p/", "one-too-many.test");
+	ck_assert_int_eq(kg_pac_proc_submit(p, &q, NULL, NULL, NULL, err, sizeof(err)), -EBUSY);
+	ck_assert_int_eq(kg_pac_proc_find(p, &q, out, sizeof(out)), -EBUSY);
+	for (unsigned i = 0; i < KG_PAC_PROC_PIPELINE_MAX; i++) {
+		void *tag;
+		int r = kg_pac_proc_complete(p, &tag, out, sizeof(out));
+		ck_assert_msg(r == KG_PAC_PROC_RESULT, "%u: %d %s", i, r, out);
+		ck_assert_ptr_eq(tag, TAG(i));
+		snprintf(want, sizeof(want), "PROXY h%u.test:1", i);
+		ck_assert_str_eq(out, want);
+		ck_assert_uint_eq(nalert_tags, i + 1);
+		ck_assert_ptr_eq(alert_tag[i], TAG(i));
+		snprintf(want, sizeof(want), "for h%u.test", i);
+		ck_assert_str_eq(alert_msg[i], want);
+	}
+	void *tag;
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), -ENOENT);
+	ck_assert_ptr_null(tag);
+	ck_assert_uint_eq(kg_pac_proc_restarts(p), 0);
+	kg_pac_proc_free(p);
+}
+END_TEST
+
+/* Among requests in flight, one loops, one runs out of memory, one throws and one asks for a
+ * name: each fails or is answered on its own, within its own deadline, and the others get
+ * their own answers from the evaluator restarted under them. */
+START_TEST(pipeline_one_hangs)
+{
+	static const char *const hosts[] = {"a.test", "b.test",	    "loop.test",
+					    "c.test", "x.dns.test", "oom.test",
+					    "d.test", "throw.test", "e.test"};
+	enum { N = sizeof(hosts) / sizeof(hosts[0]) };
+	struct kg_pac_proc *p = start_pipe(300);
+	pid_t before = kg_pac_proc_pid(p);
+	for (unsigned i = 0; i < N; i++)
+		submit_host(p, i, hosts[i], true);
+	resolves = 0;
+	bool got[N] = {false};
+	int64_t t0 = ms_now(), loop_done = 0;
+	for (unsigned n = 0; n < N; n++) {
+		void *tag;
+		int r = kg_pac_proc_complete(p, &tag, out, sizeof(out));
+		unsigned i = (unsigned)((char(*)[64])tag - pipe_host);
+		ck_assert_uint_lt(i, N);
+		ck_assert(!got[i]);
+		got[i] = true;
+		const char *h = hosts[i];
+		if (strcmp(h, "loop.test") == 0) {
+			ck_assert_int_eq(r, -ETIMEDOUT);
+			ck_assert_str_eq(out, "PAC evaluation did not finish within 300 ms (an "
+					      "endless loop?)");
+			loop_done = ms_now();
+		} else if (strcmp(h, "oom.test") == 0) {
+			ck_assert_int_eq(r, -ENOMEM);
+			ck_assert_str_eq(out, "out of memory");
+		} else if (strcmp(h, "throw.test") == 0) {
+			ck_assert_int_eq(r, -ENOEXEC);
+			ck_assert_ptr_nonnull(strstr(out, "no route"));
+		} else if (strcmp(h, "x.dns.test") == 0) {
+			ck_assert_int_eq(r, KG_PAC_PROC_RESULT);
+			ck_assert_str_eq(out, "PROXY 10.9.9.9:1");
+		} else {
+			char want[96];
+			snprintf(want, sizeof(want), "PROXY %s:1", h);
+			ck_assert_msg(r == KG_PAC_PROC_RESULT, "%s: %d %s", h, r, out);
+			ck_assert_str_eq(out, want);
+		}
+		/* nothing waits for the loop's full deadline twice */
+		ck_assert_int_lt(ms_now() - t0, 300 + 1500);
+	}
+	ck_assert_int_ge(loop_done - t0, 300);
+	ck_assert_int_eq(resolves, 1);
+	ck_assert_uint_eq(kg_pac_proc_in_flight(p), 0);
+	ck_assert_uint_eq(kg_pac_proc_restarts(p), 2); /* the loop, the allocation */
+	ck_assert_int_ne(kg_pac_proc_pid(p), before);
+	ck_assert_int_eq(kill(before, 0), -1); /* killed and reaped */
+	/* Alerts went with their own requests, the loop's included. */
+	for (unsigned k = 0; k < nalert_tags && k < 64; k++) {
+		char want[96];
+		snprintf(want, sizeof(want), "for %s", (const char *)alert_tag[k]);
+		ck_assert_str_eq(alert_msg[k], want);
+	}
+	serves_again(p);
+	kg_pac_proc_free(p);
+}
+END_TEST
+
+/* A dropped request is never handed back: taken out unsent, or its answer thrown away, and
+ * that answer never reaches the request after it. */
+START_TEST(pipeline_drop)
+{
+	struct kg_pac_proc *p = start_pipe(0);
+	void *tag;
+	submit_host(p, 0, "h0.test", false);
+	submit_host(p, 1, "h1.test", false);
+	submit_host(p, 2, "h2.test", false);
+	ck_assert(kg_pac_proc_drop(p, TAG(1))); /* not sent: out */
+	ck_assert(!kg_pac_proc_drop(p, TAG(1)));
+	ck_assert_uint_eq(kg_pac_proc_in_flight(p), 2);
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), KG_PAC_PROC_RESULT);
+	ck_assert_ptr_eq(tag, TAG(0));
+	ck_assert_str_eq(out, "PROXY h0.test:1");
+	/* h2, the oldest now, is sent: being evaluated, it completes */
+	ck_assert(!kg_pac_proc_drop(p, TAG(2)));
+	submit_host(p, 3, "h3.test", false);
+	submit_host(p, 4, "h4.test", false);
+	submit_host(p, 5, "h5.test", false);
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), KG_PAC_PROC_RESULT);
+	ck_assert_ptr_eq(tag, TAG(2));
+	ck_assert_str_eq(out, "PROXY h2.test:1");
+	/* h3 to h5 were sent with it: h4's answer is read and thrown away */
+	ck_assert(kg_pac_proc_drop(p, TAG(4)));
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), KG_PAC_PROC_RESULT);
+	ck_assert_ptr_eq(tag, TAG(3));
+	ck_assert_str_eq(out, "PROXY h3.test:1");
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), KG_PAC_PROC_RESULT);
+	ck_assert_ptr_eq(tag, TAG(5));
+	ck_assert_str_eq(out, "PROXY h5.test:1");
+	/* the last one dropped: nothing to hand back, and its answer never reaches the next */
+	submit_host(p, 6, "h6.test", false);
+	submit_host(p, 7, "h7.test", false);
+	submit_host(p, 8, "h8.test", false);
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), KG_PAC_PROC_RESULT);
+	ck_assert_ptr_eq(tag, TAG(6));
+	ck_assert(kg_pac_proc_drop(p, TAG(8)));
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), KG_PAC_PROC_RESULT);
+	ck_assert_ptr_eq(tag, TAG(7));
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), -ENOENT);
+	ck_assert_ptr_null(tag);
+	submit_host(p, 9, "h9.test", false);
+	ck_assert_int_eq(kg_pac_proc_complete(p, &tag, out, sizeof(out)), KG_PAC_PROC_RESULT);
+	ck_assert_ptr_eq(tag, TAG(9));
+	ck_assert_str_eq(out, "PROXY h9.test:1");
+	/* the alerts of the dropped ones name no request */
+	ck_assert_uint_eq(nalert_tags, 9);
+	ck_assert_ptr_eq(alert_tag[2], TAG(3));
+	ck_assert_ptr_null(alert_tag[3]);
+	ck_assert_str_eq(alert_msg[3], "for h4.test");
+	ck_assert_ptr_null(alert_tag[7]);
+	ck_assert_ptr_eq(alert_tag[8], TAG(9));
+	ck_assert_uint_eq(kg_pac_proc_restarts(p), 0);
+	/* abandon: the tags back, the evaluator stopped, the next request served */
+	submit_host(p, 10, "h10.test", false);
+	submit_host(p, 11, "h11.test", false);
+	void *tags[4];
+	ck_assert_uint_eq(kg_pac_proc_abandon(p, tags, 4), 2);
+	ck_assert_ptr_eq(tags[0], TAG(10));
+	ck_assert_ptr_eq(tags[1], TAG(11));
+	ck_assert_uint_eq(kg_pac_proc_in_flight(p), 0);
+	ck_assert_str_eq(find_host(p, "https://p/", "h12.test"), "PROXY h12.test:1");
+	kg_pac_proc_free(p);
+}
+END_TEST
+
+/* The evaluator killed under a full pipeline: the oldest request fails with the sentence,
+ * the others are answered by the restarted evaluator; at its CPU limit, nobody fails. */
+START_TEST(pipeline_evaluator_killed)
+{
+	struct kg_pac_proc *p = start_pipe(0);
+	char host[64], want[96];
+	for (int sig = SIGKILL, round = 0; round < 2; round++, sig = SIGXCPU) {
+		pid_t before = kg_pac_proc_pid(p);
+		ck_assert_int_eq(kill(before, sig), 0);
+		for (unsigned i = 0; i < 5; i++) {
+			snprintf(host, sizeof(host), "k%u.test", i);
+			submit_host(p, i, host, false);
+		}
+		for (unsigned i = 0; i < 5; i++) {
+			void *tag;
+			int r = kg_pac_proc_complete(p, &tag, out, sizeof(out));
+			ck_assert_ptr_eq(tag, TAG(i));
+			if (i == 0 && sig == SIGKILL) {
+				ck_assert_int_eq(r, -ECHILD);
+				ck_assert_ptr_nonnull(strstr(out, "killed by signal 9"));
+				continue;
+			}
+			ck_assert_msg(r == KG_PAC_PROC_RESULT, "%u: %d %s", i, r, out);
+			snprintf(want, sizeof(want), "PROXY k%u.test:1", i);
+			ck_assert_str_eq(out, want);
+		}
+		ck_assert_int_ne(kg_pac_proc_pid(p), before);
+		ck_assert_uint_eq(kg_pac_proc_restarts(p), (unsigned)round + 1);
+	}
+	kg_pac_proc_free(p);
+}
+END_TEST
+
 static Suite *eval_suite(void)
 {
 	Suite *s = suite_create("pac_eval");
@@ -635,6 +899,10 @@ static Suite *eval_suite(void)
 	tcase_add_test(ok, need_dns);
 	tcase_add_test(ok, my_ip_address);
 	tcase_add_test(ok, alerts_bounded);
+	tcase_add_test(ok, pipeline_in_order);
+	tcase_add_test(ok, pipeline_one_hangs);
+	tcase_add_test(ok, pipeline_drop);
+	tcase_add_test(ok, pipeline_evaluator_killed);
 	suite_add_tcase(s, ok);
 	tcase_set_timeout(bad, 30);
 	tcase_add_test(bad, hostile_endless_loop);

@@ -12,8 +12,11 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +541,124 @@ START_TEST(cancel_prompt)
 }
 END_TEST
 
+/* ---- candidates made on the worker (kg_pac_fetch_start_list()) ---- */
+
+static atomic_int list_calls, list_ended;
+static bool list_on_worker;
+static pthread_t list_caller;
+
+static size_t list_three(void *arg, char **urls, size_t max, char *msg, size_t msg_sz)
+{
+	(void)msg;
+	(void)msg_sz;
+	ck_assert_ptr_eq(arg, &list_calls);
+	ck_assert_uint_eq(max, KG_PAC_FETCH_MAX_URLS);
+	list_on_worker = !pthread_equal(pthread_self(), list_caller);
+	atomic_fetch_add(&list_calls, 1);
+	urls[0] = strdup(url("/missing"));
+	urls[1] = strdup(""); /* refused, dropped */
+	urls[2] = strdup(url("/ok.pac"));
+	return 3;
+}
+
+static size_t list_none(void *arg, char **urls, size_t max, char *msg, size_t msg_sz)
+{
+	(void)arg;
+	(void)urls;
+	(void)max;
+	atomic_fetch_add(&list_calls, 1);
+	snprintf(msg, msg_sz, "no candidate\there");
+	return 0;
+}
+
+static size_t list_slow(void *arg, char **urls, size_t max, char *msg, size_t msg_sz)
+{
+	(void)arg;
+	(void)max;
+	(void)msg;
+	(void)msg_sz;
+	atomic_fetch_add(&list_calls, 1);
+	usleep(800 * 1000);
+	urls[0] = strdup(url("/ok.pac"));
+	atomic_fetch_add(&list_ended, 1);
+	return 1;
+}
+
+static void run_async(struct kg_pac_fetch *f)
+{
+	struct pollfd p = {.fd = kg_pac_fetch_fd(f), .events = POLLIN};
+	bool finished = false;
+
+	while (!finished) {
+		ck_assert_int_eq(poll(&p, 1, 5000), 1);
+		finished = kg_pac_fetch_dispatch(f);
+	}
+}
+
+START_TEST(list_on_the_worker)
+{
+	struct kg_pac_fetch *f;
+
+	done_calls = 0;
+	list_caller = pthread_self();
+	f = kg_pac_fetch_start_list(list_three, &list_calls, 5, on_done, &done_calls);
+	ck_assert_ptr_nonnull(f);
+	run_async(f);
+	ck_assert_int_eq(atomic_load(&list_calls), 1);
+	ck_assert(list_on_worker);
+	ck_assert_int_eq(done_calls, 1);
+	ck_assert_int_eq(done_res.r, 0);
+	ck_assert_str_eq(done_res.body, PAC_TEXT);
+	/* The candidate that answered, by URL: the refused one does not shift it. */
+	ck_assert_str_eq(done_res.url, url("/ok.pac"));
+	free(done_res.body);
+
+	errno = 0;
+	ck_assert_ptr_null(kg_pac_fetch_start_list(NULL, NULL, 5, on_done, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(list_empty)
+{
+	struct kg_pac_fetch *f;
+
+	done_calls = 0;
+	f = kg_pac_fetch_start_list(list_none, NULL, 5, on_done, &done_calls);
+	ck_assert_ptr_nonnull(f);
+	run_async(f);
+	ck_assert_int_eq(done_calls, 1);
+	ck_assert_int_eq(done_res.r, -ENODATA);
+	ck_assert_ptr_null(done_res.body);
+	ck_assert_str_eq(done_res.msg, "no candidate?here");
+	ck_assert_str_eq(done_res.url, "");
+}
+END_TEST
+
+START_TEST(list_cancel_prompt)
+{
+	/* A cancel while the list is made does not wait for it; done never runs. */
+	struct kg_pac_fetch *f;
+	double t0;
+
+	done_calls = 0;
+	f = kg_pac_fetch_start_list(list_slow, NULL, 5, on_done, &done_calls);
+	ck_assert_ptr_nonnull(f);
+	while (atomic_load(&list_calls) == 0)
+		usleep(1000);
+	t0 = now_s();
+	kg_pac_fetch_cancel(f);
+	ck_assert_double_lt(now_s() - t0, 0.3);
+	ck_assert_int_eq(atomic_load(&list_ended), 0);
+	/* The orphaned worker ends on its own, and never calls done. */
+	for (int i = 0; i < 300 && atomic_load(&list_ended) == 0; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(atomic_load(&list_ended), 1);
+	usleep(100 * 1000);
+	ck_assert_int_eq(done_calls, 0);
+}
+END_TEST
+
 static Suite *pac_fetch_suite(void)
 {
 	Suite *s = suite_create("pac_fetch");
@@ -554,6 +675,9 @@ static Suite *pac_fetch_suite(void)
 	tcase_add_test(c, candidates);
 	tcase_add_test(c, async_done);
 	tcase_add_test(c, cancel_prompt);
+	tcase_add_test(c, list_on_the_worker);
+	tcase_add_test(c, list_empty);
+	tcase_add_test(c, list_cancel_prompt);
 	tcase_add_test(c, https_verified);
 	tcase_add_test(c, dns_hang_bounded);
 	suite_add_tcase(s, c);

@@ -754,6 +754,93 @@ START_TEST(new_proxy_list_is_probed_at_once)
 }
 END_TEST
 
+/* ---- 5b. the PAC sends everything DIRECT ---------------------------------------------------- */
+
+static const char pac_all_direct[] = "function FindProxyForURL(url, host) { return 'DIRECT'; }\n";
+
+/* Only app.corp.test goes to a proxy (the canary, www.example.com, does not). */
+static const char pac_one_host[] =
+    "function FindProxyForURL(url, host) {\n"
+    "  if (host == 'app.corp.test') return 'PROXY p1.corp.test:3128';\n"
+    "  alert('probe ' + host);\n"
+    "  return 'DIRECT';\n"
+    "}\n";
+
+/* A PAC that answers DIRECT for everything probed takes the user off the network, with the
+ * reason in ctl status; connections that still ask get DIRECT; once a reloaded PAC names a
+ * proxy, steering resumes. */
+START_TEST(pac_all_direct_goes_direct)
+{
+	struct answer a;
+	struct policy_job *j = NULL;
+	char want[160];
+
+	put_file("wpad.dat", pac_all_direct);
+	use_settings(settings(KG_PROXY_WPAD, "wpad.dat"));
+	ck_assert_int_eq(policy_apply(&cl), 0);
+	ck_assert_msg(run_until(is_direct, 10000), "the service was not told: %s", describe());
+	ck_assert_uint_eq(n_calls, 1);
+	ck_assert_str_eq(calls[0].reason, "the PAC sends everything DIRECT");
+	ck_assert_msg(strstr(describe(), "direct: the PAC sends everything DIRECT since ") ==
+			  described,
+		      "%s", described);
+	ck_assert_int_eq(find("www.example.org", &a, &j), 0);
+	watched = &a;
+	ck_assert(run_until(watched_done, 5000));
+	ck_assert_int_eq(a.status, 0);
+	assert_direct_route(&a.route);
+
+	/* The minute's probe: the same answer, the service is not told again. */
+	skip_seconds(POLICY_PROBE_INTERVAL_S + 1);
+	run_for(300);
+	ck_assert_uint_eq(n_calls, 1);
+
+	/* The PAC of the office again (its 12-hour refetch): steering resumes. */
+	put_file("wpad.dat", pac_text);
+	skip_seconds(12 * 3600 + 1);
+	want_calls = 2;
+	ck_assert_msg(run_until(have_calls, 10000), "steering did not resume: %s", describe());
+	ck_assert(!calls[1].direct);
+	snprintf(want, sizeof(want), "PAC %s", wpad_url());
+	ck_assert_str_eq(describe(), want);
+}
+END_TEST
+
+/* The hosts the PAC recently sent to a proxy are probed too: while one of them still goes to
+ * a proxy, the user stays steered; the canary alone answering DIRECT is not enough. */
+START_TEST(recent_proxy_host_keeps_steering)
+{
+	struct answer a;
+	struct policy_job *j = NULL;
+
+	put_file("wpad.dat", pac_one_host);
+	use_settings(settings(KG_PROXY_WPAD, "wpad.dat"));
+	ck_assert_int_eq(policy_apply(&cl), 0);
+	/* Nothing sent to a proxy yet: the canary decides. */
+	ck_assert_msg(run_until(is_direct, 10000), "the service was not told: %s", describe());
+	ck_assert_str_eq(calls[0].reason, "the PAC sends everything DIRECT");
+
+	/* A connection (one on its way when the service was told) goes to the proxy... */
+	ck_assert_int_eq(find("app.corp.test", &a, &j), 0);
+	watched = &a;
+	ck_assert(run_until(watched_done, 5000));
+	ck_assert_int_eq(a.status, 0);
+	ck_assert_int_eq(a.route.e[0].kind, KG_ROUTE_PROXY);
+	/* ...and the minute's probe, asking about it again, brings steering back. */
+	skip_seconds(POLICY_PROBE_INTERVAL_S + 1);
+	ck_assert_msg(run_until(is_back, 5000), "steering did not resume: %s", describe());
+	ck_assert_uint_eq(n_calls, 2);
+	ck_assert(strncmp(describe(), "PAC ", 4) == 0);
+
+	/* It keeps it: the next rounds find app.corp.test still going to the proxy. */
+	skip_seconds(POLICY_PROBE_INTERVAL_S + 1);
+	run_for(300);
+	skip_seconds(POLICY_PROBE_INTERVAL_S + 1);
+	run_for(300);
+	ck_assert_uint_eq(n_calls, 2);
+}
+END_TEST
+
 /* ---- 6. wpad, then http -------------------------------------------------------------------- */
 
 START_TEST(switch_to_http_answers_waiting_and_stops)
@@ -813,6 +900,8 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, cancelled_jobs_are_never_answered);
 	tcase_add_test(tc, unreachable_proxies_go_direct_until_one_answers);
 	tcase_add_test(tc, new_proxy_list_is_probed_at_once);
+	tcase_add_test(tc, pac_all_direct_goes_direct);
+	tcase_add_test(tc, recent_proxy_host_keeps_steering);
 	tcase_add_test(tc, switch_to_http_answers_waiting_and_stops);
 	tcase_add_test(tc, switch_from_direct_to_http_resumes_steering);
 	suite_add_tcase(s, tc);

@@ -960,6 +960,38 @@ START_TEST(https_clear_text_answer)
 	ck_assert_uint_eq(up.attempts, 1);
 	ck_assert_int_eq(conn.proxy.fd, -1);
 	ck_assert(!pending(lfd));
+/* A PAC's route comes with its proxies resolved by the engine (route.resolved): the connect
+ * uses those addresses and looks nothing up (the names here would not resolve), and a proxy
+ * whose name did not resolve is a failed proxy: marked down, the next entry tried at once. */
+START_TEST(resolved_route_needs_no_lookup)
+{
+	struct kg_route r = {0};
+	uint64_t now;
+
+	route_of_ports(&lport, 1, false);
+	r.resolved = true;
+	r.e[r.n++] = proxy_entry("gone.pac.invalid", 3128); /* addr family 0: did not resolve */
+	r.e[r.n] = proxy_entry("proxy.pac.invalid", lport);
+	r.e[r.n].addr.family = 4;
+	memcpy(r.e[r.n].addr.bytes, (const uint8_t[]){127, 0, 0, 1}, 4);
+	r.n++;
+	next_conn(443);
+	upstream_set_route(&up, &r);
+	ck_assert_uint_eq(up.idx, 0);
+	token_host = "proxy.pac.invalid"; /* the failover asks a token for the second */
+	connect_up();
+	ck_assert_uint_eq(up.idx, 1);
+	now = kg_now_usec(CLOCK_MONOTONIC);
+	ck_assert(kg_failover_is_down(&cl.failover, &r.e[0], now));
+	ck_assert(!kg_failover_is_down(&cl.failover, &r.e[1], now));
+
+	/* Only a proxy that did not resolve: the connection fails with the sentence. */
+	r.n = 1;
+	kg_failover_init(&cl.failover);
+	next_conn(443);
+	upstream_set_route(&up, &r);
+	ck_assert_int_eq(upstream_connect(&up), -EHOSTUNREACH);
+	ck_assert_str_eq(up.error, "proxy unreachable: cannot resolve gone.pac.invalid");
 }
 END_TEST
 
@@ -993,6 +1025,7 @@ static Suite *upstream_suite(void)
 	tcase_add_test(tc, own_route);
 	tcase_add_test(tc, https_handshake_times_out);
 	tcase_add_test(tc, https_clear_text_answer);
+	tcase_add_test(tc, resolved_route_needs_no_lookup);
 	suite_add_tcase(s, tc);
 	return s;
 }

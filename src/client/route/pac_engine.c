@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct pac_job {
 	pac_engine_done_fn *done; /* NULL: cancelled, dropped at dispatch */
 	void *ud;
 	bool queued, cancelled; /* under the lock */
+	bool quiet;		/* alerts dropped (pac_engine_query.quiet) */
+	bool flying;		/* under the lock: in the evaluator's pipeline */
 	char *url, *host;	/* packed after the struct */
 	struct kg_pac_addr dst;
 	uint16_t dst_port;
@@ -38,6 +41,10 @@ struct pac_job {
 	char why[PAC_ENGINE_WHY_MAX];
 	char (*alerts)[KG_PAC_TEXT_MAX + 1];
 	unsigned nalerts;
+	/* while in the evaluator's pipeline (the worker's) */
+	struct pac_engine *e;
+	int64_t dns_deadline; /* monotonic ms */
+	bool dns_over;	      /* it asked for a name after its DNS budget was spent */
 };
 
 struct pac_engine {
@@ -60,12 +67,16 @@ struct pac_engine {
 	struct kg_pac_proc *proc;
 	struct kg_dns_cache *dns;
 	unsigned dns_budget_ms;
+	bool resolve_proxies; /* opts.resolve_proxies */
 	bool uses_my_ip;      /* the loaded PAC mentions myIpAddress */
 	int udp[2];	      /* for myIpAddress: IPv4, IPv6 (source_addr) */
-	struct pac_job *cur;  /* the job being evaluated, for alerts */
-	int64_t dns_deadline; /* of the current request, monotonic ms */
-	bool dns_over;	      /* the current request asked for a name after it */
+	struct pac_job *cur;  /* the load being run, for alerts (finds: the pipeline's head) */
+	struct kg_pac_find q;
 	char out[KG_PAC_RESULT_MAX + 1];
+	/* answered jobs not handed to the loop yet, and what they add to the stats */
+	struct pac_job *fin, **fin_tail;
+	unsigned long fin_finds, fin_failures;
+	bool cancel_flying; /* under the lock: a job in the pipeline was cancelled */
 };
 
 static int64_t mono_ms(void)
@@ -89,8 +100,8 @@ static void job_free(struct pac_job *j)
 static void on_proc_alert(void *ud, const char *msg)
 {
 	struct pac_engine *e = ud;
-	struct pac_job *j = e->cur;
-	if (!j || j->nalerts >= KG_PAC_ALERTS_MAX)
+	struct pac_job *j = e->cur ? e->cur : kg_pac_proc_head_tag(e->proc);
+	if (!j || j->quiet || j->nalerts >= KG_PAC_ALERTS_MAX)
 		return;
 	if (!j->alerts && !(j->alerts = calloc(KG_PAC_ALERTS_MAX, sizeof(*j->alerts))))
 		return;
@@ -99,13 +110,13 @@ static void on_proc_alert(void *ud, const char *msg)
 
 static void resolve(void *ud, struct kg_pac_dns_entry *ent)
 {
-	struct pac_engine *e = ud;
+	struct pac_job *j = ud;
 	ent->naddr = 0;
-	if (mono_ms() >= e->dns_deadline) {
-		e->dns_over = true; /* this request spent its DNS budget */
+	if (mono_ms() >= j->dns_deadline) {
+		j->dns_over = true; /* this request spent its DNS budget */
 		return;
 	}
-	(void)kg_dns_cache_resolve(e->dns, ent->host, ent->addr, &ent->naddr, NULL);
+	(void)kg_dns_cache_resolve(j->e->dns, ent->host, ent->addr, &ent->naddr, NULL);
 }
 
 /* pac_engine_source_addr, with a UDP socket per family kept in *fds ({-1, -1} at first) and
@@ -182,14 +193,55 @@ static void run_load(struct pac_engine *e, struct pac_job *j)
 	j->pac = NULL;
 }
 
-static void run_find(struct pac_engine *e, struct pac_job *j)
+/* The addresses of the route's proxies, so the relay connects without a lookup on its loop:
+ * through the cache (its TTLs), within a DNS budget of their own (a PAC that spent its budget
+ * on dnsResolve still gets its proxies resolved). A name that does not resolve, or is not
+ * reached before the budget ends, keeps family 0: the relay counts that proxy as failed. The
+ * first address is used, A before AAAA, as the connect took getaddrinfo's first. */
+static void resolve_proxies(struct pac_engine *e, struct kg_route *r)
 {
-	struct kg_pac_find *q = calloc(1, sizeof(*q));
-	if (!q) {
-		j->status = -ENOMEM;
-		snprintf(j->why, sizeof(j->why), "PAC request: out of memory");
-		return;
+	int64_t deadline = mono_ms() + e->dns_budget_ms;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct kg_route_entry *en = &r->e[i];
+		struct kg_pac_addr addr[KG_PAC_DNS_ADDRS_MAX];
+		uint8_t n = 0;
+		char host[KG_HOST_MAX];
+		size_t len = strlen(en->host);
+
+		memset(&en->addr, 0, sizeof(en->addr));
+		if (en->kind == KG_ROUTE_DIRECT || len == 0)
+			continue;
+		if (en->host[0] == '[' && en->host[len - 1] == ']') /* an IPv6 literal */
+			snprintf(host, sizeof(host), "%.*s", (int)(len - 2), en->host + 1);
+		else
+			snprintf(host, sizeof(host), "%s", en->host);
+		if (kg_dns_cache_peek(e->dns, host, addr, &n) == -EAGAIN && mono_ms() < deadline)
+			(void)kg_dns_cache_resolve(e->dns, host, addr, &n, NULL);
+		if (n > 0)
+			en->addr = addr[0];
 	}
+	r->resolved = true;
+}
+
+/* An answered job waits in e->fin until the worker hands a batch to the loop. */
+static void finished(struct pac_engine *e, struct pac_job *j)
+{
+	if (j->kind == JOB_FIND) {
+		e->fin_finds++;
+		if (j->status < 0)
+			e->fin_failures++;
+	}
+	j->next = NULL;
+	*e->fin_tail = j;
+	e->fin_tail = &j->next;
+}
+
+/* Puts a find into the evaluator's pipeline (or answers it at once when it cannot go). */
+static void start_find(struct pac_engine *e, struct pac_job *j)
+{
+	struct kg_pac_find *q = &e->q;
+	memset(q, 0, offsetof(struct kg_pac_find, dns) + sizeof(q->dns[0]));
 	q->url = j->url;
 	q->host = j->host;
 	if (e->uses_my_ip)
@@ -209,18 +261,29 @@ static void run_find(struct pac_engine *e, struct pac_job *j)
 		d->host = j->host;
 		q->ndns = 1;
 	}
-	e->dns_deadline = mono_ms() + e->dns_budget_ms;
-	e->dns_over = false;
-	int r = kg_pac_proc_find_resolving(e->proc, q, resolve, e, e->out, sizeof(e->out));
-	free(q);
+	j->e = e;
+	j->dns_deadline = mono_ms() + e->dns_budget_ms;
+	j->dns_over = false;
+	int r = kg_pac_proc_submit(e->proc, q, resolve, j, j, e->out, sizeof(e->out));
+	if (r < 0) {
+		j->status = r;
+		snprintf(j->why, sizeof(j->why), "%s", e->out);
+		finished(e, j);
+	}
+}
+
+/* A find's answer from the evaluator (r and e->out, as kg_pac_proc_complete). */
+static void finish_find(struct pac_engine *e, struct pac_job *j, int r)
+{
 	if (r != KG_PAC_PROC_RESULT) {
 		j->status = r < 0 ? r : -EPROTO;
 		snprintf(j->why, sizeof(j->why), "%s", e->out);
+		finished(e, j);
 		return;
 	}
 	char err[KG_ROUTE_ERR_MAX];
 	j->status = 0;
-	p = kg_route_parse_pac(e->out, strlen(e->out), &j->route, err, sizeof(err));
+	int p = kg_route_parse_pac(e->out, strlen(e->out), &j->route, err, sizeof(err));
 	if (p < 0) {
 		char shown[96];
 		kg_pac_sanitize(e->out, strlen(e->out), shown, sizeof(shown));
@@ -230,20 +293,120 @@ static void run_find(struct pac_engine *e, struct pac_job *j)
 		memset(&j->route, 0, sizeof(j->route));
 		j->route.n = 1;
 		j->route.e[0].kind = KG_ROUTE_DIRECT;
-		return;
-	}
-	if (j->route.skipped || j->route.truncated || e->dns_over)
-		snprintf(j->why, sizeof(j->why), "PAC answer for %s:%s%s%s", j->host,
-			 j->route.skipped ? " SOCKS/QUIC entries skipped" : "",
-			 j->route.truncated ? " entries beyond the first 16 dropped" : "",
-			 e->dns_over ? " DNS lookups took too long, later names did not resolve"
+	} else {
+		if (e->resolve_proxies)
+			resolve_proxies(e, &j->route);
+		if (j->route.skipped || j->route.truncated || j->dns_over)
+			snprintf(j->why, sizeof(j->why), "PAC answer for %s:%s%s%s", j->host,
+				 j->route.skipped ? " SOCKS/QUIC entries skipped" : "",
+				 j->route.truncated ? " entries beyond the first 16 dropped" : "",
+				 j->dns_over
+				     ? " DNS lookups took too long, later names did not resolve"
 				     : "");
+	}
+	finished(e, j);
+}
+
+/* Under the lock: the answered jobs go to the loop (one eventfd write for the batch), their
+ * counts to the stats. */
+static void publish(struct pac_engine *e)
+{
+	uint64_t one = 1;
+	for (struct pac_job *j = e->fin; j; j = j->next)
+		j->flying = false;
+	if (e->cancel_flying) {
+		/* Cancelled while waiting in the pipeline: not evaluated when it can be helped
+		 * (one being evaluated completes; its answer is dropped at dispatch). */
+		void *tags[KG_PAC_PROC_PIPELINE_MAX];
+		unsigned n = kg_pac_proc_tags(e->proc, tags, KG_PAC_PROC_PIPELINE_MAX);
+		for (unsigned i = 0; i < n; i++) {
+			struct pac_job *j = tags[i];
+			if (j->cancelled && kg_pac_proc_drop(e->proc, j))
+				job_free(j);
+		}
+		e->cancel_flying = false;
+	}
+	e->stats.finds += e->fin_finds;
+	e->stats.failures += e->fin_failures;
+	e->fin_finds = e->fin_failures = 0;
+	e->stats.evaluator_restarts = kg_pac_proc_restarts(e->proc);
+	kg_dns_cache_get_stats(e->dns, &e->stats.dns);
+	if (!e->fin)
+		return;
+	bool wake = !e->done; /* else the loop was woken already and has not looked yet */
+	*e->done_tail = e->fin;
+	e->done_tail = e->fin_tail;
+	e->fin = NULL;
+	e->fin_tail = &e->fin;
+	if (wake)
+		(void)!write(e->efd, &one, sizeof(one));
+}
+
+/* Under the lock: takes queued finds, at most room, up to the next load or flush (which
+ * wait for the pipeline to empty: requests before a load are answered by the PAC before). */
+static struct pac_job *take_finds(struct pac_engine *e, unsigned room)
+{
+	struct pac_job *first = NULL, **tail = &first;
+	while (room > 0 && e->pending && e->pending->kind == JOB_FIND) {
+		struct pac_job *j = e->pending;
+		e->pending = j->next;
+		if (!e->pending)
+			e->pending_tail = &e->pending;
+		j->queued = false;
+		j->next = NULL;
+		if (j->cancelled) {
+			job_free(j); /* its connection is gone, and no longer counted */
+			continue;
+		}
+		e->n_pending--;
+		j->flying = true;
+		*tail = j;
+		tail = &j->next;
+		room--;
+	}
+	return first;
+}
+
+/* Runs finds through the evaluator's pipeline, topping it up from the queue whenever the
+ * answers read so far are handed out, until it is empty (or the engine quits). Called and
+ * returns with the lock held. */
+static void run_finds(struct pac_engine *e)
+{
+	struct pac_job *batch = take_finds(e, KG_PAC_PROC_PIPELINE_MAX);
+	for (;;) {
+		pthread_mutex_unlock(&e->lock);
+		while (batch) {
+			struct pac_job *j = batch;
+			batch = j->next;
+			start_find(e, j);
+		}
+		while (kg_pac_proc_in_flight(e->proc) > 0) {
+			void *tag;
+			int r = kg_pac_proc_complete(e->proc, &tag, e->out, sizeof(e->out));
+			if (tag) /* NULL: the last ones in flight were dropped */
+				finish_find(e, tag, r);
+			if (!kg_pac_proc_answer_waiting(e->proc))
+				break; /* hand out what is answered before waiting again */
+		}
+		pthread_mutex_lock(&e->lock);
+		publish(e);
+		unsigned flying = kg_pac_proc_in_flight(e->proc);
+		if (e->quit) {
+			void *tags[KG_PAC_PROC_PIPELINE_MAX];
+			unsigned n = kg_pac_proc_abandon(e->proc, tags, KG_PAC_PROC_PIPELINE_MAX);
+			for (unsigned i = 0; i < n; i++)
+				job_free(tags[i]);
+			return;
+		}
+		batch = take_finds(e, KG_PAC_PROC_PIPELINE_MAX - flying);
+		if (!batch && flying == 0)
+			return;
+	}
 }
 
 static void *worker(void *arg)
 {
 	struct pac_engine *e = arg;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&e->lock);
 	for (;;) {
@@ -255,41 +418,26 @@ static void *worker(void *arg)
 		if (e->quit)
 			break;
 		struct pac_job *j = e->pending;
+		if (j->kind == JOB_FIND) {
+			run_finds(e);
+			continue;
+		}
 		e->pending = j->next;
 		if (!e->pending)
 			e->pending_tail = &e->pending;
 		j->queued = false;
-		if (j->cancelled) {
-			job_free(j); /* its connection is gone, and no longer counted */
-			continue;
-		}
-		if (j->kind == JOB_FIND)
-			e->n_pending--;
 		pthread_mutex_unlock(&e->lock);
 
 		e->cur = j;
 		if (j->kind == JOB_LOAD)
 			run_load(e, j);
-		else if (j->kind == JOB_FLUSH)
-			kg_dns_cache_flush(e->dns);
 		else
-			run_find(e, j);
+			kg_dns_cache_flush(e->dns);
 		e->cur = NULL;
+		finished(e, j);
 
 		pthread_mutex_lock(&e->lock);
-		if (j->kind == JOB_FIND) {
-			e->stats.finds++;
-			if (j->status < 0)
-				e->stats.failures++;
-		}
-		e->stats.evaluator_restarts = kg_pac_proc_restarts(e->proc);
-		kg_dns_cache_get_stats(e->dns, &e->stats.dns);
-		j->next = NULL;
-		bool wake = !e->done; /* else the loop was woken already and has not looked yet */
-		*e->done_tail = j;
-		e->done_tail = &j->next;
-		if (wake)
-			(void)!write(e->efd, &one, sizeof(one));
+		publish(e);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
@@ -310,8 +458,10 @@ struct pac_engine *pac_engine_new(const struct pac_engine_opts *o, char *err, si
 	e->udp[0] = e->udp[1] = -1;
 	e->pending_tail = &e->pending;
 	e->done_tail = &e->done;
+	e->fin_tail = &e->fin;
 	e->queue_max = o->queue_max ? o->queue_max : PAC_ENGINE_QUEUE_MAX;
 	e->dns_budget_ms = o->dns_budget_ms ? o->dns_budget_ms : PAC_ENGINE_DNS_BUDGET;
+	e->resolve_proxies = o->resolve_proxies;
 	e->on_load = o->on_load;
 	e->on_alert = o->on_alert;
 	e->ud = o->ud;
@@ -369,6 +519,7 @@ void pac_engine_free(struct pac_engine *e)
 	}
 	free_list(e->pending);
 	free_list(e->done);
+	free_list(e->fin);
 	kg_pac_proc_free(e->proc);
 	kg_dns_cache_free(e->dns);
 	if (e->efd >= 0)
@@ -454,6 +605,7 @@ struct pac_job *pac_engine_find(struct pac_engine *e, const struct pac_engine_qu
 	j->host = memcpy(j->url + lu + 1, q->host, lh + 1);
 	j->dst = q->dst;
 	j->dst_port = q->dst_port;
+	j->quiet = q->quiet;
 	submit(e, j);
 	return j;
 }
@@ -470,6 +622,9 @@ void pac_engine_cancel(struct pac_engine *e, struct pac_job *j)
 	if (j->queued && !j->cancelled) {
 		j->cancelled = true; /* the worker drops it */
 		e->n_pending--;
+	} else if (j->flying && !j->cancelled) {
+		j->cancelled = true; /* the worker takes it out of the pipeline */
+		e->cancel_flying = true;
 	}
 	pthread_mutex_unlock(&e->lock);
 }

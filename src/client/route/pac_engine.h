@@ -3,10 +3,13 @@
  *
  * One worker thread owns the sandboxed evaluator (pac_proc.h: blocking calls with deadlines,
  * kill and restart) and the DNS cache (dns_cache.h). The loop thread queues requests; the
- * worker evaluates them in order and hands the answers back through an eventfd, which the
- * loop watches (pac_engine_fd(), then pac_engine_dispatch() on the loop thread calls each
- * request's done function). The model is auth/authq.h; unlike authq an engine is an object,
- * so a test (or a second configuration during a reload) may have several.
+ * worker starts them in order, keeping up to KG_PAC_PROC_PIPELINE_MAX in the evaluator's
+ * pipeline (a load or a network change waits until the requests before it are answered), and
+ * hands the answers back in batches through an eventfd, which the loop watches
+ * (pac_engine_fd(), then pac_engine_dispatch() on the loop thread calls each request's done
+ * function). A request that asked for a name comes back after the ones behind it. The model is
+ * auth/authq.h; unlike authq an engine is an object, so a test (or a second configuration during a
+ * reload) may have several.
  *
  * Wiring into the client (the integrator's part):
  *
@@ -49,7 +52,12 @@
  *
  * DNS: each name the PAC asks about is resolved in the worker through the engine's cache
  * (dns_cache.h); one request spends at most dns_budget_ms on lookups, after which the names
- * it still asks about do not resolve (for that request only, not cached).
+ * it still asks about do not resolve (for that request only, not cached). With
+ * opts.resolve_proxies (the client's policy sets it), the proxies of the answer are resolved
+ * there too, through the same cache, before it goes back (route->resolved, each entry's addr:
+ * its first address, A before AAAA), within a second dns_budget_ms of their own, so the relay
+ * never looks a name up on its loop; a proxy whose name does not resolve has addr.family 0,
+ * and the relay counts it as a proxy that failed to connect (failover.h).
  *
  * Per-host result cache: none. A decision through the engine costs 0.05 to 0.15 ms on a busy
  * 2-CPU machine (tests/bench/pac-bench.sh measures it against the evaluator alone), within
@@ -102,9 +110,10 @@ struct pac_engine_opts {
 	unsigned load_timeout_ms; /* 0: KG_PAC_PROC_LOAD_TIMEOUT_MS */
 	unsigned dns_budget_ms;	  /* 0: PAC_ENGINE_DNS_BUDGET */
 	const struct kg_dns_cache_opts *dns; /* NULL: the system's resolver, default size */
-	pac_engine_load_fn *on_load;	     /* may be NULL */
-	pac_engine_alert_fn *on_alert;	     /* NULL: log_notice */
-	void *ud;			     /* for on_load and on_alert */
+	bool resolve_proxies; /* resolve each answer's proxies before it goes back (see DNS) */
+	pac_engine_load_fn *on_load;   /* may be NULL */
+	pac_engine_alert_fn *on_alert; /* NULL: log_notice */
+	void *ud;		       /* for on_load and on_alert */
 };
 
 /* One FindProxyForURL call. url and host are copied. dst: the connection's original
@@ -114,13 +123,15 @@ struct pac_engine_query {
 	const char *host; /* the host part, as browsers pass it */
 	struct kg_pac_addr dst;
 	uint16_t dst_port;
+	bool quiet; /* a probe, not a connection: the PAC's alert()s are dropped */
 };
 
 /* Spawns the evaluator and starts the worker. NULL with a sentence in err. Signals are
  * blocked in the worker thread. */
 struct pac_engine *pac_engine_new(const struct pac_engine_opts *o, char *err, size_t errlen);
-/* Stops the worker (after the request it is evaluating, at most the find deadline plus the
- * DNS budget), kills the evaluator, drops queued requests without calling done. */
+/* Stops the worker (after the answer it is waiting for, at most the find deadline plus the
+ * DNS budget), kills the evaluator, drops queued and in-flight requests without calling
+ * done. */
 void pac_engine_free(struct pac_engine *e);
 
 /* Queues a load of the PAC text (copied), ahead of no one: requests queued before it are

@@ -26,6 +26,12 @@ struct kg_pac_fetch {
 	size_t n;
 	char *urls[KG_PAC_FETCH_MAX_URLS];
 	struct kg_pac_fetch_result res;
+	/* kg_pac_fetch_start_list(): the worker makes urls first. While listing, a cancel
+	 * orphans f instead of joining (under lock); the worker frees an orphan. */
+	kg_pac_fetch_list_fn *list;
+	void *list_arg;
+	pthread_mutex_t lock;
+	bool listing, orphaned;
 };
 
 /* One transfer's state, for the write callback. */
@@ -295,6 +301,8 @@ static void fetch_all(CURLM *m, char *const *urls, size_t n, unsigned timeout_s,
 		if (one.r == 0 || one.r == -ECANCELED)
 			break;
 	}
+	if (have)
+		snprintf(res->url, sizeof(res->url), "%s", urls[res->url_index]);
 }
 
 static int check_args(const char *const *urls, size_t n, unsigned *timeout_s)
@@ -342,12 +350,53 @@ int kg_pac_fetch_run(const char *const *urls, size_t n, unsigned timeout_s,
 	return res->r;
 }
 
+static void fetch_free(struct kg_pac_fetch *f);
+
+/* The candidates of list into f->urls; false when f was orphaned meanwhile (and is freed). */
+static bool make_list(struct kg_pac_fetch *f)
+{
+	char *got[KG_PAC_FETCH_MAX_URLS] = {NULL};
+	size_t n, k;
+	bool orphaned;
+
+	n = f->list(f->list_arg, got, KG_PAC_FETCH_MAX_URLS, f->res.msg, sizeof(f->res.msg));
+	if (n > KG_PAC_FETCH_MAX_URLS)
+		n = KG_PAC_FETCH_MAX_URLS;
+	for (k = 0; k < n; k++) {
+		if (got[k] && got[k][0] &&
+		    strnlen(got[k], KG_PAC_FETCH_URL_MAX) < KG_PAC_FETCH_URL_MAX)
+			f->urls[f->n++] = got[k];
+		else
+			free(got[k]);
+	}
+	pthread_mutex_lock(&f->lock);
+	f->listing = false;
+	orphaned = f->orphaned;
+	pthread_mutex_unlock(&f->lock);
+	if (orphaned) {
+		fetch_free(f);
+		return false;
+	}
+	if (f->n == 0) {
+		f->res.r = -ENODATA;
+		if (!f->res.msg[0])
+			snprintf(f->res.msg, sizeof(f->res.msg), "WPAD found no candidate");
+		sanitize(f->res.msg);
+	} else {
+		f->res.msg[0] = '\0';
+	}
+	return true;
+}
+
 static void *worker(void *arg)
 {
 	struct kg_pac_fetch *f = arg;
 	uint64_t one = 1;
 
-	fetch_all(f->multi, f->urls, f->n, f->timeout_s, &f->abort, &f->res);
+	if (f->list && !make_list(f))
+		return NULL;
+	if (f->n > 0)
+		fetch_all(f->multi, f->urls, f->n, f->timeout_s, &f->abort, &f->res);
 	atomic_store(&f->finished, true);
 	(void)!write(f->efd, &one, sizeof(one));
 	return NULL;
@@ -362,39 +411,15 @@ static void fetch_free(struct kg_pac_fetch *f)
 	for (size_t i = 0; i < f->n; i++)
 		free(f->urls[i]);
 	free(f->res.body);
+	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
 
-struct kg_pac_fetch *kg_pac_fetch_start(const char *const *urls, size_t n, unsigned timeout_s,
-					kg_pac_fetch_done_fn *done, void *ud)
+/* f with its eventfd, multi handle and worker; NULL with errno set (f freed). */
+static struct kg_pac_fetch *fetch_launch(struct kg_pac_fetch *f)
 {
-	struct kg_pac_fetch *f;
 	int r;
 
-	r = check_args(urls, n, &timeout_s);
-	if (r < 0 || !done) {
-		errno = r < 0 ? -r : EINVAL;
-		return NULL;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	f->efd = -1;
-	f->done = done;
-	f->ud = ud;
-	f->timeout_s = timeout_s;
-	atomic_init(&f->abort, false);
-	atomic_init(&f->finished, false);
-	for (; f->n < n; f->n++) {
-		f->urls[f->n] = strdup(urls[f->n]);
-		if (!f->urls[f->n]) {
-			fetch_free(f);
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
 	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	f->multi = curl_multi_init();
 	if (f->efd < 0 || !f->multi) {
@@ -410,6 +435,72 @@ struct kg_pac_fetch *kg_pac_fetch_start(const char *const *urls, size_t n, unsig
 		return NULL;
 	}
 	return f;
+}
+
+static struct kg_pac_fetch *fetch_new(unsigned timeout_s, kg_pac_fetch_done_fn *done, void *ud)
+{
+	struct kg_pac_fetch *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->efd = -1;
+	f->done = done;
+	f->ud = ud;
+	f->timeout_s = timeout_s;
+	atomic_init(&f->abort, false);
+	atomic_init(&f->finished, false);
+	pthread_mutex_init(&f->lock, NULL);
+	return f;
+}
+
+struct kg_pac_fetch *kg_pac_fetch_start(const char *const *urls, size_t n, unsigned timeout_s,
+					kg_pac_fetch_done_fn *done, void *ud)
+{
+	struct kg_pac_fetch *f;
+	int r;
+
+	r = check_args(urls, n, &timeout_s);
+	if (r < 0 || !done) {
+		errno = r < 0 ? -r : EINVAL;
+		return NULL;
+	}
+	f = fetch_new(timeout_s, done, ud);
+	if (!f)
+		return NULL;
+	for (; f->n < n; f->n++) {
+		f->urls[f->n] = strdup(urls[f->n]);
+		if (!f->urls[f->n]) {
+			fetch_free(f);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return fetch_launch(f);
+}
+
+struct kg_pac_fetch *kg_pac_fetch_start_list(kg_pac_fetch_list_fn *list, void *arg,
+					     unsigned timeout_s, kg_pac_fetch_done_fn *done,
+					     void *ud)
+{
+	static const char *const probe[] = {"http://localhost/"};
+	struct kg_pac_fetch *f;
+	int r;
+
+	/* The list is not known yet: check the rest (and start libcurl) with a stand-in. */
+	r = check_args(probe, 1, &timeout_s);
+	if (r < 0 || !done || !list) {
+		errno = r < 0 ? -r : EINVAL;
+		return NULL;
+	}
+	f = fetch_new(timeout_s, done, ud);
+	if (!f)
+		return NULL;
+	f->list = list;
+	f->list_arg = arg;
+	f->listing = true;
+	return fetch_launch(f);
 }
 
 int kg_pac_fetch_fd(const struct kg_pac_fetch *f)
@@ -436,6 +527,15 @@ void kg_pac_fetch_cancel(struct kg_pac_fetch *f)
 	if (!f)
 		return;
 	atomic_store(&f->abort, true);
+	pthread_mutex_lock(&f->lock);
+	if (f->listing) {
+		/* The list may block for a while (D-Bus): the worker frees f when it is made. */
+		f->orphaned = true;
+		pthread_mutex_unlock(&f->lock);
+		pthread_detach(f->thread);
+		return;
+	}
+	pthread_mutex_unlock(&f->lock);
 	curl_multi_wakeup(f->multi);
 	pthread_join(f->thread, NULL);
 	fetch_free(f);

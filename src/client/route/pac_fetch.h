@@ -27,6 +27,12 @@
  *     ... or, before done ran (reload, exit): kg_pac_fetch_cancel(f);   (done never runs)
  * The fd is closed when f is freed, which also removes it from the epoll set.
  * kg_pac_fetch_run() is the same fetch, blocking, on the caller's thread (tests, tools).
+ *
+ * WPAD discovery (kg_pac_fetch_start_list()): the candidates are made on the worker too,
+ * before the first is fetched, as their sources block (lease files, resolv.conf, and
+ * NetworkManager over D-Bus, nm_wpad.h, up to its own bound). A cancel while the list is
+ * being made does not wait for it: the worker is left to finish it, then frees itself, and
+ * nothing of it reaches the caller.
  */
 #pragma once
 
@@ -52,6 +58,7 @@ struct kg_pac_fetch_result {
 	 *   -EPROTONOSUPPORT not http or https (the URL or a redirect)
 	 *   -EPROTO          TLS failed (certificate not trusted, wrong name, handshake)
 	 *   -EINVAL          the URL is malformed (or the list empty or too long)
+	 *   -ENODATA         kg_pac_fetch_start_list(): no candidate was found
 	 *   -ENOMEM, -EIO    out of memory; any other transfer error */
 	int r;
 	char *body;
@@ -61,6 +68,8 @@ struct kg_pac_fetch_result {
 	 * more; else the last). */
 	size_t url_index;
 	long http_status; /* the final HTTP status seen, 0 when none */
+	/* That candidate's URL, empty when there was none (a list that came out empty). */
+	char url[KG_PAC_FETCH_URL_MAX];
 	/* One sentence for the journal, printable ASCII, no newline, e.g.
 	 * "PAC http://wpad.example.com/wpad.dat answered HTTP 404". Empty on success. */
 	char msg[KG_PAC_FETCH_MSG_MAX];
@@ -77,6 +86,17 @@ typedef void kg_pac_fetch_done_fn(void *ud, struct kg_pac_fetch_result *res);
  * empty or too long list or URL, ENOMEM, or pthread/eventfd errors). */
 struct kg_pac_fetch *kg_pac_fetch_start(const char *const *urls, size_t n, unsigned timeout_s,
 					kg_pac_fetch_done_fn *done, void *ud);
+/* Makes the candidates, on the worker thread: fills urls[0..max) with malloc'd strings (the
+ * fetch frees them, and skips any that kg_pac_fetch_start() would refuse) and returns how
+ * many; 0 when there is none, with one sentence in msg (msg_sz bytes) that says why. It may
+ * block for a bounded time; arg must stay valid even after a cancel (static data). */
+typedef size_t kg_pac_fetch_list_fn(void *arg, char **urls, size_t max, char *msg, size_t msg_sz);
+
+/* As kg_pac_fetch_start(), with the candidates list(arg) makes on the worker (at most
+ * KG_PAC_FETCH_MAX_URLS). When it makes none, done gets r -ENODATA and list's sentence. */
+struct kg_pac_fetch *kg_pac_fetch_start_list(kg_pac_fetch_list_fn *list, void *arg,
+					     unsigned timeout_s, kg_pac_fetch_done_fn *done,
+					     void *ud);
 /* The eventfd to watch for EPOLLIN. */
 int kg_pac_fetch_fd(const struct kg_pac_fetch *f);
 /* The fd fired: when the worker has finished, joins it, calls done and frees f, and returns

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "client/proto/authority.h"
+#include "shared/pac_proto.h"
 
 #define KG_ROUTE_MAX	   16	/* entries kept in a route */
 #define KG_ROUTE_INPUT_MAX 4096 /* bytes of a PAC answer or of one proxy.url */
@@ -52,12 +53,19 @@ struct kg_route_entry {
 	enum kg_route_kind kind;
 	char host[KG_HOST_MAX]; /* normalised; "" for DIRECT */
 	uint16_t port;		/* 1..65535; 0 for DIRECT */
+	/* The proxy's address, when the route's `resolved` says the PAC engine looked the host
+	 * up (route/pac_engine.h): family 0 then means the name did not resolve. Not part of
+	 * the entry's identity (kg_route_entry_equal, the failover key). */
+	struct kg_pac_addr addr;
 };
 
 struct kg_route {
 	size_t n;
 	bool skipped;	/* SOCKS or QUIC entries were dropped */
 	bool truncated; /* entries beyond KG_ROUTE_MAX were dropped */
+	/* The proxies' names were resolved off the relay's loop (entry addr); false: the
+	 * connect looks them up itself (the settings' route caches that; routes made by hand). */
+	bool resolved;
 	struct kg_route_entry e[KG_ROUTE_MAX];
 };
 

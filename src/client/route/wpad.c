@@ -30,10 +30,34 @@ static bool prefix_ci(const char *s, size_t n, const char *p)
 	return n >= k && strncasecmp(s, p, k) == 0;
 }
 
-/* An option 252 value into url: trailing NULs and whitespace dropped, then http(s)://host...
- * of printable ASCII. */
-static int check_url(const unsigned char *v, size_t n, char *url, size_t url_sz)
+/* The lines of a buffer, one at a time: the three parsers below walk leases and resolv.conf
+ * the same way. */
+struct line_iter {
+	const char *p, *end;
+};
+
+/* The next line: *line at its first byte that is not blank, *eol at its '\n' (or the end of
+ * the buffer). false when none is left. */
+static bool next_line(struct line_iter *it, const char **line, const char **eol)
 {
+	const char *p = it->p, *e;
+
+	if (p >= it->end)
+		return false;
+	e = memchr(p, '\n', (size_t)(it->end - p));
+	if (!e)
+		e = it->end;
+	it->p = e < it->end ? e + 1 : e;
+	while (p < e && is_ws(*p))
+		p++;
+	*line = p;
+	*eol = e;
+	return true;
+}
+
+int kg_wpad_check_url(const void *value, size_t n, char *url, size_t url_sz)
+{
+	const unsigned char *v = value;
 	size_t skip;
 
 	while (n > 0 && (v[n - 1] == '\0' || is_ws((char)v[n - 1])))
@@ -73,19 +97,15 @@ static int hexval(char c)
 int kg_wpad_parse_keyfile(const char *buf, size_t len, char *url, size_t url_sz)
 {
 	static const char key[] = "OPTION_252=";
-	const char *p = buf, *end = buf + len, *eol, *v;
+	struct line_iter it = {buf, buf + len};
+	const char *p, *eol, *v;
 	unsigned char raw[OPTION_MAX];
 	size_t vlen, n;
 	int r = -ENOENT, h, l;
 
 	if (len > KG_WPAD_FILE_MAX)
 		return -E2BIG;
-	for (; p < end; p = eol + 1) {
-		eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			eol = end;
-		while (p < eol && is_ws(*p))
-			p++;
+	while (next_line(&it, &p, &eol)) {
 		if ((size_t)(eol - p) < sizeof(key) - 1 || memcmp(p, key, sizeof(key) - 1) != 0)
 			continue;
 		v = p + sizeof(key) - 1;
@@ -103,7 +123,7 @@ int kg_wpad_parse_keyfile(const char *buf, size_t len, char *url, size_t url_sz)
 				break;
 			raw[n] = (unsigned char)(h << 4 | l);
 		}
-		r = n == vlen / 2 ? check_url(raw, n, url, url_sz) : -EBADMSG;
+		r = n == vlen / 2 ? kg_wpad_check_url(raw, n, url, url_sz) : -EBADMSG;
 	}
 	return r;
 }
@@ -218,7 +238,8 @@ static bool wpad_option_name(const char *s, size_t n)
 
 int kg_wpad_parse_dhclient(const char *buf, size_t len, time_t now, char *url, size_t url_sz)
 {
-	const char *p = buf, *end = buf + len, *eol, *name, *q;
+	struct line_iter it = {buf, buf + len};
+	const char *p, *eol, *name, *q;
 	char cur_url[KG_WPAD_URL_MAX];
 	unsigned char raw[OPTION_MAX];
 	bool in_lease = false, expired = false;
@@ -229,12 +250,7 @@ int kg_wpad_parse_dhclient(const char *buf, size_t len, time_t now, char *url, s
 		return -E2BIG;
 	if (url_sz > sizeof(cur_url))
 		url_sz = sizeof(cur_url);
-	for (; p < end; p = eol + 1) {
-		eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			eol = end;
-		while (p < eol && is_ws(*p))
-			p++;
+	while (next_line(&it, &p, &eol)) {
 		if (p == eol)
 			continue;
 		if ((size_t)(eol - p) >= 5 && memcmp(p, "lease", 5) == 0 &&
@@ -271,7 +287,7 @@ int kg_wpad_parse_dhclient(const char *buf, size_t len, time_t now, char *url, s
 			q++;
 		cur = dhclient_value(q, eol, raw, &n);
 		if (cur == 0)
-			cur = check_url(raw, n, cur_url, url_sz);
+			cur = kg_wpad_check_url(raw, n, cur_url, url_sz);
 	}
 	return best;
 }
@@ -470,19 +486,15 @@ static void search_add(struct kg_wpad_search *out, const char *s, size_t n)
 
 void kg_wpad_parse_resolv(const char *buf, size_t len, struct kg_wpad_search *out)
 {
-	const char *p = buf, *end, *eol, *t;
+	struct line_iter it;
+	const char *p, *eol, *t;
 	bool search;
 
 	out->n = 0;
 	if (len > KG_WPAD_FILE_MAX)
 		len = KG_WPAD_FILE_MAX;
-	end = buf + len;
-	for (; p < end; p = eol + 1) {
-		eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			eol = end;
-		while (p < eol && is_ws(*p))
-			p++;
+	it = (struct line_iter){buf, buf + len};
+	while (next_line(&it, &p, &eol)) {
 		if ((size_t)(eol - p) > 6 && !memcmp(p, "search", 6) && is_ws(p[6]))
 			search = true;
 		else if ((size_t)(eol - p) > 6 && !memcmp(p, "domain", 6) && is_ws(p[6]))
@@ -525,7 +537,7 @@ int kg_wpad_read_resolv(const char *path, struct kg_wpad_search *out)
 	return 0;
 }
 
-static bool candidate_add(struct kg_wpad_candidates *c, const char *url)
+bool kg_wpad_candidate_add(struct kg_wpad_candidates *c, const char *url)
 {
 	if (c->n >= KG_WPAD_CANDIDATES_MAX || strlen(url) >= KG_WPAD_URL_MAX)
 		return false;
@@ -553,7 +565,7 @@ size_t kg_wpad_dns_candidates(const char *domain, struct kg_wpad_candidates *c)
 		if (psl ? psl_is_public_suffix(psl, at) != 0 : at != d)
 			break;
 		snprintf(url, sizeof(url), "http://wpad.%s/wpad.dat", at);
-		if (candidate_add(c, url))
+		if (kg_wpad_candidate_add(c, url))
 			added++;
 	}
 	return added;
@@ -567,7 +579,7 @@ void kg_wpad_candidates(const struct kg_wpad_dirs *dirs, const char *resolv_conf
 
 	c->n = 0;
 	if (dirs && kg_wpad_dhcp_url(dirs, now, url, sizeof(url), NULL, 0) == 0)
-		candidate_add(c, url);
+		kg_wpad_candidate_add(c, url);
 	if (resolv_conf && kg_wpad_read_resolv(resolv_conf, &s) == 0)
 		for (size_t i = 0; i < s.n; i++)
 			kg_wpad_dns_candidates(s.domain[i], c);

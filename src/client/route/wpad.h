@@ -1,9 +1,14 @@
 /* WPAD discovery: where the PAC file is when proxy.wpad_url is empty (wpad.c).
  *
  * The candidates, in the order they are fetched (pac_fetch.h takes the list as it is):
+ *   0. DHCP option 252 as NetworkManager holds it, over D-Bus (nm_wpad.h: its internal
+ *      client keeps the option in memory only); kg_nm_wpad_candidates() puts it first, as it
+ *      is the lease of a connection that is up now, where a lease file may be stale;
  *   1. DHCP option 252, from the lease files the DHCP clients leave (kg_wpad_dhcp_url());
  *   2. http://wpad.<domain>/wpad.dat for each search domain of resolv.conf, walking up one
  *      label at a time (kg_wpad_dns_candidates()).
+ * The client makes the list on the PAC fetch's worker thread (kg_pac_fetch_start_list()),
+ * anew at each fetch, so at each network change: none of it runs on the relay's loop.
  * A DNS candidate whose name does not resolve fails at once in the fetch: "it is tried only
  * if it resolves" needs no resolver here.
  *
@@ -18,7 +23,10 @@
  *   - NetworkManager, /var/lib/NetworkManager:
  *       internal-<uuid>-<iface>.lease (its internal client): the nettools client of current
  *       NetworkManager writes only ADDRESS= there, so option 252 cannot be found in it (NM
- *       keeps it in memory, on D-Bus as the "wpad" option of Dhcp4Config, not read here);
+ *       keeps it in memory, on D-Bus as the "wpad" option of Dhcp4Config: nm_wpad.h reads
+ *       it there; it is not in NM's device state files, /run/NetworkManager/devices/
+ *       <ifindex>, either, which hold managed, connection-uuid, route metrics, next-server,
+ *       root-path and dhcp-bootfile only; dispatcher scripts get it as DHCP4_WPAD);
  *       releases that used systemd's DHCP code wrote systemd's format, with OPTION_252=,
  *       which is read as above;
  *       dhclient-<uuid>-<iface>.lease (its dhclient backend): dhclient's format, below.
@@ -31,7 +39,8 @@
  *     escapes) or colon-separated hex bytes. The last block that holds it and has not
  *     expired (expire in UTC, "expire never", "expire epoch N") wins.
  * The value must be an http:// or https:// URL of printable ASCII; the trailing NUL bytes
- * some servers (Microsoft's) append are dropped.
+ * some servers (Microsoft's) append are dropped (kg_wpad_check_url(), which nm_wpad.c uses
+ * too).
  *
  * The DNS walk: the search list is the last "search" or "domain" line of resolv.conf (the
  * rule of resolv.conf(5)), its domains lower-cased, a trailing dot dropped; a domain that is
@@ -63,6 +72,12 @@
 #define KG_WPAD_CANDIDATES_MAX 16	    /* = KG_PAC_FETCH_MAX_URLS */
 #define KG_WPAD_FILE_MAX       (256 * 1024) /* bytes of a lease file or resolv.conf at most */
 #define KG_WPAD_DIR_FILES      256	    /* files looked at per lease directory at most */
+
+/* An option 252 value (value[0..n), any bytes) into url when it is usable: trailing NULs and
+ * whitespace dropped, then http:// or https:// and a host, printable ASCII only. 0, -EBADMSG
+ * (not usable) or -E2BIG (does not fit url_sz). Every source of option 252 goes through it:
+ * the lease parsers below and NetworkManager's D-Bus answer (nm_wpad.h). */
+int kg_wpad_check_url(const void *value, size_t n, char *url, size_t url_sz);
 
 /* Parsers of lease contents (no I/O): 0 with the URL in url, -ENOENT when the lease holds no
  * option 252 (or only expired leases do), -EBADMSG when it does but its value is not a usable
@@ -107,6 +122,9 @@ struct kg_wpad_candidates {
 	size_t n;
 	char url[KG_WPAD_CANDIDATES_MAX][KG_WPAD_URL_MAX];
 };
+
+/* Appends url to c unless c is full, url too long or already in c; true when added. */
+bool kg_wpad_candidate_add(struct kg_wpad_candidates *c, const char *url);
 
 /* Appends the DNS candidates for one (normalized) domain, walking up as above, skipping URLs
  * already in c; returns how many were added (0 also when c is full). */

@@ -1,0 +1,169 @@
+#!/bin/bash
+# Benchmark (issue 14): the relay through an HTTPS proxy against what users do today, through the
+# same Squid (squid-openssl, https_port 3129 of KRBRIG_TLS=1 in tests/lib/krbrig.sh) in one run:
+#   gatekeeper: curl with no proxy settings, steered to alice's relay, proxy.type "https"
+#               (TLS to the proxy, Negotiate and CONNECT inside it, session resumption on)
+#   baseline:   curl --proxy https://proxy.kgtest.local:3129 --proxy-cacert CA
+#               --proxy-negotiate -U : with the same ticket (curl resumes its TLS sessions too)
+#   1. 1 GiB HTTPS download, KG_BENCH_TP_ROUNDS alternating rounds  (target mean ratio >= 0.95)
+#   2. connect-to-first-byte over KG_BENCH_LATENCY_N requests each, a new tunnel (and a new
+#      TLS session to the proxy, resumed) each                       (target added p50 <= 0.3 ms)
+#   3. the relay's CPU seconds per GiB: through the HTTPS proxy (from 1.) next to the same
+#      download through the plain http_port 3128 (proxy.type http: splice), KG_BENCH_HTTP_ROUNDS
+# Numbers never fail the run; it exits non-zero only when a transfer or the set-up broke. When
+# the client refuses proxy.type https (a build without the TLS upstream), only the baseline's
+# figures are printed and it exits 77 (make bench reports it skipped).
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
+. "$top_srcdir/tests/bench/bench-lib.sh"
+
+TP_ROUNDS=${KG_BENCH_TP_ROUNDS:-20}
+HTTP_ROUNDS=${KG_BENCH_HTTP_ROUNDS:-5}
+BULK=$((${KG_BENCH_BULK_MB:-1024} * 1024 * 1024))
+LAT_N=${KG_BENCH_LATENCY_N:-1600}
+LAT_BLOCKS=$(((LAT_N + 49) / 50)) # alternating blocks of 50, as client-bench.sh
+
+export KRBRIG_TLS=1
+kgc_setup squid
+krbrig_i13_start dns || exit 99
+# the client resolves proxy.kgtest.local (the name its certificate is for) through the rig's DNS
+kgc_use_rig_resolv || exit 99
+
+die() {
+	echo "bench broke: $*" >&2
+	exit 1
+}
+
+use_proxy() { # https|http: the service's configuration; the client's reload when it runs
+	if [ "$1" = https ]; then
+		KGC_PROXY_TYPE=https kgc_write_config_proxy "url = \"$PROXY_TLS_URL\";" \
+			"ca_file = \"$PROXY_CA\";"
+	else
+		kgc_write_config
+	fi
+	kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" || die "service reload"
+	[ -z "${CLIENT_PID:-}" ] || kg_reload "$CLIENT_PID" "$(kgc_client_log "$U")" ||
+		die "client reload"
+}
+
+GK=1
+use_proxy https
+if kgc_start_client "$U" >"$KG_TMP/start.out" 2>&1; then
+	CLIENT_PID=${KGC_PID[$U]}
+else
+	GK=0
+	why=$(grep -m1 "https" "$(kgc_client_log "$U")")
+	echo "# the client does not run with proxy.type https (${why:-see its log}):" \
+		"baseline figures only"
+fi
+
+base_curl() {
+	krbrig_proxy_tls_curl "$U" "$CC_U" --resolve "$ORIGIN_HOST:443:$ORIGIN_IP" "$@"
+}
+gk_curl() {
+	kgc_curl "$U" "$@"
+}
+PATHS=(base)
+[ "$GK" = 1 ] && PATHS+=(gk)
+
+bulk_once() { # PATH -> MiB/s
+	local out code size secs
+	out=$("${1}_curl" -m 120 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+		"https://$ORIGIN_HOST/bytes/$BULK") || die "$1 download: curl failed ($out)"
+	read -r code size secs <<<"$out"
+	[ "$code" = 200 ] && [ "$size" = "$BULK" ] ||
+		die "$1 download: HTTP $code, $size bytes of $BULK"
+	awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", b / 1048576 / s }'
+}
+hz=$(getconf CLK_TCK)
+cpu_per_gib() { # TICKS BYTES -> CPU seconds per GiB
+	awk -v t="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'
+}
+
+# --- 1. throughput --------------------------------------------------------------------------
+echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT inside TLS to the proxy," \
+	"$TP_ROUNDS alternating rounds per path"
+: >"$KG_TMP/tp-rounds"
+tls_ticks=0
+for ((r = 1; r <= TP_ROUNDS; r++)); do
+	for p in "${PATHS[@]}"; do
+		[ "$p" = gk ] && rel0=$(relay_ticks)
+		v=$(bulk_once "$p") || exit 1
+		[ "$p" = gk ] && tls_ticks=$((tls_ticks + $(relay_ticks) - rel0))
+		echo "#    round $r $p: $v MiB/s"
+		echo "$r $p $v" >>"$KG_TMP/tp-rounds"
+	done
+done
+read -r tp_base tpb_base < <(path_stats "$KG_TMP/tp-rounds" base)
+
+# --- 2. connect-to-first-byte ---------------------------------------------------------------
+per_block=$(((LAT_N + LAT_BLOCKS - 1) / LAT_BLOCKS))
+url_list "$KG_TMP/lat.cfg" "$per_block" "https://$ORIGIN_HOST/"
+: >"$KG_TMP/lat-base" && : >"$KG_TMP/lat-gk" && : >"$KG_TMP/lat-blocks"
+echo "# 2. first byte: $((per_block * LAT_BLOCKS)) sequential HTTPS requests per path in" \
+	"$LAT_BLOCKS alternating blocks, a new tunnel each"
+for ((b = 0; b < LAT_BLOCKS; b++)); do
+	for p in "${PATHS[@]}"; do
+		"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' \
+			-w '%{http_code} %{num_connects} %{time_starttransfer}\n' >"$KG_TMP/lat.out" ||
+			die "$p first-byte block: curl failed"
+		awk -v want="$per_block" '$1 == 200 && $2 == 1 { n++ } END { exit n != want }' \
+			"$KG_TMP/lat.out" || die "$p first-byte block: not $per_block fresh 200s"
+		awk '{ print $3 * 1000 }' "$KG_TMP/lat.out" >"$KG_TMP/lat-block"
+		cat "$KG_TMP/lat-block" >>"$KG_TMP/lat-$p"
+		echo "$b $p $(pct "$KG_TMP/lat-block" 50)" >>"$KG_TMP/lat-blocks"
+	done
+	[ $(((b + 1) % 8)) = 0 ] && echo "#    $((b + 1)) of $LAT_BLOCKS blocks"
+done
+lat_base50=$(pct "$KG_TMP/lat-base" 50)
+lat_base99=$(pct "$KG_TMP/lat-base" 99)
+
+if [ "$GK" = 0 ]; then
+	echo
+	echo "https-proxy results (baseline = curl --proxy $PROXY_TLS_URL --proxy-negotiate;" \
+		"gatekeeper: n/a, the client does not connect to HTTPS proxies)"
+	echo "throughput, $((BULK >> 20)) MiB HTTPS download, mean of $TP_ROUNDS rounds:" \
+		"baseline $tp_base MiB/s (best $tpb_base MiB/s)"
+	echo "first byte: baseline p50 $lat_base50 ms, p99 $lat_base99 ms"
+	exit 77
+fi
+
+read -r tp_gk tpb_gk < <(path_stats "$KG_TMP/tp-rounds" gk)
+read -r tp_pmean tp_se tp_pmed tp_hw < <(paired_stats "$KG_TMP/tp-rounds" ratio)
+tls_cpu=$(cpu_per_gib "$tls_ticks" $((BULK * TP_ROUNDS)))
+lat_gk50=$(pct "$KG_TMP/lat-gk" 50) lat_gk99=$(pct "$KG_TMP/lat-gk" 99)
+read -r lat_bmean lat_bse _ lat_bhw < <(paired_stats "$KG_TMP/lat-blocks" diff)
+
+# --- 3. the relay's CPU per GiB through the plain http_port ---------------------------------
+echo "# 3. the same download through http://$PROXY_IP:3128 (proxy.type http), $HTTP_ROUNDS rounds"
+use_proxy http
+http_ticks=0
+for ((r = 1; r <= HTTP_ROUNDS; r++)); do
+	rel0=$(relay_ticks)
+	v=$(bulk_once gk) || exit 1
+	http_ticks=$((http_ticks + $(relay_ticks) - rel0))
+	echo "#    round $r http: $v MiB/s"
+	echo "$r http $v" >>"$KG_TMP/http-rounds"
+done
+read -r tp_http _ < <(path_stats "$KG_TMP/http-rounds" http)
+http_cpu=$(cpu_per_gib "$http_ticks" $((BULK * HTTP_ROUNDS)))
+
+# --- the table ------------------------------------------------------------------------------
+echo
+echo "https-proxy results (gatekeeper = steered to the relay, proxy.type https;" \
+	"baseline = curl --proxy $PROXY_TLS_URL --proxy-cacert --proxy-negotiate)"
+echo "throughput, $((BULK >> 20)) MiB HTTPS download, mean of $TP_ROUNDS rounds: gatekeeper $tp_gk MiB/s," \
+	"baseline $tp_base MiB/s, ratio $(ratio "$tp_gk" "$tp_base") (target >= 0.95);" \
+	"best rounds $tpb_gk vs $tpb_base MiB/s, ratio $(ratio "$tpb_gk" "$tpb_base");" \
+	"per-round ratios: mean $tp_pmean (95 % interval" \
+	"$(awk -v m="$tp_pmean" -v h="$tp_hw" 'BEGIN { printf "%.3f-%.3f", m - h, m + h }'))," \
+	"median $tp_pmed, standard error of their mean $tp_se"
+echo "first byte p50: gatekeeper $lat_gk50 ms, baseline $lat_base50 ms," \
+	"added $(awk -v a="$lat_gk50" -v b="$lat_base50" 'BEGIN { printf "%.3f", a - b }') ms" \
+	"(target added <= 0.3 ms, session resumption on);" \
+	"$LAT_BLOCKS paired block medians: mean difference $lat_bmean ms (95 % interval" \
+	"$(awk -v m="$lat_bmean" -v h="$lat_bhw" 'BEGIN { printf "%.3f-%.3f", m - h, m + h }')," \
+	"standard error $lat_bse ms)"
+echo "first byte p99: gatekeeper $lat_gk99 ms, baseline $lat_base99 ms," \
+	"added $(awk -v a="$lat_gk99" -v b="$lat_base99" 'BEGIN { printf "%.3f", a - b }') ms (no target)"
+echo "relay CPU per GiB: HTTPS proxy $tls_cpu s (TLS both ways in userspace), plain http proxy" \
+	"$http_cpu s ($tp_http MiB/s over $HTTP_ROUNDS rounds), ratio $(ratio "$tls_cpu" "$http_cpu") (no target)"
