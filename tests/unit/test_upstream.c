@@ -960,6 +960,9 @@ START_TEST(https_clear_text_answer)
 	ck_assert_uint_eq(up.attempts, 1);
 	ck_assert_int_eq(conn.proxy.fd, -1);
 	ck_assert(!pending(lfd));
+}
+END_TEST
+
 /* A PAC's route comes with its proxies resolved by the engine (route.resolved): the connect
  * uses those addresses and looks nothing up (the names here would not resolve), and a proxy
  * whose name did not resolve is a failed proxy: marked down, the next entry tried at once. */
