@@ -449,18 +449,33 @@ static int run_wait(char *const argv[])
 
 static void certs_make(void)
 {
+	ck_assert_msg(certdir[0], "the test's main() did not call rig_tls_certs_make()");
+}
+
+void rig_tls_certs_remove(void)
+{
+	if (certdir[0])
+		run_wait((char *const[]){"rm", "-rf", certdir, NULL});
+	certdir[0] = '\0';
+}
+
+void rig_tls_certs_make(void)
+{
 	const char *top = getenv("top_srcdir");
 	char helper[PATH_MAX];
 
-	if (certdir[0])
-		return;
 	snprintf(helper, sizeof(helper), "%s/tests/lib/tlscerts.sh", top ? top : KG_TOP_SRCDIR);
 	snprintf(certdir, sizeof(certdir), "%s/kg-rig-tls.XXXXXX",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(certdir));
-	ck_assert_msg(
-	    run_wait((char *const[]){"bash", helper, certdir, "proxy.kgtest.test", NULL}) == 0,
-	    "%s failed (needs the openssl CLI)", helper);
+	if (!mkdtemp(certdir)) {
+		perror("mkdtemp");
+		exit(99);
+	}
+	if (run_wait((char *const[]){"bash", helper, certdir, "proxy.kgtest.test", NULL}) != 0) {
+		fprintf(stderr, "%s failed (needs the openssl CLI)\n", helper);
+		rig_tls_certs_remove();
+		exit(99);
+	}
 }
 
 static void tls_stop(void)
@@ -478,9 +493,6 @@ static void tls_stop(void)
 		close(tls_report_w);
 	tls_report = tls_report_w = -1;
 	tls_seen = (struct rig_tls_report){0};
-	if (certdir[0])
-		run_wait((char *const[]){"rm", "-rf", certdir, NULL});
-	certdir[0] = '\0';
 }
 
 /* The first bytes the terminator read from the client, as they crossed the wire. */
@@ -651,6 +663,7 @@ static uint16_t tls_proxy(const char *name, bool mtls)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	alarm(120); /* and never outlives a test that went wrong */
 	sctx = SSL_CTX_new(TLS_server_method());
 	if (!sctx || SSL_CTX_use_certificate_chain_file(sctx, crt) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(sctx, key, SSL_FILETYPE_PEM) != 1)

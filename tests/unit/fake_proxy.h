@@ -86,6 +86,10 @@ unsigned rig_auth_pending(void);
 /* Whether the journal capture holds s. */
 bool rig_log_has(const char *s);
 
+/* The test certificates (tests/lib/tlscerts.sh) in a temporary directory: made once by the
+ * test's main() before the tests run (exit 99 when the openssl CLI fails), removed after. */
+void rig_tls_certs_make(void);
+void rig_tls_certs_remove(void);
 /* An https proxy showing the certificate NAME.pem of tlscerts.sh ("ip": 127.0.0.1, by the
  * test CA; "untrusted", "expired", "wrong": not acceptable); its port. At most 4 per test. */
 uint16_t rig_tls_proxy(const char *name);

@@ -692,7 +692,9 @@ int main(void)
 	SRunner *sr = srunner_create(tunnel_suite());
 	int failed;
 
+	rig_tls_certs_make();
 	srunner_run_all(sr, CK_ENV);
+	rig_tls_certs_remove();
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
