@@ -129,11 +129,12 @@ tests_unit_test_pac_engine_LDADD = $(KG_PACENGINE_LIBS) $(CHECK_LIBS)
 # The DNS answer parser under libFuzzer (tests/fuzz/run.sh builds and runs it).
 EXTRA_DIST += tests/fuzz/fuzz_dns_answer.c tests/fuzz/corpus/dns_answer
 
-# The client's proxy policy (src/client/policy.c): the PAC's fetch, WPAD, the evaluator, network
-# changes and the off-network state, on top of the libraries above. The client and the rigs of
+# The client's proxy policy (src/client/policy.c: the PAC's fetch, WPAD, the evaluator, network
+# changes; policy_offnet.c: the off-network state and its probes), on top of the libraries above. The client and the rigs of
 # test_tunnel/test_forward link it (the latter with no policy running: cl->policy is NULL).
 noinst_LIBRARIES += src/client/libkgpolicy.a
 src_client_libkgpolicy_a_SOURCES = src/client/policy.c src/client/policy.h \
+	src/client/policy_offnet.c src/client/policy_offnet.h src/client/policy_priv.h \
 	src/client/route/resolve_async.c src/client/route/resolve_async.h
 src_client_libkgpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) -DPKGLIBEXECDIR='"$(pkglibexecdir)"'
 src_client_libkgpolicy_a_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
