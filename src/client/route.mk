@@ -28,10 +28,13 @@ tests_unit_test_pac_funcs_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
 # The PAC-answer and proxy.url parsers under libFuzzer (tests/fuzz/run.sh builds and runs it).
 EXTRA_DIST += tests/fuzz/fuzz_route.c tests/fuzz/corpus/route
 
-# The client's side of the PAC evaluator (src/pac/): spawn, load, find with a deadline, kill
-# and restart. Not linked into the client yet; its test spawns the built evaluator.
+# The client's side of the PAC evaluator (src/pac/): spawn, load, kill and restart (pac_proc.c),
+# the pipelined finds with a deadline each (pac_proc_queue.c). Not linked into the client yet;
+# its test spawns the built evaluator.
 noinst_LIBRARIES += src/client/libkgpacproc.a
-src_client_libkgpacproc_a_SOURCES = src/client/route/pac_proc.c src/client/route/pac_proc.h
+src_client_libkgpacproc_a_SOURCES = src/client/route/pac_proc.c src/client/route/pac_proc.h \
+	src/client/route/pac_proc_queue.c src/client/route/pac_proc_queue.h \
+	src/client/route/pac_proc_priv.h
 KG_PACPROC_LIBS = src/client/libkgpacproc.a src/shared/libkgpacproto.a
 
 check_PROGRAMS += tests/unit/test_pac_eval
