@@ -28,10 +28,13 @@ tests_unit_test_pac_funcs_LDADD = $(KG_ROUTE_LIBS) $(CHECK_LIBS)
 # The PAC-answer and proxy.url parsers under libFuzzer (tests/fuzz/run.sh builds and runs it).
 EXTRA_DIST += tests/fuzz/fuzz_route.c tests/fuzz/corpus/route
 
-# The client's side of the PAC evaluator (src/pac/): spawn, load, find with a deadline, kill
-# and restart. Not linked into the client yet; its test spawns the built evaluator.
+# The client's side of the PAC evaluator (src/pac/): spawn, load, kill and restart (pac_proc.c),
+# the pipelined finds with a deadline each (pac_proc_queue.c). Not linked into the client yet;
+# its test spawns the built evaluator.
 noinst_LIBRARIES += src/client/libkgpacproc.a
-src_client_libkgpacproc_a_SOURCES = src/client/route/pac_proc.c src/client/route/pac_proc.h
+src_client_libkgpacproc_a_SOURCES = src/client/route/pac_proc.c src/client/route/pac_proc.h \
+	src/client/route/pac_proc_queue.c src/client/route/pac_proc_queue.h \
+	src/client/route/pac_proc_priv.h
 KG_PACPROC_LIBS = src/client/libkgpacproc.a src/shared/libkgpacproto.a
 
 check_PROGRAMS += tests/unit/test_pac_eval
@@ -129,11 +132,12 @@ tests_unit_test_pac_engine_LDADD = $(KG_PACENGINE_LIBS) $(CHECK_LIBS)
 # The DNS answer parser under libFuzzer (tests/fuzz/run.sh builds and runs it).
 EXTRA_DIST += tests/fuzz/fuzz_dns_answer.c tests/fuzz/corpus/dns_answer
 
-# The client's proxy policy (src/client/policy.c): the PAC's fetch, WPAD, the evaluator, network
-# changes and the off-network state, on top of the libraries above. The client and the rigs of
+# The client's proxy policy (src/client/policy.c: the PAC's fetch, WPAD, the evaluator, network
+# changes; policy_offnet.c: the off-network state and its probes), on top of the libraries above. The client and the rigs of
 # test_tunnel/test_forward link it (the latter with no policy running: cl->policy is NULL).
 noinst_LIBRARIES += src/client/libkgpolicy.a
 src_client_libkgpolicy_a_SOURCES = src/client/policy.c src/client/policy.h \
+	src/client/policy_offnet.c src/client/policy_offnet.h src/client/policy_priv.h \
 	src/client/route/resolve_async.c src/client/route/resolve_async.h
 src_client_libkgpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) -DPKGLIBEXECDIR='"$(pkglibexecdir)"'
 src_client_libkgpolicy_a_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
