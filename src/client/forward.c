@@ -560,6 +560,8 @@ void forward_step(struct kg_client *cl, struct relay_conn *c)
 		if (c->proxy.fd >= 0 && u->connected && relay_flush(&c->proxy, &c->to_proxy) < 0) {
 			if (f->resp_state == RESP_BODY)
 				relay_conn_close(cl, c, true);
+			else if (upstream_tls_failure(u))
+				fwd_fail(cl, c, upstream_tls_failure(u), NULL);
 			else
 				fwd_fail(cl, c, "the proxy closed the connection", NULL);
 			return;
@@ -585,6 +587,8 @@ void forward_step(struct kg_client *cl, struct relay_conn *c)
 		if (r < 0) {
 			if (f->resp_started)
 				relay_conn_close(cl, c, true);
+			else if (upstream_tls_failure(u))
+				fwd_fail(cl, c, upstream_tls_failure(u), NULL);
 			else
 				fwd_fail(cl, c, "the request could not be forwarded", strerror(-r));
 			return;

@@ -245,11 +245,16 @@ const struct upstream_ops upstream_https_proxy_ops = {
     .close = https_close,
 };
 
-const char *upstream_read_error(const struct upstream *u, int r)
+const char *upstream_tls_failure(const struct upstream *u)
 {
 	const struct proxy_tls *t = relay_side_tls(&u->c->proxy);
 
-	if (t && proxy_tls_error(t)[0])
-		return proxy_tls_error(t);
-	return upstream_head_error(r);
+	return t && proxy_tls_error(t)[0] ? proxy_tls_error(t) : NULL;
+}
+
+const char *upstream_read_error(const struct upstream *u, int r)
+{
+	const char *tls = upstream_tls_failure(u);
+
+	return tls ? tls : upstream_head_error(r);
 }

@@ -21,3 +21,7 @@ extern const struct upstream_ops upstream_https_proxy_ops;
 /* The sentence for a failed read of the proxy's answer (r from upstream_peek_response() or a
  * read): the TLS session's when it failed, else upstream_head_error(r). */
 const char *upstream_read_error(const struct upstream *u, int r);
+
+/* The TLS session's sentence when u's proxy side is TLS and it failed (a TLS 1.3 proxy that
+ * refuses a missing client certificate says so only at the first read or write), else NULL. */
+const char *upstream_tls_failure(const struct upstream *u);

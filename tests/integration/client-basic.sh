@@ -198,11 +198,11 @@ kg_check "--version" eval '"$KG_CLIENT" --version | grep -q "^kernelgatekeeper-c
 kg_check "--help exits 0" "$KG_CLIENT" --help
 "$KG_CLIENT" --bogus >/dev/null 2>&1
 kg_check "an unknown option exits 2" test $? = 2
-printf 'proxy = { type = "https"; url = "https://p.example:3129"; };\n' >"$KG_TMP/https.conf"
-out=$("$KG_CLIENT" -c "$KG_TMP/https.conf" --socket "$KG_SOCK" 2>&1)
+printf 'proxy = { type = "gopher"; url = "http://p.example:3128"; };\n' >"$KG_TMP/gopher.conf"
+out=$("$KG_CLIENT" -c "$KG_TMP/gopher.conf" --socket "$KG_SOCK" 2>&1)
 rc=$?
-kg_check "proxy.type https is refused with exit 2 and a clear message" \
-	eval '[ $rc = 2 ] && printf "%s" "$out" | grep -q "proxy.type https is not supported yet; use http"'
+kg_check "an unknown proxy.type is refused with exit 2 and the types it could be" \
+	eval '[ $rc = 2 ] && printf "%s" "$out" | grep -q "proxy.type: \"gopher\" is not one of http, https, wpad, none"'
 kg_check "a missing -c file exits 2" eval '"$KG_CLIENT" -c /nonexistent/kg.conf >/dev/null 2>&1; [ $? = 2 ]'
 
 # SIGHUP reloads, SIGTERM stops cleanly.
