@@ -330,6 +330,20 @@ static ssize_t encode(const struct kg_pac_msg *m, const struct kg_pac_find *find
 	return (ssize_t)w->len;
 }
 
+/* Sizes the frame first, so a short buffer is -ENOSPC with nothing half written. */
+static ssize_t encode_into(const struct kg_pac_msg *m, const struct kg_pac_find *f, uint8_t *out,
+			   size_t cap)
+{
+	struct wr size = {0};
+	ssize_t n = encode(m, f, &size);
+	if (n < 0)
+		return n;
+	if ((size_t)n > cap)
+		return -ENOSPC;
+	struct wr w = {.p = out, .cap = cap};
+	return encode(m, f, &w);
+}
+
 ssize_t kg_pac_msg_size(const struct kg_pac_msg *m)
 {
 	struct wr w = {0};
@@ -338,13 +352,7 @@ ssize_t kg_pac_msg_size(const struct kg_pac_msg *m)
 
 ssize_t kg_pac_msg_encode(const struct kg_pac_msg *m, uint8_t *out, size_t cap)
 {
-	ssize_t n = kg_pac_msg_size(m);
-	if (n < 0)
-		return n;
-	if ((size_t)n > cap)
-		return -ENOSPC;
-	struct wr w = {.p = out, .cap = cap};
-	return encode(m, NULL, &w);
+	return encode_into(m, NULL, out, cap);
 }
 
 ssize_t kg_pac_find_size(const struct kg_pac_find *f)
@@ -355,13 +363,7 @@ ssize_t kg_pac_find_size(const struct kg_pac_find *f)
 
 ssize_t kg_pac_find_encode(const struct kg_pac_find *f, uint8_t *out, size_t cap)
 {
-	ssize_t n = kg_pac_find_size(f);
-	if (n < 0)
-		return n;
-	if ((size_t)n > cap)
-		return -ENOSPC;
-	struct wr w = {.p = out, .cap = cap};
-	return encode(NULL, f, &w);
+	return encode_into(NULL, f, out, cap);
 }
 
 /* ---- helpers ---- */
