@@ -121,6 +121,21 @@ static int reply(struct kg_conn *c, uint32_t seq, uint16_t type, const void *p, 
 	return kg_ipc_send(c->fd, type, seq, p, len, NULL, 0);
 }
 
+/* The backlog of a new relay listener: the service's network namespace's net.core.somaxconn
+ * (4096 by default since Linux 5.4), at least KG_LISTEN_BACKLOG_FLOOR. */
+static int relay_backlog(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+	int v = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v > KG_LISTEN_BACKLOG_FLOOR ? v : KG_LISTEN_BACKLOG_FLOOR;
+}
+
 static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	struct kg_service *svc = c->svc;
@@ -147,7 +162,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 					 "a client for uid %s is already registered (pid %d)", uid,
 					 (int)other->pid);
 
-	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, KG_LISTEN_BACKLOG,
+	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, relay_backlog(),
 			  &port4);
 	if (r < 0) {
 		log_error_ratelimited("cannot create the relay listener for uid %s on "
@@ -157,8 +172,8 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 					 strerror(-r));
 	}
 	fd4 = r;
-	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? port4 : 0,
-			  KG_LISTEN_BACKLOG, &port6);
+	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? port4 : 0, relay_backlog(),
+			  &port6);
 	if (r < 0) {
 		log_warn_ratelimited("no IPv6 relay listener for uid %s (%s): native IPv6 "
 				     "connections of this user are not steered",

@@ -19,7 +19,10 @@
  * thousands of subordinate uids, so a limit per uid alone does not bound them. */
 #define KG_IPC_CONNS_NO_PASSWD 128
 #define KG_IPC_IDLE_USEC       (10 * 1000000ull) /* for a connection neither client nor watcher */
-#define KG_LISTEN_BACKLOG      1024
+/* The relay listeners' backlog is net.core.somaxconn, read when each is created (the kernel caps
+ * any listen() backlog there), never less than this floor: a burst of steered connects must not
+ * find the queue full, or its SYNs are dropped and each waits 1 s for a retransmit (issue 15). */
+#define KG_LISTEN_BACKLOG_FLOOR 1024
 /* Route reports (KG_MSG_CLIENT_ROUTE) a client may have passed on to watchers per second; the
  * rest are dropped and counted. */
 #define KG_ROUTE_REPORTS_PER_SEC 200
