@@ -58,6 +58,8 @@ EXTRA_DIST += tests/lib/tlscerts.sh
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \
 	tests/integration/client-bulk.sh tests/integration/client-apache.sh \
 	tests/integration/security-adversary-relay.sh tests/integration/client-https-proxy.sh
+# A burst of 2,000 steered connects: no listen-queue overflow, no 1 s SYN retransmit (issue 15).
+CLIENT_TESTS += tests/integration/client-burst.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
