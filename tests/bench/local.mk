@@ -4,6 +4,9 @@
 EXTRA_PROGRAMS = tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay
 # A bare splice relay, the yardstick for the relay's CPU per GiB (issue 15).
 tests_bench_ref_relay_SOURCES = tests/bench/ref-relay.c
+# A frame-delaying forwarder between two veths: the rig's LAN round trip (issue 15).
+EXTRA_PROGRAMS += tests/bench/delay-stage
+tests_bench_delay_stage_SOURCES = tests/bench/delay-stage.c
 tests_bench_connect_bench_SOURCES = tests/bench/connect-bench.c
 tests_bench_connect_bench_LDADD = -lpthread
 # The event loop's cost per event: one epoll_wait per batch against sd-event's one source per
@@ -11,7 +14,8 @@ tests_bench_connect_bench_LDADD = -lpthread
 tests_bench_loop_dispatch_SOURCES = tests/bench/loop-dispatch.c
 tests_bench_loop_dispatch_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_bench_loop_dispatch_LDADD = $(LIBSYSTEMD_LIBS)
-CLEANFILES += tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay
+CLEANFILES += tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay \
+	tests/bench/delay-stage
 KG_BENCHES = tests/bench/connect-overhead.sh
 # The relay against curl -x --proxy-negotiate through the same Squid (issue 3).
 KG_BENCHES += tests/bench/client-bench.sh
@@ -29,7 +33,8 @@ EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build
 
 # A bench that cannot run here (exit 77: no root, no squid) is reported and skipped; any other
 # non-zero status means something broke.
-bench: tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay tests/helpers/kg-probe \
+bench: tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay \
+		tests/bench/delay-stage tests/helpers/kg-probe \
 		src/service/kernelgatekeeper-service src/client/kernelgatekeeper-client
 	@for b in $(KG_BENCHES); do \
 		echo "== $$b"; \
