@@ -5,7 +5,8 @@
 #   baseline:   curl -x http://proxy.kgtest.local:3128 --proxy-negotiate -U : with the same ticket
 # Both CONNECT to origin.test:443 by name with a fresh Negotiate token per connection, so what
 # differs is the relay: its extra hop, its sniffing and its token worker.
-#   1. 1 GiB HTTPS download, KG_BENCH_TP_ROUNDS alternating rounds  (target mean ratio >= 0.95)
+#   1. 1 GiB HTTPS download, KG_BENCH_TP_ROUNDS alternating rounds  (target mean ratio >= 0.95);
+#      a third path through tests/bench/ref-relay gives the reference CPU per GiB (issue 15)
 #   2. connect-to-first-byte over KG_BENCH_LATENCY_N requests each  (target added p50 <= 0.3 ms),
 #      then again with a KG_BENCH_RTT_MS round trip to the proxy (default 2; 0 skips it;
 #      tests/bench/delay-stage, target gatekeeper p50 <= baseline p50 - 1 ms, issue 15)
@@ -46,6 +47,20 @@ kg_uid_path "$IDLE_PY" IDLE_PY
 kgc_start_client "$U" || exit 99
 CLIENT_PID=${KGC_PID[$U]}
 
+# The reference relay (issue 15 item 3): tests/bench/ref-relay, a bare splice loop, in front of
+# the same Squid; curl -x names it as the proxy (same SPN, the proxy's name), so the same
+# tunnel bytes cross it as cross the relay, and its CPU per GiB is the yardstick for the relay's.
+REF_RELAY="$top_builddir/tests/bench/ref-relay"
+TP_PATHS="base gk"
+if [ -x "$REF_RELAY" ]; then
+	"$REF_RELAY" 127.0.0.1 0 "$PROXY_IP" "$PROXY_PORT" >"$KG_TMP/ref-relay.out" 2>&1 &
+	REF_PID=$!
+	kg_on_exit kg_stop_pid "$REF_PID"
+	kg_wait_for 50 grep -q LISTENING "$KG_TMP/ref-relay.out" || die "ref-relay did not start"
+	REF_PORT=$(awk '/LISTENING/ { print $2 }' "$KG_TMP/ref-relay.out")
+	TP_PATHS="base gk ref"
+fi
+
 die() {
 	echo "bench broke: $*" >&2
 	exit 1
@@ -57,6 +72,14 @@ base_curl() {
 }
 gk_curl() {
 	kgc_curl "$U" "$@"
+}
+ref_curl() { # the baseline's curl with ref-relay as its proxy address
+	kg_as_uid "$U" env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
+		KRB5CCNAME="$CC_U" curl -sS --resolve "$PROXY_HOST:$REF_PORT:127.0.0.1" \
+		-x "http://$PROXY_HOST:$REF_PORT" --cacert "$ORIGIN_CA" --proxy-negotiate -U : "$@"
+}
+path_ticks() { # PATH: the CPU ticks of the relay on that path (the baseline has none: the client's)
+	if [ "$1" = ref ]; then awk '{ print $14 + $15 }' "/proc/$REF_PID/stat"; else relay_ticks; fi
 }
 
 # --- 1. throughput --------------------------------------------------------------------------
@@ -89,26 +112,28 @@ echo "# 1. $((BULK >> 20)) MiB over HTTPS through CONNECT, $TP_ROUNDS alternatin
 cpu_ticks() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 : >"$KG_TMP/tp-rounds" && : >"$KG_TMP/tp-cpu"
 for ((r = 1; r <= TP_ROUNDS; r++)); do
-	for p in base gk; do
+	for p in $TP_PATHS; do
 		read -r idle0 all0 < <(cpu_ticks)
-		rel0=$(relay_ticks)
+		rel0=$(path_ticks "$p")
 		v=$(bulk_once "$p") || exit 1
 		read -r idle1 all1 < <(cpu_ticks)
-		echo "$p $((idle1 - idle0)) $((all1 - all0)) $(($(relay_ticks) - rel0))" >>"$KG_TMP/tp-cpu"
+		echo "$p $((idle1 - idle0)) $((all1 - all0)) $(($(path_ticks "$p") - rel0))" >>"$KG_TMP/tp-cpu"
 		echo "#    round $r $p: $v MiB/s"
 		echo "$r $p $v" >>"$KG_TMP/tp-rounds"
 	done
 done
-# -> "idle%_base idle%_gk relay_cpu_seconds_per_GiB"
-read -r tp_idle_base tp_idle_gk tp_relay_cpu < <(awk -v hz="$(getconf CLK_TCK)" -v gib="$BULK" '
+# -> "idle%_base idle%_gk relay_cpu_seconds_per_GiB ref_relay_cpu_seconds_per_GiB"
+read -r tp_idle_base tp_idle_gk tp_relay_cpu tp_ref_cpu < <(awk -v hz="$(getconf CLK_TCK)" -v gib="$BULK" '
 	{ i[$1] += $2; a[$1] += $3; rel[$1] += $4; n[$1]++ }
 	END {
-		printf "%.1f %.1f %.2f\n", a["base"] ? 100 * i["base"] / a["base"] : 0,
+		printf "%.1f %.1f %.2f %.2f\n", a["base"] ? 100 * i["base"] / a["base"] : 0,
 			a["gk"] ? 100 * i["gk"] / a["gk"] : 0,
-			n["gk"] ? rel["gk"] / hz / n["gk"] / (gib / 1073741824) : 0
+			n["gk"] ? rel["gk"] / hz / n["gk"] / (gib / 1073741824) : 0,
+			n["ref"] ? rel["ref"] / hz / n["ref"] / (gib / 1073741824) : 0
 	}' "$KG_TMP/tp-cpu")
 read -r tp_gk tpb_gk < <(path_stats "$KG_TMP/tp-rounds" gk)
 read -r tp_base tpb_base < <(path_stats "$KG_TMP/tp-rounds" base)
+read -r tp_ref _ < <(path_stats "$KG_TMP/tp-rounds" ref)
 read -r tp_pmean tp_se tp_pmed tp_hw < <(paired_stats "$KG_TMP/tp-rounds" ratio)
 
 # --- 2. connect-to-first-byte ---------------------------------------------------------------
@@ -238,6 +263,10 @@ echo "throughput, $((BULK >> 20)) MiB HTTPS download, mean of $TP_ROUNDS rounds:
 	"median $tp_pmed, standard error of their mean $tp_se;" \
 	"CPU idle during the transfers: baseline $tp_idle_base %, gatekeeper $tp_idle_gk %;" \
 	"the relay used $tp_relay_cpu CPU seconds per GiB"
+[ -n "${REF_PID:-}" ] &&
+	echo "reference relay (tests/bench/ref-relay, a bare splice loop in front of the same Squid):" \
+		"$tp_ref MiB/s, $tp_ref_cpu CPU seconds per GiB; the relay's CPU per GiB is" \
+		"$(ratio "$tp_relay_cpu" "$tp_ref_cpu") times the reference's (target <= 1.3)"
 echo "first byte p50: gatekeeper $lat_gk50 ms, baseline $lat_base50 ms, ratio $(ratio "$lat_gk50" "$lat_base50")," \
 	"added $(awk -v a="$lat_gk50" -v b="$lat_base50" 'BEGIN { printf "%.3f", a - b }') ms (target added <= 0.3 ms);" \
 	"$LAT_BLOCKS paired block medians: mean difference $lat_bmean ms, standard error $lat_bse ms"

@@ -29,7 +29,7 @@ KG_BENCHES += tests/bench/pac-route.sh
 # its CPU per GiB against the plain http proxy's (issue 14).
 KG_BENCHES += tests/bench/https-proxy.sh
 EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh \
-	tests/bench/bench-lib.sh
+	tests/bench/bench-lib.sh tests/lib/delayrig.sh
 
 # A bench that cannot run here (exit 77: no root, no squid) is reported and skipped; any other
 # non-zero status means something broke.
