@@ -36,7 +36,7 @@ outside() { # the same, as U in the same namespace but outside the cgroup: no pr
 redirected() { # as inside(), keeping connect-bench's single-connect line for the summary
 	kg_app "$U" "$BENCH" "$@" | tee -a "$KG_TMP/redirected.txt" | awk '/ns_per_connect/ {print $2}'
 }
-listen_drops() { # -> "overflows drops" in the test namespace since boot of the namespace
+listen_drops() { # -> "overflows drops": the test namespace's counters so far
 	ip netns exec "$KG_NS" nstat -az TcpExtListenOverflows TcpExtListenDrops |
 		awk '/ListenOverflows/ {o = $2} /ListenDrops/ {d = $2} END {print o + 0, d + 0}'
 }
