@@ -363,7 +363,7 @@ struct proxy_tls *proxy_tls_new(struct proxy_tls_ctx *ctx, int fd, const char *h
 		   !X509_VERIFY_PARAM_set1_host(param, host, 0)) {
 		goto nomem;
 	}
-	sess = proxy_tls_cache_take(ctx, t->key);
+	sess = proxy_tls_ctx_no_resumption(ctx) ? NULL : proxy_tls_cache_take(ctx, t->key);
 	if (sess) {
 		SSL_set_session(t->ssl, sess);
 		SSL_SESSION_free(sess);
@@ -401,6 +401,11 @@ enum proxy_tls_status proxy_tls_handshake(struct proxy_tls *t)
 	r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
 		t->handshake_done = true;
+		/* From now on records come in as many per socket read as the buffer holds, not one
+		 * header and one body read each (proxy_tls_read() hands several on at once). Not
+		 * during the handshake: a clear-text answer must stay in the socket for its
+		 * sentence (clear_text_line()). */
+		SSL_set_read_ahead(t->ssl, 1);
 		return PROXY_TLS_DONE;
 	}
 	e = SSL_get_error(t->ssl, r);
@@ -424,7 +429,8 @@ enum proxy_tls_status proxy_tls_want(const struct proxy_tls *t)
 
 bool proxy_tls_pending(const struct proxy_tls *t)
 {
-	return SSL_pending(t->ssl) > 0;
+	/* decrypted bytes, or (read-ahead) records read from the socket but not yet opened */
+	return t->read_end || SSL_has_pending(t->ssl);
 }
 
 /* A failed read or write after the handshake: the sentence, and the result. */
@@ -498,19 +504,35 @@ static ssize_t io_failure(struct proxy_tls *t, int e, int sys_errno, bool readin
 	return -EPROTO;
 }
 
+/* The bytes of several records in one call: with read-ahead one socket read brings up to
+ * PROXY_TLS_READ_BUF bytes of records, and the caller's buffer takes as many as fit, so the pump
+ * makes one send() of them instead of one per 16 KiB record. A failure after some bytes is kept
+ * for the next call (the bytes first); waiting for the socket just ends the call. */
 ssize_t proxy_tls_read(struct proxy_tls *t, void *p, size_t n)
 {
-	size_t got = 0;
+	size_t got = 0, total = 0;
+	ssize_t e;
 	int r;
 
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_read_ex(t->ssl, p, n, &got);
-	if (r == 1) {
+	if (t->read_end)
+		return t->read_end;
+	do {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_read_ex(t->ssl, (char *)p + total, n - total, &got);
+		if (r != 1)
+			break;
 		t->data_seen = true;
-		return (ssize_t)got;
-	}
-	return io_failure(t, SSL_get_error(t->ssl, r), errno, true);
+		total += got;
+	} while (total < n && SSL_has_pending(t->ssl));
+	if (r == 1)
+		return (ssize_t)total;
+	e = io_failure(t, SSL_get_error(t->ssl, r), errno, true);
+	if (total == 0)
+		return e;
+	if (e != -EAGAIN)
+		t->read_end = e; /* its sentence is set; the next call returns it */
+	return (ssize_t)total;
 }
 
 ssize_t proxy_tls_write(struct proxy_tls *t, const void *p, size_t n)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -108,6 +109,14 @@ unsigned proxy_tls_ctx_cached(const struct proxy_tls_ctx *ctx, const char *host,
 	return 0;
 }
 
+bool proxy_tls_ctx_no_resumption(const struct proxy_tls_ctx *ctx)
+{
+	if (!ctx->no_resume)
+		return false;
+	return !strcmp(ctx->no_resume, "1") ||
+	       (ctx->no_resume[0] == '/' && access(ctx->no_resume, F_OK) == 0);
+}
+
 /* --- the context ---------------------------------------------------------------------------- */
 
 static int ctx_fail(struct proxy_tls_ctx *ctx, char *err, size_t len, const char *what,
@@ -183,6 +192,11 @@ int proxy_tls_ctx_new(const struct proxy_tls_opts *o, struct proxy_tls_ctx **ret
 	} else {
 		SSL_CTX_set_client_cert_cb(ctx->ssl, proxy_tls_client_cert_cb);
 	}
+	/* Room for read-ahead, which each session turns on after its handshake. */
+	SSL_CTX_set_default_read_buffer_len(ctx->ssl, PROXY_TLS_READ_BUF);
+	key = secure_getenv(PROXY_TLS_NO_RESUMPTION_ENV);
+	if (key && key[0] && !(ctx->no_resume = strdup(key)))
+		return ctx_fail(ctx, err, len, "out of memory", "for the proxy's TLS context");
 	SSL_CTX_set_session_cache_mode(ctx->ssl,
 				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx->ssl, new_session_cb);
@@ -204,5 +218,6 @@ void proxy_tls_ctx_unref(struct proxy_tls_ctx *ctx)
 		free(c);
 	}
 	SSL_CTX_free(ctx->ssl);
+	free(ctx->no_resume);
 	free(ctx);
 }

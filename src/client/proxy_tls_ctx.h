@@ -13,6 +13,12 @@
 #include <openssl/ssl.h>
 
 #define KEY_MAX 300 /* "host:port" */
+/* OpenSSL's read buffer with read-ahead: four full records per socket read (a session holds it
+ * only while bytes are in it: SSL_MODE_RELEASE_BUFFERS). */
+#define PROXY_TLS_READ_BUF (4 * (16384 + 256))
+/* Tests and benches only: resumption off while this names "1" or an existing file (the bench
+ * turns it on and off between blocks of one run). */
+#define PROXY_TLS_NO_RESUMPTION_ENV "KG_TEST_NO_TLS_RESUMPTION"
 
 /* The sessions kept for one proxy, oldest first. */
 struct session_cache {
@@ -28,6 +34,7 @@ struct proxy_tls_ctx {
 	unsigned cache_max;
 	bool ca_file;	  /* verified against proxy.ca_file, not the system store */
 	bool client_cert; /* we have one to show */
+	char *no_resume;  /* PROXY_TLS_NO_RESUMPTION_ENV's value, NULL when unset */
 	struct session_cache *caches;
 };
 
@@ -45,6 +52,7 @@ struct proxy_tls {
 	char head[8];	   /* which (NUL-terminated) */
 	bool cert_asked;   /* the proxy asked for a client certificate we do not have */
 	bool shut_sent;	   /* close_notify is out */
+	ssize_t read_end;  /* a read failure after bytes, returned by the next read (0: none) */
 	long verify_err;   /* the first verification failure, X509_V_OK if none */
 	char verify_msg[PROXY_TLS_ERROR_MAX];
 	char error[PROXY_TLS_ERROR_MAX];
@@ -60,3 +68,5 @@ int proxy_tls_client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey);
 /* The newest usable session for the proxy key "host:port" (a reference for the caller), or NULL.
  * A TLS 1.3 one leaves the cache: tickets are used once. */
 SSL_SESSION *proxy_tls_cache_take(struct proxy_tls_ctx *ctx, const char *key);
+/* Whether new sessions start without resumption (PROXY_TLS_NO_RESUMPTION_ENV). */
+bool proxy_tls_ctx_no_resumption(const struct proxy_tls_ctx *ctx);
