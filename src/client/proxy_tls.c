@@ -422,6 +422,12 @@ bool proxy_tls_resumed(const struct proxy_tls *t)
 	return t->handshake_done && SSL_session_reused(t->ssl);
 }
 
+const char *proxy_tls_cipher(const struct proxy_tls *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s", SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
+	return buf;
+}
+
 enum proxy_tls_status proxy_tls_want(const struct proxy_tls *t)
 {
 	return t->want;
