@@ -51,6 +51,7 @@ use_proxy() { # https|http: the service's configuration; the client's reload whe
 
 GK=1
 NO_RESUME=$KG_TMP/no-resumption # exists: the relay's new TLS sessions do not resume
+# shellcheck disable=SC2034 # kgc_start_client passes it to the client
 KGC_CLIENT_ENV="KG_TEST_NO_TLS_RESUMPTION=$NO_RESUME"
 use_proxy https
 if kgc_start_client "$U" >"$KG_TMP/start.out" 2>&1; then
@@ -163,8 +164,10 @@ for p in gk gknr; do
 	"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' -o /dev/null -s ||
 		die "$p handshake count: curl failed"
 	tail -n +"$from" "$log" | grep 'TLS to the proxy .* is up' >"$KG_TMP/hs-$p"
-	read -r "hs_$p" "hsr_$p" < <(awk '{ n++ } /\(resumed\)/ { r++ } END { print n + 0, r + 0 }' "$KG_TMP/hs-$p")
 done
+hs_count() { awk '{ n++ } /\(resumed\)/ { r++ } END { print n + 0, r + 0 }' "$KG_TMP/hs-$1"; }
+read -r hs_gk hsr_gk < <(hs_count gk)
+read -r hs_gknr hsr_gknr < <(hs_count gknr)
 # what the relay negotiated ("TLSv1.3 TLS_AES_256_GCM_SHA384")
 cipher=$(sed -n '1s/.* is up, \([^ ]* [^ ,(]*\).*/\1/p' "$KG_TMP/hs-gk")
 use_proxy https
