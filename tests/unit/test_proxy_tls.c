@@ -450,7 +450,9 @@ START_TEST(handshake_bytes_and_half_close)
 	t = session(ctx, PROXY_NAME, &fd, &st);
 	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
 	ck_assert(!proxy_tls_resumed(t));
-	ck_assert_str_eq(proxy_tls_cipher(t, buf, sizeof(buf)), "TLSv1.3 TLS_AES_256_GCM_SHA384");
+	/* the suite is the system policy's choice, "TLSv1.3 TLS_AES_256_GCM_SHA384" by default */
+	ck_assert_msg(!strncmp(proxy_tls_cipher(t, buf, sizeof(buf)), "TLSv1.3 TLS_", 12), "%s",
+		      buf);
 	tls_write(t, fd, "ping\n");
 	/* a short read leaves the rest inside OpenSSL, where no socket event announces it */
 	ck_assert_int_eq(tls_read(t, fd, buf, 2), 2);
