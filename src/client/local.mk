@@ -25,6 +25,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/forward.c src/client/forward.h \
 	src/client/upstream_tls.c src/client/upstream_tls.h \
 	src/client/proxy_tls.c src/client/proxy_tls.h \
+	src/client/proxy_tls_ctx.c src/client/proxy_tls_ctx.h \
 	src/client/auth/authq.c src/client/auth/authq.h
 src_client_kernelgatekeeper_client_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(GSSAPI_CFLAGS) \
 	$(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS) -pthread
@@ -38,7 +39,7 @@ check_PROGRAMS += tests/unit/test_ipc_client
 TESTS += tests/unit/test_ipc_client
 tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc_client.c \
 	src/client/ipc_report.c src/client/ipc_report_route.c src/client/settings.c \
-	src/client/proxy_tls.c
+	src/client/proxy_tls.c src/client/proxy_tls_ctx.c
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
 tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
@@ -48,7 +49,7 @@ tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS
 check_PROGRAMS += tests/unit/test_proxy_tls
 TESTS += tests/unit/test_proxy_tls
 tests_unit_test_proxy_tls_SOURCES = tests/unit/test_proxy_tls.c src/client/proxy_tls.c \
-	src/client/proxy_tls.h
+	src/client/proxy_tls.h src/client/proxy_tls_ctx.c src/client/proxy_tls_ctx.h
 tests_unit_test_proxy_tls_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 tests_unit_test_proxy_tls_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(SSL_CFLAGS)
 tests_unit_test_proxy_tls_LDADD = $(SSL_LIBS) $(CHECK_LIBS)
@@ -70,6 +71,7 @@ check_PROGRAMS += tests/unit/test_upstream
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
 	src/client/upstream_tls.c src/client/pump.c src/client/proxy_tls.c \
+	src/client/proxy_tls_ctx.c \
 	src/client/settings.c src/client/auth/negotiate_error.c
 tests_unit_test_upstream_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 tests_unit_test_upstream_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS) \
@@ -105,7 +107,8 @@ check_PROGRAMS += tests/unit/test_tunnel tests/unit/test_forward
 TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
 	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
-	src/client/upstream_tls.c src/client/proxy_tls.c src/client/settings.c \
+	src/client/upstream_tls.c src/client/proxy_tls.c src/client/proxy_tls_ctx.c \
+	src/client/settings.c \
 	src/client/auth/negotiate_error.c src/client/ipc_report_route.c
 KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) $(SSL_CFLAGS) -I$(top_srcdir) \
 	-DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
@@ -125,7 +128,7 @@ tests_unit_test_forward_LDADD = $(KG_RIG_LDADD)
 check_PROGRAMS += tests/unit/test_settings
 TESTS += tests/unit/test_settings
 tests_unit_test_settings_SOURCES = tests/unit/test_settings.c src/client/settings.c \
-	src/client/proxy_tls.c
+	src/client/proxy_tls.c src/client/proxy_tls_ctx.c
 tests_unit_test_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
 tests_unit_test_settings_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)

@@ -8,6 +8,7 @@
  * the proxy, the socket's error, and otherwise OpenSSL's reason.
  */
 #include "client/proxy_tls.h"
+#include "client/proxy_tls_ctx.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -23,45 +24,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define KEY_MAX 300 /* "host:port" */
-
-/* The sessions kept for one proxy, oldest first. */
-struct session_cache {
-	struct session_cache *next; /* most recently used first */
-	char key[KEY_MAX];
-	unsigned n;
-	SSL_SESSION *s[PROXY_TLS_CACHE_MAX];
-};
-
-struct proxy_tls_ctx {
-	SSL_CTX *ssl;
-	unsigned refs;
-	unsigned cache_max;
-	bool ca_file;	  /* verified against proxy.ca_file, not the system store */
-	bool client_cert; /* we have one to show */
-	struct session_cache *caches;
-};
-
-struct proxy_tls {
-	struct proxy_tls_ctx *ctx;
-	SSL *ssl;
-	int fd;
-	char host[KEY_MAX];
-	char key[KEY_MAX];
-	enum proxy_tls_status want;
-	bool handshake_done;
-	bool data_seen;	   /* application data arrived: errors are no longer the handshake's */
-	bool first_header; /* the first record header from the proxy was looked at */
-	bool clear_text;   /* and it was printable text */
-	char head[8];	   /* which (NUL-terminated) */
-	bool cert_asked;   /* the proxy asked for a client certificate we do not have */
-	bool shut_sent;	   /* close_notify is out */
-	long verify_err;   /* the first verification failure, X509_V_OK if none */
-	char verify_msg[PROXY_TLS_ERROR_MAX];
-	char error[PROXY_TLS_ERROR_MAX];
-	char detail[PROXY_TLS_DETAIL_MAX];
-};
-
 /* --- sentences ------------------------------------------------------------------------------ */
 
 static void set_error(struct proxy_tls *t, const char *fmt, ...)
@@ -76,7 +38,7 @@ static void set_error(struct proxy_tls *t, const char *fmt, ...)
 }
 
 /* OpenSSL's reason for the oldest queued error ("" when none), the queue then cleared. */
-static unsigned long take_ssl_error(char *buf, size_t len)
+unsigned long proxy_tls_take_ssl_error(char *buf, size_t len)
 {
 	unsigned long e = ERR_peek_error(), last = ERR_peek_last_error();
 	const char *r;
@@ -224,7 +186,7 @@ static void verify_sentence(struct proxy_tls *t, long err, int depth, X509 *cert
 	}
 }
 
-static int verify_cb(int ok, X509_STORE_CTX *x)
+int proxy_tls_verify_cb(int ok, X509_STORE_CTX *x)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct proxy_tls *t = ssl ? SSL_get_app_data(ssl) : NULL;
@@ -239,7 +201,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 
 /* The proxy asks for a client certificate and none is configured: remember it for the sentence,
  * and go on without one (the proxy decides). */
-static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+int proxy_tls_client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
 {
 	struct proxy_tls *t = SSL_get_app_data(ssl);
 
@@ -297,7 +259,7 @@ static void handshake_failure(struct proxy_tls *t, int ssl_err, int sys_errno)
 	unsigned long e;
 	int r;
 
-	e = take_ssl_error(reason, sizeof(reason));
+	e = proxy_tls_take_ssl_error(reason, sizeof(reason));
 	r = e ? ERR_GET_REASON(e) : 0;
 	snprintf(t->detail, sizeof(t->detail), "%s", reason[0] ? reason : "handshake");
 	if (t->verify_err != X509_V_OK) {
@@ -365,200 +327,6 @@ static void handshake_failure(struct proxy_tls *t, int ssl_err, int sys_errno)
 		  reason[0] ? reason : "unknown error");
 }
 
-/* --- the session cache ---------------------------------------------------------------------- */
-
-static struct session_cache *cache_find(struct proxy_tls_ctx *ctx, const char *key, bool make)
-{
-	struct session_cache **pp, *c, *last = NULL, **lastp = NULL;
-	unsigned n = 0, i;
-
-	for (pp = &ctx->caches; (c = *pp); pp = &c->next, n++) {
-		if (!strcmp(c->key, key)) {
-			*pp = c->next; /* to the front */
-			c->next = ctx->caches;
-			ctx->caches = c;
-			return c;
-		}
-		lastp = pp;
-		last = c;
-	}
-	if (!make)
-		return NULL;
-	if (n >= PROXY_TLS_PROXIES && last) { /* the least recently used proxy's goes */
-		*lastp = NULL;
-		for (i = 0; i < last->n; i++)
-			SSL_SESSION_free(last->s[i]);
-		free(last);
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	snprintf(c->key, sizeof(c->key), "%s", key);
-	c->next = ctx->caches;
-	ctx->caches = c;
-	return c;
-}
-
-static void cache_drop(struct session_cache *c, unsigned i)
-{
-	SSL_SESSION_free(c->s[i]);
-	memmove(&c->s[i], &c->s[i + 1], (c->n - i - 1) * sizeof(c->s[0]));
-	c->n--;
-}
-
-/* OpenSSL hands us each new session (TLS 1.3: each ticket, after the handshake). 1: kept. */
-static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
-{
-	struct proxy_tls *t = SSL_get_app_data(ssl);
-	struct session_cache *c;
-
-	if (!t || !SSL_SESSION_is_resumable(sess))
-		return 0;
-	c = cache_find(t->ctx, t->key, true);
-	if (!c)
-		return 0;
-	if (c->n == t->ctx->cache_max)
-		cache_drop(c, 0);
-	c->s[c->n++] = sess;
-	return 1;
-}
-
-/* The newest usable session for t's proxy (a reference for the caller), or NULL. A TLS 1.3 one
- * leaves the cache: tickets are used once. */
-static SSL_SESSION *cache_take(struct proxy_tls *t)
-{
-	struct session_cache *c = cache_find(t->ctx, t->key, false);
-	time_t now = time(NULL);
-	SSL_SESSION *s;
-
-	while (c && c->n) {
-		s = c->s[c->n - 1];
-		if (!SSL_SESSION_is_resumable(s) ||
-		    SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) <= now) {
-			cache_drop(c, c->n - 1);
-			continue;
-		}
-		if (SSL_SESSION_get_protocol_version(s) == TLS1_3_VERSION) {
-			c->n--; /* the cache's reference becomes the caller's */
-			return s;
-		}
-		SSL_SESSION_up_ref(s);
-		return s;
-	}
-	return NULL;
-}
-
-unsigned proxy_tls_ctx_cached(const struct proxy_tls_ctx *ctx, const char *host, uint16_t port)
-{
-	const struct session_cache *c;
-	char key[KEY_MAX];
-
-	snprintf(key, sizeof(key), "%s:%u", host, port);
-	for (c = ctx->caches; c; c = c->next)
-		if (!strcmp(c->key, key))
-			return c->n;
-	return 0;
-}
-
-/* --- the context ---------------------------------------------------------------------------- */
-
-static int ctx_fail(struct proxy_tls_ctx *ctx, char *err, size_t len, const char *what,
-		    const char *path)
-{
-	char reason[160];
-
-	take_ssl_error(reason, sizeof(reason));
-	snprintf(err, len, "%s %s%s%s", what, path, reason[0] ? ": " : "", reason);
-	proxy_tls_ctx_unref(ctx);
-	return -EINVAL;
-}
-
-static bool set(const char *s)
-{
-	return s && s[0];
-}
-
-int proxy_tls_ctx_new(const struct proxy_tls_opts *o, struct proxy_tls_ctx **ret, char *err,
-		      size_t len)
-{
-	struct proxy_tls_ctx *ctx;
-	const char *key;
-
-	*ret = NULL;
-	ERR_clear_error();
-	ctx = calloc(1, sizeof(*ctx));
-	if (!ctx) {
-		snprintf(err, len, "out of memory for the proxy's TLS context");
-		return -ENOMEM;
-	}
-	ctx->refs = 1;
-	ctx->cache_max = o->cache_max ? o->cache_max : PROXY_TLS_CACHE_DEF;
-	if (ctx->cache_max > PROXY_TLS_CACHE_MAX)
-		ctx->cache_max = PROXY_TLS_CACHE_MAX;
-	ctx->ssl = SSL_CTX_new(TLS_client_method());
-	if (!ctx->ssl)
-		return ctx_fail(ctx, err, len, "cannot make a TLS context", "for the proxy");
-	/* The cipher list is left alone: OpenSSL's configuration (the system policy) sets it. */
-	if (!SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION))
-		return ctx_fail(ctx, err, len, "cannot require TLS 1.2", "for the proxy");
-	SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION);
-	/* Partial writes for the pump's backpressure; retries may come from a moved buffer; the
-	 * buffers of an idle session are given back. */
-	SSL_CTX_set_mode(ctx->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				       SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				       SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, verify_cb);
-	if (set(o->ca_file)) {
-		if (!SSL_CTX_load_verify_locations(ctx->ssl, o->ca_file, NULL))
-			return ctx_fail(ctx, err, len, "cannot read proxy.ca_file", o->ca_file);
-		ctx->ca_file = true;
-	} else if (!SSL_CTX_set_default_verify_paths(ctx->ssl)) {
-		return ctx_fail(ctx, err, len, "cannot load the system's", "CA certificates");
-	}
-	if (set(o->client_cert)) {
-		key = set(o->client_key) ? o->client_key : o->client_cert;
-		if (SSL_CTX_use_certificate_chain_file(ctx->ssl, o->client_cert) != 1)
-			return ctx_fail(ctx, err, len, "cannot read proxy.client_cert",
-					o->client_cert);
-		if (SSL_CTX_use_PrivateKey_file(ctx->ssl, key, SSL_FILETYPE_PEM) != 1 &&
-		    ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
-			return ctx_fail(ctx, err, len, "cannot read proxy.client_key", key);
-		if (SSL_CTX_check_private_key(ctx->ssl) != 1) {
-			snprintf(err, len,
-				 "proxy.client_key %s does not match proxy.client_cert %s", key,
-				 o->client_cert);
-			ERR_clear_error();
-			proxy_tls_ctx_unref(ctx);
-			return -EINVAL;
-		}
-		ctx->client_cert = true;
-	} else {
-		SSL_CTX_set_client_cert_cb(ctx->ssl, client_cert_cb);
-	}
-	SSL_CTX_set_session_cache_mode(ctx->ssl,
-				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(ctx->ssl, new_session_cb);
-	*ret = ctx;
-	return 0;
-}
-
-void proxy_tls_ctx_unref(struct proxy_tls_ctx *ctx)
-{
-	struct session_cache *c;
-	unsigned i;
-
-	if (!ctx || --ctx->refs)
-		return;
-	while ((c = ctx->caches)) {
-		ctx->caches = c->next;
-		for (i = 0; i < c->n; i++)
-			SSL_SESSION_free(c->s[i]);
-		free(c);
-	}
-	SSL_CTX_free(ctx->ssl);
-	free(ctx);
-}
-
 /* --- a session ------------------------------------------------------------------------------ */
 
 struct proxy_tls *proxy_tls_new(struct proxy_tls_ctx *ctx, int fd, const char *host, uint16_t port,
@@ -595,7 +363,7 @@ struct proxy_tls *proxy_tls_new(struct proxy_tls_ctx *ctx, int fd, const char *h
 		   !X509_VERIFY_PARAM_set1_host(param, host, 0)) {
 		goto nomem;
 	}
-	sess = cache_take(t);
+	sess = proxy_tls_ctx_no_resumption(ctx) ? NULL : proxy_tls_cache_take(ctx, t->key);
 	if (sess) {
 		SSL_set_session(t->ssl, sess);
 		SSL_SESSION_free(sess);
@@ -633,6 +401,11 @@ enum proxy_tls_status proxy_tls_handshake(struct proxy_tls *t)
 	r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
 		t->handshake_done = true;
+		/* From now on records come in as many per socket read as the buffer holds, not one
+		 * header and one body read each (proxy_tls_read() hands several on at once). Not
+		 * during the handshake: a clear-text answer must stay in the socket for its
+		 * sentence (clear_text_line()). */
+		SSL_set_read_ahead(t->ssl, 1);
 		return PROXY_TLS_DONE;
 	}
 	e = SSL_get_error(t->ssl, r);
@@ -649,6 +422,12 @@ bool proxy_tls_resumed(const struct proxy_tls *t)
 	return t->handshake_done && SSL_session_reused(t->ssl);
 }
 
+const char *proxy_tls_cipher(const struct proxy_tls *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s", SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
+	return buf;
+}
+
 enum proxy_tls_status proxy_tls_want(const struct proxy_tls *t)
 {
 	return t->want;
@@ -656,7 +435,8 @@ enum proxy_tls_status proxy_tls_want(const struct proxy_tls *t)
 
 bool proxy_tls_pending(const struct proxy_tls *t)
 {
-	return SSL_pending(t->ssl) > 0;
+	/* decrypted bytes, or (read-ahead) records read from the socket but not yet opened */
+	return t->read_end || SSL_has_pending(t->ssl);
 }
 
 /* A failed read or write after the handshake: the sentence, and the result. */
@@ -712,7 +492,7 @@ static ssize_t io_failure(struct proxy_tls *t, int e, int sys_errno, bool readin
 			return -EPIPE;
 		return e == SSL_ERROR_SYSCALL && sys_errno ? -sys_errno : -EPROTO;
 	}
-	err = take_ssl_error(reason, sizeof(reason));
+	err = proxy_tls_take_ssl_error(reason, sizeof(reason));
 	if ((e == SSL_ERROR_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
 	    (e == SSL_ERROR_SYSCALL && sys_errno == 0)) {
 		set_error(t, "the proxy closed the TLS connection without close_notify");
@@ -730,19 +510,35 @@ static ssize_t io_failure(struct proxy_tls *t, int e, int sys_errno, bool readin
 	return -EPROTO;
 }
 
+/* The bytes of several records in one call: with read-ahead one socket read brings up to
+ * PROXY_TLS_READ_BUF bytes of records, and the caller's buffer takes as many as fit, so the pump
+ * makes one send() of them instead of one per 16 KiB record. A failure after some bytes is kept
+ * for the next call (the bytes first); waiting for the socket just ends the call. */
 ssize_t proxy_tls_read(struct proxy_tls *t, void *p, size_t n)
 {
-	size_t got = 0;
+	size_t got = 0, total = 0;
+	ssize_t e;
 	int r;
 
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_read_ex(t->ssl, p, n, &got);
-	if (r == 1) {
+	if (t->read_end)
+		return t->read_end;
+	do {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_read_ex(t->ssl, (char *)p + total, n - total, &got);
+		if (r != 1)
+			break;
 		t->data_seen = true;
-		return (ssize_t)got;
-	}
-	return io_failure(t, SSL_get_error(t->ssl, r), errno, true);
+		total += got;
+	} while (total < n && SSL_has_pending(t->ssl));
+	if (r == 1)
+		return (ssize_t)total;
+	e = io_failure(t, SSL_get_error(t->ssl, r), errno, true);
+	if (total == 0)
+		return e;
+	if (e != -EAGAIN)
+		t->read_end = e; /* its sentence is set; the next call returns it */
+	return (ssize_t)total;
 }
 
 ssize_t proxy_tls_write(struct proxy_tls *t, const void *p, size_t n)

@@ -94,6 +94,8 @@ void proxy_tls_free(struct proxy_tls *t);
 enum proxy_tls_status proxy_tls_handshake(struct proxy_tls *t);
 /* Whether the session was resumed from the cache (after the handshake). */
 bool proxy_tls_resumed(const struct proxy_tls *t);
+/* The negotiated protocol and cipher suite ("TLSv1.3 TLS_AES_256_GCM_SHA384") for the journal. */
+const char *proxy_tls_cipher(const struct proxy_tls *t, char *buf, size_t len);
 /* What the last -EAGAIN (or handshake step) waits for: PROXY_TLS_WANT_READ or _WANT_WRITE. */
 enum proxy_tls_status proxy_tls_want(const struct proxy_tls *t);
 /* Decrypted bytes waiting inside OpenSSL (no socket event will announce them). */

@@ -152,9 +152,10 @@ static int https_poll(struct upstream *u)
 		return tls_failed(u, t, -EPROTO);
 	}
 	if (kg_log_get_level() >= LOG_DEBUG) {
-		char url[KG_URL_MAX];
+		char url[KG_URL_MAX], cipher[80];
 
-		log_debug("TLS to the proxy %s is up%s", upstream_peer(u, url, sizeof(url)),
+		log_debug("TLS to the proxy %s is up, %s%s", upstream_peer(u, url, sizeof(url)),
+			  proxy_tls_cipher(t, cipher, sizeof(cipher)),
 			  proxy_tls_resumed(t) ? " (resumed)" : "");
 	}
 	u->connected = true;

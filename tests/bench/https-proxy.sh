@@ -8,6 +8,10 @@
 #   1. 1 GiB HTTPS download, KG_BENCH_TP_ROUNDS alternating rounds  (target mean ratio >= 0.95)
 #   2. connect-to-first-byte over KG_BENCH_LATENCY_N requests each, a new tunnel (and a new
 #      TLS session to the proxy, resumed) each                       (target added p50 <= 0.3 ms)
+#      and the same with the relay's TLS session resumption off (KG_TEST_NO_TLS_RESUMPTION, a
+#      file that turns it off while it exists: blocks alternate in the same run), as the ratio
+#      of the block medians on/off with its interval; then one block each at log level debug
+#      counts the relay's handshakes and how many were resumed
 #   3. the relay's CPU seconds per GiB: through the HTTPS proxy (from 1.) next to the same
 #      download through the plain http_port 3128 (proxy.type http: splice), KG_BENCH_HTTP_ROUNDS
 # Numbers never fail the run; it exits non-zero only when a transfer or the set-up broke. When
@@ -46,6 +50,9 @@ use_proxy() { # https|http: the service's configuration; the client's reload whe
 }
 
 GK=1
+NO_RESUME=$KG_TMP/no-resumption # exists: the relay's new TLS sessions do not resume
+# shellcheck disable=SC2034 # kgc_start_client passes it to the client
+KGC_CLIENT_ENV="KG_TEST_NO_TLS_RESUMPTION=$NO_RESUME"
 use_proxy https
 if kgc_start_client "$U" >"$KG_TMP/start.out" 2>&1; then
 	CLIENT_PID=${KGC_PID[$U]}
@@ -60,7 +67,15 @@ base_curl() {
 	krbrig_proxy_tls_curl "$U" "$CC_U" --resolve "$ORIGIN_HOST:443:$ORIGIN_IP" "$@"
 }
 gk_curl() {
+	rm -f "$NO_RESUME"
 	kgc_curl "$U" "$@"
+}
+gknr_curl() { # the relay without TLS session resumption
+	touch "$NO_RESUME"
+	kgc_curl "$U" "$@"
+	local r=$?
+	rm -f "$NO_RESUME"
+	return $r
 }
 PATHS=(base)
 [ "$GK" = 1 ] && PATHS+=(gk)
@@ -98,11 +113,13 @@ read -r tp_base tpb_base < <(path_stats "$KG_TMP/tp-rounds" base)
 # --- 2. connect-to-first-byte ---------------------------------------------------------------
 per_block=$(((LAT_N + LAT_BLOCKS - 1) / LAT_BLOCKS))
 url_list "$KG_TMP/lat.cfg" "$per_block" "https://$ORIGIN_HOST/"
-: >"$KG_TMP/lat-base" && : >"$KG_TMP/lat-gk" && : >"$KG_TMP/lat-blocks"
+: >"$KG_TMP/lat-base" && : >"$KG_TMP/lat-gk" && : >"$KG_TMP/lat-gknr" && : >"$KG_TMP/lat-blocks"
+LAT_PATHS=("${PATHS[@]}")
+[ "$GK" = 1 ] && LAT_PATHS+=(gknr)
 echo "# 2. first byte: $((per_block * LAT_BLOCKS)) sequential HTTPS requests per path in" \
 	"$LAT_BLOCKS alternating blocks, a new tunnel each"
 for ((b = 0; b < LAT_BLOCKS; b++)); do
-	for p in "${PATHS[@]}"; do
+	for p in "${LAT_PATHS[@]}"; do
 		"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' \
 			-w '%{http_code} %{num_connects} %{time_starttransfer}\n' >"$KG_TMP/lat.out" ||
 			die "$p first-byte block: curl failed"
@@ -132,6 +149,28 @@ read -r tp_pmean tp_se tp_pmed tp_hw < <(paired_stats "$KG_TMP/tp-rounds" ratio)
 tls_cpu=$(cpu_per_gib "$tls_ticks" $((BULK * TP_ROUNDS)))
 lat_gk50=$(pct "$KG_TMP/lat-gk" 50) lat_gk99=$(pct "$KG_TMP/lat-gk" 99)
 read -r lat_bmean lat_bse _ lat_bhw < <(paired_stats "$KG_TMP/lat-blocks" diff)
+lat_nr50=$(pct "$KG_TMP/lat-gknr" 50) lat_nr99=$(pct "$KG_TMP/lat-gknr" 99)
+# resumption on / off per block: paired_stats pairs "gk" with "base", here the block without it
+awk '$2 == "gk" { print } $2 == "gknr" { print $1, "base", $3 }' "$KG_TMP/lat-blocks" \
+	>"$KG_TMP/lat-resume-blocks"
+read -r res_mean res_se res_med res_hw < <(paired_stats "$KG_TMP/lat-resume-blocks" ratio)
+
+# the relay's handshakes and resumptions, from its debug lines ("TLS to the proxy ... is up,
+# CIPHER (resumed)"), over one block with resumption and one without
+KGC_LOG_LEVEL=debug use_proxy https
+for p in gk gknr; do
+	log=$(kgc_client_log "$U")
+	from=$(($(wc -l <"$log") + 1))
+	"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' -o /dev/null -s ||
+		die "$p handshake count: curl failed"
+	tail -n +"$from" "$log" | grep 'TLS to the proxy .* is up' >"$KG_TMP/hs-$p"
+done
+hs_count() { awk '{ n++ } /\(resumed\)/ { r++ } END { print n + 0, r + 0 }' "$KG_TMP/hs-$1"; }
+read -r hs_gk hsr_gk < <(hs_count gk)
+read -r hs_gknr hsr_gknr < <(hs_count gknr)
+# what the relay negotiated ("TLSv1.3 TLS_AES_256_GCM_SHA384")
+cipher=$(sed -n '1s/.* is up, \([^ ]* [^ ,(]*\).*/\1/p' "$KG_TMP/hs-gk")
+use_proxy https
 
 # --- 3. the relay's CPU per GiB through the plain http_port ---------------------------------
 echo "# 3. the same download through http://$PROXY_IP:3128 (proxy.type http), $HTTP_ROUNDS rounds"
@@ -163,6 +202,13 @@ echo "first byte p50: gatekeeper $lat_gk50 ms, baseline $lat_base50 ms," \
 	"$LAT_BLOCKS paired block medians: mean difference $lat_bmean ms (95 % interval" \
 	"$(awk -v m="$lat_bmean" -v h="$lat_bhw" 'BEGIN { printf "%.3f-%.3f", m - h, m + h }')," \
 	"standard error $lat_bse ms)"
+echo "first byte with the relay's TLS resumption off (same run, alternating blocks): p50" \
+	"$lat_nr50 ms, p99 $lat_nr99 ms; resumption on/off, $LAT_BLOCKS paired block medians:" \
+	"mean ratio $res_mean (95 % interval" \
+	"$(awk -v m="$res_mean" -v h="$res_hw" 'BEGIN { printf "%.3f-%.3f", m - h, m + h }')," \
+	"median $res_med, standard error $res_se); relay handshakes over $per_block tunnels:" \
+	"resumption on $hs_gk, $hsr_gk resumed ($(ratio "$hsr_gk" "$hs_gk")), off $hs_gknr," \
+	"$hsr_gknr resumed; the relay's cipher: ${cipher:-unknown}"
 echo "first byte p99: gatekeeper $lat_gk99 ms, baseline $lat_base99 ms," \
 	"added $(awk -v a="$lat_gk99" -v b="$lat_base99" 'BEGIN { printf "%.3f", a - b }') ms (no target)"
 echo "relay CPU per GiB: HTTPS proxy $tls_cpu s (TLS both ways in userspace), plain http proxy" \

@@ -105,6 +105,7 @@ enum srv_mode {
 	SRV_CLOSE, /* closes at once */
 	SRV_RST,   /* resets at once */
 	SRV_BYTES, /* answers with bytes that are neither TLS nor text */
+	SRV_BULK,  /* "ping\n" -> three full records and close_notify */
 };
 
 struct srv {
@@ -186,6 +187,20 @@ static void serve_one(SSL_CTX *sctx, int cfd, enum srv_mode mode, int rep)
 	if (mode == SRV_SQUID && !SSL_get0_peer_certificate(ssl)) {
 		SSL_shutdown(ssl);
 		say(rep, "handshake failed\n");
+		SSL_free(ssl);
+		return;
+	}
+	if (mode == SRV_BULK) {
+		static char rec[16384];
+
+		memset(rec, 'b', sizeof(rec));
+		if (SSL_read(ssl, buf, sizeof(buf)) <= 0)
+			_exit(3);
+		for (n = 0; n < 3; n++)
+			if (SSL_write(ssl, rec, sizeof(rec)) != (int)sizeof(rec))
+				_exit(3);
+		SSL_shutdown(ssl);
+		say(rep, "sent\n");
 		SSL_free(ssl);
 		return;
 	}
@@ -435,6 +450,9 @@ START_TEST(handshake_bytes_and_half_close)
 	t = session(ctx, PROXY_NAME, &fd, &st);
 	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
 	ck_assert(!proxy_tls_resumed(t));
+	/* the suite is the system policy's choice, "TLSv1.3 TLS_AES_256_GCM_SHA384" by default */
+	ck_assert_msg(!strncmp(proxy_tls_cipher(t, buf, sizeof(buf)), "TLSv1.3 TLS_", 12), "%s",
+		      buf);
 	tls_write(t, fd, "ping\n");
 	/* a short read leaves the rest inside OpenSSL, where no socket event announces it */
 	ck_assert_int_eq(tls_read(t, fd, buf, 2), 2);
@@ -804,6 +822,64 @@ START_TEST(resumption)
 }
 END_TEST
 
+START_TEST(records_read_together)
+{
+	/* the three records and the close_notify are in the socket: one read takes all three */
+	struct proxy_tls_ctx *ctx = ctx_with(cert("ca.pem"), NULL, NULL);
+	struct pollfd pfd = {.events = POLLIN};
+	static char buf[64 * 1024];
+	enum proxy_tls_status st;
+	struct proxy_tls *t;
+	int fd;
+
+	srv_start(cert("server.pem"), SRV_BULK, false, 1);
+	t = session(ctx, PROXY_NAME, &fd, &st);
+	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
+	tls_write(t, fd, "ping\n");
+	pfd.fd = fd;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	usleep(200000); /* all of it on loopback */
+	ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf)), 3 * 16384);
+	ck_assert(buf[0] == 'b' && buf[3 * 16384 - 1] == 'b');
+	ck_assert(!proxy_tls_pending(t));
+	ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf)), 0);
+	proxy_tls_free(t);
+	close(fd);
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
+}
+END_TEST
+
+START_TEST(resumption_off_for_benches)
+{
+	struct proxy_tls_ctx *ctx;
+	enum proxy_tls_status st;
+	struct proxy_tls *t;
+	const char *rep;
+	char buf[64];
+	int fd, i;
+
+	setenv("KG_TEST_NO_TLS_RESUMPTION", "1", 1);
+	ctx = ctx_with(cert("ca.pem"), NULL, NULL);
+	unsetenv("KG_TEST_NO_TLS_RESUMPTION");
+	srv_start(cert("server.pem"), SRV_ECHO, false, 2);
+	for (i = 0; i < 2; i++) {
+		t = session(ctx, PROXY_NAME, &fd, &st);
+		ck_assert_msg(st == PROXY_TLS_DONE, "handshake %d: %s", i, proxy_tls_error(t));
+		ck_assert(!proxy_tls_resumed(t));
+		tls_write(t, fd, "ping\n");
+		ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), 5);
+		ck_assert_int_eq(proxy_tls_shutdown(t), PROXY_TLS_DONE);
+		proxy_tls_free(t);
+		close(fd);
+	}
+	rep = srv_reports();
+	ck_assert_msg(!strstr(rep, "reused=1\n"), "%s", rep);
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("proxy_tls");
@@ -811,6 +887,8 @@ static Suite *suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, handshake_bytes_and_half_close);
+	tcase_add_test(tc, records_read_together);
+	tcase_add_test(tc, resumption_off_for_benches);
 	tcase_add_test(tc, address_literal);
 	tcase_add_test(tc, untrusted_ca);
 	tcase_add_test(tc, not_in_system_store);
