@@ -13,16 +13,7 @@
  * its own uid; the flag goes with the entry when that connection ends, so no user goes direct
  * without a live client deciding it.
  *
- * Route reports (issue 13, `ctl watch`): a registered client says which route each of its
- * user's connections took (KG_MSG_CLIENT_ROUTE). The service passes a report on, as
- * KG_MSG_ROUTE with the uid of the client's connection (SO_PEERCRED; the payload names none),
- * to the watchers that may see that uid's events: root's, and the uid's own. A report from a
- * connection that is not a registered client is refused. At most KG_ROUTE_REPORTS_PER_SEC per
- * client are passed on; the rest, and whatever a watcher's full socket cannot take, are
- * dropped and counted. So that a client spends nothing on reports nobody reads, the service
- * tells each client whether such a watcher exists (KG_MSG_CLIENT_WATCHED, on every change);
- * the client reports only while it does. Only clients that registered with KG_IPC_CAP_ROUTES
- * are told: an older one would take the message for a malformed one and reconnect.
+ * Route reports and watches: ipc_watch.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +30,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "service/ipc_server_priv.h"
 #include "service/service.h"
 #include "shared/config_wire.h"
 #include "shared/log.h"
@@ -107,7 +99,7 @@ static void conn_free(struct kg_conn *c)
  * SEQPACKET message the default send buffer (~200 KiB) held about 270 and the rest of a burst
  * was dropped; room for the whole ring costs nothing until a burst actually waits in it.
  * SO_SNDBUFFORCE needs CAP_NET_ADMIN, which the service has. */
-static void widen_sndbuf(const struct kg_conn *c)
+void kg_ipc_widen_sndbuf(const struct kg_conn *c)
 {
 	int size = KG_RINGBUF_BYTES * 8;
 
@@ -116,7 +108,7 @@ static void widen_sndbuf(const struct kg_conn *c)
 			  strerror(errno));
 }
 
-static int reply(struct kg_conn *c, uint32_t seq, uint16_t type, const void *p, size_t len)
+int kg_ipc_reply(struct kg_conn *c, uint32_t seq, uint16_t type, const void *p, size_t len)
 {
 	return kg_ipc_send(c->fd, type, seq, p, len, NULL, 0);
 }
@@ -205,7 +197,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	c->listeners[c->n_listeners++] = take_fd(&fd4);
 	if (fd6 >= 0)
 		c->listeners[c->n_listeners++] = take_fd(&fd6);
-	widen_sndbuf(c);
+	kg_ipc_widen_sndbuf(c);
 	c->port4 = port4;
 	c->port6 = port6;
 	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
@@ -229,7 +221,7 @@ static int handle_config(struct kg_conn *c, const struct kg_ipc_msg *m)
 				  &len);
 	if (r < 0)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "configuration too large");
-	return reply(c, m->hdr.seq, KG_MSG_CONFIG, buf, len);
+	return kg_ipc_reply(c, m->hdr.seq, KG_MSG_CONFIG, buf, len);
 }
 
 static void fill_client_info(const struct kg_conn *c, struct kg_ipc_client_info *ci)
@@ -272,8 +264,8 @@ static int handle_status(struct kg_conn *c, const struct kg_ipc_msg *m)
 	/* How many other users run a client is root's business only. */
 	if (c->uid != 0)
 		st->n_clients_total = n;
-	return reply(c, m->hdr.seq, KG_MSG_STATUS, buf.bytes,
-		     sizeof(*st) + n * sizeof(struct kg_ipc_client_info));
+	return kg_ipc_reply(c, m->hdr.seq, KG_MSG_STATUS, buf.bytes,
+			    sizeof(*st) + n * sizeof(struct kg_ipc_client_info));
 }
 
 static int send_ports(struct kg_conn *c, uint32_t seq)
@@ -285,7 +277,7 @@ static int send_ports(struct kg_conn *c, uint32_t seq)
 	p.allow_dynamic = c->svc->cfg.ebpf.allow_dynamic_ports;
 	for (i = 0; i < c->svc->n_ports; i++)
 		p.ports[i] = c->svc->ports[i];
-	return reply(c, seq, KG_MSG_PORTS, &p, sizeof(p));
+	return kg_ipc_reply(c, seq, KG_MSG_PORTS, &p, sizeof(p));
 }
 
 static int handle_ports_change(struct kg_conn *c, const struct kg_ipc_msg *m)
@@ -357,10 +349,8 @@ static int handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m)
 	st.events_total = svc->events_total;
 	st.clients_registered_total = svc->clients_registered_total;
 	st.ipc_errors = svc->ipc_errors;
-	return reply(c, m->hdr.seq, KG_MSG_STATS, &st, sizeof(st));
+	return kg_ipc_reply(c, m->hdr.seq, KG_MSG_STATS, &st, sizeof(st));
 }
-
-static void tell_watched(struct kg_conn *c);
 
 static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
@@ -374,8 +364,8 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 					 "the principal must be printable text (UTF-8 without "
 					 "control characters)");
 	memcpy(&c->report, report, sizeof(c->report));
-	tell_watched(c); /* one that found the socket full: again */
-	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+	kg_ipc_tell_watched(c); /* one that found the socket full: again */
+	return kg_ipc_reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
 /* The client's word on where its user's connections go: for the uid of this connection only,
@@ -399,7 +389,7 @@ static int handle_route_state(struct kg_conn *c, const struct kg_ipc_msg *m)
 					 "control characters)");
 	if (direct == c->direct &&
 	    (!direct || strncmp(rs->reason, c->direct_reason, sizeof(c->direct_reason)) == 0))
-		return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
+		return kg_ipc_reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 	fmt_uid(uid, sizeof(uid), c->uid);
 	if (direct != c->direct) {
 		r = kg_datapath_client_set_direct(c->svc->dp, c->uid, direct);
@@ -428,106 +418,7 @@ static int handle_route_state(struct kg_conn *c, const struct kg_ipc_msg *m)
 				       "uid %s: client says back on the corporate network; "
 				       "connections are steered again",
 				       uid);
-	return reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
-}
-
-/* Whether a watcher that may see uid's events exists (root's, or the uid's own). */
-static bool uid_watched(const struct kg_service *svc, uid_t uid)
-{
-	const struct kg_conn *w;
-
-	for (w = svc->conns; w; w = w->next)
-		if (w->watcher && (w->uid == 0 || w->uid == uid))
-			return true;
-	return false;
-}
-
-/* Tell client c whether a watcher may see its reports, if that changed. A full socket: said
- * again at the next change or the client's next report. */
-static void tell_watched(struct kg_conn *c)
-{
-	struct kg_ipc_watched w = {0};
-
-	/* An older client would take the message for a malformed one. */
-	if (!c->is_client || !c->routes)
-		return;
-	w.watched = uid_watched(c->svc, c->uid);
-	if ((bool)w.watched != c->told_watched &&
-	    kg_ipc_send(c->fd, KG_MSG_CLIENT_WATCHED, 0, &w, sizeof(w), NULL, 0) == 0)
-		c->told_watched = w.watched;
-}
-
-void kg_ipc_server_update_watched(struct kg_service *svc)
-{
-	struct kg_conn *c;
-
-	for (c = svc->conns; c; c = c->next)
-		tell_watched(c);
-}
-
-/* KG_MSG_CLIENT_ROUTE: fire and forget, no answer to a registered client. */
-static int handle_client_route(struct kg_conn *c, const struct kg_ipc_msg *m)
-{
-	struct kg_service *svc = c->svc;
-	struct kg_ipc_route rt;
-	uint64_t suppressed = 0;
-	struct kg_conn *w;
-
-	if (!c->is_client)
-		return kg_ipc_send_error(c->fd, m->hdr.seq, EPERM,
-					 "not a registered client: only a user's registered client "
-					 "reports the routes of the user's connections");
-	if (!kg_ratelimit_pass(&c->route_rl, kg_now_usec(CLOCK_MONOTONIC), &suppressed)) {
-		svc->routes_dropped++;
-		return 0;
-	}
-	if (suppressed)
-		log_info_ratelimited("uid %u: %" PRIu64 " route reports dropped (more than %d/s)",
-				     (unsigned)c->uid, suppressed, KG_ROUTE_REPORTS_PER_SEC);
-	memcpy(&rt, m->payload, sizeof(rt));
-	rt.uid = c->uid; /* the kernel's word, never the payload's */
-	svc->routes_total++;
-	for (w = svc->conns; w; w = w->next)
-		if (w->watcher && (w->uid == 0 || w->uid == c->uid) &&
-		    kg_ipc_send(w->fd, KG_MSG_ROUTE, 0, &rt, sizeof(rt), NULL, 0) < 0)
-			svc->routes_dropped++;
-	/* A KG_MSG_CLIENT_WATCHED that found the socket full goes out now. */
-	tell_watched(c);
-	return 0;
-}
-
-static bool uid_watches(struct kg_service *svc, uid_t uid)
-{
-	const struct kg_conn *c;
-
-	for (c = svc->conns; c; c = c->next)
-		if (c->watcher && c->uid == uid)
-			return true;
-	return false;
-}
-
-/* Subscribe this connection to events. Root's watch makes the datapath wake the service for
- * every event and gets a send buffer for a whole ring; a user's watch costs the service
- * neither (its events come with the timer's drain, up to a second late, and a burst beyond the
- * default buffer is dropped for it), and a uid has one at a time. */
-static int handle_watch(struct kg_conn *c, const struct kg_ipc_msg *m)
-{
-	int r;
-
-	if (c->uid != 0 && !c->watcher && uid_watches(c->svc, c->uid))
-		return kg_ipc_send_error(c->fd, m->hdr.seq, EBUSY,
-					 "uid %u is already watching (one watch per user)",
-					 (unsigned)c->uid);
-	r = reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
-	if (r == 0 && !c->watcher) {
-		if (c->uid == 0)
-			widen_sndbuf(c);
-		/* Events from before the subscription are not this watcher's. */
-		kg_datapath_consume(c->svc->dp);
-		c->watcher = true;
-		kg_service_events_changed(c->svc);
-	}
-	return r;
+	return kg_ipc_reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
 static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
@@ -547,13 +438,13 @@ static int dispatch(struct kg_conn *c, const struct kg_ipc_msg *m)
 	case KG_MSG_STATS_GET:
 		return handle_stats(c, m);
 	case KG_MSG_WATCH:
-		return handle_watch(c, m);
+		return kg_ipc_handle_watch(c, m);
 	case KG_MSG_CLIENT_INFO:
 		return handle_client_info(c, m);
 	case KG_MSG_CLIENT_ROUTE_STATE:
 		return handle_route_state(c, m);
 	case KG_MSG_CLIENT_ROUTE:
-		return handle_client_route(c, m);
+		return kg_ipc_handle_client_route(c, m);
 	default:
 		/* A well-formed message that only the service sends. */
 		return kg_ipc_send_error(c->fd, m->hdr.seq, EOPNOTSUPP, "%s is not a request",
