@@ -89,3 +89,20 @@ paired_stats() {
 			printf "%.3f %.3f %.3f %.3f\n", s / n, se, med, t * se
 		}' "$1"
 }
+
+# One first-byte block of PATH (base, gk, ...): PATH_curl fetches $KG_TMP/lat.cfg's requests,
+# each on a fresh connection, all of which must be 200s ($per_block of them); the times (ms) are
+# appended to $KG_TMP/lat-PATH$TAG and "BLOCK PATH median" to $KG_TMP/lat-blocks$TAG. The
+# caller defines die().
+first_byte_block() { # PATH BLOCK TAG
+	local p=$1 b=$2 tag=$3
+	"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' \
+		-w '%{http_code} %{num_connects} %{time_starttransfer}\n' >"$KG_TMP/lat.out" ||
+		die "$p first-byte block: curl failed"
+	# shellcheck disable=SC2154 # per_block: set by the caller
+	awk -v want="$per_block" '$1 == 200 && $2 == 1 { n++ } END { exit n != want }' \
+		"$KG_TMP/lat.out" || die "$p first-byte block: not $per_block fresh 200s"
+	awk '{ print $3 * 1000 }' "$KG_TMP/lat.out" >"$KG_TMP/lat-block"
+	cat "$KG_TMP/lat-block" >>"$KG_TMP/lat-$p$tag"
+	echo "$b $p $(pct "$KG_TMP/lat-block" 50)" >>"$KG_TMP/lat-blocks$tag"
+}

@@ -146,14 +146,7 @@ first_byte_blocks() { # TAG: fills $KG_TMP/lat-{base,gk,blocks}TAG
 	: >"$KG_TMP/lat-base$1" && : >"$KG_TMP/lat-gk$1" && : >"$KG_TMP/lat-blocks$1"
 	for ((b = 0; b < LAT_BLOCKS; b++)); do
 		for p in base gk; do
-			"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' \
-				-w '%{http_code} %{num_connects} %{time_starttransfer}\n' >"$KG_TMP/lat.out" ||
-				die "$p first-byte block: curl failed"
-			awk -v want="$per_block" '$1 == 200 && $2 == 1 { n++ } END { exit n != want }' \
-				"$KG_TMP/lat.out" || die "$p first-byte block: not $per_block fresh 200s"
-			awk '{ print $3 * 1000 }' "$KG_TMP/lat.out" >"$KG_TMP/lat-block"
-			cat "$KG_TMP/lat-block" >>"$KG_TMP/lat-$p$1"
-			echo "$b $p $(pct "$KG_TMP/lat-block" 50)" >>"$KG_TMP/lat-blocks$1"
+			first_byte_block "$p" "$b" "$1"
 		done
 		[ $(((b + 1) % 8)) = 0 ] && echo "#    $((b + 1)) of $LAT_BLOCKS blocks"
 	done

@@ -120,14 +120,7 @@ echo "# 2. first byte: $((per_block * LAT_BLOCKS)) sequential HTTPS requests per
 	"$LAT_BLOCKS alternating blocks, a new tunnel each"
 for ((b = 0; b < LAT_BLOCKS; b++)); do
 	for p in "${LAT_PATHS[@]}"; do
-		"${p}_curl" -m 120 -K "$KG_TMP/lat.cfg" -H 'Connection: close' \
-			-w '%{http_code} %{num_connects} %{time_starttransfer}\n' >"$KG_TMP/lat.out" ||
-			die "$p first-byte block: curl failed"
-		awk -v want="$per_block" '$1 == 200 && $2 == 1 { n++ } END { exit n != want }' \
-			"$KG_TMP/lat.out" || die "$p first-byte block: not $per_block fresh 200s"
-		awk '{ print $3 * 1000 }' "$KG_TMP/lat.out" >"$KG_TMP/lat-block"
-		cat "$KG_TMP/lat-block" >>"$KG_TMP/lat-$p"
-		echo "$b $p $(pct "$KG_TMP/lat-block" 50)" >>"$KG_TMP/lat-blocks"
+		first_byte_block "$p" "$b" ""
 	done
 	[ $(((b + 1) % 8)) = 0 ] && echo "#    $((b + 1)) of $LAT_BLOCKS blocks"
 done
