@@ -29,20 +29,24 @@ KG_BENCHES += tests/bench/pac-route.sh
 # its CPU per GiB against the plain http proxy's (issue 14).
 KG_BENCHES += tests/bench/https-proxy.sh
 EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh \
-	tests/bench/bench-lib.sh tests/lib/delayrig.sh
+	tests/bench/bench-lib.sh tests/bench/table-lib.sh tests/lib/delayrig.sh
 
 # A bench that cannot run here (exit 77: no root, no squid) is reported and skipped; any other
 # non-zero status means something broke.
 bench: tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay \
 		tests/bench/delay-stage tests/helpers/kg-probe \
 		src/service/kernelgatekeeper-service src/client/kernelgatekeeper-client
-	@for b in $(KG_BENCHES); do \
+	@table=$$(mktemp /tmp/kg-bench-table.XXXXXX) || exit 1; \
+	trap 'rm -f "$$table"' EXIT; \
+	for b in $(KG_BENCHES); do \
 		echo "== $$b"; \
 		rc=0; \
-		top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		KG_BENCH_TABLE=$$table top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 			bash $(srcdir)/$$b || rc=$$?; \
 		if test $$rc = 77; then echo "== $$b: skipped"; elif test $$rc != 0; then exit 1; fi; \
-	done
+	done; \
+	echo "== summary (each figure with its 95 % interval where the bench has one)"; \
+	. $(srcdir)/tests/bench/table-lib.sh && bench_table_print "$$table"
 .PHONY: bench
 
 # client-regress.sh's baseline builds, cached by commit (they survive make clean).

@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# The summary table of `make bench` (issue 15): every benchmark reports its headline figures as
+# rows, and the bench target prints them all at the end as one table
+#   metric | gatekeeper | baseline | ratio | target | met
+# Sourced (bash). Rows go to $KG_BENCH_TABLE (set by the bench target); without it, nowhere.
+#
+#   bench_row METRIC GATEKEEPER BASELINE RATIO TARGET MET
+#     GATEKEEPER, BASELINE and RATIO carry their 95 % interval where one exists,
+#     e.g. "0.945 [0.905, 0.991]"; TARGET is text such as ">= 0.95" or "-" for none;
+#     MET is yes, no, "n/a" (no target) or "noise" (the estimate meets it, the interval
+#     straddles it). Fields must not contain "|".
+bench_row() { # METRIC GATEKEEPER BASELINE RATIO TARGET MET
+	[ $# -eq 6 ] || {
+		echo "bench_row: 6 fields expected, got $#" >&2
+		return 1
+	}
+	case "$*" in *'|'*)
+		echo "bench_row: a field contains '|'" >&2
+		return 1
+		;;
+	esac
+	[ -n "${KG_BENCH_TABLE:-}" ] || return 0
+	printf '%s|%s|%s|%s|%s|%s\n' "$@" >>"$KG_BENCH_TABLE"
+}
+
+# bench_met EST LO HI OP TARGET -> yes | no | noise ; OP is ge or le
+bench_met() {
+	awk -v e="$1" -v lo="$2" -v hi="$3" -v op="$4" -v t="$5" 'BEGIN {
+		if (op == "ge") { ok = e >= t; all = lo >= t; none = hi < t }
+		else { ok = e <= t; all = hi <= t; none = lo > t }
+		print all ? "yes" : (none ? "no" : (ok ? "noise" : "no"))
+	}'
+}
+
+# bench_table_print FILE: the rows as an aligned table
+bench_table_print() {
+	[ -s "$1" ] || {
+		echo "(no benchmark reported a row)"
+		return 0
+	}
+	{
+		echo "metric|gatekeeper|baseline|ratio|target|met"
+		cat "$1"
+	} | awk -F'|' '
+		BEGIN { dash = "----------------------------------------------------------------------------------------------------" }
+		{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR }
+		END {
+			for (r = 1; r <= n; r++) {
+				line = ""
+				for (i = 1; i <= 6; i++) line = line (i < 6 ? sprintf("%-*s | ", w[i], c[r, i]) : c[r, i])
+				print line
+				if (r == 1) { sep = ""; for (i = 1; i <= 6; i++) sep = sep substr(dash, 1, w[i]) (i < 6 ? "-+-" : ""); print sep }
+			}
+		}'
+}
