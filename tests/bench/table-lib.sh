@@ -32,6 +32,24 @@ bench_met() {
 	}'
 }
 
+# bench_iv EST HW [DECIMALS]: "EST [EST-HW, EST+HW]" for a figure with the half width HW of its
+# 95 % interval, DECIMALS (3) after the point; EST alone when HW is empty.
+bench_iv() {
+	awk -v e="$1" -v h="${2:-}" -v d="${3:-3}" 'BEGIN {
+		f = "%." d "f"
+		if (h == "") printf f "\n", e
+		else printf f " [" f ", " f "]\n", e, e - h, e + h
+	}'
+}
+
+# bench_met_hw EST HW OP TARGET: bench_met over the interval EST +- HW (HW empty or 0: the
+# estimate alone decides, yes or no)
+bench_met_hw() {
+	local lo hi
+	read -r lo hi < <(awk -v e="$1" -v h="${2:-0}" 'BEGIN { printf "%.6f %.6f\n", e - h, e + h }')
+	bench_met "$1" "$lo" "$hi" "$3" "$4"
+}
+
 # bench_table_print FILE: the rows as an aligned table
 bench_table_print() {
 	[ -s "$1" ] || {
