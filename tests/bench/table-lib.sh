@@ -50,6 +50,21 @@ bench_met_hw() {
 	bench_met "$1" "$lo" "$hi" "$3" "$4"
 }
 
+# bench_mean_hw < NUMBERS -> "mean half_width": the mean of the numbers on stdin (one a line) and
+# the half width of its 95 % interval (Student's t, from its expansion; 0 for one number)
+bench_mean_hw() {
+	awk 'NF { x[++n] = $1; s += $1 }
+		END {
+			if (!n) { print "0 0"; exit }
+			m = s / n
+			for (i = 1; i <= n; i++) ss += (x[i] - m) ^ 2
+			se = n > 1 ? sqrt(ss / (n - 1) / n) : 0
+			z = 1.96; df = n > 1 ? n - 1 : 1
+			t = z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
+			printf "%.6f %.6f\n", m, t * se
+		}'
+}
+
 # bench_table_print FILE: the rows as an aligned table
 bench_table_print() {
 	[ -s "$1" ] || {
