@@ -55,4 +55,3 @@ distclean-local:
 # The relay against redsocks behind an nft redirect rule, through the same auth-free Squid port
 # (issue 15); needs redsocks and nft, else skipped.
 KG_BENCHES += tests/bench/redsocks-peer.sh
-EXTRA_DIST += tests/bench/redsocks-peer.sh

@@ -9,6 +9,8 @@
 #     e.g. "0.945 [0.905, 0.991]"; TARGET is text such as ">= 0.95" or "-" for none;
 #     MET is yes, no, "n/a" (no target) or "noise" (the estimate meets it, the interval
 #     straddles it). Fields must not contain "|".
+#   bench_met EST LO HI OP TARGET, bench_met_hw EST HW OP TARGET   the MET field
+#   bench_iv EST HW [DECIMALS]   "EST [LO, HI]";  bench_mean_hw < NUMBERS   "mean half_width"
 bench_row() { # METRIC GATEKEEPER BASELINE RATIO TARGET MET
 	[ $# -eq 6 ] || {
 		echo "bench_row: 6 fields expected, got $#" >&2
