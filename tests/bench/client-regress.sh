@@ -22,6 +22,7 @@
 # KG_REGRESS_CPS_N=40 KG_REGRESS_IDLE_TUNNELS=200.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 . "$top_srcdir/tests/bench/bench-lib.sh"
+. "$top_srcdir/tests/bench/table-lib.sh"
 
 BASELINE=${KG_BENCH_BASELINE:-b40b9be}
 ROUNDS=${KG_REGRESS_ROUNDS:-8}
@@ -180,9 +181,11 @@ done
 
 # ratio_line METRIC LABEL UNIT SENSE: means of each build, then the per-round ratios this/base:
 # mean, standard error, 95 % interval of the mean (Student's t, from its expansion), median,
-# range. SENSE says which way is better.
+# range. SENSE says which way is better. The summary row's figures ("this base mean half_width")
+# go to $KG_TMP/ratio-row.
 ratio_line() {
-	awk -v m="$1" -v label="$2" -v unit="$3" -v sense="$4" '
+	rm -f "$KG_TMP/ratio-row"
+	awk -v m="$1" -v label="$2" -v unit="$3" -v sense="$4" -v rowf="$KG_TMP/ratio-row" '
 		$3 == m && $2 == "base" { b[$1] = $4; sb += $4; nb++ }
 		$3 == m && $2 == "this" { t[$1] = $4; st += $4; nt++ }
 		END {
@@ -197,14 +200,31 @@ ratio_line() {
 			printf "%-20s this %9.3f  baseline %9.3f %-6s ratio %.3f +- %.3f (se %.3f; 95 %% interval [%.3f, %.3f]; median %.3f, range [%.3f, %.3f]; %d rounds) %s\n",
 				label, st / nt, sb / nb, unit, s / n, tt * se, se, s / n - tt * se, s / n + tt * se,
 				med, q[1], q[n], n, sense
+			printf "%.3f %.3f %.3f %.3f\n", st / nt, sb / nb, s / n, tt * se >rowf
 		}' "$RES"
+}
+
+# regress_row METRIC LABEL: ratio_line's figures as a summary row (no target: issue 12 asked
+# for no regression, which the ratio and its interval show)
+regress_row() {
+	local this base mean hw
+	[ -s "$KG_TMP/ratio-row" ] || return 0
+	read -r this base mean hw <"$KG_TMP/ratio-row"
+	bench_row "regress vs $BASELINE: $1" "$this" "$base" "$(bench_iv "$mean" "$hw")" "-" "n/a"
 }
 
 echo
 echo "client-regress results: this build / baseline $BASELINE (per-round ratios; the means of each build beside)"
 ratio_line throughput "throughput" "MiB/s" "(higher is better)"
+regress_row "throughput (MiB/s)"
 ratio_line first_byte_p50 "first byte p50" "ms" "(lower is better)"
+regress_row "first byte p50 (ms)"
 ratio_line conn_per_s "connections/s" "/s" "(higher is better)"
-[ "$IDLE" -gt 0 ] && ratio_line idle_kib_per_tunnel "idle RSS per tunnel" "KiB" "(lower is better)"
+regress_row "connections/s"
+if [ "$IDLE" -gt 0 ]; then
+	ratio_line idle_kib_per_tunnel "idle RSS per tunnel" "KiB" "(lower is better)"
+	regress_row "idle RSS per tunnel (KiB)"
+fi
 ratio_line cpu "relay CPU per GiB" "s/GiB" "(lower is better)"
+regress_row "relay CPU per GiB (s)"
 exit 0

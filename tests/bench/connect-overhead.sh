@@ -15,6 +15,7 @@
 # the namespace's listen-queue overflow counters over the whole run (issue 15).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
+. "$top_srcdir/tests/bench/table-lib.sh"
 
 BENCH="$top_builddir/tests/bench/connect-bench"
 N=${KG_BENCH_CONNECTS:-10000}
@@ -85,8 +86,24 @@ printf '%-46s %8s ns   ratio %s (vs direct loopback; quartiles %s-%s)\n' \
 	"programs attached, redirected to the relay" "$d" "$rd_med" "$rd_q1" "$rd_q3"
 read -r ovf1 drop1 < <(listen_drops)
 rd_p50=$(awk '/single_connect_ns/ {print $2}' "$KG_TMP/redirected.txt" | median)
+read -r rd_p99 rd_slow < <(awk '/single_connect_ns/ { if ($3 > p99) p99 = $3; slow += $5 }
+	END { printf "%.0f %d\n", p99, slow }' "$KG_TMP/redirected.txt")
 awk -v p50="$rd_p50" '/single_connect_ns/ { if ($3 > p99) p99 = $3; if ($4 > mx) mx = $4; slow += $5 }
 	END { printf "%-46s %8.0f ns   median of the rounds; worst p99 %.0f ns, slowest %.0f ns, %d over 200 ms\n",
 		"redirected, single connects", p50, p99, mx, slow }' "$KG_TMP/redirected.txt"
 printf '%-46s %8d      (TcpExtListenDrops %d) in the test namespace during the run\n' \
 	"listen queue overflows" "$((ovf1 - ovf0))" "$((drop1 - drop0))"
+
+# --- the summary rows (tests/bench/table-lib.sh): the per-round ratios' mean with its interval
+read -r nt_mean nt_hw < <(printf '%s\n' "${nt_ratio[@]}" | bench_mean_hw)
+read -r rd_mean rd_hw < <(printf '%s\n' "${rd_ratio[@]}" | bench_mean_hw)
+bench_row "connect: non-target port, programs vs none (ns)" "$b" "$a" \
+	"$(bench_iv "$nt_mean" "$nt_hw" 4)" "<= 1.03" "$(bench_met_hw "$nt_mean" "$nt_hw" le 1.03)"
+bench_row "connect: redirected vs direct loopback (ns)" "$d" "$c" "$(bench_iv "$rd_mean" "$rd_hw")" \
+	"-" "n/a"
+bench_row "connect: redirected single connect p50 / worst p99 (ns)" "$rd_p50 / $rd_p99" "-" "-" \
+	"-" "n/a"
+bench_row "connect: redirected connects over 200 ms (SYN retransmits)" "$rd_slow" "-" "-" "= 0" \
+	"$([ "$rd_slow" = 0 ] && echo yes || echo no)"
+bench_row "connect: ListenOverflows / ListenDrops in the run" "$((ovf1 - ovf0)) / $((drop1 - drop0))" \
+	"-" "-" "= 0" "$([ $((ovf1 - ovf0)) = 0 ] && echo yes || echo no)"

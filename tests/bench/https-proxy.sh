@@ -19,6 +19,7 @@
 # figures are printed and it exits 77 (make bench reports it skipped).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 . "$top_srcdir/tests/bench/bench-lib.sh"
+. "$top_srcdir/tests/bench/table-lib.sh"
 
 TP_ROUNDS=${KG_BENCH_TP_ROUNDS:-20}
 HTTP_ROUNDS=${KG_BENCH_HTTP_ROUNDS:-5}
@@ -206,3 +207,14 @@ echo "first byte p99: gatekeeper $lat_gk99 ms, baseline $lat_base99 ms," \
 	"added $(awk -v a="$lat_gk99" -v b="$lat_base99" 'BEGIN { printf "%.3f", a - b }') ms (no target)"
 echo "relay CPU per GiB: HTTPS proxy $tls_cpu s (TLS both ways in userspace), plain http proxy" \
 	"$http_cpu s ($tp_http MiB/s over $HTTP_ROUNDS rounds), ratio $(ratio "$tls_cpu" "$http_cpu") (no target)"
+
+# --- the summary rows (tests/bench/table-lib.sh) --------------------------------------------
+bench_row "https proxy: throughput (MiB/s)" "$tp_gk" "$tp_base" "$(bench_iv "$tp_pmean" "$tp_hw")" \
+	">= 0.95" "$(bench_met_hw "$tp_pmean" "$tp_hw" ge 0.95)"
+bench_row "https proxy: first byte p50 (ms; diff gk - base)" "$lat_gk50" "$lat_base50" \
+	"diff $(bench_iv "$lat_bmean" "$lat_bhw")" "diff <= 0.3" \
+	"$(bench_met_hw "$lat_bmean" "$lat_bhw" le 0.3)"
+bench_row "https proxy: relay CPU per GiB, https vs http (s)" "$tls_cpu" "$http_cpu" \
+	"$(ratio "$tls_cpu" "$http_cpu")" "-" "n/a"
+bench_row "https proxy: first byte p50, TLS resumption on vs off (ms)" "$lat_gk50" "$lat_nr50" \
+	"$(bench_iv "$res_mean" "$res_hw")" "-" "n/a"

@@ -52,3 +52,6 @@ bench: tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay
 # client-regress.sh's baseline builds, cached by commit (they survive make clean).
 distclean-local:
 	-rm -rf bench-baseline
+# The relay against redsocks behind an nft redirect rule, through the same auth-free Squid port
+# (issue 15); needs redsocks and nft, else skipped.
+KG_BENCHES += tests/bench/redsocks-peer.sh

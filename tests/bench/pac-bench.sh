@@ -13,6 +13,8 @@
 # prints figures, never fails on them.
 set -eu
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+. "$top_srcdir/tests/bench/table-lib.sh"
 bench="$top_builddir/tests/bench/pac-bench"
 evaluator="$top_builddir/src/pac/kernelgatekeeper-pac"
 if [ ! -x "$bench" ] || [ ! -x "$evaluator" ]; then
@@ -21,7 +23,8 @@ if [ ! -x "$bench" ] || [ ! -x "$evaluator" ]; then
 fi
 runs=${KG_BENCH_PAC_RUNS:-5}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+head=$(mktemp) # the headline's "mean low high" for the summary row
+trap 'rm -f "$out" "$head"' EXIT
 [ "$runs" -ge 2 ] || runs=2
 echo "# $runs runs; load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 for ((i = 1; i <= runs; i++)); do
@@ -32,7 +35,7 @@ echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo
 echo "pac-bench results over $runs runs (decisions/s, cache off):"
 # "PAC decisions per second through X, cache off[, N in flight]: RATE (..."
-awk -F': ' '
+awk -F': ' -v headf="$head" '
 	/^PAC decisions per second/ {
 		label = $1; sub(/^PAC decisions per second through /, "", label); sub(/, cache off/, "", label)
 		split($2, w, " "); v = w[1] + 0
@@ -59,6 +62,7 @@ awk -F': ' '
 			}
 		}
 		if (head) {
+			printf "%.0f %.0f %.0f\n", hmean, hlo, hhi >headf
 			printf "Issue 13 headline: PAC decisions per second through %s (the client'"'"'s path), cache off:\n", hk
 			printf "  %.0f/s, 95 %% interval [%.0f, %.0f] over %d runs = %.1f x pacparser'"'"'s 1400/s; target >= 20000/s: %s\n",
 				hmean, hlo, hhi, hm, hmean / 1400,
@@ -68,3 +72,10 @@ awk -F': ' '
 		for (l = 1; l <= nl; l++)
 			print line[l]
 	}' "$out"
+if [ -s "$head" ]; then
+	read -r h_mean h_lo h_hi <"$head"
+	times=$(awk -v m="$h_mean" -v l="$h_lo" -v h="$h_hi" \
+		'BEGIN { printf "%.1f [%.1f, %.1f]", m / 1400, l / 1400, h / 1400 }')
+	bench_row "pac: decisions/s, the engine (x pacparser's 1400/s)" "$h_mean [$h_lo, $h_hi]" \
+		"1400" "$times" ">= 20000/s" "$(bench_met "$h_mean" "$h_lo" "$h_hi" ge 20000)"
+fi

@@ -27,6 +27,7 @@
 # A quick check: KG_PACROUTE_ROUNDS=2 KG_PACROUTE_N=20.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 . "$top_srcdir/tests/bench/bench-lib.sh"
+. "$top_srcdir/tests/bench/table-lib.sh"
 
 ROUNDS=${KG_PACROUTE_ROUNDS:-20}
 LAT_N=${KG_PACROUTE_N:-100}
@@ -76,6 +77,7 @@ use_mode() { # fixed|pac: the service's configuration, then the client's reload
 	else
 		KGC_PROXY_TYPE=http kgc_write_config
 	fi
+	# shellcheck disable=SC2034 # read by the eval in kg_wait_for
 	loaded=$(grep -c "PAC .* loaded" "$CLIENT_LOG")
 	kgc_reload || die "the reload to $1 did not finish"
 	if [ "$1" = pac ]; then
@@ -94,6 +96,7 @@ RES="$KG_TMP/pacroute-results"
 : >"$RES"
 first_byte() { # p50 over LAT_N sequential requests, each on a new tunnel (num_connects = 1)
 	local a_lines p50
+	# shellcheck disable=SC2034 # read by the eval in kg_wait_for
 	a_lines=$(kgc_access_lines)
 	kgc_curl "$U" -m 300 -K "$KG_TMP/lat.cfg" -H 'Connection: close' \
 		-w '%{http_code} %{num_connects} %{time_starttransfer}\n' >"$KG_TMP/lat.out" ||
@@ -156,4 +159,16 @@ awk '
 		summary("ratio pac/fixed", "", "%.3f", q, n)
 		print "(issue 13 target: added p50 <= 0.5 ms, no result cache)"
 	}' "$RES"
+
+# the summary row (tests/bench/table-lib.sh): pac - fixed of each round, paired as gk - base
+awk '$2 == "pac" { print $1, "gk", $3 } $2 == "fixed" { print $1, "base", $3 }' "$RES" \
+	>"$KG_TMP/pacroute-pairs"
+read -r pr_mean _ _ pr_hw < <(paired_stats "$KG_TMP/pacroute-pairs" diff)
+mode_mean() { # gk|base -> the mean of that mode's p50s
+	awk -v p="$1" '$2 == p { s += $3; n++ } END { printf "%.3f", n ? s / n : 0 }' \
+		"$KG_TMP/pacroute-pairs"
+}
+bench_row "pac route: first byte p50, PAC vs fixed proxy (ms; diff)" "$(mode_mean gk)" \
+	"$(mode_mean base)" "diff $(bench_iv "$pr_mean" "$pr_hw")" "diff <= 0.5" \
+	"$(bench_met_hw "$pr_mean" "$pr_hw" le 0.5)"
 exit 0

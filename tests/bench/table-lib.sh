@@ -9,6 +9,8 @@
 #     e.g. "0.945 [0.905, 0.991]"; TARGET is text such as ">= 0.95" or "-" for none;
 #     MET is yes, no, "n/a" (no target) or "noise" (the estimate meets it, the interval
 #     straddles it). Fields must not contain "|".
+#   bench_met EST LO HI OP TARGET, bench_met_hw EST HW OP TARGET   the MET field
+#   bench_iv EST HW [DECIMALS]   "EST [LO, HI]";  bench_mean_hw < NUMBERS   "mean half_width"
 bench_row() { # METRIC GATEKEEPER BASELINE RATIO TARGET MET
 	[ $# -eq 6 ] || {
 		echo "bench_row: 6 fields expected, got $#" >&2
@@ -30,6 +32,39 @@ bench_met() {
 		else { ok = e <= t; all = hi <= t; none = lo > t }
 		print all ? "yes" : (none ? "no" : (ok ? "noise" : "no"))
 	}'
+}
+
+# bench_iv EST HW [DECIMALS]: "EST [EST-HW, EST+HW]" for a figure with the half width HW of its
+# 95 % interval, DECIMALS (3) after the point; EST alone when HW is empty.
+bench_iv() {
+	awk -v e="$1" -v h="${2:-}" -v d="${3:-3}" 'BEGIN {
+		f = "%." d "f"
+		if (h == "") printf f "\n", e
+		else printf f " [" f ", " f "]\n", e, e - h, e + h
+	}'
+}
+
+# bench_met_hw EST HW OP TARGET: bench_met over the interval EST +- HW (HW empty or 0: the
+# estimate alone decides, yes or no)
+bench_met_hw() {
+	local lo hi
+	read -r lo hi < <(awk -v e="$1" -v h="${2:-0}" 'BEGIN { printf "%.6f %.6f\n", e - h, e + h }')
+	bench_met "$1" "$lo" "$hi" "$3" "$4"
+}
+
+# bench_mean_hw < NUMBERS -> "mean half_width": the mean of the numbers on stdin (one a line) and
+# the half width of its 95 % interval (Student's t, from its expansion; 0 for one number)
+bench_mean_hw() {
+	awk 'NF { x[++n] = $1; s += $1 }
+		END {
+			if (!n) { print "0 0"; exit }
+			m = s / n
+			for (i = 1; i <= n; i++) ss += (x[i] - m) ^ 2
+			se = n > 1 ? sqrt(ss / (n - 1) / n) : 0
+			z = 1.96; df = n > 1 ? n - 1 : 1
+			t = z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
+			printf "%.6f %.6f\n", m, t * se
+		}'
 }
 
 # bench_table_print FILE: the rows as an aligned table

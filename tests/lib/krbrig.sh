@@ -46,6 +46,11 @@
 # The Squid is KRBRIG_SQUID (default: squid from PATH; e.g. an unpacked squid-openssl); one
 # without OpenSSL (Debian's "squid" package, no --with-openssl in squid -v) makes krbrig_start
 # say so and skip (exit 77), or fail with KG_REQUIRE_PRIVILEGED=1.
+# Authentication off (issue 15, for a transparent peer that cannot do Negotiate: redsocks in
+# tests/bench/redsocks-peer.sh), opt-in: KRBRIG_NOAUTH=1 before "krbrig_start squid" gives the
+# rig's Squid a second http_port, PROXY_IP:3135 (PROXY_NOAUTH_PORT, PROXY_NOAUTH_URL), that lets
+# the test networks (198.51.100.0/24, 198.18.0.0/15) through without authentication, under the
+# same Safe_ports/SSL_ports rules; port 3128 still requires Negotiate.
 # The PAC/WPAD parts (issue 13: a second Squid, DNS, a PAC server, a home network, two homes)
 # are opt-in additions in tests/lib/pacrig.sh; krbrig_stop stops them too.
 # krbrig_start must run in the test's shell (not in $(...)): it exports the variables below,
@@ -57,6 +62,7 @@
 #   with KRBRIG_TLS=1: PROXY_TLS_PORT PROXY_TLS_URL PROXY_MTLS_URL PROXY_TLS_EXPIRED_URL
 #   PROXY_TLS_WRONGNAME_URL PROXY_TLS_UNTRUSTED_URL PROXY_CA PROXY_CLIENT_CERT PROXY_CLIENT_KEY
 #   PROXY_TLS_DIR
+#   with KRBRIG_NOAUTH=1: PROXY_NOAUTH_PORT PROXY_NOAUTH_URL
 # $RIG/kg-proxy.conf holds the matching proxy/kerberos sections of kernelgatekeeper.conf.
 
 KRBRIG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,6 +79,7 @@ KRBRIG_TLS_PORT=3129
 # https_port listeners of KRBRIG_TLS=1: port and the certificate (tlscerts.sh's name) it shows
 KRBRIG_TLS_PORTS="3129:server 3131:server 3132:expired 3133:wrong 3134:untrusted"
 KRBRIG_MTLS_PORT=3131
+KRBRIG_NOAUTH_PORT=3135 # KRBRIG_NOAUTH=1: http_port without authentication
 
 krbrig_squid_bin() { # the Squid the rig runs: KRBRIG_SQUID, or squid from PATH
 	echo "${KRBRIG_SQUID:-squid}"
@@ -287,6 +294,10 @@ krbrig_start_rig() {
 			"(no --with-openssl in its -v: it is not Debian's squid-openssl); install" \
 			"squid-openssl or point KRBRIG_SQUID at a Squid built with OpenSSL"
 	fi
+	if [ "${KRBRIG_NOAUTH:-0}" = 1 ] && [ "$mode" != squid ]; then
+		echo "krbrig_start: KRBRIG_NOAUTH=1 needs the squid mode, not '$mode'" >&2
+		return 2
+	fi
 	if [ -n "${RIG:-}" ] && [ -d "$RIG" ]; then
 		echo "krbrig_start: a rig is already running in $RIG" >&2
 		return 1
@@ -348,6 +359,7 @@ krbrig_start_rig() {
 	export PROXY_PORT=$KRBRIG_PROXY_PORT
 	export PROXY_URL="http://${PROXY_IP:-127.0.0.1}:$PROXY_PORT"
 	[ "${KRBRIG_TLS:-0}" = 1 ] && krbrig_tls_export
+	[ "${KRBRIG_NOAUTH:-0}" = 1 ] && krbrig_noauth_export
 
 	# Wait, bounded (5 s each), for every listener; name the one that did not come up.
 	krbrig_wait_up kdc krbrig_listening "$KRBRIG_NS_PROXY" "$KDC_PORT" ||
@@ -360,6 +372,11 @@ krbrig_start_rig() {
 			krbrig_die "the $mode proxy does not listen on $PROXY_IP:$PROXY_PORT" \
 				"$RIG/logs/proxy.out" "$RIG/logs/cache.log" "$RIG/logs/error_log" ||
 			return 1
+		if [ "${KRBRIG_NOAUTH:-0}" = 1 ]; then
+			krbrig_wait_up proxy krbrig_listening "$KRBRIG_NS_PROXY" "$KRBRIG_NOAUTH_PORT" ||
+				krbrig_die "Squid does not listen on its auth-free port $KRBRIG_NOAUTH_PORT" \
+					"$RIG/logs/proxy.out" "$RIG/logs/cache.log" || return 1
+		fi
 		if [ "${KRBRIG_TLS:-0}" = 1 ]; then
 			krbrig_wait_up proxy krbrig_tls_listening ||
 				krbrig_die "Squid does not listen on its https_port ($KRBRIG_TLS_PORTS)" \
@@ -462,6 +479,7 @@ http_access deny !Safe_ports
 http_access deny CONNECT !SSL_ports
 http_access allow localhost manager
 http_access deny manager
+$(krbrig_noauth_conf "$1")
 acl authed proxy_auth REQUIRED
 http_access allow authed
 http_access deny all
@@ -485,6 +503,27 @@ krbrig_squid() {
 		krbrig_die "squid.conf does not parse" "$RIG/logs/squid-parse.log" || return 1
 	# -N: foreground, no SMP kids; the helper inherits KRB5_CONFIG and KRB5RCACHEDIR.
 	krbrig_spawn "$KRBRIG_NS_PROXY" proxy "$sq" -N -f "$RIG/squid.conf"
+}
+
+# --- no authentication (KRBRIG_NOAUTH=1) -------------------------------------------------------
+
+# krbrig_noauth_conf IP: for the rig's own Squid (IP = PROXY_IP) with KRBRIG_NOAUTH=1, the
+# auth-free http_port and its access rule, placed before the rule that requires Negotiate;
+# nothing otherwise (issue 13's Squid B shares krbrig_squid_conf).
+krbrig_noauth_conf() {
+	[ "${KRBRIG_NOAUTH:-0}" = 1 ] && [ "$1" = "$PROXY_IP" ] || return 0
+	cat <<EOF
+# KRBRIG_NOAUTH=1: the test networks need no authentication on this port (only this one)
+http_port $1:$KRBRIG_NOAUTH_PORT name=noauth
+acl kg_noauth_port myportname noauth
+acl kg_test_nets src 198.51.100.0/24 198.18.0.0/15
+http_access allow kg_noauth_port kg_test_nets
+EOF
+}
+
+krbrig_noauth_export() {
+	export PROXY_NOAUTH_PORT=$KRBRIG_NOAUTH_PORT
+	export PROXY_NOAUTH_URL="http://$PROXY_IP:$KRBRIG_NOAUTH_PORT"
 }
 
 # --- TLS (KRBRIG_TLS=1) ------------------------------------------------------------------------
@@ -609,6 +648,11 @@ krbrig_write_env() {
 		for v in PROXY_TLS_PORT PROXY_TLS_URL PROXY_MTLS_URL PROXY_TLS_EXPIRED_URL \
 			PROXY_TLS_WRONGNAME_URL PROXY_TLS_UNTRUSTED_URL PROXY_CA PROXY_CLIENT_CERT \
 			PROXY_CLIENT_KEY PROXY_TLS_DIR; do
+			printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
+		done
+	fi
+	if [ "${KRBRIG_NOAUTH:-0}" = 1 ]; then
+		for v in PROXY_NOAUTH_PORT PROXY_NOAUTH_URL; do
 			printf 'export %s=%q\n' "$v" "${!v}" >>"$RIG/env.sh"
 		done
 	fi
