@@ -37,6 +37,7 @@
 #include "client/policy.h"
 #include "client/pump.h"
 #include "client/tunnel.h"
+#include "client/warm.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -357,6 +358,7 @@ static void on_settings_applied(struct kg_client *cl, bool upstream_changed)
 
 	if (upstream_changed)
 		forward_retire_stale(cl);
+	warm_flush(cl, "new settings");
 	r = policy_apply(cl);
 	if (r < 0)
 		log_warn("the proxy policy could not start: %s", strerror(-r));
@@ -385,6 +387,7 @@ static int setup(struct kg_client *cl)
 		return r;
 	pump_init(true);
 	conn_init(cl, way_out);
+	warm_init(cl);
 	accept_init(cl);
 	cl->reconnect_timer.kind = kg_loop_timer_kind(on_reconnect_timer);
 	cl->info_timer.kind = kg_loop_timer_kind(on_info_timer);
@@ -422,6 +425,7 @@ static bool teardown(struct kg_client *cl)
 	bool stopped;
 
 	conn_close_all(cl);
+	warm_cleanup(cl);
 	policy_stop(cl);
 	kg_loop_cleanup();
 	pump_cleanup();

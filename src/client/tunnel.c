@@ -2,7 +2,8 @@
  *
  * The upstream's TCP connect and the token (made by the Kerberos worker) start at accept and run
  * concurrently with the wait for the application's first bytes (neither needs the destination's
- * name); the CONNECT goes out when the name, the connection and the token are all there. The token
+ * name), or the connection comes ready, with its token, from the warm pool (warm.h); the CONNECT
+ * goes out when the name, the connection and the token are all there. The token
  * is sent preemptively (RFC 4559 §4.2 allows it and it saves a round trip). When no token can be
  * made the CONNECT goes out without one: a proxy that needs no authentication still works, and one
  * that answers 407 gets the Kerberos sentence ("no Kerberos ticket: run kinit") reported. The
@@ -107,12 +108,13 @@ static int start_way_out(struct relay_conn *c)
 	struct upstream *u = &c->setup->up;
 	int r;
 
-	if (upstream_wants_token(u) && !u->job && !u->token_ready) {
+	/* The connect first: a warm connection (warm.h) comes with a token of its own. */
+	r = upstream_connect(u);
+	if (r < 0)
+		return r;
+	if (upstream_wants_token(u) && !u->job && !u->token_ready)
 		r = upstream_request_token(u);
-		if (r < 0)
-			return r;
-	}
-	return upstream_connect(u);
+	return r;
 }
 
 /* The name is final: sniffed, or the IP literal. */

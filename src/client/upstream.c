@@ -21,6 +21,7 @@
 #include "client/auth/authq.h"
 #include "client/upstream.h"
 #include "client/upstream_tls.h"
+#include "client/warm.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -317,6 +318,8 @@ static void attempt_begin(struct upstream *u, bool to_proxy)
 	u->to_proxy = to_proxy;
 }
 
+static void proxy_up(struct upstream *u);
+
 static int tcp_poll(struct upstream *u)
 {
 	struct relay_conn *c = u->c;
@@ -330,11 +333,7 @@ static int tcp_poll(struct upstream *u)
 	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == 0) {
-		if (u->route) {
-			kg_failover_mark_up(&u->cl->failover, entry(u));
-			if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
-				u->cl->proxy_result(u->cl, true);
-		}
+		proxy_up(u);
 		u->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
 		if (u->job)
@@ -398,6 +397,81 @@ static int tcp_read_head(struct upstream *u, struct kg_http_response *resp)
 
 /* --- "http proxy": proxy.type http ---------------------------------------------------------- */
 
+/* The connection is up: the proxy answered (failover's bookkeeping, as tcp_poll()). */
+static void proxy_up(struct upstream *u)
+{
+	if (u->route) {
+		kg_failover_mark_up(&u->cl->failover, entry(u));
+		if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
+			u->cl->proxy_result(u->cl, true);
+	}
+}
+
+/* Take the token of a warm connection h: when this connection has sent none and its own is
+ * only a first one (never a continuation); else it is dropped, unsent. */
+static void warm_token(struct upstream *u, struct warm_handout *h)
+{
+	bool mine = (!u->job && !u->token_ready) || u->token_new;
+
+	if (!mine || (!h->token && !h->job)) {
+		if (h->job)
+			authq_cancel(h->job);
+		negotiate_free(h->neg);
+		free(h->token);
+		return;
+	}
+	upstream_cleanup(u); /* our own first one, not needed now */
+	u->auth_failed = false;
+	u->token_new = true;
+	if (h->token) {
+		u->neg = h->neg;
+		u->token = h->token;
+		u->token_ready = true;
+		return;
+	}
+	u->job = h->job;
+	u->job->done = relay_conn_on_auth;
+	u->job->owner = u->c;
+	u->token_ready = false;
+}
+
+/* A first connect to the proxy at ss: an established connection from the warm pool, when it
+ * has one (1), else 0. */
+static int warm_attempt(struct upstream *u, const struct sockaddr_storage *ss, socklen_t len)
+{
+	const struct client_settings *set = u->c->set;
+	struct warm_key key = {
+	    .addr = ss,
+	    .addrlen = len,
+	    .proxy_host = u->route ? entry(u)->host : set->proxy.host,
+	    .spn = set->cfg.kerberos.spn,
+	    .ccache = set->ccache,
+	    .max = set->cfg.proxy.warm_connections,
+	    .idle_s = set->cfg.proxy.warm_idle_timeout,
+	};
+	struct warm_handout h;
+	struct relay_conn *c = u->c;
+
+	if (!u->cl->warm || u->attempts != 1 || u->cl->n_fds + 1 > u->cl->fd_cap ||
+	    u->cl->warm->take(u->cl, &key, &h) != 1)
+		return 0;
+	if (relay_side_open(u->cl, c, &c->proxy, h.fd) < 0) {
+		relay_side_close(u->cl, &c->proxy);
+		if (h.job)
+			authq_cancel(h.job);
+		negotiate_free(h.neg);
+		free(h.token);
+		return 0; /* a normal connect then */
+	}
+	warm_token(u, &h);
+	proxy_up(u);
+	u->connected = true;
+	if (u->job && !u->token_ready)
+		u->token_deadline = upstream_request_deadline(u);
+	relay_set_timer(u->cl, c, u->job && !u->token_ready ? u->token_deadline : 0);
+	return 1;
+}
+
 static int http_connect(struct upstream *u)
 {
 	struct sockaddr_storage ss;
@@ -411,6 +485,8 @@ static int http_connect(struct upstream *u)
 			 u->route ? entry(u)->host : u->c->set->proxy.host);
 		return r;
 	}
+	if (warm_attempt(u, &ss, len))
+		return 0;
 	return tcp_attempt(u, &ss, len);
 }
 
@@ -442,6 +518,7 @@ static int http_write_connect(struct upstream *u)
 		return r;
 	}
 	u->rounds++;
+	u->token_new = false;
 	relay_set_timer(u->cl, c, upstream_request_deadline(u));
 	return 0;
 }
@@ -465,6 +542,7 @@ static int http_write_request(struct upstream *u, const uint8_t *head,
 	if (r == 0)
 		r = relay_send(&c->proxy, &c->to_proxy, out, len);
 	free(out);
+	u->token_new = false;
 	return r;
 }
 
@@ -545,6 +623,8 @@ static int failover(struct upstream *u, int r)
 	/* Not the proxy's fault: no other proxy would do better. */
 	while (r < 0 && u->route && !u->no_route && r != -EMFILE && r != -ENOBUFS) {
 		kg_failover_mark_down(&u->cl->failover, entry(u), kg_now_usec(CLOCK_MONOTONIC));
+		if (u->cl->warm && entry(u)->kind == KG_ROUTE_PROXY)
+			u->cl->warm->flush(u->cl, "a proxy is down");
 		if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
 			u->cl->proxy_result(u->cl, false);
 		if (kg_route_entry_format(entry(u), from, sizeof(from)) < 0 || route_next(u) < 0)

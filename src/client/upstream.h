@@ -26,6 +26,10 @@
  * Answers after the connect (407 rounds, a refused CONNECT, request_timeout) are not failed
  * over: they are the proxy's answer, not its absence.
  *
+ * A first connect to an http proxy takes an established connection from the warm pool when it
+ * has one (warm.h, through cl->warm), with the token made for it when this connection has not
+ * sent one yet; else it connects. https proxies and direct never do.
+ *
  * The socket is the connection's proxy side (c->proxy, with c->to_proxy for what it could not
  * take yet): the relay loop watches it and closes it with the connection. Timers go to the
  * connection's one timer (relay_set_timer).
@@ -94,6 +98,8 @@ struct upstream {
 	char *token;	  /* base64 to send, NULL: none */
 	bool token_ready; /* job done (token or auth_failed) */
 	bool auth_failed; /* no token: fail with auth_reason if the proxy asks */
+	bool token_new;	  /* the token (or its job) is a first one, not sent yet: a warm
+			   * connection's own may replace it */
 	char auth_reason[UPSTREAM_REASON_MAX];
 	char error[UPSTREAM_REASON_MAX];  /* why it failed: the sentence for the user */
 	char detail[UPSTREAM_DETAIL_MAX]; /* and a detail for the journal, "" when none */
