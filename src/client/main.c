@@ -127,6 +127,7 @@ static void begin_stop(struct kg_client *cl, const char *why)
 		 cl->tunnels_active, CLIENT_STOP_GRACE_S);
 	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
 	cl->stopping = true;
+	warm_flush(cl, "stopping");
 	(void)kg_loop_timer_arm(&cl->stop_timer, kg_loop_now() + CLIENT_STOP_GRACE_S * 1000000ull);
 	ipc_client_close(cl); /* and the listeners */
 	kg_loop_timer_cancel(&cl->reconnect_timer);

@@ -93,7 +93,8 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 		opened(cl, c);
 		return 0;
 	}
-	c->state = CONN_PROXY_HEAD;
+	/* A warm connection that failed: a new one is being made. */
+	c->state = r == UPSTREAM_RECONNECTING ? CONN_CONNECTING : CONN_PROXY_HEAD;
 	return 0;
 }
 
@@ -174,6 +175,7 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 		snprintf(host, sizeof(host), "%s", t->up.host);
 		upstream_cleanup(&t->up);
 		upstream_init(&t->up, cl, c);
+		t->up.may_warm = true;
 		upstream_set_target(&t->up, host, c->dst_port);
 		free(t->route);
 		t->route = NULL;
@@ -337,6 +339,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	}
 	c->setup = t;
 	upstream_init(&t->up, cl, c);
+	t->up.may_warm = true; /* a tunnel's CONNECT may go out on a warm connection (warm.h) */
 	t->pac = policy_uses_pac(cl);
 	if (t->pac && policy_last_route(cl)) {
 		t->route = malloc(sizeof(*t->route));
@@ -416,6 +419,7 @@ void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	char why[UPSTREAM_REASON_MAX], url[KG_URL_MAX];
+	int r;
 
 	switch (c->state) {
 	case CONN_SNIFF:
@@ -423,8 +427,14 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
-		fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)),
-		     upstream_peer(&c->setup->up, url, sizeof(url)));
+		r = upstream_answer_timer(&c->setup->up);
+		if (r == UPSTREAM_RECONNECTING)
+			c->state = CONN_CONNECTING;
+		else if (r == -ETIMEDOUT)
+			fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)),
+			     upstream_peer(&c->setup->up, url, sizeof(url)));
+		else if (r < 0)
+			fail_upstream(cl, c);
 		break;
 	default:
 		break;

@@ -111,6 +111,7 @@ struct warm_endpoint {
 	uint64_t idle_usec;
 	struct warm_rate rate;
 	uint64_t last_use;
+	bool proven;		 /* a connection to it succeeded, no spare failed since */
 	uint64_t retry_at;	 /* no new spare before (a connect failed) */
 	uint64_t tokenless_till; /* spares get no token before (a token failed) */
 	struct warm_spare *spares;
@@ -216,6 +217,7 @@ static void ep_reset(struct warm_endpoint *ep)
 	ep_flush(ep);
 	ep->rate = (struct warm_rate){0};
 	ep->last_use = 0;
+	ep->proven = false;
 }
 
 void warm_flush(struct kg_client *cl, const char *why)
@@ -292,12 +294,14 @@ static void on_spare_event(struct kg_loop_source *s, uint32_t events)
 	socklen_t len = sizeof(int);
 	int err = 0;
 
-	if (sp->dead)
+	if (sp->dead || (sp->connected && !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))))
 		return;
-	if (sp->connected || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		/* The proxy said something, closed or reset: never handed out. */
-		if (!sp->connected)
+		if (!sp->connected) {
 			sp->ep->retry_at = kg_loop_now() + WARM_RETRY_PAUSE;
+			sp->ep->proven = false;
+		}
 		pool.stats.discarded++;
 		spare_drop(sp);
 		return;
@@ -306,6 +310,7 @@ static void on_spare_event(struct kg_loop_source *s, uint32_t events)
 		return;
 	if (getsockopt(sp->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
 		sp->ep->retry_at = kg_loop_now() + WARM_RETRY_PAUSE;
+		sp->ep->proven = false;
 		pool.stats.discarded++;
 		spare_drop(sp);
 		return;
@@ -338,6 +343,7 @@ static int spare_open(struct warm_endpoint *ep)
 		close(fd);
 		free(sp);
 		ep->retry_at = kg_loop_now() + WARM_RETRY_PAUSE;
+		ep->proven = false;
 		return r;
 	}
 	sp->src.kind = pool.k_src;
@@ -367,14 +373,16 @@ static void ep_maintain(struct warm_endpoint *ep, uint64_t now)
 
 	if (!ep->used)
 		return;
-	want = pool.cl->route_direct
+	want = pool.cl->route_direct || pool.cl->stopping
 		   ? 0
 		   : warm_target(&ep->rate, now, ep->last_use, ep->idle_usec, ep->max);
 	if (want == 0) {
 		if (ep->n)
 			log_debug("warm: %u spare connection(s) to %s closed: %s", ep->n,
 				  ep->proxy_host,
-				  pool.cl->route_direct ? "off the corporate network" : "idle");
+				  pool.cl->route_direct ? "off the corporate network"
+				  : pool.cl->stopping	? "stopping"
+							: "idle");
 		ep_reset(ep);
 		return;
 	}
@@ -387,7 +395,7 @@ static void ep_maintain(struct warm_endpoint *ep, uint64_t now)
 			spare_token(sp); /* a fresh one, the old one never sent */
 		}
 	}
-	while (ep->n < want && now >= ep->retry_at && spare_open(ep) == 0)
+	while (ep->proven && ep->n < want && now >= ep->retry_at && spare_open(ep) == 0)
 		;
 }
 
@@ -498,7 +506,7 @@ static int take(struct kg_client *cl, const struct warm_key *k, struct warm_hand
 
 	memset(h, 0, sizeof(*h));
 	h->fd = -1;
-	if (k->max == 0 || cl->route_direct) {
+	if (k->max == 0 || cl->route_direct || cl->stopping) {
 		for (unsigned i = 0; i < WARM_ENDPOINTS; i++)
 			if (pool.ep[i].used && (cl->route_direct || ep_is(&pool.ep[i], k)))
 				ep_reset(&pool.ep[i]);
@@ -511,7 +519,7 @@ static int take(struct kg_client *cl, const struct warm_key *k, struct warm_hand
 	ep->idle_usec = (uint64_t)k->idle_s * 1000000ull;
 	warm_rate_note(&ep->rate, now);
 	ep->last_use = now;
-	if (!kg_loop_ready_queued(&pool.refill))
+	if (ep->proven && !kg_loop_ready_queued(&pool.refill))
 		kg_loop_ready_mark(&pool.refill);
 	sp = pick(ep, now);
 	if (sp && sp->token && ep->cc_path[0]) {
@@ -560,8 +568,26 @@ static int take(struct kg_client *cl, const struct warm_key *k, struct warm_hand
 	return 1;
 }
 
+static void connected(struct kg_client *cl, const struct warm_key *k)
+{
+	struct warm_endpoint *ep;
+
+	if (k->max == 0 || cl->route_direct || cl->stopping)
+		return;
+	ep = ep_of(k);
+	if (!ep || ep->proven)
+		return;
+	ep->proven = true;
+	ep->max = k->max;
+	ep->idle_usec = (uint64_t)k->idle_s * 1000000ull;
+	ep->retry_at = 0;
+	if (ep->last_use && !kg_loop_ready_queued(&pool.refill))
+		kg_loop_ready_mark(&pool.refill);
+}
+
 static const struct warm_iface iface = {
     .take = take,
+    .connected = connected,
     .flush = warm_flush,
 };
 

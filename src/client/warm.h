@@ -18,6 +18,8 @@
  * - How many: the recent connection rate (warm_target()) times a short horizon, at least one
  *   while the user has traffic, at most proxy.warm_connections (0 turns it off). The pool of an
  *   endpoint empties after proxy.warm_idle_timeout without a steered connection to it.
+ * - Spares are made only for a proxy that answered: after a connection to it connected, and
+ *   not after a spare failed to connect (until the next connection succeeds).
  * - Emptied at once on a reload (warm_flush()), when the user is off the network, when the
  *   proxy is marked down, and when the ccache changed (a FILE: ccache is compared with what it
  *   was when the spare's token was made, at every hand-out).
@@ -98,6 +100,10 @@ struct warm_iface {
 	/* A connection to key's proxy is about to be made: 1 with a spare in *h, 0 none (connect
 	 * normally). Counts the connection towards the rate either way. */
 	int (*take)(struct kg_client *cl, const struct warm_key *key, struct warm_handout *h);
+	/* A connection to key's proxy (not a spare) connected: the proxy answers, spares to it
+	 * may be made (none are made for a proxy before one connection to it succeeded, nor
+	 * after a spare failed to connect, until the next success). */
+	void (*connected)(struct kg_client *cl, const struct warm_key *key);
 	/* Close every spare (why: for the log). */
 	void (*flush)(struct kg_client *cl, const char *why);
 };

@@ -169,6 +169,16 @@ static void teardown(void)
 		unlink(cc_file);
 }
 
+/* A connection to k's proxy: no spare at first, so it connects itself, and succeeds. */
+static void first_use(struct warm_key *k)
+{
+	struct warm_handout h;
+
+	ck_assert_int_eq(cl.warm->take(&cl, k, &h), 0);
+	ck_assert_int_eq(h.fd, -1);
+	cl.warm->connected(&cl, k);
+}
+
 /* Loop passes until the spares' connects are done (the listener completes them). */
 static void settle(void)
 {
@@ -256,8 +266,7 @@ START_TEST(first_connection_makes_a_spare_that_is_handed_out_once)
 	struct warm_handout h, h2;
 	int peers[8], n;
 
-	ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 0); /* empty: connect normally */
-	ck_assert_int_eq(h.fd, -1);
+	first_use(&k); /* empty: it connects normally */
 	ck_assert_uint_eq(warm_stats()->missed, 1);
 	settle(); /* the refill: one spare for one connection */
 	ck_assert_uint_eq(warm_spares(), 1);
@@ -309,7 +318,7 @@ START_TEST(a_token_still_being_made_goes_with_the_spare)
 	struct warm_handout h;
 	int peers[8], n;
 
-	cl.warm->take(&cl, &k, &h);
+	first_use(&k);
 	settle();
 	ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 1);
 	ck_assert_ptr_null(h.token);
@@ -331,7 +340,7 @@ START_TEST(a_spare_the_proxy_closed_is_never_handed_out)
 	struct warm_handout h;
 	int peers[8], n;
 
-	cl.warm->take(&cl, &k, &h);
+	first_use(&k);
 	settle();
 	ck_assert_uint_eq(warm_spares(), 1);
 	finish_jobs(0);
@@ -353,11 +362,10 @@ END_TEST
 START_TEST(idle_pool_empties_and_aged_spares_are_replaced)
 {
 	struct warm_key k = key(4);
-	struct warm_handout h;
 	int peers[16], n;
 	unsigned opened;
 
-	cl.warm->take(&cl, &k, &h);
+	first_use(&k);
 	settle();
 	ck_assert_uint_eq(warm_spares(), 1);
 	finish_jobs(0);
@@ -404,7 +412,7 @@ START_TEST(off_network_keeps_none)
 	struct warm_handout h;
 	int peers[8], n;
 
-	cl.warm->take(&cl, &k, &h);
+	first_use(&k);
 	settle();
 	ck_assert_uint_eq(warm_spares(), 1);
 	cl.route_direct = true;
@@ -427,6 +435,7 @@ START_TEST(the_rate_sets_the_count)
 	int peers[128], n = 0, i, taken = 0;
 
 	/* 10 connections a second for 3 s: the bound of 3 spares. */
+	first_use(&k);
 	for (i = 0; i < 30; i++) {
 		clock_now += 100000;
 		if (cl.warm->take(&cl, &k, &h) == 1) {
@@ -465,7 +474,7 @@ START_TEST(a_new_ticket_empties_the_pool)
 	ck_assert_int_eq(write(fd, "alice", 5), 5);
 	close(fd);
 	k = key(4);
-	cl.warm->take(&cl, &k, &h);
+	first_use(&k);
 	settle();
 	finish_jobs(0);
 	/* kdestroy + kinit of another principal */
@@ -477,6 +486,7 @@ START_TEST(a_new_ticket_empties_the_pool)
 	ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 0); /* the spare's token was alice's */
 	ck_assert_uint_eq(warm_stats()->handed, 0);
 	ck_assert_uint_eq(cl.n_fds, 0);
+	cl.warm->connected(&cl, &k); /* its own connect succeeds */
 	/* Started again: the next spare's token is made with the new ticket and handed out. */
 	settle();
 	ck_assert_uint_eq(warm_spares(), 1);
@@ -500,10 +510,10 @@ START_TEST(endpoints_are_kept_apart)
 	int peers[8], n;
 
 	b.proxy_host = "other.test"; /* another principal: another pool */
-	cl.warm->take(&cl, &a, &h);
+	first_use(&a);
 	settle();
 	finish_jobs(0);
-	ck_assert_int_eq(cl.warm->take(&cl, &b, &h), 0);
+	first_use(&b);
 	settle();
 	ck_assert_uint_eq(warm_spares(), 2);
 	ck_assert_str_eq(last_host, "other.test");
@@ -517,6 +527,53 @@ START_TEST(endpoints_are_kept_apart)
 	warm_flush(&cl, "test");
 	n = accept_all(peers, 8);
 	close_all(peers, n);
+}
+END_TEST
+
+START_TEST(no_spare_before_the_proxy_answered)
+{
+	struct warm_key k = key(4);
+	struct warm_handout h;
+	int peers[8], n;
+
+	ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 0);
+	settle();
+	ck_assert_uint_eq(warm_spares(), 0); /* its connect may yet fail: no SYN of ours */
+	ck_assert_uint_eq(warm_stats()->opened, 0);
+	cl.warm->connected(&cl, &k);
+	settle();
+	ck_assert_uint_eq(warm_spares(), 1);
+	warm_flush(&cl, "test");
+	n = accept_all(peers, 8);
+	close_all(peers, n);
+}
+END_TEST
+
+START_TEST(a_spare_that_fails_to_connect_stops_the_refills)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&proxy;
+	struct warm_key k = key(4);
+	struct warm_handout h;
+	int i;
+
+	/* The proxy goes away (nothing listens there any more): a refused connect. */
+	close(lfd);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_uint_ne(sin->sin_port, 0);
+	first_use(&k);
+	settle();
+	ck_assert_uint_eq(warm_stats()->opened, 1);
+	ck_assert_uint_eq(warm_spares(), 0);
+	ck_assert_uint_eq(warm_stats()->discarded, 1);
+	ck_assert_uint_eq(cl.n_fds, 0);
+	/* More connections (failing too) and ticks: no other spare until one connects. */
+	for (i = 0; i < 5; i++) {
+		clock_now += WARM_RETRY_PAUSE;
+		ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 0);
+		settle();
+	}
+	ck_assert_uint_eq(warm_stats()->opened, 1);
+	ck_assert_int_eq(n_cancelled, 1); /* the failed spare's token */
 }
 END_TEST
 
@@ -539,6 +596,8 @@ static Suite *warm_suite(void)
 	tcase_add_test(pool, the_rate_sets_the_count);
 	tcase_add_test(pool, a_new_ticket_empties_the_pool);
 	tcase_add_test(pool, endpoints_are_kept_apart);
+	tcase_add_test(pool, no_spare_before_the_proxy_answered);
+	tcase_add_test(pool, a_spare_that_fails_to_connect_stops_the_refills);
 	suite_add_tcase(s, pool);
 	return s;
 }
