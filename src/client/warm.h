@@ -5,8 +5,11 @@
  *
  * One pool per proxy endpoint (its address, the host its SPN is made from, kerberos.spn and
  * the ccache: what a token is for), in this per-user process. upstream.c's "http proxy" ops
- * ask it (warm_take()) before they would connect; an empty pool means a normal connect. Only
- * http proxies: https proxies and direct connections never get a spare.
+ * ask it (cl->warm->take) before they would connect; an empty pool means a normal connect.
+ * Only CONNECT tunnels (tunnel.c) through http proxies: port 80 (forward.c), https proxies and
+ * direct connections never get a spare. A CONNECT on a spare that fails before the proxy's
+ * answer, or stays unacknowledged for UPSTREAM_WARM_PROBE_USEC, is sent again on a normal
+ * connection with a new token (upstream.h).
  *
  * - A spare is handed out only once its connect has completed and while the proxy has not
  *   closed it (the socket is watched: readable or hung up means discarded, never handed out).
