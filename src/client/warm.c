@@ -126,6 +126,13 @@ static struct {
 	struct warm_stats stats;
 	uint8_t k_src, k_grave;
 	char env_cc_path[PATH_MAX]; /* KRB5CCNAME's FILE: path, "" none */
+	/* The ticket the spares' tokens come from, checked by the worker every WARM_TICKET_CHECK
+	 * while spares exist (any type of ccache: KCM, KEYRING too). */
+	struct auth_job *ticket_job;
+	uint64_t ticket_at;
+	bool ticket_known;
+	char ticket_id[sizeof(((struct negotiate_ticket *)0)->ccache) +
+		       sizeof(((struct negotiate_ticket *)0)->principal) + 32];
 } pool;
 
 /* The path of a FILE: ccache name (or a bare path), "" for another type. */
@@ -399,6 +406,45 @@ static void ep_maintain(struct warm_endpoint *ep, uint64_t now)
 		;
 }
 
+static void on_ticket(void *ctx, struct auth_job *job)
+{
+	char id[sizeof(pool.ticket_id)];
+	bool known = job->r == 0;
+
+	(void)ctx;
+	pool.ticket_job = NULL;
+	pool.ticket_at = kg_loop_now();
+	if (known)
+		snprintf(id, sizeof(id), "%s %s %lld", job->ticket->ccache, job->ticket->principal,
+			 (long long)job->ticket->tgt_end);
+	if (pool.ticket_known && (!known || strcmp(id, pool.ticket_id) != 0))
+		warm_flush(pool.cl, "the Kerberos ticket changed");
+	pool.ticket_known = known;
+	if (known)
+		snprintf(pool.ticket_id, sizeof(pool.ticket_id), "%s", id);
+	authq_job_free(job);
+}
+
+/* Ask the worker what the ticket is now, when due. */
+static void ticket_check(uint64_t now)
+{
+	struct authq_request req;
+	unsigned i;
+
+	if (pool.ticket_job || now - pool.ticket_at < WARM_TICKET_CHECK)
+		return;
+	for (i = 0; i < WARM_ENDPOINTS && !pool.ep[i].n; i++)
+		;
+	if (i == WARM_ENDPOINTS)
+		return;
+	req = (struct authq_request){
+	    .proxy_host = pool.ep[i].proxy_host,
+	    .spn = pool.ep[i].spn,
+	    .ccache = pool.ep[i].ccache,
+	};
+	pool.ticket_job = authq_submit_ticket(&req, on_ticket);
+}
+
 static void maintain(void)
 {
 	uint64_t now = kg_loop_now();
@@ -406,6 +452,7 @@ static void maintain(void)
 
 	for (i = 0; i < WARM_ENDPOINTS; i++)
 		ep_maintain(&pool.ep[i], now);
+	ticket_check(now);
 	if (warm_spares())
 		(void)kg_loop_timer_arm(&pool.tick, now + WARM_TICK);
 	else
@@ -615,5 +662,8 @@ void warm_cleanup(struct kg_client *cl)
 	memset(pool.ep, 0, sizeof(pool.ep));
 	kg_loop_timer_cancel(&pool.tick);
 	kg_loop_ready_cancel(&pool.refill);
+	if (pool.ticket_job)
+		authq_cancel(pool.ticket_job);
+	pool.ticket_job = NULL;
 	cl->warm = NULL;
 }

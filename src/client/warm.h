@@ -24,8 +24,9 @@
  * - Spares are made only for a proxy that answered: after a connection to it connected, and
  *   not after a spare failed to connect (until the next connection succeeds).
  * - Emptied at once on a reload (warm_flush()), when the user is off the network, when the
- *   proxy is marked down, and when the ccache changed (a FILE: ccache is compared with what it
- *   was when the spare's token was made, at every hand-out).
+ *   proxy is marked down, and when the ticket changed: a FILE: ccache is compared with what it
+ *   was when the spare's token was made at every hand-out, and the worker reports the ticket
+ *   (ccache, principal, end) every WARM_TICKET_CHECK while spares exist, for any ccache.
  */
 #pragma once
 
@@ -46,6 +47,7 @@ struct negotiate_ctx;
 #define WARM_RETRY_PAUSE      5000000ull  /* usec: no new spare after one failed to connect */
 #define WARM_TOKEN_FAIL_PAUSE 30000000ull /* usec: spares without tokens after a failed one */
 #define WARM_FD_HEADROOM      64	  /* descriptors left for real connections */
+#define WARM_TICKET_CHECK     5000000ull  /* usec: the ticket asked for while spares exist */
 
 /* --- the count policy (pure, unit-tested) --- */
 

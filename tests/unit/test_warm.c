@@ -57,8 +57,43 @@ static void forget(struct auth_job *job)
 			jobs[i] = NULL;
 }
 
+/* The ticket reports: one at a time, answered by ticket_says(). */
+static struct auth_job *ticket_job;
+static int n_ticket_jobs;
+
+struct auth_job *authq_submit_ticket(const struct authq_request *req, authq_done_fn *done)
+{
+	struct auth_job *job = calloc(1, sizeof(*job) + sizeof(struct negotiate_ticket));
+
+	(void)req;
+	ck_assert_ptr_nonnull(job);
+	ck_assert_ptr_null(ticket_job);
+	job->done = done;
+	job->ticket = (struct negotiate_ticket *)(job + 1);
+	ticket_job = job;
+	n_ticket_jobs++;
+	return job;
+}
+
+static void ticket_says(const char *principal, time_t end)
+{
+	struct auth_job *job = ticket_job;
+
+	ck_assert_ptr_nonnull(job);
+	ticket_job = NULL;
+	snprintf(job->ticket->ccache, sizeof(job->ticket->ccache), "FILE:/tmp/cc");
+	snprintf(job->ticket->principal, sizeof(job->ticket->principal), "%s", principal);
+	job->ticket->tgt_end = end;
+	job->done(NULL, job);
+}
+
 void authq_cancel(struct auth_job *job)
 {
+	if (job == ticket_job) {
+		ticket_job = NULL;
+		free(job);
+		return;
+	}
 	n_cancelled++;
 	forget(job);
 	free(job->token);
@@ -135,7 +170,8 @@ static void setup(void)
 	memset(&cl, 0, sizeof(cl));
 	cl.fd_cap = 1000;
 	memset(jobs, 0, sizeof(jobs));
-	n_submitted = n_cancelled = tokens_made = 0;
+	n_submitted = n_cancelled = tokens_made = n_ticket_jobs = 0;
+	ticket_job = NULL;
 	cc_file[0] = '\0';
 	clock_now = 1000000000ull;
 	kg_loop_set_clock(fake_clock);
@@ -165,6 +201,7 @@ static void teardown(void)
 	ck_assert_uint_eq(cl.n_fds, 0);
 	for (i = 0; i < MAX_JOBS; i++)
 		ck_assert_ptr_null(jobs[i]); /* every token job finished or cancelled */
+	ck_assert_ptr_null(ticket_job);
 	if (cc_file[0])
 		unlink(cc_file);
 }
@@ -577,6 +614,35 @@ START_TEST(a_spare_that_fails_to_connect_stops_the_refills)
 }
 END_TEST
 
+START_TEST(a_new_ticket_reported_by_the_worker_empties_the_pool)
+{
+	struct warm_key k = key(4);
+	int peers[8], n;
+
+	first_use(&k);
+	settle();
+	finish_jobs(0);
+	ck_assert_uint_eq(warm_spares(), 1);
+	ck_assert_int_eq(n_ticket_jobs, 1); /* asked while spares exist */
+	ticket_says("alice@R", 1000);
+	clock_now += WARM_TICKET_CHECK;
+	settle();
+	ck_assert_int_eq(n_ticket_jobs, 2);
+	ticket_says("alice@R", 1000); /* the same: kept */
+	ck_assert_uint_eq(warm_spares(), 1);
+	clock_now += WARM_TICKET_CHECK;
+	settle();
+	ck_assert_int_eq(n_ticket_jobs, 3);
+	ticket_says("bob@R", 2000); /* kdestroy; kinit bob (a KCM cache: no file to look at) */
+	ck_assert_uint_eq(warm_spares(), 0);
+	ck_assert_uint_eq(cl.n_fds, 0);
+	settle();
+	ck_assert_uint_eq(warm_spares(), 0); /* until a connection succeeds again */
+	n = accept_all(peers, 8);
+	close_all(peers, n);
+}
+END_TEST
+
 static Suite *warm_suite(void)
 {
 	Suite *s = suite_create("warm");
@@ -598,6 +664,7 @@ static Suite *warm_suite(void)
 	tcase_add_test(pool, endpoints_are_kept_apart);
 	tcase_add_test(pool, no_spare_before_the_proxy_answered);
 	tcase_add_test(pool, a_spare_that_fails_to_connect_stops_the_refills);
+	tcase_add_test(pool, a_new_ticket_reported_by_the_worker_empties_the_pool);
 	suite_add_tcase(s, pool);
 	return s;
 }
