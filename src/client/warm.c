@@ -239,6 +239,10 @@ void warm_flush(struct kg_client *cl, const char *why)
 	if (n)
 		log_debug("warm: %u spare proxy connection(s) closed: %s", n, why);
 	kg_loop_timer_cancel(&pool.tick);
+	/* The next spares' ticket is asked for right after their tokens (the worker keeps the
+	 * order), and theirs is compared with that. */
+	pool.ticket_known = false;
+	pool.ticket_at = 0;
 }
 
 unsigned warm_spares(void)
@@ -452,11 +456,14 @@ static void maintain(void)
 
 	for (i = 0; i < WARM_ENDPOINTS; i++)
 		ep_maintain(&pool.ep[i], now);
-	ticket_check(now);
-	if (warm_spares())
+	if (warm_spares()) {
+		ticket_check(now);
 		(void)kg_loop_timer_arm(&pool.tick, now + WARM_TICK);
-	else
+	} else {
 		kg_loop_timer_cancel(&pool.tick);
+		pool.ticket_known = false;
+		pool.ticket_at = 0;
+	}
 }
 
 static void on_tick(struct kg_loop_timer *t)
