@@ -638,12 +638,22 @@ START_TEST(a_new_ticket_reported_by_the_worker_empties_the_pool)
 	ck_assert_uint_eq(cl.n_fds, 0);
 	settle();
 	ck_assert_uint_eq(warm_spares(), 0); /* until a connection succeeds again */
-	/* The next spares are compared with the ticket of their time, not an older one. */
 	first_use(&k);
 	settle();
 	finish_jobs(0);
 	ck_assert_uint_eq(warm_spares(), 1);
 	ck_assert_int_eq(n_ticket_jobs, 4); /* at once, right after the new spare's token */
+	ticket_says("bob@R", 2000);
+	ck_assert_uint_eq(warm_spares(), 1);
+	/* Emptied for another reason (a reload), then a kinit while there is no spare: the next
+	 * spares are compared with the ticket of their time, not the one before. */
+	warm_flush(&cl, "reload");
+	clock_now += WARM_TICKET_CHECK;
+	first_use(&k);
+	settle();
+	finish_jobs(0);
+	ck_assert_uint_eq(warm_spares(), 1);
+	ck_assert_int_eq(n_ticket_jobs, 5);
 	ticket_says("carol@R", 3000);
 	ck_assert_uint_eq(warm_spares(), 1);
 	clock_now += WARM_TICKET_CHECK;
