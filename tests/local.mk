@@ -22,7 +22,8 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-direct.sh \
 	tests/integration/datapath-routes.sh \
 	tests/integration/service-operations.sh \
-	tests/integration/security-adversary.sh
+	tests/integration/security-adversary.sh \
+	tests/integration/client-warm.sh
 TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \

@@ -100,6 +100,8 @@ struct kg_client {
 	/* A proxy of a route failed to connect (connected false) or connected (upstream.c calls
 	 * it; main.c's tells the policy). May be NULL. */
 	void (*proxy_result)(struct kg_client *cl, bool connected);
+	/* Warm connections to http proxies (warm.h): set by warm_init(), NULL without a pool. */
+	const struct warm_iface *warm;
 	struct client_policy *policy;	 /* policy.h: PAC, WPAD, off the network; NULL when none */
 	struct kg_loop_timer info_timer; /* next KG_MSG_CLIENT_INFO (while registered) */
 	bool info_pending;		 /* its ticket status is with the Kerberos worker */

@@ -45,6 +45,7 @@
 #include "client/auth/negotiate.h"
 #include "client/ipc_client.h"
 #include "client/loop.h"
+#include "client/warm.h"
 #include "shared/ipc.h"
 #include "shared/log.h"
 #include "shared/macro.h"
@@ -606,6 +607,8 @@ int ipc_client_set_direct(struct kg_client *cl, bool direct, const char *reason)
 		    reason[0] ? " (" : "", reason, reason[0] ? ")" : "");
 	}
 	cl->route_direct = direct;
+	if (direct && cl->warm) /* the user goes direct: no spare connection to a proxy */
+		cl->warm->flush(cl, "off the corporate network");
 	snprintf(cl->route_reason, sizeof(cl->route_reason), "%s", reason);
 	cl->route_dirty = true;
 	cl->route_told = false;

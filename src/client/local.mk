@@ -23,6 +23,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
 	src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
+	src/client/warm.c src/client/warm.h \
 	src/client/upstream_tls.c src/client/upstream_tls.h \
 	src/client/proxy_tls.c src/client/proxy_tls.h \
 	src/client/proxy_tls_ctx.c src/client/proxy_tls_ctx.h \
@@ -123,6 +124,14 @@ tests_unit_test_forward_SOURCES = tests/unit/test_forward.c src/client/forward.c
 	$(KG_RIG_SOURCES)
 tests_unit_test_forward_CFLAGS = $(KG_RIG_CFLAGS)
 tests_unit_test_forward_LDADD = $(KG_RIG_LDADD)
+
+# Warm proxy connections (warm.c): the count policy, and the pool with the real loop against a
+# listener on 127.0.0.1; the Kerberos worker is a fake. Unprivileged.
+check_PROGRAMS += tests/unit/test_warm
+TESTS += tests/unit/test_warm
+tests_unit_test_warm_SOURCES = tests/unit/test_warm.c src/client/warm.c src/client/warm.h
+tests_unit_test_warm_CFLAGS = $(KG_CORE_TEST_CFLAGS)
+tests_unit_test_warm_LDADD = $(KG_CORE_TEST_LDADD)
 
 # The settings the relay makes of the service's KG_MSG_CONFIG (the service's own encoder).
 check_PROGRAMS += tests/unit/test_settings

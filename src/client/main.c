@@ -37,6 +37,7 @@
 #include "client/policy.h"
 #include "client/pump.h"
 #include "client/tunnel.h"
+#include "client/warm.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -126,6 +127,7 @@ static void begin_stop(struct kg_client *cl, const char *why)
 		 cl->tunnels_active, CLIENT_STOP_GRACE_S);
 	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
 	cl->stopping = true;
+	warm_flush(cl, "stopping");
 	(void)kg_loop_timer_arm(&cl->stop_timer, kg_loop_now() + CLIENT_STOP_GRACE_S * 1000000ull);
 	ipc_client_close(cl); /* and the listeners */
 	kg_loop_timer_cancel(&cl->reconnect_timer);
@@ -357,6 +359,7 @@ static void on_settings_applied(struct kg_client *cl, bool upstream_changed)
 
 	if (upstream_changed)
 		forward_retire_stale(cl);
+	warm_flush(cl, "new settings");
 	r = policy_apply(cl);
 	if (r < 0)
 		log_warn("the proxy policy could not start: %s", strerror(-r));
@@ -385,6 +388,7 @@ static int setup(struct kg_client *cl)
 		return r;
 	pump_init(true);
 	conn_init(cl, way_out);
+	warm_init(cl);
 	accept_init(cl);
 	cl->reconnect_timer.kind = kg_loop_timer_kind(on_reconnect_timer);
 	cl->info_timer.kind = kg_loop_timer_kind(on_info_timer);
@@ -422,6 +426,7 @@ static bool teardown(struct kg_client *cl)
 	bool stopped;
 
 	conn_close_all(cl);
+	warm_cleanup(cl);
 	policy_stop(cl);
 	kg_loop_cleanup();
 	pump_cleanup();

@@ -2,7 +2,8 @@
  *
  * The upstream's TCP connect and the token (made by the Kerberos worker) start at accept and run
  * concurrently with the wait for the application's first bytes (neither needs the destination's
- * name); the CONNECT goes out when the name, the connection and the token are all there. The token
+ * name), or the connection comes ready, with its token, from the warm pool (warm.h); the CONNECT
+ * goes out when the name, the connection and the token are all there. The token
  * is sent preemptively (RFC 4559 §4.2 allows it and it saves a round trip). When no token can be
  * made the CONNECT goes out without one: a proxy that needs no authentication still works, and one
  * that answers 407 gets the Kerberos sentence ("no Kerberos ticket: run kinit") reported. The
@@ -92,7 +93,8 @@ static int send_connect(struct kg_client *cl, struct relay_conn *c)
 		opened(cl, c);
 		return 0;
 	}
-	c->state = CONN_PROXY_HEAD;
+	/* A warm connection that failed: a new one is being made. */
+	c->state = r == UPSTREAM_RECONNECTING ? CONN_CONNECTING : CONN_PROXY_HEAD;
 	return 0;
 }
 
@@ -107,12 +109,13 @@ static int start_way_out(struct relay_conn *c)
 	struct upstream *u = &c->setup->up;
 	int r;
 
-	if (upstream_wants_token(u) && !u->job && !u->token_ready) {
+	/* The connect first: a warm connection (warm.h) comes with a token of its own. */
+	r = upstream_connect(u);
+	if (r < 0)
+		return r;
+	if (upstream_wants_token(u) && !u->job && !u->token_ready)
 		r = upstream_request_token(u);
-		if (r < 0)
-			return r;
-	}
-	return upstream_connect(u);
+	return r;
 }
 
 /* The name is final: sniffed, or the IP literal. */
@@ -172,6 +175,7 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 		snprintf(host, sizeof(host), "%s", t->up.host);
 		upstream_cleanup(&t->up);
 		upstream_init(&t->up, cl, c);
+		t->up.may_warm = true;
 		upstream_set_target(&t->up, host, c->dst_port);
 		free(t->route);
 		t->route = NULL;
@@ -335,6 +339,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	}
 	c->setup = t;
 	upstream_init(&t->up, cl, c);
+	t->up.may_warm = true; /* a tunnel's CONNECT may go out on a warm connection (warm.h) */
 	t->pac = policy_uses_pac(cl);
 	if (t->pac && policy_last_route(cl)) {
 		t->route = malloc(sizeof(*t->route));
@@ -414,6 +419,7 @@ void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	char why[UPSTREAM_REASON_MAX], url[KG_URL_MAX];
+	int r;
 
 	switch (c->state) {
 	case CONN_SNIFF:
@@ -421,8 +427,14 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		setup_on_timer(cl, c);
 		break;
 	case CONN_PROXY_HEAD:
-		fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)),
-		     upstream_peer(&c->setup->up, url, sizeof(url)));
+		r = upstream_answer_timer(&c->setup->up);
+		if (r == UPSTREAM_RECONNECTING)
+			c->state = CONN_CONNECTING;
+		else if (r == -ETIMEDOUT)
+			fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)),
+			     upstream_peer(&c->setup->up, url, sizeof(url)));
+		else if (r < 0)
+			fail_upstream(cl, c);
 		break;
 	default:
 		break;

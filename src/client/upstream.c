@@ -11,16 +11,19 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "client/auth/authq.h"
 #include "client/upstream.h"
 #include "client/upstream_tls.h"
+#include "client/warm.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
 
@@ -314,8 +317,12 @@ static void attempt_begin(struct upstream *u, bool to_proxy)
 	u->attempts++;
 	u->retry_at = 0;
 	u->connected = false;
+	u->warm = false;
 	u->to_proxy = to_proxy;
 }
+
+static void proxy_up(struct upstream *u);
+static void warm_proven(struct upstream *u);
 
 static int tcp_poll(struct upstream *u)
 {
@@ -330,11 +337,8 @@ static int tcp_poll(struct upstream *u)
 	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == 0) {
-		if (u->route) {
-			kg_failover_mark_up(&u->cl->failover, entry(u));
-			if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
-				u->cl->proxy_result(u->cl, true);
-		}
+		proxy_up(u);
+		warm_proven(u);
 		u->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
 		if (u->job)
@@ -398,6 +402,105 @@ static int tcp_read_head(struct upstream *u, struct kg_http_response *resp)
 
 /* --- "http proxy": proxy.type http ---------------------------------------------------------- */
 
+/* The connection is up: the proxy answered (failover's bookkeeping, as tcp_poll()). */
+static void proxy_up(struct upstream *u)
+{
+	if (u->route) {
+		kg_failover_mark_up(&u->cl->failover, entry(u));
+		if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
+			u->cl->proxy_result(u->cl, true);
+	}
+}
+
+/* Take the token of a warm connection h: when this connection has sent none and its own is
+ * only a first one (never a continuation); else it is dropped, unsent. */
+static void warm_token(struct upstream *u, struct warm_handout *h)
+{
+	bool mine = (!u->job && !u->token_ready) || u->token_new;
+
+	if (!mine || (!h->token && !h->job)) {
+		if (h->job)
+			authq_cancel(h->job);
+		negotiate_free(h->neg);
+		free(h->token);
+		return;
+	}
+	upstream_cleanup(u); /* our own first one, not needed now */
+	u->auth_failed = false;
+	u->token_new = true;
+	if (h->token) {
+		u->neg = h->neg;
+		u->token = h->token;
+		u->token_ready = true;
+		return;
+	}
+	u->job = h->job;
+	u->job->done = relay_conn_on_auth;
+	u->job->owner = u->c;
+	u->token_ready = false;
+}
+
+/* What a warm connection to the proxy at ss is for (warm.h). */
+static struct warm_key warm_key_of(const struct upstream *u, const struct sockaddr_storage *ss,
+				   socklen_t len)
+{
+	const struct client_settings *set = u->c->set;
+
+	return (struct warm_key){
+	    .addr = ss,
+	    .addrlen = len,
+	    .proxy_host = u->route ? entry(u)->host : set->proxy.host,
+	    .spn = set->cfg.kerberos.spn,
+	    .ccache = set->ccache,
+	    .max = set->cfg.proxy.warm_connections,
+	    .idle_s = set->cfg.proxy.warm_idle_timeout,
+	};
+}
+
+/* An http proxy answered a connect of ours: the warm pool may keep spares to it. */
+static void warm_proven(struct upstream *u)
+{
+	struct sockaddr_storage ss;
+	struct warm_key key;
+	socklen_t len = 0;
+
+	/* Only addresses known without a lookup on the loop (a route made by hand has none). */
+	if (!u->cl->warm || u->ops != &upstream_http_proxy_ops || !u->to_proxy ||
+	    (u->route && u->route != &u->c->set->route && !u->route->resolved) ||
+	    proxy_addr(u, &ss, &len) < 0)
+		return;
+	key = warm_key_of(u, &ss, len);
+	u->cl->warm->connected(u->cl, &key);
+}
+
+/* A first connect to the proxy at ss: an established connection from the warm pool, when it
+ * has one (1), else 0. */
+static int warm_attempt(struct upstream *u, const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct warm_key key = warm_key_of(u, ss, len);
+	struct warm_handout h;
+	struct relay_conn *c = u->c;
+
+	if (!u->cl->warm || !u->may_warm || u->attempts != 1 || u->cl->n_fds + 1 > u->cl->fd_cap ||
+	    u->cl->warm->take(u->cl, &key, &h) != 1)
+		return 0;
+	if (relay_side_open(u->cl, c, &c->proxy, h.fd) < 0) {
+		relay_side_close(u->cl, &c->proxy);
+		if (h.job)
+			authq_cancel(h.job);
+		negotiate_free(h.neg);
+		free(h.token);
+		return 0; /* a normal connect then */
+	}
+	warm_token(u, &h);
+	u->connected = true;
+	u->warm = true; /* the proxy's answer proves the path (upstream_answer_timer()) */
+	if (u->job && !u->token_ready)
+		u->token_deadline = upstream_request_deadline(u);
+	relay_set_timer(u->cl, c, u->job && !u->token_ready ? u->token_deadline : 0);
+	return 1;
+}
+
 static int http_connect(struct upstream *u)
 {
 	struct sockaddr_storage ss;
@@ -411,6 +514,8 @@ static int http_connect(struct upstream *u)
 			 u->route ? entry(u)->host : u->c->set->proxy.host);
 		return r;
 	}
+	if (warm_attempt(u, &ss, len))
+		return 0;
 	return tcp_attempt(u, &ss, len);
 }
 
@@ -442,6 +547,16 @@ static int http_write_connect(struct upstream *u)
 		return r;
 	}
 	u->rounds++;
+	u->token_new = false;
+	if (u->warm) {
+		/* An idle connection may have lost its path (the network changed): its CONNECT
+		 * must be acknowledged soon, or it is given up for a new connection. */
+		uint64_t probe = kg_now_usec(CLOCK_MONOTONIC) + UPSTREAM_WARM_PROBE_USEC;
+
+		u->answer_deadline = upstream_request_deadline(u);
+		relay_set_timer(u->cl, c, probe < u->answer_deadline ? probe : u->answer_deadline);
+		return 0;
+	}
 	relay_set_timer(u->cl, c, upstream_request_deadline(u));
 	return 0;
 }
@@ -465,6 +580,7 @@ static int http_write_request(struct upstream *u, const uint8_t *head,
 	if (r == 0)
 		r = relay_send(&c->proxy, &c->to_proxy, out, len);
 	free(out);
+	u->token_new = false;
 	return r;
 }
 
@@ -522,6 +638,54 @@ const struct upstream_ops upstream_direct_ops = {
     .close = tcp_close,
 };
 
+/* --- a warm connection that failed before the proxy answered -------------------------------- */
+
+/* Whether bytes sent on the warm connection are still unacknowledged (or not even sent: no
+ * route): its path is gone. */
+static bool warm_stalled(const struct upstream *u)
+{
+	int queued = 0;
+
+	if (u->c->proxy.fd < 0 || ioctl(u->c->proxy.fd, SIOCOUTQ, &queued) < 0)
+		return true;
+	return queued > 0;
+}
+
+int upstream_warm_fallback(struct upstream *u, const char *why)
+{
+	int r;
+
+	log_debug("warm: the connection to %s for %s failed before an answer (%s): a new one",
+		  u->route ? entry(u)->host : u->c->set->proxy.host, u->host, why);
+	relay_side_close(u->cl, &u->c->proxy);
+	relay_buf_free(&u->c->to_proxy);
+	u->warm = false;
+	u->may_warm = false;
+	u->connected = false;
+	u->attempts = 0;
+	u->rounds = 0;
+	u->discard = 0;
+	/* The token sent may have reached the proxy: never again, a new one. */
+	r = upstream_request_token(u);
+	if (r == 0)
+		r = upstream_connect(u);
+	return r < 0 ? r : UPSTREAM_RECONNECTING;
+}
+
+int upstream_answer_timer(struct upstream *u)
+{
+	if (!u->warm)
+		return -ETIMEDOUT;
+	if (warm_stalled(u))
+		return upstream_warm_fallback(u, "not acknowledged");
+	/* The proxy has the CONNECT: its answer now has the rest of request_timeout. */
+	u->warm = false;
+	if (kg_now_usec(CLOCK_MONOTONIC) >= u->answer_deadline)
+		return -ETIMEDOUT;
+	relay_set_timer(u->cl, u->c, u->answer_deadline);
+	return 0;
+}
+
 /* --- the connection, through the ops -------------------------------------------------------- */
 
 /* The token for the entry now tried: a new one for a proxy (its host names the principal),
@@ -545,6 +709,8 @@ static int failover(struct upstream *u, int r)
 	/* Not the proxy's fault: no other proxy would do better. */
 	while (r < 0 && u->route && !u->no_route && r != -EMFILE && r != -ENOBUFS) {
 		kg_failover_mark_down(&u->cl->failover, entry(u), kg_now_usec(CLOCK_MONOTONIC));
+		if (u->cl->warm && entry(u)->kind == KG_ROUTE_PROXY)
+			u->cl->warm->flush(u->cl, "a proxy is down");
 		if (u->cl->proxy_result && entry(u)->kind != KG_ROUTE_DIRECT)
 			u->cl->proxy_result(u->cl, false);
 		if (kg_route_entry_format(entry(u), from, sizeof(from)) < 0 || route_next(u) < 0)
@@ -638,8 +804,13 @@ int upstream_on_timer(struct upstream *u, uint64_t now)
 
 int upstream_send_connect(struct upstream *u)
 {
+	int r;
+
 	u->detail[0] = '\0';
-	return u->ops->write_connect(u);
+	r = u->ops->write_connect(u);
+	if (r < 0 && u->warm)
+		return upstream_warm_fallback(u, u->detail[0] ? u->detail : strerror(-r));
+	return r;
 }
 
 int upstream_send_request(struct upstream *u, const uint8_t *head,

@@ -26,6 +26,10 @@
  * Answers after the connect (407 rounds, a refused CONNECT, request_timeout) are not failed
  * over: they are the proxy's answer, not its absence.
  *
+ * A first connect to an http proxy takes an established connection from the warm pool when it
+ * has one (warm.h, through cl->warm), with the token made for it when this connection has not
+ * sent one yet; else it connects. https proxies and direct never do.
+ *
  * The socket is the connection's proxy side (c->proxy, with c->to_proxy for what it could not
  * take yet): the relay loop watches it and closes it with the connection. Timers go to the
  * connection's one timer (relay_set_timer).
@@ -94,6 +98,12 @@ struct upstream {
 	char *token;	  /* base64 to send, NULL: none */
 	bool token_ready; /* job done (token or auth_failed) */
 	bool auth_failed; /* no token: fail with auth_reason if the proxy asks */
+	bool token_new;	  /* the token (or its job) is a first one, not sent yet: a warm
+			   * connection's own may replace it */
+	bool may_warm;	  /* the owner takes warm connections (tunnel.c sets it after init) */
+	bool warm;	  /* the connection came from the warm pool and the proxy has not answered
+			   * on it yet: a failure then is a failed connect (a new one is made) */
+	uint64_t answer_deadline; /* request_timeout of a CONNECT sent on a warm connection */
 	char auth_reason[UPSTREAM_REASON_MAX];
 	char error[UPSTREAM_REASON_MAX];  /* why it failed: the sentence for the user */
 	char detail[UPSTREAM_DETAIL_MAX]; /* and a detail for the journal, "" when none */
@@ -170,7 +180,8 @@ void upstream_token_overdue(struct upstream *u);
 /* Monotonic usec request_timeout from now: the proxy's answer, or the token, is due then. */
 uint64_t upstream_request_deadline(const struct upstream *u);
 /* Send the CONNECT for u->target and arm request_timeout. 0 sent, 1 nothing to send (direct),
- * -errno (u->error, u->detail). */
+ * UPSTREAM_RECONNECTING (a warm connection that failed: a new one is being made, as after
+ * upstream_read_connect_answer()), -errno (u->error, u->detail). */
 int upstream_send_connect(struct upstream *u);
 /* Send a port-80 request head rewritten for the proxy with the token. 0 or -errno. */
 int upstream_send_request(struct upstream *u, const uint8_t *head,
@@ -184,6 +195,17 @@ int upstream_send_request(struct upstream *u, const uint8_t *head,
 #define UPSTREAM_OPEN	      1
 #define UPSTREAM_RECONNECTING 2
 int upstream_read_connect_answer(struct upstream *u);
+/* The timer while waiting for the answer to CONNECT: 0 wait on (re-armed), -ETIMEDOUT
+ * request_timeout (the caller fails with upstream_no_answer()), UPSTREAM_RECONNECTING: the
+ * CONNECT on a warm connection was not even acknowledged (a path that died with the
+ * connection idle: another network, a proxy gone): a new connection and token are under way
+ * as after a failed connect; -errno: that failed too (u->error). */
+int upstream_answer_timer(struct upstream *u);
+/* The warm connection failed before the proxy answered (why, for the log): dropped for a new
+ * connection and a new token, as after a failed connect. UPSTREAM_RECONNECTING or -errno. */
+int upstream_warm_fallback(struct upstream *u, const char *why);
+/* How long a CONNECT on a warm connection may stay unacknowledged. */
+#define UPSTREAM_WARM_PROBE_USEC 1000000ull
 /* Peek at the response head (into relay_scratch, which the spans then refer to).
  * 0: complete, still in the socket (upstream_consume() its head_len); -EAGAIN: incomplete, wait
  * for more; -EPIPE: closed; -E2BIG, -EBADMSG, -errno. */

@@ -47,6 +47,8 @@ int upstream_read_connect_answer(struct upstream *u)
 
 	u->detail[0] = '\0';
 	r = relay_flush(&c->proxy, &c->to_proxy);
+	if (r < 0 && u->warm)
+		return upstream_warm_fallback(u, strerror(-r));
 	if (r < 0)
 		return failed(u, r, "the proxy closed the connection", strerror(-r));
 	for (;;) {
@@ -69,6 +71,10 @@ int upstream_read_connect_answer(struct upstream *u)
 		r = upstream_peek_response(u, &resp);
 		if (r == -EAGAIN)
 			return 0;
+		if (r < 0 && u->warm && r != -E2BIG &&
+		    r != -EBADMSG) /* closed, reset, unreachable */
+			return upstream_warm_fallback(u, strerror(-r));
+		u->warm = false; /* the proxy answered */
 		if (r < 0) {
 			const char *sentence = upstream_read_error(u, r);
 

@@ -32,6 +32,7 @@ int upstream_request_token(struct upstream *u)
 	u->token = NULL;
 	negotiate_free(u->neg);
 	u->neg = NULL;
+	u->token_new = false;
 	if (!u->ops->auth) { /* a DIRECT entry of a route: nothing to make */
 		u->token_ready = true;
 		return 0;
@@ -47,6 +48,7 @@ int upstream_request_token(struct upstream *u)
 		snprintf(u->error, sizeof(u->error), "too many connections waiting for Kerberos");
 		return -ENOBUFS;
 	}
+	u->token_new = true;
 	/* A KDC that never answers must not hold the connection forever. */
 	if (u->connected) {
 		u->token_deadline = upstream_request_deadline(u);
@@ -128,6 +130,7 @@ void upstream_auth_reason(struct upstream *u, const struct kg_http_response *r, 
 	if (step_on_token(u, r, head, NEGOTIATE_ANSWER_CHALLENGE, &next, buf, len) < 0)
 		return;
 	/* A genuine continuation: the caller may send next. */
+	u->token_new = false;
 	free(u->token);
 	u->token = next;
 	buf[0] = '\0';

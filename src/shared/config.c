@@ -344,6 +344,8 @@ static const struct kg_key_spec proxy_keys[] = {
 	W_PATH_IF_SET("ca_file", proxy.ca_file),
 	W_PATH_IF_SET("client_cert", proxy.client_cert),
 	W_PATH_IF_SET("client_key", proxy.client_key),
+	{.name = "warm_connections", .kind = KG_KEY_UINT, .wire = true, .wire_if_set = true, FIELD(proxy.warm_connections), .min = 0, .max = KG_WARM_CONNECTIONS_MAX, .def_num = 4},
+	{.name = "warm_idle_timeout", .kind = KG_KEY_UINT, .wire = true, .wire_if_set = true, FIELD(proxy.warm_idle_timeout), .min = 1, .max = KG_WARM_IDLE_TIMEOUT_MAX, .def_num = 60},
 };
 
 static const struct kg_key_spec kerberos_keys[] = {

@@ -20,6 +20,8 @@
 #define KG_CONNECTION_TIMEOUT_MAX 600
 #define KG_REQUEST_TIMEOUT_MAX	  3600
 #define KG_MAX_RETRIES_MAX	  10
+#define KG_WARM_CONNECTIONS_MAX	  16
+#define KG_WARM_IDLE_TIMEOUT_MAX  110 /* under Squid's 2 min client_idle_pconn_timeout */
 #define KG_MAX_BYPASS		  256
 #define KG_URL_MAX		  512
 #define KG_NAME_MAX		  256
@@ -68,6 +70,12 @@ struct kg_config {
 		unsigned connection_timeout;	 /* s, 1..600, default 10 */
 		unsigned request_timeout;	 /* s, 1..3600, default 30 */
 		unsigned max_retries;		 /* 0..10, default 3 */
+		/* Warm connections to an http proxy (the client's warm.h): at most this many
+		 * spares, 0..KG_WARM_CONNECTIONS_MAX, default 4, 0 off; emptied after
+		 * warm_idle_timeout s (1..KG_WARM_IDLE_TIMEOUT_MAX, default 60) without a
+		 * connection. */
+		unsigned warm_connections;
+		unsigned warm_idle_timeout;
 		/* TLS to an https proxy: absolute paths (the client reads them as the user), ""
 		 * the default: the system store, no client certificate, the key in client_cert. */
 		char ca_file[PATH_MAX];

@@ -206,6 +206,8 @@ static void non_defaults(struct kg_config *c)
 	strcpy(c->proxy.ca_file, "/etc/kg/ca.pem");
 	strcpy(c->proxy.client_cert, "/home/u/c.pem");
 	strcpy(c->proxy.client_key, "/home/u/c.key");
+	c->proxy.warm_connections = 0;
+	c->proxy.warm_idle_timeout = KG_WARM_IDLE_TIMEOUT_MAX;
 	strcpy(c->kerberos.realm, "EXAMPLE.COM");
 	strcpy(c->kerberos.ccache, "FILE:/tmp/krb5cc_%{uid}");
 	strcpy(c->kerberos.spn, "HTTP@proxy.example.com");
@@ -262,8 +264,9 @@ START_TEST(test_schema_round_trip)
 		}
 	}
 	ck_assert_uint_eq(n_sent, n_wire);
-	ck_assert_uint_eq(n_wire,
-			  16); /* 13, and the proxy.ca_file, client_cert, client_key of issue 14 */
+	/* 13, the proxy.ca_file, client_cert, client_key of issue 14, and proxy.warm_connections
+	 * and warm_idle_timeout of issue 15 */
+	ck_assert_uint_eq(n_wire, 18);
 }
 END_TEST
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "client/tunnel.h"
+#include "client/warm.h"
 #include "shared/netutil.h"
 #include "tests/unit/fake_proxy.h"
 
@@ -656,6 +658,124 @@ START_TEST(https_untrusted_fails_over)
 }
 END_TEST
 
+/* --- warm connections (warm.h): a fake pool hands out a connection made to the rig's proxy -- */
+
+static struct {
+	int taken, connected;
+	bool empty;
+} fake_warm;
+
+static int fake_take(struct kg_client *cl, const struct warm_key *k, struct warm_handout *h)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(rig.lport)};
+	int fd;
+
+	(void)cl;
+	memset(h, 0, sizeof(*h));
+	h->fd = -1;
+	ck_assert_str_eq(k->proxy_host, "127.0.0.1");
+	if (fake_warm.empty)
+		return 0;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0); /* as the pool's are */
+	h->fd = fd;
+	h->token = strdup("warmtok");
+	ck_assert_ptr_nonnull(h->token);
+	fake_warm.taken++;
+	fake_warm.empty = true; /* one spare */
+	return 1;
+}
+
+static void fake_connected(struct kg_client *cl, const struct warm_key *k)
+{
+	(void)cl;
+	(void)k;
+	fake_warm.connected++;
+}
+
+static void fake_flush(struct kg_client *cl, const char *why)
+{
+	(void)cl;
+	(void)why;
+}
+
+static const struct warm_iface fake_iface = {
+    .take = fake_take,
+    .connected = fake_connected,
+    .flush = fake_flush,
+};
+
+START_TEST(warm_connection_sends_connect_with_its_own_token)
+{
+	uint8_t hello[512];
+	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	int app, proxy;
+
+	rig.cl.warm = &fake_iface;
+	app = rig_open(443, hello, hello_len);
+	proxy = rig_accept(); /* the spare's other end */
+	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "warmtok"));
+	ck_assert_int_eq(fake_warm.taken, 1);
+	ck_assert_uint_eq(rig.jobs_submitted, 0); /* its token came with it */
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\nSERVERHELLO");
+	rig_expect(app, "SERVERHELLO");
+	rig_expect_bytes(proxy, hello, hello_len);
+	close(app);
+	close(proxy);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	rig.cl.warm = NULL;
+}
+END_TEST
+
+/* The proxy closed the warm connection as the CONNECT went out (its idle timeout, or the path
+ * is gone): a new connection with a new token, not a failure, and never the same token twice. */
+START_TEST(warm_connection_closed_before_answer_connects_anew)
+{
+	uint8_t hello[512];
+	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	int app, proxy, proxy2;
+
+	rig.cl.warm = &fake_iface;
+	app = rig_open(443, hello, hello_len);
+	proxy = rig_accept();
+	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "warmtok"));
+	close(proxy);
+	proxy2 = rig_accept(); /* a normal connect */
+	rig_expect(proxy2, CONNECT_HEAD("www.example.org:443", "tok1"));
+	ck_assert_int_eq(fake_warm.connected, 1); /* the pool hears the proxy answers */
+	rig_send_str(proxy2, "HTTP/1.1 200 Connection established\r\n\r\nSERVERHELLO");
+	rig_expect(app, "SERVERHELLO");
+	rig_expect_bytes(proxy2, hello, hello_len);
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	close(app);
+	close(proxy2);
+	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	rig.cl.warm = NULL;
+}
+END_TEST
+
+/* The answer on a warm connection: a 407 is the proxy's answer, not a lost path. */
+START_TEST(warm_connection_answered_is_not_retried)
+{
+	int app, proxy;
+
+	rig.cl.warm = &fake_iface;
+	app = rig_open(22, NULL, 0);
+	proxy = rig_accept();
+	rig_expect(proxy, CONNECT_HEAD("127.0.0.1:22", "warmtok"));
+	rig_send_str(proxy, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+	fails_with(app, "the proxy refused the connection to 127.0.0.1:22: 403 Forbidden");
+	ck_assert(!rig_connection_pending());
+	close(app);
+	close(proxy);
+	rig.cl.warm = NULL;
+}
+END_TEST
+
 static Suite *tunnel_suite(void)
 {
 	Suite *s = suite_create("tunnel");
@@ -683,6 +803,9 @@ static Suite *tunnel_suite(void)
 	tcase_add_test(tc, https_proxy_resets);
 	tcase_add_test(tc, https_proxy_name_mismatch);
 	tcase_add_test(tc, https_untrusted_fails_over);
+	tcase_add_test(tc, warm_connection_sends_connect_with_its_own_token);
+	tcase_add_test(tc, warm_connection_closed_before_answer_connects_anew);
+	tcase_add_test(tc, warm_connection_answered_is_not_retried);
 	suite_add_tcase(s, tc);
 	return s;
 }
