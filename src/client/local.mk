@@ -21,6 +21,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/accept.c src/client/accept.h \
 	src/client/tunnel.c src/client/tunnel.h \
 	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
+	src/client/upstream_warm.c src/client/upstream_addr.c src/client/upstream_priv.h \
 	src/client/upstream.h \
 	src/client/forward.c src/client/forward.h \
 	src/client/warm.c src/client/warm.h \
@@ -70,7 +71,8 @@ EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
 # Kerberos worker are link seams in the test, the token source a fake (see its head comment).
 check_PROGRAMS += tests/unit/test_upstream
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c src/client/upstream.c \
-	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
+	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream_warm.c \
+	src/client/upstream_addr.c src/client/upstream_priv.h src/client/upstream.h \
 	src/client/upstream_tls.c src/client/pump.c src/client/proxy_tls.c \
 	src/client/proxy_tls_ctx.c \
 	src/client/settings.c src/client/auth/negotiate_error.c
@@ -107,7 +109,8 @@ tests_unit_test_conn_LDADD = $(KG_CORE_TEST_LDADD)
 check_PROGRAMS += tests/unit/test_tunnel tests/unit/test_forward
 TESTS += tests/unit/test_tunnel tests/unit/test_forward
 KG_RIG_SOURCES = tests/unit/fake_proxy.c tests/unit/fake_proxy.h src/client/upstream.c \
-	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream.h \
+	src/client/upstream_auth.c src/client/upstream_answer.c src/client/upstream_warm.c \
+	src/client/upstream_addr.c src/client/upstream_priv.h src/client/upstream.h \
 	src/client/upstream_tls.c src/client/proxy_tls.c src/client/proxy_tls_ctx.c \
 	src/client/settings.c \
 	src/client/auth/negotiate_error.c src/client/ipc_report_route.c

@@ -22,6 +22,7 @@
 
 #include "client/auth/authq.h"
 #include "client/upstream.h"
+#include "client/upstream_priv.h"
 #include "client/upstream_tls.h"
 #include "client/warm.h"
 #include "shared/log.h"
@@ -170,74 +171,6 @@ uint64_t upstream_request_deadline(const struct upstream *u)
 
 /* --- the TCP connection, shared by both kinds --------------------------------------------- */
 
-static int resolve(const char *host, uint16_t port_num, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	char port[8];
-	int r;
-
-	snprintf(port, sizeof(port), "%u", port_num);
-	r = getaddrinfo(host, port, &hints, &res);
-	if (r != 0)
-		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-/* The address the PAC engine resolved for e, off the loop (route.h: kg_route.resolved). */
-static int entry_addr(const struct kg_route_entry *e, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (e->addr.family == 4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(e->port);
-		memcpy(&sin->sin_addr, e->addr.bytes, 4);
-		*len = sizeof(*sin);
-	} else if (e->addr.family == 6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(e->port);
-		memcpy(&sin6->sin6_addr, e->addr.bytes, 16);
-		*len = sizeof(*sin6);
-	} else {
-		return -EHOSTUNREACH; /* the name did not resolve: a failed proxy */
-	}
-	return 0;
-}
-
-/* The proxy's address: the settings' (resolved once, at first use), for a PAC's route the one
- * its engine resolved (never a lookup on the loop), or, for a route made by hand, resolved
- * now. */
-static int proxy_addr(struct upstream *u, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct client_settings *set = u->c->set;
-	struct sockaddr_storage *cache = &set->proxy_addr;
-	socklen_t *cache_len = &set->proxy_addrlen;
-	const char *host = set->proxy.host;
-	uint16_t port = set->proxy.port;
-	int r;
-
-	if (u->route) {
-		host = entry(u)->host;
-		port = entry(u)->port;
-		if (u->route != &set->route)
-			return u->route->resolved ? entry_addr(entry(u), ss, len)
-						  : resolve(host, port, ss, len);
-		cache = &set->route_addr[u->idx];
-		cache_len = &set->route_addrlen[u->idx];
-	}
-	if (*cache_len == 0 && (r = resolve(host, port, cache, cache_len)) < 0)
-		return r;
-	memcpy(ss, cache, sizeof(*ss));
-	*len = *cache_len;
-	return 0;
-}
-
 static void dest_sockaddr(const struct relay_conn *c, struct sockaddr_storage *ss, socklen_t *len)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -322,7 +255,20 @@ static void attempt_begin(struct upstream *u, bool to_proxy)
 }
 
 static void proxy_up(struct upstream *u);
-static void warm_proven(struct upstream *u);
+
+/* An http proxy answered a connect of ours: the warm pool may keep spares to it. Only
+ * addresses known without a lookup on the loop (a route made by hand has none). */
+static void warm_proven(struct upstream *u)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+
+	if (!u->cl->warm || u->ops != &upstream_http_proxy_ops || !u->to_proxy ||
+	    (u->route && u->route != &u->c->set->route && !u->route->resolved) ||
+	    upstream_proxy_addr(u, &ss, &len) < 0)
+		return;
+	upstream_warm_proven(u, &ss, len);
+}
 
 static int tcp_poll(struct upstream *u)
 {
@@ -412,95 +358,6 @@ static void proxy_up(struct upstream *u)
 	}
 }
 
-/* Take the token of a warm connection h: when this connection has sent none and its own is
- * only a first one (never a continuation); else it is dropped, unsent. */
-static void warm_token(struct upstream *u, struct warm_handout *h)
-{
-	bool mine = (!u->job && !u->token_ready) || u->token_new;
-
-	if (!mine || (!h->token && !h->job)) {
-		if (h->job)
-			authq_cancel(h->job);
-		negotiate_free(h->neg);
-		free(h->token);
-		return;
-	}
-	upstream_cleanup(u); /* our own first one, not needed now */
-	u->auth_failed = false;
-	u->token_new = true;
-	if (h->token) {
-		u->neg = h->neg;
-		u->token = h->token;
-		u->token_ready = true;
-		return;
-	}
-	u->job = h->job;
-	u->job->done = relay_conn_on_auth;
-	u->job->owner = u->c;
-	u->token_ready = false;
-}
-
-/* What a warm connection to the proxy at ss is for (warm.h). */
-static struct warm_key warm_key_of(const struct upstream *u, const struct sockaddr_storage *ss,
-				   socklen_t len)
-{
-	const struct client_settings *set = u->c->set;
-
-	return (struct warm_key){
-	    .addr = ss,
-	    .addrlen = len,
-	    .proxy_host = u->route ? entry(u)->host : set->proxy.host,
-	    .spn = set->cfg.kerberos.spn,
-	    .ccache = set->ccache,
-	    .max = set->cfg.proxy.warm_connections,
-	    .idle_s = set->cfg.proxy.warm_idle_timeout,
-	};
-}
-
-/* An http proxy answered a connect of ours: the warm pool may keep spares to it. */
-static void warm_proven(struct upstream *u)
-{
-	struct sockaddr_storage ss;
-	struct warm_key key;
-	socklen_t len = 0;
-
-	/* Only addresses known without a lookup on the loop (a route made by hand has none). */
-	if (!u->cl->warm || u->ops != &upstream_http_proxy_ops || !u->to_proxy ||
-	    (u->route && u->route != &u->c->set->route && !u->route->resolved) ||
-	    proxy_addr(u, &ss, &len) < 0)
-		return;
-	key = warm_key_of(u, &ss, len);
-	u->cl->warm->connected(u->cl, &key);
-}
-
-/* A first connect to the proxy at ss: an established connection from the warm pool, when it
- * has one (1), else 0. */
-static int warm_attempt(struct upstream *u, const struct sockaddr_storage *ss, socklen_t len)
-{
-	struct warm_key key = warm_key_of(u, ss, len);
-	struct warm_handout h;
-	struct relay_conn *c = u->c;
-
-	if (!u->cl->warm || !u->may_warm || u->attempts != 1 || u->cl->n_fds + 1 > u->cl->fd_cap ||
-	    u->cl->warm->take(u->cl, &key, &h) != 1)
-		return 0;
-	if (relay_side_open(u->cl, c, &c->proxy, h.fd) < 0) {
-		relay_side_close(u->cl, &c->proxy);
-		if (h.job)
-			authq_cancel(h.job);
-		negotiate_free(h.neg);
-		free(h.token);
-		return 0; /* a normal connect then */
-	}
-	warm_token(u, &h);
-	u->connected = true;
-	u->warm = true; /* the proxy's answer proves the path (upstream_answer_timer()) */
-	if (u->job && !u->token_ready)
-		u->token_deadline = upstream_request_deadline(u);
-	relay_set_timer(u->cl, c, u->job && !u->token_ready ? u->token_deadline : 0);
-	return 1;
-}
-
 static int http_connect(struct upstream *u)
 {
 	struct sockaddr_storage ss;
@@ -508,13 +365,13 @@ static int http_connect(struct upstream *u)
 	int r;
 
 	attempt_begin(u, true);
-	r = proxy_addr(u, &ss, &len);
+	r = upstream_proxy_addr(u, &ss, &len);
 	if (r < 0) {
 		snprintf(u->error, sizeof(u->error), "proxy unreachable: cannot resolve %s",
 			 u->route ? entry(u)->host : u->c->set->proxy.host);
 		return r;
 	}
-	if (warm_attempt(u, &ss, len))
+	if (upstream_warm_attempt(u, &ss, len))
 		return 0;
 	return tcp_attempt(u, &ss, len);
 }
@@ -637,54 +494,6 @@ const struct upstream_ops upstream_direct_ops = {
     .read_head = tcp_read_head,
     .close = tcp_close,
 };
-
-/* --- a warm connection that failed before the proxy answered -------------------------------- */
-
-/* Whether bytes sent on the warm connection are still unacknowledged (or not even sent: no
- * route): its path is gone. */
-static bool warm_stalled(const struct upstream *u)
-{
-	int queued = 0;
-
-	if (u->c->proxy.fd < 0 || ioctl(u->c->proxy.fd, SIOCOUTQ, &queued) < 0)
-		return true;
-	return queued > 0;
-}
-
-int upstream_warm_fallback(struct upstream *u, const char *why)
-{
-	int r;
-
-	log_debug("warm: the connection to %s for %s failed before an answer (%s): a new one",
-		  u->route ? entry(u)->host : u->c->set->proxy.host, u->host, why);
-	relay_side_close(u->cl, &u->c->proxy);
-	relay_buf_free(&u->c->to_proxy);
-	u->warm = false;
-	u->may_warm = false;
-	u->connected = false;
-	u->attempts = 0;
-	u->rounds = 0;
-	u->discard = 0;
-	/* The token sent may have reached the proxy: never again, a new one. */
-	r = upstream_request_token(u);
-	if (r == 0)
-		r = upstream_connect(u);
-	return r < 0 ? r : UPSTREAM_RECONNECTING;
-}
-
-int upstream_answer_timer(struct upstream *u)
-{
-	if (!u->warm)
-		return -ETIMEDOUT;
-	if (warm_stalled(u))
-		return upstream_warm_fallback(u, "not acknowledged");
-	/* The proxy has the CONNECT: its answer now has the rest of request_timeout. */
-	u->warm = false;
-	if (kg_now_usec(CLOCK_MONOTONIC) >= u->answer_deadline)
-		return -ETIMEDOUT;
-	relay_set_timer(u->cl, u->c, u->answer_deadline);
-	return 0;
-}
 
 /* --- the connection, through the ops -------------------------------------------------------- */
 

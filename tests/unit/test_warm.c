@@ -1,11 +1,8 @@
-/* Unit tests for the warm proxy connections (src/client/warm.c): the count policy (rate,
- * target, idleness, the config bound) as pure functions, and the pool's bookkeeping with the
- * real event loop against a listener on 127.0.0.1 that stands for the proxy: a first
- * connection finds no spare and makes one; the spare connects, gets its own token (fake jobs
- * stand in for the Kerberos worker), is handed out once with that token and replaced; a spare
- * the proxy closes is never handed out; idleness, proxy.warm_connections = 0, off-network,
- * warm_flush() and a changed ccache file empty the pool, cancelling the tokens; descriptor
- * counts go back to 0. The loop's clock is a variable here. Unprivileged.
+/* Unit tests for src/client/warm.c: the count policy as pure functions, and the pool with the
+ * real loop against a 127.0.0.1 listener standing for the proxy (fake Kerberos jobs, a fake
+ * clock): spares made, handed out once with their own token, replaced; closed spares never
+ * handed out; idleness, warm_connections = 0, off-network, flushes and a new ticket empty the
+ * pool and cancel the tokens; descriptors go back to 0. Unprivileged.
  */
 #include <arpa/inet.h>
 #include <check.h>
