@@ -20,8 +20,6 @@
 #include "client/loop.h"
 #include "client/warm.h"
 
-/* --- stand-ins for the Kerberos worker ------------------------------------------------------- */
-
 #define MAX_JOBS 64
 
 static struct auth_job *jobs[MAX_JOBS]; /* submitted, not yet finished or cancelled */
@@ -132,8 +130,6 @@ static int finish_jobs(int r)
 	}
 	return n;
 }
-
-/* --- the rig --------------------------------------------------------------------------------- */
 
 static uint64_t clock_now;
 static uint64_t fake_clock(void)
