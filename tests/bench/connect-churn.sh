@@ -18,8 +18,9 @@
 #              on loopback only) does not apply.
 # Each path runs KG_BENCH_CHURN_ROUNDS times (default 2), in alternating order; before each run
 # the namespace's TIME_WAIT sockets are left to expire, so no run inherits another's. The
-# figures pool the rounds' connects: p50 and p99 with their 95 % order-statistic intervals, the
-# slowest, failures by errno, TIME_WAIT sockets at the end of the run and the namespace's
+# figures pool the rounds' connects: the rate achieved, p50 and p99 with their 95 %
+# order-statistic intervals, the slowest, failures by errno, TIME_WAIT sockets at the end of the
+# run, how many TIME_WAIT sockets connect() took over (TcpExtTWRecycled) and the namespace's
 # listen-queue overflow counters. KG_BENCH_CHURN_TW_REUSE sets the namespace's tcp_tw_reuse
 # (default: left as the namespace has it, 2).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
@@ -68,17 +69,19 @@ mkdir "$KG_TMP/churn" && chown "$U" "$KG_TMP/churn" || exit 99
 time_wait() { # [ss filter...] -> TIME_WAIT sockets in the namespace
 	nsx ss -Htan state time-wait "$@" | wc -l
 }
-listen_drops() { # -> "overflows drops" in the namespace so far
-	nsx nstat -az TcpExtListenOverflows TcpExtListenDrops |
-		awk '/ListenOverflows/ {o = $2} /ListenDrops/ {d = $2} END {print o + 0, d + 0}'
+counters() { # -> "overflows drops recycled": the namespace's counters so far (recycled: TIME_WAIT
+	# sockets a connect() took over, which tcp_tw_reuse allows)
+	nsx nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTWRecycled |
+		awk '/ListenOverflows/ {o = $2} /ListenDrops/ {d = $2} /TWRecycled/ {r = $2}
+			END {print o + 0, d + 0, r + 0}'
 }
 drain() { # until the namespace's TIME_WAIT sockets expired (TCP_TIMEWAIT_LEN is 60 s)
 	kg_wait_for 750 eval '[ "$(time_wait)" -lt 50 ]' || echo "#   (TIME_WAIT still $(time_wait))"
 }
 
 run() { # PATH SECS: one run of PATH; appends its connect times to $KG_TMP/churn/PATH.ns
-	local path=$1 secs=$2 out o0 d0 o1 d1 tw
-	read -r o0 d0 < <(listen_drops)
+	local path=$1 secs=$2 out o0 d0 r0 o1 d1 r1 tw
+	read -r o0 d0 r0 < <(counters)
 	case $path in
 	steered)
 		out=$(kg_app "$U" "$CHURN" connect 192.0.2.10 8025 "$RATE" "$secs" \
@@ -94,16 +97,16 @@ run() { # PATH SECS: one run of PATH; appends its connect times to $KG_TMP/churn
 		tw=$(time_wait dst "$a:9000")
 		;;
 	esac
-	read -r o1 d1 < <(listen_drops)
+	read -r o1 d1 r1 < <(counters)
 	printf '%s\n' "$out" >>"$KG_TMP/churn/$path.out"
-	echo "$((o1 - o0)) $((d1 - d0)) $tw" >>"$KG_TMP/churn/$path.counters"
+	echo "$((o1 - o0)) $((d1 - d0)) $tw $((r1 - r0))" >>"$KG_TMP/churn/$path.counters"
 	# "sent N ok K secs S late L | p50/p99/max us | fails | TIME_WAIT", and the 10 s windows
-	awk -v tw="$tw" -v ovf="$((o1 - o0))" '
+	awk -v tw="$tw" -v ovf="$((o1 - o0))" -v rec="$((r1 - r0))" '
 		/^churn_sent/ { s = sprintf("sent %d ok %d in %.1f s (late %d)", $2, $4, $6, $8) }
-		/^churn_connect_ns/ { c = sprintf("p50 %.1f p99 %.1f max %.0f us", $2 / 1e3, $3 / 1e3, $4 / 1e3) }
+		/^churn_connect_ns/ { c = sprintf("p50 %.1f p99 %.1f max %.0f us, %d over 200 ms", $2 / 1e3, $3 / 1e3, $4 / 1e3, $5) }
 		/^churn_fail/ { f = f " " $2 "=" $3 }
 		/^churn_window/ { w = w sprintf(" %ds:%.1f/%.1f/%d", $2, $3 / 1e3, $4 / 1e3, $5) }
-		END { printf "#     %s; %s; failures%s; TIME_WAIT %d; overflows %d\n", s, c, f == "" ? " 0" : f, tw, ovf
+		END { printf "#     %s; %s; failures%s; TIME_WAIT %d (recycled %d); overflows %d\n", s, c, f == "" ? " 0" : f, tw, rec, ovf
 		      printf "#     per 10 s (p50/p99 us/failures):%s\n", w }' <<<"$out"
 	[ "$path" != steered ] || [ "$tw" -gt 0 ] || {
 		echo "steered connections did not reach the relay (no TIME_WAIT to 127.0.0.1:$PORT4)"
@@ -129,7 +132,8 @@ if [ "$ORIGIN_SECS" != 0 ]; then
 	run origin "$ORIGIN_SECS"
 fi
 
-# summary PATH -> sets S_N S_MAX S_P50 S_P50LO S_P50HI S_P99 S_P99LO S_P99HI S_FAIL S_TW S_OVF
+# summary PATH -> sets S_N S_MAX S_P50 S_P50LO S_P50HI S_P99 S_P99LO S_P99HI S_FAIL S_TW S_OVF,
+# S_RATE (connects a second achieved, over all its runs), S_SLOW (over 200 ms), S_REC (recycled)
 summary() {
 	local q
 	q=$("$CHURN" quantiles <"$KG_TMP/churn/$1.ns") || q=""
@@ -141,15 +145,20 @@ summary() {
 		"$KG_TMP/churn/$1.out")
 	S_TW=$(awk '{ if ($3 > m) m = $3 } END {print m + 0}' "$KG_TMP/churn/$1.counters")
 	S_OVF=$(awk '{ o += $1; d += $2 } END {print o "/" d}' "$KG_TMP/churn/$1.counters")
+	S_REC=$(awk '{ r += $4 } END {print r + 0}' "$KG_TMP/churn/$1.counters")
+	S_RATE=$(awk '/^churn_sent/ { k += $4; t += $6 } END { printf "%.0f", t ? k / t : 0 }' \
+		"$KG_TMP/churn/$1.out")
+	S_SLOW=$(awk '/^churn_connect_ns/ { n += $5 } END {print n + 0}' "$KG_TMP/churn/$1.out")
 }
 paths="steered unsteered"
 [ "$ORIGIN_SECS" = 0 ] || paths="$paths origin"
-printf '%-10s %8s %24s %24s %9s %7s %9s  %s\n' path connects "p50 us [95 %]" "p99 us [95 %]" \
-	"max us" "TW max" "ovf/drop" "failures"
+printf '%-10s %8s %6s %22s %28s %8s %6s %7s %8s %9s  %s\n' path connects "per s" "p50 us [95 %]" \
+	"p99 us [95 %]" "max us" ">200ms" "TW max" recycled "ovf/drop" failures
 for p in $paths; do
 	summary "$p"
-	printf '%-10s %8s %24s %24s %9s %7s %9s  %s\n' "$p" "${S_N:-0}" \
-		"$S_P50 [$S_P50LO, $S_P50HI]" "$S_P99 [$S_P99LO, $S_P99HI]" "$S_MAX" "$S_TW" "$S_OVF" "$S_FAIL"
+	printf '%-10s %8s %6s %22s %28s %8s %6s %7s %8s %9s  %s\n' "$p" "${S_N:-0}" "$S_RATE" \
+		"$S_P50 [$S_P50LO, $S_P50HI]" "$S_P99 [$S_P99LO, $S_P99HI]" "$S_MAX" "$S_SLOW" "$S_TW" \
+		"$S_REC" "$S_OVF" "$S_FAIL"
 	eval "${p}_p50=\$S_P50 ${p}_p50i='[$S_P50LO, $S_P50HI]' ${p}_p50lo=\$S_P50LO ${p}_p50hi=\$S_P50HI"
 	eval "${p}_p99=\$S_P99 ${p}_p99i='[$S_P99LO, $S_P99HI]' ${p}_p99lo=\$S_P99LO ${p}_p99hi=\$S_P99HI"
 	eval "${p}_fail=\$S_FAIL"
