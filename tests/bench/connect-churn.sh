@@ -161,7 +161,7 @@ for p in $paths; do
 		"$S_REC" "$S_OVF" "$S_FAIL"
 	eval "${p}_p50=\$S_P50 ${p}_p50i='[$S_P50LO, $S_P50HI]' ${p}_p50lo=\$S_P50LO ${p}_p50hi=\$S_P50HI"
 	eval "${p}_p99=\$S_P99 ${p}_p99i='[$S_P99LO, $S_P99HI]' ${p}_p99lo=\$S_P99LO ${p}_p99hi=\$S_P99HI"
-	eval "${p}_fail=\$S_FAIL"
+	eval "${p}_fail=\$S_FAIL ${p}_rate=\$S_RATE"
 done
 
 # ratio EST_A LO_A HI_A EST_B LO_B HI_B -> "r [lo, hi]": the bounds' ratios (conservative)
@@ -170,20 +170,35 @@ ratio_iv() {
 		if (b <= 0 || bl <= 0 || bh <= 0) { print "n/a"; exit }
 		printf "%.3f [%.3f, %.3f]", a / b, al / bh, ah / bl }'
 }
-# Targets: the steered connect costs what an unsteered loopback one does (the datapath's own
-# cost aside: connect-overhead.sh bounds that), and no connect fails.
+# Targets: no connect fails, the rate holds, and the steered p99 stays within twice the
+# unsteered one: the datapath's own cost (connect-overhead.sh) puts 1.1-1.5 between them on a
+# busy machine, a 4-tuple space that ran out puts 10-100 (the origin path's figures).
 for q in p50 p99; do
 	eval "a=\$steered_$q al=\$steered_${q}lo ah=\$steered_${q}hi ai=\$steered_${q}i"
 	eval "b=\$unsteered_$q bl=\$unsteered_${q}lo bh=\$unsteered_${q}hi bi=\$unsteered_${q}i"
 	rv=$(ratio_iv "$a" "$al" "$ah" "$b" "$bl" "$bh")
 	read -r rest rlo rhi < <(tr -d '[],' <<<"$rv")
 	met=n/a
-	[ "$q" != p99 ] || [ "$rv" = n/a ] || met=$(bench_met "$rest" "$rlo" "$rhi" le 1.5)
+	[ "$q" != p99 ] || [ "$rv" = n/a ] || met=$(bench_met "$rest" "$rlo" "$rhi" le 2)
 	bench_row "churn $RATE/s x ${SECS}s: connect $q (us), steered vs unsteered loopback" \
-		"$a $ai" "$b $bi" "$rv" "$([ "$q" = p99 ] && echo "<= 1.5" || echo -)" "$met"
+		"$a $ai" "$b $bi" "$rv" "$([ "$q" = p99 ] && echo "<= 2" || echo -)" "$met"
 done
 nfail() { awk -F'[=,]' '{ n = 0; for (i = 2; i <= NF; i += 2) n += $i; print n }' <<<"$1"; }
 sf=$(nfail "$steered_fail") uf=$(nfail "$unsteered_fail")
 bench_row "churn $RATE/s x ${SECS}s: failed connects, steered vs unsteered loopback" \
 	"$sf" "$uf" - "= 0" "$([ "$sf" = 0 ] && echo yes || echo no)"
+bench_row "churn $RATE/s x ${SECS}s: connects/s achieved, steered vs unsteered loopback" \
+	"$steered_rate" "$unsteered_rate" - ">= $((RATE * 99 / 100))" \
+	"$([ "$steered_rate" -ge $((RATE * 99 / 100)) ] && echo yes || echo no)"
+if [ "$ORIGIN_SECS" != 0 ]; then
+	# The same churn to one destination off loopback, unsteered: tcp_tw_reuse=2 does not reuse
+	# its TIME_WAIT ports, which run out (no target: what steering spares such an application).
+	bench_row "churn $RATE/s: connect p99 (us), steered vs unsteered to 192.0.2.10 (${ORIGIN_SECS}s)" \
+		"$steered_p99 $steered_p99i" "$origin_p99 $origin_p99i" \
+		"$(ratio_iv "$steered_p99" "$steered_p99lo" "$steered_p99hi" "$origin_p99" \
+			"$origin_p99lo" "$origin_p99hi")" - n/a
+	bench_row "churn $RATE/s: connects/s achieved, steered vs unsteered to 192.0.2.10 (${ORIGIN_SECS}s)" \
+		"$steered_rate" "$origin_rate" "$(awk -v a="$steered_rate" -v b="$origin_rate" \
+			'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }')" - n/a
+fi
 exit 0
