@@ -55,7 +55,8 @@ kg_wait_for 50 grep -qE "REGISTERED|ERROR" "$KG_TMP/relay.log" &&
 }
 PORT4=$(awk '/^REGISTERED/ {print $2; exit}' "$KG_TMP/relay.log")
 for a in 127.0.0.1 192.0.2.10; do
-	nsx "$CHURN" listen "$a" 9000 >"$KG_TMP/listen-$a.log" 2>&1 &
+	# (not through nsx: a function would put a subshell between $! and the listener)
+	ip netns exec "$KG_NS" "$CHURN" listen "$a" 9000 >"$KG_TMP/listen-$a.log" 2>&1 &
 	pid=$!
 	kg_on_exit kg_stop_pid "$pid"
 	kg_wait_for 50 grep -q LISTENING "$KG_TMP/listen-$a.log" || {
