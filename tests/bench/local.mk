@@ -9,13 +9,18 @@ EXTRA_PROGRAMS += tests/bench/delay-stage
 tests_bench_delay_stage_SOURCES = tests/bench/delay-stage.c
 tests_bench_connect_bench_SOURCES = tests/bench/connect-bench.c
 tests_bench_connect_bench_LDADD = -lpthread
+# Sustained connect churn, paced, each connect timed; also the relay that registers with the
+# service and the unsteered listener (issue 15).
+EXTRA_PROGRAMS += tests/bench/connect-churn
+tests_bench_connect_churn_SOURCES = tests/bench/connect-churn.c
+tests_bench_connect_churn_LDADD = $(KG_SHARED_LIBS) -lm
 # The event loop's cost per event: one epoll_wait per batch against sd-event's one source per
 # iteration (issue 12).
 tests_bench_loop_dispatch_SOURCES = tests/bench/loop-dispatch.c
 tests_bench_loop_dispatch_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_bench_loop_dispatch_LDADD = $(LIBSYSTEMD_LIBS)
 CLEANFILES += tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay \
-	tests/bench/delay-stage
+	tests/bench/delay-stage tests/bench/connect-churn
 KG_BENCHES = tests/bench/connect-overhead.sh
 # The relay against curl -x --proxy-negotiate through the same Squid (issue 3).
 KG_BENCHES += tests/bench/client-bench.sh
@@ -28,13 +33,16 @@ KG_BENCHES += tests/bench/pac-route.sh
 # The relay through an HTTPS proxy against curl --proxy https:// through the same Squid, and
 # its CPU per GiB against the plain http proxy's (issue 14).
 KG_BENCHES += tests/bench/https-proxy.sh
+# 2,000 connects a second for 60 s, closed by the application first: steered (all into one
+# relay 4-tuple space) against unsteered, connect() p50/p99 and failures (issue 15).
+KG_BENCHES += tests/bench/connect-churn.sh
 EXTRA_DIST += $(KG_BENCHES) tests/bench/client-idle-tunnels.py tests/bench/build-baseline.sh \
 	tests/bench/bench-lib.sh tests/bench/table-lib.sh tests/lib/delayrig.sh
 
 # A bench that cannot run here (exit 77: no root, no squid) is reported and skipped; any other
 # non-zero status means something broke.
 bench: tests/bench/connect-bench tests/bench/loop-dispatch tests/bench/ref-relay \
-		tests/bench/delay-stage tests/helpers/kg-probe \
+		tests/bench/delay-stage tests/bench/connect-churn tests/helpers/kg-probe \
 		src/service/kernelgatekeeper-service src/client/kernelgatekeeper-client
 	@table=$$(mktemp /tmp/kg-bench-table.XXXXXX) || exit 1; \
 	trap 'rm -f "$$table"' EXIT; \
