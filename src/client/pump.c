@@ -172,14 +172,14 @@ bool relay_tls_pending(const struct relay_side *s)
  *
  * One splice takes up to a whole pipe (RELAY_PIPE_BYTES when the kernel grants it): where the
  * relay falls behind its source, one call moves what sixteen 64 KiB calls would, and the
- * destination gets it in fewer, larger sends (issue 15: about half the splices per GiB, and
- * on a bare loopback relay a third less CPU per GiB). A pipe is empty again after a move,
- * unless the destination could not take everything: up to RELAY_SCRATCH left over is read out
- * into that direction's backlog, just as a copy would have queued it (a backlog still holds at
- * most one read); more stays in the pipe, which then belongs to that direction until its
- * destination has taken it down to that size (relay_flush). A move that finds the pipe taken
- * uses a spare one, made when first needed (RELAY_PIPES in all), or copies when none is free.
- * pipes[0] is made by pump_init(); without it nothing is spliced. */
+ * destination gets it in fewer, larger sends (issue 15: under half the splices per GiB in the
+ * client bench; a bare loopback relay whose source outruns it uses a third less CPU per GiB). A
+ * pipe is empty again after a move, unless the destination could not take everything: up to
+ * RELAY_SCRATCH left over is read out into that direction's backlog, just as a copy would have
+ * queued it (a backlog still holds at most one read); more stays in the pipe, which then belongs to
+ * that direction until its destination has taken it down to that size (relay_flush). A move that
+ * finds the pipe taken uses a spare one, made when first needed (RELAY_PIPES in all), or copies
+ * when none is free. pipes[0] is made by pump_init(); without it nothing is spliced. */
 
 struct move_pipe {
 	int rd, wr;		       /* -1: not made */

@@ -10,9 +10,9 @@
  * forwarding read into one process-wide scratch buffer instead) and are written straight
  * through; only what the peer could not take is kept: up to one read copied into a
  * per-direction buffer, which is freed as soon as it drains, or more left in the pipe, which
- * that direction holds until it drains (a few spare pipes serve the others meanwhile). An idle
- * tunnel therefore holds no buffers at all. A TLS side (an
- * https proxy, below) is read and written through its session instead, never spliced.
+ * that direction holds until it drains (spare pipes serve the others meanwhile). An idle
+ * tunnel therefore holds no buffers at all. A TLS side (an https proxy, below) is read and
+ * written through its session instead, never spliced.
  *
  * Nothing here calls up into the connection layer: pump_move() says "more work" by its result
  * and the caller decides what to do about it.
