@@ -6,11 +6,13 @@
  * epoll_ctl calls: a side that cannot be written simply stops the other side from being read
  * until it drains.
  *
- * Memory: bytes move through one process-wide pipe with splice(2) (set-up and port-80
+ * Memory: bytes move through a process-wide pipe with splice(2) (set-up and port-80
  * forwarding read into one process-wide scratch buffer instead) and are written straight
- * through; only what the peer could not take is copied into a per-direction buffer, which is
- * freed as soon as it drains. An idle tunnel therefore holds no buffers at all. A TLS side (an
- * https proxy, below) is read and written through its session instead, never spliced.
+ * through; only what the peer could not take is kept: up to one read copied into a
+ * per-direction buffer, which is freed as soon as it drains, or more left in the pipe, which
+ * that direction holds until it drains (spare pipes serve the others meanwhile). An idle
+ * tunnel therefore holds no buffers at all. A TLS side (an https proxy, below) is read and
+ * written through its session instead, never spliced.
  *
  * Nothing here calls up into the connection layer: pump_move() says "more work" by its result
  * and the caller decides what to do about it.
@@ -24,9 +26,11 @@
 
 #include "client/loop.h"
 
-#define RELAY_SCRATCH	   (64 * 1024)	/* one read; also the cap of a direction's backlog */
-#define RELAY_BUF_HARD_MAX (200 * 1024) /* queued control data (heads + tokens) at most */
-#define RELAY_ROUNDS	   16		/* reads per direction per wakeup before yielding */
+#define RELAY_SCRATCH	   (64 * 1024)	 /* one read; also the cap of a direction's backlog */
+#define RELAY_BUF_HARD_MAX (200 * 1024)	 /* queued control data (heads + tokens) at most */
+#define RELAY_ROUNDS	   16		 /* reads per direction per wakeup before yielding */
+#define RELAY_PIPE_BYTES   (1024 * 1024) /* a splice pipe, and so one splice, at most */
+#define RELAY_PIPES	   4		 /* splice pipes at most: one, and spares for contention */
 /* A read the peer could not take at all is queued whole: it must fit under the hard cap, or
  * relay_queue() refuses it and the connection is cut short. */
 _Static_assert(RELAY_SCRATCH <= RELAY_BUF_HARD_MAX, "one read must fit in a direction's backlog");
@@ -105,13 +109,16 @@ bool relay_tls_pending(const struct relay_side *s);
 ssize_t relay_recv(struct relay_side *s, void *p, size_t n);
 /* Append to b (grown up to RELAY_BUF_HARD_MAX). 0, -ENOBUFS or -ENOMEM. */
 int relay_queue(struct relay_buf *b, const void *p, size_t n);
+/* Frees b's bytes, and drops what waits for b in a splice pipe. */
 void relay_buf_free(struct relay_buf *b);
 void relay_buf_consume(struct relay_buf *b, size_t n);
-/* Write b to s: 0 all written (b freed), 1 some left (s not writable now), -errno. */
+/* Write b to s, after what waits for b in a splice pipe: 0 all written (b freed), 1 some left
+ * (s not writable now), -errno. */
 int relay_flush(struct relay_side *s, struct relay_buf *b);
 /* Write p straight to s when b is empty; whatever s does not take is queued in b. */
 int relay_send(struct relay_side *s, struct relay_buf *b, const void *p, size_t n);
-/* Move bytes src -> dst through b until blocked or RELAY_ROUNDS reads; FIN forwarded once b
- * is empty. 0 done for now, 1 stopped after RELAY_ROUNDS with src maybe still readable (the
- * caller schedules another move), -errno. */
+/* Move bytes src -> dst through b until blocked, RELAY_ROUNDS reads or RELAY_ROUNDS *
+ * RELAY_SCRATCH bytes; FIN forwarded once b (and its pipe) is empty. 0 done for now, 1 stopped
+ * at one of those limits with src maybe still readable (the caller schedules another move),
+ * -errno. */
 int pump_move(struct relay_side *src, struct relay_side *dst, struct relay_buf *b);

@@ -6,12 +6,13 @@
  *
  * Accepts on LISTEN_ADDR:LISTEN_PORT (IPv4; port 0 picks one), connects each accepted
  * connection to DEST_ADDR:DEST_PORT and moves the bytes both ways with splice(2) through one
- * pipe per direction (PIPE_BYTES via F_SETPIPE_SZ when given), on one edge-triggered epoll
- * loop. No parsing, no proxy protocol, no accounting: the bench points it at what the relay
- * would reach after its CONNECT (e.g. the proxy's tunnel to the origin, or the origin itself)
- * and reads its CPU time from /proc/PID/stat. Prints "LISTENING PORT" once it accepts.
- * A half-close is passed on (shutdown SHUT_WR); a connection ends when both directions have
- * ended or on any error. SIGTERM ends the process.
+ * pipe per direction (PIPE_BYTES via F_SETPIPE_SZ; by default the relay's own pipe size,
+ * RELAY_PIPE_BYTES in src/client/pump.h, so neither gets larger moves than the other; 0 keeps
+ * the kernel's default), on one edge-triggered epoll loop. No parsing, no proxy protocol, no
+ * accounting: the bench points it at what the relay would reach after its CONNECT (e.g. the proxy's
+ * tunnel to the origin, or the origin itself) and reads its CPU time from /proc/PID/stat. Prints
+ * "LISTENING PORT" once it accepts. A half-close is passed on (shutdown SHUT_WR); a connection ends
+ * when both directions have ended or on any error. SIGTERM ends the process.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #define SPLICE_CHUNK (1 << 20)
+#define PIPE_BYTES   (1 << 20) /* the relay's RELAY_PIPE_BYTES */
 
 /* One direction: bytes from src into the pipe, from the pipe into dst. */
 struct dir {
@@ -156,7 +158,7 @@ int main(int argc, char **argv)
 				"[PIPE_BYTES]\n");
 		return 2;
 	}
-	pipe_bytes = argc > 5 ? atoi(argv[5]) : 0;
+	pipe_bytes = argc > 5 ? atoi(argv[5]) : PIPE_BYTES;
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (lfd < 0 || ep < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
