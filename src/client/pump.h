@@ -83,6 +83,9 @@ struct relay_tls_ops {
 	bool (*wants_write)(const void *t);
 	/* Bytes decrypted and waiting in the session (no socket event will announce them). */
 	bool (*pending)(const void *t);
+	/* The last read returned bytes and then found the socket empty: another read would
+	 * return -EAGAIN (wants_write says for what), so the side waits for its next edge now. */
+	bool (*starved)(const void *t);
 	void (*free)(void *t);
 };
 /* Takes t (freed with the side by relay_side_drop_tls(), which relay_side_close() calls).
