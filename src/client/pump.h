@@ -88,12 +88,10 @@ struct relay_tls_ops {
 	bool (*starved)(const void *t);
 	void (*free)(void *t);
 };
-/* A TLS side's read takes at most this much. What it reads goes to the application's
- * socket in one write, and that socket is a local one (loopback, MSS 65483 with IPv4 and
- * timestamps, 65463 with IPv6): a full RELAY_SCRATCH went out as one segment and a 53-byte
- * one, twice the packets for the relay to send and the application to take (about a tenth of
- * the relay's CPU per GiB). A splice moves what the socket has instead, so this is the TLS
- * side's alone. */
+/* A TLS side's read takes at most this much. Its bytes go to the application's socket in
+ * one write, and that socket is a local one (loopback: MSS 65483 with IPv4 and timestamps,
+ * 65464 with IPv6, once the window is open): a whole RELAY_SCRATCH went out as a full segment
+ * and a 53-byte one, twice the packets for the relay to send and the application to take. */
 #define RELAY_TLS_READ_MAX (RELAY_SCRATCH - 128)
 /* Takes t (freed with the side by relay_side_drop_tls(), which relay_side_close() calls).
  * 0 or -ENOMEM (t not taken). */
