@@ -511,15 +511,18 @@ static ssize_t io_failure(struct proxy_tls *t, int e, int sys_errno, bool readin
 }
 
 /* The bytes of several records in one call: with read-ahead one socket read brings up to
- * PROXY_TLS_READ_BUF bytes of records, and the caller's buffer takes as many as fit, so the pump
- * makes one send() of them instead of one per 16 KiB record. A failure after some bytes is kept
- * for the next call (the bytes first); waiting for the socket just ends the call. */
+ * PROXY_TLS_READ_BUF bytes of records, and reading goes on (from the socket too) until the
+ * caller's buffer is full or the socket has nothing more, so the pump makes one send() of up to
+ * n bytes instead of one per socket read or record. A failure after some bytes is kept for the
+ * next call (the bytes first); waiting for the socket after some bytes ends the call with them,
+ * and proxy_tls_starved() says so: the next call would only wait. */
 ssize_t proxy_tls_read(struct proxy_tls *t, void *p, size_t n)
 {
 	size_t got = 0, total = 0;
 	ssize_t e;
 	int r;
 
+	t->starved = false;
 	if (t->read_end)
 		return t->read_end;
 	do {
@@ -530,30 +533,53 @@ ssize_t proxy_tls_read(struct proxy_tls *t, void *p, size_t n)
 			break;
 		t->data_seen = true;
 		total += got;
-	} while (total < n && SSL_has_pending(t->ssl));
+	} while (total < n);
 	if (r == 1)
 		return (ssize_t)total;
 	e = io_failure(t, SSL_get_error(t->ssl, r), errno, true);
 	if (total == 0)
 		return e;
-	if (e != -EAGAIN)
+	if (e == -EAGAIN)
+		t->starved = true;
+	else
 		t->read_end = e; /* its sentence is set; the next call returns it */
 	return (ssize_t)total;
 }
 
+bool proxy_tls_starved(const struct proxy_tls *t)
+{
+	return t->starved;
+}
+
+/* Records until n bytes are written or the socket is full: with partial writes each
+ * SSL_write_ex() takes one record, and what the socket cannot take is the caller's to retry
+ * (the record that waits starts right after the bytes reported written). */
 ssize_t proxy_tls_write(struct proxy_tls *t, const void *p, size_t n)
 {
-	size_t done = 0;
+	size_t done = 0, total = 0;
+	ssize_t e;
 	int r;
 
 	if (t->shut_sent)
 		return -EPIPE;
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_write_ex(t->ssl, p, n, &done);
+	if (t->write_end)
+		return t->write_end;
+	do {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_write_ex(t->ssl, (const char *)p + total, n - total, &done);
+		if (r != 1)
+			break;
+		total += done;
+	} while (total < n);
 	if (r == 1)
-		return (ssize_t)done;
-	return io_failure(t, SSL_get_error(t->ssl, r), errno, false);
+		return (ssize_t)total;
+	e = io_failure(t, SSL_get_error(t->ssl, r), errno, false);
+	if (total == 0)
+		return e;
+	if (e != -EAGAIN)
+		t->write_end = e; /* as a read's: the next call returns it */
+	return (ssize_t)total;
 }
 
 enum proxy_tls_status proxy_tls_shutdown(struct proxy_tls *t)

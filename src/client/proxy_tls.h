@@ -107,6 +107,9 @@ bool proxy_tls_pending(const struct proxy_tls *t);
  * an end after it asked for a client certificate we lack) are the handshake's sentences: with
  * TLS 1.3 the proxy's verdict on our certificate only arrives then. */
 ssize_t proxy_tls_read(struct proxy_tls *t, void *p, size_t n);
+/* The last proxy_tls_read() returned bytes and stopped because the socket had no more (it
+ * waits as proxy_tls_want() says): calling again before the socket's next event only waits. */
+bool proxy_tls_starved(const struct proxy_tls *t);
 /* Write up to n bytes (n > 0): > 0 written; -EAGAIN wait as proxy_tls_want() says, then retry
  * with the same bytes; -EPIPE our side was shut down or the proxy is gone; -EPROTO, -errno. */
 ssize_t proxy_tls_write(struct proxy_tls *t, const void *p, size_t n);

@@ -53,6 +53,8 @@ struct proxy_tls {
 	bool cert_asked;   /* the proxy asked for a client certificate we do not have */
 	bool shut_sent;	   /* close_notify is out */
 	ssize_t read_end;  /* a read failure after bytes, returned by the next read (0: none) */
+	ssize_t write_end; /* the same for a write failure after some records */
+	bool starved;	   /* the last read returned bytes, then found the socket empty */
 	long verify_err;   /* the first verification failure, X509_V_OK if none */
 	char verify_msg[PROXY_TLS_ERROR_MAX];
 	char error[PROXY_TLS_ERROR_MAX];

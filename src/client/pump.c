@@ -101,9 +101,12 @@ static ssize_t tls_recv(struct relay_side *s, struct tls_slot *slot, void *p, si
 	}
 	if (slot->ended)
 		return tls_ended(s);
-	r = slot->ops->read(slot->t, p, n);
-	if (r > 0)
+	r = slot->ops->read(slot->t, p, n < RELAY_TLS_READ_MAX ? n : RELAY_TLS_READ_MAX);
+	if (r > 0) {
+		if (slot->ops->starved(slot->t))
+			tls_wait(s, slot); /* spares the read that would only say -EAGAIN */
 		return r;
+	}
 	if (r == 0 || r == -EPIPE)
 		return tls_ended(s);
 	if (r == -EAGAIN)

@@ -87,8 +87,16 @@ struct relay_tls_ops {
 	bool (*wants_write)(const void *t);
 	/* Bytes decrypted and waiting in the session (no socket event will announce them). */
 	bool (*pending)(const void *t);
+	/* The last read returned bytes and then found the socket empty: another read would
+	 * return -EAGAIN (wants_write says for what), so the side waits for its next edge now. */
+	bool (*starved)(const void *t);
 	void (*free)(void *t);
 };
+/* A TLS side's read takes at most this much. Its bytes go to the application's socket in
+ * one write, and that socket is a local one (loopback: MSS 65483 with IPv4 and timestamps,
+ * 65464 with IPv6, once the window is open): a whole RELAY_SCRATCH went out as a full segment
+ * and a 53-byte one, twice the packets for the relay to send and the application to take. */
+#define RELAY_TLS_READ_MAX (RELAY_SCRATCH - 128)
 /* Takes t (freed with the side by relay_side_drop_tls(), which relay_side_close() calls).
  * 0 or -ENOMEM (t not taken). */
 int relay_side_set_tls(struct relay_side *s, const struct relay_tls_ops *ops, void *t);

@@ -43,6 +43,11 @@ static bool side_pending(const void *t)
 	return proxy_tls_pending(t);
 }
 
+static bool side_starved(const void *t)
+{
+	return proxy_tls_starved(t);
+}
+
 static void side_free(void *t)
 {
 	proxy_tls_free(t);
@@ -54,6 +59,7 @@ static const struct relay_tls_ops side_ops = {
     .shutdown = side_shutdown,
     .wants_write = side_wants_write,
     .pending = side_pending,
+    .starved = side_starved,
     .free = side_free,
 };
 

@@ -106,6 +106,7 @@ enum srv_mode {
 	SRV_RST,   /* resets at once */
 	SRV_BYTES, /* answers with bytes that are neither TLS nor text */
 	SRV_BULK,  /* "ping\n" -> three full records and close_notify */
+	SRV_SINK,  /* reads nothing for a while, then all until close_notify: "got N sum S" */
 };
 
 struct srv {
@@ -201,6 +202,21 @@ static void serve_one(SSL_CTX *sctx, int cfd, enum srv_mode mode, int rep)
 				_exit(3);
 		SSL_shutdown(ssl);
 		say(rep, "sent\n");
+		SSL_free(ssl);
+		return;
+	}
+	if (mode == SRV_SINK) {
+		static unsigned char in[16384];
+		unsigned long long total = 0, sum = 0;
+
+		usleep(300000); /* the client's writes fill the socket meanwhile */
+		while ((n = SSL_read(ssl, in, sizeof(in))) > 0)
+			for (int i = 0; i < n; i++, total++)
+				sum += in[i];
+		snprintf(line, sizeof(line), "got %llu sum %llu%s\n", total, sum,
+			 SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ? " close_notify" : "");
+		say(rep, line);
+		SSL_shutdown(ssl);
 		SSL_free(ssl);
 		return;
 	}
@@ -850,6 +866,83 @@ START_TEST(records_read_together)
 }
 END_TEST
 
+START_TEST(read_goes_on_until_the_socket_is_empty)
+{
+	/* a read takes what OpenSSL holds and then what the socket has, and says when it found
+	 * the socket empty: the pump then waits for the next edge instead of asking again */
+	struct proxy_tls_ctx *ctx = ctx_with(cert("ca.pem"), NULL, NULL);
+	enum proxy_tls_status st;
+	struct proxy_tls *t;
+	char buf[64];
+	int fd;
+
+	srv_start(cert("server.pem"), SRV_ECHO, false, 1);
+	t = session(ctx, PROXY_NAME, &fd, &st);
+	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
+	tls_write(t, fd, "ping\n");
+	ck_assert_int_eq(tls_read(t, fd, buf, 2), 2);
+	ck_assert(!proxy_tls_starved(t)); /* the buffer was full: the socket was not asked */
+	ck_assert_int_eq(proxy_tls_read(t, buf, sizeof(buf) - 1), 3);
+	ck_assert(proxy_tls_starved(t));
+	ck_assert_int_eq(proxy_tls_want(t), PROXY_TLS_WANT_READ);
+	ck_assert_int_eq(proxy_tls_read(t, buf, sizeof(buf) - 1), -EAGAIN);
+	ck_assert(!proxy_tls_starved(t)); /* no bytes: -EAGAIN says it */
+	ck_assert_int_eq(proxy_tls_shutdown(t), PROXY_TLS_DONE);
+	ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), 4); /* "bye\n" */
+	ck_assert_int_eq(tls_read(t, fd, buf, sizeof(buf) - 1), 0);
+	proxy_tls_free(t);
+	close(fd);
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
+}
+END_TEST
+
+START_TEST(write_takes_many_records)
+{
+	/* one write takes as many records as the socket does; when it is full, the bytes not
+	 * reported written are retried and arrive once, in order */
+	struct proxy_tls_ctx *ctx = ctx_with(cert("ca.pem"), NULL, NULL);
+	static unsigned char out[8 << 20];
+	unsigned long long sum = 0;
+	enum proxy_tls_status st;
+	size_t off = 0, i;
+	bool partial = false;
+	struct proxy_tls *t;
+	char want[96];
+	ssize_t r;
+	int fd;
+
+	for (i = 0; i < sizeof(out); i++)
+		sum += out[i] = (unsigned char)(i * 7 + i / 16411);
+	srv_start(cert("server.pem"), SRV_SINK, false, 1);
+	t = session(ctx, PROXY_NAME, &fd, &st);
+	ck_assert_msg(st == PROXY_TLS_DONE, "handshake: %s", proxy_tls_error(t));
+	r = proxy_tls_write(t, out, 64 * 1024);
+	ck_assert_int_eq(r, 64 * 1024); /* four records in one call */
+	off = (size_t)r;
+	while (off < sizeof(out)) {
+		r = proxy_tls_write(t, out + off, sizeof(out) - off);
+		if (r == -EAGAIN) {
+			wait_for(fd, proxy_tls_want(t));
+			continue;
+		}
+		ck_assert_msg(r > 0, "write: %zd (%s)", r, proxy_tls_error(t));
+		if ((size_t)r < sizeof(out) - off)
+			partial = true;
+		off += (size_t)r;
+	}
+	ck_assert(partial); /* the sink stalled: some write stopped at a full socket */
+	while (proxy_tls_shutdown(t) != PROXY_TLS_DONE)
+		wait_for(fd, proxy_tls_want(t));
+	snprintf(want, sizeof(want), "got %zu sum %llu close_notify\n", sizeof(out), sum);
+	ck_assert_str_eq(srv_reports(), want);
+	proxy_tls_free(t);
+	close(fd);
+	srv_stop();
+	proxy_tls_ctx_unref(ctx);
+}
+END_TEST
+
 START_TEST(resumption_off_for_benches)
 {
 	struct proxy_tls_ctx *ctx;
@@ -889,6 +982,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, handshake_bytes_and_half_close);
 	tcase_add_test(tc, records_read_together);
 	tcase_add_test(tc, resumption_off_for_benches);
+	tcase_add_test(tc, read_goes_on_until_the_socket_is_empty);
+	tcase_add_test(tc, write_takes_many_records);
 	tcase_add_test(tc, address_literal);
 	tcase_add_test(tc, untrusted_ca);
 	tcase_add_test(tc, not_in_system_store);

@@ -494,6 +494,92 @@ START_TEST(queue_caps)
 }
 END_TEST
 
+/* A TLS side as upstream_tls.c makes one, its session faked: bytes to give, then nothing. */
+struct fake_tls {
+	size_t left, max_asked;
+	int reads;
+	bool starved, freed;
+};
+
+static ssize_t fake_read(void *t, void *p, size_t n)
+{
+	struct fake_tls *f = t;
+	size_t k = n < f->left ? n : f->left;
+
+	f->reads++;
+	f->max_asked = n > f->max_asked ? n : f->max_asked;
+	if (k == 0)
+		return -EAGAIN;
+	memset(p, 'x', k);
+	f->left -= k;
+	f->starved = f->left == 0; /* it went on to the socket and found it empty */
+	return (ssize_t)k;
+}
+
+static ssize_t fake_write(void *t, const void *p, size_t n)
+{
+	(void)t;
+	(void)p;
+	return (ssize_t)n;
+}
+
+static int fake_shutdown(void *t)
+{
+	(void)t;
+	return 0;
+}
+
+static bool fake_false(const void *t)
+{
+	(void)t;
+	return false;
+}
+
+static bool fake_starved(const void *t)
+{
+	return ((const struct fake_tls *)t)->starved;
+}
+
+static void fake_free(void *t)
+{
+	((struct fake_tls *)t)->freed = true;
+}
+
+static const struct relay_tls_ops fake_ops = {
+    .read = fake_read,
+    .write = fake_write,
+    .shutdown = fake_shutdown,
+    .wants_write = fake_false,
+    .pending = fake_false,
+    .starved = fake_starved,
+    .free = fake_free,
+};
+
+/* A TLS side's reads stay under one loopback segment for the application, and a read that
+ * found the socket empty is the last one: no read is made only to hear -EAGAIN. */
+START_TEST(tls_reads_one_segment_and_stop_when_starved)
+{
+	struct fake_tls f = {.left = 100000};
+	static char got[100001];
+	size_t have = 0;
+	ssize_t n;
+
+	rig_open(1, 0);
+	ck_assert_int_eq(relay_side_set_tls(&rig.proxy, &fake_ops, &f), 0);
+	ck_assert_int_eq(pump_move(&rig.proxy, &rig.app, &rig.b), 0);
+	ck_assert_uint_le(f.max_asked, RELAY_TLS_READ_MAX);
+	ck_assert_int_eq(f.reads, 2); /* 65408 + 34592, and no third */
+	ck_assert(!(rig.proxy.flags & SIDE_READABLE));
+	ck_assert(!(rig.proxy.flags & SIDE_EOF));
+	while (have < 100000 && (n = recv(rig.app_peer, got + have, sizeof(got) - have, 0)) > 0)
+		have += (size_t)n;
+	ck_assert_uint_eq(have, 100000);
+	relay_side_drop_tls(&rig.proxy);
+	ck_assert(f.freed);
+	rig_close();
+}
+END_TEST
+
 static Suite *pump_suite(void)
 {
 	Suite *s = suite_create("pump");
@@ -507,6 +593,7 @@ static Suite *pump_suite(void)
 	tcase_add_test(t, rounds_then_more_work);
 	tcase_add_test(t, queue_caps);
 	tcase_add_test(t, stalled_tunnels_share_pipes);
+	tcase_add_test(t, tls_reads_one_segment_and_stop_when_starved);
 	suite_add_tcase(s, t);
 	return s;
 }
