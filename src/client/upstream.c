@@ -254,8 +254,6 @@ static void attempt_begin(struct upstream *u, bool to_proxy)
 	u->to_proxy = to_proxy;
 }
 
-static void proxy_up(struct upstream *u);
-
 /* An http proxy answered a connect of ours: the warm pool may keep spares to it. Only
  * addresses known without a lookup on the loop (a route made by hand has none). */
 static void warm_proven(struct upstream *u)
@@ -283,7 +281,9 @@ static int tcp_poll(struct upstream *u)
 	if (getsockopt(c->proxy.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == 0) {
-		proxy_up(u);
+		/* An https proxy is up once its handshake is done (upstream_tls.c), not before. */
+		if (u->ops != &upstream_https_proxy_ops)
+			upstream_proxy_up(u);
 		warm_proven(u);
 		u->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
@@ -348,8 +348,7 @@ static int tcp_read_head(struct upstream *u, struct kg_http_response *resp)
 
 /* --- "http proxy": proxy.type http ---------------------------------------------------------- */
 
-/* The connection is up: the proxy answered (failover's bookkeeping, as tcp_poll()). */
-static void proxy_up(struct upstream *u)
+void upstream_proxy_up(struct upstream *u)
 {
 	if (u->route) {
 		kg_failover_mark_up(&u->cl->failover, entry(u));

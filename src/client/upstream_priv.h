@@ -1,5 +1,6 @@
 /* What the parts of upstream.c (split for size) share and nobody else uses.
  *
+ * upstream.c: upstream_proxy_up(), failover's and the policy's bookkeeping of a way out that is up.
  * upstream_addr.c: upstream_proxy_addr(), the address of the proxy the connection tries now.
  *
  * upstream_warm.c, the warm pool's side of a connection's way out (warm.h has the pool
@@ -18,6 +19,10 @@
 /* The address of the proxy now tried (u->route's entry, or the settings' proxy). 0 or -errno
  * (-EHOSTUNREACH: the name does not resolve). */
 int upstream_proxy_addr(struct upstream *u, struct sockaddr_storage *ss, socklen_t *len);
+
+/* The way out is up (the TCP connect, or an https proxy's handshake): failover marks the
+ * entry up and the policy hears that a proxy answered. */
+void upstream_proxy_up(struct upstream *u);
 
 /* An http proxy at ss answered a connect of this connection. */
 void upstream_warm_proven(struct upstream *u, const struct sockaddr_storage *ss, socklen_t len);

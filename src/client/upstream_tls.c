@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client/proxy_tls.h"
+#include "client/upstream_priv.h"
 #include "client/upstream_tls.h"
 #include "shared/log.h"
 
@@ -164,6 +165,7 @@ static int https_poll(struct upstream *u)
 			  proxy_tls_cipher(t, cipher, sizeof(cipher)),
 			  proxy_tls_resumed(t) ? " (resumed)" : "");
 	}
+	upstream_proxy_up(u);
 	u->connected = true;
 	c->proxy.flags |= SIDE_READABLE | SIDE_WRITABLE; /* the next call finds out */
 	if (u->job)

@@ -906,22 +906,40 @@ END_TEST
 
 /* --- https proxies (issue 14) ---------------------------------------------------------------- */
 
+static int proxy_ups, proxy_downs; /* cl.proxy_result's calls */
+
+static void count_result(struct kg_client *c __attribute__((unused)), bool connected)
+{
+	if (connected)
+		proxy_ups++;
+	else
+		proxy_downs++;
+}
+
 /* proxy.type https at the fake proxy: TCP as for http, then the handshake. */
 static void https_conn(unsigned timeout)
 {
 	settings_for(KG_PROXY_HTTPS, lport);
 	snprintf(set.cfg.proxy.url, sizeof(set.cfg.proxy.url), "https://127.0.0.1:%u", lport);
 	snprintf(set.proxy.scheme, sizeof(set.proxy.scheme), "https");
+	/* the settings' route, as the client builds it from proxy.url */
+	set.route.e[0] = proxy_entry("127.0.0.1", lport);
+	set.route.e[0].kind = KG_ROUTE_HTTPS;
+	set.route.n = 1;
 	set.cfg.proxy.connection_timeout = timeout;
 	next_conn(443);
+	cl.proxy_result = count_result;
+	proxy_ups = proxy_downs = 0;
 	ck_assert_ptr_eq(up.ops, &upstream_https_proxy_ops);
 	ck_assert_int_eq(upstream_request_token(&up), 0);
 	ck_assert_int_eq(upstream_connect(&up), 0);
 	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	ck_assert_int_ge(proxy, 0);
-	/* TCP is up, the ClientHello is out: not connected until the handshake is done. */
+	/* TCP is up, the ClientHello is out: not connected until the handshake is done, and
+	 * not up for failover or the policy either. */
 	ck_assert_int_eq(poll_once(), 0);
 	ck_assert(!up.connected);
+	ck_assert_int_eq(proxy_ups, 0);
 	wait_avail(proxy, 5);
 }
 
@@ -960,6 +978,7 @@ START_TEST(https_clear_text_answer)
 	ck_assert_uint_eq(up.attempts, 1);
 	ck_assert_int_eq(conn.proxy.fd, -1);
 	ck_assert(!pending(lfd));
+	ck_assert_int_eq(proxy_ups, 0); /* never up, not even between TCP and the handshake */
 }
 END_TEST
 
