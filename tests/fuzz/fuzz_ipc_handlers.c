@@ -129,13 +129,21 @@ static size_t request_size(unsigned type)
 
 static char dir[64];
 
+/* The socket file is gone with each server: the directory goes at exit. */
+static void remove_dir(void)
+{
+	rmdir(dir);
+}
+
 static void setup_once(void)
 {
 	if (dir[0])
 		return;
+	/* Not $TMPDIR: the socket path must stay short (sun_path). */
 	snprintf(dir, sizeof(dir), "%s", "/tmp/kg-fuzz-ipc.XXXXXX");
 	if (!mkdtemp(dir))
 		abort();
+	atexit(remove_dir);
 	kg_log_set_level(LOG_EMERG); /* quiet: the handlers log every refusal */
 }
 
