@@ -31,6 +31,16 @@ EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.
 	tests/fuzz/corpus/ipc tests/run-suite tests/install-deps.sh tests/deps-debian.txt tests/demo.sh tests/lib/demo-run.sh
 include $(srcdir)/tests/bench/local.mk
 
+# Fuzz campaign (not part of `make check`, whose tests/fuzz/run.sh runs each target for
+# KG_FUZZ_SECONDS): every libFuzzer target to KG_FUZZ_RUNS executions (default 10 million), at
+# most KG_FUZZ_MAX_SECONDS each (default 1800), one at a time at the lowest CPU priority; the
+# grown corpora are merged (-merge=1) into tests/fuzz/corpus/. KG_FUZZ_TARGETS="a b" picks
+# targets, KG_FUZZ_MERGE=0 leaves the source tree alone.
+fuzz-campaign:
+	top_srcdir='$(abs_top_srcdir)' KG_FUZZ_RUNS="$${KG_FUZZ_RUNS:-10000000}" \
+		KG_FUZZ_MERGE="$${KG_FUZZ_MERGE:-1}" nice -n 19 sh $(abs_top_srcdir)/tests/fuzz/run.sh
+.PHONY: fuzz-campaign
+
 # Package tests (root): the .deb in a booted Debian 12 (systemd-nspawn) and the RPM build.
 # Both build from `make dist` in this build tree, so they must not run at the same time.
 TESTS += tests/package/nspawn-deb.sh tests/package/rpm.sh

@@ -16,6 +16,7 @@
 
 #define SCAN_MAX_DEPTH 8
 #define SCAN_NAME_MAX  48
+#define SCAN_MAX_NEST  64
 
 struct scan_state {
 	const char *p;
@@ -24,6 +25,11 @@ struct scan_state {
 	char key[SCAN_NAME_MAX];       /* the name before the last '=' or ':' */
 	char groups[SCAN_MAX_DEPTH][SCAN_NAME_MAX];
 	unsigned depth; /* may exceed SCAN_MAX_DEPTH; deeper names are not kept */
+	/* Whether a string may come next, the only token libconfig 1.5 leaks when it cannot use
+	 * it: after '=', ':', '(', '[', a string, or a ',' in a list or an array (nest). */
+	bool value_ok;
+	char nest[SCAN_MAX_NEST]; /* the open '{', '(' and '[' */
+	unsigned nest_n;	  /* may exceed SCAN_MAX_NEST; deeper ones are not kept */
 	struct config_scan_error *error;
 };
 
@@ -69,6 +75,9 @@ scan_fail(struct scan_state *s, const char *fmt, ...)
 	}
 	if (n < sizeof(s->error->key))
 		snprintf(s->error->key + n, sizeof(s->error->key) - n, "%s", s->key);
+	/* Inside a group, before any name: the group's, not "proxy.". */
+	if (!s->key[0] && n > 0 && n < sizeof(s->error->key))
+		s->error->key[n - 1] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(s->error->reason, sizeof(s->error->reason), fmt, ap);
 	va_end(ap);
@@ -169,6 +178,17 @@ static int skip_block_comment(struct scan_state *s)
 	return 0;
 }
 
+/* Inside a list or an array: a ',' there may be followed by a string. Deeper than kept: yes, and
+ * libconfig judges. */
+static bool in_list(const struct scan_state *s)
+{
+	if (s->nest_n == 0)
+		return false;
+	if (s->nest_n > SCAN_MAX_NEST)
+		return true;
+	return s->nest[s->nest_n - 1] == '(' || s->nest[s->nest_n - 1] == '[';
+}
+
 int config_scan(const char *text, struct config_scan_error *error)
 {
 	struct scan_state s = {.p = text, .line = 1, .error = error};
@@ -199,18 +219,38 @@ int config_scan(const char *text, struct config_scan_error *error)
 			if ((r = skip_block_comment(&s)) < 0)
 				return r;
 		} else if (c == '"') {
+			unsigned line = s.line;
+
 			if ((r = skip_string(&s)) < 0)
 				return r;
+			/* libconfig 1.5 leaks a string it cannot use (64 bytes per rejected file).
+			 */
+			if (!s.value_ok) {
+				s.line = line;
+				return scan_fail(&s,
+						 "syntax error: a string where no value may be");
+			}
 		} else if (is_name_start(c)) {
 			const char *start = s.p;
 
 			while (is_name_char(*s.p))
 				s.p++;
 			copy_name(s.last_name, start, (size_t)(s.p - start));
+			s.value_ok = false;
 		} else if (is_digit(c) || (c == '.' && is_digit(s.p[1]))) {
+			s.value_ok = false;
 			if ((r = scan_number(&s)) < 0)
 				return r;
 		} else {
+			s.value_ok = c == '=' || c == ':' || c == '(' || c == '[' ||
+				     (c == ',' && in_list(&s));
+			if (c == '{' || c == '(' || c == '[') {
+				if (s.nest_n < SCAN_MAX_NEST)
+					s.nest[s.nest_n] = c;
+				s.nest_n++;
+			} else if ((c == '}' || c == ')' || c == ']') && s.nest_n > 0) {
+				s.nest_n--;
+			}
 			if (c == '=' || c == ':')
 				memcpy(s.key, s.last_name, sizeof(s.key));
 			else if (c == ';')

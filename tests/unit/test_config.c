@@ -410,6 +410,12 @@ static const struct {
     {"a = 1;\n  @include \"/etc/passwd\"\n", "t.conf:2: @include is not supported"},
     {"proxy = {\n url = \"http://x\n;\n", "t.conf:2: proxy.url: unterminated string"},
     {"\"unterminated", "t.conf:1: unterminated string"},
+    /* A string libconfig 1.5 cannot use (it would leak it): refused before libconfig. */
+    {"a = 1\n  \"x\";", "t.conf:2: a: syntax error: a string where no value may be"},
+    {"proxy = { \"x\" };", "t.conf:1: proxy: syntax error: a string where no value may be"},
+    {"\"x\"\n", "t.conf:1: syntax error: a string where no value may be"},
+    {"proxy = { ca_file = \"/a\", \"/b\"; };",
+     "t.conf:1: proxy.ca_file: syntax error: a string where no value may be"},
     {"a = 1;\n/* open\n", "t.conf:2: unterminated /* comment"},
 };
 
