@@ -146,7 +146,7 @@ kgc_start_client() { # UID [client args]
 	"$KG_INCG" "$KG_CGROUP" "${KGC_NS_ENTER[@]}" setpriv --reuid="$uid" --regid="$uid" \
 		--clear-groups --inh-caps=-all -- \
 		env -i PATH=/usr/bin:/bin HOME=/nonexistent KRB5_CONFIG="$KRB5_CONFIG" \
-		KRB5CCNAME="$cc" KRB5RCACHEDIR="$KRB5RCACHEDIR" ${KGC_CLIENT_ENV:-} \
+		KRB5CCNAME="$cc" KRB5RCACHEDIR="$KRB5RCACHEDIR" $KG_SANITIZER_ENV ${KGC_CLIENT_ENV:-} \
 		${KGC_CLIENT_WRAP:-} "$KG_CLIENT" -c "$KG_CONF" "$@" >>"$log" 2>&1 &
 	KGC_PID[$uid]=$!
 	kg_on_exit kg_stop_pid "$!"
@@ -168,7 +168,8 @@ kgc_app() { # UID CMD...: no proxy variables, no Kerberos variables
 	local uid=$1
 	shift
 	"$KG_INCG" "$KG_CGROUP" "${KGC_NS_ENTER[@]}" setpriv --reuid="$uid" --regid="$uid" \
-		--clear-groups --inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent "$@"
+		--clear-groups --inh-caps=-all -- env -i PATH=/usr/bin:/bin HOME=/nonexistent \
+		$KG_SANITIZER_ENV "$@"
 }
 
 kgc_curl() { # UID curl-args...

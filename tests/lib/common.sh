@@ -53,7 +53,36 @@ kg_run_cleanup() {
 		eval "${KG_CLEANUP[i]}" >/dev/null 2>&1
 	done
 	KG_CLEANUP=()
+	kg_sanitizer_reports || rc=1
 	exit "$rc"
+}
+
+# Sanitizer builds (make check-sanitizers sets KG_SANITIZERS=1 and ASAN_OPTIONS/UBSAN_OPTIONS):
+# every instrumented process of this test writes its ASan, LeakSanitizer or UBSan report into a
+# scratch directory of the test's own (world-writable: the clients run as the test uids). The
+# daemons' leak reports come at their SIGTERM exit, in the cleanup, and their logs go with
+# KG_TMP: any report there fails the test when it exits, and is shown. KG_SANITIZER_ENV holds
+# the variables for the commands that run with a cleared environment (env -i).
+KG_SANITIZER_DIR=
+KG_SANITIZER_ENV=
+if [ "${KG_SANITIZERS:-0}" = 1 ]; then
+	KG_SANITIZER_DIR=$(mktemp -d /tmp/kgsan.XXXXXX) || exit 99
+	chmod 1777 "$KG_SANITIZER_DIR"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}log_path=$KG_SANITIZER_DIR/asan"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}${UBSAN_OPTIONS:+:}log_path=$KG_SANITIZER_DIR/ubsan"
+	KG_SANITIZER_ENV="ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS"
+fi
+kg_sanitizer_reports() { # 1 (and the reports) when a process of this test wrote one
+	local f bad=0
+	[ -n "$KG_SANITIZER_DIR" ] && [ -d "$KG_SANITIZER_DIR" ] || return 0
+	for f in "$KG_SANITIZER_DIR"/*; do
+		[ -s "$f" ] || continue
+		echo "not ok - sanitizer report $(basename "$f"):"
+		sed 's/^/#   /' "$f"
+		bad=1
+	done
+	rm -rf "$KG_SANITIZER_DIR"
+	return "$bad"
 }
 trap kg_run_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -159,8 +188,10 @@ kg_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # Wait until a command succeeds (max N tenths of a second). The command may be an eval of the
 # caller's variables: this function's own local has a name no caller uses.
+# KG_WAIT_SCALE (a whole number, default 1) multiplies every such wait: make check-valgrind
+# sets it, as its daemons start and answer many times slower.
 kg_wait_for() { # kg_wait_for 50 test -S /path
-	local _kg_wait_left=$1
+	local _kg_wait_left=$(($1 * ${KG_WAIT_SCALE:-1}))
 	shift
 	while ((_kg_wait_left-- > 0)); do
 		"$@" 2>/dev/null && return 0
@@ -184,13 +215,15 @@ KG_UID_U=61001
 KG_UID_V=61002
 # The service in KG_CGROUP (in KG_NS's network namespace when set) with exactly the unit's
 # capabilities, appending to $KG_TMP/service.log. Sets KG_SERVICE_PID; returns 1 with the log's
-# tail when its socket does not appear.
+# tail when its socket does not appear. Words in KG_SERVICE_WRAP (tests only: make
+# check-valgrind's valgrind) go in front of the service's command line.
 kg_start_service() {
 	local ns=()
 
 	[ -n "${KG_NS:-}" ] && ns=(nsenter --net="/run/netns/$KG_NS")
-	"$KG_INCG" "$KG_CGROUP" "${ns[@]}" "${KG_SERVICE_CAPS[@]}" "$KG_SERVICE" -c "$KG_CONF" \
-		>>"$KG_TMP/service.log" 2>&1 &
+	# shellcheck disable=SC2086 # KG_SERVICE_WRAP: words (make check-valgrind's valgrind)
+	"$KG_INCG" "$KG_CGROUP" "${ns[@]}" "${KG_SERVICE_CAPS[@]}" ${KG_SERVICE_WRAP:-} "$KG_SERVICE" \
+		-c "$KG_CONF" >>"$KG_TMP/service.log" 2>&1 &
 	KG_SERVICE_PID=$!
 	kg_on_exit kg_stop_pid "$KG_SERVICE_PID"
 	kg_wait_for 100 test -S "$KG_SOCK" && return 0
