@@ -188,8 +188,8 @@ kg_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # Wait until a command succeeds (max N tenths of a second). The command may be an eval of the
 # caller's variables: this function's own local has a name no caller uses.
-# KG_WAIT_SCALE (a whole number, default 1) multiplies every such wait: make check-valgrind
-# sets it, as its daemons start and answer many times slower.
+# KG_WAIT_SCALE (a whole number, default 1) multiplies every such wait: make check-valgrind (5)
+# and make check-sanitizers (2) set it, as their daemons start, answer and stop slower.
 kg_wait_for() { # kg_wait_for 50 test -S /path
 	local _kg_wait_left=$(($1 * ${KG_WAIT_SCALE:-1}))
 	shift
