@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # What the client benchmarks share (sourced, bash, after tests/helpers/client-lib.sh):
 # client-bench.sh (the relay against curl -x), https-proxy.sh (the same through an HTTPS proxy)
 # and client-regress.sh (this build against an older one). They set CLIENT_PID (the relay
@@ -14,6 +15,10 @@
 #   idle_release              let it close them and wait for it (1 when it failed)
 #   ratio A B                 A / B with 3 decimals ("n/a" when B is 0)
 #   path_stats FILE PATH, paired_stats FILE ratio|diff   over lines "KEY PATH VALUE" (below)
+#   bulk_once PATH            PATH_curl downloads https://$ORIGIN_HOST/bytes/$BULK: MiB/s
+#   cps_once PATH             PATH_curl fetches $KG_TMP/cps.cfg's $CPS_N requests, $CPS_PAR in
+#                             parallel, each on a fresh connection: "per-second stalls" (stalls:
+#                             transfers over 0.9 s, a dropped SYN's retransmit)
 
 url_list() { # FILE COUNT URL
 	local i
@@ -105,4 +110,29 @@ first_byte_block() { # PATH BLOCK TAG
 	awk '{ print $3 * 1000 }' "$KG_TMP/lat.out" >"$KG_TMP/lat-block"
 	cat "$KG_TMP/lat-block" >>"$KG_TMP/lat-$p$tag"
 	echo "$b $p $(pct "$KG_TMP/lat-block" 50)" >>"$KG_TMP/lat-blocks$tag"
+}
+
+# Both need 200s of the full size / on fresh connections, or the caller's die().
+bulk_once() { # PATH -> MiB/s
+	local out code size secs
+	out=$("${1}_curl" -m 120 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+		"https://$ORIGIN_HOST/bytes/$BULK") || die "$1 download: curl failed ($out)"
+	read -r code size secs <<<"$out"
+	[ "$code" = 200 ] && [ "$size" = "$BULK" ] ||
+		die "$1 download: HTTP $code, $size bytes of $BULK"
+	awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", b / 1048576 / s }'
+}
+
+cps_once() { # PATH -> "connections-per-second stalls"
+	local t0 t1 ok
+	t0=$(krbrig_now_ms)
+	"${1}_curl" -m 120 -K "$KG_TMP/cps.cfg" -H 'Connection: close' --parallel \
+		--parallel-immediate --parallel-max "$CPS_PAR" --no-progress-meter \
+		-w '%{http_code} %{num_connects} %{time_total}\n' >"$KG_TMP/cps.out" ||
+		die "$1 connections: curl failed"
+	t1=$(krbrig_now_ms)
+	ok=$(awk '$1 == 200 && $2 == 1 { n++ } END { print n + 0 }' "$KG_TMP/cps.out")
+	[ "$ok" = "$CPS_N" ] || die "$1 connections: $ok of $CPS_N were fresh 200s"
+	awk -v n="$CPS_N" -v ms=$((t1 - t0)) '$3 > 0.9 { s++ }
+		END { printf "%.1f %d\n", n / (ms / 1e3), s }' "$KG_TMP/cps.out"
 }

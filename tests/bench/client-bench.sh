@@ -84,19 +84,10 @@ path_ticks() { # PATH: the CPU ticks of the relay on that path (the baseline has
 }
 
 # --- 1. throughput --------------------------------------------------------------------------
-# -o /dev/null, no checksum in the pipe: sha256 of 1 GiB would take a core of the two away from
-# the datapath. Integrity still holds: every byte crossed TLS from the origin, whose records are
-# authenticated (a lost, duplicated or altered byte is a curl error), and the count is checked.
-bulk_once() { # PATH -> MiB/s
-	local out code size secs
-	out=$("${1}_curl" -m 120 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
-		"https://$ORIGIN_HOST/bytes/$BULK") || die "$1 download: curl failed ($out)"
-	read -r code size secs <<<"$out"
-	[ "$code" = 200 ] && [ "$size" = "$BULK" ] ||
-		die "$1 download: HTTP $code, $size bytes of $BULK"
-	awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", b / 1048576 / s }'
-}
-
+# bulk_once (bench-lib.sh): -o /dev/null, no checksum in the pipe: sha256 of 1 GiB would take a
+# core of the two away from the datapath. Integrity still holds: every byte crossed TLS from the
+# origin, whose records are authenticated (a lost, duplicated or altered byte is a curl error),
+# and the count is checked.
 # The paths alternate round by round, so drift on the machine hits both alike. The figure is
 # the ratio of the mean throughputs over all rounds; the ratio of the best rounds and the median
 # of the per-round ratios are printed too. (The ratio of bests, used before, compares the two
@@ -182,19 +173,6 @@ fi
 
 # --- 3. connections per second --------------------------------------------------------------
 url_list "$KG_TMP/cps.cfg" "$CPS_N" "https://$ORIGIN_HOST/"
-cps_once() { # PATH -> "connections-per-second stalls"
-	local t0 t1 ok
-	t0=$(krbrig_now_ms)
-	"${1}_curl" -m 120 -K "$KG_TMP/cps.cfg" -H 'Connection: close' --parallel \
-		--parallel-immediate --parallel-max "$CPS_PAR" --no-progress-meter \
-		-w '%{http_code} %{num_connects} %{time_total}\n' >"$KG_TMP/cps.out" ||
-		die "$1 connections: curl failed"
-	t1=$(krbrig_now_ms)
-	ok=$(awk '$1 == 200 && $2 == 1 { n++ } END { print n + 0 }' "$KG_TMP/cps.out")
-	[ "$ok" = "$CPS_N" ] || die "$1 connections: $ok of $CPS_N were fresh 200s"
-	awk -v n="$CPS_N" -v ms=$((t1 - t0)) '$3 > 0.9 { s++ }
-		END { printf "%.1f %d\n", n / (ms / 1e3), s }' "$KG_TMP/cps.out"
-}
 # If the origin's listen queue (512) overflowed in a burst, the dropped SYN would cost that
 # transfer a 1 s retransmit, in either path. Counted, so a slow round can be told apart from a
 # slow relay; the best round counts.

@@ -81,15 +81,6 @@ gknr_curl() { # the relay without TLS session resumption
 PATHS=(base)
 [ "$GK" = 1 ] && PATHS+=(gk)
 
-bulk_once() { # PATH -> MiB/s
-	local out code size secs
-	out=$("${1}_curl" -m 120 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
-		"https://$ORIGIN_HOST/bytes/$BULK") || die "$1 download: curl failed ($out)"
-	read -r code size secs <<<"$out"
-	[ "$code" = 200 ] && [ "$size" = "$BULK" ] ||
-		die "$1 download: HTTP $code, $size bytes of $BULK"
-	awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", b / 1048576 / s }'
-}
 hz=$(getconf CLK_TCK)
 cpu_per_gib() { # TICKS BYTES -> CPU seconds per GiB
 	awk -v t="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'

@@ -137,15 +137,6 @@ for p in base gk; do
 done
 
 # --- 1. throughput --------------------------------------------------------------------------
-bulk_once() { # PATH -> MiB/s
-	local out code size secs
-	out=$("${1}_curl" -m 120 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
-		"https://$ORIGIN_HOST/bytes/$BULK") || die "$1 download: curl failed ($out)"
-	read -r code size secs <<<"$out"
-	[ "$code" = 200 ] && [ "$size" = "$BULK" ] ||
-		die "$1 download: HTTP $code, $size bytes of $BULK"
-	awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", b / 1048576 / s }'
-}
 echo "# redsocks $(redsocks -v 2>&1 | head -n 1 | awk '{ print $1 }') against the relay, Squid" \
 	"$PROXY_NOAUTH_URL (no authentication); the relay $([ "$TICKET" = 1 ] &&
 		echo "with alice's ticket (token sent, ignored)" || echo "without a ticket (no token)")"
@@ -202,23 +193,11 @@ read -r l99_mean l99_se l99_med l99_hw < <(paired_stats "$KG_TMP/lat-p99" ratio)
 
 # --- 3. connections per second --------------------------------------------------------------
 url_list "$KG_TMP/cps.cfg" "$CPS_N" "https://$ORIGIN_HOST/"
-cps_once() { # PATH -> connections per second
-	local t0 t1 ok
-	t0=$(krbrig_now_ms)
-	"${1}_curl" -m 120 -K "$KG_TMP/cps.cfg" -H 'Connection: close' --parallel \
-		--parallel-immediate --parallel-max "$CPS_PAR" --no-progress-meter \
-		-w '%{http_code} %{num_connects}\n' >"$KG_TMP/cps.out" ||
-		die "$1 connections: curl failed"
-	t1=$(krbrig_now_ms)
-	ok=$(awk '$1 == 200 && $2 == 1 { n++ } END { print n + 0 }' "$KG_TMP/cps.out")
-	[ "$ok" = "$CPS_N" ] || die "$1 connections: $ok of $CPS_N were fresh 200s"
-	awk -v n="$CPS_N" -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", n / (ms / 1e3) }'
-}
 echo "# 3. $CPS_N HTTPS requests, $CPS_PAR in parallel, a new tunnel each, $ROUNDS alternating rounds"
 : >"$KG_TMP/cps-rounds"
 for ((r = 1; r <= ROUNDS; r++)); do
 	for p in $(order "$r"); do
-		v=$(cps_once "$p") || exit 1
+		read -r v _ < <(cps_once "$p") || exit 1
 		echo "#    round $r $p: $v/s"
 		echo "$r $p $v" >>"$KG_TMP/cps-rounds"
 	done
