@@ -1,5 +1,6 @@
 #!/bin/bash
-# make check-valgrind: tests/integration/client-basic.sh (make check in the build tree) with the
+# make check-valgrind: tests/integration/client-basic.sh (make check in the build tree, its
+# summary in test-suite-valgrind.log: test-suite.log keeps the whole suite's) with the
 # service (KG_SERVICE_WRAP) and the client (KGC_CLIENT_WRAP) under valgrind's memcheck, each
 # process's report in a scratch directory; then, per process, its command, its error count and
 # its definitely lost bytes. Fails when the test fails or any process has an error or a definite
@@ -20,7 +21,8 @@ vg="$vg --suppressions=$dir/valgrind.supp --log-file=$dir/vg.%p"
 cd "$top_builddir" || exit 1
 rc=0
 KG_SERVICE_WRAP=$vg KGC_CLIENT_WRAP=$vg KG_WAIT_SCALE=${KG_WAIT_SCALE:-5} \
-	$MAKE check TESTS=tests/integration/client-basic.sh || rc=1
+	$MAKE check TESTS=tests/integration/client-basic.sh TEST_SUITE_LOG=test-suite-valgrind.log ||
+	rc=1
 n=0
 for f in "$dir"/vg.*; do
 	[ -f "$f" ] || continue
