@@ -25,6 +25,11 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/security-adversary.sh \
 	tests/integration/client-warm.sh
 TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh
+# Processes killed under load (issue 16 item 5): the KDC and the proxy (client-kills.sh), the
+# service and a client (client-kills-load.sh). Root, the rig of tests/lib/krbrig.sh.
+KG_KILL_TESTS = tests/integration/client-kills.sh tests/integration/client-kills-load.sh
+TESTS += $(KG_KILL_TESTS)
+dist_check_SCRIPTS += $(KG_KILL_TESTS)
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
 	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/adversary.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
