@@ -202,6 +202,35 @@ static int relay_backlog(void)
 	return v > KG_LISTEN_BACKLOG_FLOOR ? v : KG_LISTEN_BACKLOG_FLOOR;
 }
 
+void kg_ipc_server_system_recheck(struct kg_service *svc)
+{
+	struct kg_conn *s = find_system(svc);
+	uid_t uids[KG_IPC_SYSTEM_UIDS_MAX];
+	char why[KG_IPC_TEXT_MAX];
+	unsigned n = 0, i, j;
+	int r;
+
+	if (!s)
+		return;
+	r = kg_system_admit(&svc->cfg, s->uid, NULL, 0, uids, &n, why, sizeof(why));
+	if (r == 0 && n == s->n_sys) {
+		for (i = 0; i < n; i++) {
+			for (j = 0; j < n && s->sys_uids[j] != uids[i]; j++)
+				;
+			if (j == n)
+				break;
+		}
+		if (i == n)
+			return; /* the same uids */
+	}
+	if (r == 0)
+		snprintf(why, sizeof(why), "system.uids changed");
+	log_notice("system { } changed on reload (%s): ending the system relay's registration "
+		   "(pid %d); it registers again if it may",
+		   why, (int)s->pid);
+	conn_free(s);
+}
+
 /* The loopback listeners of a new relay: 0, or -errno (logged) and nothing open. */
 static int make_listeners(struct kg_service *svc, const char *uid, int *fd4, int *fd6,
 			  uint16_t *port4, uint16_t *port6)

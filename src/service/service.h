@@ -101,6 +101,10 @@ void kg_ipc_server_update_watched(struct kg_service *svc);
  * then the counter of uid's steered connections to bump. NULL when it does not. */
 uint64_t *kg_conn_serves(struct kg_conn *c, uid_t uid);
 
+/* After a reload: a system relay registered for other uids than the new system { } admits
+ * (disabled, another user, another list) is disconnected; it registers again if it may. */
+void kg_ipc_server_system_recheck(struct kg_service *svc);
+
 /* events.c: the datapath's kg_event_fn. */
 void kg_service_on_event(void *userdata, struct kg_event *ev);
 

@@ -4,7 +4,7 @@
 # Only system.user registers for other uids, only for uids of system.uids; root's steered
 # connection is read by the system relay and by no other uid; a uid with its own client is its
 # client's, before and after the system relay registers, and goes back to the system relay when
-# its client ends; a uid outside system.uids is not steered.
+# its client ends; a uid outside system.uids is not steered; a reload that disables it ends it.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
 kg_require_root
@@ -85,5 +85,13 @@ kg_check "U lands on its own client" sh -c "printf '%s' \"\$1\" | grep -q 'ORIGD
 	! printf '%s' \"\$1\" | grep -q OTHER=" sh "$out"
 kg_expect "root lands on the new system relay" "ORIGDST 192.0.2.10:443 OTHER=denied" \
 	"$(kg_probe_app 0 192.0.2.10 443)"
+
+# A reload that turns the system relay off ends its registration: root goes direct again.
+kg_dp_write_config 443 "system = { enable = false; user = \"$R_NAME\"; uids = ( \"root\", $U ); };"
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" || exit 99
+kg_check "the service ends the system relay's registration on a reload that disables it" \
+	grep -q "system { } changed on reload (the system relay is off" "$KG_TMP/service.log"
+kg_check "root's connections go direct" kg_wait_for 50 eval \
+	'[[ "$(kg_probe_app 0 192.0.2.10 443)" == *"DIRECT 192.0.2.10:443"* ]]'
 
 kg_finish
