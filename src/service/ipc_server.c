@@ -101,6 +101,10 @@ static void system_hand_over(struct kg_service *svc, uid_t uid, bool give)
 		fmt_uid(name, sizeof(name), uid);
 		r = give ? kg_datapath_steer_add(svc->dp, uid, s->pid, s->port4, s->port6)
 			 : kg_datapath_steer_remove(svc->dp, uid);
+		/* Back with the system relay: its "direct" holds for the uid too (else the uid
+		 * is steered, which the relay's own fallback then handles). */
+		if (r == 0 && give && s->direct)
+			(void)kg_datapath_client_set_direct(svc->dp, uid, true);
 		if (r < 0 && r != -ENOENT) {
 			log_error_ratelimited("cannot %s the system relay's entry of uid %s: %s",
 					      give ? "restore" : "remove", name, strerror(-r));
@@ -617,6 +621,24 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 	return kg_ipc_reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
+/* The flag in the entries of c's uid, or of every uid the system relay serves now. */
+static int set_direct(struct kg_conn *c, bool direct)
+{
+	unsigned i;
+	int r;
+
+	if (!c->is_system)
+		return kg_datapath_client_set_direct(c->svc->dp, c->uid, direct);
+	for (i = 0; i < c->n_sys; i++) {
+		if (!c->sys_served[i])
+			continue;
+		r = kg_datapath_client_set_direct(c->svc->dp, c->sys_uids[i], direct);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* The client's word on where its user's connections go: for the uid of this connection only,
  * and only from the connection that registered it. Saying the state in force again is no
  * change (a client re-sends it after reconnecting); a new reason for "direct" is. */
@@ -641,7 +663,7 @@ static int handle_route_state(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return kg_ipc_reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 	fmt_uid(uid, sizeof(uid), c->uid);
 	if (direct != c->direct) {
-		r = kg_datapath_client_set_direct(c->svc->dp, c->uid, direct);
+		r = set_direct(c, direct);
 		if (r < 0) {
 			log_error_ratelimited("cannot change the relay entry of uid %s: %s", uid,
 					      strerror(-r));

@@ -86,6 +86,19 @@ kg_check "U lands on its own client" sh -c "printf '%s' \"\$1\" | grep -q 'ORIGD
 kg_expect "root lands on the new system relay" "ORIGDST 192.0.2.10:443 OTHER=denied" \
 	"$(kg_probe_app 0 192.0.2.10 443)"
 
+# The system relay says "direct" (off the corporate network): for every uid it serves.
+FR="$KG_TMP/control-sys"
+mkfifo -m 600 "$FR" && chown "$R" "$FR"
+kg_stop_pid "$KG_RELAY_PID"
+kg_start_relay "$R" --other-uid "$V" --system --control "$FR" || exit 99
+printf 'direct offsite\n' >"$FR"
+kg_check "the system relay's \"direct\" is accepted" \
+	kg_wait_for 50 grep -q "^ROUTE OK" "$KG_RELAY_LOG"
+kg_expect "root goes direct with it" "DIRECT 192.0.2.10:443" "$(kg_probe_app 0 192.0.2.10 443)"
+printf 'steer\n' >"$FR"
+kg_check "... and is steered again after \"steer\"" kg_wait_for 50 eval \
+	'[[ "$(kg_probe_app 0 192.0.2.10 443)" == *"ORIGDST 192.0.2.10:443 OTHER=denied"* ]]'
+
 # A reload that turns the system relay off ends its registration: root goes direct again.
 kg_dp_write_config 443 "system = { enable = false; user = \"$R_NAME\"; uids = ( \"root\", $U ); };"
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" || exit 99

@@ -1,6 +1,7 @@
 /* The system relay's credentials from a keytab (see keytab.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -89,7 +90,7 @@ static int keytab_holds(krb5_context k, krb5_keytab kt, krb5_principal p, char *
 static int open_checked(krb5_context k, const char *path, const char *configured, krb5_keytab *kt,
 			krb5_principal *p, char *err, size_t errlen)
 {
-	char name[KEYTAB_CCACHE_MAX + 512], *full = NULL, have[256], msg[256];
+	char name[PATH_MAX + 8], *full = NULL, have[256], msg[256];
 	krb5_error_code kr;
 	int fd, r;
 
