@@ -19,6 +19,7 @@ tests_unit_test_cgroup_LDADD = $(CHECK_LIBS)
 KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-steering.sh \
 	tests/integration/datapath-security.sh \
+	tests/integration/datapath-system.sh \
 	tests/integration/datapath-direct.sh \
 	tests/integration/datapath-routes.sh \
 	tests/integration/service-operations.sh \

@@ -71,6 +71,8 @@ struct kg_client {
 	struct client_settings *set; /* the service's, NULL until the first arrive; connections
 				      * keep their own reference to the settings of their accept */
 	char uid_str[16];
+	/* --system: the system relay (issue 17), with the keytab's tickets (auth/keytab.h). */
+	bool system;
 
 	/* IPC link to the service */
 	struct kg_loop_source ipc_src;

@@ -282,7 +282,8 @@ static void fatal(struct kg_client *cl, int r)
  * 0 or -errno. */
 static int flush_request(struct kg_client *cl)
 {
-	struct kg_ipc_register reg = {.caps = KG_IPC_CAP_ROUTES};
+	struct kg_ipc_register reg = {.caps = KG_IPC_CAP_ROUTES,
+				      .flags = cl->system ? KG_IPC_REGISTER_SYSTEM : 0};
 	struct kg_ipc_route_state rs = {0};
 	const void *payload = NULL;
 	size_t len = 0;
