@@ -5,6 +5,14 @@ tests_helpers_kg_probe_SOURCES = tests/helpers/kg-probe.c
 tests_helpers_kg_probe_LDADD = $(KG_SHARED_LIBS)
 check_PROGRAMS += tests/helpers/kg-nopipe
 tests_helpers_kg_nopipe_SOURCES = tests/helpers/kg-nopipe.c
+# kg-fault and the LD_PRELOAD shim it loads (tests/helpers/libkg-fault.c says why a shim). The
+# shim is a plain shared object without the tree's sanitizer flags: it must not bring ASan's
+# runtime into the programs it is preloaded into.
+check_PROGRAMS += tests/helpers/kg-fault tests/helpers/libkg-fault.so
+tests_helpers_kg_fault_SOURCES = tests/helpers/kg-fault.c
+tests_helpers_libkg_fault_so_SOURCES = tests/helpers/libkg-fault.c
+tests_helpers_libkg_fault_so_CFLAGS = -fPIC -O2 -Wall -Wextra
+tests_helpers_libkg_fault_so_LDFLAGS = -shared -fPIC
 
 check_PROGRAMS += tests/unit/test_ipc
 tests_unit_test_ipc_SOURCES = tests/unit/test_ipc.c
