@@ -1,12 +1,13 @@
 /* kg-fault RULE... -- PROGRAM [ARG...]: run PROGRAM with chosen calls failing (fault tests).
  *
- * Each RULE is CALL:ERRNO[:after=N][:count=M][:every=P][:arm=signal|:arm=file:PATH], e.g.
+ * Each RULE is CALL:ERRNO[:after=N][:count=M][:every=P][:thread=main][:arm=signal|:arm=file:PATH],
+ * e.g.
  *     kg-fault accept4:EMFILE:after=3:count=5 -- kernelgatekeeper-client -c conf
  * The rules go to $KG_FAULT and tests/helpers/libkg-fault.so (next to this program) into
- * $LD_PRELOAD; the shim's head comment says what each part of a rule means and why the faults
- * are injected by a preloaded shim rather than by seccomp (tests/helpers/kg-nopipe.c).
- * With ASAN_OPTIONS set, verify_asan_link_order=0 is added: an instrumented program would
- * otherwise refuse to start with a library ahead of ASan's runtime.
+ * $LD_PRELOAD, or libkg-fault-alloc.so when a rule is for malloc; the shim's head comment says what
+ * each part of a rule means and why the faults are injected by a preloaded shim rather than by
+ * seccomp (tests/helpers/kg-nopipe.c). With ASAN_OPTIONS set, verify_asan_link_order=0 is added: an
+ * instrumented program would otherwise refuse to start with a library ahead of ASan's runtime.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,10 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SHIM "libkg-fault.so"
-
-/* The shim's path: the directory of /proc/self/exe, "/" SHIM; -1 when it is not there. */
-static int shim_path(char *buf, size_t size)
+/* The shim's path: the directory of /proc/self/exe, "/" name; -1 when it is not there. */
+static int shim_path(const char *name, char *buf, size_t size)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -31,7 +30,7 @@ static int shim_path(char *buf, size_t size)
 	if (!slash)
 		return -1;
 	*slash = '\0';
-	if ((size_t)snprintf(buf, size, "%s/%s", exe, SHIM) >= size)
+	if ((size_t)snprintf(buf, size, "%s/%s", exe, name) >= size)
 		return -1;
 	return access(buf, R_OK);
 }
@@ -39,7 +38,7 @@ static int shim_path(char *buf, size_t size)
 int main(int argc, char **argv)
 {
 	char rules[2048] = "", shim[PATH_MAX], preload[PATH_MAX + 1024];
-	const char *old;
+	const char *old, *name = "libkg-fault.so";
 	size_t len = 0;
 	int i;
 
@@ -51,14 +50,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		len += (size_t)n;
+		if (strncmp(argv[i], "malloc:", 7) == 0)
+			name = "libkg-fault-alloc.so";
 	}
 	if (i >= argc - 1 || !len) {
-		fprintf(stderr, "usage: kg-fault CALL:ERRNO[:after=N][:count=M][:every=P]"
-				"[:arm=signal|:arm=file:PATH]... -- PROGRAM [ARG...]\n");
+		fprintf(stderr,
+			"usage: kg-fault CALL:ERRNO[:after=N][:count=M][:every=P]"
+			"[:thread=main][:arm=signal|:arm=file:PATH]... -- PROGRAM [ARG...]\n");
 		return 2;
 	}
-	if (shim_path(shim, sizeof(shim)) < 0) {
-		fprintf(stderr, "kg-fault: cannot find %s next to this program\n", SHIM);
+	if (shim_path(name, shim, sizeof(shim)) < 0) {
+		fprintf(stderr, "kg-fault: cannot find %s next to this program\n", name);
 		return 1;
 	}
 	old = getenv("LD_PRELOAD");

@@ -7,17 +7,21 @@
  * too). And allocation failure is not a system call at all: malloc(3) fails only when mmap or
  * brk does, deep in glibc, at a moment no test can choose. The shim is a plain shared object
  * built without the tree's sanitizer flags (an instrumented daemon gets it after ASan's runtime,
- * which kg-fault allows by ASAN_OPTIONS=verify_asan_link_order=0); its malloc family goes to
- * glibc's own __libc_malloc and friends, so the malloc faults are for uninstrumented builds.
+ * which kg-fault allows by ASAN_OPTIONS=verify_asan_link_order=0). Its malloc family goes to
+ * glibc's own __libc_malloc and friends, which ASan's free() would not know: those wrappers are
+ * built only into libkg-fault-alloc.so (KG_FAULT_ALLOC), which kg-fault loads instead when a
+ * rule is for malloc, so malloc faults are for uninstrumented builds only.
  *
  * $KG_FAULT holds one or more rules separated by ';', each
- *     CALL:ERRNO[:after=N][:count=M][:every=P][:arm=signal|:arm=file:PATH]
+ *     CALL:ERRNO[:after=N][:count=M][:every=P][:thread=main][:arm=signal|:arm=file:PATH]
  * CALL: accept4 (accept and accept4), socket, connect, malloc (malloc, calloc, realloc).
  * ERRNO: a name (EMFILE, ENFILE, ENOMEM, ENOBUFS, ...) or a number.
  * The rule lets its first N calls through (default 0), then fails M calls (default: all), every
  * P-th call only when every= is given. arm=signal: the rule counts nothing until SIGUSR2 arms
  * it, and the next SIGUSR2 disarms it again. arm=file: the rule is armed while PATH exists.
- * Each arming starts the counts afresh. Calls that fail are counted to stderr once per rule
+ * Each arming starts the counts afresh. thread=main: only the calls of the process's first
+ * thread count and fail (the client's relay loop, not its Kerberos worker, whose libkrb5 does
+ * not survive every failed allocation). Calls that fail are counted to stderr once per rule
  * ("kg-fault: accept4 fails with EMFILE from call 4"), since the test wants to know the fault
  * took.
  */
@@ -45,6 +49,7 @@ struct kg_fault_rule {
 	int err;
 	uint64_t after, count, every; /* count 0: no end */
 	bool arm_signal;
+	bool main_only; /* thread=main */
 	char arm_file[256];
 	/* state */
 	uint64_t calls;		      /* since the last arming */
@@ -59,9 +64,11 @@ static struct kg_fault_rule rules[MAX_RULES];
 static unsigned n_rules;
 static volatile sig_atomic_t signal_armed, signal_generation;
 
+#ifdef KG_FAULT_ALLOC
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t size);
+#endif
 
 static const struct {
 	const char *name;
@@ -126,6 +133,10 @@ static bool parse_rule(char *s, struct kg_fault_rule *r)
 			continue;
 		if (strncmp(tok, "every=", 6) == 0 && parse_u64(tok + 6, &r->every) && r->every)
 			continue;
+		if (strcmp(tok, "thread=main") == 0) {
+			r->main_only = true;
+			continue;
+		}
 		if (strcmp(tok, "arm=signal") == 0) {
 			r->arm_signal = true;
 			r->armed = false;
@@ -223,7 +234,8 @@ static int fault_for(enum kg_fault_call call)
 		struct kg_fault_rule *r = &rules[i];
 		uint64_t n;
 
-		if (r->call != call || !rule_armed(r))
+		if (r->call != call || (r->main_only && syscall(SYS_gettid) != getpid()) ||
+		    !rule_armed(r))
 			continue;
 		n = __atomic_add_fetch(&r->calls, 1, __ATOMIC_RELAXED);
 		if (n <= r->after || (r->every && (n - r->after) % r->every != 0))
@@ -282,6 +294,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return (int)syscall(SYS_connect, fd, addr, len);
 }
 
+#ifdef KG_FAULT_ALLOC
 void *malloc(size_t size)
 {
 	int err = n_rules ? fault_for(FAULT_MALLOC) : 0;
@@ -314,3 +327,4 @@ void *realloc(void *p, size_t size)
 	}
 	return __libc_realloc(p, size);
 }
+#endif /* KG_FAULT_ALLOC */
