@@ -41,7 +41,7 @@ TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) test
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 # Injected resource faults (issue 16 item 5): tests/helpers/kg-fault in the client, a stopped
 # service's ring buffer, ebpf.max_clients (root; they skip otherwise).
-KG_FAULT_TESTS = tests/integration/service-faults.sh
+KG_FAULT_TESTS = tests/integration/client-faults.sh tests/integration/service-faults.sh
 TESTS += $(KG_FAULT_TESTS)
 dist_check_SCRIPTS += $(KG_FAULT_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
