@@ -16,6 +16,9 @@
 #                                 this project's code cannot prevent.
 #   log_path's disk full          relaying goes on, stderr (the journal) says so once, and the
 #                                 file is written again once there is room
+#   ebpf.max_clients reached      the next user's client logs the refusal with the limit and its
+#                                 key, the registered user's connections work, and once the
+#                                 limit is raised the refused client registers without a restart
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
 kg_require_cmd mount umount dd
 FAULT="$top_builddir/tests/helpers/kg-fault"
@@ -170,6 +173,25 @@ kg_check "log_path with room again: the file gets new lines" \
 		tail -n 3 "$LOGFS/client.log" | grep -q "configuration reloaded"'
 kg_check "log_path with room again: stderr says the file is written again" \
 	eval 'since | grep -q "log_path $LOGFS/client.log is written again"'
+
+# --- 5. the client table full (ebpf.max_clients), as the user's client says it ----------------
+# The service's side is in service-faults.sh; here the relay client's own log.
+sed -i 's/^\tstats_interval = 0;$/&\n\tmax_clients = 1;/' "$KG_CONF"
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" || exit 99
+LOG_V=$(kgc_client_log "$V")
+kgc_start_client "$V" >/dev/null # refused: returns after waiting for a registration
+kg_check "max_clients 1: the second user's client says the limit and its key" \
+	grep -q "the service refused to register this client: 1 clients are registered, the limit of ebpf.max_clients (1, at most 4096)" "$LOG_V"
+grep -m1 "refused to register" "$LOG_V" | sed 's/^/# log: /'
+kg_check "max_clients 1: the registered user's https still works" \
+	test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+sed -i '/^\tmax_clients = 1;$/d' "$KG_CONF"
+kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log" || exit 99
+kg_check "max_clients back to its default: the second user's client registers on its own" \
+	kg_wait_for 100 grep -q "registered with kernelgatekeeper-service" "$LOG_V"
+kg_check "... and its https works" \
+	test "$(kgc_curl "$V" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+kgc_stop_client "$V"
 kgc_stop_client "$U"
 
 kg_finish
