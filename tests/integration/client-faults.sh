@@ -2,7 +2,7 @@
 # The relay client under injected resource faults (issue 16 item 5): what the user sees, and
 # nothing lost or hung. tests/helpers/kg-fault fails chosen calls of the client while a file of
 # the test's exists, so startup is untouched and the running relay meets the fault:
-#   accept(2) out of descriptors  the steered connection waits in the relay port's queue and is
+#   accept(2) out of descriptors  (EMFILE, ENFILE) the steered connection waits in the relay port's queue and is
 #                                 served once the fault clears; the client does not spin
 #                                 meanwhile and says so in one line
 #   socket(2) out of descriptors  the connection to the proxy cannot be made: the application's
@@ -33,6 +33,7 @@ kg_uid_path "$FAULT" FAULT
 kg_uid_path "$top_builddir/tests/helpers/libkg-fault.so" _shim
 kg_uid_path "$top_builddir/tests/helpers/libkg-fault-alloc.so" _shim
 ARM_ACCEPT=$KG_TMP/arm-accept
+ARM_ACCEPT_NFILE=$KG_TMP/arm-accept-nfile
 ARM_SOCKET=$KG_TMP/arm-socket
 ARM_MALLOC=$KG_TMP/arm-malloc
 PAGE="kgtest origin: hello"
@@ -46,7 +47,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, clock 
 MALLOC_FAULTS=1
 [ "${KG_SANITIZERS:-0}" != 1 ] || MALLOC_FAULTS=0
 start_faulty_client() { # the client of uid U with the fault rules; the malloc rule's after=$1
-	local rules=("accept4:EMFILE:arm=file:$ARM_ACCEPT" "socket:EMFILE:arm=file:$ARM_SOCKET")
+	local rules=("accept4:EMFILE:arm=file:$ARM_ACCEPT" "accept4:ENFILE:arm=file:$ARM_ACCEPT_NFILE"
+		"socket:EMFILE:arm=file:$ARM_SOCKET")
 	[ $MALLOC_FAULTS = 0 ] || rules+=("malloc:ENOMEM:count=1:after=${1:-0}:thread=main:arm=file:$ARM_MALLOC")
 	KGC_CLIENT_WRAP="$FAULT ${rules[*]} --" kgc_start_client "$U"
 }
@@ -80,6 +82,18 @@ kg_check "accept EMFILE: one line says accepting works again" \
 	eval 'since | grep -q "accepting connections on the relay port again after"'
 kg_check "accept EMFILE: after the fault, https works" \
 	test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
+# The system's file table full (ENFILE): the same, for a plain http request.
+mark
+touch "$ARM_ACCEPT_NFILE"
+kgc_curl "$U" -m 20 "http://$ORIGIN_HOST/" >"$KG_TMP/accept.out" 2>&1 &
+curl_pid=$!
+sleep 1
+kg_check "accept ENFILE: the connection waits while accept fails" kill -0 "$curl_pid"
+rm -f "$ARM_ACCEPT_NFILE"
+wait "$curl_pid"
+kg_check "accept ENFILE: it is served once accept works, one line says why" \
+	eval 'test "$(cat "$KG_TMP/accept.out")" = "$PAGE" &&
+		test "$(since | grep -c "cannot accept connections on the relay port: Too many open files in system")" = 1'
 
 # --- 2. socket(2) for the proxy connection fails with EMFILE -----------------------------------
 mark
