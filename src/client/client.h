@@ -40,6 +40,7 @@ struct client_listener {
 	struct kg_loop_source src; /* accept.c */
 	int fd;
 	struct kg_client *cl;
+	struct kg_loop_timer retry; /* accept.c: out of descriptors, the listener rests */
 };
 
 /* Lines a peer can make the client write (another user dialling the relay port): one per
@@ -140,6 +141,9 @@ struct kg_client {
 	 * minutes by new connections. */
 	struct kg_failover failover;
 	struct client_log_budget refusal_log;
+	/* accept(2) out of descriptors or memory (accept.c): failures since the last success, and
+	 * when the last line about them was written */
+	uint64_t accept_failures, accept_failure_logged_at;
 	bool status_dirty;
 	uint64_t status_at; /* monotonic usec: next STATUS= allowed */
 	struct kg_loop_timer status_timer;

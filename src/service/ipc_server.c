@@ -393,6 +393,17 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, EEXIST,
 					 "a client for uid %s is already registered (pid %d)", uid,
 					 (int)other->pid);
+	/* The limit the datapath's process_map sets (KG_MAX_CLIENTS), or a lower one of the
+	 * configuration's: said in a sentence that names the key, not as the map's E2BIG. */
+	if (svc->n_clients >= svc->cfg.ebpf.max_clients) {
+		log_warn_ratelimited("refusing to register a client for uid %s: %u clients are "
+				     "registered, the limit of ebpf.max_clients (%u)",
+				     uid, svc->n_clients, svc->cfg.ebpf.max_clients);
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EUSERS,
+					 "%u clients are registered, the limit of ebpf.max_clients "
+					 "(%u, at most %u); ask the administrator to raise it",
+					 svc->n_clients, svc->cfg.ebpf.max_clients, KG_MAX_CLIENTS);
+	}
 
 	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, relay_backlog(),
 			  &port4);

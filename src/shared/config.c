@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "kg_abi.h"
 #include "shared/ccname.h"
 #include "shared/config.h"
 #include "shared/config_scan.h"
@@ -410,6 +411,8 @@ static const struct kg_key_spec ebpf_keys[] = {
 	STRING("load_mode", ebpf.load_mode, NULL, "sockops"),
 	BOOL("allow_dynamic_ports", ebpf.allow_dynamic_ports, true),
 	UINT("stats_interval", ebpf.stats_interval, 0, 86400, 15),
+	/* The datapath's process_map holds KG_MAX_CLIENTS users; the service refuses more. */
+	UINT("max_clients", ebpf.max_clients, 1, KG_MAX_CLIENTS, KG_MAX_CLIENTS),
 	STRING("cgroup_path", ebpf.cgroup_path, check_absolute_path, "/sys/fs/cgroup"),
 	CUSTOM("bypass", parse_bypass), /* default: none */
 };

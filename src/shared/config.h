@@ -99,6 +99,7 @@ struct kg_config {
 		char load_mode[32];		      /* default "sockops" (informational) */
 		bool allow_dynamic_ports;	      /* default true */
 		unsigned stats_interval;	      /* s, 0 (off)..86400, default 15 */
+		unsigned max_clients;		      /* 1..KG_MAX_CLIENTS (the default) */
 		char cgroup_path[PATH_MAX];	      /* default "/sys/fs/cgroup" */
 		struct kg_cidr bypass[KG_MAX_BYPASS]; /* default none */
 		unsigned n_bypass;

@@ -75,6 +75,7 @@ static void assert_defaults(const struct kg_config *c)
 	ck_assert_str_eq(c->ebpf.load_mode, "sockops");
 	ck_assert(c->ebpf.allow_dynamic_ports);
 	ck_assert_uint_eq(c->ebpf.stats_interval, 15);
+	ck_assert_uint_eq(c->ebpf.max_clients, 4096);
 	ck_assert_str_eq(c->ebpf.cgroup_path, "/sys/fs/cgroup");
 	ck_assert_uint_eq(c->ebpf.n_bypass, 0);
 	ck_assert_str_eq(c->client.listen_address, "127.0.0.1");
@@ -166,6 +167,7 @@ START_TEST(test_every_key)
 	    "  load_mode = \"cgroup\";\n"
 	    "  allow_dynamic_ports = false;\n"
 	    "  stats_interval = 0;\n"
+	    "  max_clients = 1;\n"
 	    "  cgroup_path = \"/sys/fs/cgroup/unified\";\n"
 	    "  bypass = [ \"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\", \"2001:db8::1\" ];\n"
 	    "};\n"
@@ -202,6 +204,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(c.ebpf.load_mode, "cgroup");
 	ck_assert(!c.ebpf.allow_dynamic_ports);
 	ck_assert_uint_eq(c.ebpf.stats_interval, 0);
+	ck_assert_uint_eq(c.ebpf.max_clients, 1);
 	ck_assert_str_eq(c.ebpf.cgroup_path, "/sys/fs/cgroup/unified");
 	ck_assert_uint_eq(c.ebpf.n_bypass, 4);
 	ck_assert_int_eq(c.ebpf.bypass[0].family, AF_INET);
@@ -295,6 +298,8 @@ static const struct {
     {"proxy = { request_timeout = 3601; };",
      "t.conf:1: proxy.request_timeout: 3601 is out of range 1..3600"},
     {"proxy = { max_retries = 11; };", "t.conf:1: proxy.max_retries: 11 is out of range 0..10"},
+    {"ebpf = { max_clients = 0; };", "t.conf:1: ebpf.max_clients: 0 is out of range 1..4096"},
+    {"ebpf = { max_clients = 4097; };", "t.conf:1: ebpf.max_clients: 4097 is out of range 1..4096"},
     {"proxy = { max_retries = -1; };", "t.conf:1: proxy.max_retries: -1 is out of range 0..10"},
     {"ebpf = { stats_interval = 86401; };",
      "t.conf:1: ebpf.stats_interval: 86401 is out of range 0..86400"},
