@@ -113,7 +113,7 @@ static int start_way_out(struct relay_conn *c)
 	r = upstream_connect(u);
 	if (r < 0)
 		return r;
-	if (upstream_wants_token(u) && !u->job && !u->token_ready)
+	if (upstream_wants_token(u) && !u->tok.job && !u->token_ready)
 		r = upstream_request_token(u);
 	return r;
 }

@@ -46,6 +46,7 @@
 #include "client/proto/http.h"
 #include "client/proto/sniff.h"
 #include "client/route/failover.h"
+#include "client/token_slot.h"
 
 #define UPSTREAM_TARGET_MAX (KG_HOST_MAX + 8) /* "host:port" */
 #define UPSTREAM_REASON_MAX 400
@@ -93,16 +94,14 @@ struct upstream {
 	bool connected;			  /* TCP to the peer is up */
 	bool to_proxy;			  /* the socket goes to c->set's proxy: only then may
 					   * Proxy-Authorization be written to it */
-	struct auth_job *job;		  /* token being made by the worker */
-	struct negotiate_ctx *neg;
-	char *token;	  /* base64 to send, NULL: none */
-	bool token_ready; /* job done (token or auth_failed) */
-	bool auth_failed; /* no token: fail with auth_reason if the proxy asks */
-	bool token_new;	  /* the token (or its job) is a first one, not sent yet: a warm
-			   * connection's own may replace it */
-	bool may_warm;	  /* the owner takes warm connections (tunnel.c sets it after init) */
-	bool warm;	  /* the connection came from the warm pool and the proxy has not answered
-			   * on it yet: a failure then is a failed connect (a new one is made) */
+	struct kg_token_slot tok;	  /* the token sent (or being made by the worker) */
+	bool token_ready;		  /* job done (token or auth_failed) */
+	bool auth_failed;		  /* no token: fail with auth_reason if the proxy asks */
+	bool token_new; /* the token (or its job) is a first one, not sent yet: a warm
+			 * connection's own may replace it */
+	bool may_warm;	/* the owner takes warm connections (tunnel.c sets it after init) */
+	bool warm;	/* the connection came from the warm pool and the proxy has not answered
+			 * on it yet: a failure then is a failed connect (a new one is made) */
 	uint64_t answer_deadline; /* request_timeout of a CONNECT sent on a warm connection */
 	char auth_reason[UPSTREAM_REASON_MAX];
 	char error[UPSTREAM_REASON_MAX];  /* why it failed: the sentence for the user */

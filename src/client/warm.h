@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "client/token_slot.h"
+
 struct kg_client;
 struct auth_job;
 struct negotiate_ctx;
@@ -80,14 +82,12 @@ struct warm_key {
 };
 
 /* A spare handed out: the taker owns fd (connected, non-blocking, watched by nobody) and the
- * token: either made (neg and token, to be freed with negotiate_free() and free()), or its job
- * still with the worker (job: the taker sets its done and owner), or none (all NULL). */
+ * token tok: either made (tok.neg and tok.token), or its job still with the worker (tok.job: the
+ * taker sets its done and owner), or none (all NULL); kg_token_slot_release() drops it. */
 struct warm_handout {
 	int fd;
 	uint16_t local_port;
-	struct auth_job *job;
-	struct negotiate_ctx *neg;
-	char *token;
+	struct kg_token_slot tok;
 };
 
 /* Counters, for the log and tests. */

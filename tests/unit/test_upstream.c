@@ -607,7 +607,7 @@ START_TEST(token_overdue_and_failed)
 	job->fail.code = NEGOTIATE_ERR_NO_TICKET;
 	upstream_take_token(&up, job);
 	ck_assert(up.auth_failed);
-	ck_assert_ptr_null(up.token);
+	ck_assert_ptr_null(up.tok.token);
 	ck_assert_str_eq(up.auth_reason, "no Kerberos ticket: run kinit");
 }
 END_TEST
@@ -851,8 +851,8 @@ START_TEST(direct_fallback)
 	ck_assert_uint_eq(up.idx, 1);
 	ck_assert(!upstream_wants_token(&up));
 	ck_assert(up.token_ready);
-	ck_assert_ptr_null(up.token);
-	ck_assert_ptr_null(up.job);
+	ck_assert_ptr_null(up.tok.token);
+	ck_assert_ptr_null(up.tok.job);
 	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	ck_assert_int_ge(proxy, 0);
 	ck_assert_int_eq(poll_once(), 1);
