@@ -15,6 +15,7 @@
 #include "client/loop.h"
 #include "client/route/failover.h"
 #include "client/settings.h"
+#include "client/tokenless.h"
 #include "shared/config.h"
 #include "shared/ipc.h"
 #include "shared/macro.h"
@@ -137,6 +138,7 @@ struct kg_client {
 	/* Which proxies failed to connect lately, for every route (upstream.c): skipped for 5
 	 * minutes by new connections. */
 	struct kg_failover failover;
+	struct tokenless_memo tokenless; /* proxies that need no token (tokenless.h) */
 	struct client_log_budget refusal_log;
 	bool status_dirty;
 	uint64_t status_at; /* monotonic usec: next STATUS= allowed */

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client/auth/authq.h"
+#include "client/tokenless.h"
 #include "client/upstream.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
@@ -16,6 +18,43 @@
 bool upstream_wants_token(const struct upstream *u)
 {
 	return u->ops->auth;
+}
+
+bool upstream_known_tokenless(const struct upstream *u)
+{
+	char url[KG_URL_MAX];
+
+	return u->may_go_tokenless && u->ops->auth &&
+	       tokenless_known(&u->cl->tokenless, upstream_peer(u, url, sizeof(url)),
+			       kg_now_usec(CLOCK_MONOTONIC));
+}
+
+void upstream_note_answer_2xx(struct upstream *u)
+{
+	char url[KG_URL_MAX];
+
+	/* Only a first CONNECT with no token proves anything (a continuation carried one). */
+	if (!u->may_go_tokenless || !u->ops->auth || u->tok.token || u->rounds != 1)
+		return;
+	tokenless_learn(&u->cl->tokenless, upstream_peer(u, url, sizeof(url)),
+			kg_now_usec(CLOCK_MONOTONIC));
+}
+
+int upstream_tokenless_refused(struct upstream *u)
+{
+	bool was = u->tokenless;
+	int r;
+
+	tokenless_forget(&u->cl->tokenless); /* a proxy that needs none does not send a 407 */
+	if (!was)
+		return 0;
+	log_debug("the proxy asked for authentication for %s after it took CONNECTs without: "
+		  "a token and a new connection",
+		  u->target);
+	r = upstream_request_token(u);
+	if (r == 0)
+		r = upstream_reconnect(u);
+	return r < 0 ? r : UPSTREAM_RECONNECTING;
 }
 
 int upstream_request_token(struct upstream *u)
@@ -27,7 +66,13 @@ int upstream_request_token(struct upstream *u)
 	u->token_ready = false;
 	u->auth_failed = false;
 	u->token_new = false;
+	u->tokenless = false;
 	if (!u->ops->auth) { /* a DIRECT entry of a route: nothing to make */
+		u->token_ready = true;
+		return 0;
+	}
+	if (upstream_known_tokenless(u)) { /* its CONNECT goes without one */
+		u->tokenless = true;
 		u->token_ready = true;
 		return 0;
 	}

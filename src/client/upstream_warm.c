@@ -28,7 +28,8 @@ static void warm_token(struct upstream *u, struct warm_handout *h)
 {
 	bool mine = (!u->tok.job && !u->token_ready) || u->token_new;
 
-	if (!mine || (!h->tok.token && !h->tok.job)) {
+	/* A proxy known to need none gets none (tokenless.h). */
+	if (!mine || (!h->tok.token && !h->tok.job) || upstream_known_tokenless(u)) {
 		kg_token_slot_release(&h->tok);
 		return;
 	}

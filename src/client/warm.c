@@ -22,6 +22,7 @@
 #include "client/auth/authq.h"
 #include "client/client.h"
 #include "client/loop.h"
+#include "client/tokenless.h"
 #include "client/warm.h"
 #include "shared/log.h"
 
@@ -223,7 +224,6 @@ void warm_flush(struct kg_client *cl, const char *why)
 {
 	unsigned i, n = 0;
 
-	(void)cl;
 	for (i = 0; i < WARM_ENDPOINTS; i++) {
 		n += pool.ep[i].n;
 		ep_reset(&pool.ep[i]);
@@ -231,6 +231,9 @@ void warm_flush(struct kg_client *cl, const char *why)
 	if (n)
 		log_debug("warm: %u spare proxy connection(s) closed: %s", n, why);
 	kg_loop_timer_cancel(&pool.tick);
+	/* The same events end what is known of proxies that took CONNECTs without a token. */
+	if (cl)
+		tokenless_forget(&cl->tokenless);
 	/* The next spares' ticket is asked for right after their tokens (the worker keeps the
 	 * order), and theirs is compared with that. */
 	pool.ticket_known = false;
@@ -412,6 +415,8 @@ static void on_ticket(void *ctx, struct auth_job *job)
 			 (long long)job->ticket->tgt_end);
 	if (pool.ticket_known && (!known || strcmp(id, pool.ticket_id) != 0))
 		warm_flush(pool.cl, "the Kerberos ticket changed");
+	else if (known && !pool.ticket_known && pool.cl)
+		tokenless_forget(&pool.cl->tokenless); /* a first ticket: tokens again */
 	pool.ticket_known = known;
 	if (known)
 		snprintf(pool.ticket_id, sizeof(pool.ticket_id), "%s", id);

@@ -118,6 +118,8 @@ void warm_init(struct kg_client *cl);
 /* Closes every spare and cancels their tokens; cl->warm is NULL after. Before
  * kg_loop_cleanup(). */
 void warm_cleanup(struct kg_client *cl);
+/* Closes every spare (why: for the log) and forgets the proxies known to need no token
+ * (tokenless.h): a reload, a new ticket or credential cache, a proxy down. */
 void warm_flush(struct kg_client *cl, const char *why);
 const struct warm_stats *warm_stats(void);
 /* Spares held now (connected or still connecting). */
