@@ -701,6 +701,39 @@ START_TEST(tokenless_then_407)
 }
 END_TEST
 
+/* The memo itself: per URL, for TOKENLESS_TTL after the last 2xx, TOKENLESS_MAX proxies (the
+ * oldest goes), never a URL it cannot hold whole; forget drops all. */
+START_TEST(tokenless_memo)
+{
+	struct tokenless_memo m;
+	char url[TOKENLESS_URL_MAX + 8];
+	uint64_t t = 1000;
+	unsigned i;
+
+	memset(&m, 0, sizeof(m));
+	ck_assert(!tokenless_known(&m, "http://a:1", t));
+	tokenless_learn(&m, "http://a:1", t);
+	ck_assert(tokenless_known(&m, "http://a:1", t));
+	ck_assert(!tokenless_known(&m, "http://a:2", t));
+	ck_assert(tokenless_known(&m, "http://a:1", t + TOKENLESS_TTL - 1));
+	ck_assert(!tokenless_known(&m, "http://a:1", t + TOKENLESS_TTL));
+	tokenless_learn(&m, "http://a:1", t + 10); /* a new 2xx: the minute starts again */
+	ck_assert(tokenless_known(&m, "http://a:1", t + TOKENLESS_TTL));
+	for (i = 0; i < TOKENLESS_MAX; i++) {
+		snprintf(url, sizeof(url), "http://b%u:1", i);
+		tokenless_learn(&m, url, t + 20 + i);
+	}
+	ck_assert(!tokenless_known(&m, "http://a:1", t + 30)); /* the oldest made room */
+	ck_assert(tokenless_known(&m, "http://b0:1", t + 30));
+	memset(url, 'x', sizeof(url) - 1);
+	url[sizeof(url) - 1] = '\0';
+	tokenless_learn(&m, url, t);
+	ck_assert(!tokenless_known(&m, url, t));
+	tokenless_forget(&m);
+	ck_assert(!tokenless_known(&m, "http://b0:1", t + 30));
+}
+END_TEST
+
 /* Only an owner that handles the 407 goes without a token (a port-80 request does not), and a
  * 407 to a CONNECT sent without one for want of a ticket still fails with the Kerberos sentence
  * (and forgets the proxy). */
@@ -1153,6 +1186,7 @@ static Suite *upstream_suite(void)
 	tcase_add_test(tc, direct);
 	tcase_add_test(tc, token_overdue_and_failed);
 	tcase_add_test(tc, tokenless_then_407);
+	tcase_add_test(tc, tokenless_memo);
 	tcase_add_test(tc, tokenless_only_when_allowed);
 	tcase_add_test(tc, route_in_order);
 	tcase_add_test(tc, first_refused_second_used);

@@ -484,7 +484,10 @@ START_TEST(the_rate_sets_the_count)
 	}
 	ck_assert_uint_eq(warm_spares(), 3);
 	ck_assert_int_ge(taken, 25);
+	tokenless_learn(&cl.tokenless, "http://proxy.test:3128", 1);
 	warm_flush(&cl, "reload");
+	/* ... and what was known of proxies that need no token with it (tokenless.h). */
+	ck_assert(!tokenless_known(&cl.tokenless, "http://proxy.test:3128", 1));
 	ck_assert_uint_eq(warm_spares(), 0);
 	ck_assert_uint_eq(cl.n_fds, 0);
 	n += accept_all(peers + n, 128 - n);
