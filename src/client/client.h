@@ -15,6 +15,7 @@
 #include "client/loop.h"
 #include "client/route/failover.h"
 #include "client/settings.h"
+#include "client/tokenless.h"
 #include "shared/config.h"
 #include "shared/ipc.h"
 #include "shared/macro.h"
@@ -140,6 +141,7 @@ struct kg_client {
 	/* Which proxies failed to connect lately, for every route (upstream.c): skipped for 5
 	 * minutes by new connections. */
 	struct kg_failover failover;
+	struct tokenless_memo tokenless; /* proxies that need no token (tokenless.h) */
 	struct client_log_budget refusal_log;
 	/* accept(2) out of descriptors or memory (accept.c): failures since the last success, and
 	 * when the last line about them was written */

@@ -22,7 +22,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/tunnel.c src/client/tunnel.h \
 	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
 	src/client/upstream_warm.c src/client/upstream_addr.c src/client/upstream_priv.h \
-	src/client/upstream.h \
+	src/client/upstream.h src/client/token_slot.h src/client/tokenless.h \
 	src/client/forward.c src/client/forward.h \
 	src/client/warm.c src/client/warm.h \
 	src/client/upstream_tls.c src/client/upstream_tls.h \

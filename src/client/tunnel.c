@@ -113,7 +113,7 @@ static int start_way_out(struct relay_conn *c)
 	r = upstream_connect(u);
 	if (r < 0)
 		return r;
-	if (upstream_wants_token(u) && !u->job && !u->token_ready)
+	if (upstream_wants_token(u) && !u->tok.job && !u->token_ready)
 		r = upstream_request_token(u);
 	return r;
 }
@@ -176,6 +176,7 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 		upstream_cleanup(&t->up);
 		upstream_init(&t->up, cl, c);
 		t->up.may_warm = true;
+		t->up.may_go_tokenless = true;
 		upstream_set_target(&t->up, host, c->dst_port);
 		free(t->route);
 		t->route = NULL;
@@ -340,6 +341,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 	c->setup = t;
 	upstream_init(&t->up, cl, c);
 	t->up.may_warm = true; /* a tunnel's CONNECT may go out on a warm connection (warm.h) */
+	t->up.may_go_tokenless = true; /* a 407 to a CONNECT without a token is retried */
 	t->pac = policy_uses_pac(cl);
 	if (t->pac && policy_last_route(cl)) {
 		t->route = malloc(sizeof(*t->route));

@@ -148,13 +148,7 @@ int upstream_describe(const struct upstream *u, char *buf, size_t len)
 
 void upstream_cleanup(struct upstream *u)
 {
-	if (u->job)
-		authq_cancel(u->job);
-	u->job = NULL;
-	negotiate_free(u->neg);
-	u->neg = NULL;
-	free(u->token);
-	u->token = NULL;
+	kg_token_slot_release(&u->tok);
 }
 
 void upstream_set_target(struct upstream *u, const char *host, uint16_t port)
@@ -287,9 +281,9 @@ static int tcp_poll(struct upstream *u)
 		warm_proven(u);
 		u->connected = true;
 		c->proxy.flags |= SIDE_WRITABLE;
-		if (u->job)
+		if (u->tok.job)
 			u->token_deadline = upstream_request_deadline(u);
-		relay_set_timer(u->cl, c, u->job ? u->token_deadline : 0);
+		relay_set_timer(u->cl, c, u->tok.job ? u->token_deadline : 0);
 		return 1;
 	}
 	return connect_failed(u, err);
@@ -384,11 +378,11 @@ static int http_write_connect(struct upstream *u)
 	n = snprintf(line, sizeof(line), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", u->target,
 		     u->target);
 	/* The token is the proxy's credential: never on a socket to anything else. */
-	r = u->token && !u->to_proxy ? -EPROTO : relay_queue(&c->to_proxy, line, (size_t)n);
-	if (r == 0 && u->token) {
+	r = u->tok.token && !u->to_proxy ? -EPROTO : relay_queue(&c->to_proxy, line, (size_t)n);
+	if (r == 0 && u->tok.token) {
 		r = relay_queue(&c->to_proxy, "Proxy-Authorization: Negotiate ", 31);
 		if (r == 0)
-			r = relay_queue(&c->to_proxy, u->token, strlen(u->token));
+			r = relay_queue(&c->to_proxy, u->tok.token, strlen(u->tok.token));
 		if (r == 0)
 			r = relay_queue(&c->to_proxy, "\r\n", 2);
 	}
@@ -426,13 +420,13 @@ static int http_write_request(struct upstream *u, const uint8_t *head,
 	int r;
 
 	/* The token is the proxy's credential: never on a socket to anything else. */
-	if (u->token && !u->to_proxy)
+	if (u->tok.token && !u->to_proxy)
 		return -EPROTO;
-	cap = req->head_len + (u->token ? strlen(u->token) : 0) + UPSTREAM_TARGET_MAX + 128;
+	cap = req->head_len + (u->tok.token ? strlen(u->tok.token) : 0) + UPSTREAM_TARGET_MAX + 128;
 	out = malloc(cap);
 	if (!out)
 		return -ENOMEM;
-	r = kg_http_request_rewrite(head, req, authority, u->token, out, cap, &len);
+	r = kg_http_request_rewrite(head, req, authority, u->tok.token, out, cap, &len);
 	if (r == 0)
 		r = relay_send(&c->proxy, &c->to_proxy, out, len);
 	free(out);
@@ -587,7 +581,7 @@ bool upstream_alive(struct upstream *u)
 /* Whether the connection is up and still waiting for the worker's token. */
 static bool token_pending(const struct upstream *u)
 {
-	return u->connected && u->job && !u->token_ready;
+	return u->connected && u->tok.job && !u->token_ready;
 }
 
 uint64_t upstream_due(const struct upstream *u)

@@ -46,6 +46,7 @@
 #include "client/proto/http.h"
 #include "client/proto/sniff.h"
 #include "client/route/failover.h"
+#include "client/token_slot.h"
 
 #define UPSTREAM_TARGET_MAX (KG_HOST_MAX + 8) /* "host:port" */
 #define UPSTREAM_REASON_MAX 400
@@ -93,16 +94,17 @@ struct upstream {
 	bool connected;			  /* TCP to the peer is up */
 	bool to_proxy;			  /* the socket goes to c->set's proxy: only then may
 					   * Proxy-Authorization be written to it */
-	struct auth_job *job;		  /* token being made by the worker */
-	struct negotiate_ctx *neg;
-	char *token;	  /* base64 to send, NULL: none */
-	bool token_ready; /* job done (token or auth_failed) */
-	bool auth_failed; /* no token: fail with auth_reason if the proxy asks */
-	bool token_new;	  /* the token (or its job) is a first one, not sent yet: a warm
-			   * connection's own may replace it */
-	bool may_warm;	  /* the owner takes warm connections (tunnel.c sets it after init) */
-	bool warm;	  /* the connection came from the warm pool and the proxy has not answered
-			   * on it yet: a failure then is a failed connect (a new one is made) */
+	struct kg_token_slot tok;	  /* the token sent (or being made by the worker) */
+	bool token_ready;		  /* job done (token or auth_failed) */
+	bool auth_failed;		  /* no token: fail with auth_reason if the proxy asks */
+	bool token_new;	       /* the token (or its job) is a first one, not sent yet: a warm
+				* connection's own may replace it */
+	bool may_warm;	       /* the owner takes warm connections (tunnel.c sets it after init) */
+	bool may_go_tokenless; /* the owner handles a 407 to a CONNECT sent without a token on
+				* the strength of tokenless.h (tunnel.c sets it after init) */
+	bool tokenless;	       /* no token made: the proxy is known to need none (tokenless.h) */
+	bool warm; /* the connection came from the warm pool and the proxy has not answered
+		    * on it yet: a failure then is a failed connect (a new one is made) */
 	uint64_t answer_deadline; /* request_timeout of a CONNECT sent on a warm connection */
 	char auth_reason[UPSTREAM_REASON_MAX];
 	char error[UPSTREAM_REASON_MAX];  /* why it failed: the sentence for the user */
@@ -168,6 +170,15 @@ int upstream_on_timer(struct upstream *u, uint64_t now);
 /* --- the token --- */
 /* Whether the upstream needs a Negotiate token at all. */
 bool upstream_wants_token(const struct upstream *u);
+/* Whether the proxy now tried is known to take a CONNECT without a token (tokenless.h), and u
+ * may go without one. */
+bool upstream_known_tokenless(const struct upstream *u);
+/* The proxy answered 2xx to the CONNECT: when it carried no token, remember the proxy. */
+void upstream_note_answer_2xx(struct upstream *u);
+/* A 407 to a CONNECT that carried no token because the proxy was known to need none: every
+ * such proxy is forgotten, and u makes a token and connects again. UPSTREAM_RECONNECTING, 0 when
+ * u had sent none for another reason (the 407 is handled as usual), or -errno (u->error). */
+int upstream_tokenless_refused(struct upstream *u);
 /* Ask the worker for a token (u->token_ready once it is back). 0 or -ENOBUFS. The wait is
  * bounded by request_timeout from when the connection is up (u->token_deadline). */
 int upstream_request_token(struct upstream *u);

@@ -91,6 +91,7 @@ int upstream_read_connect_answer(struct upstream *u)
 				return failed(u, r, why, NULL);
 			if (upstream_consume(u, resp.head_len) < 0)
 				return failed(u, -EPIPE, upstream_head_error(-EPIPE), NULL);
+			upstream_note_answer_2xx(u);
 			log_debug("tunnel open: %s via %s", u->target,
 				  upstream_peer(u, why, sizeof(why)));
 			return UPSTREAM_OPEN;
@@ -99,6 +100,11 @@ int upstream_read_connect_answer(struct upstream *u)
 			refused_reason(u, &resp, relay_scratch, why, sizeof(why));
 			return failed(u, -ECONNREFUSED, why, NULL);
 		}
+		r = upstream_tokenless_refused(u);
+		if (r < 0)
+			return failed(u, r, u->error, NULL);
+		if (r == UPSTREAM_RECONNECTING)
+			return r;
 		upstream_auth_reason(u, &resp, relay_scratch, why, sizeof(why));
 		if (why[0])
 			return failed(u, -EACCES, why, NULL);

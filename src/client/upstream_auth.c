@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client/auth/authq.h"
+#include "client/tokenless.h"
 #include "client/upstream.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
@@ -18,22 +20,59 @@ bool upstream_wants_token(const struct upstream *u)
 	return u->ops->auth;
 }
 
+bool upstream_known_tokenless(const struct upstream *u)
+{
+	char url[KG_URL_MAX];
+
+	return u->may_go_tokenless && u->ops->auth &&
+	       tokenless_known(&u->cl->tokenless, upstream_peer(u, url, sizeof(url)),
+			       kg_now_usec(CLOCK_MONOTONIC));
+}
+
+void upstream_note_answer_2xx(struct upstream *u)
+{
+	char url[KG_URL_MAX];
+
+	/* Only a first CONNECT with no token proves anything (a continuation carried one). */
+	if (!u->may_go_tokenless || !u->ops->auth || u->tok.token || u->rounds != 1)
+		return;
+	tokenless_learn(&u->cl->tokenless, upstream_peer(u, url, sizeof(url)),
+			kg_now_usec(CLOCK_MONOTONIC));
+}
+
+int upstream_tokenless_refused(struct upstream *u)
+{
+	bool was = u->tokenless;
+	int r;
+
+	tokenless_forget(&u->cl->tokenless); /* a proxy that needs none does not send a 407 */
+	if (!was)
+		return 0;
+	log_debug("the proxy asked for authentication for %s after it took CONNECTs without: "
+		  "a token and a new connection",
+		  u->target);
+	r = upstream_request_token(u);
+	if (r == 0)
+		r = upstream_reconnect(u);
+	return r < 0 ? r : UPSTREAM_RECONNECTING;
+}
+
 int upstream_request_token(struct upstream *u)
 {
 	const struct client_settings *set = u->c->set;
 	struct authq_request req;
 
-	if (u->job)
-		authq_cancel(u->job); /* made for the entry tried before */
-	u->job = NULL;
+	kg_token_slot_release(&u->tok); /* made for the entry tried before */
 	u->token_ready = false;
 	u->auth_failed = false;
-	free(u->token);
-	u->token = NULL;
-	negotiate_free(u->neg);
-	u->neg = NULL;
 	u->token_new = false;
+	u->tokenless = false;
 	if (!u->ops->auth) { /* a DIRECT entry of a route: nothing to make */
+		u->token_ready = true;
+		return 0;
+	}
+	if (upstream_known_tokenless(u)) { /* its CONNECT goes without one */
+		u->tokenless = true;
 		u->token_ready = true;
 		return 0;
 	}
@@ -43,8 +82,8 @@ int upstream_request_token(struct upstream *u)
 	    .spn = set->cfg.kerberos.spn,
 	    .ccache = client_settings_ccache(set),
 	};
-	u->job = authq_submit(&req, relay_conn_on_auth, u->c);
-	if (!u->job) {
+	u->tok.job = authq_submit(&req, relay_conn_on_auth, u->c);
+	if (!u->tok.job) {
 		snprintf(u->error, sizeof(u->error), "too many connections waiting for Kerberos");
 		return -ENOBUFS;
 	}
@@ -72,11 +111,11 @@ static const char *failure_sentence(const struct negotiate_failure *f)
 
 void upstream_take_token(struct upstream *u, struct auth_job *job)
 {
-	u->job = NULL;
+	u->tok.job = NULL;
 	u->token_ready = true;
 	if (job->r == 0) {
-		u->neg = job->ctx;
-		u->token = job->token;
+		u->tok.neg = job->ctx;
+		u->tok.token = job->token;
 		job->ctx = NULL;
 		job->token = NULL;
 	} else {
@@ -89,7 +128,7 @@ void upstream_take_token(struct upstream *u, struct auth_job *job)
 	authq_job_free(job);
 }
 
-/* Feed r's Negotiate token to u->neg as the given answer; on failure buf says why. */
+/* Feed r's Negotiate token to u->tok.neg as the given answer; on failure buf says why. */
 static int step_on_token(struct upstream *u, const struct kg_http_response *r, const uint8_t *head,
 			 enum negotiate_answer answer, char **next, char *buf, size_t len)
 {
@@ -102,7 +141,7 @@ static int step_on_token(struct upstream *u, const struct kg_http_response *r, c
 		snprintf(buf, len, "out of memory");
 		return -ENOMEM;
 	}
-	ret = negotiate_step(u->neg, answer, tok, next, &f);
+	ret = negotiate_step(u->tok.neg, answer, tok, next, &f);
 	free(tok);
 	if (ret < 0)
 		snprintf(buf, len, "%s", failure_sentence(&f));
@@ -122,7 +161,7 @@ void upstream_auth_reason(struct upstream *u, const struct kg_http_response *r, 
 		snprintf(buf, len, "%s", u->auth_reason);
 		return;
 	}
-	if (!u->neg || r->negotiate != KG_NEGOTIATE_TOKEN) {
+	if (!u->tok.neg || r->negotiate != KG_NEGOTIATE_TOKEN) {
 		snprintf(buf, len, "%s", negotiate_error_message(NEGOTIATE_ERR_REJECTED));
 		return;
 	}
@@ -131,8 +170,8 @@ void upstream_auth_reason(struct upstream *u, const struct kg_http_response *r, 
 		return;
 	/* A genuine continuation: the caller may send next. */
 	u->token_new = false;
-	free(u->token);
-	u->token = next;
+	free(u->tok.token);
+	u->tok.token = next;
 	buf[0] = '\0';
 }
 
@@ -142,7 +181,7 @@ int upstream_mutual(struct upstream *u, const struct kg_http_response *r, const 
 	char *none = NULL;
 	int ret;
 
-	if (r->negotiate != KG_NEGOTIATE_TOKEN || !u->neg)
+	if (r->negotiate != KG_NEGOTIATE_TOKEN || !u->tok.neg)
 		return 0;
 	ret = step_on_token(u, r, head, NEGOTIATE_ANSWER_SUCCESS, &none, buf, len);
 	free(none);

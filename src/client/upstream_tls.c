@@ -168,9 +168,9 @@ static int https_poll(struct upstream *u)
 	upstream_proxy_up(u);
 	u->connected = true;
 	c->proxy.flags |= SIDE_READABLE | SIDE_WRITABLE; /* the next call finds out */
-	if (u->job)
+	if (u->tok.job)
 		u->token_deadline = upstream_request_deadline(u);
-	relay_set_timer(u->cl, c, u->job ? u->token_deadline : 0);
+	relay_set_timer(u->cl, c, u->tok.job ? u->token_deadline : 0);
 	return 1;
 }
 

@@ -26,27 +26,25 @@ static const char *proxy_host(const struct upstream *u)
  * only a first one (never a continuation); else it is dropped, unsent. */
 static void warm_token(struct upstream *u, struct warm_handout *h)
 {
-	bool mine = (!u->job && !u->token_ready) || u->token_new;
+	bool mine = (!u->tok.job && !u->token_ready) || u->token_new;
 
-	if (!mine || (!h->token && !h->job)) {
-		if (h->job)
-			authq_cancel(h->job);
-		negotiate_free(h->neg);
-		free(h->token);
+	/* A proxy known to need none gets none (tokenless.h). */
+	if (!mine || (!h->tok.token && !h->tok.job) || upstream_known_tokenless(u)) {
+		kg_token_slot_release(&h->tok);
 		return;
 	}
 	upstream_cleanup(u); /* our own first one, not needed now */
 	u->auth_failed = false;
 	u->token_new = true;
-	if (h->token) {
-		u->neg = h->neg;
-		u->token = h->token;
+	if (h->tok.token) {
+		u->tok.neg = h->tok.neg;
+		u->tok.token = h->tok.token;
 		u->token_ready = true;
 		return;
 	}
-	u->job = h->job;
-	u->job->done = relay_conn_on_auth;
-	u->job->owner = u->c;
+	u->tok.job = h->tok.job;
+	u->tok.job->done = relay_conn_on_auth;
+	u->tok.job->owner = u->c;
 	u->token_ready = false;
 }
 
@@ -80,18 +78,15 @@ int upstream_warm_attempt(struct upstream *u, const struct sockaddr_storage *ss,
 		return 0;
 	if (relay_side_open(u->cl, c, &c->proxy, h.fd) < 0) {
 		relay_side_close(u->cl, &c->proxy);
-		if (h.job)
-			authq_cancel(h.job);
-		negotiate_free(h.neg);
-		free(h.token);
+		kg_token_slot_release(&h.tok);
 		return 0; /* a normal connect then */
 	}
 	warm_token(u, &h);
 	u->connected = true;
 	u->warm = true; /* the proxy's answer proves the path (upstream_answer_timer()) */
-	if (u->job && !u->token_ready)
+	if (u->tok.job && !u->token_ready)
 		u->token_deadline = upstream_request_deadline(u);
-	relay_set_timer(u->cl, c, u->job && !u->token_ready ? u->token_deadline : 0);
+	relay_set_timer(u->cl, c, u->tok.job && !u->token_ready ? u->token_deadline : 0);
 	return 1;
 }
 

@@ -22,6 +22,7 @@
 #include "client/auth/authq.h"
 #include "client/client.h"
 #include "client/loop.h"
+#include "client/tokenless.h"
 #include "client/warm.h"
 #include "shared/log.h"
 
@@ -93,9 +94,7 @@ struct warm_spare {
 	bool connected, dead;
 	uint64_t born;	  /* connect started */
 	uint64_t made_at; /* token made */
-	struct auth_job *job;
-	struct negotiate_ctx *neg;
-	char *token;
+	struct kg_token_slot tok;
 	struct cc_id cc; /* the ccache when the token was made */
 };
 
@@ -191,13 +190,7 @@ static void spare_drop(struct warm_spare *sp)
 		pool.cl->n_fds--;
 	}
 	sp->fd = -1;
-	if (sp->job)
-		authq_cancel(sp->job);
-	sp->job = NULL;
-	negotiate_free(sp->neg);
-	sp->neg = NULL;
-	free(sp->token);
-	sp->token = NULL;
+	kg_token_slot_release(&sp->tok);
 	kg_loop_defer_free(&sp->grave);
 }
 
@@ -231,7 +224,6 @@ void warm_flush(struct kg_client *cl, const char *why)
 {
 	unsigned i, n = 0;
 
-	(void)cl;
 	for (i = 0; i < WARM_ENDPOINTS; i++) {
 		n += pool.ep[i].n;
 		ep_reset(&pool.ep[i]);
@@ -239,6 +231,9 @@ void warm_flush(struct kg_client *cl, const char *why)
 	if (n)
 		log_debug("warm: %u spare proxy connection(s) closed: %s", n, why);
 	kg_loop_timer_cancel(&pool.tick);
+	/* The same events end what is known of proxies that took CONNECTs without a token. */
+	if (cl)
+		tokenless_forget(&cl->tokenless);
 	/* The next spares' ticket is asked for right after their tokens (the worker keeps the
 	 * order), and theirs is compared with that. */
 	pool.ticket_known = false;
@@ -265,10 +260,10 @@ static void on_token(void *ctx, struct auth_job *job)
 	uint64_t now = kg_loop_now();
 
 	(void)ctx;
-	sp->job = NULL;
+	sp->tok.job = NULL;
 	if (job->r == 0) {
-		sp->neg = job->ctx;
-		sp->token = job->token;
+		sp->tok.neg = job->ctx;
+		sp->tok.token = job->token;
 		job->ctx = NULL;
 		job->token = NULL;
 		sp->made_at = now;
@@ -289,14 +284,11 @@ static void spare_token(struct warm_spare *sp)
 	    .ccache = ep->ccache,
 	};
 
-	negotiate_free(sp->neg);
-	sp->neg = NULL;
-	free(sp->token);
-	sp->token = NULL;
+	kg_token_slot_release(&sp->tok); /* no job: none, or it is done */
 	sp->made_at = 0;
 	if (kg_loop_now() < ep->tokenless_till)
 		return;
-	sp->job = authq_submit(&req, on_token, sp);
+	sp->tok.job = authq_submit(&req, on_token, sp);
 }
 
 static void on_spare_event(struct kg_loop_source *s, uint32_t events)
@@ -423,6 +415,8 @@ static void on_ticket(void *ctx, struct auth_job *job)
 			 (long long)job->ticket->tgt_end);
 	if (pool.ticket_known && (!known || strcmp(id, pool.ticket_id) != 0))
 		warm_flush(pool.cl, "the Kerberos ticket changed");
+	else if (known && !pool.ticket_known && pool.cl)
+		tokenless_forget(&pool.cl->tokenless); /* a first ticket: tokens again */
 	pool.ticket_known = known;
 	if (known)
 		snprintf(pool.ticket_id, sizeof(pool.ticket_id), "%s", id);
@@ -576,7 +570,7 @@ static int take(struct kg_client *cl, const struct warm_key *k, struct warm_hand
 	if (ep->proven && !kg_loop_ready_queued(&pool.refill))
 		kg_loop_ready_mark(&pool.refill);
 	sp = pick(ep, now);
-	if (sp && sp->token && ep->cc_path[0]) {
+	if (sp && sp->tok.token && ep->cc_path[0]) {
 		cc_read(ep->cc_path, &cc);
 		if (!cc_same(&cc, &sp->cc)) {
 			/* A new kinit, a kdestroy: no token made before it goes out. */
@@ -600,23 +594,23 @@ static int take(struct kg_client *cl, const struct warm_key *k, struct warm_hand
 		h->local_port =
 		    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						   : ((struct sockaddr_in *)&ss)->sin_port);
-	if (sp->token && now - sp->made_at < WARM_TOKEN_MAX_AGE) {
-		h->neg = sp->neg;
-		h->token = sp->token;
-		sp->neg = NULL;
-		sp->token = NULL;
-	} else if (sp->job) {
-		h->job = sp->job;
-		sp->job = NULL;
+	if (sp->tok.token && now - sp->made_at < WARM_TOKEN_MAX_AGE) {
+		h->tok.neg = sp->tok.neg;
+		h->tok.token = sp->tok.token;
+		sp->tok.neg = NULL;
+		sp->tok.token = NULL;
+	} else if (sp->tok.job) {
+		h->tok.job = sp->tok.job;
+		sp->tok.job = NULL;
 	}
 	pool.stats.handed++;
 	spare_drop(sp);
 	log_debug("warm: spare connection to %s handed out (local port %u, token %s), %u left; "
 		  "%llu handed out, %llu opened",
 		  ep->proxy_host, h->local_port,
-		  h->token ? "made"
-		  : h->job ? "being made"
-			   : "none",
+		  h->tok.token ? "made"
+		  : h->tok.job ? "being made"
+			       : "none",
 		  ep->n, (unsigned long long)pool.stats.handed,
 		  (unsigned long long)pool.stats.opened);
 	return 1;

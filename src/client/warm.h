@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "client/token_slot.h"
+
 struct kg_client;
 struct auth_job;
 struct negotiate_ctx;
@@ -80,14 +82,12 @@ struct warm_key {
 };
 
 /* A spare handed out: the taker owns fd (connected, non-blocking, watched by nobody) and the
- * token: either made (neg and token, to be freed with negotiate_free() and free()), or its job
- * still with the worker (job: the taker sets its done and owner), or none (all NULL). */
+ * token tok: either made (tok.neg and tok.token), or its job still with the worker (tok.job: the
+ * taker sets its done and owner), or none (all NULL); kg_token_slot_release() drops it. */
 struct warm_handout {
 	int fd;
 	uint16_t local_port;
-	struct auth_job *job;
-	struct negotiate_ctx *neg;
-	char *token;
+	struct kg_token_slot tok;
 };
 
 /* Counters, for the log and tests. */
@@ -118,6 +118,8 @@ void warm_init(struct kg_client *cl);
 /* Closes every spare and cancels their tokens; cl->warm is NULL after. Before
  * kg_loop_cleanup(). */
 void warm_cleanup(struct kg_client *cl);
+/* Closes every spare (why: for the log) and forgets the proxies known to need no token
+ * (tokenless.h): a reload, a new ticket or credential cache, a proxy down. */
 void warm_flush(struct kg_client *cl, const char *why);
 const struct warm_stats *warm_stats(void);
 /* Spares held now (connected or still connecting). */

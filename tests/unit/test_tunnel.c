@@ -682,8 +682,8 @@ static int fake_take(struct kg_client *cl, const struct warm_key *k, struct warm
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0); /* as the pool's are */
 	h->fd = fd;
-	h->token = strdup("warmtok");
-	ck_assert_ptr_nonnull(h->token);
+	h->tok.token = strdup("warmtok");
+	ck_assert_ptr_nonnull(h->tok.token);
 	fake_warm.taken++;
 	fake_warm.empty = true; /* one spare */
 	return 1;

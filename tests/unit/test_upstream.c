@@ -607,8 +607,155 @@ START_TEST(token_overdue_and_failed)
 	job->fail.code = NEGOTIATE_ERR_NO_TICKET;
 	upstream_take_token(&up, job);
 	ck_assert(up.auth_failed);
-	ck_assert_ptr_null(up.token);
+	ck_assert_ptr_null(up.tok.token);
 	ck_assert_str_eq(up.auth_reason, "no Kerberos ticket: run kinit");
+}
+END_TEST
+
+/* --- proxies that need no token (tokenless.h) ----------------------------------------------- */
+
+#define CONNECT_BARE "CONNECT www.example.org:443 HTTP/1.1\r\nHost: www.example.org:443\r\n\r\n"
+
+static void next_conn(uint16_t dst_port);
+static int poll_once(void);
+
+/* The worker could make no token (no ticket). */
+static void token_fails(void)
+{
+	struct auth_job *job = submitted;
+
+	ck_assert_ptr_nonnull(job);
+	submitted = NULL;
+	job->r = -ENOENT;
+	job->fail.code = NEGOTIATE_ERR_NO_TICKET;
+	upstream_take_token(&up, job);
+	ck_assert(up.auth_failed);
+}
+
+/* Accept the upstream's next connection at the fake proxy. */
+static void proxy_accepts(void)
+{
+	if (proxy >= 0)
+		close(proxy);
+	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(proxy, 0);
+	ck_assert_int_eq(poll_once(), 1);
+}
+
+static bool known_tokenless(void)
+{
+	return tokenless_known(&cl.tokenless, set.cfg.proxy.url, kg_now_usec(CLOCK_MONOTONIC));
+}
+
+/* A proxy that took a CONNECT without a token gets the next without one (and no token is
+ * made); when it then answers 407, the tunnel makes a token and asks again on a new connection,
+ * without failing, and the proxy is forgotten. */
+START_TEST(tokenless_then_407)
+{
+	const char *ok = "HTTP/1.1 200 Connection established\r\n\r\n";
+	const char *r407 = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			   "Proxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n";
+	unsigned n;
+
+	/* No ticket: the CONNECT goes without a token, the proxy takes it. */
+	up.may_go_tokenless = true;
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	connect_up();
+	token_fails();
+	upstream_set_target(&up, "www.example.org", 443);
+	ck_assert_int_eq(upstream_send_connect(&up), 0);
+	proxy_expects(CONNECT_BARE);
+	ck_assert(!known_tokenless());
+	proxy_says(ok);
+	ck_assert_int_eq(answer_after((int)strlen(ok)), UPSTREAM_OPEN);
+	ck_assert(known_tokenless());
+
+	/* The next tunnel: no token is asked for, none is sent. */
+	next_conn(443);
+	up.may_go_tokenless = true;
+	n = n_submitted;
+	ck_assert_int_eq(upstream_request_token(&up), 0);
+	ck_assert_uint_eq(n_submitted, n);
+	ck_assert(up.token_ready && up.tokenless && !up.auth_failed);
+	close(proxy);
+	proxy = -1;
+	connect_up();
+	upstream_set_target(&up, "www.example.org", 443);
+	ck_assert_int_eq(upstream_send_connect(&up), 0);
+	proxy_expects(CONNECT_BARE);
+
+	/* Now it wants one: a token is made, a new connection carries it. */
+	proxy_says(r407);
+	ck_assert_int_eq(answer_after((int)strlen(r407)), UPSTREAM_RECONNECTING);
+	ck_assert(!known_tokenless());
+	ck_assert(!up.tokenless && !up.token_ready);
+	ck_assert_uint_eq(n_submitted, n + 1);
+	proxy_accepts();
+	token_arrives("tok1");
+	ck_assert_int_eq(upstream_send_connect(&up), 0);
+	proxy_expects(CONNECT_TOK("tok1"));
+	proxy_says(ok);
+	ck_assert_int_eq(answer_after((int)strlen(ok)), UPSTREAM_OPEN);
+	/* A 2xx to a CONNECT with a token teaches nothing. */
+	ck_assert(!known_tokenless());
+}
+END_TEST
+
+/* The memo itself: per URL, for TOKENLESS_TTL after the last 2xx, TOKENLESS_MAX proxies (the
+ * oldest goes), never a URL it cannot hold whole; forget drops all. */
+START_TEST(tokenless_memo)
+{
+	struct tokenless_memo m;
+	char url[TOKENLESS_URL_MAX + 8];
+	uint64_t t = 1000;
+	unsigned i;
+
+	memset(&m, 0, sizeof(m));
+	ck_assert(!tokenless_known(&m, "http://a:1", t));
+	tokenless_learn(&m, "http://a:1", t);
+	ck_assert(tokenless_known(&m, "http://a:1", t));
+	ck_assert(!tokenless_known(&m, "http://a:2", t));
+	ck_assert(tokenless_known(&m, "http://a:1", t + TOKENLESS_TTL - 1));
+	ck_assert(!tokenless_known(&m, "http://a:1", t + TOKENLESS_TTL));
+	tokenless_learn(&m, "http://a:1", t + 10); /* a new 2xx: the minute starts again */
+	ck_assert(tokenless_known(&m, "http://a:1", t + TOKENLESS_TTL));
+	for (i = 0; i < TOKENLESS_MAX; i++) {
+		snprintf(url, sizeof(url), "http://b%u:1", i);
+		tokenless_learn(&m, url, t + 20 + i);
+	}
+	ck_assert(!tokenless_known(&m, "http://a:1", t + 30)); /* the oldest made room */
+	ck_assert(tokenless_known(&m, "http://b0:1", t + 30));
+	memset(url, 'x', sizeof(url) - 1);
+	url[sizeof(url) - 1] = '\0';
+	tokenless_learn(&m, url, t);
+	ck_assert(!tokenless_known(&m, url, t));
+	tokenless_forget(&m);
+	ck_assert(!tokenless_known(&m, "http://b0:1", t + 30));
+}
+END_TEST
+
+/* Only an owner that handles the 407 goes without a token (a port-80 request does not), and a
+ * 407 to a CONNECT sent without one for want of a ticket still fails with the Kerberos sentence
+ * (and forgets the proxy). */
+START_TEST(tokenless_only_when_allowed)
+{
+	const char *r407 = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+			   "Proxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n";
+	unsigned n = n_submitted;
+
+	tokenless_learn(&cl.tokenless, set.cfg.proxy.url, kg_now_usec(CLOCK_MONOTONIC));
+	ck_assert_int_eq(upstream_request_token(&up), 0); /* may_go_tokenless not set */
+	ck_assert_uint_eq(n_submitted, n + 1);
+	ck_assert(!up.tokenless);
+	connect_up();
+	token_fails();
+	upstream_set_target(&up, "www.example.org", 443);
+	ck_assert_int_eq(upstream_send_connect(&up), 0);
+	proxy_expects(CONNECT_BARE);
+	proxy_says(r407);
+	ck_assert_int_eq(answer_after((int)strlen(r407)), -EACCES);
+	ck_assert_str_eq(up.error, "no Kerberos ticket: run kinit");
+	ck_assert(!known_tokenless());
 }
 END_TEST
 
@@ -851,8 +998,8 @@ START_TEST(direct_fallback)
 	ck_assert_uint_eq(up.idx, 1);
 	ck_assert(!upstream_wants_token(&up));
 	ck_assert(up.token_ready);
-	ck_assert_ptr_null(up.token);
-	ck_assert_ptr_null(up.job);
+	ck_assert_ptr_null(up.tok.token);
+	ck_assert_ptr_null(up.tok.job);
 	proxy = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	ck_assert_int_ge(proxy, 0);
 	ck_assert_int_eq(poll_once(), 1);
@@ -1038,6 +1185,9 @@ static Suite *upstream_suite(void)
 	tcase_add_test(tc, connect_retries);
 	tcase_add_test(tc, direct);
 	tcase_add_test(tc, token_overdue_and_failed);
+	tcase_add_test(tc, tokenless_then_407);
+	tcase_add_test(tc, tokenless_memo);
+	tcase_add_test(tc, tokenless_only_when_allowed);
 	tcase_add_test(tc, route_in_order);
 	tcase_add_test(tc, first_refused_second_used);
 	tcase_add_test(tc, all_down_tried_in_order);

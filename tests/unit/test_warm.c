@@ -309,10 +309,10 @@ START_TEST(first_connection_makes_a_spare_that_is_handed_out_once)
 
 	ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 1);
 	ck_assert_int_ge(h.fd, 0);
-	ck_assert_ptr_nonnull(h.token);
-	ck_assert_str_eq(h.token, "tok1");
-	ck_assert_ptr_nonnull(h.neg);
-	ck_assert_ptr_null(h.job);
+	ck_assert_ptr_nonnull(h.tok.token);
+	ck_assert_str_eq(h.tok.token, "tok1");
+	ck_assert_ptr_nonnull(h.tok.neg);
+	ck_assert_ptr_null(h.tok.job);
 	ck_assert_uint_ne(h.local_port, 0);
 	ck_assert_uint_eq(warm_stats()->handed, 1);
 	ck_assert_uint_eq(cl.n_fds, 0); /* the taker's now */
@@ -328,14 +328,14 @@ START_TEST(first_connection_makes_a_spare_that_is_handed_out_once)
 	ck_assert_int_eq(n_submitted, 2);
 	ck_assert_int_eq(finish_jobs(0), 1);
 	ck_assert_int_eq(cl.warm->take(&cl, &k, &h2), 1);
-	ck_assert_str_eq(h2.token, "tok2"); /* never the same token twice */
+	ck_assert_str_eq(h2.tok.token, "tok2"); /* never the same token twice */
 	ck_assert_int_ne(h2.fd, h.fd);
 	close(h.fd);
 	close(h2.fd);
-	negotiate_free(h.neg);
-	negotiate_free(h2.neg);
-	free(h.token);
-	free(h2.token);
+	negotiate_free(h.tok.neg);
+	negotiate_free(h2.tok.neg);
+	free(h.tok.token);
+	free(h2.tok.token);
 	n += accept_all(peers + n, 8 - n);
 	close_all(peers, n);
 	warm_flush(&cl, "test");
@@ -351,10 +351,10 @@ START_TEST(a_token_still_being_made_goes_with_the_spare)
 	first_use(&k);
 	settle();
 	ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 1);
-	ck_assert_ptr_null(h.token);
-	ck_assert_ptr_nonnull(h.job); /* the taker adopts it */
-	forget(h.job);
-	authq_job_free(h.job);
+	ck_assert_ptr_null(h.tok.token);
+	ck_assert_ptr_nonnull(h.tok.job); /* the taker adopts it */
+	forget(h.tok.job);
+	authq_job_free(h.tok.job);
 	close(h.fd);
 	n = accept_all(peers, 8);
 	close_all(peers, n);
@@ -471,11 +471,11 @@ START_TEST(the_rate_sets_the_count)
 		if (cl.warm->take(&cl, &k, &h) == 1) {
 			taken++;
 			close(h.fd);
-			negotiate_free(h.neg);
-			free(h.token);
-			if (h.job) {
-				forget(h.job);
-				authq_job_free(h.job);
+			negotiate_free(h.tok.neg);
+			free(h.tok.token);
+			if (h.tok.job) {
+				forget(h.tok.job);
+				authq_job_free(h.tok.job);
 			}
 		}
 		settle();
@@ -484,7 +484,10 @@ START_TEST(the_rate_sets_the_count)
 	}
 	ck_assert_uint_eq(warm_spares(), 3);
 	ck_assert_int_ge(taken, 25);
+	tokenless_learn(&cl.tokenless, "http://proxy.test:3128", 1);
 	warm_flush(&cl, "reload");
+	/* ... and what was known of proxies that need no token with it (tokenless.h). */
+	ck_assert(!tokenless_known(&cl.tokenless, "http://proxy.test:3128", 1));
 	ck_assert_uint_eq(warm_spares(), 0);
 	ck_assert_uint_eq(cl.n_fds, 0);
 	n += accept_all(peers + n, 128 - n);
@@ -522,10 +525,10 @@ START_TEST(a_new_ticket_empties_the_pool)
 	ck_assert_uint_eq(warm_spares(), 1);
 	finish_jobs(0);
 	ck_assert_int_eq(cl.warm->take(&cl, &k, &h), 1);
-	ck_assert_str_eq(h.token, "tok2");
+	ck_assert_str_eq(h.tok.token, "tok2");
 	close(h.fd);
-	negotiate_free(h.neg);
-	free(h.token);
+	negotiate_free(h.tok.neg);
+	free(h.tok.token);
 	settle();
 	warm_flush(&cl, "test");
 	n = accept_all(peers, 8);
@@ -549,10 +552,10 @@ START_TEST(endpoints_are_kept_apart)
 	ck_assert_str_eq(last_host, "other.test");
 	finish_jobs(0);
 	ck_assert_int_eq(cl.warm->take(&cl, &a, &h), 1);
-	ck_assert_str_eq(h.token, "tok1");
+	ck_assert_str_eq(h.tok.token, "tok1");
 	close(h.fd);
-	negotiate_free(h.neg);
-	free(h.token);
+	negotiate_free(h.tok.neg);
+	free(h.tok.token);
 	settle();
 	warm_flush(&cl, "test");
 	n = accept_all(peers, 8);
