@@ -17,9 +17,9 @@
 # is what the target is about, and beside it the namespace's TcpExtListenOverflows and
 # TcpExtListenDrops, which also count connect-bench's own --listen socket (the baseline's
 # destination, closed with each run, so only the namespace counts its drops). The relay here is
-# tests/helpers/kg-probe (the service's listeners, served one accept per poll() with a log line
-# each), not kernelgatekeeper-client: its drops say how far kg-probe fell behind 12,500
-# back-to-back connects per round, not what the client's accept loop does.
+# tests/helpers/kg-probe (the service's listeners, drained up to 256 accepts per poll() like
+# the client's loop drains up to 64, each answered with a line), not kernelgatekeeper-client:
+# its drops say whether the stand-in relay kept up with 12,500 back-to-back connects per round.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
 . "$top_srcdir/tests/bench/table-lib.sh"
