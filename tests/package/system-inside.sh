@@ -104,14 +104,15 @@ kg_check "the account $ACCOUNT exists (home /nonexistent, no login shell)" \
 kg_check "the conf has system.enable = false" grep -q 'enable = false;' <<<"$(system_key enable)"
 
 # --- On: debconf and dpkg-reconfigure --------------------------------------------------------------
+# The principal left empty: the relay derives host/<fqdn>@<default realm> itself.
 debconf-set-selections <<EOF
 kernelgatekeeper kernelgatekeeper/system_enable boolean true
-kernelgatekeeper kernelgatekeeper/system_principal string $PRINC
+kernelgatekeeper kernelgatekeeper/system_principal string
 EOF
 reconfigure "$RIG/reconf-on.log"
 kg_check "reconfigure wrote system.enable = true" grep -q 'enable = true;' <<<"$(system_key enable)"
-kg_check "reconfigure wrote system.principal" \
-	grep -qF "principal = \"$PRINC\";" <<<"$(system_key principal)"
+kg_check "system.principal stays \"\" (host/<fqdn>)" \
+	grep -qF 'principal = "";' <<<"$(system_key principal)"
 kg_check "the hand-edited proxy url survived" grep -qF "url = \"$PROXY_URL\";" "$CONF"
 kg_check "$UNIT is enabled" prints enabled systemctl is-enabled "$UNIT"
 kg_check "$UNIT is active" kg_wait_for 100 prints active systemctl is-active "$UNIT"
@@ -120,7 +121,7 @@ kg_check "the system relay runs as $ACCOUNT, not root" \
 	test "${pid:-0}" != 0 -a "$(ps -o uid= -p "${pid:-0}" | tr -d ' ')" = "$(id -u "$ACCOUNT")"
 kg_check "the keytab on disk is not readable by $ACCOUNT" not setpriv --reuid="$ACCOUNT" \
 	--regid="$ACCOUNT" --clear-groups -- dd if=/etc/krb5.keytab of=/dev/null status=none
-kg_check "kernelgatekeeper-ctl status shows the system relay's principal" \
+kg_check "kernelgatekeeper-ctl status shows the derived principal $PRINC" \
 	kg_wait_for 100 eval 'kernelgatekeeper-ctl status 2>&1 | grep -qF -- "$PRINC"'
 kernelgatekeeper-ctl status 2>&1 | grep -iE 'system|host/' | sed 's/^/# ctl status: /'
 
@@ -158,6 +159,19 @@ kg_check "curl as root (no proxy variables) reaches the origin through the syste
 kg_check "curl as nobody (not in system.uids) is not steered: it fails" \
 	not as_nobody curl -sS --max-time 10 -o /dev/null "http://$ORIGIN_IP/Release"
 clean_env apt-get purge -y -q kg-hello >/dev/null 2>&1
+
+# --- The principal named explicitly: written, and the running relay restarted with it -------------
+echo "kernelgatekeeper kernelgatekeeper/system_principal string $PRINC" | debconf-set-selections
+reconfigure "$RIG/reconf-principal.log"
+kg_check "reconfigure wrote system.principal" \
+	grep -qF "principal = \"$PRINC\";" <<<"$(system_key principal)"
+kg_check "the system relay was restarted" \
+	kg_wait_for 100 eval '[ "$(systemctl show -P MainPID "$UNIT")" != "$pid" ]'
+kg_check "$UNIT is active again" kg_wait_for 100 prints active systemctl is-active "$UNIT"
+kg_check "kernelgatekeeper-ctl status shows $PRINC" \
+	kg_wait_for 100 eval 'kernelgatekeeper-ctl status 2>&1 | grep -qF -- "$PRINC"'
+body=$(clean_env curl -sS --max-time 20 "http://$ORIGIN_IP/Packages" 2>&1)
+kg_check "curl as root still reaches the origin" grep -q 'kg-hello' <<<"$body"
 
 # --- Off again ---------------------------------------------------------------------------------
 echo "kernelgatekeeper kernelgatekeeper/system_enable boolean false" | debconf-set-selections
