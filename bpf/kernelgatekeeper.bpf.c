@@ -7,7 +7,9 @@
  * the relay will see it) at TCP_CONNECT_CB, before the SYN leaves, so the relay's
  * SO_ORIGINAL_DST can never race the lookup; the entry goes away at TCP_CLOSE. getpeername4/6
  * keep the application's view of its peer honest, and getsockopt answers SO_ORIGINAL_DST on the
- * relay's accepted socket, only to the uid that made the connection. A user whose client said
+ * relay's accepted socket, only to the uid that made the connection or to the uid that owns the
+ * relay port it was steered to (the system relay, issue 17: relay_ports names its uid, and
+ * process_map sends root's connections to its ports). A user whose client said
  * "direct" (off the corporate network: KG_CLIENT_F_DIRECT in the user's process_map entry) is
  * left alone as if no client were registered, counted in KG_STAT_SKIP_DIRECT.
  *
@@ -18,6 +20,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "kg_abi.h"
+#include "kg_addr.h"
 
 #define AF_INET	    2
 #define AF_INET6    10
@@ -126,32 +129,6 @@ struct {
  * bytes relative to r10. Map values and the ring buffer are not stack and may be written field
  * by field. */
 
-/* The word whose bytes in memory are first's, then second's (both already in the byte order
- * they are stored in). */
-static __always_inline __u64 words2(__u32 first, __u32 second)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return (__u64)first | ((__u64)second << 32);
-#else
-	return ((__u64)first << 32) | (__u64)second;
-#endif
-}
-
-/* The same for two 16-bit fields in one 32-bit half. */
-static __always_inline __u32 halves(__u16 first, __u16 second)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return (__u32)first | ((__u32)second << 16);
-#else
-	return ((__u32)first << 16) | (__u32)second;
-#endif
-}
-
-static __always_inline void put_word(__u64 *w, __u64 v)
-{
-	*(volatile __u64 *)w = v;
-}
-
 union kg_key32 {
 	__u32 k;
 	__u64 w;
@@ -172,54 +149,6 @@ static __always_inline void stat_inc(__u32 idx)
 
 	if (v)
 		*v += 1;
-}
-
-/* An address as four 32-bit words in network order: IPv4 is v4-mapped (::ffff:a.b.c.d). */
-struct kg_addr {
-	__u32 w[4];
-};
-
-static __always_inline struct kg_addr addr_mapped(__u32 addr_be)
-{
-	struct kg_addr a = {{0, 0, bpf_htonl(0xffff), addr_be}};
-
-	return a;
-}
-
-static __always_inline struct kg_addr addr_v6(__u32 a, __u32 b, __u32 c, __u32 d)
-{
-	struct kg_addr r = {{a, b, c, d}};
-
-	return r;
-}
-
-/* Into a map value (never the stack): field by field is fine there. */
-static __always_inline void addr_store(__u8 ip[16], struct kg_addr a)
-{
-	__builtin_memcpy(&ip[0], &a.w[0], 4);
-	__builtin_memcpy(&ip[4], &a.w[1], 4);
-	__builtin_memcpy(&ip[8], &a.w[2], 4);
-	__builtin_memcpy(&ip[12], &a.w[3], 4);
-}
-
-static __always_inline int is_mapped(__u32 w0, __u32 w1, __u32 w2)
-{
-	return w0 == 0 && w1 == 0 && w2 == bpf_htonl(0xffff);
-}
-
-/* Destinations that are never steered: this host, link-local, "this network". */
-static __always_inline int v4_is_local(__u32 addr_be)
-{
-	__u32 a = bpf_ntohl(addr_be);
-
-	return (a >> 24) == 127 || (a >> 24) == 0 || (a >> 16) == 0xa9fe;
-}
-
-static __always_inline int v6_is_local(__u32 w0, __u32 w1, __u32 w2, __u32 w3)
-{
-	if (w0 == 0 && w1 == 0 && w2 == 0 && (w3 == 0 || w3 == bpf_htonl(1)))
-		return 1;				   /* :: and ::1 */
-	return (bpf_ntohl(w0) & 0xffc00000) == 0xfe800000; /* fe80::/10 */
 }
 
 union kg_endpoint_key {
@@ -626,7 +555,7 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 	void *optval = ctx->optval, *optval_end = ctx->optval_end;
 	__u32 level = ctx->level;
 	struct kg_addr src6, dst6;
-	__u32 src4, dst4, family, relay_key;
+	__u32 src4, dst4, family, relay_key, asker, *owner;
 	__u16 dport_be, relay_port;
 	int is_relay;
 
@@ -659,10 +588,15 @@ int kg_getsockopt(struct bpf_sockopt *ctx)
 			   lookup32(&relay_ports, relay_key) != NULL;
 		return is_relay ? sockopt_no_entry(ctx) : sockopt_passthrough(ctx);
 	}
-	if ((__u32)bpf_get_current_uid_gid() != dst->uid) {
-		/* Another user asking about this user's connection. */
-		stat_inc(KG_STAT_ORIGDST_DENIED);
-		return sockopt_no_entry(ctx);
+	asker = (__u32)bpf_get_current_uid_gid();
+	if (asker != dst->uid) {
+		/* Another user asking about this user's connection: only the owner of the relay
+		 * port the connection was steered to (the tuple names that port) may. */
+		owner = lookup32(&relay_ports, KG_RELAY_PORT_KEY(family == AF_INET6, relay_port));
+		if (!owner || *owner != asker) {
+			stat_inc(KG_STAT_ORIGDST_DENIED);
+			return sockopt_no_entry(ctx);
+		}
 	}
 
 	if (level == SOL_IP && dst->family == AF_INET) {

@@ -13,12 +13,20 @@
  * Every refusal is a line another user can make us write: they share one budget, one line per
  * REFUSAL_LOG_USEC, and once such an interval is over one more line says how many were not
  * logged in it (a flood of 70,000 connections in 3 s is two lines).
+ *
+ * When accept(2) itself fails for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM), the connection stays in the listener's backlog and the listener stays readable: it
+ * leaves the epoll set for ACCEPT_RETRY_USEC and then tries again, so a waiting connection is
+ * served once the shortage ends, without the loop spinning on it meanwhile. One line says so
+ * (again at most once per REFUSAL_LOG_USEC while it lasts), and one more when accepting works
+ * again.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +40,7 @@
 #define ACCEPTS_PER_WAKEUP 64
 #define SOL_IP_ORIGDST	   80 /* SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6) */
 #define REFUSAL_LOG_USEC   10000000ull
+#define ACCEPT_RETRY_USEC  100000ull
 
 /* The address in ss as (v4-mapped) ip and port; -EAFNOSUPPORT for other families. */
 static int sockaddr_ip_port(const struct sockaddr_storage *ss, uint8_t ip[16], uint16_t *port)
@@ -177,6 +186,32 @@ static void accept_one(struct kg_client *cl, int fd)
 	relay_conn_open(cl, fd, ip, port);
 }
 
+/* accept(2) fails for want of a resource (the kernel keeps the connection queued). */
+static bool accept_resource_errno(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* The listener rests for ACCEPT_RETRY_USEC: level-triggered, it would wake the loop again at
+ * once for the connection that could not be taken. */
+static void accept_failed(struct kg_client *cl, struct client_listener *l, int err)
+{
+	uint64_t now = kg_loop_now();
+
+	cl->accept_failures++;
+	if (!cl->accept_failure_logged_at ||
+	    now - cl->accept_failure_logged_at >= REFUSAL_LOG_USEC) {
+		cl->accept_failure_logged_at = now;
+		log_error(
+		    "cannot accept connections on the relay port: %s; they wait in its queue "
+		    "and are served once accepting works again (retried every %llu ms, %" PRIu64
+		    " failure(s) so far)",
+		    strerror(err), ACCEPT_RETRY_USEC / 1000, cl->accept_failures);
+	}
+	if (kg_loop_timer_arm(&l->retry, now + ACCEPT_RETRY_USEC) == 0)
+		kg_loop_del(l->fd);
+}
+
 static void on_listener_event(struct kg_loop_source *s, uint32_t events)
 {
 	struct client_listener *l = KG_CONTAINER_OF(s, struct client_listener, src);
@@ -190,13 +225,31 @@ static void on_listener_event(struct kg_loop_source *s, uint32_t events)
 	for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if ((errno == EMFILE || errno == ENFILE) &&
-			    log_budget_take(&cl->refusal_log))
-				log_error("cannot accept: %m");
+			if (accept_resource_errno(errno))
+				accept_failed(cl, l, errno);
 			return;
+		}
+		if (cl->accept_failures) {
+			log_info("accepting connections on the relay port again after %" PRIu64
+				 " failure(s)",
+				 cl->accept_failures);
+			cl->accept_failures = 0;
+			cl->accept_failure_logged_at = 0;
 		}
 		accept_one(cl, fd);
 	}
+}
+
+/* The rest is over: back into the epoll set, and try at once. A listener closed meanwhile
+ * (fd -1) stays closed; one opened again in its place is already watched (EEXIST). */
+static void on_accept_retry(struct kg_loop_timer *t)
+{
+	struct client_listener *l = KG_CONTAINER_OF(t, struct client_listener, retry);
+
+	if (l->fd < 0)
+		return;
+	(void)kg_loop_add(l->fd, &l->src, EPOLLIN);
+	on_listener_event(&l->src, EPOLLIN);
 }
 
 void accept_init(struct kg_client *cl)
@@ -206,6 +259,7 @@ void accept_init(struct kg_client *cl)
 	for (i = 0; i < CLIENT_MAX_LISTENERS; i++) {
 		cl->listeners[i].cl = cl;
 		cl->listeners[i].src.kind = kg_loop_source_kind(on_listener_event);
+		cl->listeners[i].retry.kind = kg_loop_timer_kind(on_accept_retry);
 	}
 	cl->refusal_log.timer.kind = kg_loop_timer_kind(on_refusal_timer);
 }

@@ -40,6 +40,7 @@ struct client_listener {
 	struct kg_loop_source src; /* accept.c */
 	int fd;
 	struct kg_client *cl;
+	struct kg_loop_timer retry; /* accept.c: out of descriptors, the listener rests */
 };
 
 /* Lines a peer can make the client write (another user dialling the relay port): one per
@@ -71,6 +72,8 @@ struct kg_client {
 	struct client_settings *set; /* the service's, NULL until the first arrive; connections
 				      * keep their own reference to the settings of their accept */
 	char uid_str[16];
+	/* --system: the system relay (issue 17), with the keytab's tickets (auth/keytab.h). */
+	bool system;
 
 	/* IPC link to the service */
 	struct kg_loop_source ipc_src;
@@ -138,6 +141,9 @@ struct kg_client {
 	 * minutes by new connections. */
 	struct kg_failover failover;
 	struct client_log_budget refusal_log;
+	/* accept(2) out of descriptors or memory (accept.c): failures since the last success, and
+	 * when the last line about them was written */
+	uint64_t accept_failures, accept_failure_logged_at;
 	bool status_dirty;
 	uint64_t status_at; /* monotonic usec: next STATUS= allowed */
 	struct kg_loop_timer status_timer;

@@ -70,7 +70,7 @@ void ipc_client_request_info(struct kg_client *cl)
 		const struct authq_request req = {
 		    .proxy_host = cl->set->proxy.host,
 		    .spn = cl->set->cfg.kerberos.spn,
-		    .ccache = cl->set->ccache,
+		    .ccache = client_settings_ccache(cl->set),
 		};
 
 		cl->info_pending = authq_submit_ticket(&req, on_ticket) != NULL;

@@ -63,6 +63,8 @@ CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failur
 	tests/integration/security-adversary-relay.sh tests/integration/client-https-proxy.sh
 # A burst of 2,000 steered connects: no listen-queue overflow, no 1 s SYN retransmit (issue 15).
 CLIENT_TESTS += tests/integration/client-burst.sh
+# The system relay with the host's keytab for root and an _apt-like user (issue 17).
+CLIENT_TESTS += tests/integration/system-relay.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py

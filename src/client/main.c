@@ -8,6 +8,10 @@
  * waiting for the service or relaying, with the tunnel counts. SIGTERM/SIGINT: stop accepting, give
  * live tunnels CLIENT_STOP_GRACE_S, exit 0. SIGHUP: re-read the local file (logging) and the
  * service's configuration. Exit codes: 0 clean, 1 runtime failure, 2 usage or configuration error.
+ *
+ * --system: the system relay (issue 17, DESIGN.md §8), a system unit running as system.user. It
+ * serves the uids of system.uids with tickets for the host's keytab principal (auth/keytab.h),
+ * and refuses to start while system.enable is false, as root, or without a readable keytab.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +33,7 @@
 
 #include "client/accept.h"
 #include "client/auth/authq.h"
+#include "client/auth/keytab.h"
 #include "client/conn.h"
 #include "client/forward.h"
 #include "client/ipc_client.h"
@@ -316,6 +321,8 @@ static void usage(FILE *f)
 	    "Relay this user's steered connections through the Kerberos-authenticated proxy.\n"
 	    "\n"
 	    "  -c, --config FILE   configuration file (default %s)\n"
+	    "      --system        be the system relay: serve system.uids with the keytab's\n"
+	    "                      principal (system.enable must be true; never as root)\n"
 	    "      --socket PATH   the service's IPC socket (default: socket_path of the file)\n"
 	    "      --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
@@ -368,6 +375,39 @@ static void on_settings_applied(struct kg_client *cl, bool upstream_changed)
 static void on_proxy_result(struct kg_client *cl, bool connected)
 {
 	policy_proxy_result(cl, connected);
+}
+
+/* --system: the checks that make the system relay refuse to start, each one sentence, then the
+ * keytab's tickets. 0, or the exit code. */
+static int system_start(struct kg_client *cl)
+{
+	char path[PATH_MAX], err[KEYTAB_ERR_MAX];
+	int r;
+
+	if (!cl->local.system.enable) {
+		log_error("the system relay is off: set system.enable = true in %s to route root's "
+			  "and system services' connections with the host's keytab",
+			  cl->config_path);
+		return EXIT_USAGE;
+	}
+	if (getuid() == 0 || geteuid() == 0) {
+		log_error("kernelgatekeeper-client --system does not run as root: run it as "
+			  "system.user (%s), which the service accepts for system.uids",
+			  cl->local.system.user);
+		return EXIT_FAILURE;
+	}
+	if (keytab_path(cl->local.system.keytab, path, sizeof(path)) < 0) {
+		log_error("$CREDENTIALS_DIRECTORY is too long");
+		return EXIT_FAILURE;
+	}
+	r = keytab_renewer_start(path, cl->local.system.principal, err, sizeof(err));
+	if (r < 0) {
+		log_error("system relay: %s", err);
+		return EXIT_FAILURE;
+	}
+	client_settings_set_ccache_source(keytab_ccache);
+	log_info("system relay: serving system.uids as %s (keytab %s)", keytab_principal(), path);
+	return 0;
 }
 
 static int setup(struct kg_client *cl)
@@ -442,11 +482,9 @@ static bool teardown(struct kg_client *cl)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"socket", required_argument, NULL, 'S'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 'S'},
+	    {"system", no_argument, NULL, 'Y'},	      {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
 	};
 	static struct kg_client cl = {.ipc_fd = -1, .signal_fd = -1};
 	char err[KG_URL_MAX + 128];
@@ -473,6 +511,9 @@ int main(int argc, char **argv)
 			}
 			snprintf(cl.socket_path, sizeof(cl.socket_path), "%s", optarg);
 			cl.explicit_socket = true;
+			break;
+		case 'Y':
+			cl.system = true;
 			break;
 		case 'V':
 			printf("kernelgatekeeper-client %s\n", PACKAGE_VERSION);
@@ -509,8 +550,13 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_warn("cannot open log_path %s: %s (logging to the journal only)",
 			 cl.local.log_path, strerror(-r));
-	if (getuid() == 0)
+	if (cl.system) {
+		r = system_start(&cl);
+		if (r)
+			return r;
+	} else if (getuid() == 0) {
 		log_warn("running as root: the service gives root no relay");
+	}
 	snprintf(cl.uid_str, sizeof(cl.uid_str), "%u", (unsigned)getuid());
 
 	r = setup(&cl);
@@ -533,6 +579,8 @@ int main(int argc, char **argv)
 	if (cl.tunnels_active)
 		log_info("closing %" PRIu64 " tunnel(s) still open", cl.tunnels_active);
 	worker_stopped = teardown(&cl);
+	if (cl.system && worker_stopped)
+		keytab_renewer_stop();
 	if (rc == EXIT_SUCCESS)
 		log_info("stopped");
 	kg_log_close();

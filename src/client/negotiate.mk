@@ -4,7 +4,8 @@
 noinst_LIBRARIES += src/client/libkgnegotiate.a
 src_client_libkgnegotiate_a_SOURCES = src/client/auth/negotiate.c src/client/auth/negotiate.h \
 	src/client/auth/negotiate_error.c src/client/auth/negotiate_error.h \
-	src/client/auth/negotiate_ccache.c src/client/auth/negotiate_ccache.h
+	src/client/auth/negotiate_ccache.c src/client/auth/negotiate_ccache.h \
+	src/client/auth/keytab.c src/client/auth/keytab.h
 src_client_libkgnegotiate_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAGS)
 
 KG_NEGOTIATE_LIBS = src/client/libkgnegotiate.a src/client/libkgclientparse.a \
@@ -38,3 +39,11 @@ TESTS += $(KG_I13_E2E_TESTS)
 dist_check_SCRIPTS += $(KG_I13_E2E_TESTS)
 EXTRA_DIST += tests/lib/krbrig.sh tests/lib/krbrig-kdc.sh tests/lib/origin.py \
 	tests/lib/pacrig.sh tests/lib/pac_server.py tests/lib/dnsq.py
+
+# The system relay's keytab tickets (auth/keytab.c, issue 17) on the same throwaway KDC.
+check_PROGRAMS += tests/unit/test_keytab
+TESTS += tests/unit/test_keytab
+tests_unit_test_keytab_SOURCES = tests/unit/test_keytab.c tests/unit/kdc_rig.c tests/unit/kdc_rig.h
+tests_unit_test_keytab_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
+tests_unit_test_keytab_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(KRB5_CFLAGS) -pthread
+tests_unit_test_keytab_LDADD = $(KG_NEGOTIATE_LIBS) $(KG_SHARED_LIBS) $(CHECK_LIBS) -lpthread

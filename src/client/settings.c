@@ -127,6 +127,24 @@ static int set_ccache(struct client_settings *set, const char *v)
 	return r;
 }
 
+static const char *(*ccache_source)(void);
+
+void client_settings_set_ccache_source(const char *(*source)(void))
+{
+	ccache_source = source;
+}
+
+const char *client_settings_ccache(const struct client_settings *set)
+{
+	const char *name;
+
+	if (!ccache_source)
+		return set->ccache;
+	name = ccache_source();
+	/* No tickets yet: a cache that does not exist, never the default one. */
+	return name && *name ? name : "MEMORY:kg-system-none";
+}
+
 /* The keys, their ranges and checks are config.c's schema, applied by config_wire.c; what is
  * left here is what this version of the relay makes of them. Keys the client does not use
  * (proxy.wpad_url, kerberos.realm, ebpf.*) are checked and then left alone. */

@@ -43,6 +43,12 @@ struct client_settings {
 	struct proxy_tls_ctx *tls;
 };
 
+/* The credential cache a connection under set uses: set->ccache, unless a source was set with
+ * client_settings_set_ccache_source() (the system relay's keytab tickets, whose cache changes
+ * name at each renewal). The pointer is valid until the next call on this thread. */
+const char *client_settings_ccache(const struct client_settings *set);
+void client_settings_set_ccache_source(const char *(*source)(void));
+
 /* A proxy type this version can do: 0, or -EOPNOTSUPP/-EINVAL with the message in err. For
  * http the parsed URL goes to out (may be NULL). */
 int client_settings_check(enum kg_proxy_type type, const char *url, struct kg_url *out, char *err,

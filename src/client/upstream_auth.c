@@ -41,7 +41,7 @@ int upstream_request_token(struct upstream *u)
 	    /* The principal is the proxy's being tried (unless kerberos.spn names one). */
 	    .proxy_host = u->route ? u->route->e[u->idx].host : set->proxy.host,
 	    .spn = set->cfg.kerberos.spn,
-	    .ccache = set->ccache,
+	    .ccache = client_settings_ccache(set),
 	};
 	u->job = authq_submit(&req, relay_conn_on_auth, u->c);
 	if (!u->job) {

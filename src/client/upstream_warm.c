@@ -61,7 +61,7 @@ static struct warm_key warm_key_of(const struct upstream *u, const struct sockad
 	    .addrlen = len,
 	    .proxy_host = proxy_host(u),
 	    .spn = set->cfg.kerberos.spn,
-	    .ccache = set->ccache,
+	    .ccache = client_settings_ccache(set),
 	    .max = set->cfg.proxy.warm_connections,
 	    .idle_s = set->cfg.proxy.warm_idle_timeout,
 	};

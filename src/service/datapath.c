@@ -453,6 +453,37 @@ int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
 	return r;
 }
 
+int kg_datapath_relay_add(struct kg_datapath *dp, uid_t owner, uint16_t port4, uint16_t port6)
+{
+	uint32_t keys[2] = {KG_RELAY_PORT_KEY(0, port4), KG_RELAY_PORT_KEY(1, port6)};
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < 2 && r == 0; i++)
+		if ((keys[i] & 0xffff) != 0)
+			r = relay_port_add(dp, keys[i], owner);
+	if (r < 0)
+		relay_ports_remove(dp, keys, i - 1, owner);
+	return r;
+}
+
+int kg_datapath_steer_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
+			  uint16_t port6)
+{
+	struct kg_client_entry e = {.client_tgid = (uint32_t)tgid, .port4 = port4, .port6 = port6};
+	uint32_t key = uid;
+
+	return bpf_map__update_elem(dp->skel->maps.process_map, &key, sizeof(key), &e, sizeof(e),
+				    BPF_NOEXIST);
+}
+
+int kg_datapath_steer_remove(struct kg_datapath *dp, uid_t uid)
+{
+	uint32_t key = uid;
+
+	return bpf_map__delete_elem(dp->skel->maps.process_map, &key, sizeof(key), 0);
+}
+
 int kg_datapath_client_set_direct(struct kg_datapath *dp, uid_t uid, bool direct)
 {
 	struct kg_client_entry e;

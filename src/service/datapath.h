@@ -42,6 +42,14 @@ int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
  * user's connections alone (KG_CLIENT_F_DIRECT) until it is cleared or the entry goes with
  * kg_datapath_client_remove. -ENOENT without a kg_datapath_client_add entry. */
 int kg_datapath_client_set_direct(struct kg_datapath *dp, uid_t uid, bool direct);
+/* The system relay (issue 17): its listeners vouched for as owner's (the relay's uid, which then
+ * may ask SO_ORIGINAL_DST of the connections steered to them), and each uid it serves steered to
+ * them with kg_datapath_steer_add (process_map only; -EEXIST when the uid has an entry).
+ * kg_datapath_client_remove(owner, port4, port6) undoes kg_datapath_relay_add. */
+int kg_datapath_relay_add(struct kg_datapath *dp, uid_t owner, uint16_t port4, uint16_t port6);
+int kg_datapath_steer_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
+			  uint16_t port6);
+int kg_datapath_steer_remove(struct kg_datapath *dp, uid_t uid);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
 
 /* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */

@@ -47,8 +47,9 @@ void kg_service_on_event(void *userdata, struct kg_event *ev)
 
 	svc->events_total++;
 	for (c = svc->conns; c; c = c->next) {
-		bool to_client =
-		    c->is_client && c->uid == ev->dst.uid && ev->type == KG_EVENT_REDIRECT;
+		uint64_t *counter =
+		    ev->type == KG_EVENT_REDIRECT ? kg_conn_serves(c, ev->dst.uid) : NULL;
+		bool to_client = counter != NULL;
 		bool to_watcher = c->watcher && (c->uid == 0 || c->uid == ev->dst.uid);
 
 		if ((to_client || to_watcher) && !named) {
@@ -56,7 +57,7 @@ void kg_service_on_event(void *userdata, struct kg_event *ev)
 			named = true;
 		}
 		if (to_client) {
-			c->redirected++;
+			(*counter)++;
 			kg_ipc_send(c->fd, KG_MSG_NOTIFY_ACCEPT, 0, ev, sizeof(*ev), NULL, 0);
 		}
 		if (to_watcher)

@@ -13,6 +13,14 @@
  * its own uid; the flag goes with the entry when that connection ends, so no user goes direct
  * without a live client deciding it.
  *
+ * The system relay (issue 17, KG_IPC_REGISTER_SYSTEM) registers for the uids of system.uids,
+ * under the rules of system_relay.h: its listeners are its own uid's, and each uid it serves
+ * gets a process_map entry naming them. A user's own client wins over it: the system relay is
+ * not given a uid whose client is registered, and a client that registers later takes its uid
+ * over and gives it back when it ends. A person's (or a service's) own client speaks for it
+ * with its own credentials, which is more exact than the machine account and takes nothing
+ * from anyone else: the uid only stops being attributed to the host.
+ *
  * Route reports and watches: ipc_watch.c.
  */
 #include <errno.h>
@@ -32,6 +40,7 @@
 
 #include "service/ipc_server_priv.h"
 #include "service/service.h"
+#include "service/system_relay.h"
 #include "shared/config_wire.h"
 #include "shared/log.h"
 #include "shared/macro.h"
@@ -53,6 +62,65 @@ static struct kg_conn *find_client(struct kg_service *svc, uid_t uid)
 	return NULL;
 }
 
+uint64_t *kg_conn_serves(struct kg_conn *c, uid_t uid)
+{
+	unsigned i;
+
+	if (!c->is_client)
+		return NULL;
+	if (!c->is_system)
+		return c->uid == uid ? &c->redirected : NULL;
+	for (i = 0; i < c->n_sys; i++)
+		if (c->sys_uids[i] == uid && c->sys_served[i])
+			return &c->sys_redirected[i];
+	return NULL;
+}
+
+static struct kg_conn *find_system(struct kg_service *svc)
+{
+	struct kg_conn *c;
+
+	for (c = svc->conns; c; c = c->next)
+		if (c->is_system)
+			return c;
+	return NULL;
+}
+
+/* uid's own client is about to register (give is false) or has gone (true): the system relay,
+ * if it was admitted for uid, stops or starts serving it. */
+static void system_hand_over(struct kg_service *svc, uid_t uid, bool give)
+{
+	struct kg_conn *s = find_system(svc);
+	char name[16];
+	unsigned i;
+	int r;
+
+	for (i = 0; s && i < s->n_sys; i++) {
+		if (s->sys_uids[i] != uid || s->sys_served[i] == give)
+			continue;
+		fmt_uid(name, sizeof(name), uid);
+		r = give ? kg_datapath_steer_add(svc->dp, uid, s->pid, s->port4, s->port6)
+			 : kg_datapath_steer_remove(svc->dp, uid);
+		/* Back with the system relay: its "direct" holds for the uid too (else the uid
+		 * is steered, which the relay's own fallback then handles). */
+		if (r == 0 && give && s->direct)
+			(void)kg_datapath_client_set_direct(svc->dp, uid, true);
+		if (r < 0 && r != -ENOENT) {
+			log_error_ratelimited("cannot %s the system relay's entry of uid %s: %s",
+					      give ? "restore" : "remove", name, strerror(-r));
+			if (give)
+				return;
+		}
+		s->sys_served[i] = give;
+		log_fields_ratelimited(LOG_NOTICE, KG_FIELDS({"KG_UID", name}),
+				       give ? "uid %s: its own client is gone; the system relay "
+					      "serves it again"
+					    : "uid %s: its own client takes over from the system "
+					      "relay",
+				       name);
+	}
+}
+
 static void conn_free(struct kg_conn *c)
 {
 	struct kg_service *svc = c->svc;
@@ -66,7 +134,15 @@ static void conn_free(struct kg_conn *c)
 	}
 	if (c->is_client) {
 		char uid[16];
-		int r = kg_datapath_client_remove(svc->dp, c->uid, c->port4, c->port6);
+		unsigned i;
+		int r;
+
+		/* Nothing is steered to the system relay's listeners before they stop being
+		 * vouched for (kg_datapath_client_remove, as for a user's). */
+		for (i = 0; i < c->n_sys; i++)
+			if (c->sys_served[i])
+				kg_datapath_steer_remove(svc->dp, c->sys_uids[i]);
+		r = kg_datapath_client_remove(svc->dp, c->uid, c->port4, c->port6);
 
 		fmt_uid(uid, sizeof(uid), c->uid);
 		if (r < 0 && r != -ENOENT)
@@ -78,6 +154,8 @@ static void conn_free(struct kg_conn *c)
 		    "no longer steered",
 		    uid, (int)c->pid);
 		svc->n_clients--;
+		if (!c->is_system)
+			system_hand_over(svc, c->uid, true);
 	}
 	/* Only now that neither process_map nor relay_ports names the ports may anyone else
 	 * bind them. */
@@ -128,6 +206,166 @@ static int relay_backlog(void)
 	return v > KG_LISTEN_BACKLOG_FLOOR ? v : KG_LISTEN_BACKLOG_FLOOR;
 }
 
+void kg_ipc_server_system_recheck(struct kg_service *svc)
+{
+	struct kg_conn *s = find_system(svc);
+	uid_t uids[KG_IPC_SYSTEM_UIDS_MAX];
+	char why[KG_IPC_TEXT_MAX];
+	unsigned n = 0, i, j;
+	int r;
+
+	if (!s)
+		return;
+	r = kg_system_admit(&svc->cfg, s->uid, NULL, 0, uids, &n, why, sizeof(why));
+	if (r == 0 && n == s->n_sys) {
+		for (i = 0; i < n; i++) {
+			for (j = 0; j < n && s->sys_uids[j] != uids[i]; j++)
+				;
+			if (j == n)
+				break;
+		}
+		if (i == n)
+			return; /* the same uids */
+	}
+	if (r == 0)
+		snprintf(why, sizeof(why), "system.uids changed");
+	log_notice("system { } changed on reload (%s): ending the system relay's registration "
+		   "(pid %d); it registers again if it may",
+		   why, (int)s->pid);
+	conn_free(s);
+}
+
+/* The loopback listeners of a new relay: 0, or -errno (logged) and nothing open. */
+static int make_listeners(struct kg_service *svc, const char *uid, int *fd4, int *fd6,
+			  uint16_t *port4, uint16_t *port6)
+{
+	int r;
+
+	*port6 = 0;
+	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, relay_backlog(),
+			  port4);
+	if (r < 0) {
+		log_error_ratelimited("cannot create the relay listener for uid %s on "
+				      "127.0.0.1:%u: %s",
+				      uid, svc->cfg.client.listen_port, strerror(-r));
+		return r;
+	}
+	*fd4 = r;
+	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? *port4 : 0,
+			  relay_backlog(), port6);
+	if (r < 0) {
+		log_warn_ratelimited("no IPv6 relay listener for uid %s (%s): native IPv6 "
+				     "connections of this user are not steered",
+				     uid, strerror(-r));
+		*port6 = 0;
+	} else {
+		*fd6 = r;
+	}
+	return 0;
+}
+
+/* KG_IPC_REGISTER_SYSTEM: the system relay (system_relay.h for the rules). */
+static int handle_register_system(struct kg_conn *c, const struct kg_ipc_msg *m)
+{
+	struct kg_service *svc = c->svc;
+	const struct kg_ipc_register_system *rs = m->payload;
+	struct kg_ipc_registered reg = {0};
+	struct kg_conn *other;
+	uid_t uids[KG_IPC_SYSTEM_UIDS_MAX];
+	char uid[16], pid[16], why[KG_IPC_TEXT_MAX - 32], list[KG_IPC_TEXT_MAX];
+	_cleanup_close_ int fd4 = -1, fd6 = -1;
+	unsigned n = 0, i;
+	int fds[2], r;
+	uint16_t port4 = 0, port6 = 0;
+
+	fmt_uid(uid, sizeof(uid), c->uid);
+	snprintf(pid, sizeof(pid), "%d", (int)c->pid);
+	if (c->is_client)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EALREADY, "already registered");
+	r = kg_system_admit(&svc->cfg, c->uid, m->len == sizeof(*rs) ? rs->uids : NULL,
+			    m->len == sizeof(*rs) ? rs->n_uids : 0, uids, &n, why, sizeof(why));
+	if (r < 0) {
+		log_fields_ratelimited(LOG_WARNING, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
+				       "refused the system relay registration of uid %s pid %s: "
+				       "%s",
+				       uid, pid, why);
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "%s", why);
+	}
+	other = find_system(svc);
+	if (!other)
+		other = find_client(svc, c->uid);
+	if (other)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EEXIST,
+					 "a system relay is already registered (pid %d)",
+					 (int)other->pid);
+	r = make_listeners(svc, uid, &fd4, &fd6, &port4, &port6);
+	if (r < 0)
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot create listener: %s",
+					 strerror(-r));
+	r = kg_datapath_relay_add(svc->dp, c->uid, port4, fd6 >= 0 ? port6 : 0);
+	if (r < 0) {
+		log_error_ratelimited("cannot add the system relay's listeners: %s", strerror(-r));
+		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s",
+					 strerror(-r));
+	}
+	c->n_sys = n;
+	for (i = 0; i < n; i++) {
+		char served[16];
+
+		c->sys_uids[i] = uids[i];
+		c->sys_redirected[i] = 0;
+		fmt_uid(served, sizeof(served), uids[i]);
+		/* A uid with its own client stays with it (ipc_server.c's head comment). */
+		if (find_client(svc, uids[i])) {
+			log_fields_ratelimited(LOG_NOTICE, KG_FIELDS({"KG_UID", served}),
+					       "uid %s has its own client: the system relay does "
+					       "not serve it while that runs",
+					       served);
+			c->sys_served[i] = false;
+			continue;
+		}
+		r = kg_datapath_steer_add(svc->dp, uids[i], c->pid, port4, port6);
+		if (r < 0)
+			log_error_ratelimited("cannot steer uid %s to the system relay: %s", served,
+					      strerror(-r));
+		c->sys_served[i] = r == 0;
+	}
+	reg.port4 = port4;
+	reg.port6 = port6;
+	reg.n_fds = fd6 >= 0 ? 2 : 1;
+	fds[0] = fd4;
+	fds[1] = fd6;
+	r = kg_ipc_send(c->fd, KG_MSG_REGISTERED, m->hdr.seq, &reg, sizeof(reg), fds, reg.n_fds);
+	if (r < 0) {
+		for (i = 0; i < n; i++)
+			if (c->sys_served[i])
+				kg_datapath_steer_remove(svc->dp, uids[i]);
+		kg_datapath_client_remove(svc->dp, c->uid, port4, port6);
+		c->n_sys = 0;
+		return r;
+	}
+	c->is_client = true;
+	c->is_system = true;
+	c->routes = (((const struct kg_ipc_register *)m->payload)->caps & KG_IPC_CAP_ROUTES) != 0;
+	c->listeners[c->n_listeners++] = take_fd(&fd4);
+	if (fd6 >= 0)
+		c->listeners[c->n_listeners++] = take_fd(&fd6);
+	kg_ipc_widen_sndbuf(c);
+	c->port4 = port4;
+	c->port6 = port6;
+	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
+	svc->n_clients++;
+	svc->clients_registered_total++;
+	kg_system_format_uids(uids, n, list, sizeof(list));
+	log_fields_ratelimited(LOG_NOTICE, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
+			       "system relay registered: uid %s pid %s, relay 127.0.0.1:%u and "
+			       "[::1]:%u, for %s",
+			       uid, pid, port4, port6, list);
+	kg_service_events_changed(svc);
+	kg_service_update_status(svc);
+	return 0;
+}
+
 static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	struct kg_service *svc = c->svc;
@@ -141,6 +379,8 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	int fds[2], r;
 	uint16_t port4 = 0, port6 = 0;
 
+	if (((const struct kg_ipc_register *)m->payload)->flags & KG_IPC_REGISTER_SYSTEM)
+		return handle_register_system(c, m);
 	fmt_uid(uid, sizeof(uid), c->uid);
 	snprintf(pid, sizeof(pid), "%d", (int)c->pid);
 	if (c->uid == 0)
@@ -153,6 +393,17 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, EEXIST,
 					 "a client for uid %s is already registered (pid %d)", uid,
 					 (int)other->pid);
+	/* The limit the datapath's process_map sets (KG_MAX_CLIENTS), or a lower one of the
+	 * configuration's: said in a sentence that names the key, not as the map's E2BIG. */
+	if (svc->n_clients >= svc->cfg.ebpf.max_clients) {
+		log_warn_ratelimited("refusing to register a client for uid %s: %u clients are "
+				     "registered, the limit of ebpf.max_clients (%u)",
+				     uid, svc->n_clients, svc->cfg.ebpf.max_clients);
+		return kg_ipc_send_error(c->fd, m->hdr.seq, EUSERS,
+					 "%u clients are registered, the limit of ebpf.max_clients "
+					 "(%u, at most %u); ask the administrator to raise it",
+					 svc->n_clients, svc->cfg.ebpf.max_clients, KG_MAX_CLIENTS);
+	}
 
 	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, relay_backlog(),
 			  &port4);
@@ -175,8 +426,10 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		fd6 = r;
 	}
 
+	system_hand_over(svc, c->uid, false); /* the user's own client wins */
 	r = kg_datapath_client_add(svc->dp, c->uid, c->pid, port4, port6);
 	if (r < 0) {
+		system_hand_over(svc, c->uid, true);
 		log_error_ratelimited("cannot add the relay entry for uid %s: %s", uid,
 				      strerror(-r));
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s",
@@ -190,6 +443,7 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 	r = kg_ipc_send(c->fd, KG_MSG_REGISTERED, m->hdr.seq, &reg, sizeof(reg), fds, reg.n_fds);
 	if (r < 0) {
 		kg_datapath_client_remove(svc->dp, c->uid, port4, port6);
+		system_hand_over(svc, c->uid, true);
 		return r;
 	}
 	c->is_client = true;
@@ -255,10 +509,20 @@ static int handle_status(struct kg_conn *c, const struct kg_ipc_msg *m)
 	st->n_clients_total = svc->n_clients;
 	st->n_ports = svc->n_ports;
 	for (o = svc->conns; o && n < KG_IPC_MAX_CLIENT_INFOS; o = o->next) {
+		unsigned i;
+
 		/* Root sees everyone; a user sees only their own client. */
-		if (!o->is_client || (c->uid != 0 && o->uid != c->uid))
-			continue;
-		fill_client_info(o, &ci[n++]);
+		if (o->is_client && (c->uid == 0 || o->uid == c->uid))
+			fill_client_info(o, &ci[n++]);
+		/* The system relay's uids, each a row of its own with the relay's pid, ports,
+		 * principal and ticket expiry: who relays root's connections, as whom. */
+		for (i = 0; o->is_system && i < o->n_sys && n < KG_IPC_MAX_CLIENT_INFOS; i++) {
+			if (!o->sys_served[i] || (c->uid != 0 && o->sys_uids[i] != c->uid))
+				continue;
+			fill_client_info(o, &ci[n]);
+			ci[n].uid = o->sys_uids[i];
+			ci[n++].redirected = o->sys_redirected[i];
+		}
 	}
 	st->n_clients = n;
 	/* How many other users run a client is root's business only. */
@@ -368,6 +632,24 @@ static int handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m)
 	return kg_ipc_reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 }
 
+/* The flag in the entries of c's uid, or of every uid the system relay serves now. */
+static int set_direct(struct kg_conn *c, bool direct)
+{
+	unsigned i;
+	int r;
+
+	if (!c->is_system)
+		return kg_datapath_client_set_direct(c->svc->dp, c->uid, direct);
+	for (i = 0; i < c->n_sys; i++) {
+		if (!c->sys_served[i])
+			continue;
+		r = kg_datapath_client_set_direct(c->svc->dp, c->sys_uids[i], direct);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* The client's word on where its user's connections go: for the uid of this connection only,
  * and only from the connection that registered it. Saying the state in force again is no
  * change (a client re-sends it after reconnecting); a new reason for "direct" is. */
@@ -392,7 +674,7 @@ static int handle_route_state(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return kg_ipc_reply(c, m->hdr.seq, KG_MSG_OK, NULL, 0);
 	fmt_uid(uid, sizeof(uid), c->uid);
 	if (direct != c->direct) {
-		r = kg_datapath_client_set_direct(c->svc->dp, c->uid, direct);
+		r = set_direct(c, direct);
 		if (r < 0) {
 			log_error_ratelimited("cannot change the relay entry of uid %s: %s", uid,
 					      strerror(-r));

@@ -255,6 +255,7 @@ int kg_service_reconfigure(struct kg_service *svc, struct kg_config *next)
 			 svc->cfg.log_path, strerror(-r));
 	kg_service_arm_stats_timer(svc);
 	kg_service_events_changed(svc);
+	kg_ipc_server_system_recheck(svc);
 	log_info("configuration reloaded from %s: %u target port(s), %u bypass range(s)",
 		 svc->config_path, svc->n_ports, svc->cfg.ebpf.n_bypass);
 	return 0;

@@ -58,6 +58,14 @@ struct kg_conn {
 	bool routes; /* the client said it understands KG_IPC_CAP_ROUTES */
 	bool told_watched;
 	struct kg_ratelimit route_rl;
+	/* The system relay (is_client too; uid is system.user's): the uids it was admitted for
+	 * (system_relay.h), and which of them it serves now (not while the uid's own client is
+	 * registered), with the connections steered to it for each. */
+	bool is_system;
+	unsigned n_sys;
+	uid_t sys_uids[KG_IPC_SYSTEM_UIDS_MAX];
+	bool sys_served[KG_IPC_SYSTEM_UIDS_MAX];
+	uint64_t sys_redirected[KG_IPC_SYSTEM_UIDS_MAX];
 };
 
 struct kg_service {
@@ -88,6 +96,14 @@ void kg_ipc_server_close(struct kg_service *svc);
 /* Tell every registered client whether a watcher may see its route reports (a watcher or a
  * client came or went): KG_MSG_CLIENT_WATCHED on each change. */
 void kg_ipc_server_update_watched(struct kg_service *svc);
+
+/* Whether client c relays uid's connections (its own uid, or one the system relay serves);
+ * then the counter of uid's steered connections to bump. NULL when it does not. */
+uint64_t *kg_conn_serves(struct kg_conn *c, uid_t uid);
+
+/* After a reload: a system relay registered for other uids than the new system { } admits
+ * (disabled, another user, another list) is disconnected; it registers again if it may. */
+void kg_ipc_server_system_recheck(struct kg_service *svc);
 
 /* events.c: the datapath's kg_event_fn. */
 void kg_service_on_event(void *userdata, struct kg_event *ev);

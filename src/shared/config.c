@@ -16,10 +16,12 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "kg_abi.h"
 #include "shared/ccname.h"
 #include "shared/config.h"
 #include "shared/config_scan.h"
 #include "shared/config_schema.h"
+#include "shared/config_system.h"
 #include "shared/config_url.h"
 #include "shared/log.h"
 #include "shared/macro.h"
@@ -267,6 +269,53 @@ static int parse_bypass(struct parse_ctx *ctx, const config_setting_t *s, struct
 	return 0;
 }
 
+/* system.uids: user names or uids (numbers), each at most once; stored as text and resolved by
+ * whoever uses them (a name may not exist yet when the file is read). */
+static int parse_system_uids(struct parse_ctx *ctx, const config_setting_t *s,
+			     struct kg_config *cfg)
+{
+	char why[128];
+	unsigned n, i, j;
+	int r;
+
+	if ((r = read_aggregate(ctx, s, KG_SYSTEM_UIDS_MAX, "user names or uids")) < 0)
+		return r;
+	n = (unsigned)config_setting_length(s);
+	memset(cfg->system.uids, 0, sizeof(cfg->system.uids));
+	for (i = 0; i < n; i++) {
+		const config_setting_t *elem = config_setting_get_elem(s, i);
+		char *out = cfg->system.uids[i];
+		const char *v = NULL;
+		long long uid = 0;
+
+		if (config_setting_type(elem) == CONFIG_TYPE_STRING) {
+			if ((r = read_string(ctx, elem, &v)) < 0)
+				return r;
+			if (kg_config_system_name_check(v, why, sizeof(why)) < 0)
+				return fail(ctx, elem, "%s", why);
+			snprintf(out, KG_SYSTEM_NAME_MAX, "%s", v);
+		} else {
+			if ((r = read_int(ctx, elem, &uid)) < 0)
+				return fail(ctx, elem, "expected a user name or a uid");
+			if (uid < 0 || uid >= 4294967295ll)
+				return fail(ctx, elem, "%lld is not a uid", uid);
+			snprintf(out, KG_SYSTEM_NAME_MAX, "%lld", uid);
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->system.uids[j], out) == 0)
+				return fail(ctx, elem, "\"%s\" is listed twice", out);
+	}
+	cfg->system.n_uids = n;
+	return 0;
+}
+
+static const char *check_system_user(const char *value)
+{
+	static char why[128];
+
+	return kg_config_system_name_check(value, why, sizeof(why)) < 0 ? why : NULL;
+}
+
 /* proxy.url: one URL, or a list of them in failover order ("" alone means none). */
 static int read_urls(struct parse_ctx *ctx, const struct kg_key_spec *key,
 		     const config_setting_t *s, struct kg_config *cfg)
@@ -362,6 +411,8 @@ static const struct kg_key_spec ebpf_keys[] = {
 	STRING("load_mode", ebpf.load_mode, NULL, "sockops"),
 	BOOL("allow_dynamic_ports", ebpf.allow_dynamic_ports, true),
 	UINT("stats_interval", ebpf.stats_interval, 0, 86400, 15),
+	/* The datapath's process_map holds KG_MAX_CLIENTS users; the service refuses more. */
+	UINT("max_clients", ebpf.max_clients, 1, KG_MAX_CLIENTS, KG_MAX_CLIENTS),
 	STRING("cgroup_path", ebpf.cgroup_path, check_absolute_path, "/sys/fs/cgroup"),
 	CUSTOM("bypass", parse_bypass), /* default: none */
 };
@@ -397,6 +448,15 @@ static const struct kg_key_spec client_keys[] = {
 	W_BOOL("sniff_hostname", client.sniff_hostname, true),
 };
 
+/* Read by the service and by the system relay from the file; never sent over IPC. */
+static const struct kg_key_spec system_keys[] = {
+	BOOL("enable", system.enable, false),
+	CUSTOM("uids", parse_system_uids), /* default: "root", "_apt" (kg_config_defaults) */
+	STRING("keytab", system.keytab, check_absolute_path, "/etc/krb5.keytab"),
+	STRING("principal", system.principal, NULL, ""),
+	STRING("user", system.user, check_system_user, "_kernelgatekeeper"),
+};
+
 static const struct kg_key_spec top_keys[] = {
 	CUSTOM_FIELD("log_level", parse_log_level, log_level, KG_KEY_UINT, LOG_INFO, NULL),
 	STRING("log_path", log_path, check_optional_absolute_path, ""),
@@ -410,6 +470,7 @@ const struct kg_group_spec kg_config_groups[] = {
 	{"kerberos", kerberos_keys, ARRAY_SIZE(kerberos_keys)},
 	{"client", client_keys, ARRAY_SIZE(client_keys)},
 	{"ebpf", ebpf_keys, ARRAY_SIZE(ebpf_keys)},
+	{"system", system_keys, ARRAY_SIZE(system_keys)},
 };
 const size_t kg_config_n_groups = ARRAY_SIZE(kg_config_groups);
 
@@ -472,6 +533,9 @@ void kg_config_defaults(struct kg_config *cfg)
 			set_default(&kg_config_groups[g].keys[k], cfg);
 	for (k = 0; k < top_level.n_keys; k++)
 		set_default(&top_level.keys[k], cfg);
+	snprintf(cfg->system.uids[0], KG_SYSTEM_NAME_MAX, "root");
+	snprintf(cfg->system.uids[1], KG_SYSTEM_NAME_MAX, "_apt");
+	cfg->system.n_uids = 2;
 }
 
 static int parse_key(struct parse_ctx *ctx, const struct kg_key_spec *key,

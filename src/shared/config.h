@@ -28,6 +28,9 @@
 /* proxy.url: a string or a list of at most this many URLs, tried in order (= KG_ROUTE_MAX). */
 #define KG_PROXY_URLS_MAX  16
 #define KG_PAC_TIMEOUT_MAX 300
+/* system.uids: at most this many names or numbers; a user or group name fits in 32 bytes. */
+#define KG_SYSTEM_UIDS_MAX 32
+#define KG_SYSTEM_NAME_MAX 33
 
 enum kg_proxy_type {
 	KG_PROXY_HTTP = 0,
@@ -96,6 +99,7 @@ struct kg_config {
 		char load_mode[32];		      /* default "sockops" (informational) */
 		bool allow_dynamic_ports;	      /* default true */
 		unsigned stats_interval;	      /* s, 0 (off)..86400, default 15 */
+		unsigned max_clients;		      /* 1..KG_MAX_CLIENTS (the default) */
 		char cgroup_path[PATH_MAX];	      /* default "/sys/fs/cgroup" */
 		struct kg_cidr bypass[KG_MAX_BYPASS]; /* default none */
 		unsigned n_bypass;
@@ -105,6 +109,19 @@ struct kg_config {
 		uint16_t listen_port;	 /* 0 (ephemeral, default) or 1..65535 */
 		bool sniff_hostname;	 /* default true */
 	} client;
+	/* The system relay (issue 17, kernelgatekeeper-client --system): root's and system
+	 * services' connections through the proxy with the host's keytab principal. */
+	struct {
+		bool enable; /* default false */
+		/* Names or decimal uids, resolved where they are used (config_system.h); default
+		 * "root", "_apt". */
+		char uids[KG_SYSTEM_UIDS_MAX][KG_SYSTEM_NAME_MAX];
+		unsigned n_uids;
+		char keytab[PATH_MAX];	     /* default "/etc/krb5.keytab", absolute */
+		char principal[KG_NAME_MAX]; /* default "": host/<fqdn>@<default realm> */
+		char
+		    user[KG_SYSTEM_NAME_MAX]; /* default "_kernelgatekeeper": the relay's account */
+	} system;
 	int log_level;		   /* LOG_* from syslog.h, default LOG_INFO */
 	char log_path[PATH_MAX];   /* default "" */
 	unsigned shutdown_timeout; /* s, 1..3600, default 30 */

@@ -4,7 +4,7 @@ src_shared_libkgshared_a_SOURCES += \
 	src/shared/config.c src/shared/config.h \
 	src/shared/config_scan.c src/shared/config_scan.h \
 	src/shared/config_url.c src/shared/config_url.h src/shared/config_schema.h \
-	src/shared/config_store.c \
+	src/shared/config_store.c src/shared/config_system.c src/shared/config_system.h \
 	src/shared/config_wire.c src/shared/config_wire.h \
 	src/shared/log.c src/shared/log.h \
 	src/shared/ratelimit.c src/shared/ratelimit.h \

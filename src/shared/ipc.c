@@ -119,8 +119,15 @@ static int check_payload(uint16_t type, const uint8_t *p, size_t len)
 	}
 	case KG_MSG_REGISTER: {
 		const struct kg_ipc_register *r = (const void *)p;
+		const struct kg_ipc_register_system *rs = (const void *)p;
 
-		return len == sizeof(*r) && r->flags == 0 ? 0 : -EBADMSG;
+		if (len == sizeof(*r))
+			return r->flags == 0 || r->flags == KG_IPC_REGISTER_SYSTEM ? 0 : -EBADMSG;
+		return len == sizeof(*rs) && rs->reg.flags == KG_IPC_REGISTER_SYSTEM &&
+			       rs->n_uids >= 1 && rs->n_uids <= KG_IPC_SYSTEM_UIDS_MAX &&
+			       rs->pad == 0
+			   ? 0
+			   : -EBADMSG;
 	}
 	case KG_MSG_REGISTERED: {
 		const struct kg_ipc_registered *r = (const void *)p;

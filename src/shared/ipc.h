@@ -72,9 +72,25 @@ struct kg_ipc_error {
  * that sets it still registers with an older service (which then sends nothing new). */
 #define KG_IPC_CAP_ROUTES 0x1u /* KG_MSG_CLIENT_WATCHED (and so sends route reports) */
 
+/* kg_ipc_register.flags: 0 for a user's client. KG_IPC_REGISTER_SYSTEM: the system relay
+ * (issue 17), accepted only from system.user's uid while system.enable is true; it serves the
+ * uids of the service's own system.uids (resolved by the service), or with struct
+ * kg_ipc_register_system those of its list, every one of which must be in system.uids. An older
+ * service refuses any flag as malformed. */
+#define KG_IPC_REGISTER_SYSTEM 0x1u
+#define KG_IPC_SYSTEM_UIDS_MAX 32
+
 struct kg_ipc_register {
-	uint32_t flags; /* reserved, 0 */
+	uint32_t flags; /* 0 or KG_IPC_REGISTER_SYSTEM */
 	uint32_t caps;	/* KG_IPC_CAP_*; unknown bits are ignored */
+};
+
+/* KG_MSG_REGISTER of the system relay naming its uids (flags KG_IPC_REGISTER_SYSTEM). */
+struct kg_ipc_register_system {
+	struct kg_ipc_register reg;
+	uint32_t n_uids; /* 1..KG_IPC_SYSTEM_UIDS_MAX */
+	uint32_t pad;	 /* 0 */
+	uint32_t uids[KG_IPC_SYSTEM_UIDS_MAX];
 };
 
 struct kg_ipc_registered {

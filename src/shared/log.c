@@ -6,10 +6,16 @@
  * line is written with a single write() so concurrent writers never interleave within a line.
  * State is set up by kg_log_open() from the main thread before others start; before that the
  * defaults below apply, so early errors (bad command line, bad config) still get printed.
+ *
+ * The file can fail while the primary sink works (log_path's disk full, a quota): the records
+ * still reach the journal or stderr, and one line there says the file is not written; while it
+ * fails, each record first tries a line that says how many records the file is missing, and
+ * once that line is written the file is written again (one more line on the primary sink).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,10 @@ static struct {
 	int level;
 	int file_fd;
 	int journal; /* -1: not checked yet */
+	char file_path[PATH_MAX];
+	bool file_failing;  /* the last write to the file failed */
+	bool file_partial;  /* ... after part of its line: the next line starts with a newline */
+	uint64_t file_lost; /* records not written to the file since it failed */
 } kg_log = {.ident = "kernelgatekeeper", .level = LOG_INFO, .file_fd = -1, .journal = -1};
 
 static const char *const level_names[] = {
@@ -94,6 +104,8 @@ int kg_log_open(const char *ident, int level, const char *log_path)
 	}
 	kg_log_close();
 	kg_log.file_fd = fd;
+	if (fd >= 0)
+		snprintf(kg_log.file_path, sizeof(kg_log.file_path), "%s", log_path);
 	return 0;
 }
 
@@ -102,6 +114,9 @@ void kg_log_close(void)
 	if (kg_log.file_fd >= 0)
 		close(kg_log.file_fd);
 	kg_log.file_fd = -1;
+	kg_log.file_failing = false;
+	kg_log.file_partial = false;
+	kg_log.file_lost = 0;
 }
 
 void kg_log_set_level(int level)
@@ -129,18 +144,26 @@ int kg_log_level_from_string(const char *s)
 	return -EINVAL;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
+/* 0, or the errno of the write that failed (*partial: after some of buf was written). */
+static int write_all(int fd, const char *buf, size_t len, bool *partial)
 {
+	bool some = false;
+
 	while (len > 0) {
 		ssize_t n = write(fd, buf, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return;
+		if (n <= 0) {
+			if (partial)
+				*partial = some;
+			return n < 0 ? errno : EIO;
+		}
+		some = true;
 		buf += n;
 		len -= (size_t)n;
 	}
+	return 0;
 }
 
 /* Cut a message that vsnprintf truncated back to a whole UTF-8 sequence: journald and terminals
@@ -179,28 +202,78 @@ static void write_stderr(int level, const char *msg)
 
 	pos = append_sanitized(line, pos, sizeof(line) - 1, msg);
 	line[pos++] = '\n';
-	write_all(STDERR_FILENO, line, pos);
+	(void)write_all(STDERR_FILENO, line, pos, NULL);
 }
 
-static void write_file(int level, const char *msg)
+static int journal_send(int level, const char *file, int line, const char *func,
+			const struct kg_field *fields, const char *msg);
+
+/* A record for the journal or stderr only (the file's own trouble). */
+static void write_primary(int level, const char *msg)
+{
+	if (kg_log.level < level)
+		return;
+	if (!kg_log_to_journal() || journal_send(level, NULL, 0, NULL, NULL, msg) < 0)
+		write_stderr(level, msg);
+}
+
+/* One timestamped line into the file; 0 or the errno of its write. */
+static int write_file_line(int level, const char *msg)
 {
 	char line[LOG_MSG_MAX + 256], stamp[40];
 	struct timespec now;
 	struct tm tm;
-	size_t pos;
-	int n;
+	size_t pos = 0;
+	bool partial = false;
+	int n, err;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (!localtime_r(&now.tv_sec, &tm) ||
 	    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S%z", &tm) == 0)
 		strcpy(stamp, "-");
-	n = snprintf(line, sizeof(line), "%s %s[%ld]: %s: ", stamp, kg_log.ident, (long)getpid(),
-		     level_names[level]);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
-	pos = append_sanitized(line, (size_t)n, sizeof(line) - 1, msg);
+	if (kg_log.file_partial)
+		line[pos++] = '\n'; /* the end of the line a failed write cut */
+	n = snprintf(line + pos, sizeof(line) - pos, "%s %s[%ld]: %s: ", stamp, kg_log.ident,
+		     (long)getpid(), level_names[level]);
+	if (n < 0 || (size_t)n >= sizeof(line) - pos)
+		return 0;
+	pos = append_sanitized(line, pos + (size_t)n, sizeof(line) - 1, msg);
 	line[pos++] = '\n';
-	write_all(kg_log.file_fd, line, pos);
+	err = write_all(kg_log.file_fd, line, pos, &partial);
+	if (!err)
+		kg_log.file_partial = false;
+	else if (partial)
+		kg_log.file_partial = true;
+	return err;
+}
+
+static void write_file(int level, const char *msg)
+{
+	char note[LOG_MSG_MAX];
+	int err;
+
+	if (kg_log.file_failing) {
+		snprintf(note, sizeof(note),
+			 "log_path %s is written again; %" PRIu64 " record(s) are missing from it",
+			 kg_log.file_path, kg_log.file_lost);
+		if (write_file_line(LOG_NOTICE, note) != 0) {
+			kg_log.file_lost++;
+			return;
+		}
+		kg_log.file_failing = false;
+		kg_log.file_lost = 0;
+		write_primary(LOG_NOTICE, note);
+	}
+	err = write_file_line(level, msg);
+	if (!err)
+		return;
+	kg_log.file_failing = true;
+	kg_log.file_lost = 1;
+	snprintf(note, sizeof(note),
+		 "cannot write to log_path %s: %s; records go to %s only until it can be written "
+		 "again",
+		 kg_log.file_path, strerror(err), kg_log_to_journal() ? "the journal" : "stderr");
+	write_primary(LOG_ERR, note);
 }
 
 static bool valid_field_name(const char *key)

@@ -1,6 +1,6 @@
 // fuzz-sources: src/shared/config.c src/shared/config_scan.c src/shared/log.c
 // fuzz-sources: src/shared/ratelimit.c src/shared/ccname.c src/shared/config_url.c
-// fuzz-sources: src/shared/config_store.c
+// fuzz-sources: src/shared/config_store.c src/shared/config_system.c
 // fuzz-libs: -lconfig -lsystemd
 /* libFuzzer target for the configuration parser: arbitrary bytes as a config file, and as a URL
  * and a CIDR; an accepted kerberos.ccache is expanded as a client would. Beyond "no crash", it

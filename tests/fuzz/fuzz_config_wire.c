@@ -1,7 +1,7 @@
 // fuzz-sources: src/shared/config.c src/shared/config_scan.c src/shared/config_wire.c
 // fuzz-sources: src/shared/ipc.c src/shared/log.c src/shared/ratelimit.c src/shared/ccname.c
 // fuzz-sources: src/shared/netutil.c src/shared/config_url.c
-// fuzz-sources: src/shared/config_store.c
+// fuzz-sources: src/shared/config_store.c src/shared/config_system.c
 // fuzz-libs: -lconfig -lsystemd
 /* libFuzzer target: the client's decoder of the service's KG_MSG_CONFIG must accept or refuse
  * any payload without reading outside it, and what it accepts must encode again. */

@@ -2,6 +2,7 @@
 // fuzz-sources: src/shared/netutil.c src/shared/log.c src/shared/ratelimit.c src/shared/text.c
 // fuzz-sources: src/shared/config.c src/shared/config_scan.c src/shared/config_wire.c
 // fuzz-sources: src/shared/ccname.c src/shared/config_url.c src/shared/config_store.c
+// fuzz-sources: src/shared/config_system.c src/service/system_relay.c
 // fuzz-libs: -lconfig -lsystemd
 // fuzz-cflags: -D_GNU_SOURCE -DPACKAGE_VERSION="fuzz"
 /* libFuzzer target for the service's IPC message handlers (src/service/ipc_server.c,
@@ -65,6 +66,25 @@ int kg_datapath_client_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16
 int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4, uint16_t port6)
 {
 	(void)dp, (void)uid, (void)port4, (void)port6;
+	return 0;
+}
+
+int kg_datapath_relay_add(struct kg_datapath *dp, uid_t owner, uint16_t port4, uint16_t port6)
+{
+	(void)dp, (void)owner, (void)port4, (void)port6;
+	return dp_refuses ? -ENOSPC : 0;
+}
+
+int kg_datapath_steer_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
+			  uint16_t port6)
+{
+	(void)dp, (void)uid, (void)tgid, (void)port4, (void)port6;
+	return dp_refuses ? -ENOSPC : 0;
+}
+
+int kg_datapath_steer_remove(struct kg_datapath *dp, uid_t uid)
+{
+	(void)dp, (void)uid;
 	return 0;
 }
 

@@ -45,7 +45,7 @@ V=$KG_UID_V
 declare -A KGC_PID
 KGC_NS_ENTER=() # nsenter into KG_NS, once kgc_setup saw it set
 
-kgc_write_config() { # KGC_* variables select the variants
+kgc_write_config() { # KGC_* variables select the variants; KGC_EXTRA_CONF is appended
 	cat >"$KG_CONF.tmp" <<EOF2
 proxy = {
 	type = "${KGC_PROXY_TYPE:-http}";
@@ -68,6 +68,7 @@ ebpf = {
 socket_path = "$KG_SOCK";
 log_level = "${KGC_LOG_LEVEL:-info}";
 shutdown_timeout = 5;
+${KGC_EXTRA_CONF:-}
 EOF2
 	chmod 644 "$KG_CONF.tmp" && mv "$KG_CONF.tmp" "$KG_CONF"
 }

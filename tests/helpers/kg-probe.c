@@ -17,7 +17,10 @@
  *       "forge UID HOST ROUTE..." one whose payload names UID (malformed: "REPORT sent",
  *       then the service ends the link). The service's KG_MSG_CLIENT_WATCHED prints
  *       "WATCHED 0|1"; "SERVICE GONE" when it closes. With --old it registers as a client
- *       older than route reports (no KG_IPC_CAP_ROUTES).
+ *       older than route reports (no KG_IPC_CAP_ROUTES). With --system it registers as the
+ *       system relay (KG_IPC_REGISTER_SYSTEM, for the service's system.uids); with
+ *       --system-uids A,B,... as the system relay for those uids (struct
+ *       kg_ipc_register_system). A refusal prints "REFUSED <the service's sentence>".
  *   kg-probe route-report SOCKET
  *       A route report on a connection that registered nothing: prints the answer,
  *       "ROUTE ERROR <text>" (or "ROUTE OK").
@@ -36,6 +39,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +55,9 @@
 
 /* What the relay says it understands when registering (--old: nothing, as older clients). */
 static uint32_t register_caps = KG_IPC_CAP_ROUTES;
+/* --system, --system-uids: register as the system relay (for these uids when n_sys_uids). */
+static bool register_system;
+static struct kg_ipc_register_system sys_rq;
 
 static int ask_origdst(int fd, char *out, size_t len)
 {
@@ -141,13 +148,19 @@ static int do_register(const char *path, int *fds, size_t *n_fds, struct kg_ipc_
 {
 	kg_ipc_buf_t buf;
 	struct kg_ipc_msg m;
-	struct kg_ipc_register rq = {.caps = register_caps};
+	struct kg_ipc_register rq = {.caps = register_caps,
+				     .flags = register_system ? KG_IPC_REGISTER_SYSTEM : 0};
 	int fd = kg_ipc_connect(path), r;
 
 	if (fd < 0)
 		return fd;
-	r = kg_ipc_call(fd, KG_MSG_REGISTER, &rq, sizeof(rq), buf.bytes, sizeof(buf.bytes), &m, fds,
-			2, n_fds, 5000);
+	sys_rq.reg = rq;
+	if (sys_rq.n_uids)
+		r = kg_ipc_call(fd, KG_MSG_REGISTER, &sys_rq, sizeof(sys_rq), buf.bytes,
+				sizeof(buf.bytes), &m, fds, 2, n_fds, 5000);
+	else
+		r = kg_ipc_call(fd, KG_MSG_REGISTER, &rq, sizeof(rq), buf.bytes, sizeof(buf.bytes),
+				&m, fds, 2, n_fds, 5000);
 	if (r < 0) {
 		if (m.hdr.type == KG_MSG_ERROR)
 			printf("REFUSED %s\n", ((const struct kg_ipc_error *)m.payload)->message);
@@ -411,6 +424,17 @@ static int cmd_relay(int argc, char **argv)
 			control = argv[++i];
 		else if (strcmp(argv[i], "--old") == 0)
 			register_caps = 0;
+		else if (strcmp(argv[i], "--system") == 0)
+			register_system = true;
+		else if (strcmp(argv[i], "--system-uids") == 0 && i + 1 < argc) {
+			char *list = argv[++i], *tok, *save = NULL;
+
+			register_system = true;
+			for (tok = strtok_r(list, ",", &save);
+			     tok && sys_rq.n_uids < KG_IPC_SYSTEM_UIDS_MAX;
+			     tok = strtok_r(NULL, ",", &save))
+				sys_rq.uids[sys_rq.n_uids++] = (uint32_t)strtoul(tok, NULL, 10);
+		}
 	}
 	if (other >= 0) {
 		pid_t pid;

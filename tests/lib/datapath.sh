@@ -21,6 +21,7 @@ kg_dp_write_config() { # kg_dp_write_config PORTS [extra lines...]
 		echo "  bypass = [ ${KG_DP_BYPASS:-$KG_DP_BYPASS_DEFAULT} ];"
 		echo "  stats_interval = 1;"
 		echo "  allow_dynamic_ports = ${KG_DYNAMIC_PORTS:-true};"
+		[ -z "${KG_DP_EBPF_EXTRA:-}" ] || echo "  $KG_DP_EBPF_EXTRA"
 		echo "};"
 		echo "proxy = { type = \"http\"; url = \"http://203.0.113.5:443\"; };"
 		echo "socket_path = \"$KG_SOCK\";"

@@ -7,6 +7,8 @@
 #   krbrig-kdc.sh exec-kdc DIR                  exec krb5kdc in the foreground (same PID)
 #   krbrig-kdc.sh addprinc DIR NAME PASSWORD
 #   krbrig-kdc.sh kinit DIR NAME PASSWORD CCACHE [kinit options]
+#   krbrig-kdc.sh ktadd DIR NAME FILE           NAME's keys (a new random key each time: a
+#                                               keytab written before holds an old kvno) in FILE
 # shellcheck source=tests/lib/krbrig.sh
 . "$(cd "$(dirname "$0")" && pwd)/krbrig.sh"
 
@@ -35,6 +37,9 @@ kinit)
 	shift 5
 	printf '%s\n' "$pw" | KRB5_CONFIG="$dir/krb5.conf" KRB5CCNAME="$cc" \
 		timeout 20 kinit "$@" "$name@$KRBRIG_REALM" >>"$dir/logs/kinit.log" 2>&1
+	;;
+ktadd)
+	krbrig_ktadd "$dir" "$3" "$4"
 	;;
 *)
 	echo "$0: unknown command $cmd" >&2

@@ -257,6 +257,14 @@ krbrig_addprinc() {
 		krbrig_die "addprinc $2" "$1/logs/kadmin.log"
 }
 
+# krbrig_ktadd DIR NAME FILE: NAME (host/client.kgtest.local, for the system relay) with a new
+# random key, written to the keytab FILE. The principal is made on first use.
+krbrig_ktadd() {
+	krbrig_kadmin "$1" -q "addprinc -randkey $2@$KRBRIG_REALM" || : # exists already: fine
+	krbrig_kadmin "$1" -q "ktadd -k $3 $2@$KRBRIG_REALM" && [ -s "$3" ] ||
+		krbrig_die "ktadd $2" "$1/logs/kadmin.log"
+}
+
 # --- the public API -------------------------------------------------------------------------
 
 krbrig_start() {

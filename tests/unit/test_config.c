@@ -12,6 +12,7 @@
 
 #include "shared/ccname.h"
 #include "shared/config.h"
+#include "shared/config_system.h"
 #include "shared/log.h"
 
 struct warnings {
@@ -74,6 +75,7 @@ static void assert_defaults(const struct kg_config *c)
 	ck_assert_str_eq(c->ebpf.load_mode, "sockops");
 	ck_assert(c->ebpf.allow_dynamic_ports);
 	ck_assert_uint_eq(c->ebpf.stats_interval, 15);
+	ck_assert_uint_eq(c->ebpf.max_clients, 4096);
 	ck_assert_str_eq(c->ebpf.cgroup_path, "/sys/fs/cgroup");
 	ck_assert_uint_eq(c->ebpf.n_bypass, 0);
 	ck_assert_str_eq(c->client.listen_address, "127.0.0.1");
@@ -165,6 +167,7 @@ START_TEST(test_every_key)
 	    "  load_mode = \"cgroup\";\n"
 	    "  allow_dynamic_ports = false;\n"
 	    "  stats_interval = 0;\n"
+	    "  max_clients = 1;\n"
 	    "  cgroup_path = \"/sys/fs/cgroup/unified\";\n"
 	    "  bypass = [ \"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\", \"2001:db8::1\" ];\n"
 	    "};\n"
@@ -201,6 +204,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(c.ebpf.load_mode, "cgroup");
 	ck_assert(!c.ebpf.allow_dynamic_ports);
 	ck_assert_uint_eq(c.ebpf.stats_interval, 0);
+	ck_assert_uint_eq(c.ebpf.max_clients, 1);
 	ck_assert_str_eq(c.ebpf.cgroup_path, "/sys/fs/cgroup/unified");
 	ck_assert_uint_eq(c.ebpf.n_bypass, 4);
 	ck_assert_int_eq(c.ebpf.bypass[0].family, AF_INET);
@@ -294,6 +298,8 @@ static const struct {
     {"proxy = { request_timeout = 3601; };",
      "t.conf:1: proxy.request_timeout: 3601 is out of range 1..3600"},
     {"proxy = { max_retries = 11; };", "t.conf:1: proxy.max_retries: 11 is out of range 0..10"},
+    {"ebpf = { max_clients = 0; };", "t.conf:1: ebpf.max_clients: 0 is out of range 1..4096"},
+    {"ebpf = { max_clients = 4097; };", "t.conf:1: ebpf.max_clients: 4097 is out of range 1..4096"},
     {"proxy = { max_retries = -1; };", "t.conf:1: proxy.max_retries: -1 is out of range 0..10"},
     {"ebpf = { stats_interval = 86401; };",
      "t.conf:1: ebpf.stats_interval: 86401 is out of range 0..86400"},
@@ -912,6 +918,69 @@ START_TEST(test_proxy_url_list)
 }
 END_TEST
 
+/* system { } (issue 17): off by default, root and _apt, names and numbers, each once. */
+START_TEST(test_system_group)
+{
+	struct warnings w = {0};
+	struct kg_config c;
+	char err[512];
+	uid_t uids[4], uid;
+
+	ck_assert_int_eq(parse(&c, "", &w, err, sizeof(err)), 0);
+	ck_assert(!c.system.enable);
+	ck_assert_uint_eq(c.system.n_uids, 2);
+	ck_assert_str_eq(c.system.uids[0], "root");
+	ck_assert_str_eq(c.system.uids[1], "_apt");
+	ck_assert_str_eq(c.system.keytab, "/etc/krb5.keytab");
+	ck_assert_str_eq(c.system.principal, "");
+	ck_assert_str_eq(c.system.user, "_kernelgatekeeper");
+
+	ck_assert_msg(parse(&c,
+			    "system = { enable = true; uids = ( \"root\", 105, \"nobody\" );"
+			    " keytab = \"/run/k.keytab\"; principal = \"host/a.b@B\";"
+			    " user = \"kgsys\"; };",
+			    &w, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert(c.system.enable);
+	ck_assert_uint_eq(c.system.n_uids, 3);
+	ck_assert_str_eq(c.system.uids[1], "105");
+	ck_assert_str_eq(c.system.uids[2], "nobody");
+	ck_assert_str_eq(c.system.principal, "host/a.b@B");
+	ck_assert_str_eq(c.system.user, "kgsys");
+	ck_assert_uint_eq(w.count, 0);
+	/* A shorter list leaves nothing of the default behind. */
+	ck_assert_int_eq(parse(&c, "system = { uids = [ 7 ]; };", &w, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.system.n_uids, 1);
+	ck_assert_str_eq(c.system.uids[1], "");
+	ck_assert_uint_eq(kg_config_system_uids(&c, uids, 4, NULL, 0), 1);
+	ck_assert_uint_eq(uids[0], 7);
+
+	ck_assert_int_eq(
+	    parse(&c, "system = { uids = [ \"root\", \"root\" ]; };", &w, err, sizeof(err)),
+	    -EINVAL);
+	ck_assert_msg(strstr(err, "listed twice") != NULL, "%s", err);
+	ck_assert_int_eq(parse(&c, "system = { uids = [ \"a b\" ]; };", &w, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(parse(&c, "system = { uids = [ -1 ]; };", &w, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(parse(&c, "system = { uids = [ 1.5 ]; };", &w, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(parse(&c, "system = { keytab = \"krb5.keytab\"; };", &w, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(parse(&c, "system = { user = \"\"; };", &w, err, sizeof(err)), -EINVAL);
+
+	ck_assert_int_eq(kg_config_system_uid("0", &uid), 0);
+	ck_assert_uint_eq(uid, 0);
+	ck_assert_int_eq(kg_config_system_uid("root", &uid), 0);
+	ck_assert_uint_eq(uid, 0);
+	ck_assert_int_eq(kg_config_system_uid("no-such-user-kgtest", &uid), -ENOENT);
+	ck_assert_int_eq(kg_config_system_uid("12x", &uid), -EINVAL);
+	ck_assert_int_eq(parse(&c, "system = { uids = ( \"no-such-user-kgtest\", \"root\", 0 ); };",
+			       &w, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(kg_config_system_uids(&c, uids, 4, err, sizeof(err)), 1);
+	ck_assert_str_eq(err, "no-such-user-kgtest");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -939,6 +1008,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_cidr_parse);
 	tcase_add_test(tc, test_proxy_type_names);
 	tcase_add_test(tc, test_proxy_url_list);
+	tcase_add_test(tc, test_system_group);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -314,6 +314,45 @@ START_TEST(test_route_report)
 }
 END_TEST
 
+/* KG_MSG_REGISTER of the system relay (issue 17): the flag alone, or with a list of 1..32 uids;
+ * no other flag, no list without the flag, pad 0. */
+START_TEST(test_register_system)
+{
+	buf_t b;
+	struct kg_ipc_msg m;
+	struct kg_ipc_register reg = {.flags = KG_IPC_REGISTER_SYSTEM};
+	struct kg_ipc_register_system rs = {.reg = reg, .n_uids = 2, .uids = {0, 105}};
+	size_t n;
+
+	n = build(&b, KG_MSG_REGISTER, &reg, sizeof(reg));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	reg.flags = 2;
+	n = build(&b, KG_MSG_REGISTER, &reg, sizeof(reg));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	n = build(&b, KG_MSG_REGISTER, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	rs.n_uids = KG_IPC_SYSTEM_UIDS_MAX;
+	n = build(&b, KG_MSG_REGISTER, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), 0);
+	rs.n_uids = KG_IPC_SYSTEM_UIDS_MAX + 1;
+	n = build(&b, KG_MSG_REGISTER, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	rs.n_uids = 0;
+	n = build(&b, KG_MSG_REGISTER, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	rs.n_uids = 1;
+	rs.pad = 1;
+	n = build(&b, KG_MSG_REGISTER, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	rs.pad = 0;
+	rs.reg.flags = 0;
+	n = build(&b, KG_MSG_REGISTER, &rs, sizeof(rs));
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+	n = build(&b, KG_MSG_REGISTER, &rs, sizeof(rs) - 4);
+	ck_assert_int_eq(kg_ipc_decode(b.bytes, n, &m), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_config_entries)
 {
 	uint8_t p[256];
@@ -451,6 +490,7 @@ static Suite *ipc_suite(void)
 	tcase_add_test(tc, test_status_counts);
 	tcase_add_test(tc, test_route_state);
 	tcase_add_test(tc, test_route_report);
+	tcase_add_test(tc, test_register_system);
 	tcase_add_test(tc, test_config_entries);
 	tcase_add_test(tc, test_fd_passing);
 	tcase_add_test(tc, test_truncated_datagram);

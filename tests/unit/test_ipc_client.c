@@ -3,16 +3,19 @@
  * full socket is written when it drains), a garbage or wrong answer is refused and retried,
  * and a normal registration hands the listeners over and applies the configuration. The route
  * state (ipc_client_set_direct) reaches the service when the link is free, coalesced, and again
- * after every registration. The loop and the Kerberos worker are stubs that record what the
- * link asks of them. */
+ * after every registration. While there is no link, the socket's directory is watched: the
+ * service's socket appearing brings the next attempt forward, however long the backoff had
+ * grown. The loop and the Kerberos worker are stubs that record what the link asks of them. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +33,11 @@
 static int watched_fd = -1;
 static uint32_t watched_events;
 static unsigned retired;
+/* Another source than the link and the listeners (the socket's watch), and the callback the
+ * link registered for it. */
+static int other_fd = -1;
+static struct kg_loop_source *other_src;
+static void (*source_cb)(struct kg_loop_source *s, uint32_t events);
 
 static struct kg_client cl;
 
@@ -38,6 +46,9 @@ int kg_loop_add(int fd, struct kg_loop_source *s, uint32_t events)
 	if (s == &cl.ipc_src) {
 		watched_fd = fd;
 		watched_events = events;
+	} else if (s != &cl.listeners[0].src && s != &cl.listeners[1].src) {
+		other_fd = fd;
+		other_src = s;
 	}
 	return 0;
 }
@@ -46,6 +57,14 @@ void kg_loop_del(int fd)
 {
 	if (fd == watched_fd)
 		watched_fd = -1;
+	if (fd == other_fd)
+		other_fd = -1;
+}
+
+uint8_t kg_loop_source_kind(void (*on_event)(struct kg_loop_source *s, uint32_t events))
+{
+	source_cb = on_event;
+	return 1;
 }
 
 /* Timers only record their deadline: the tests call ipc_client_on_timer() themselves. */
@@ -553,6 +572,64 @@ START_TEST(test_no_service)
 }
 END_TEST
 
+/* The service restarts after a long absence: its socket appearing in the watched directory
+ * brings the attempt the backoff had put off seconds away forward to now; a name of no
+ * concern does not. Registered again, the directory is no longer watched. */
+START_TEST(test_service_returns)
+{
+	char dir[] = "/tmp/kg-test-ipc.XXXXXX", other[64];
+	uint64_t due;
+	int i, listener, fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_lt(snprintf(cl.socket_path, sizeof(cl.socket_path), "%s/kg.sock", dir),
+			 (int)sizeof(cl.socket_path));
+	snprintf(other, sizeof(other), "%s/other", dir);
+	ipc_client_close(&cl);
+	kg_loop_timer_cancel(&cl.reconnect_timer);
+	for (i = 0; i < 8; i++) /* no socket: the backoff grows to its maximum */
+		ck_assert_int_eq(ipc_client_on_timer(&cl), -ENOENT);
+	assert_retrying();
+	ck_assert_uint_eq(cl.backoff_ms, CLIENT_BACKOFF_MAX_MS);
+	ck_assert_int_ge(other_fd, 0);
+	ck_assert_ptr_nonnull(source_cb);
+	due = cl.reconnect_timer.deadline;
+	ck_assert_uint_gt(due, kg_loop_now() + 1000000ull);
+
+	fd = open(other, O_CREAT | O_WRONLY | O_CLOEXEC, 0600); /* not the socket */
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	source_cb(other_src, EPOLLIN);
+	ck_assert_uint_eq(cl.reconnect_timer.deadline, due);
+
+	listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(listener, 0);
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		strcpy(sa.sun_path, cl.socket_path);
+		ck_assert_int_eq(bind(listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		ck_assert_int_eq(listen(listener, 4), 0);
+	}
+	source_cb(other_src, EPOLLIN);
+	ck_assert(kg_loop_timer_armed(&cl.reconnect_timer));
+	ck_assert_uint_le(cl.reconnect_timer.deadline, kg_loop_now());
+	ck_assert_uint_eq(cl.backoff_ms, CLIENT_BACKOFF_MIN_MS);
+
+	ck_assert_int_eq(ipc_client_on_timer(&cl), -EINPROGRESS);
+	close(service_fd);
+	service_fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(service_fd, 0);
+	register_fully();
+	ck_assert_int_eq(other_fd, -1);
+
+	close(listener);
+	unlink(cl.socket_path);
+	unlink(other);
+	rmdir(dir);
+}
+END_TEST
+
 /* ---- Route reports (ipc_report_route.c) ----------------------------------------------------- */
 
 /* What ipc_report_route_text() reads of an upstream's kind: a proxy makes tokens. */
@@ -737,6 +814,7 @@ static Suite *ipc_client_suite(void)
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_no_service);
+	tcase_add_test(tc, test_service_returns);
 	tcase_add_test(tc, test_route_state);
 	tcase_add_test(tc, test_route_reports);
 	tcase_add_test(tc, test_route_state_reregister);

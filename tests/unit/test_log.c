@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -221,6 +223,73 @@ START_TEST(test_log_file_open_failure)
 	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, ""), 0);
 	log_info("stderr only");
 	ck_assert_ptr_null(strstr(slurp(file_path), "stderr only"));
+}
+END_TEST
+
+/* The file fails (RLIMIT_FSIZE here, as a full disk would): the records still reach stderr, one
+ * line there says the file is not written, and once it can be written again a line in both says
+ * how many records the file is missing. */
+START_TEST(test_log_file_write_failure)
+{
+	struct rlimit rl;
+	char want[1024];
+	const char *out, *nl;
+	int limited, restored, pipefd[2], saved;
+	char piped[4096];
+	ssize_t n;
+	off_t full;
+
+	capture_stderr();
+	make_path(file_path, sizeof(file_path), "full.log");
+	unlink(file_path);
+	ck_assert_int_eq(kg_log_open("kgtest", LOG_INFO, file_path), 0);
+	log_info("first");
+	full = (off_t)strlen(slurp(file_path));
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	/* No ck_assert while the limit holds: check's own temporary file is under it too, and so
+	 * is the file stderr goes to: stderr is a pipe meanwhile, copied to that file after. */
+	ck_assert_int_eq(pipe(pipefd), 0);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_eq(dup2(pipefd[1], STDERR_FILENO), STDERR_FILENO);
+	rl.rlim_cur = (rlim_t)full + 10; /* room for part of the next line only */
+	limited = setrlimit(RLIMIT_FSIZE, &rl);
+	log_info("second");
+	log_info("third");
+	log_warn("fourth");
+	rl.rlim_cur = rl.rlim_max;
+	restored = setrlimit(RLIMIT_FSIZE, &rl);
+	ck_assert_int_eq(limited, 0);
+	ck_assert_int_eq(restored, 0);
+	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], piped, sizeof(piped))) > 0)
+		ck_assert_int_eq(write(STDERR_FILENO, piped, (size_t)n), n);
+	close(pipefd[0]);
+	out = slurp(stderr_path);
+	snprintf(want, sizeof(want),
+		 "<3>cannot write to log_path %s: %s; records go to stderr only", file_path,
+		 strerror(EFBIG));
+	ck_assert_msg(strstr(out, want), "want \"%s\" in %s", want, out);
+	ck_assert_msg(!strstr(strstr(out, want) + strlen(want), "cannot write to log_path"),
+		      "twice: %s", out);
+	ck_assert_ptr_nonnull(strstr(out, "<6>third\n<4>fourth\n"));
+
+	log_info("fifth");
+	snprintf(want, sizeof(want),
+		 "log_path %s is written again; 3 record(s) are missing from it", file_path);
+	ck_assert_ptr_nonnull(strstr(slurp(stderr_path), want));
+	out = slurp(file_path);
+	ck_assert_ptr_nonnull(strstr(out, want));
+	ck_assert_ptr_nonnull(strstr(out, ": INFO: fifth\n"));
+	ck_assert_ptr_null(strstr(out, "third"));
+	/* The line the limit cut is ended: the notice starts a line of its own. */
+	nl = strstr(out, ": NOTICE: log_path");
+	ck_assert_ptr_nonnull(nl);
+	while (nl > out && nl[-1] != '\n')
+		nl--;
+	ck_assert_msg(strncmp(nl, "20", 2) == 0, "the notice's line: %.80s", nl);
 }
 END_TEST
 
@@ -486,6 +555,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_truncation);
 	tcase_add_test(tc, test_log_file);
 	tcase_add_test(tc, test_log_file_open_failure);
+	tcase_add_test(tc, test_log_file_write_failure);
 	tcase_add_test(tc, test_journal_detection);
 	tcase_add_test(tc, test_journal_no_duplicate);
 	tcase_add_test(tc, test_libbpf_route);
