@@ -31,7 +31,7 @@
 #      krbrig_kinit_as UID NAME PW CCACHE [kinit options]; krbrig_kdc_stop; krbrig_kdc_start;
 #      krbrig_access_log (alias krbrig_squid_log); krbrig_access_log_has [A|B] REGEX;
 #      krbrig_proxy_log A|B; krbrig_squid_conf IP HOST KEYTAB LOGDIR [ACCEPT]; krbrig_stop.
-#      Issue 17 (system relay): krbrig_add_host_keytab PRINCIPAL KEYTAB; krbrig_origin_files DIR.
+#      Issue 17 (system relay): krbrig_ktadd DIR NAME KEYTAB; krbrig_origin_files DIR.
 # TLS (issue 14), opt-in: KRBRIG_TLS=1 before "krbrig_start squid" gives the rig's Squid
 # https_port listeners beside its http_port 3128, with certificates from tests/lib/tlscerts.sh
 # (a test CA, made at start in $RIG/tls), all with the same Negotiate rules:
@@ -784,18 +784,7 @@ krbrig_stop() {
 	return 0
 }
 
-# --- host principals and a file-serving origin (issue 17: the system relay) ----------------------
-
-# krbrig_add_host_keytab PRINCIPAL KEYTAB: a principal with a random key (host/FQDN@REALM, as
-# realm join or adcli make) and its keys added to KEYTAB, which is left root's, mode 0600.
-krbrig_add_host_keytab() {
-	krbrig_kadmin "$RIG" <<EOF || krbrig_die "addprinc/ktadd $1" "$RIG/logs/kadmin.log" || return 1
-addprinc -randkey $1
-ktadd -k $2 $1
-EOF
-	[ -s "$2" ] || krbrig_die "no keytab written for $1" "$RIG/logs/kadmin.log" || return 1
-	chmod 600 "$2"
-}
+# --- a file-serving origin (issue 17: the system relay's package test) ----------------------------
 
 # krbrig_origin_files DIR: the origin serves the files below DIR on ORIGIN_IP:80 (python3's
 # http.server) in place of origin.py, e.g. a small package repository; krbrig_stop stops it.

@@ -34,7 +34,7 @@ restore_host() {
 kg_on_exit restore_host
 [ ! -e /etc/krb5.conf ] || cp -p /etc/krb5.conf /etc/krb5.conf.kgtest
 cp "$KRB5_CONFIG" /etc/krb5.conf && chmod 644 /etc/krb5.conf
-krbrig_add_host_keytab "$PRINC" /etc/krb5.keytab 2>&1 || exit 99
+krbrig_ktadd "$RIG" "host/$fqdn" /etc/krb5.keytab 2>&1 && chmod 600 /etc/krb5.keytab || exit 99
 
 # The proxy, as an administrator would set it (hand edits: dpkg-reconfigure keeps them).
 sed -i -e "s|^\([[:space:]]*url = \)\"[^\"]*\";|\1\"$PROXY_URL\";|" \
