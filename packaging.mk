@@ -17,6 +17,7 @@ KG_DEBIAN_FILES = \
 	debian/kernelgatekeeper.templates debian/po/POTFILES.in debian/po/templates.pot
 KG_PACKAGE_TESTS = \
 	tests/package/nspawn-rig.sh tests/package/nspawn-deb.sh tests/package/negotiate-inside.sh \
+	tests/package/system-inside.sh \
 	tests/package/rpm.sh \
 	tests/package/rpm-fallback.macros tests/package/kernelgatekeeper.rpmlintrc
 # The generated spec is shipped too, so that `rpmbuild -ta kernelgatekeeper-VERSION.tar.gz`

@@ -31,6 +31,7 @@
 #      krbrig_kinit_as UID NAME PW CCACHE [kinit options]; krbrig_kdc_stop; krbrig_kdc_start;
 #      krbrig_access_log (alias krbrig_squid_log); krbrig_access_log_has [A|B] REGEX;
 #      krbrig_proxy_log A|B; krbrig_squid_conf IP HOST KEYTAB LOGDIR [ACCEPT]; krbrig_stop.
+#      Issue 17 (system relay): krbrig_ktadd DIR NAME KEYTAB; krbrig_origin_files DIR.
 # TLS (issue 14), opt-in: KRBRIG_TLS=1 before "krbrig_start squid" gives the rig's Squid
 # https_port listeners beside its http_port 3128, with certificates from tests/lib/tlscerts.sh
 # (a test CA, made at start in $RIG/tls), all with the same Negotiate rules:
@@ -781,4 +782,16 @@ krbrig_stop() {
 	krbrig_log "stopped in $(($(krbrig_now_ms) - t0)) ms"
 	RIG="" KRBRIG_NS_PROXY="" KRBRIG_NS_ORIGIN="" KRBRIG_SLOT=""
 	return 0
+}
+
+# --- a file-serving origin (issue 17: the system relay's package test) ----------------------------
+
+# krbrig_origin_files DIR: the origin serves the files below DIR on ORIGIN_IP:80 (python3's
+# http.server) in place of origin.py, e.g. a small package repository; krbrig_stop stops it.
+krbrig_origin_files() {
+	krbrig_stop_pidfile origin
+	krbrig_spawn "$KRBRIG_NS_ORIGIN" origin python3 -m http.server --bind "$ORIGIN_IP" \
+		--directory "$1" 80
+	krbrig_wait_up origin krbrig_listening "$KRBRIG_NS_ORIGIN" 80 ||
+		krbrig_die "the file server does not listen on $ORIGIN_IP:80" "$RIG/logs/origin.out"
 }

@@ -2,7 +2,9 @@
 # The Debian package in a booted Debian 12 systemd (systemd-nspawn, private network):
 # apt install brings up the hardened service and, at the next login, every user's client;
 # the journal carries our fields; dpkg-reconfigure with preseeded answers rewrites the proxy
-# and the ports while a hand edit survives; apt purge leaves nothing behind; lintian is clean.
+# and the ports while a hand edit survives; the system relay, turned on through debconf, takes
+# apt-get update and apt-get install through the Negotiate proxy as the host principal with no
+# proxy configuration (system-inside.sh); apt purge leaves nothing behind; lintian is clean.
 #
 #   KG_DEB=/path/kernelgatekeeper_V_ARCH.deb   test this package (default: `make deb` here)
 #   KGP_CACHE=/var/cache/kernelgatekeeper-test  where the debootstrapped rootfs is cached
@@ -37,7 +39,8 @@ kgp_log "package: $(basename "$deb")"
 cp "$deb" "$W/c/share/"
 mkdir -p "$W/c/share/tests/package"
 cp -r "$top_srcdir/tests/lib" "$W/c/share/tests/"
-cp "$top_srcdir/tests/package/negotiate-inside.sh" "$W/c/share/tests/package/"
+cp "$top_srcdir/tests/package/negotiate-inside.sh" "$top_srcdir/tests/package/system-inside.sh" \
+	"$W/c/share/tests/package/"
 lintian --fail-on error,warning --info "$deb" >"$W/lintian.log" 2>&1 &
 lintian_pid=$!
 kg_on_exit kg_stop_pid "$lintian_pid"
@@ -98,6 +101,19 @@ score=$(sed -n 's/.*Overall exposure level for kernelgatekeeper.service: \([0-9.
 kgp_log "systemd-analyze security kernelgatekeeper.service: ${score:-?}"
 kg_check "systemd-analyze security exposure ${score:-?} <= 5.0" \
 	awk -v s="${score:-99}" 'BEGIN { exit !(s <= 5.0) }'
+
+# The system relay (issue 17): shipped, off until asked for, its account made.
+SYSU=kernelgatekeeper-system-client.service
+kg_check "$SYSU is installed and disabled" \
+	test "$(kgp_raw systemctl is-enabled "$SYSU" 2>&1)" = disabled
+kg_check "$SYSU was not started" test "$(kgp_raw systemctl is-active "$SYSU" 2>&1)" != active
+kg_check "the system account _kernelgatekeeper exists" kgp_raw getent passwd _kernelgatekeeper
+kg_check "the sysusers.d file is shipped" kgp_raw test -f /usr/lib/sysusers.d/kernelgatekeeper.conf
+kgp_raw systemd-analyze security "$SYSU" --no-pager >"$W/security-sys.txt" 2>&1
+score=$(sed -n "s/.*Overall exposure level for $SYSU: \([0-9.]*\).*/\1/p" "$W/security-sys.txt")
+kgp_log "systemd-analyze security $SYSU: ${score:-?}"
+kg_check "systemd-analyze security exposure of the system relay ${score:-?} <= 3.0" \
+	awk -v s="${score:-99}" 'BEGIN { exit !(s <= 3.0) }'
 
 # --- The user's session ----------------------------------------------------------------------
 kg_check "the user unit is enabled globally (dh_installsystemduser)" kgp_raw test -L \
@@ -167,11 +183,28 @@ else
 	kg_fail "curl through a Negotiate proxy: tests/lib/krbrig.sh is missing"
 fi
 
+# --- The system relay: apt through the proxy as host/<fqdn> -----------------------------------------
+# system-inside.sh makes the container a realm member of the rig's KDC, turns the system relay
+# on with debconf + dpkg-reconfigure, runs apt-get update/install against a repository the
+# rig's origin serves, and turns the relay off again. Its TAP lines count here.
+if [ -f "$top_srcdir/tests/lib/krbrig.sh" ]; then
+	kgp_log "system relay: apt-get update + install through Negotiate Squid as host/<fqdn>"
+	kgp_run bash /share/tests/package/system-inside.sh >"$W/system.log" 2>&1
+	system_rc=$?
+	kg_relay_tap "system: " "$W/system.log" "    "
+	[ "$system_rc" = 0 ] || [ "$system_rc" = 1 ] ||
+		kg_fail "system: the Kerberos rig did not start (exit $system_rc)"
+fi
+
 # --- Purge ------------------------------------------------------------------------------------
 kgp_log "apt purge kernelgatekeeper"
 kgp_run apt-get purge -y -q kernelgatekeeper >"$W/purge.log" 2>&1 ||
 	{ sed 's/^/    /' "$W/purge.log"; kg_fail "apt purge"; }
 kg_check "no system unit left" test "$(unit_prop LoadState)" = not-found
+kg_check "no system relay unit left" \
+	test "$(kgp_raw systemctl show -P LoadState "$SYSU")" = not-found
+# Debian keeps system accounts on purge (files they came to own would fall to a reused uid).
+kg_check "the account _kernelgatekeeper is kept on purge" kgp_raw getent passwd _kernelgatekeeper
 kg_check "no user unit or its global enablement left" kgp_raw sh -c \
 	'! ls /usr/lib/systemd/user/kernelgatekeeper-client.service /etc/systemd/user/*/kernelgatekeeper-client.service 2>/dev/null'
 kg_check "the client stopped in $U's session" test "$(client_state)" != active

@@ -4,7 +4,7 @@
 # configuration as %config(noreplace), and rpmlint reports no errors.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
-kg_require_cmd rpmbuild rpmlint rpm make
+kg_require_cmd rpmbuild rpmlint rpm rpm2cpio cpio make
 [ -f "$top_builddir/Makefile" ] || kg_skip "needs a configured build tree in $top_builddir"
 
 SECONDS=0
@@ -30,6 +30,10 @@ for f in /usr/sbin/kernelgatekeeper-service /usr/bin/kernelgatekeeper-client \
 done
 kg_check "ships the system unit" has_file /usr/lib/systemd/system/kernelgatekeeper.service
 kg_check "ships the user unit" has_file /usr/lib/systemd/user/kernelgatekeeper-client.service
+kg_check "ships the system relay's unit" \
+	has_file /usr/lib/systemd/system/kernelgatekeeper-system-client.service
+kg_check "ships the system relay's account (sysusers.d)" \
+	has_file /usr/lib/sysusers.d/kernelgatekeeper.conf
 kg_check "ships the system preset" has_file /usr/lib/systemd/system-preset/90-kernelgatekeeper.preset
 kg_check "ships the user preset" has_file /usr/lib/systemd/user-preset/90-kernelgatekeeper.preset
 kg_check "the configuration is %config(noreplace)" \
@@ -38,6 +42,14 @@ kg_check "the configuration is %config(noreplace)" \
 scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
 kg_check "%post presets the service and, globally, the user unit" \
 	grep -q 'preset.*kernelgatekeeper-client.service' <<<"$scripts"
+kg_check "%post presets the system relay (the preset file says disable)" \
+	grep -q 'preset.*kernelgatekeeper-system-client.service' <<<"$scripts"
+kg_check "%pre creates the _kernelgatekeeper account" \
+	grep -q 'useradd .*_kernelgatekeeper' <<<"$scripts"
+kg_check "the system preset leaves the system relay disabled" \
+	grep -qx 'disable kernelgatekeeper-system-client.service' \
+	<<<"$(rpm2cpio "$rpm" | cpio -i --quiet --to-stdout \
+		./usr/lib/systemd/system-preset/90-kernelgatekeeper.preset 2>/dev/null)"
 
 rpmlint -r "$top_srcdir/tests/package/kernelgatekeeper.rpmlintrc" "$rpm" >"$log" 2>&1
 sed 's/^/    /' "$log"
