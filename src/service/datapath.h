@@ -43,6 +43,8 @@ int kg_datapath_client_remove(struct kg_datapath *dp, uid_t uid, uint16_t port4,
  * kg_datapath_client_remove. -ENOENT without a kg_datapath_client_add entry. */
 int kg_datapath_client_set_direct(struct kg_datapath *dp, uid_t uid, bool direct);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
+/* How many entries connection_map holds (KG_MAX_CONNECTIONS unless a test shrank it). */
+unsigned kg_datapath_connection_map_size(struct kg_datapath *dp);
 
 /* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */
 int kg_datapath_event_fd(struct kg_datapath *dp);
