@@ -43,6 +43,15 @@ fuzz-campaign:
 		KG_FUZZ_MERGE="$${KG_FUZZ_MERGE:-1}" nice -n 19 sh $(abs_top_srcdir)/tests/fuzz/run.sh
 .PHONY: fuzz-campaign
 
+# Sustained load and soak (root; not part of `make check`): three users' mixed traffic for
+# KG_SOAK_SECONDS (default 1800) after a warm-up, then no failed transfer and the service's and
+# clients' RSS and descriptors within 5 % of their warm-up values (tests/soak/soak.sh).
+EXTRA_DIST += tests/soak/soak.sh
+soak: all $(check_PROGRAMS)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		bash $(abs_top_srcdir)/tests/soak/soak.sh
+.PHONY: soak
+
 # Package tests (root): the .deb in a booted Debian 12 (systemd-nspawn) and the RPM build.
 # Both build from `make dist` in this build tree, so they must not run at the same time.
 TESTS += tests/package/nspawn-deb.sh tests/package/rpm.sh
