@@ -258,4 +258,15 @@ echo "# limits: 5 % over the warm-up value; descriptor counts below 20 may grow 
 for p in $PIDS; do
 	kg_check "$(pid_name "$p") still runs after the soak" kill -0 "$p"
 done
+# The datapath's fixed-size structures: full or not, never silently (the service's log says
+# so once when a counter moves).
+stats=$("$KG_CTL" --socket "$KG_SOCK" stats)
+dropped=$(awk '$1 == "events_dropped" {print $2}' <<<"$stats")
+evicted=$(awk '$1 == "connection_map_evicted" {print $2}' <<<"$stats")
+echo "# service: $(awk '$1 == "redirected" {print $2}' <<<"$stats") connections redirected," \
+	"events_dropped ${dropped:-?}, connection_map_evicted ${evicted:-?}"
+kg_check "events dropped (${dropped:-?}) never silently: 0, or the service's log said so" \
+	eval '[ "${dropped:-x}" = 0 ] || grep -q "event ring (.*) was full" "$KG_TMP/service.log"'
+kg_check "connection_map evictions (${evicted:-?}) never silently: 0, or the service's log said so" \
+	eval '[ "${evicted:-x}" = 0 ] || grep -q "connection_map is full" "$KG_TMP/service.log"'
 kg_finish
