@@ -464,8 +464,9 @@ int kg_sockops(struct bpf_sock_ops *skops)
 		emit_event(KG_EVENT_REDIRECT, &k.t, dst);
 	} else if (skops->args[1] == BPF_TCP_CLOSE) {
 		/* Both FINs are through (or the connection was reset): the relay has long read
-		 * SO_ORIGINAL_DST, the entry can go. */
-		bpf_map_delete_elem(&connection_map, &k.t);
+		 * SO_ORIGINAL_DST, the entry can go. Already gone: the full map evicted it. */
+		if (bpf_map_delete_elem(&connection_map, &k.t))
+			stat_inc(KG_STAT_CONNMAP_EVICTED);
 		emit_event(KG_EVENT_CLOSE, &k.t, dst);
 	}
 	return 1;

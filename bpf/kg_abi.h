@@ -103,6 +103,11 @@ enum kg_stat {
 	KG_STAT_ORIGDST_DENIED,	  /* SO_ORIGINAL_DST asked by another uid */
 	KG_STAT_EVENTS_DROPPED,	  /* ring buffer full */
 	KG_STAT_SKIP_DIRECT,	  /* would be steered, but the user's client said "direct" */
+	/* A steered connection's connection_map entry was gone at TCP_CLOSE: the map (an LRU
+	 * hash) was full and evicted it for a newer one, or could not take it. Harmless once the
+	 * relay has read SO_ORIGINAL_DST; before that the relay finds no entry and closes the
+	 * connection (fail-closed, never mis-steered). */
+	KG_STAT_CONNMAP_EVICTED,
 	KG_STAT_MAX,
 };
 

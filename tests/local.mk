@@ -35,6 +35,7 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-system.sh \
 	tests/integration/datapath-direct.sh \
 	tests/integration/datapath-routes.sh \
+	tests/integration/datapath-overflow.sh \
 	tests/integration/service-operations.sh \
 	tests/integration/security-adversary.sh \
 	tests/integration/client-warm.sh
@@ -65,6 +66,15 @@ fuzz-campaign:
 	top_srcdir='$(abs_top_srcdir)' KG_FUZZ_RUNS="$${KG_FUZZ_RUNS:-10000000}" \
 		KG_FUZZ_MERGE="$${KG_FUZZ_MERGE:-1}" nice -n 19 sh $(abs_top_srcdir)/tests/fuzz/run.sh
 .PHONY: fuzz-campaign
+
+# Sustained load and soak (root; not part of `make check`): three users' mixed traffic for
+# KG_SOAK_SECONDS (default 1800) after a warm-up, then no failed transfer and the service's and
+# clients' RSS and descriptors within 5 % of their warm-up values (tests/soak/soak.sh).
+EXTRA_DIST += tests/soak/soak.sh
+soak: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		bash $(abs_top_srcdir)/tests/soak/soak.sh
+.PHONY: soak
 
 # Package tests (root): the .deb in a booted Debian 12 (systemd-nspawn) and the RPM build.
 # Both build from `make dist` in this build tree, so they must not run at the same time.

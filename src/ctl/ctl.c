@@ -248,6 +248,7 @@ static const char *const stat_names[KG_STAT_MAX] = {
     [KG_STAT_ORIGDST_DENIED] = "original_dst_denied_other_uid",
     [KG_STAT_EVENTS_DROPPED] = "events_dropped",
     [KG_STAT_SKIP_DIRECT] = "skipped_direct_by_client",
+    [KG_STAT_CONNMAP_EVICTED] = "connection_map_evicted",
 };
 
 static int cmd_stats(int fd)

@@ -181,6 +181,30 @@ static int load(struct kg_datapath *dp, char *why, size_t whylen)
 	return -ENOEXEC;
 }
 
+/* Tests only (tests/integration/datapath-overflow.sh): KG_TEST_CONNECTION_MAP_ENTRIES shrinks
+ * connection_map before the load, so a few hundred held connections fill it. Said as a warning:
+ * nothing but a test sets it (the systemd unit passes no environment). */
+static void test_connection_map_size(struct kg_datapath *dp)
+{
+	const char *v = getenv("KG_TEST_CONNECTION_MAP_ENTRIES");
+	unsigned long n;
+	char *end;
+
+	if (!v || !*v)
+		return;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n < 1 || n >= KG_MAX_CONNECTIONS ||
+	    bpf_map__set_max_entries(dp->skel->maps.connection_map, (uint32_t)n) < 0) {
+		log_warn("ignoring KG_TEST_CONNECTION_MAP_ENTRIES=%s (1..%u)", v,
+			 KG_MAX_CONNECTIONS - 1);
+		return;
+	}
+	log_warn("KG_TEST_CONNECTION_MAP_ENTRIES: connection_map holds %lu entries instead of %u "
+		 "(a test setting)",
+		 n, KG_MAX_CONNECTIONS);
+}
+
 int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_fn on_event,
 		     void *userdata, char *why, size_t whylen)
 {
@@ -204,6 +228,7 @@ int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_
 		snprintf(why, whylen, "cannot open the embedded BPF object: %s", strerror(-r));
 		goto fail;
 	}
+	test_connection_map_size(dp);
 	r = load(dp, why, whylen);
 	if (r < 0)
 		goto fail;
@@ -526,6 +551,11 @@ int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX])
 	}
 	free(vals);
 	return r;
+}
+
+unsigned kg_datapath_connection_map_size(struct kg_datapath *dp)
+{
+	return bpf_map__max_entries(dp->skel->maps.connection_map);
 }
 
 int kg_datapath_event_fd(struct kg_datapath *dp)

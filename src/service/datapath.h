@@ -51,6 +51,8 @@ int kg_datapath_steer_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_
 			  uint16_t port6);
 int kg_datapath_steer_remove(struct kg_datapath *dp, uid_t uid);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
+/* How many entries connection_map holds (KG_MAX_CONNECTIONS unless a test shrank it). */
+unsigned kg_datapath_connection_map_size(struct kg_datapath *dp);
 
 /* The ring buffer's epoll fd for the event loop, and the drain call when it is readable. */
 int kg_datapath_event_fd(struct kg_datapath *dp);

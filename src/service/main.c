@@ -175,6 +175,7 @@ static void service_free(struct kg_service *svc)
 	kg_ipc_server_close(svc);
 	svc->stats_timer = sd_event_source_disable_unref(svc->stats_timer);
 	svc->drain_timer = sd_event_source_disable_unref(svc->drain_timer);
+	svc->limits_timer = sd_event_source_disable_unref(svc->limits_timer);
 	svc->ring_source = sd_event_source_disable_unref(svc->ring_source);
 	kg_datapath_close(svc->dp);
 	svc->dp = NULL;

@@ -173,6 +173,81 @@ void kg_service_events_changed(struct kg_service *svc)
 	sd_event_source_set_enabled(svc->drain_timer, SD_EVENT_ON);
 }
 
+/* connection_map and the event ring have fixed sizes, and the kernel fills them without a
+ * word: when one of their counters moves, the journal says once what it means and what to
+ * change, then at most once an hour while it keeps moving. Checked every LIMITS_CHECK_USEC,
+ * whatever stats_interval says. */
+#define LIMITS_CHECK_USEC  10000000ull
+#define LIMITS_REPEAT_USEC 3600000000ull
+
+/* true (and *ret_more = how much since the last line) when count deserves a line now. */
+static bool limit_moved(struct kg_limit_note *n, uint64_t count, uint64_t now, uint64_t *ret_more)
+{
+	if (count <= n->said || (n->said_usec && now - n->said_usec < LIMITS_REPEAT_USEC))
+		return false;
+	*ret_more = count - n->said;
+	n->said = count;
+	n->said_usec = now;
+	return true;
+}
+
+static void check_limits(struct kg_service *svc, const uint64_t st[KG_STAT_MAX])
+{
+	uint64_t now = kg_now_usec(CLOCK_MONOTONIC), more;
+	bool first = svc->connmap_note.said == 0;
+	unsigned size = kg_datapath_connection_map_size(svc->dp);
+
+	if (limit_moved(&svc->connmap_note, st[KG_STAT_CONNMAP_EVICTED], now, &more)) {
+		if (first)
+			log_fields(
+			    LOG_WARNING, KG_FIELDS({"KG_LIMIT", "connection_map"}),
+			    "connection_map is full (%u entries): %" PRIu64
+			    " steered connection(s) lost their entry to newer ones. One whose "
+			    "relay had already read its original destination goes on; one whose "
+			    "relay had not is closed by the client (\"no original destination\" "
+			    "in its log), never sent anywhere else. About %u or more steered "
+			    "connections were open at once: find what holds them "
+			    "(kernelgatekeeper-ctl watch), or build with a larger "
+			    "KG_MAX_CONNECTIONS (bpf/kg_abi.h)",
+			    size, more, size);
+		else
+			log_fields(LOG_WARNING, KG_FIELDS({"KG_LIMIT", "connection_map"}),
+				   "connection_map is still full (%u entries): %" PRIu64
+				   " more entries evicted, %" PRIu64 " in all",
+				   size, more, svc->connmap_note.said);
+	}
+	first = svc->ring_note.said == 0;
+	if (limit_moved(&svc->ring_note, st[KG_STAT_EVENTS_DROPPED], now, &more)) {
+		if (first)
+			log_fields(
+			    LOG_WARNING, KG_FIELDS({"KG_LIMIT", "event_ring"}),
+			    "the datapath's event ring (%u KiB) was full: %" PRIu64 " connection "
+			    "event(s) dropped. Steering and SO_ORIGINAL_DST do not use it, nothing "
+			    "was mis-steered; kernelgatekeeper-ctl watch, the redirected counts of "
+			    "ctl status and the clients' \"steered\" debug lines miss those "
+			    "connections. The service did not drain the ring in time (stopped, or "
+			    "short of CPU): give it CPU, or build with a larger KG_RINGBUF_BYTES "
+			    "(bpf/kg_abi.h)",
+			    KG_RINGBUF_BYTES / 1024, more);
+		else
+			log_fields(LOG_WARNING, KG_FIELDS({"KG_LIMIT", "event_ring"}),
+				   "the datapath's event ring is still overflowing: %" PRIu64
+				   " more events dropped, %" PRIu64 " in all",
+				   more, svc->ring_note.said);
+	}
+}
+
+static int on_limits_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kg_service *svc = userdata;
+	uint64_t st[KG_STAT_MAX] = {0};
+
+	if (svc->dp && kg_datapath_stats(svc->dp, st) == 0)
+		check_limits(svc, st);
+	sd_event_source_set_time_relative(s, LIMITS_CHECK_USEC);
+	return 0;
+}
+
 static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kg_service *svc = userdata;
@@ -191,13 +266,15 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 			    "(port %" PRIu64 ", no client %" PRIu64 ", own %" PRIu64
 			    ", netns %" PRIu64 ", local %" PRIu64 ", bypass %" PRIu64
 			    "), SO_ORIGINAL_DST %" PRIu64 " answered %" PRIu64 " denied, %" PRIu64
-			    " events dropped",
+			    " events dropped, %" PRIu64 " connection_map entries evicted",
 			    clients, redirected, st[KG_STAT_CONNECT_SEEN] - st[KG_STAT_REDIRECTED],
 			    st[KG_STAT_SKIP_PORT], st[KG_STAT_SKIP_NO_CLIENT],
 			    st[KG_STAT_SKIP_SELF], st[KG_STAT_SKIP_NETNS], st[KG_STAT_SKIP_LOCAL],
 			    st[KG_STAT_SKIP_BYPASS], st[KG_STAT_ORIGDST_ANSWERED],
-			    st[KG_STAT_ORIGDST_DENIED], st[KG_STAT_EVENTS_DROPPED]);
+			    st[KG_STAT_ORIGDST_DENIED], st[KG_STAT_EVENTS_DROPPED],
+			    st[KG_STAT_CONNMAP_EVICTED]);
 		svc->last_redirected = st[KG_STAT_REDIRECTED];
+		check_limits(svc, st); /* sooner than its own timer, when stats are this often */
 	}
 	publish_status(svc, st[KG_STAT_REDIRECTED]);
 	kg_service_arm_stats_timer(svc);
@@ -206,6 +283,10 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 void kg_service_arm_stats_timer(struct kg_service *svc)
 {
+	if (!svc->limits_timer &&
+	    sd_event_add_time_relative(svc->event, &svc->limits_timer, CLOCK_MONOTONIC,
+				       LIMITS_CHECK_USEC, 0, on_limits_timer, svc) >= 0)
+		sd_event_source_set_enabled(svc->limits_timer, SD_EVENT_ON);
 	if (!svc->stats_timer) {
 		if (sd_event_add_time_relative(svc->event, &svc->stats_timer, CLOCK_MONOTONIC,
 					       1000000ull, 0, on_stats_timer, svc) < 0)

@@ -68,6 +68,13 @@ struct kg_conn {
 	uint64_t sys_redirected[KG_IPC_SYSTEM_UIDS_MAX];
 };
 
+/* One of the datapath's fixed-size structures that fills silently in the kernel (service.c):
+ * the counter value the journal last spoke of, and when. */
+struct kg_limit_note {
+	uint64_t said;
+	uint64_t said_usec;
+};
+
 struct kg_service {
 	sd_event *event;
 	char config_path[4096];
@@ -76,7 +83,7 @@ struct kg_service {
 	char cgroup_dir[4096];
 	struct kg_datapath *dp;
 	int ipc_fd;
-	sd_event_source *ipc_source, *ring_source, *stats_timer, *drain_timer;
+	sd_event_source *ipc_source, *ring_source, *stats_timer, *drain_timer, *limits_timer;
 	struct kg_conn *conns;
 	unsigned n_conns, n_clients;
 	unsigned n_conns_no_passwd; /* of n_conns, from uids without a passwd entry */
@@ -87,6 +94,7 @@ struct kg_service {
 	uint64_t events_total, clients_registered_total, ipc_errors;
 	uint64_t routes_total, routes_dropped; /* route reports passed on, and dropped */
 	uint64_t last_redirected;
+	struct kg_limit_note connmap_note, ring_note; /* KG_STAT_CONNMAP_EVICTED, _EVENTS_DROPPED */
 	int exit_code;
 };
 
@@ -117,7 +125,8 @@ int kg_service_apply_ports(struct kg_service *svc, const uint16_t *ports, unsign
 /* Push everything of cfg that lives in maps: 0, or -errno with the reason in why. */
 int kg_service_apply_config(struct kg_service *svc, const struct kg_config *cfg, char *why,
 			    size_t whylen);
-/* (Re)arm the stats timer for cfg.ebpf.stats_interval (0: off). */
+/* (Re)arm the stats timer for cfg.ebpf.stats_interval (0: off). The first call also starts
+ * the timer that watches connection_map and the event ring fill up, whatever stats_interval. */
 void kg_service_arm_stats_timer(struct kg_service *svc);
 /* The ring buffer's descriptor is readable (an sd_event io handler). */
 int kg_service_on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata);
