@@ -62,7 +62,13 @@ struct kg_orig_dst {
 enum kg_event_type {
 	KG_EVENT_REDIRECT = 1, /* connect() rewritten to a relay; tuple known (TCP_CONNECT_CB) */
 	KG_EVENT_CLOSE = 2,    /* redirected connection fully closed */
+	KG_EVENT_QUIC_BLOCKED = 3, /* UDP connect()/sendmsg() to a target port refused (EPERM);
+				    * no tuple (zero), dst says where and who; at most one per
+				    * socket per KG_QUIC_EVENT_GAP_NS */
 };
+
+/* A socket that keeps trying QUIC is reported once per this long. */
+#define KG_QUIC_EVENT_GAP_NS 1000000000ull
 
 struct kg_event {
 	__u32 type;
@@ -103,6 +109,7 @@ enum kg_stat {
 	KG_STAT_ORIGDST_DENIED,	  /* SO_ORIGINAL_DST asked by another uid */
 	KG_STAT_EVENTS_DROPPED,	  /* ring buffer full */
 	KG_STAT_SKIP_DIRECT,	  /* would be steered, but the user's client said "direct" */
+	KG_STAT_QUIC_BLOCKED,	  /* UDP to a target port refused for a steered user (QUIC) */
 	KG_STAT_MAX,
 };
 
@@ -113,7 +120,8 @@ struct kg_settings {
 	__u32 live_events;  /* 1: wake the service for every event (someone watches, or debug
 			     * logging); 0: let events collect and wake it only past
 			     * KG_RINGBUF_WAKE_BYTES, the service drains the rest on a timer */
-	__u32 pad;
+	__u32 block_quic;   /* 1: refuse UDP to a target port from a user who would be steered
+			     * (ebpf.block_quic): browsers then fall back to TCP */
 };
 
 /* SO_ORIGINAL_DST and IP6T_SO_ORIGINAL_DST share the option number 80. */

@@ -35,6 +35,7 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-system.sh \
 	tests/integration/datapath-direct.sh \
 	tests/integration/datapath-routes.sh \
+	tests/integration/datapath-quic.sh \
 	tests/integration/service-operations.sh \
 	tests/integration/security-adversary.sh \
 	tests/integration/client-warm.sh
