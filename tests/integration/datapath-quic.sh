@@ -2,9 +2,10 @@
 # QUIC refused at the socket (issue 18 item 1): for a user whose TCP is steered, UDP to a
 # target port is refused at once with EPERM, by connect() and by sendto() on an unconnected
 # socket, so browsers fall back to TCP, which is steered. DNS and every other UDP port, other
-# users, local and bypassed destinations, a user whose client says "direct", and everything
-# with ebpf.block_quic = false are left alone. Counted in ctl stats (quic_blocked), shown by
-# ctl watch (quic-blocked), at most once per socket per second.
+# users, other network namespaces, local and bypassed destinations, a user whose client says
+# "direct" or whose client is gone, and everything with ebpf.block_quic = false are left
+# alone. Counted in ctl stats (quic_blocked), shown by ctl watch (quic-blocked), at most once
+# per socket per second.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/datapath.sh"
 
@@ -79,6 +80,10 @@ kg_expect "proxy endpoint: sendto() to 203.0.113.5:443 works" "UDP OK" "$(udp "$
 kg_expect "a uid without a client: sendto() to 192.0.2.10:443 works" "UDP OK" "$(udp "$W" 192.0.2.10 443)"
 kg_expect "a uid without a client: connect() to 192.0.2.10:443 works" "UDP OK" \
 	"$(udp "$W" 192.0.2.10 443 connect)"
+kg_make_netns other NS2
+ip -n "$NS2" addr add 192.0.2.10/32 dev lo
+kg_expect "another network namespace: sendto() to 192.0.2.10:443 works there" "UDP OK" \
+	"$(KG_NS=$NS2 udp "$U" 192.0.2.10 443)"
 kg_check "quic_blocked did not move ($(stat_of quic_blocked))" test "$(stat_of quic_blocked)" = 5
 kg_expect "TCP to 192.0.2.10:443 is still steered" "ORIGDST 192.0.2.10:443" \
 	"$(kg_probe_app "$U" 192.0.2.10 443)"
@@ -137,6 +142,13 @@ kg_expect "block_quic = false: TCP is still steered" "ORIGDST 192.0.2.10:443" \
 kg_dp_write_config 443
 kg_reload "$KG_SERVICE_PID" "$KG_TMP/service.log"
 kg_expect "block_quic back to its default (true): refused again" "UDP EPERM" \
+	"$(udp "$U" 192.0.2.10 443)"
+
+# The client gone, the user's QUIC goes out again (fail-open, as TCP).
+kg_stop_pid "$KG_RELAY_PID"
+wait "$KG_RELAY_PID" 2>/dev/null
+kg_wait_for 30 grep -q "disconnected" "$KG_TMP/service.log"
+kg_expect "after the client disconnected: sendto() to 192.0.2.10:443 works" "UDP OK" \
 	"$(udp "$U" 192.0.2.10 443)"
 
 kg_finish
