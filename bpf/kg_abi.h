@@ -62,7 +62,13 @@ struct kg_orig_dst {
 enum kg_event_type {
 	KG_EVENT_REDIRECT = 1, /* connect() rewritten to a relay; tuple known (TCP_CONNECT_CB) */
 	KG_EVENT_CLOSE = 2,    /* redirected connection fully closed */
+	KG_EVENT_QUIC_BLOCKED = 3, /* UDP connect()/sendmsg() to a target port refused (EPERM);
+				    * no tuple (zero), dst says where and who; at most one per
+				    * socket per KG_QUIC_EVENT_GAP_NS */
 };
+
+/* A socket that keeps trying QUIC is reported once per this long. */
+#define KG_QUIC_EVENT_GAP_NS 1000000000ull
 
 struct kg_event {
 	__u32 type;
@@ -108,6 +114,7 @@ enum kg_stat {
 	 * relay has read SO_ORIGINAL_DST; before that the relay finds no entry and closes the
 	 * connection (fail-closed, never mis-steered). */
 	KG_STAT_CONNMAP_EVICTED,
+	KG_STAT_QUIC_BLOCKED,	  /* UDP to a target port refused for a steered user (QUIC) */
 	KG_STAT_MAX,
 };
 
@@ -118,7 +125,8 @@ struct kg_settings {
 	__u32 live_events;  /* 1: wake the service for every event (someone watches, or debug
 			     * logging); 0: let events collect and wake it only past
 			     * KG_RINGBUF_WAKE_BYTES, the service drains the rest on a timer */
-	__u32 pad;
+	__u32 block_quic;   /* 1: refuse UDP to a target port from a user who would be steered
+			     * (ebpf.block_quic): browsers then fall back to TCP */
 };
 
 /* SO_ORIGINAL_DST and IP6T_SO_ORIGINAL_DST share the option number 80. */

@@ -1,7 +1,7 @@
 /* Helpers of the eBPF datapath (kernelgatekeeper.bpf.c) that use no map: whole-word stack
  * stores for map keys (the rule is explained there, above the first key) and addresses as four
- * network-order words, IPv4 v4-mapped, with the local-destination checks. Included by that file
- * only, after <linux/bpf.h>, <bpf/bpf_helpers.h> and <bpf/bpf_endian.h>.
+ * network-order words, IPv4 v4-mapped, with the local-destination checks, and ctx_u32(). Included
+ * by that file only, after <linux/bpf.h>, <bpf/bpf_helpers.h> and <bpf/bpf_endian.h>.
  */
 #ifndef KG_ADDR_H
 #define KG_ADDR_H
@@ -78,6 +78,15 @@ static __always_inline int v6_is_local(__u32 w0, __u32 w1, __u32 w2, __u32 w3)
 	if (w0 == 0 && w1 == 0 && w2 == 0 && (w3 == 0 || w3 == bpf_htonl(1)))
 		return 1;				   /* :: and ::1 */
 	return (bpf_ntohl(w0) & 0xffc00000) == 0xfe800000; /* fe80::/10 */
+}
+
+/* One 32-bit context field, loaded here and now. Context structs may only be read at constant
+ * offsets, and clang would otherwise sink the loads of addr_of()'s two candidates into its
+ * branches and merge them into one load through a selected pointer ("dereference of modified
+ * ctx ptr"). */
+static __always_inline __u32 ctx_u32(const __u32 *field)
+{
+	return *(volatile const __u32 *)field;
 }
 
 #endif

@@ -36,6 +36,7 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/datapath-direct.sh \
 	tests/integration/datapath-routes.sh \
 	tests/integration/datapath-overflow.sh \
+	tests/integration/datapath-quic.sh \
 	tests/integration/service-operations.sh \
 	tests/integration/security-adversary.sh \
 	tests/integration/client-warm.sh

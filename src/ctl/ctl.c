@@ -249,6 +249,7 @@ static const char *const stat_names[KG_STAT_MAX] = {
     [KG_STAT_EVENTS_DROPPED] = "events_dropped",
     [KG_STAT_SKIP_DIRECT] = "skipped_direct_by_client",
     [KG_STAT_CONNMAP_EVICTED] = "connection_map_evicted",
+    [KG_STAT_QUIC_BLOCKED] = "quic_blocked",
 };
 
 static int cmd_stats(int fd)
@@ -290,6 +291,18 @@ static void print_route_report(const struct kg_ipc_route *rt)
 	kg_text_escape(rt->route, sizeof(rt->route), route, sizeof(route));
 	printf("%s %-8s uid=%u %s %s %s\n", when, "route", rt->uid, dest, host[0] ? host : "-",
 	       route);
+}
+
+static const char *event_name(uint32_t type)
+{
+	switch (type) {
+	case KG_EVENT_REDIRECT:
+		return "redirect";
+	case KG_EVENT_QUIC_BLOCKED:
+		return "quic-blocked";
+	default:
+		return "close";
+	}
 }
 
 static int cmd_watch(int fd, int argc, char **argv)
@@ -338,8 +351,7 @@ static int cmd_watch(int fd, int argc, char **argv)
 		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
 		format_time(kg_now_usec(CLOCK_REALTIME), when, sizeof(when));
 		kg_text_escape(ev->dst.comm, sizeof(ev->dst.comm), comm, sizeof(comm));
-		printf("%s %-8s user=%s pid=%u comm=%s dest=%s\n", when,
-		       ev->type == KG_EVENT_REDIRECT ? "redirect" : "close",
+		printf("%s %-8s user=%s pid=%u comm=%s dest=%s\n", when, event_name(ev->type),
 		       user_name(ev->dst.uid, name, sizeof(name)), ev->dst.pid, comm, dest);
 		seen++;
 	}

@@ -28,7 +28,7 @@
 
 struct kg_datapath {
 	struct kg_bpf *skel;
-	struct bpf_link *links[6];
+	struct bpf_link *links[8];
 	int cgroup_fd;
 	struct ring_buffer *ring;
 	kg_event_fn on_event;
@@ -45,7 +45,8 @@ struct feature {
 };
 
 static const struct feature features[] = {
-    {0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup sock_addr programs (connect4/6, getpeername4/6)"},
+    {0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+     "cgroup sock_addr programs (connect4/6, getpeername4/6, sendmsg4/6)"},
     {0, BPF_PROG_TYPE_SOCK_OPS, "sock_ops programs"},
     {0, BPF_PROG_TYPE_CGROUP_SOCKOPT, "cgroup getsockopt programs (Linux 5.3)"},
     {1, BPF_MAP_TYPE_SK_STORAGE, "socket-local storage maps (Linux 5.2)"},
@@ -209,7 +210,7 @@ int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_
 		     void *userdata, char *why, size_t whylen)
 {
 	struct kg_datapath *dp;
-	struct bpf_program *progs[6];
+	struct bpf_program *progs[8];
 	uint64_t netns_cookie = 0;
 	uint32_t zero = 0;
 	size_t i;
@@ -259,6 +260,8 @@ int kg_datapath_open(struct kg_datapath **ret, const char *cgroup_dir, kg_event_
 	progs[3] = dp->skel->progs.kg_getpeername6;
 	progs[4] = dp->skel->progs.kg_connect4;
 	progs[5] = dp->skel->progs.kg_connect6;
+	progs[6] = dp->skel->progs.kg_sendmsg4;
+	progs[7] = dp->skel->progs.kg_sendmsg6;
 	for (i = 0; i < ARRAY_SIZE(progs); i++) {
 		dp->links[i] = bpf_program__attach_cgroup(progs[i], dp->cgroup_fd);
 		if (!dp->links[i]) {
@@ -563,21 +566,35 @@ int kg_datapath_event_fd(struct kg_datapath *dp)
 	return ring_buffer__epoll_fd(dp->ring);
 }
 
-int kg_datapath_set_live_events(struct kg_datapath *dp, bool live)
+static int settings_write(struct kg_datapath *dp, const struct kg_settings *next)
 {
-	struct kg_settings next = dp->settings;
 	uint32_t zero = 0;
 	int r;
 
-	next.live_events = live;
-	if (next.live_events == dp->settings.live_events)
+	if (memcmp(next, &dp->settings, sizeof(*next)) == 0)
 		return 0;
-	r = bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), &next, sizeof(next),
+	r = bpf_map__update_elem(dp->skel->maps.settings, &zero, sizeof(zero), next, sizeof(*next),
 				 BPF_ANY);
 	if (r < 0)
 		return r;
-	dp->settings = next;
+	dp->settings = *next;
 	return 0;
+}
+
+int kg_datapath_set_live_events(struct kg_datapath *dp, bool live)
+{
+	struct kg_settings next = dp->settings;
+
+	next.live_events = live;
+	return settings_write(dp, &next);
+}
+
+int kg_datapath_set_block_quic(struct kg_datapath *dp, bool block)
+{
+	struct kg_settings next = dp->settings;
+
+	next.block_quic = block;
+	return settings_write(dp, &next);
 }
 
 int kg_datapath_consume(struct kg_datapath *dp)

@@ -50,6 +50,8 @@ int kg_datapath_relay_add(struct kg_datapath *dp, uid_t owner, uint16_t port4, u
 int kg_datapath_steer_add(struct kg_datapath *dp, uid_t uid, pid_t tgid, uint16_t port4,
 			  uint16_t port6);
 int kg_datapath_steer_remove(struct kg_datapath *dp, uid_t uid);
+/* ebpf.block_quic: refuse UDP to a target port (QUIC) from the users whose TCP is steered. */
+int kg_datapath_set_block_quic(struct kg_datapath *dp, bool block);
 int kg_datapath_stats(struct kg_datapath *dp, uint64_t out[KG_STAT_MAX]);
 /* How many entries connection_map holds (KG_MAX_CONNECTIONS unless a test shrank it). */
 unsigned kg_datapath_connection_map_size(struct kg_datapath *dp);

@@ -74,5 +74,12 @@ void kg_service_on_event(void *userdata, struct kg_event *ev)
 		log_fields_ratelimited(
 		    LOG_DEBUG, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}, {"KG_DEST", dest}),
 		    "steered %.16s[%s] (uid %s) to its relay: %s", ev->dst.comm, pid, uid, dest);
+	} else if (ev->type == KG_EVENT_QUIC_BLOCKED && kg_log_get_level() >= LOG_DEBUG) {
+		char dest[KG_ADDR_STR_MAX];
+
+		kg_format_ip_port(ev->dst.ip, ev->dst.port, dest, sizeof(dest));
+		log_fields_ratelimited(
+		    LOG_DEBUG, NULL, "refused QUIC (UDP) of pid %u (uid %u) to %s: ebpf.block_quic",
+		    ev->dst.pid, ev->dst.uid, dest);
 	}
 }

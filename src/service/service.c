@@ -100,6 +100,11 @@ int kg_service_apply_config(struct kg_service *svc, const struct kg_config *cfg,
 		snprintf(why, whylen, "cannot load the target ports: %s", strerror(-r));
 		return r;
 	}
+	r = kg_datapath_set_block_quic(svc->dp, cfg->ebpf.block_quic);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot set ebpf.block_quic: %s", strerror(-r));
+		return r;
+	}
 	return 0;
 }
 
@@ -266,13 +271,14 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
 			    "(port %" PRIu64 ", no client %" PRIu64 ", own %" PRIu64
 			    ", netns %" PRIu64 ", local %" PRIu64 ", bypass %" PRIu64
 			    "), SO_ORIGINAL_DST %" PRIu64 " answered %" PRIu64 " denied, %" PRIu64
-			    " events dropped, %" PRIu64 " connection_map entries evicted",
+			    " events dropped, %" PRIu64 " connection_map entries evicted, %" PRIu64
+			    " QUIC blocked",
 			    clients, redirected, st[KG_STAT_CONNECT_SEEN] - st[KG_STAT_REDIRECTED],
 			    st[KG_STAT_SKIP_PORT], st[KG_STAT_SKIP_NO_CLIENT],
 			    st[KG_STAT_SKIP_SELF], st[KG_STAT_SKIP_NETNS], st[KG_STAT_SKIP_LOCAL],
 			    st[KG_STAT_SKIP_BYPASS], st[KG_STAT_ORIGDST_ANSWERED],
 			    st[KG_STAT_ORIGDST_DENIED], st[KG_STAT_EVENTS_DROPPED],
-			    st[KG_STAT_CONNMAP_EVICTED]);
+			    st[KG_STAT_CONNMAP_EVICTED], st[KG_STAT_QUIC_BLOCKED]);
 		svc->last_redirected = st[KG_STAT_REDIRECTED];
 		check_limits(svc, st); /* sooner than its own timer, when stats are this often */
 	}

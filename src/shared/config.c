@@ -410,6 +410,7 @@ static const struct kg_key_spec ebpf_keys[] = {
 	 .def_ports = default_ports, .n_def_ports = ARRAY_SIZE(default_ports)},
 	STRING("load_mode", ebpf.load_mode, NULL, "sockops"),
 	BOOL("allow_dynamic_ports", ebpf.allow_dynamic_ports, true),
+	BOOL("block_quic", ebpf.block_quic, true),
 	UINT("stats_interval", ebpf.stats_interval, 0, 86400, 15),
 	/* The datapath's process_map holds KG_MAX_CLIENTS users; the service refuses more. */
 	UINT("max_clients", ebpf.max_clients, 1, KG_MAX_CLIENTS, KG_MAX_CLIENTS),

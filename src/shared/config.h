@@ -103,6 +103,7 @@ struct kg_config {
 		char cgroup_path[PATH_MAX];	      /* default "/sys/fs/cgroup" */
 		struct kg_cidr bypass[KG_MAX_BYPASS]; /* default none */
 		unsigned n_bypass;
+		bool block_quic; /* default true: UDP to the target ports refused (QUIC) */
 	} ebpf;
 	struct {
 		char listen_address[64]; /* default "127.0.0.1"; must be loopback */

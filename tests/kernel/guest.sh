@@ -3,11 +3,11 @@
 # after multi-user.target. /kg/src holds the project's tests, /kg/build the binaries they start,
 # /kg/deb the package. Prints TAP lines (the host counts them); every step as a user would:
 #   1. apt install the package: it returns in seconds and the hardened unit starts, with
-#      CAP_BPF and CAP_NET_ADMIN only, all six programs attached;
+#      CAP_BPF and CAP_NET_ADMIN only, all eight programs attached;
 #   2. the user's client unit is READY while the service is stopped, and its restart returns;
 #   3. a kernel that refuses the datapath stops the unit cleanly, once, with one message;
-#   4. the datapath (steering and off-network direct), security and service-operations
-#      suites with the binaries of this build;
+#   4. the datapath (steering, off-network direct, QUIC refused), security and
+#      service-operations suites with the binaries of this build;
 #   5. a real client steers curl through a Negotiate Squid (the installed package).
 export top_srcdir=/kg/src top_builddir=/kg/build
 . /kg/src/tests/lib/common.sh
@@ -62,6 +62,8 @@ kg_check "the service holds only CAP_BPF and CAP_NET_ADMIN (CapBnd 0000008000001
 	test "$(awk '/^CapBnd:/ { print $2 }' "/proc/$pid/status" 2>&1)" = 0000008000001000
 kg_check "bpftool cgroup tree: connect4/6, getpeername4/6, sock_ops, getsockopt attached" \
 	test "$(attached)" = 6
+kg_check "bpftool cgroup tree: sendmsg4/6 (QUIC refused) attached" \
+	test "$(bpftool cgroup tree /sys/fs/cgroup 2>&1 | grep -c sendmsg)" = 2
 journalctl -u kernelgatekeeper --no-pager -o cat >/tmp/svc.journal
 if grep -qiE 'refused|verifier|corrupt' /tmp/svc.journal; then
 	kg_fail "the service's journal has no refusal"
@@ -121,7 +123,7 @@ systemctl stop kernelgatekeeper
 
 # --- 4. The datapath suites, with this build's binaries ---------------------------------------
 # The installed service is stopped: the suites start their own, in cgroups of their own.
-for t in datapath-steering datapath-security datapath-direct service-operations; do
+for t in datapath-steering datapath-security datapath-direct datapath-quic service-operations; do
 	log "$t"
 	bash "/kg/src/tests/integration/$t.sh" >"/tmp/$t.log" 2>&1
 	rc=$?

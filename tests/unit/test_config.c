@@ -74,6 +74,7 @@ static void assert_defaults(const struct kg_config *c)
 	ck_assert_uint_eq(c->ebpf.target_ports[1], 443);
 	ck_assert_str_eq(c->ebpf.load_mode, "sockops");
 	ck_assert(c->ebpf.allow_dynamic_ports);
+	ck_assert(c->ebpf.block_quic);
 	ck_assert_uint_eq(c->ebpf.stats_interval, 15);
 	ck_assert_uint_eq(c->ebpf.max_clients, 4096);
 	ck_assert_str_eq(c->ebpf.cgroup_path, "/sys/fs/cgroup");
@@ -166,6 +167,7 @@ START_TEST(test_every_key)
 	    "  target_ports = ( 8080, 1, 65535 );\n"
 	    "  load_mode = \"cgroup\";\n"
 	    "  allow_dynamic_ports = false;\n"
+	    "  block_quic = false;\n"
 	    "  stats_interval = 0;\n"
 	    "  max_clients = 1;\n"
 	    "  cgroup_path = \"/sys/fs/cgroup/unified\";\n"
@@ -203,6 +205,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(c.ebpf.target_ports[2], 65535);
 	ck_assert_str_eq(c.ebpf.load_mode, "cgroup");
 	ck_assert(!c.ebpf.allow_dynamic_ports);
+	ck_assert(!c.ebpf.block_quic);
 	ck_assert_uint_eq(c.ebpf.stats_interval, 0);
 	ck_assert_uint_eq(c.ebpf.max_clients, 1);
 	ck_assert_str_eq(c.ebpf.cgroup_path, "/sys/fs/cgroup/unified");
@@ -280,6 +283,7 @@ static const struct {
      "t.conf:1: ebpf.target_ports[0]: expected an integer"},
     {"ebpf = { allow_dynamic_ports = \"yes\"; };",
      "t.conf:1: ebpf.allow_dynamic_ports: expected true or false"},
+    {"ebpf = { block_quic = 1; };", "t.conf:1: ebpf.block_quic: expected true or false"},
     {"ebpf = { bypass = \"10.0.0.0/8\"; };", "t.conf:1: ebpf.bypass: expected a list"},
     {"ebpf = { bypass = ( \"10.0.0.0/8\", 10 ); };", "t.conf:1: ebpf.bypass[1]: expected a string"},
     {"client = { sniff_hostname = 0; };",
