@@ -131,6 +131,9 @@ IDLE_LOG=$ADV_LOG
 kg_wait_for 50 grep -q CONNECTED "$IDLE_LOG"
 FILL_LOG="$KG_TMP/fill.log"
 fill() { # UID0 NUIDS PER: uids UID0.. each hold PER idle connections for 8 s; sets held
+	# Emptied here, not by the background job's redirection: that happens after the fork, so
+	# the wait below could read the previous fill's FILLED line first.
+	: >"$FILL_LOG"
 	"$KG_INCG" "$KG_CGROUP" "$KG_PYTHON" "$ADV_PY" fill "$KG_SOCK" "$1" "$2" "$3" 8 \
 		>"$FILL_LOG" 2>&1 &
 	FILL_PID=$!
