@@ -77,6 +77,8 @@ CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failur
 CLIENT_TESTS += tests/integration/client-burst.sh
 # The system relay with the host's keytab for root and an _apt-like user (issue 17).
 CLIENT_TESTS += tests/integration/system-relay.sh
+# Desktop notices of the ticket on a private session bus (issue 18).
+CLIENT_TESTS += tests/integration/client-desktop-notify.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py
