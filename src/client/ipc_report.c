@@ -56,12 +56,13 @@ static void send_report(struct kg_client *cl, const struct negotiate_ticket *tk)
 }
 
 /* The desktop notice of the ticket (r: the worker's answer, -ENOENT: no ticket). None when
- * the proxy takes no ticket: no proxy, or off the corporate network. */
+ * the proxy takes no ticket (no proxy, or off the corporate network), nor from the system
+ * relay: it has no user session, and renews the keytab's tickets itself. */
 static void notify_desktop(struct kg_client *cl, int r, const struct negotiate_ticket *tk)
 {
 	struct timespec mono;
 
-	if (!cl->set || cl->set->cfg.proxy.type == KG_PROXY_NONE || cl->route_direct)
+	if (cl->system || !cl->set || cl->set->cfg.proxy.type == KG_PROXY_NONE || cl->route_direct)
 		return;
 	if (r < 0 && r != -ENOENT)
 		return; /* an unusable cache: not the user's to renew */
