@@ -18,6 +18,11 @@ tests_helpers_libkg_fault_so_LDFLAGS = -shared -fPIC
 tests_helpers_libkg_fault_alloc_so_SOURCES = tests/helpers/libkg-fault.c
 tests_helpers_libkg_fault_alloc_so_CFLAGS = -DKG_FAULT_ALLOC -fPIC -O2 -Wall -Wextra
 tests_helpers_libkg_fault_alloc_so_LDFLAGS = -shared -fPIC
+# A recording desktop notification server (client-desktop-notify.sh).
+check_PROGRAMS += tests/helpers/kg-notify-recorder
+tests_helpers_kg_notify_recorder_SOURCES = tests/helpers/kg-notify-recorder.c
+tests_helpers_kg_notify_recorder_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_helpers_kg_notify_recorder_LDADD = $(LIBSYSTEMD_LIBS)
 
 check_PROGRAMS += tests/unit/test_ipc
 tests_unit_test_ipc_SOURCES = tests/unit/test_ipc.c

@@ -17,6 +17,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
 	src/client/ipc_client.c src/client/ipc_client.h src/client/ipc_report.c \
 	src/client/ipc_report_route.c src/client/ipc_report.h \
+	src/client/desktop_notify.c src/client/desktop_notify.h \
 	src/client/settings.c src/client/settings.h \
 	src/client/accept.c src/client/accept.h \
 	src/client/tunnel.c src/client/tunnel.h \
@@ -41,10 +42,21 @@ check_PROGRAMS += tests/unit/test_ipc_client
 TESTS += tests/unit/test_ipc_client
 tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc_client.c \
 	src/client/ipc_report.c src/client/ipc_report_route.c src/client/settings.c \
-	src/client/proxy_tls.c src/client/proxy_tls_ctx.c
+	src/client/proxy_tls.c src/client/proxy_tls_ctx.c src/client/desktop_notify.c
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) $(LIBCONFIG_CFLAGS) $(SSL_CFLAGS)
-tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
+tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS) $(CHECK_LIBS) \
+	-lpthread
+
+# Desktop notices of the ticket (desktop_notify.c) against a private dbus-daemon and a
+# recording notification server of the test's own on it (sd-bus). Unprivileged.
+check_PROGRAMS += tests/unit/test_desktop_notify
+TESTS += tests/unit/test_desktop_notify
+tests_unit_test_desktop_notify_SOURCES = tests/unit/test_desktop_notify.c \
+	src/client/desktop_notify.c src/client/desktop_notify.h
+tests_unit_test_desktop_notify_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
+	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) -pthread
+tests_unit_test_desktop_notify_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS) -lpthread
 
 # TLS to an HTTPS proxy (issue 14) against the test's own OpenSSL server on 127.0.0.1, with
 # certificates made at run time by tests/lib/tlscerts.sh. Unprivileged.
@@ -65,6 +77,8 @@ CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failur
 CLIENT_TESTS += tests/integration/client-burst.sh
 # The system relay with the host's keytab for root and an _apt-like user (issue 17).
 CLIENT_TESTS += tests/integration/system-relay.sh
+# Desktop notices of the ticket on a private session bus (issue 18).
+CLIENT_TESTS += tests/integration/client-desktop-notify.sh
 TESTS += $(CLIENT_TESTS)
 dist_check_SCRIPTS += $(CLIENT_TESTS)
 EXTRA_DIST += tests/helpers/client-lib.sh tests/lib/rider.py

@@ -402,6 +402,8 @@ static const struct kg_key_spec kerberos_keys[] = {
 	CUSTOM_FIELD("enable_cache", parse_enable_cache, kerberos.enable_cache, KG_KEY_BOOL, true, NULL),
 	W_STRING("ccache", kerberos.ccache, check_ccache, ""),
 	W_STRING("spn", kerberos.spn, NULL, ""),
+	/* After the keys of older versions: an older client ignores it (config_wire.h). */
+	{.name = "warn_before", .kind = KG_KEY_UINT, .wire = true, .wire_if_set = true, FIELD(kerberos.warn_before), .min = 0, .max = KG_WARN_BEFORE_MAX, .def_num = 600},
 };
 
 static const struct kg_key_spec ebpf_keys[] = {

@@ -21,7 +21,8 @@
 #define KG_REQUEST_TIMEOUT_MAX	  3600
 #define KG_MAX_RETRIES_MAX	  10
 #define KG_WARM_CONNECTIONS_MAX	  16
-#define KG_WARM_IDLE_TIMEOUT_MAX  110 /* under Squid's 2 min client_idle_pconn_timeout */
+#define KG_WARM_IDLE_TIMEOUT_MAX  110	/* under Squid's 2 min client_idle_pconn_timeout */
+#define KG_WARN_BEFORE_MAX	  86400 /* kerberos.warn_before: a day */
 #define KG_MAX_BYPASS		  256
 #define KG_URL_MAX		  512
 #define KG_NAME_MAX		  256
@@ -90,6 +91,9 @@ struct kg_config {
 		bool enable_cache;	 /* default true */
 		char ccache[PATH_MAX];	 /* default "" */
 		char spn[KG_NAME_MAX];	 /* default "" */
+		/* s before the ticket ends when the user gets a desktop notice
+		 * (0..KG_WARN_BEFORE_MAX, default 600; 0: only once it has ended) */
+		unsigned warn_before;
 	} kerberos;
 	struct {
 		char interface[64]; /* default "" (informational) */

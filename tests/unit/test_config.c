@@ -68,6 +68,7 @@ static void assert_defaults(const struct kg_config *c)
 	ck_assert(c->kerberos.enable_cache);
 	ck_assert_str_eq(c->kerberos.ccache, "");
 	ck_assert_str_eq(c->kerberos.spn, "");
+	ck_assert_uint_eq(c->kerberos.warn_before, 600);
 	ck_assert_str_eq(c->ebpf.interface, "");
 	ck_assert_uint_eq(c->ebpf.n_target_ports, 2);
 	ck_assert_uint_eq(c->ebpf.target_ports[0], 80);

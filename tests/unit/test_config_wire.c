@@ -211,6 +211,7 @@ static void non_defaults(struct kg_config *c)
 	strcpy(c->kerberos.realm, "EXAMPLE.COM");
 	strcpy(c->kerberos.ccache, "FILE:/tmp/krb5cc_%{uid}");
 	strcpy(c->kerberos.spn, "HTTP@proxy.example.com");
+	c->kerberos.warn_before = 0;
 	c->client.sniff_hostname = false;
 	c->ebpf.target_ports[0] = 8080;
 	c->ebpf.n_target_ports = 1;
@@ -265,8 +266,8 @@ START_TEST(test_schema_round_trip)
 	}
 	ck_assert_uint_eq(n_sent, n_wire);
 	/* 13, the proxy.ca_file, client_cert, client_key of issue 14, and proxy.warm_connections
-	 * and warm_idle_timeout of issue 15 */
-	ck_assert_uint_eq(n_wire, 18);
+	 * and warm_idle_timeout of issue 15, kerberos.warn_before of issue 18 */
+	ck_assert_uint_eq(n_wire, 19);
 }
 END_TEST
 
