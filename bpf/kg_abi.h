@@ -114,7 +114,7 @@ enum kg_stat {
 	 * relay has read SO_ORIGINAL_DST; before that the relay finds no entry and closes the
 	 * connection (fail-closed, never mis-steered). */
 	KG_STAT_CONNMAP_EVICTED,
-	KG_STAT_QUIC_BLOCKED,	  /* UDP to a target port refused for a steered user (QUIC) */
+	KG_STAT_QUIC_BLOCKED, /* UDP to a target port refused for a steered user (QUIC) */
 	KG_STAT_MAX,
 };
 
