@@ -25,6 +25,11 @@ KG_INTEGRATION_TESTS = \
 	tests/integration/security-adversary.sh \
 	tests/integration/client-warm.sh
 TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) tests/fuzz/run.sh
+# Hostile proxies and applications against the relay client (issue 16 item 6).
+KG_HOSTILE_TESTS = tests/integration/client-hostile.sh
+TESTS += $(KG_HOSTILE_TESTS)
+dist_check_SCRIPTS += $(KG_HOSTILE_TESTS)
+EXTRA_DIST += tests/lib/hostile_proxy.py tests/lib/hostile_app.py
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.py \
 	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/adversary.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
