@@ -24,11 +24,20 @@ static struct {
 	struct auth_job *pending, **pending_tail;
 	struct auth_job *done, **done_tail;
 	unsigned n_pending;
+	uint64_t job_since; /* monotonic usec the worker took its current job; 0: none */
 } q = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
     .efd = -1,
 };
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void *worker(void *arg)
 {
@@ -54,6 +63,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		q.n_pending--;
+		q.job_since = now_usec();
 		pthread_mutex_unlock(&q.lock);
 
 		/* Made on first use and kept: without one (krb5.conf unreadable for now) every
@@ -73,6 +83,7 @@ static void *worker(void *arg)
 			job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);
 
 		pthread_mutex_lock(&q.lock);
+		q.job_since = 0;
 		job->next = NULL;
 		*q.done_tail = job;
 		q.done_tail = &job->next;
@@ -81,6 +92,17 @@ static void *worker(void *arg)
 	pthread_mutex_unlock(&q.lock);
 	negotiate_session_free(session);
 	return NULL;
+}
+
+unsigned authq_backlog(const struct auth_job *job)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&q.lock);
+	if (job && job->queued && q.job_since && now_usec() - q.job_since < AUTHQ_MOVING_USEC)
+		n = q.n_pending;
+	pthread_mutex_unlock(&q.lock);
+	return n;
 }
 
 int authq_fd(void)
