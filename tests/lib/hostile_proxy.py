@@ -79,9 +79,12 @@ async def hostile(mode, method, reader, writer, args):
     elif mode == "endless":
         writer.write(b"HTTP/1.1 200 OK\r\n")
         n = 0
+        # 16 KiB of header lines a write: small segments would each take a socket buffer's
+        # overhead at the receiver, and the head could not reach the peer's cap.
         while not writer.is_closing():  # (drain() may not raise once the peer left)
-            writer.write(b"X-Endless-%d: %s\r\n" % (n, b"e" * 100))
-            n += 1
+            chunk = b"".join(b"X-Endless-%d: %s\r\n" % (n + i, b"e" * 100) for i in range(140))
+            n += 140
+            writer.write(chunk)
             await writer.drain()
     elif mode == "garbage":
         if method == "CONNECT":
