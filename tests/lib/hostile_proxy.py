@@ -12,7 +12,8 @@ proxy (--upstream), so the same proxy.url serves the good connections of the sam
   silent.*    reads the request and everything after it, never answers
 
 Each request is a line on stdout ("MS open MODE METHOD TARGET", MODE "pass" for the others), each
-ended hostile connection one more ("MS closed MODE after N ms"), MS the wall clock in ms, flushed, so the test can tell the relay let go of the proxy side. Bounded: a
+ended hostile connection one more ("MS closed MODE after N ms", N from its request), MS the wall
+clock in ms, flushed, so the test can tell the relay let go of the proxy side. Bounded: a
 connection lives at most --max-life seconds (default 120); a request head over 64 KiB is
 dropped.
 """
@@ -111,6 +112,7 @@ async def serve(reader, writer, args):
             head += data
         mode, method, target = mode_of(head)
         mode = mode or "pass"
+        t0 = time.monotonic()  # from the request: a warm connection waited before it
         say("open %s %s %s" % (mode, method, target))
         if mode != "pass":
             await asyncio.wait_for(hostile(mode, method, reader, writer, args), args.max_life)
