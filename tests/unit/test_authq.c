@@ -317,9 +317,9 @@ START_TEST(test_cancel_queued)
 }
 END_TEST
 
-/* A job waiting behind the worker's current one is a backlog while that one is fresh (a flood
- * of new connections), not once the worker has been on it AUTHQ_MOVING_USEC (a KDC that does
- * not answer: the overdue sentence names it instead); a job being made is none. */
+/* A job waiting behind the worker's current one, and that one, are a backlog while it is fresh
+ * (a flood of new connections), not once the worker has been on it AUTHQ_MOVING_USEC (a KDC
+ * that does not answer: the overdue sentence names it instead), nor with nothing waiting. */
 START_TEST(test_backlog)
 {
 	struct authq_request req = req_for(kdc_rig_cc("cc-stuck"));
@@ -333,13 +333,15 @@ START_TEST(test_backlog)
 	ck_assert_ptr_nonnull(running);
 	held = fake_accept(lfd, WAIT_MS); /* the worker is inside negotiate_start() */
 	ck_assert_int_ge(held, 0);
+	ck_assert_uint_eq(authq_backlog(running), 0); /* alone */
 	waiting = authq_submit(&req, on_done, NULL);
 	ck_assert_ptr_nonnull(waiting);
 	ck_assert_uint_eq(authq_backlog(waiting), 1);
-	ck_assert_uint_eq(authq_backlog(running), 0);
+	ck_assert_uint_eq(authq_backlog(running), 1);
 	ck_assert_uint_eq(authq_backlog(NULL), 0);
 	usleep(AUTHQ_MOVING_USEC + 200000);
 	ck_assert_uint_eq(authq_backlog(waiting), 0);
+	ck_assert_uint_eq(authq_backlog(running), 0);
 	authq_cancel(waiting);
 	close(held);
 	loop_until(1, lfd, &accepts);

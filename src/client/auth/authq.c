@@ -24,7 +24,8 @@ static struct {
 	struct auth_job *pending, **pending_tail;
 	struct auth_job *done, **done_tail;
 	unsigned n_pending;
-	uint64_t job_since; /* monotonic usec the worker took its current job; 0: none */
+	struct auth_job *current; /* the job the worker is making, NULL: none */
+	uint64_t job_since;	  /* monotonic usec the worker took it */
 } q = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
@@ -63,6 +64,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		q.n_pending--;
+		q.current = job;
 		q.job_since = now_usec();
 		pthread_mutex_unlock(&q.lock);
 
@@ -83,7 +85,7 @@ static void *worker(void *arg)
 			job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);
 
 		pthread_mutex_lock(&q.lock);
-		q.job_since = 0;
+		q.current = NULL;
 		job->next = NULL;
 		*q.done_tail = job;
 		q.done_tail = &job->next;
@@ -99,7 +101,9 @@ unsigned authq_backlog(const struct auth_job *job)
 	unsigned n = 0;
 
 	pthread_mutex_lock(&q.lock);
-	if (job && job->queued && q.job_since && now_usec() - q.job_since < AUTHQ_MOVING_USEC)
+	/* A job the worker took just now waited in the queue for most of its time. */
+	if (job && (job->queued || job == q.current) && q.current && q.n_pending &&
+	    now_usec() - q.job_since < AUTHQ_MOVING_USEC)
 		n = q.n_pending;
 	pthread_mutex_unlock(&q.lock);
 	return n;
