@@ -344,6 +344,20 @@ START_TEST(test_backlog)
 	ck_assert_uint_eq(authq_backlog(running), 0);
 	authq_cancel(waiting);
 	close(held);
+	/* Made (it failed) but not handed over yet: the loop is behind. */
+	{
+		struct pollfd p = {.fd = authq_fd(), .events = POLLIN};
+		long end = now_ms() + WAIT_MS;
+		int c;
+
+		while (poll(&p, 1, 0) != 1) {
+			ck_assert_int_lt(now_ms(), end);
+			c = fake_accept(lfd, 20);
+			if (c >= 0)
+				close(c);
+		}
+	}
+	ck_assert_uint_eq(authq_backlog(running), 1);
 	loop_until(1, lfd, &accepts);
 	close(lfd);
 	ck_assert(authq_stop());

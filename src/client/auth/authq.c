@@ -105,6 +105,9 @@ unsigned authq_backlog(const struct auth_job *job)
 	if (job && (job->queued || job == q.current) && q.current && q.n_pending &&
 	    now_usec() - q.job_since < AUTHQ_MOVING_USEC)
 		n = q.n_pending;
+	/* Made already, not handed over yet: the loop is behind with the answers. */
+	else if (job && !job->queued && job != q.current)
+		n = q.n_pending + 1;
 	pthread_mutex_unlock(&q.lock);
 	return n;
 }

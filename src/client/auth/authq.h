@@ -70,9 +70,9 @@ struct auth_job *authq_submit_ticket(const struct authq_request *req, authq_done
 void authq_cancel(struct auth_job *job);
 /* Why job has no token yet, when the answer is a backlog (a flood of new connections): the
  * number of jobs waiting while job waits too, or is the one the worker took less than
- * AUTHQ_MOVING_USEC ago. 0 when nothing else waits, or the worker has been on one job that
- * long (a KDC or a credential cache that does not answer: negotiate_overdue_reason() says
- * which). */
+ * AUTHQ_MOVING_USEC ago, or (at least 1) is made but not handed over by authq_on_ready() yet.
+ * 0 when nothing else waits, or the worker has been on one job that long (a KDC or a
+ * credential cache that does not answer: negotiate_overdue_reason() says which). */
 unsigned authq_backlog(const struct auth_job *job);
 /* The eventfd fired: hand finished jobs to their done functions. */
 void authq_on_ready(void);
