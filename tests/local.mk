@@ -51,6 +51,11 @@ TESTS += tests/unit/test_ipc tests/unit/test_cgroup $(KG_INTEGRATION_TESTS) test
 KG_KILL_TESTS = tests/integration/client-kills.sh tests/integration/client-kills-load.sh
 TESTS += $(KG_KILL_TESTS)
 dist_check_SCRIPTS += $(KG_KILL_TESTS)
+# Hostile proxies and applications against the relay client (issue 16 item 6).
+KG_HOSTILE_TESTS = tests/integration/client-hostile.sh
+TESTS += $(KG_HOSTILE_TESTS)
+dist_check_SCRIPTS += $(KG_HOSTILE_TESTS)
+EXTRA_DIST += tests/lib/hostile_proxy.py tests/lib/hostile_app.py
 dist_check_SCRIPTS += $(KG_INTEGRATION_TESTS)
 # Injected resource faults (issue 16 item 5): tests/helpers/kg-fault in the client, a stopped
 # service's ring buffer, ebpf.max_clients (root; they skip otherwise).

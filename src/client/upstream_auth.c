@@ -98,9 +98,18 @@ int upstream_request_token(struct upstream *u)
 
 void upstream_token_overdue(struct upstream *u)
 {
-	/* The Kerberos worker is still busy, with this token or one before it: say with what. */
-	snprintf(u->error, sizeof(u->error), "%s (no Kerberos token within %u s)",
-		 negotiate_overdue_reason(), u->c->set->cfg.proxy.request_timeout);
+	/* The Kerberos worker is still busy, with this token or one before it: say with what. A
+	 * worker that keeps finishing tokens is not stuck: the connection waited in a queue. */
+	unsigned queued = authq_backlog(u->job);
+
+	if (queued)
+		snprintf(u->error, sizeof(u->error),
+			 "too many connections waiting for Kerberos (%u queued; no Kerberos token "
+			 "within %u s)",
+			 queued, u->c->set->cfg.proxy.request_timeout);
+	else
+		snprintf(u->error, sizeof(u->error), "%s (no Kerberos token within %u s)",
+			 negotiate_overdue_reason(), u->c->set->cfg.proxy.request_timeout);
 }
 
 /* What a failed Kerberos step tells the user. */

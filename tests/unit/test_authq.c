@@ -317,6 +317,53 @@ START_TEST(test_cancel_queued)
 }
 END_TEST
 
+/* A job waiting behind the worker's current one, and that one, are a backlog while it is fresh
+ * (a flood of new connections), not once the worker has been on it AUTHQ_MOVING_USEC (a KDC
+ * that does not answer: the overdue sentence names it instead), nor with nothing waiting. */
+START_TEST(test_backlog)
+{
+	struct authq_request req = req_for(kdc_rig_cc("cc-stuck"));
+	struct auth_job *running, *waiting;
+	int lfd, port, held, accepts = 0;
+
+	lfd = fake_listen(&port);
+	use_dead_kdc(port);
+	ck_assert_int_eq(authq_start(&the_ctx), 0);
+	running = authq_submit(&req, on_done, NULL);
+	ck_assert_ptr_nonnull(running);
+	held = fake_accept(lfd, WAIT_MS); /* the worker is inside negotiate_start() */
+	ck_assert_int_ge(held, 0);
+	ck_assert_uint_eq(authq_backlog(running), 0); /* alone */
+	waiting = authq_submit(&req, on_done, NULL);
+	ck_assert_ptr_nonnull(waiting);
+	ck_assert_uint_eq(authq_backlog(waiting), 1);
+	ck_assert_uint_eq(authq_backlog(running), 1);
+	ck_assert_uint_eq(authq_backlog(NULL), 0);
+	usleep(AUTHQ_MOVING_USEC + 200000);
+	ck_assert_uint_eq(authq_backlog(waiting), 0);
+	ck_assert_uint_eq(authq_backlog(running), 0);
+	authq_cancel(waiting);
+	close(held);
+	/* Made (it failed) but not handed over yet: the loop is behind. */
+	{
+		struct pollfd p = {.fd = authq_fd(), .events = POLLIN};
+		long end = now_ms() + WAIT_MS;
+		int c;
+
+		while (poll(&p, 1, 0) != 1) {
+			ck_assert_int_lt(now_ms(), end);
+			c = fake_accept(lfd, 20);
+			if (c >= 0)
+				close(c);
+		}
+	}
+	ck_assert_uint_eq(authq_backlog(running), 1);
+	loop_until(1, lfd, &accepts);
+	close(lfd);
+	ck_assert(authq_stop());
+}
+END_TEST
+
 /* The queue is bounded: AUTHQ_MAX_PENDING waiting jobs, then NULL, for both kinds. */
 START_TEST(test_queue_full)
 {
@@ -522,6 +569,7 @@ static Suite *authq_suite(void)
 	tcase_add_test(tc, test_order);
 	tcase_add_test(tc, test_cancel_queued);
 	tcase_add_test(tc, test_queue_full);
+	tcase_add_test(tc, test_backlog);
 	tcase_add_test(tc, test_detach_running);
 	tcase_add_test(tc, test_stop_stuck);
 	tcase_add_test(tc, test_stop_frees_queued);

@@ -24,11 +24,21 @@ static struct {
 	struct auth_job *pending, **pending_tail;
 	struct auth_job *done, **done_tail;
 	unsigned n_pending;
+	struct auth_job *current; /* the job the worker is making, NULL: none */
+	uint64_t job_since;	  /* monotonic usec the worker took it */
 } q = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
     .efd = -1,
 };
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void *worker(void *arg)
 {
@@ -54,6 +64,8 @@ static void *worker(void *arg)
 			continue;
 		}
 		q.n_pending--;
+		q.current = job;
+		q.job_since = now_usec();
 		pthread_mutex_unlock(&q.lock);
 
 		/* Made on first use and kept: without one (krb5.conf unreadable for now) every
@@ -73,6 +85,7 @@ static void *worker(void *arg)
 			job->r = negotiate_start(&opts, &job->ctx, &job->token, &job->fail);
 
 		pthread_mutex_lock(&q.lock);
+		q.current = NULL;
 		job->next = NULL;
 		*q.done_tail = job;
 		q.done_tail = &job->next;
@@ -81,6 +94,22 @@ static void *worker(void *arg)
 	pthread_mutex_unlock(&q.lock);
 	negotiate_session_free(session);
 	return NULL;
+}
+
+unsigned authq_backlog(const struct auth_job *job)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&q.lock);
+	/* A job the worker took just now waited in the queue for most of its time. */
+	if (job && (job->queued || job == q.current) && q.current && q.n_pending &&
+	    now_usec() - q.job_since < AUTHQ_MOVING_USEC)
+		n = q.n_pending;
+	/* Made already, not handed over yet: the loop is behind with the answers. */
+	else if (job && !job->queued && job != q.current)
+		n = q.n_pending + 1;
+	pthread_mutex_unlock(&q.lock);
+	return n;
 }
 
 int authq_fd(void)

@@ -50,7 +50,8 @@ struct auth_job {
 	struct negotiate_failure fail;
 };
 
-#define AUTHQ_STOP_WAIT_MS 1000 /* a worker still busy after this is left behind at exit */
+#define AUTHQ_MOVING_USEC  500000ull /* authq_backlog(): the worker is not stuck */
+#define AUTHQ_STOP_WAIT_MS 1000	     /* a worker still busy after this is left behind at exit */
 
 /* Starts the worker; done functions get ctx. 0 or -errno. The loop watches authq_fd() for
  * readability and then calls authq_on_ready(). */
@@ -67,6 +68,12 @@ struct auth_job *authq_submit(const struct authq_request *req, authq_done_fn *do
  * full or out of memory. */
 struct auth_job *authq_submit_ticket(const struct authq_request *req, authq_done_fn *done);
 void authq_cancel(struct auth_job *job);
+/* Why job has no token yet, when the answer is a backlog (a flood of new connections): the
+ * number of jobs waiting while job waits too, or is the one the worker took less than
+ * AUTHQ_MOVING_USEC ago, or (at least 1) is made but not handed over by authq_on_ready() yet.
+ * 0 when nothing else waits, or the worker has been on one job that long (a KDC or a
+ * credential cache that does not answer: negotiate_overdue_reason() says which). */
+unsigned authq_backlog(const struct auth_job *job);
 /* The eventfd fired: hand finished jobs to their done functions. */
 void authq_on_ready(void);
 void authq_job_free(struct auth_job *job);
