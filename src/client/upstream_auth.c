@@ -100,7 +100,7 @@ void upstream_token_overdue(struct upstream *u)
 {
 	/* The Kerberos worker is still busy, with this token or one before it: say with what. A
 	 * worker that keeps finishing tokens is not stuck: the connection waited in a queue. */
-	unsigned queued = authq_backlog(u->job);
+	unsigned queued = authq_backlog(u->tok.job);
 
 	if (queued)
 		snprintf(u->error, sizeof(u->error),
