@@ -63,3 +63,7 @@ distclean-local:
 # The relay against redsocks behind an nft redirect rule, through the same auth-free Squid port
 # (issue 15); needs redsocks and nft, else skipped.
 KG_BENCHES += tests/bench/redsocks-peer.sh
+# A real browser's page load with QUIC refused at the socket (block_quic on) against chromium
+# --disable-quic, and with block_quic off (issue 18 item 2); needs chromium and certutil.
+KG_BENCHES += tests/bench/browser-quic.sh
+EXTRA_DIST += tests/bench/browser-quic.sh

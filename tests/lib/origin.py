@@ -14,6 +14,14 @@ Endpoints (the same on both ports):
                       without the offer (a proxy that drops it): 426 Upgrade Required
     POST or PUT /sha256   sha256 hex of the body (Content-Length or chunked) + "\\n",
                           the byte count in the X-Received-Bytes header
+    GET  /browser/page?static=HOST   an HTML page for a real browser (issue 18): a style
+                      sheet, a script and an image from https://HOST/browser/..., an image
+                      from its own origin (asked for once the page's "Alt-Svc: h3" offer is
+                      known: a browser that takes it tries QUIC for that one); every answer
+                      offers HTTP/3; the script from HOST writes the marker
+                      "kg-static-ran" into the DOM and the page's own script, at its load
+                      event, the load time in ms (performance.now()) as "kg-load-ms=N"
+    GET  /browser/static.js, /browser/static.css, /browser/static.svg   those sub-resources
 
 A request that carries Proxy-Authorization (a proxy credential, which must never reach an
 origin) is logged on stderr as "PROXY-AUTHORIZATION from ADDR: METHOD TARGET".
@@ -37,6 +45,48 @@ PERIOD = 65521
 MAX_BYTES = 1 << 40  # cap on /bytes/N
 MAX_UPLOAD = 1 << 40
 CHUNK = 1 << 16
+
+# The real-browser page (GET /browser/page?static=HOST): every sub-resource comes from HOST.
+BROWSER_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>kgtest browser page</title>
+<link rel="stylesheet" href="https://STATIC/browser/static.css">
+<script src="https://STATIC/browser/static.js"></script>
+<script>
+window.addEventListener("load", function () {
+  var p = document.createElement("p");
+  p.id = "kg-load";
+  p.textContent = "kg-load-ms=" + Math.round(performance.now());
+  document.body.appendChild(p);
+});
+</script></head>
+<body><h1>kgtest origin: browser page</h1>
+<img id="kg-img" src="https://STATIC/browser/static.svg" alt="static image">
+<img id="kg-img-same" src="/browser/static.svg?same" alt="same-origin image">
+</body></html>
+"""
+BROWSER_FILES = {
+    "/browser/static.js": ("text/javascript", b"""document.addEventListener("DOMContentLoaded",
+  function () {
+    var p = document.createElement("p");
+    p.id = "kg-static";
+    p.textContent = "kg-static-ran";
+    document.body.appendChild(p);
+  });
+window.addEventListener("load", function () {
+  var img = document.getElementById("kg-img");
+  var p = document.createElement("p");
+  p.id = "kg-img-state";
+  var same = document.getElementById("kg-img-same");
+  p.textContent = "kg-img-loaded=" + (img && img.complete && img.naturalWidth > 0 &&
+    same && same.complete && same.naturalWidth > 0);
+  document.body.appendChild(p);
+});
+"""),
+    "/browser/static.css": ("text/css", b"h1 { color: rgb(1, 2, 3); }\n"),
+    "/browser/static.svg": ("image/svg+xml",
+                            b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4">'
+                            b'<rect width="4" height="4" fill="#08f"/></svg>\n'),
+}
 
 
 def make_block():
@@ -80,7 +130,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def reply(self, code, body, extra=None):
         self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
+        if "Content-Type" not in (extra or {}):
+            self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
@@ -98,6 +149,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, (self.client_address[0] + "\n").encode())
         if path == "/upgrade":
             return self.upgrade()
+        if path.startswith("/browser/"):
+            return self.browser(path)
         if path.startswith("/bytes/"):
             try:
                 n = int(path[len("/bytes/"):])
@@ -116,6 +169,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.reply(404, b"not found\n")
 
     do_HEAD = do_GET
+
+    def browser(self, path):
+        path, _, query = path.partition("?")
+        args = dict(kv.partition("=")[::2] for kv in query.split("&") if kv)
+        static = args.get("static", "")
+        if path == "/browser/page" and static.replace(".", "").replace("-", "").isalnum():
+            body = BROWSER_PAGE.replace("STATIC", static).encode()
+            return self.reply(200, body, {"Content-Type": "text/html; charset=utf-8",
+                                          "Alt-Svc": 'h3=":443"; ma=86400',
+                                          "Cache-Control": "no-store"})
+        if path in BROWSER_FILES:
+            ctype, body = BROWSER_FILES[path]
+            return self.reply(200, body, {"Content-Type": ctype, "Cache-Control": "no-store",
+                                          "Access-Control-Allow-Origin": "*",
+                                          "Alt-Svc": 'h3=":443"; ma=86400'})
+        return self.reply(404, b"not found\n")
 
     def upgrade(self):
         conn = [t.strip().lower() for t in self.headers.get("Connection", "").split(",")]
