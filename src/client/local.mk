@@ -53,6 +53,7 @@ tests_unit_test_ipc_client_LDADD = $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) $(SSL_LIBS
 check_PROGRAMS += tests/unit/test_desktop_notify
 TESTS += tests/unit/test_desktop_notify
 tests_unit_test_desktop_notify_SOURCES = tests/unit/test_desktop_notify.c \
+	tests/unit/dbus_rig.c tests/unit/dbus_rig.h \
 	src/client/desktop_notify.c src/client/desktop_notify.h
 tests_unit_test_desktop_notify_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
 	$(GSSAPI_CFLAGS) $(KRB5_CFLAGS) -pthread

@@ -80,7 +80,8 @@ src_client_libkgnmwpad_a_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 
 check_PROGRAMS += tests/unit/test_nm_wpad
 TESTS += tests/unit/test_nm_wpad
-tests_unit_test_nm_wpad_SOURCES = tests/unit/test_nm_wpad.c
+tests_unit_test_nm_wpad_SOURCES = tests/unit/test_nm_wpad.c tests/unit/dbus_rig.c \
+	tests/unit/dbus_rig.h
 tests_unit_test_nm_wpad_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_unit_test_nm_wpad_LDADD = src/client/libkgnmwpad.a src/client/libkgwpad.a $(LIBPSL_LIBS) \
 	$(KG_SHARED_LIBS) $(CHECK_LIBS)

@@ -264,18 +264,50 @@ static int make_listeners(struct kg_service *svc, const char *uid, int *fd4, int
 	return 0;
 }
 
+/* KG_MSG_REGISTERED with the new relay's listeners to the client; once sent, c is a registered
+ * client (a system relay with system) that owns them and the service counts it. 0 or -errno
+ * (nothing taken, nothing counted). */
+static int send_registered(struct kg_conn *c, const struct kg_ipc_msg *m, bool system, int *fd4,
+			   int *fd6, uint16_t port4, uint16_t port6)
+{
+	struct kg_service *svc = c->svc;
+	struct kg_ipc_registered reg = {0};
+	int fds[2], r;
+
+	reg.port4 = port4;
+	reg.port6 = port6;
+	reg.n_fds = *fd6 >= 0 ? 2 : 1;
+	fds[0] = *fd4;
+	fds[1] = *fd6;
+	r = kg_ipc_send(c->fd, KG_MSG_REGISTERED, m->hdr.seq, &reg, sizeof(reg), fds, reg.n_fds);
+	if (r < 0)
+		return r;
+	c->is_client = true;
+	c->is_system = system;
+	c->routes = (((const struct kg_ipc_register *)m->payload)->caps & KG_IPC_CAP_ROUTES) != 0;
+	c->listeners[c->n_listeners++] = take_fd(fd4);
+	if (*fd6 >= 0)
+		c->listeners[c->n_listeners++] = take_fd(fd6);
+	kg_ipc_widen_sndbuf(c);
+	c->port4 = port4;
+	c->port6 = port6;
+	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
+	svc->n_clients++;
+	svc->clients_registered_total++;
+	return 0;
+}
+
 /* KG_IPC_REGISTER_SYSTEM: the system relay (system_relay.h for the rules). */
 static int handle_register_system(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	struct kg_service *svc = c->svc;
 	const struct kg_ipc_register_system *rs = m->payload;
-	struct kg_ipc_registered reg = {0};
 	struct kg_conn *other;
 	uid_t uids[KG_IPC_SYSTEM_UIDS_MAX];
 	char uid[16], pid[16], why[KG_IPC_TEXT_MAX - 32], list[KG_IPC_TEXT_MAX];
 	_cleanup_close_ int fd4 = -1, fd6 = -1;
 	unsigned n = 0, i;
-	int fds[2], r;
+	int r;
 	uint16_t port4 = 0, port6 = 0;
 
 	fmt_uid(uid, sizeof(uid), c->uid);
@@ -330,12 +362,7 @@ static int handle_register_system(struct kg_conn *c, const struct kg_ipc_msg *m)
 					      strerror(-r));
 		c->sys_served[i] = r == 0;
 	}
-	reg.port4 = port4;
-	reg.port6 = port6;
-	reg.n_fds = fd6 >= 0 ? 2 : 1;
-	fds[0] = fd4;
-	fds[1] = fd6;
-	r = kg_ipc_send(c->fd, KG_MSG_REGISTERED, m->hdr.seq, &reg, sizeof(reg), fds, reg.n_fds);
+	r = send_registered(c, m, true, &fd4, &fd6, port4, port6);
 	if (r < 0) {
 		for (i = 0; i < n; i++)
 			if (c->sys_served[i])
@@ -344,18 +371,6 @@ static int handle_register_system(struct kg_conn *c, const struct kg_ipc_msg *m)
 		c->n_sys = 0;
 		return r;
 	}
-	c->is_client = true;
-	c->is_system = true;
-	c->routes = (((const struct kg_ipc_register *)m->payload)->caps & KG_IPC_CAP_ROUTES) != 0;
-	c->listeners[c->n_listeners++] = take_fd(&fd4);
-	if (fd6 >= 0)
-		c->listeners[c->n_listeners++] = take_fd(&fd6);
-	kg_ipc_widen_sndbuf(c);
-	c->port4 = port4;
-	c->port6 = port6;
-	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
-	svc->n_clients++;
-	svc->clients_registered_total++;
 	kg_system_format_uids(uids, n, list, sizeof(list));
 	log_fields_ratelimited(LOG_NOTICE, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
 			       "system relay registered: uid %s pid %s, relay 127.0.0.1:%u and "
@@ -369,14 +384,13 @@ static int handle_register_system(struct kg_conn *c, const struct kg_ipc_msg *m)
 static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 {
 	struct kg_service *svc = c->svc;
-	struct kg_ipc_registered reg = {0};
 	struct kg_conn *other;
 	char uid[16], pid[16];
 	/* The service keeps its own copies of the listeners until the client's entries are gone
 	 * (conn_free): a client that dies or closes its listeners first must not free a port that
 	 * the datapath still steers this user's connections to, for any other user to bind. */
 	_cleanup_close_ int fd4 = -1, fd6 = -1;
-	int fds[2], r;
+	int r;
 	uint16_t port4 = 0, port6 = 0;
 
 	if (((const struct kg_ipc_register *)m->payload)->flags & KG_IPC_REGISTER_SYSTEM)
@@ -405,26 +419,10 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 					 svc->n_clients, svc->cfg.ebpf.max_clients, KG_MAX_CLIENTS);
 	}
 
-	r = kg_listen_tcp(AF_INET, "127.0.0.1", svc->cfg.client.listen_port, relay_backlog(),
-			  &port4);
-	if (r < 0) {
-		log_error_ratelimited("cannot create the relay listener for uid %s on "
-				      "127.0.0.1:%u: %s",
-				      uid, svc->cfg.client.listen_port, strerror(-r));
+	r = make_listeners(svc, uid, &fd4, &fd6, &port4, &port6);
+	if (r < 0)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot create listener: %s",
 					 strerror(-r));
-	}
-	fd4 = r;
-	r = kg_listen_tcp(AF_INET6, "::1", svc->cfg.client.listen_port ? port4 : 0, relay_backlog(),
-			  &port6);
-	if (r < 0) {
-		log_warn_ratelimited("no IPv6 relay listener for uid %s (%s): native IPv6 "
-				     "connections of this user are not steered",
-				     uid, strerror(-r));
-		port6 = 0;
-	} else {
-		fd6 = r;
-	}
 
 	system_hand_over(svc, c->uid, false); /* the user's own client wins */
 	r = kg_datapath_client_add(svc->dp, c->uid, c->pid, port4, port6);
@@ -435,28 +433,12 @@ static int handle_register(struct kg_conn *c, const struct kg_ipc_msg *m)
 		return kg_ipc_send_error(c->fd, m->hdr.seq, -r, "cannot register: %s",
 					 strerror(-r));
 	}
-	reg.port4 = port4;
-	reg.port6 = port6;
-	reg.n_fds = fd6 >= 0 ? 2 : 1;
-	fds[0] = fd4;
-	fds[1] = fd6;
-	r = kg_ipc_send(c->fd, KG_MSG_REGISTERED, m->hdr.seq, &reg, sizeof(reg), fds, reg.n_fds);
+	r = send_registered(c, m, false, &fd4, &fd6, port4, port6);
 	if (r < 0) {
 		kg_datapath_client_remove(svc->dp, c->uid, port4, port6);
 		system_hand_over(svc, c->uid, true);
 		return r;
 	}
-	c->is_client = true;
-	c->routes = (((const struct kg_ipc_register *)m->payload)->caps & KG_IPC_CAP_ROUTES) != 0;
-	c->listeners[c->n_listeners++] = take_fd(&fd4);
-	if (fd6 >= 0)
-		c->listeners[c->n_listeners++] = take_fd(&fd6);
-	kg_ipc_widen_sndbuf(c);
-	c->port4 = port4;
-	c->port6 = port6;
-	c->registered_usec = kg_now_usec(CLOCK_REALTIME);
-	svc->n_clients++;
-	svc->clients_registered_total++;
 	log_fields_ratelimited(LOG_INFO, KG_FIELDS({"KG_UID", uid}, {"KG_PID", pid}),
 			       "client registered: uid %s pid %s, relay 127.0.0.1:%u and [::1]:%u",
 			       uid, pid, port4, port6);

@@ -180,6 +180,19 @@ kgc_curl() { # UID curl-args...
 		--resolve "$ORIGIN_HOST:80:$ORIGIN_IP" --cacert "$ORIGIN_CA" "$@"
 }
 
+# kgc_timed UID CURL-ARGS...: one request as UID (kgc_curl) into page, its rc and ms (elapsed);
+# log_lines is UID's client log's length before it, so that a test's "what the log got since"
+# looks only at what this request made it write.
+kgc_timed() {
+	local kgt_uid=$1 kgt_t0
+	shift
+	log_lines=$(wc -l <"$(kgc_client_log "$kgt_uid")")
+	kgt_t0=$(krbrig_now_ms)
+	page=$(kgc_curl "$kgt_uid" "$@" 2>&1)
+	rc=$?
+	ms=$(($(krbrig_now_ms) - kgt_t0))
+}
+
 kgc_access_lines() {
 	wc -l <"$(krbrig_access_log)" 2>/dev/null || echo 0
 }

@@ -16,16 +16,6 @@ PAGE="kgtest origin: hello"
 LOG_U=$(kgc_client_log "$U")
 log_lines=0
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
-# timed CURL-ARGS...: one request as uid U into page, rc and ms (elapsed); new_log_says then
-# looks only at what the log got after it started.
-timed() {
-	local t0
-	log_lines=$(wc -l <"$LOG_U")
-	t0=$(krbrig_now_ms)
-	page=$(kgc_curl "$U" "$@" 2>&1)
-	rc=$?
-	ms=$(($(krbrig_now_ms) - t0))
-}
 
 kg_check "baseline: https works" test "$(kgc_curl "$U" -m 10 "https://$ORIGIN_HOST/" 2>&1)" = "$PAGE"
 kg_check "kernelgatekeeper-ctl status (as uid $U) shows the principal alice@$REALM" \
@@ -72,7 +62,7 @@ table inet kgtest_kdc_silent {
 }
 EOF
 kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_kdc_silent 2>/dev/null
-timed -m 20 -o /dev/null "https://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/"
 kg_wait_for 20 new_log_says "no Kerberos token within 2 s"
 kg_check "KDC silent: the connection ends after request_timeout (${ms} ms, want 1900..4500), log says KDC unreachable" \
 	eval '[ $ms -ge 1900 ] && [ $ms -lt 4500 ] && new_log_says "KDC unreachable.*no Kerberos token within 2 s"'
@@ -89,7 +79,7 @@ echo "# the next token came $(($(date +%s) - t0)) s after the KDC was reachable 
 krbrig_kinit_as "$U" alice alicepw "$CC_U"
 krbrig_kdc_stop
 krbrig_kdc_start env LD_PRELOAD="$FAKETIME_LIB" FAKETIME=+1h || exit 99
-timed -m 20 "http://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 "http://$ORIGIN_HOST/"
 kg_check "clock skew: port 80 gets a 502 page that names it" \
 	eval 'printf "%s" "$page" | grep -q "clock skew"'
 printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'
@@ -116,7 +106,8 @@ kg_check "... and port 80 gets the same sentence" eval 'printf "%s" "$page" | gr
 KGC_PORTS="80, 443, 8443" kgc_write_config
 kgc_reload
 before=$(kgc_access_lines)
-timed -m 10 -o /dev/null --resolve "$ORIGIN_HOST:8443:$ORIGIN_IP" "https://$ORIGIN_HOST:8443/"
+kgc_timed "$U" -m 10 -o /dev/null --resolve "$ORIGIN_HOST:8443:$ORIGIN_IP" \
+	"https://$ORIGIN_HOST:8443/"
 kg_wait_for 20 new_log_says "refused the connection"
 kg_check "port 8443 refused by the proxy: closed (curl $rc), the log says so with the status" \
 	eval '[ "$rc" != 0 ] && new_log_says "the proxy refused the connection to $ORIGIN_HOST:8443: 403"'
@@ -144,13 +135,13 @@ KGC_URL="[ \"http://$DEAD\", \"$PROXY_URL\" ]" kgc_write_config
 kgc_reload
 kg_check "a proxy list: the client logs its route in failover order" \
 	kg_wait_for 10 grep -q "route: PROXY $DEAD; PROXY ${PROXY_IP:-127.0.0.1}:$PROXY_PORT\$" "$LOG_U"
-timed -m 10 "https://$ORIGIN_HOST/"
+kgc_timed "$U" -m 10 "https://$ORIGIN_HOST/"
 kg_check "dead first proxy: https works through the second (${ms} ms)" \
 	eval '[ "$page" = "$PAGE" ] && [ $ms -lt 3000 ]'
 kg_check "... and the log names the failover" \
 	kg_wait_for 10 new_log_says "PROXY $DEAD failed (proxy unreachable: .*), now via .* ($DEAD down)"
 tail -n +$((log_lines + 1)) "$LOG_U" | grep -m1 "now via" | sed 's/^/# log: /'
-timed -m 10 "http://$ORIGIN_HOST/"
+kgc_timed "$U" -m 10 "http://$ORIGIN_HOST/"
 kg_check "dead first proxy: http works too" test "$page" = "$PAGE"
 syns=$(ip netns exec "$KRBRIG_NS_PROXY" nft list table inet kgtest_dead |
 	grep -o 'packets [0-9]*' | cut -d' ' -f2)
@@ -174,7 +165,7 @@ table inet kgtest_syns {
 }
 EOF
 kg_on_exit ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_syns 2>/dev/null
-timed -m 20 -o /dev/null "https://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/"
 kg_wait_for 20 new_log_says "proxy unreachable"
 kg_check "proxy down: https fails within connection_timeout (${ms} ms), log says unreachable" \
 	eval '[ $ms -lt 3500 ] && new_log_says "proxy unreachable"'
@@ -182,7 +173,7 @@ syns=$(ip netns exec "$KRBRIG_NS_PROXY" nft list table inet kgtest_syns |
 	grep -o 'packets [0-9]*' | cut -d' ' -f2)
 kg_check "proxy down: 1 + proxy.max_retries (2) connection attempts ($syns SYNs)" test "$syns" = 3
 ip netns exec "$KRBRIG_NS_PROXY" nft delete table inet kgtest_syns
-timed -m 20 "http://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 "http://$ORIGIN_HOST/"
 kg_check "proxy down: port 80 gets 502 'proxy unreachable' within connection_timeout (${ms} ms)" \
 	eval 'printf "%s" "$page" | grep -q "proxy unreachable" && [ $ms -lt 3500 ]'
 # A proxy that never answers: inside the proxy namespace a blackhole route towards the host
@@ -191,7 +182,7 @@ kg_check "proxy down: port 80 gets 502 'proxy unreachable' within connection_tim
 krbrig_spawn "$KRBRIG_NS_PROXY" proxy squid -N -f "$RIG/squid.conf"
 kg_wait_for 50 krbrig_listening "$KRBRIG_NS_PROXY" "$PROXY_PORT"
 ip -n "$KRBRIG_NS_PROXY" route add blackhole "$HOST_IP/32" || exit 99
-timed -m 20 "http://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 "http://$ORIGIN_HOST/"
 kg_check "proxy silent: 502 'unreachable' after connection_timeout (${ms} ms, want 2900..4500)" \
 	eval 'printf "%s" "$page" | grep -q "unreachable" && [ $ms -ge 2900 ] && [ $ms -lt 4500 ]'
 printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'
@@ -225,7 +216,7 @@ kg_wait_for 50 test -s "$KG_TMP/slow.out"
 kg_reload "${KGC_PID[$U]}" "$LOG_U"
 kg_check "cache hangs: the download is still under way after the client's reload" \
 	kill -0 "$slow_pid"
-timed -m 20 "http://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 "http://$ORIGIN_HOST/"
 kg_check "cache hangs: port 80 gets a 502 after request_timeout (${ms} ms, want < 4500)" \
 	eval 'printf "%s" "$page" | grep -q "no Kerberos token within 2 s" && [ $ms -lt 4500 ]'
 kg_check "... and the page blames the credential cache, not the KDC" \
@@ -255,7 +246,7 @@ kill -KILL "${KGC_PID[$U]}"
 wait "${KGC_PID[$U]}" 2>/dev/null
 kg_wait_for 30 grep -q "uid $U .*disconnected\|of uid $U" "$KG_TMP/service.log"
 sleep 0.2
-timed -m 10 -o /dev/null "https://$ORIGIN_HOST/"
+kgc_timed "$U" -m 10 -o /dev/null "https://$ORIGIN_HOST/"
 kg_check "client killed: uid $U's connection is not steered and fails fast (curl $rc, ${ms} ms)" \
 	eval '[ $rc = 7 ] && [ $ms -lt 2000 ]'
 out=$(kgc_curl "$V" -m 10 "https://$ORIGIN_HOST/" 2>&1)

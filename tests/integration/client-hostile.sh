@@ -38,15 +38,6 @@ nfds() { ls "/proc/$1/fd" | wc -l; }
 log_lines=0
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q -- "$1"; }
 new_log_line() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -m1 -- "$1" | sed 's/^/# log: /'; }
-# timed CURL-ARGS...: one request as uid U into page, rc and ms
-timed() {
-	local t0
-	log_lines=$(wc -l <"$LOG_U")
-	t0=$(krbrig_now_ms)
-	page=$(kgc_curl "$U" "$@" 2>&1)
-	rc=$?
-	ms=$(($(krbrig_now_ms) - t0))
-}
 # good_bg NAME UID: a good https request in the background, its "rc ms page" into $KG_TMP/NAME;
 # bg_wait waits for these (a bare wait would wait for the daemons too).
 BG=()
@@ -99,7 +90,7 @@ hostile_case() {
 	before=$(grep -c " closed $mode after" "$HOSTILE_OUT")
 	good_bg good-u "$U"
 	good_bg good-v "$V"
-	timed -m 20 -o /dev/null -w '%{http_code}' --resolve "$mode.test:443:$ORIGIN_IP" \
+	kgc_timed "$U" -m 20 -o /dev/null -w '%{http_code}' --resolve "$mode.test:443:$ORIGIN_IP" \
 		--resolve "$mode.test:80:$ORIGIN_IP" "$scheme://$mode.test/"
 	bg_wait
 	kg_wait_for 30 new_log_says "$say"
@@ -143,13 +134,13 @@ hostile_case endless http 0 2000 "the proxy's answer is too large"
 # closes both sides when the application leaves. On port 80 a 200 with Content-Length is a
 # response like any other: the body is relayed as framed.
 before=$(grep -c " closed garbage after" "$HOSTILE_OUT")
-timed -m 20 -o /dev/null --resolve "garbage.test:443:$ORIGIN_IP" "https://garbage.test/"
+kgc_timed "$U" -m 20 -o /dev/null --resolve "garbage.test:443:$ORIGIN_IP" "https://garbage.test/"
 kg_check "garbage after 200 (https): the application's TLS rejects it within 2 s (curl $rc, ${ms} ms)" \
 	eval '[ "$rc" != 0 ] && [ $ms -lt $((2000 * SCALE)) ]'
 printf '%s\n' "$page" | head -n1 | sed 's/^/# curl: /'
 kg_check "garbage after 200 (https): the relay closed its proxy connection" \
 	kg_wait_for 30 hostile_closed garbage $((before + 1))
-timed -m 20 -o /dev/null -w '%{http_code} %{size_download}' \
+kgc_timed "$U" -m 20 -o /dev/null -w '%{http_code} %{size_download}' \
 	--resolve "garbage.test:80:$ORIGIN_IP" "http://garbage.test/"
 kg_check "garbage after 200 (http): relayed as the body its Content-Length frames ($page)" \
 	test "$page" = "200 65536"
@@ -221,7 +212,7 @@ good_bg good-v "$V"
 bg_wait
 kg_check "$IDLE idle: uid $U's new request completes as usual" good_ok good-u
 kg_check "$IDLE idle: uid $V's request completes as usual" good_ok good-v
-timed -m 10 "http://$ORIGIN_HOST/"
+kgc_timed "$U" -m 10 "http://$ORIGIN_HOST/"
 kg_check "$IDLE idle: uid $U's new port-80 request completes ($ms ms)" \
 	eval '[ "$page" = "$PAGE" ] && [ $ms -lt $((2000 * SCALE)) ]'
 rss_check "$IDLE idle: the client's RSS stays bounded (< 4 KiB per idle connection)" \

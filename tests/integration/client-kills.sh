@@ -16,16 +16,6 @@ CLIENT_PID=${KGC_PID[$U]}
 log_lines=0
 new_log_says() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -q "$1"; } # since line log_lines
 new_log_count() { tail -n +$((log_lines + 1)) "$LOG_U" | grep -c "$1"; }
-# timed CURL-ARGS...: one request as uid U into page, rc and ms (elapsed); new_log_says then
-# looks only at what the log got after it started.
-timed() {
-	local t0
-	log_lines=$(wc -l <"$LOG_U")
-	t0=$(krbrig_now_ms)
-	page=$(kgc_curl "$U" "$@" 2>&1)
-	rc=$?
-	ms=$(($(krbrig_now_ms) - t0))
-}
 works() { test "$(kgc_curl "$U" -m 5 "$1://$ORIGIN_HOST/" 2>/dev/null)" = "$PAGE"; }
 kdc_kill() { # SIGKILL, by the PID the rig recorded; krbrig_kdc_start can start it again
 	local pid
@@ -54,13 +44,13 @@ kg_check "... and the client logged nothing about the KDC" eval '! grep -q "KDC"
 krbrig_kdc_start || exit 99
 krbrig_kinit_as "$U" alice alicepw "$CC_U" || exit 99
 kdc_kill || exit 99
-timed -m 20 -o /dev/null "https://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 -o /dev/null "https://$ORIGIN_HOST/"
 kg_wait_for 50 new_log_says "KDC unreachable"
 kg_check "KDC dead, ticket needs it: https closed in ${ms} ms (curl $rc; want < 3000, request_timeout is 10 s)" \
 	eval '[ "$rc" != 0 ] && [ $ms -lt 3000 ]'
 kg_check "... and the log says the KDC is unreachable" new_log_says "KDC unreachable"
 tail -n +$((log_lines + 1)) "$LOG_U" | grep -m1 "KDC unreachable" | sed 's/^/# log: /'
-timed -m 20 -w '\n%{http_code}' "http://$ORIGIN_HOST/"
+kgc_timed "$U" -m 20 -w '\n%{http_code}' "http://$ORIGIN_HOST/"
 kg_check "KDC dead: port 80 gets a 502 page naming the KDC in ${ms} ms (want < 3000)" \
 	eval 'printf "%s" "$page" | tail -n1 | grep -qx 502 && printf "%s" "$page" | grep -q "KDC unreachable" && [ $ms -lt 3000 ]'
 printf '%s\n' "$page" | head -n1 | sed 's/^/# 502 page: /'

@@ -11,14 +11,6 @@ V=$KG_UID_V
 kg_dp_setup
 
 stat_of() { "$KG_CTL" --socket "$KG_SOCK" stats | awk -v k="$1" '$1 == k {print $2}'; }
-# say FIFO LOG LINE: one control line to a kg-probe relay, and wait for its answer.
-say() {
-	local fifo=$1 log=$2 n
-	n=$(grep -c '^ROUTE ' "$log")
-	printf '%s\n' "$3" >"$fifo"
-	kg_wait_for 50 eval '[ "$(grep -c "^ROUTE " "$log")" -gt "$n" ]'
-	grep '^ROUTE ' "$log" | tail -n 1
-}
 fifo_for() { # fifo_for UID: a control FIFO that UID's relay can open
 	local f="$KG_TMP/control-$1"
 	mkfifo -m 600 "$f" && chown "$1" "$f"
@@ -38,7 +30,8 @@ dir0=$(stat_of skipped_direct_by_client)
 kg_check "before: the direct counter is 0" test "$dir0" = 0
 
 # The client says "direct": U's connections go straight to the destination.
-kg_expect "U's client may say direct" "ROUTE OK" "$(say "$FU" "$RU" "direct no proxy reachable")"
+kg_expect "U's client may say direct" "ROUTE OK" \
+	"$(kg_relay_say "$FU" "$RU" "direct no proxy reachable")"
 kg_check "the journal says so" kg_wait_for 30 grep -q \
 	"uid $U: client says off the corporate network (no proxy reachable); connections go direct" \
 	"$KG_TMP/service.log"
@@ -58,9 +51,10 @@ kg_check "U's ctl status shows the state (direct: no proxy reachable since HH:MM
 	grep -qE "^  direct: no proxy reachable since [0-9]{2}:[0-9]{2} " <<<"$out"
 out=$("$KG_CTL" --socket "$KG_SOCK" clients 2>&1)
 kg_expect "root's ctl clients shows it too" "direct: no proxy reachable since" "$out"
-kg_expect "saying it again is fine" "ROUTE OK" "$(say "$FU" "$RU" "direct no proxy reachable")"
+kg_expect "saying it again is fine" "ROUTE OK" \
+	"$(kg_relay_say "$FU" "$RU" "direct no proxy reachable")"
 kg_expect "a reason with a control character is refused" "ROUTE ERROR the reason must be printable" \
-	"$(say "$FU" "$RU" "$(printf 'direct bad\033[2Jreason')")"
+	"$(kg_relay_say "$FU" "$RU" "$(printf 'direct bad\033[2Jreason')")"
 kg_expect "... and the state stays" "DIRECT 192.0.2.10:443" "$(kg_probe_app "$U" 192.0.2.10 443)"
 
 # Nobody else has a say: not U's other connections, not V, whether registered or not.
@@ -71,7 +65,7 @@ kg_expect "V without a registered client is refused" "ROUTE ERROR not a register
 kg_expect "... and U's state is unchanged" "DIRECT 192.0.2.10:443" "$(kg_probe_app "$U" 192.0.2.10 443)"
 
 # Back on the network.
-kg_expect "U's client may say steer" "ROUTE OK" "$(say "$FU" "$RU" steer)"
+kg_expect "U's client may say steer" "ROUTE OK" "$(kg_relay_say "$FU" "$RU" steer)"
 kg_check "the journal says so" kg_wait_for 30 grep -q \
 	"uid $U: client says back on the corporate network; connections are steered again" \
 	"$KG_TMP/service.log"
@@ -83,14 +77,15 @@ if grep -q "direct:" <<<"$out"; then kg_fail "ctl status no longer shows direct"
 FV=$(fifo_for "$V")
 kg_start_relay "$V" --control "$FV" || exit 99
 RV=$KG_RELAY_LOG
-kg_expect "V's client may say direct for V" "ROUTE OK" "$(say "$FV" "$RV" "direct V is at home")"
+kg_expect "V's client may say direct for V" "ROUTE OK" \
+	"$(kg_relay_say "$FV" "$RV" "direct V is at home")"
 kg_expect "V goes direct" "DIRECT 192.0.2.10:443" "$(kg_probe_app "$V" 192.0.2.10 443)"
 kg_expect "U is still steered" "ORIGDST 192.0.2.10:443" "$(kg_probe_app "$U" 192.0.2.10 443)"
 out=$("$KG_CTL" --socket "$KG_SOCK" clients 2>&1)
 kg_check "root's ctl clients shows one client direct" test "$(grep -c 'direct:' <<<"$out")" = 1
 
 # The word dies with the client's connection: a new client of U starts out steered.
-kg_expect "U's client says direct again" "ROUTE OK" "$(say "$FU" "$RU" "direct probe")"
+kg_expect "U's client says direct again" "ROUTE OK" "$(kg_relay_say "$FU" "$RU" "direct probe")"
 kg_expect "U goes direct" "DIRECT 192.0.2.10:443" "$(kg_probe_app "$U" 192.0.2.10 443)"
 kg_stop_pid "$RU_PID"
 wait "$RU_PID" 2>/dev/null

@@ -36,14 +36,6 @@ except OSError as e:
     print("UDP %s %.3fs" % (errno.errorcode.get(e.errno, e.errno), time.monotonic() - t))
 ' "$2" "$3" "${4:-sendto}" 2>&1
 }
-# say FIFO LOG LINE: one control line to a kg-probe relay, and wait for its answer.
-say() {
-	local fifo=$1 log=$2 n
-	n=$(grep -c '^ROUTE ' "$log")
-	printf '%s\n' "$3" >"$fifo"
-	kg_wait_for 50 eval '[ "$(grep -c "^ROUTE " "$log")" -gt "$n" ]'
-	grep '^ROUTE ' "$log" | tail -n 1
-}
 
 FU="$KG_TMP/control-$U"
 mkfifo -m 600 "$FU" && chown "$U" "$FU"
@@ -122,10 +114,11 @@ kg_check "the service's stats line has the counter" \
 	kg_wait_for 40 grep -qE "stats: .* events dropped, [0-9]+ connection_map entries evicted, 9 QUIC blocked" "$KG_TMP/service.log"
 
 # The user's client says "direct": the user's QUIC goes out as the rest does.
-kg_expect "U's client says direct" "ROUTE OK" "$(say "$FU" "$RU" "direct no proxy reachable")"
+kg_expect "U's client says direct" "ROUTE OK" \
+	"$(kg_relay_say "$FU" "$RU" "direct no proxy reachable")"
 kg_expect "direct: sendto() to 192.0.2.10:443 works" "UDP OK" "$(udp "$U" 192.0.2.10 443)"
 kg_expect "direct: connect() to 192.0.2.10:443 works" "UDP OK" "$(udp "$U" 192.0.2.10 443 connect)"
-kg_expect "U's client says steer" "ROUTE OK" "$(say "$FU" "$RU" steer)"
+kg_expect "U's client says steer" "ROUTE OK" "$(kg_relay_say "$FU" "$RU" steer)"
 kg_expect "steered again: sendto() to 192.0.2.10:443 fails with EPERM" "UDP EPERM" \
 	"$(udp "$U" 192.0.2.10 443)"
 

@@ -5,6 +5,7 @@
 #   kg_app UID CMD...                     run CMD as UID in the test cgroup and namespace
 #   kg_probe_app UID ARGS...              kg-probe connect ARGS as UID; prints its output
 #   kg_start_relay UID [ARGS...]          start kg-probe relay as UID; sets KG_RELAY_PID/LOG
+#   kg_relay_say FIFO LOG LINE            a control line to that relay; prints its ROUTE answer
 
 KG_PROBE="$top_builddir/tests/helpers/kg-probe"
 
@@ -94,6 +95,17 @@ kg_start_relay() { # kg_start_relay UID [relay args]
 	fi
 	KG_RELAY_PORT4=$(awk '/^REGISTERED/ {print $2; exit}' "$log")
 	KG_RELAY_PORT6=$(awk '/^REGISTERED/ {print $3; exit}' "$log")
+}
+
+# kg_relay_say FIFO LOG LINE: one control line to a kg-probe relay (started with --control FIFO,
+# its output in LOG), and wait for its answer; prints that ROUTE line.
+kg_relay_say() {
+	local fifo=$1 log=$2 n
+	n=$(grep -c '^ROUTE ' "$log")
+	printf '%s\n' "$3" >"$fifo"
+	# shellcheck disable=SC2016 # expanded by the eval
+	kg_wait_for 50 eval '[ "$(grep -c "^ROUTE " "$log")" -gt "$n" ]'
+	grep '^ROUTE ' "$log" | tail -n 1
 }
 
 # expect_line "description" "expected substring" output

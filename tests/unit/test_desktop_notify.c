@@ -7,101 +7,31 @@
  * the test process when it fails (PR_SET_PDEATHSIG).
  */
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client/auth/negotiate.h"
 #include "client/desktop_notify.h"
+#include "tests/unit/dbus_rig.h"
 
 #define DN_NAME "org.freedesktop.Notifications"
 #define WARN	600
 #define MAXREC	8
 
-static char base[64];
-
-static struct {
-	char dir[128];
-	char addr[256];
-	char record[192];
-	pid_t daemon, server;
-} rig = {.daemon = -1, .server = -1};
+static struct dbus_rig rig = DBUS_RIG_INIT;
+static char record[192]; /* the server's record, in rig.dir */
 
 /* ---- processes ------------------------------------------------------------------------ */
 
-static void die_with_parent(pid_t parent)
-{
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(127);
-}
-
-static ssize_t read_line(int fd, char *buf, size_t sz, int timeout_ms)
-{
-	size_t n = 0;
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	ssize_t r;
-
-	while (n + 1 < sz) {
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return -1;
-		r = read(fd, buf + n, 1);
-		if (r <= 0)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		n++;
-	}
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
-static void kill_wait(pid_t *pid, int sig)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	waitpid(*pid, NULL, 0);
-	*pid = -1;
-}
-
 static void start_daemon(void)
 {
-	char listen[192], path[160];
-	pid_t parent = getpid();
-	int fds[2], fd;
-
-	snprintf(rig.dir, sizeof(rig.dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(rig.dir));
-	snprintf(path, sizeof(path), "%s/bus", rig.dir);
-	snprintf(listen, sizeof(listen), "--address=unix:path=%s", path);
-	snprintf(rig.record, sizeof(rig.record), "%s/record", rig.dir);
-	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-	rig.daemon = fork();
-	ck_assert_int_ge(rig.daemon, 0);
-	if (rig.daemon == 0) {
-		die_with_parent(parent);
-		dup2(fds[1], STDOUT_FILENO);
-		if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0)
-			dup2(fd, STDERR_FILENO);
-		execlp("dbus-daemon", "dbus-daemon", "--session", "--nofork", "--print-address",
-		       listen, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	ck_assert_int_gt(read_line(fds[0], rig.addr, sizeof(rig.addr), 10000), 0);
-	close(fds[0]);
+	dbus_rig_start_daemon(&rig);
+	snprintf(record, sizeof(record), "%s/record", rig.dir);
 	ck_assert_int_eq(setenv("DBUS_SESSION_BUS_ADDRESS", rig.addr, 1), 0);
 	ck_assert_int_eq(unsetenv("XDG_RUNTIME_DIR"), 0);
 }
@@ -154,53 +84,19 @@ static int on_message(sd_bus_message *m, void *ud, sd_bus_error *err)
 	return 1;
 }
 
-static void server_main(bool mute, int ready)
+static void server_main(void *arg, int ready)
 {
-	sd_bus *bus = NULL;
-
-	rec = fopen(rig.record, "ae");
-	if (!rec || sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, rig.addr) < 0 ||
-	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0 ||
-	    sd_bus_add_filter(bus, NULL, on_message, NULL) < 0 ||
-	    sd_bus_request_name(bus, DN_NAME, 0) < 0) {
+	rec = fopen(record, "ae");
+	if (!rec) {
 		(void)!write(ready, "E", 1);
 		_exit(1);
 	}
-	(void)!write(ready, "R", 1);
-	for (;;) {
-		if (mute) {
-			pause();
-			continue;
-		}
-		if (sd_bus_process(bus, NULL) < 0)
-			_exit(0);
-		if (sd_bus_wait(bus, (uint64_t)-1) < 0)
-			_exit(0);
-	}
+	dbus_rig_serve(rig.addr, DN_NAME, on_message, *(const bool *)arg, ready);
 }
 
 static void start_server(bool mute)
 {
-	pid_t parent = getpid();
-	int fds[2];
-	char c = 0;
-	struct pollfd pfd;
-
-	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-	rig.server = fork();
-	ck_assert_int_ge(rig.server, 0);
-	if (rig.server == 0) {
-		die_with_parent(parent);
-		close(fds[0]);
-		server_main(mute, fds[1]);
-		_exit(0);
-	}
-	close(fds[1]);
-	pfd = (struct pollfd){.fd = fds[0], .events = POLLIN};
-	ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
-	ck_assert_int_eq(read(fds[0], &c, 1), 1);
-	close(fds[0]);
-	ck_assert_int_eq(c, 'R');
+	rig.server = dbus_rig_start_server(server_main, &mute);
 }
 
 static void setup(void)
@@ -212,40 +108,12 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char path[160];
-
-	kill_wait(&rig.server, SIGKILL);
-	kill_wait(&rig.daemon, SIGTERM);
-	if (rig.dir[0]) {
-		snprintf(path, sizeof(path), "%s/bus", rig.dir);
-		unlink(path);
-		unlink(rig.record);
-		rmdir(rig.dir);
-	}
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	(void)remove(path);
-	return 0;
+	dbus_rig_stop(&rig);
 }
 
 static void base_setup(void)
 {
-	snprintf(base, sizeof(base), "/tmp/kg-dnotify-XXXXXX");
-	if (!mkdtemp(base)) {
-		perror("mkdtemp");
-		exit(EXIT_FAILURE);
-	}
-}
-
-static void base_teardown(void)
-{
-	if (base[0])
-		nftw(base, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	dbus_rig_base_setup("/tmp/kg-dnotify-XXXXXX");
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -272,7 +140,7 @@ static void settle(int timeout_ms)
 /* The recorded lines into lines (up to MAXREC); their count. */
 static int recorded(char lines[MAXREC][1024])
 {
-	FILE *f = fopen(rig.record, "re");
+	FILE *f = fopen(record, "re");
 	int n = 0;
 
 	if (!f)
@@ -415,7 +283,7 @@ START_TEST(no_bus)
 	ck_assert(!desktop_notify_busy());
 	ck_assert_int_eq(desktop_notify_ticket(&old, now, 20, WARN), DESKTOP_NOTIFY_NO_BUS);
 	/* A runtime directory without a bus in it is no bus either. */
-	ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", base, 1), 0);
+	ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", dbus_rig_base, 1), 0);
 	ck_assert_int_eq(desktop_notify_ticket(&old, now, 30, WARN), DESKTOP_NOTIFY_NO_BUS);
 	/* Turned off (a relay without a session): never. */
 	ck_assert_int_eq(setenv("DBUS_SESSION_BUS_ADDRESS", rig.addr, 1), 0);
@@ -468,7 +336,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("desktop_notify");
 	TCase *tc = tcase_create("dbus");
 
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_unchecked_fixture(tc, base_setup, dbus_rig_base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, classify);

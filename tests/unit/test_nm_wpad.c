@@ -8,22 +8,18 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client/route/nm_wpad.h"
+#include "tests/unit/dbus_rig.h"
 
 #define NM_NAME	     "org.freedesktop.NetworkManager"
 #define NM_PATH	     "/org/freedesktop/NetworkManager"
@@ -46,80 +42,13 @@ struct fake_nm {
 	bool mute; /* owns the name, never answers */
 };
 
-/* All tests' directories, made and removed (with what is left in it) by the parent. */
-static char base[64];
-
-static struct {
-	char dir[128];
-	char addr[256];
-	pid_t daemon, nm;
-} rig = {.daemon = -1, .nm = -1};
+static struct dbus_rig rig = DBUS_RIG_INIT; /* rig.server: the fake NetworkManager */
 
 /* ---- processes ------------------------------------------------------------------------ */
 
-/* In a forked child: die with the test process, whichever way it ends. */
-static void die_with_parent(pid_t parent)
-{
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(127);
-}
-
-/* Up to one line from fd within timeout_ms into buf; its length, or -1. */
-static ssize_t read_line(int fd, char *buf, size_t sz, int timeout_ms)
-{
-	size_t n = 0;
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	ssize_t r;
-
-	while (n + 1 < sz) {
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return -1;
-		r = read(fd, buf + n, 1);
-		if (r <= 0)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		n++;
-	}
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
-static void kill_wait(pid_t *pid, int sig)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	waitpid(*pid, NULL, 0);
-	*pid = -1;
-}
-
 static void start_daemon(void)
 {
-	char listen[192], path[160];
-	pid_t parent = getpid();
-	int fds[2], fd;
-
-	snprintf(rig.dir, sizeof(rig.dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(rig.dir));
-	snprintf(path, sizeof(path), "%s/bus", rig.dir);
-	snprintf(listen, sizeof(listen), "--address=unix:path=%s", path);
-	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-	rig.daemon = fork();
-	ck_assert_int_ge(rig.daemon, 0);
-	if (rig.daemon == 0) {
-		die_with_parent(parent);
-		dup2(fds[1], STDOUT_FILENO);
-		/* Its complaint about the fd limit (not root) is noise here. */
-		if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0)
-			dup2(fd, STDERR_FILENO);
-		execlp("dbus-daemon", "dbus-daemon", "--session", "--nofork", "--print-address",
-		       listen, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	ck_assert_int_gt(read_line(fds[0], rig.addr, sizeof(rig.addr), 10000), 0);
-	close(fds[0]);
+	dbus_rig_start_daemon(&rig);
 	ck_assert_int_eq(setenv("DBUS_SYSTEM_BUS_ADDRESS", rig.addr, 1), 0);
 }
 
@@ -220,53 +149,17 @@ static int on_message(sd_bus_message *m, void *ud, sd_bus_error *err)
 	return 1;
 }
 
-static void fake_nm_main(const struct fake_nm *s, int ready)
+static void fake_nm_main(void *arg, int ready)
 {
-	sd_bus *bus = NULL;
+	const struct fake_nm *s = arg;
 
 	scenario = s;
-	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, rig.addr) < 0 ||
-	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0 ||
-	    sd_bus_add_filter(bus, NULL, on_message, NULL) < 0 ||
-	    sd_bus_request_name(bus, NM_NAME, 0) < 0) {
-		(void)!write(ready, "E", 1);
-		_exit(1);
-	}
-	(void)!write(ready, "R", 1);
-	for (;;) {
-		if (s->mute) {
-			pause();
-			continue;
-		}
-		if (sd_bus_process(bus, NULL) < 0)
-			_exit(0);
-		if (sd_bus_wait(bus, (uint64_t)-1) < 0)
-			_exit(0);
-	}
+	dbus_rig_serve(rig.addr, NM_NAME, on_message, s->mute, ready);
 }
 
 static void start_nm(const struct fake_nm *s)
 {
-	pid_t parent = getpid();
-	int fds[2];
-	char c = 0;
-	struct pollfd pfd;
-
-	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-	rig.nm = fork();
-	ck_assert_int_ge(rig.nm, 0);
-	if (rig.nm == 0) {
-		die_with_parent(parent);
-		close(fds[0]);
-		fake_nm_main(s, fds[1]);
-		_exit(0);
-	}
-	close(fds[1]);
-	pfd = (struct pollfd){.fd = fds[0], .events = POLLIN};
-	ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
-	ck_assert_int_eq(read(fds[0], &c, 1), 1);
-	close(fds[0]);
-	ck_assert_int_eq(c, 'R');
+	rig.server = dbus_rig_start_server(fake_nm_main, (void *)s);
 }
 
 static void setup(void)
@@ -276,40 +169,12 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char path[160];
-
-	kill_wait(&rig.nm, SIGKILL);
-	kill_wait(&rig.daemon, SIGTERM);
-	if (rig.dir[0]) {
-		snprintf(path, sizeof(path), "%s/bus", rig.dir);
-		unlink(path);
-		rmdir(rig.dir);
-	}
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	(void)remove(path);
-	return 0;
+	dbus_rig_stop(&rig);
 }
 
 static void base_setup(void)
 {
-	snprintf(base, sizeof(base), "/tmp/kg-nmwpad-XXXXXX");
-	if (!mkdtemp(base)) {
-		perror("mkdtemp");
-		exit(EXIT_FAILURE);
-	}
-}
-
-/* Whatever a failed test left (its processes died with it). */
-static void base_teardown(void)
-{
-	if (base[0])
-		nftw(base, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	dbus_rig_base_setup("/tmp/kg-nmwpad-XXXXXX");
 }
 
 static int ask(char *url, size_t sz)
@@ -373,7 +238,7 @@ START_TEST(dhcp4_none)
 
 	start_nm(&only);
 	ck_assert_int_eq(ask(url, sizeof(url)), -ENOENT);
-	kill_wait(&rig.nm, SIGKILL);
+	dbus_rig_kill_wait(&rig.server, SIGKILL);
 	start_nm(&then);
 	ck_assert_int_eq(ask(url, sizeof(url)), 0);
 	ck_assert_str_eq(url, URL_B);
@@ -402,7 +267,7 @@ START_TEST(not_a_string)
 	start_nm(&s);
 	ck_assert_int_eq(ask(url, sizeof(url)), 0);
 	ck_assert_str_eq(url, URL_B);
-	kill_wait(&rig.nm, SIGKILL);
+	dbus_rig_kill_wait(&rig.server, SIGKILL);
 	start_nm(&only);
 	ck_assert_int_eq(ask(url, sizeof(url)), -ENOENT);
 }
@@ -437,7 +302,7 @@ START_TEST(not_http)
 		start_nm(&s);
 		url[0] = '\0';
 		ck_assert_msg(ask(url, sizeof(url)) == -ENOENT, "accepted %s", bad[i]);
-		kill_wait(&rig.nm, SIGKILL);
+		dbus_rig_kill_wait(&rig.server, SIGKILL);
 	}
 }
 END_TEST
@@ -456,7 +321,7 @@ START_TEST(trailing_nuls)
 	start_nm(&s);
 	ck_assert_int_eq(ask(url, sizeof(url)), 0);
 	ck_assert_str_eq(url, URL_A);
-	kill_wait(&rig.nm, SIGKILL);
+	dbus_rig_kill_wait(&rig.server, SIGKILL);
 	/* Only trailing ones are dropped: one inside stays, as the backslash it is. */
 	start_nm(&inside);
 	ck_assert_int_eq(ask(url, sizeof(url)), 0);
@@ -473,7 +338,7 @@ START_TEST(bounded_connections)
 	s.c[KG_NM_WPAD_CONNECTIONS_MAX] = (struct fake_conn){.wpad_type = 's', .wpad = URL_A};
 	start_nm(&s);
 	ck_assert_int_eq(ask(url, sizeof(url)), -ENOENT);
-	kill_wait(&rig.nm, SIGKILL);
+	dbus_rig_kill_wait(&rig.server, SIGKILL);
 	/* The same one as the primary is read first. */
 	s.primary = KG_NM_WPAD_CONNECTIONS_MAX;
 	start_nm(&s);
@@ -557,7 +422,7 @@ START_TEST(candidates_order)
 	kg_nm_wpad_candidates(0, &dirs, resolv, 0, c);
 	ck_assert_uint_eq(c->n, 3);
 	ck_assert_str_eq(c->url[0], "http://lease.example.org/wpad.dat");
-	kill_wait(&rig.nm, SIGKILL);
+	dbus_rig_kill_wait(&rig.server, SIGKILL);
 	kg_nm_wpad_candidates(KG_NM_WPAD_TIMEOUT_MS, &dirs, resolv, 0, c);
 	ck_assert_uint_eq(c->n, 3);
 	ck_assert_str_eq(c->url[0], "http://lease.example.org/wpad.dat");
@@ -575,7 +440,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("nm_wpad");
 	TCase *tc = tcase_create("dbus");
 
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+	tcase_add_unchecked_fixture(tc, base_setup, dbus_rig_base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, primary_first);
