@@ -74,6 +74,10 @@ EXTRA_DIST += tests/lib/common.sh tests/lib/datapath.sh tests/lib/direct_server.
 	tests/lib/notify_listener.py tests/lib/ipc_garbage.py tests/lib/adversary.py tests/lib/in-cgroup tests/fuzz/fuzz_ipc.c \
 	tests/fuzz/corpus/ipc tests/run-suite tests/install-deps.sh tests/deps-debian.txt tests/demo.sh tests/lib/demo-run.sh \
 	tests/helpers/valgrind.sh tests/helpers/valgrind.supp
+# Fuzz targets whose module's makefile fragment does not ship them.
+EXTRA_DIST += tests/fuzz/fuzz_ipc_handlers.c tests/fuzz/corpus/ipc_handlers tests/fuzz/fuzz_chunked.c \
+	tests/fuzz/corpus/chunked tests/fuzz/fuzz_pac_funcs.c tests/fuzz/corpus/pac_funcs \
+	tests/fuzz/fuzz_wpad_url.c tests/fuzz/corpus/wpad_url
 include $(srcdir)/tests/bench/local.mk
 
 # Fuzz campaign (not part of `make check`, whose tests/fuzz/run.sh runs each target for

@@ -64,11 +64,14 @@ tests_unit_test_desktop_notify_LDADD = $(KG_SHARED_LIBS) $(CHECK_LIBS) -lpthread
 check_PROGRAMS += tests/unit/test_proxy_tls
 TESTS += tests/unit/test_proxy_tls
 tests_unit_test_proxy_tls_SOURCES = tests/unit/test_proxy_tls.c src/client/proxy_tls.c \
-	src/client/proxy_tls.h src/client/proxy_tls_ctx.c src/client/proxy_tls_ctx.h
+	src/client/proxy_tls.h src/client/proxy_tls_ctx.c src/client/proxy_tls_ctx.h \
+	src/shared/text.c
 tests_unit_test_proxy_tls_CPPFLAGS = $(AM_CPPFLAGS) -DKG_TOP_SRCDIR=\"$(abs_top_srcdir)\"
 tests_unit_test_proxy_tls_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(SSL_CFLAGS)
 tests_unit_test_proxy_tls_LDADD = $(SSL_LIBS) $(CHECK_LIBS)
 EXTRA_DIST += tests/lib/tlscerts.sh
+# What the proxy answers to our ClientHello, and its sentences, under libFuzzer (tests/fuzz/run.sh).
+EXTRA_DIST += tests/fuzz/fuzz_proxy_tls.c tests/fuzz/corpus/proxy_tls
 
 # End-to-end tests (root, real KDC and Squid/Apache from tests/lib/krbrig.sh).
 CLIENT_TESTS = tests/integration/client-basic.sh tests/integration/client-failures.sh \

@@ -9,6 +9,7 @@
  */
 #include "client/proxy_tls.h"
 #include "client/proxy_tls_ctx.h"
+#include "shared/text.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -52,18 +53,32 @@ unsigned long proxy_tls_take_ssl_error(char *buf, size_t len)
 	return e;
 }
 
+/* Bytes of the proxy's certificate for a sentence: as they are when printable, else with each
+ * byte that is not escaped (shared/text.h). The certificate is whatever answered on the proxy's
+ * address, and the sentence is also the body of the 502 page a port-80 application gets (which
+ * curl prints to the user's terminal); the journal and the route reports sanitize again. */
+static void cert_text(char *buf, size_t len, const void *s, size_t n)
+{
+	snprintf(buf, len, "%.*s", (int)n, (const char *)s);
+	if (!kg_text_printable(buf))
+		kg_text_escape(s, n, buf, len);
+}
+
 /* A one-line X509 name, RFC 2253 style ("CN=KG Test CA,O=Example"). */
 static void name_text(const X509_NAME *n, char *buf, size_t len)
 {
 	BIO *b = BIO_new(BIO_s_mem());
+	char raw[256];
 	int got;
 
 	buf[0] = '\0';
 	if (!b)
 		return;
+	/* OpenSSL escapes C0 controls; UTF-8 of C1 controls would pass (cert_text() escapes them).
+	 */
 	if (X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
-		got = BIO_read(b, buf, (int)len - 1);
-		buf[got > 0 ? got : 0] = '\0';
+		got = BIO_read(b, raw, sizeof(raw) - 1);
+		cert_text(buf, len, raw, got > 0 ? (size_t)got : 0);
 	}
 	BIO_free(b);
 }
@@ -109,7 +124,7 @@ static void cert_names(X509 *cert, char *buf, size_t len)
 		if (g->type == GEN_DNS) {
 			d = ASN1_STRING_get0_data(g->d.dNSName);
 			l = ASN1_STRING_length(g->d.dNSName);
-			snprintf(one, sizeof(one), "%.*s", l, (const char *)d);
+			cert_text(one, sizeof(one), d, (size_t)l);
 		} else if (g->type == GEN_IPADD) {
 			d = ASN1_STRING_get0_data(g->d.iPAddress);
 			l = ASN1_STRING_length(g->d.iPAddress);
@@ -135,8 +150,8 @@ static void cert_names(X509 *cert, char *buf, size_t len)
 		    at >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, at)) : NULL;
 
 		if (cn)
-			snprintf(buf, len, "%.*s", ASN1_STRING_length(cn),
-				 (const char *)ASN1_STRING_get0_data(cn));
+			cert_text(buf, len, ASN1_STRING_get0_data(cn),
+				  (size_t)ASN1_STRING_length(cn));
 		else
 			snprintf(buf, len, "no name");
 	}

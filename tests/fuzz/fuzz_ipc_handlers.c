@@ -22,8 +22,9 @@
  *
  * Invariants, after every step: each answer the peers receive decodes, and any descriptors it
  * carries are closed; at most one registered client per uid and none for root; the counters
- * agree with the connection list; only clients are direct. After each input the server is
- * closed and freed: no descriptor and no allocation survives it.
+ * agree with the connection list; only clients are direct. After each input every peer closes
+ * and the service must free each of their connections: no descriptor and no allocation
+ * survives an input (the server's listening socket and loop are made once).
  */
 #include <assert.h>
 #include <errno.h>
@@ -148,23 +149,71 @@ static size_t request_size(unsigned type)
 }
 
 static char dir[64];
+/* Built once: the loop, the listening socket and the service around them. A fresh server per
+ * input cost more than the handlers (a socket file bound, chmod-ed and unlinked, a new loop, and
+ * ASan's fresh zeroed pages for the large allocations while freed ones sit in quarantine). Each
+ * input starts from the same state: every connection of the last one was freed (checked), and
+ * the service's fields other than the loop and the listening socket are set again. */
+static struct kg_service svc_storage;
 
-/* The socket file is gone with each server: the directory goes at exit. */
+/* At exit, after close_server (registered later, so run first): the directory. */
 static void remove_dir(void)
 {
 	rmdir(dir);
 }
 
+/* At exit: the server, with its socket file, and the loop. */
+static void close_server(void)
+{
+	kg_ipc_server_close(&svc_storage);
+	svc_storage.event = sd_event_unref(svc_storage.event);
+}
+
+static struct kg_config cfg_defaults;
+
 static void setup_once(void)
 {
+	struct kg_service *svc = &svc_storage;
+	sd_event_source *timer;
+
 	if (dir[0])
 		return;
 	/* Not $TMPDIR: the socket path must stay short (sun_path). */
-	snprintf(dir, sizeof(dir), "%s", "/tmp/kg-fuzz-ipc.XXXXXX");
+	snprintf(dir, sizeof(dir), "%s/kg-fuzz-ipc.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (!mkdtemp(dir))
 		abort();
 	atexit(remove_dir);
 	kg_log_set_level(LOG_EMERG); /* quiet: the handlers log every refusal */
+
+	kg_config_defaults(&cfg_defaults);
+	snprintf(cfg_defaults.socket_path, sizeof(cfg_defaults.socket_path), "%s/ipc.sock", dir);
+	cfg_defaults.client.listen_port = 0; /* ephemeral relay listeners on loopback only */
+	svc->cfg = cfg_defaults;
+	svc->ipc_fd = -1;
+	assert(sd_event_new(&svc->event) >= 0);
+	/* The loop opens a timerfd for the first timer of a clock (each connection's idle timer)
+	 * and keeps it: open it now, so that each input ends with the descriptors it began with. */
+	assert(sd_event_add_time_relative(svc->event, &timer, CLOCK_MONOTONIC, 1000000, 0, NULL,
+					  NULL) >= 0);
+	sd_event_source_disable_unref(timer);
+	assert(kg_ipc_server_open(svc) == 0);
+	atexit(close_server);
+}
+
+/* The state each input starts from: no connection, the listening socket and loop kept. */
+static void reset_service(struct kg_service *svc)
+{
+	sd_event *event = svc->event;
+	sd_event_source *ipc_source = svc->ipc_source;
+	int ipc_fd = svc->ipc_fd;
+
+	assert(!svc->conns && svc->n_conns == 0 && svc->n_clients == 0);
+	memset(svc, 0, sizeof(*svc));
+	svc->event = event;
+	svc->ipc_source = ipc_source;
+	svc->ipc_fd = ipc_fd;
+	svc->cfg = cfg_defaults;
 }
 
 /* Run the service's loop until nothing is pending. */
@@ -215,9 +264,10 @@ static void drain(int fd)
 	}
 }
 
+/* A copy of the listening socket takes the lowest free descriptor (cheaper than opening a file). */
 static int lowest_free_fd(void)
 {
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int fd = fcntl(svc_storage.ipc_fd, F_DUPFD_CLOEXEC, 0);
 
 	close(fd);
 	return fd;
@@ -239,18 +289,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setup_once();
 	fd_mark = lowest_free_fd();
 
-	svc = calloc(1, sizeof(*svc));
-	assert(svc);
-	kg_config_defaults(&svc->cfg);
-	snprintf(svc->cfg.socket_path, sizeof(svc->cfg.socket_path), "%s/ipc.sock", dir);
-	svc->cfg.client.listen_port = 0; /* ephemeral relay listeners on loopback only */
+	svc = &svc_storage;
+	reset_service(svc);
 	svc->cfg.ebpf.allow_dynamic_ports = data[0] & 1;
 	dp_refuses = (data[0] & 2) != 0;
 	svc->n_ports = (data[0] >> 2) & 3;
 	memcpy(svc->ports, some_ports, sizeof(some_ports));
-	svc->ipc_fd = -1;
-	assert(sd_event_new(&svc->event) >= 0);
-	assert(kg_ipc_server_open(svc) == 0);
 
 	while (off + 4 <= size) {
 		uint8_t who = data[off];
@@ -299,10 +343,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < PEERS; i++)
 		if (peers[i] >= 0)
 			close(peers[i]);
-	kg_ipc_server_close(svc);
-	assert(svc->n_conns == 0 && svc->n_clients == 0 && svc->ipc_fd == -1);
-	sd_event_unref(svc->event);
-	free(svc);
+	/* The service frees each connection whose peer is gone. */
+	settle(svc);
+	assert(!svc->conns && svc->n_conns == 0 && svc->n_clients == 0);
 	assert(lowest_free_fd() == fd_mark);
 	return 0;
 }

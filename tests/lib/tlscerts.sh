@@ -15,6 +15,8 @@
 #   wrong.pem wrong.key    WRONG_NAME, issued by the CA
 #   client.pem client.key  a client certificate (clientAuth) issued by the CA, for mTLS
 #   ip.pem ip.key          the address 127.0.0.1 (subjectAltName IP), issued by the CA
+#   hostile.pem .key       evil<ESC>[2Jname.example (an escape sequence in subjectAltName DNS),
+#                          issued by the CA
 # Each server certificate names its host in subjectAltName (DNS, or IP for ip.pem) and the CN.
 set -euo pipefail
 dir=${1:?usage: tlscerts.sh DIR NAME [WRONG_NAME]}
@@ -81,4 +83,5 @@ issue future "$name" ca server -startdate 20990101000000Z -enddate 2099010200000
 issue wrong "$wrong" ca server -days 30
 issue client "kg-test-client" ca client -days 30
 KG_SAN=IP:127.0.0.1 issue ip 127.0.0.1 ca server -days 30
+KG_SAN=$'DNS:evil\e[2Jname.example' issue hostile "evil.$name" ca server -days 30
 rm -f other-ca.key index.txt serial ca.cnf

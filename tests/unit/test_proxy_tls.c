@@ -537,6 +537,15 @@ START_TEST(name_mismatch)
 }
 END_TEST
 
+START_TEST(hostile_name_escaped)
+{
+	/* the certificate's bytes reach the sentence (the 502 page of port 80, too) escaped */
+	expect_refused(
+	    "hostile.pem", SRV_ECHO, PROXY_NAME, cert("ca.pem"),
+	    "proxy name mismatch (certificate for evil\\x1b[2Jname.example, not " PROXY_NAME ")");
+}
+END_TEST
+
 START_TEST(address_mismatch)
 {
 	/* an IP literal is checked as an address, and sends no SNI */
@@ -988,6 +997,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, untrusted_ca);
 	tcase_add_test(tc, not_in_system_store);
 	tcase_add_test(tc, name_mismatch);
+	tcase_add_test(tc, hostile_name_escaped);
 	tcase_add_test(tc, address_mismatch);
 	tcase_add_test(tc, expired);
 	tcase_add_test(tc, not_yet_valid);
