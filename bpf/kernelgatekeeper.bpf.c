@@ -221,60 +221,61 @@ static __always_inline int v6_bypassed(struct kg_addr a)
 	return bpf_map_lookup_elem(&bypass_v6, &k.k) != NULL;
 }
 
-/* 0: a TCP socket, 1: a UDP one, -1: anything else (left alone). */
-static __always_inline int sock_kind(struct bpf_sock_addr *ctx)
-{
-	__u32 type = ctx->type, protocol = ctx->protocol;
-
-	if (type == SOCK_STREAM && protocol == IPPROTO_TCP)
-		return 0;
-	return type == SOCK_DGRAM && protocol == IPPROTO_UDP ? 1 : -1;
-}
+/* steer_lookup()'s answer, a scalar: a map value pointer kept across helper calls is spilled by
+ * clang, and Linux 6.1's verifier reloaded it as a scalar ("R1 invalid mem access 'scalar'"). */
+#define KG_RELAY_FOUND	1ull
+#define KG_RELAY_DIRECT 2ull
+#define RELAY_PORT4(r)	((__u16)((r) >> 16))
+#define RELAY_PORT6(r)	((__u16)((r) >> 32))
 
 /* The policy checks that do not depend on the address family, for a TCP connection or (udp) a
- * UDP socket, which only block_quic lets past. Returns the caller's relay or NULL when the
- * socket must be left alone. Cheapest checks first: most connections on a machine are not to a
- * target port. */
-static __always_inline const struct kg_client_entry *steer_lookup(struct bpf_sock_addr *ctx,
-								  __u16 port, int udp)
+ * UDP socket, which only block_quic lets past. Returns the caller's relay: FOUND, DIRECT (the
+ * client's flag), port4 in bits 16-31, port6 in 32-47; or 0 when the socket must be left alone.
+ * Cheapest checks first: most connections on a machine are not to a target port. */
+static __always_inline __u64 steer_lookup(struct bpf_sock_addr *ctx, __u16 port, int udp)
 {
 	const struct kg_client_entry *client;
 	const struct kg_settings *cfg;
-	__u32 uid;
+	__u32 uid, flags;
+	__u16 port4, port6;
 	__u8 *target;
 
 	tcp_stat_inc(udp, KG_STAT_CONNECT_SEEN);
 	cfg = lookup32(&settings, 0);
 	if (!cfg || (udp && !cfg->block_quic))
-		return NULL;
+		return 0;
 	target = lookup32(&target_ports, port);
 	if (!target || !*target) {
 		tcp_stat_inc(udp, KG_STAT_SKIP_PORT);
-		return NULL;
+		return 0;
 	}
 	uid = (__u32)bpf_get_current_uid_gid();
 	client = lookup32(&process_map, uid);
 	if (!client) {
 		tcp_stat_inc(udp, KG_STAT_SKIP_NO_CLIENT);
-		return NULL;
+		return 0;
 	}
 	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == client->client_tgid) {
 		tcp_stat_inc(udp, KG_STAT_SKIP_SELF);
-		return NULL;
+		return 0;
 	}
 	if (bpf_get_netns_cookie(ctx) != cfg->netns_cookie) {
 		tcp_stat_inc(udp, KG_STAT_SKIP_NETNS);
-		return NULL;
+		return 0;
 	}
-	return client;
+	flags = *(volatile const __u32 *)&client->flags;
+	port4 = *(volatile const __u16 *)&client->port4;
+	port6 = *(volatile const __u16 *)&client->port6;
+	return KG_RELAY_FOUND | (flags & KG_CLIENT_F_DIRECT ? KG_RELAY_DIRECT : 0) |
+	       (__u64)port4 << 16 | (__u64)port6 << 32;
 }
 
 /* The user's client said the user is off the corporate network: a connection that would be
  * steered goes where the application sent it, counted. Asked last, so the counter says how
  * many connections the flag spared the relay. */
-static __always_inline int client_says_direct(const struct kg_client_entry *client, int udp)
+static __always_inline int client_says_direct(__u64 relay, int udp)
 {
-	if (!(*(volatile const __u32 *)&client->flags & KG_CLIENT_F_DIRECT))
+	if (!(relay & KG_RELAY_DIRECT))
 		return 0;
 	tcp_stat_inc(udp, KG_STAT_SKIP_DIRECT);
 	return 1;
@@ -370,13 +371,13 @@ static __always_inline void forget_dst(struct bpf_sock_addr *ctx)
  * QUIC refused (0); 1 lets the call go on. */
 static __always_inline int on_addr4(struct bpf_sock_addr *ctx, int udp)
 {
-	const struct kg_client_entry *client;
+	__u64 relay;
 	__u32 addr = ctx->user_ip4;
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	struct kg_addr a = addr_mapped(addr);
 
-	client = steer_lookup(ctx, port, udp);
-	if (!client)
+	relay = steer_lookup(ctx, port, udp);
+	if (!relay)
 		return 1;
 	if (v4_is_local(addr)) {
 		tcp_stat_inc(udp, KG_STAT_SKIP_LOCAL);
@@ -386,14 +387,14 @@ static __always_inline int on_addr4(struct bpf_sock_addr *ctx, int udp)
 		tcp_stat_inc(udp, KG_STAT_SKIP_BYPASS);
 		return 1;
 	}
-	if (client_says_direct(client, udp))
+	if (client_says_direct(relay, udp))
 		return 1;
 	if (udp)
 		return quic_refuse(ctx, a, port, AF_INET);
 	if (remember_dst(ctx, a, port, AF_INET) < 0)
 		return 1;
 	ctx->user_ip4 = bpf_htonl(0x7f000001);
-	ctx->user_port = bpf_htons(client->port4);
+	ctx->user_port = bpf_htons(RELAY_PORT4(relay));
 	stat_inc(KG_STAT_REDIRECTED);
 	return 1;
 }
@@ -401,7 +402,7 @@ static __always_inline int on_addr4(struct bpf_sock_addr *ctx, int udp)
 /* The same for connect6 and sendmsg6. */
 static __always_inline int on_addr6(struct bpf_sock_addr *ctx, int udp)
 {
-	const struct kg_client_entry *client;
+	__u64 relay;
 	__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1];
 	__u32 w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
@@ -409,8 +410,8 @@ static __always_inline int on_addr6(struct bpf_sock_addr *ctx, int udp)
 	struct kg_addr a = addr_v6(w0, w1, w2, w3);
 	__u16 port4, port6;
 
-	client = steer_lookup(ctx, port, udp);
-	if (!client)
+	relay = steer_lookup(ctx, port, udp);
+	if (!relay)
 		return 1;
 	if (mapped ? v4_is_local(w3) : v6_is_local(w0, w1, w2, w3)) {
 		tcp_stat_inc(udp, KG_STAT_SKIP_LOCAL);
@@ -420,13 +421,14 @@ static __always_inline int on_addr6(struct bpf_sock_addr *ctx, int udp)
 		tcp_stat_inc(udp, KG_STAT_SKIP_BYPASS);
 		return 1;
 	}
-	/* Both ports are loaded before branching: clang would otherwise select the field by a
-	 * variable offset into the map value, which the verifier refuses without CAP_PERFMON. */
-	port4 = *(volatile const __u16 *)&client->port4;
-	port6 = *(volatile const __u16 *)&client->port6;
+	/* Both ports were loaded by steer_lookup() before any branch: clang would otherwise select
+	 * the field by a variable offset into the map value, which the verifier refuses without
+	 * CAP_PERFMON. */
+	port4 = RELAY_PORT4(relay);
+	port6 = RELAY_PORT6(relay);
 	if (!mapped && port6 == 0)
 		return 1; /* native IPv6 TCP goes direct: so may its QUIC */
-	if (client_says_direct(client, udp))
+	if (client_says_direct(relay, udp))
 		return 1;
 	if (udp)
 		return quic_refuse(ctx, a, port, mapped ? AF_INET : AF_INET6);

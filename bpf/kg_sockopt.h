@@ -1,7 +1,7 @@
-/* Pieces of the eBPF datapath's getsockopt program (kernelgatekeeper.bpf.c) that use no map:
- * the sockaddr layouts SO_ORIGINAL_DST answers with, and the two ways of leaving the answer
- * alone. Included by that file only, after <linux/bpf.h> and <bpf/bpf_helpers.h>, with
- * PAGE_SIZE defined.
+/* Pieces of the eBPF datapath (kernelgatekeeper.bpf.c) that use no map: the getsockopt
+ * program's sockaddr layouts SO_ORIGINAL_DST answers with and its two ways of leaving the answer
+ * alone, and the connect/sendmsg programs' socket kind. Included by that file only, after
+ * <linux/bpf.h> and <bpf/bpf_helpers.h>, with PAGE_SIZE, SOCK_* and IPPROTO_* defined.
  */
 #ifndef KG_SOCKOPT_H
 #define KG_SOCKOPT_H
@@ -39,6 +39,16 @@ static __always_inline int sockopt_no_entry(struct bpf_sockopt *ctx)
 	*(volatile __s32 *)&ctx->retval = -2; /* -ENOENT */
 	*(volatile __s32 *)&ctx->optlen = 0;
 	return 1;
+}
+
+/* 0: a TCP socket, 1: a UDP one, -1: anything else (left alone). */
+static __always_inline int sock_kind(struct bpf_sock_addr *ctx)
+{
+	__u32 type = ctx->type, protocol = ctx->protocol;
+
+	if (type == SOCK_STREAM && protocol == IPPROTO_TCP)
+		return 0;
+	return type == SOCK_DGRAM && protocol == IPPROTO_UDP ? 1 : -1;
 }
 
 #endif
