@@ -19,6 +19,7 @@
 #include "kg_abi.h"
 #include "shared/ccname.h"
 #include "shared/config.h"
+#include "shared/config_priv.h"
 #include "shared/config_scan.h"
 #include "shared/config_schema.h"
 #include "shared/config_system.h"
@@ -36,8 +37,7 @@ struct parse_ctx {
 
 /* ---- Messages ------------------------------------------------------------------------------ */
 
-static int __attribute__((format(printf, 4, 5)))
-set_error(char *err, size_t errlen, int r, const char *fmt, ...)
+int kg_config_set_error(char *err, size_t errlen, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -646,107 +646,34 @@ int kg_config_parse(struct kg_config *cfg, const char *text, const char *name,
 
 	/* Before anything can return: the cleanup handler runs on every path. */
 	config_init(&lc);
-	set_error(err, errlen, 0, "%s", "");
+	kg_config_set_error(err, errlen, 0, "%s", "");
 	if (strnlen(text, KG_CONFIG_MAX_SIZE + 1) > KG_CONFIG_MAX_SIZE)
-		return set_error(err, errlen, -EFBIG, "%s: larger than 1 MiB", ctx.name);
+		return kg_config_set_error(err, errlen, -EFBIG, "%s: larger than 1 MiB", ctx.name);
 	if (config_scan(text, &scan) < 0)
-		return set_error(err, errlen, -EINVAL, "%s:%u: %s%s%s", ctx.name, scan.line,
-				 scan.key, scan.key[0] ? ": " : "", scan.reason);
+		return kg_config_set_error(err, errlen, -EINVAL, "%s:%u: %s%s%s", ctx.name,
+					   scan.line, scan.key, scan.key[0] ? ": " : "",
+					   scan.reason);
 	/* libconfig 1.5 rejects a last line that is a comment without a newline. */
 	len = strlen(text);
 	if (len > 0 && text[len - 1] != '\n') {
 		terminated = malloc(len + 2);
 		if (!terminated)
-			return set_error(err, errlen, -ENOMEM, "%s: out of memory", ctx.name);
+			return kg_config_set_error(err, errlen, -ENOMEM, "%s: out of memory",
+						   ctx.name);
 		memcpy(terminated, text, len);
 		memcpy(terminated + len, "\n", 2);
 		text = terminated;
 	}
 	if (!config_read_string(&lc, text))
-		return set_error(err, errlen, -EINVAL, "%s:%d: %s", ctx.name,
-				 config_error_line(&lc), config_error_text(&lc));
+		return kg_config_set_error(err, errlen, -EINVAL, "%s:%d: %s", ctx.name,
+					   config_error_line(&lc), config_error_text(&lc));
 
 	scratch = malloc(sizeof(*scratch));
 	if (!scratch)
-		return set_error(err, errlen, -ENOMEM, "%s: out of memory", ctx.name);
+		return kg_config_set_error(err, errlen, -ENOMEM, "%s: out of memory", ctx.name);
 	kg_config_defaults(scratch);
 	if ((r = parse_group(&ctx, &top_level, config_root_setting(&lc), scratch)) < 0)
 		return r;
 	*cfg = *scratch;
 	return 0;
-}
-
-/* The whole file in one NUL-terminated buffer, refusing anything that is not a regular file of
- * at most KG_CONFIG_MAX_SIZE bytes without NUL bytes (libconfig would stop reading there). */
-static int read_config_file(const char *path, char **ret, char *err, size_t errlen)
-{
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
-	const char *nul;
-	size_t len = 0;
-	struct stat st;
-
-	/* O_NONBLOCK: opening a FIFO must not hang the service; read() of a file ignores it. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return set_error(err, errlen, -errno, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return set_error(err, errlen, -EINVAL, "%s: not a regular file", path);
-	if (st.st_size > KG_CONFIG_MAX_SIZE)
-		return set_error(err, errlen, -EFBIG, "%s: larger than 1 MiB", path);
-
-	buf = malloc(KG_CONFIG_MAX_SIZE + 2);
-	if (!buf)
-		return set_error(err, errlen, -ENOMEM, "%s: out of memory", path);
-	/* Read one byte past the limit: the file may have grown since fstat(). */
-	while (len <= KG_CONFIG_MAX_SIZE) {
-		ssize_t n = read(fd, buf + len, KG_CONFIG_MAX_SIZE + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return set_error(err, errlen, -errno, "%s: %s", path, strerror(errno));
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > KG_CONFIG_MAX_SIZE)
-		return set_error(err, errlen, -EFBIG, "%s: larger than 1 MiB", path);
-	nul = memchr(buf, '\0', len);
-	if (nul) {
-		unsigned line = 1;
-		const char *p;
-
-		for (p = buf; p < nul; p++)
-			line += *p == '\n';
-		return set_error(err, errlen, -EINVAL, "%s:%u: NUL byte (not a text file?)", path,
-				 line);
-	}
-	buf[len] = '\0';
-	*ret = buf;
-	buf = NULL;
-	return 0;
-}
-
-int kg_config_load(struct kg_config *cfg, const char *path, kg_config_warn_fn warn_fn,
-		   void *userdata, char *err, size_t errlen)
-{
-	_cleanup_free_ char *text = NULL;
-	int r;
-
-	if ((r = read_config_file(path, &text, err, errlen)) < 0)
-		return r;
-	return kg_config_parse(cfg, text, path, warn_fn, userdata, err, errlen);
-}
-
-int kg_config_load_or_defaults(struct kg_config *cfg, const char *path, bool explicit_path,
-			       kg_config_warn_fn warn_fn, void *userdata, char *err, size_t errlen)
-{
-	int r = kg_config_load(cfg, path, warn_fn, userdata, err, errlen);
-
-	if (r != -ENOENT || explicit_path)
-		return r;
-	kg_config_defaults(cfg);
-	set_error(err, errlen, 0, "%s", "");
-	return KG_CONFIG_DEFAULTS;
 }

@@ -1,7 +1,7 @@
 # Configuration and logging (appended to libkgshared), their unit tests and fuzz target.
 # log_libbpf.c is separate so that only programs calling kg_log_route_libbpf() link libbpf.
 src_shared_libkgshared_a_SOURCES += \
-	src/shared/config.c src/shared/config.h \
+	src/shared/config.c src/shared/config.h src/shared/config_load.c src/shared/config_priv.h \
 	src/shared/config_scan.c src/shared/config_scan.h \
 	src/shared/config_url.c src/shared/config_url.h src/shared/config_schema.h \
 	src/shared/config_store.c src/shared/config_system.c src/shared/config_system.h \
