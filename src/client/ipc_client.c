@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -50,6 +49,7 @@
 #include "client/auth/authq.h"
 #include "client/auth/negotiate.h"
 #include "client/ipc_client.h"
+#include "client/ipc_sockwatch.h"
 #include "client/loop.h"
 #include "client/warm.h"
 #include "shared/ipc.h"
@@ -141,110 +141,6 @@ static int add_listener(struct kg_client *cl, int fd)
 	return -ENOSPC;
 }
 
-/* ---- The service's socket, watched while there is no link --------------------------------- */
-
-static struct {
-	struct kg_loop_source src;
-	int fd; /* inotify, -1: no watch */
-	struct kg_client *cl;
-} sock_watch = {.fd = -1};
-
-static void sock_watch_stop(void)
-{
-	if (sock_watch.fd < 0)
-		return;
-	kg_loop_del(sock_watch.fd);
-	close(sock_watch.fd);
-	sock_watch.fd = -1;
-}
-
-static const char *sock_name(const struct kg_client *cl)
-{
-	const char *slash = strrchr(cl->socket_path, '/');
-
-	return slash ? slash + 1 : cl->socket_path;
-}
-
-/* Events of the socket's directory: its name created (bind), moved in or chmod()ed moves a
- * scheduled attempt forward to now, from the shortest backoff. The directory itself gone: no
- * watch until the next retry_later() sets one up again. */
-static void on_sock_watch(struct kg_loop_source *src, uint32_t events)
-{
-	struct kg_client *cl = sock_watch.cl;
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool created = false, gone = false;
-	ssize_t n;
-
-	(void)src;
-	(void)events;
-	for (;;) {
-		const struct inotify_event *ev;
-		char *p;
-
-		n = read(sock_watch.fd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_Q_OVERFLOW) /* events lost: it may have been there */
-				created = true;
-			else if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
-				gone = true;
-			else if (ev->len && strcmp(ev->name, sock_name(cl)) == 0)
-				created = true;
-		}
-	}
-	if (n < 0 && errno != EAGAIN && errno != EINTR)
-		gone = true;
-	if (gone)
-		sock_watch_stop();
-	/* Only a scheduled attempt moves: none while a link is up or under way, or stopping. */
-	if (created && cl->ipc_step == IPC_IDLE && cl->ipc_fd < 0 && !cl->ipc_fatal &&
-	    kg_loop_timer_armed(&cl->reconnect_timer)) {
-		log_debug("%s appeared: connecting now", cl->socket_path);
-		cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
-		ipc_client_schedule(cl, 0);
-	}
-}
-
-/* Watch the socket's directory, if not yet: best effort, the backoff works without it. */
-static void sock_watch_start(struct kg_client *cl)
-{
-	char dir[sizeof(cl->socket_path)];
-	char *slash;
-	int fd;
-
-	if (sock_watch.fd >= 0)
-		return;
-	snprintf(dir, sizeof(dir), "%s", cl->socket_path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0) {
-		log_debug("cannot watch for %s: inotify: %s", cl->socket_path, strerror(errno));
-		return;
-	}
-	if (inotify_add_watch(fd, dir,
-			      IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
-				  IN_ONLYDIR) < 0) {
-		log_debug("cannot watch %s for the service's socket: %s", dir, strerror(errno));
-		close(fd);
-		return;
-	}
-	sock_watch.src.kind = kg_loop_source_kind(on_sock_watch);
-	sock_watch.cl = cl;
-	sock_watch.fd = fd;
-	if (kg_loop_add(fd, &sock_watch.src, EPOLLIN) < 0) {
-		close(fd);
-		sock_watch.fd = -1;
-	}
-}
-
 /* ---- Steps --------------------------------------------------------------------------------- */
 
 /* The first registration attempt has ended, answered or not (READY=1 waited for it). */
@@ -264,7 +160,7 @@ static void retry_later(struct kg_client *cl)
 	cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
 	if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
 		cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
-	sock_watch_start(cl);
+	ipc_sockwatch_start(cl);
 	attempt_over(cl);
 }
 
@@ -481,7 +377,7 @@ static void registered(struct kg_client *cl)
 	cl->ipc_step = IPC_READY;
 	cl->registered = true;
 	cl->backoff_ms = 0;
-	sock_watch_stop();
+	ipc_sockwatch_stop();
 	said_waiting = false;
 	log_fields(LOG_INFO, KG_FIELDS({"KG_UID", cl->uid_str}),
 		   "registered with kernelgatekeeper-service: relay on 127.0.0.1:%u%s%.0u",

@@ -15,7 +15,8 @@ src_client_libkgclientcore_a_CFLAGS = $(AM_CFLAGS) $(GSSAPI_CFLAGS) $(KRB5_CFLAG
 bin_PROGRAMS += src/client/kernelgatekeeper-client
 src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/main.c src/client/client.h \
-	src/client/ipc_client.c src/client/ipc_client.h src/client/ipc_report.c \
+	src/client/ipc_client.c src/client/ipc_client.h src/client/ipc_sockwatch.c \
+	src/client/ipc_sockwatch.h src/client/ipc_report.c \
 	src/client/ipc_report_route.c src/client/ipc_report.h \
 	src/client/desktop_notify.c src/client/desktop_notify.h \
 	src/client/settings.c src/client/settings.h \
@@ -41,6 +42,7 @@ src_client_kernelgatekeeper_client_LDADD = $(KG_POLICY_LIBS) src/client/libkgcli
 check_PROGRAMS += tests/unit/test_ipc_client
 TESTS += tests/unit/test_ipc_client
 tests_unit_test_ipc_client_SOURCES = tests/unit/test_ipc_client.c src/client/ipc_client.c \
+	src/client/ipc_sockwatch.c \
 	src/client/ipc_report.c src/client/ipc_report_route.c src/client/settings.c \
 	src/client/proxy_tls.c src/client/proxy_tls_ctx.c src/client/desktop_notify.c
 tests_unit_test_ipc_client_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBSYSTEMD_CFLAGS) \
