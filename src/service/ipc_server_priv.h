@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "service/service.h"
 #include "shared/ipc.h"
@@ -19,3 +20,14 @@ void kg_ipc_tell_watched(struct kg_conn *c);
 
 int kg_ipc_handle_client_route(struct kg_conn *c, const struct kg_ipc_msg *m);
 int kg_ipc_handle_watch(struct kg_conn *c, const struct kg_ipc_msg *m);
+
+/* uid as a decimal string. */
+void kg_ipc_fmt_uid(char *buf, size_t len, uid_t uid);
+
+/* ipc_handlers.c: each answers message m on connection c. */
+int kg_ipc_handle_status(struct kg_conn *c, const struct kg_ipc_msg *m);
+int kg_ipc_send_ports(struct kg_conn *c, uint32_t seq);
+int kg_ipc_handle_ports_change(struct kg_conn *c, const struct kg_ipc_msg *m);
+int kg_ipc_handle_stats(struct kg_conn *c, const struct kg_ipc_msg *m);
+int kg_ipc_handle_client_info(struct kg_conn *c, const struct kg_ipc_msg *m);
+int kg_ipc_handle_route_state(struct kg_conn *c, const struct kg_ipc_msg *m);

@@ -2,7 +2,8 @@
 sbin_PROGRAMS += src/service/kernelgatekeeper-service
 src_service_kernelgatekeeper_service_SOURCES = \
 	src/service/main.c src/service/service.c src/service/service.h \
-	src/service/ipc_server.c src/service/ipc_server_priv.h src/service/ipc_watch.c src/service/events.c \
+	src/service/ipc_server.c src/service/ipc_server_priv.h src/service/ipc_handlers.c \
+	src/service/ipc_watch.c src/service/events.c \
 	src/service/datapath.c src/service/datapath.h \
 	src/service/cgroup.c src/service/cgroup.h \
 	src/service/system_relay.c src/service/system_relay.h

@@ -1,4 +1,5 @@
-// fuzz-sources: src/service/ipc_server.c src/service/ipc_watch.c src/shared/ipc.c
+// fuzz-sources: src/service/ipc_server.c src/service/ipc_handlers.c src/service/ipc_watch.c
+// fuzz-sources: src/shared/ipc.c
 // fuzz-sources: src/shared/netutil.c src/shared/log.c src/shared/ratelimit.c src/shared/text.c
 // fuzz-sources: src/shared/config.c src/shared/config_scan.c src/shared/config_wire.c
 // fuzz-sources: src/shared/ccname.c src/shared/config_url.c src/shared/config_store.c
