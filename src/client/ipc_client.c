@@ -141,6 +141,18 @@ static int add_listener(struct kg_client *cl, int fd)
 	return -ENOSPC;
 }
 
+/* The service's socket appeared (ipc_sockwatch.c): only a scheduled attempt moves forward, to
+ * now and from the shortest backoff; none while a link is up or under way, or stopping. */
+static void socket_appeared(struct kg_client *cl)
+{
+	if (cl->ipc_step == IPC_IDLE && cl->ipc_fd < 0 && !cl->ipc_fatal &&
+	    kg_loop_timer_armed(&cl->reconnect_timer)) {
+		log_debug("%s appeared: connecting now", cl->socket_path);
+		cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+		ipc_client_schedule(cl, 0);
+	}
+}
+
 /* ---- Steps --------------------------------------------------------------------------------- */
 
 /* The first registration attempt has ended, answered or not (READY=1 waited for it). */
@@ -160,7 +172,7 @@ static void retry_later(struct kg_client *cl)
 	cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
 	if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
 		cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
-	ipc_sockwatch_start(cl);
+	ipc_sockwatch_start(cl, socket_appeared);
 	attempt_over(cl);
 }
 

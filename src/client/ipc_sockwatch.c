@@ -11,7 +11,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "client/ipc_client.h"
+#include "client/client.h"
 #include "client/ipc_sockwatch.h"
 #include "client/loop.h"
 #include "shared/log.h"
@@ -20,6 +20,7 @@ static struct {
 	struct kg_loop_source src;
 	int fd; /* inotify, -1: no watch */
 	struct kg_client *cl;
+	void (*appeared)(struct kg_client *cl);
 } sock_watch = {.fd = -1};
 
 void ipc_sockwatch_stop(void)
@@ -39,8 +40,8 @@ static const char *sock_name(const struct kg_client *cl)
 }
 
 /* Events of the socket's directory: its name created (bind), moved in or chmod()ed moves a
- * scheduled attempt forward to now, from the shortest backoff. The directory itself gone: no
- * watch until the next retry_later() sets one up again. */
+ * is told to the caller (ipc_client.c moves a scheduled attempt forward). The directory itself
+ * gone: no watch until the next start. */
 static void on_sock_watch(struct kg_loop_source *src, uint32_t events)
 {
 	struct kg_client *cl = sock_watch.cl;
@@ -71,17 +72,12 @@ static void on_sock_watch(struct kg_loop_source *src, uint32_t events)
 		gone = true;
 	if (gone)
 		ipc_sockwatch_stop();
-	/* Only a scheduled attempt moves: none while a link is up or under way, or stopping. */
-	if (created && cl->ipc_step == IPC_IDLE && cl->ipc_fd < 0 && !cl->ipc_fatal &&
-	    kg_loop_timer_armed(&cl->reconnect_timer)) {
-		log_debug("%s appeared: connecting now", cl->socket_path);
-		cl->backoff_ms = CLIENT_BACKOFF_MIN_MS;
-		ipc_client_schedule(cl, 0);
-	}
+	if (created)
+		sock_watch.appeared(cl);
 }
 
 /* Watch the socket's directory, if not yet: best effort, the backoff works without it. */
-void ipc_sockwatch_start(struct kg_client *cl)
+void ipc_sockwatch_start(struct kg_client *cl, void (*appeared)(struct kg_client *cl))
 {
 	char dir[sizeof(cl->socket_path)];
 	char *slash;
@@ -111,6 +107,7 @@ void ipc_sockwatch_start(struct kg_client *cl)
 	}
 	sock_watch.src.kind = kg_loop_source_kind(on_sock_watch);
 	sock_watch.cl = cl;
+	sock_watch.appeared = appeared;
 	sock_watch.fd = fd;
 	if (kg_loop_add(fd, &sock_watch.src, EPOLLIN) < 0) {
 		close(fd);

@@ -4,8 +4,9 @@
 
 struct kg_client;
 
-/* Watch the socket's directory, if not yet; its (re)creation schedules an attempt now. */
-void ipc_sockwatch_start(struct kg_client *cl);
+/* Watch the socket's directory, if not yet; appeared(cl) is called when the socket is created
+ * there (or events were lost). */
+void ipc_sockwatch_start(struct kg_client *cl, void (*appeared)(struct kg_client *cl));
 /* Stop watching (idempotent). */
 void ipc_sockwatch_stop(void);
 
