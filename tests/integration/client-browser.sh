@@ -32,10 +32,14 @@ kgc_start_client "$U" || exit 99
 
 S=$BROWSER_STATIC_HOST
 stat_of() { "$KG_CTL" --socket "$KG_SOCK" stats | awk -v k="$1" '$1 == k {print $2}'; }
-both_names_since() { # LINES: CONNECTs to both names by alice after the access log's first LINES
+both_names_now() { # LINES: CONNECTs to both names by alice after the access log's first LINES
 	kgc_access_since "$1" "CONNECT $ORIGIN_HOST:443 alice@$REALM" &&
 		kgc_access_since "$1" "CONNECT ${S//./\\.}:443 alice@$REALM"
 }
+# Squid writes a CONNECT's line when the tunnel closes: after the browser's exit, once the relay
+# has seen the end and closed its side, which under ASan on a busy machine can come after the
+# browser's cgroup is empty. Wait for it (5 s, times KG_WAIT_SCALE).
+both_names_since() { kg_wait_for 50 both_names_now "$1"; }
 page_ok() { # OUT: the page, the second name's script ran, its image loaded
 	grep -q 'kgtest origin: browser page' "$1" && grep -q 'kg-static-ran' "$1" &&
 		grep -q 'kg-img-loaded=true' "$1" && grep -q 'kg-load-ms=[0-9]' "$1"
@@ -61,6 +65,18 @@ kg_check "Squid logged CONNECT $ORIGIN_HOST:443 and $S:443 by alice@$REALM" both
 kg_check "no processes of the run are left in its cgroup" \
 	test -z "$(cat "$BROWSER_CG/cgroup.procs")"
 q1=$(stat_of quic_blocked)
+# Whether chromium tries QUIC within that one load depends on when the offer arrives against its
+# later requests; a second load with the same profile knows the offer from the start (chromium
+# keeps it in the profile), so it tries QUIC first and must still load the page through TCP.
+if [ "${q1:-0}" -le "${q0:-0}" ]; then
+	echo "# quic_blocked did not move in the first load; once more with the profile that knows h3"
+	OUT=$KG_TMP/chromium-altsvc-2.html
+	BROWSER_KEEP_PROFILE=1 browser_chromium "$OUT"
+	rc=$?
+	kg_check "... the second load with the profile knowing h3 ($BROWSER_WALL_MS ms)" \
+		page_ok "$OUT" || show "$OUT" $rc
+	q1=$(stat_of quic_blocked)
+fi
 kg_check "... chromium took the Alt-Svc offer: QUIC was tried and refused (quic_blocked $q0 -> $q1)" \
 	test "${q1:-0}" -gt "${q0:-0}"
 

@@ -11,7 +11,9 @@
 #                           the test's cgroup and apply below it) that every browser run is
 #                           put in and that is emptied with cgroup.kill after each run
 #   browser_chromium OUT FLAG...   Debian's chromium, headless, as UID with no proxy flag, on
-#                           BROWSER_URL; the DOM it dumps goes to OUT, its stderr to OUT.err;
+#                           BROWSER_URL, with a fresh profile (BROWSER_KEEP_PROFILE=1: the
+#                           previous run's, with what it learnt, such as an Alt-Svc offer);
+#                           the DOM it dumps goes to OUT, its stderr to OUT.err;
 #                           BROWSER_WALL_MS is the wall clock of the run and BROWSER_LOAD_MS the
 #                           page's own load time (performance.now() at its load event, written
 #                           into the DOM by the page: tests/lib/origin.py /browser/page)
@@ -70,7 +72,7 @@ browser_load_ms() {
 browser_chromium() { # OUT FLAG...
 	local out=$1 t0 rc
 	shift
-	rm -rf "$BROWSER_HOME/chromium"
+	[ "${BROWSER_KEEP_PROFILE:-0}" = 1 ] || rm -rf "$BROWSER_HOME/chromium"
 	t0=$(krbrig_now_ms)
 	# timeout makes its own process group and signals it; the cgroup catches the rest
 	browser_as timeout -k 5 "$BROWSER_TIMEOUT" chromium --headless=new --no-first-run \
