@@ -21,7 +21,7 @@ src_client_kernelgatekeeper_client_SOURCES = \
 	src/client/desktop_notify.c src/client/desktop_notify.h \
 	src/client/settings.c src/client/settings.h \
 	src/client/accept.c src/client/accept.h \
-	src/client/tunnel.c src/client/tunnel.h \
+	src/client/tunnel.c src/client/tunnel.h src/client/name_guess.c src/client/name_guess.h \
 	src/client/upstream.c src/client/upstream_auth.c src/client/upstream_answer.c \
 	src/client/upstream_warm.c src/client/upstream_addr.c src/client/upstream_priv.h \
 	src/client/upstream.h src/client/token_slot.h src/client/tokenless.h \
@@ -141,9 +141,18 @@ KG_RIG_CFLAGS = $(KG_CORE_TEST_CFLAGS) $(SSL_CFLAGS) -I$(top_srcdir) \
 KG_RIG_LDADD = $(KG_POLICY_LIBS) src/client/libkgclientcore.a $(KG_ROUTE_LIBS) $(KG_SHARED_LIBS) \
 	$(GSSAPI_LIBS) $(KRB5_LIBS) $(SSL_LIBS) $(CHECK_LIBS)
 
-tests_unit_test_tunnel_SOURCES = tests/unit/test_tunnel.c src/client/tunnel.c $(KG_RIG_SOURCES)
+tests_unit_test_tunnel_SOURCES = tests/unit/test_tunnel.c src/client/tunnel.c \
+	src/client/name_guess.c src/client/name_guess.h $(KG_RIG_SOURCES)
 tests_unit_test_tunnel_CFLAGS = $(KG_RIG_CFLAGS)
 tests_unit_test_tunnel_LDADD = $(KG_RIG_LDADD)
+
+# The CONNECT sent before the ClientHello: name_guess.c alone, then through tunnel.c (the same rig).
+check_PROGRAMS += tests/unit/test_name_guess
+TESTS += tests/unit/test_name_guess
+tests_unit_test_name_guess_SOURCES = tests/unit/test_name_guess.c src/client/tunnel.c \
+	src/client/name_guess.c src/client/name_guess.h $(KG_RIG_SOURCES)
+tests_unit_test_name_guess_CFLAGS = $(KG_RIG_CFLAGS)
+tests_unit_test_name_guess_LDADD = $(KG_RIG_LDADD)
 
 tests_unit_test_forward_SOURCES = tests/unit/test_forward.c src/client/forward.c \
 	$(KG_RIG_SOURCES)

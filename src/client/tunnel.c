@@ -9,6 +9,14 @@
  * that answers 407 gets the Kerberos sentence ("no Kerberos ticket: run kinit") reported. The
  * answer is read by the upstream (upstream.h), which takes only its head from the socket: the
  * tunnel's first bytes (a server-first banner) stay where the relay finds them.
+ *
+ * On a TLS port whose address the user's last connections reached under one name (name_guess.h),
+ * the CONNECT goes out under that name without waiting for the ClientHello, so the proxy's round
+ * trip overlaps the application's TLS set-up. The tunnel opened on a guess carries nothing until
+ * the ClientHello has confirmed the name; another name, none, or no ClientHello within the sniff
+ * wait discards that tunnel and sets the connection up afresh under what it really named (a
+ * refused guess likewise), so a guess never changes where the bytes go. Not with a PAC: the
+ * route depends on the name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +26,7 @@
 #include <time.h>
 
 #include "client/ipc_report.h"
+#include "client/name_guess.h"
 #include "client/policy.h"
 #include "client/proto/sniff.h"
 #include "client/tunnel.h"
@@ -40,6 +49,10 @@ struct tunnel_setup {
 	struct policy_job *pac_job; /* the PAC's answer is pending */
 	struct kg_route *route;	    /* the PAC's route, walked by up */
 	uint8_t route_src;	    /* enum ipc_route_source, for the route report */
+	/* The CONNECT may go out under guess before the name is known (name_guess.h); held: its
+	 * tunnel is open and waits for the ClientHello to confirm the name. */
+	bool guessing, held;
+	char guess[KG_HOST_MAX];
 };
 
 void tunnel_setup_free(struct tunnel_setup *t)
@@ -63,19 +76,37 @@ static void fail(struct kg_client *cl, struct relay_conn *c, const char *sentenc
 	relay_conn_close(cl, c, false);
 }
 
-/* The upstream failed: its sentence and detail. */
+static void drop_guess(struct kg_client *cl, struct relay_conn *c, const char *why);
+
+/* The upstream failed: its sentence and detail. A CONNECT under a guessed name is asked again
+ * under the name the application gives (the proxy may refuse only the guess). */
 static void fail_upstream(struct kg_client *cl, struct relay_conn *c)
 {
 	struct upstream *u = &c->setup->up;
 
+	if (c->setup->guessing && !c->setup->named) {
+		drop_guess(cl, c, u->error);
+		return;
+	}
 	fail(cl, c, u->error, u->detail[0] ? u->detail : NULL);
 }
 
 /* --- the CONNECT exchange ------------------------------------------------------------------- */
 
-/* The tunnel is open: its route is reported, and the relay starts (freeing c->setup). */
+static void confirm_guess(struct kg_client *cl, struct relay_conn *c, bool final);
+
+/* The tunnel is open: its route is reported, and the relay starts (freeing c->setup). One
+ * opened under a guessed name first waits for the ClientHello to confirm it. */
 static void opened(struct kg_client *cl, struct relay_conn *c)
 {
+	struct tunnel_setup *t = c->setup;
+
+	if (t->guessing && !t->named) {
+		t->held = true;
+		c->state = CONN_SNIFF;
+		confirm_guess(cl, c, false);
+		return;
+	}
 	ipc_report_route(cl, c, &c->setup->up, c->setup->route_src, NULL);
 	relay_start(cl, c);
 }
@@ -124,6 +155,7 @@ static void set_named(struct relay_conn *c)
 	struct tunnel_setup *t = c->setup;
 
 	t->named = true;
+	t->guessing = false;
 	upstream_set_target(&t->up, t->up.host, c->dst_port);
 	c->state = CONN_CONNECTING;
 }
@@ -133,7 +165,7 @@ static void set_named(struct relay_conn *c)
 static void setup_arm_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
-	uint64_t at = t->failed ? 0 : upstream_due(&t->up);
+	uint64_t at = t->failed || t->held ? 0 : upstream_due(&t->up);
 
 	if (!t->named && (!at || t->sniff_deadline < at))
 		at = t->sniff_deadline;
@@ -252,7 +284,10 @@ static void setup_advance(struct kg_client *cl, struct relay_conn *c)
 			setup_arm_timer(cl, c);
 		return;
 	}
-	if (t->named && u->connected && (!upstream_wants_token(u) || u->token_ready)) {
+	if ((t->named || t->guessing) && !t->failed && u->connected &&
+	    (!upstream_wants_token(u) || u->token_ready)) {
+		if (!t->named)
+			upstream_set_target(u, t->guess, c->dst_port);
 		(void)send_connect(cl, c);
 		return;
 	}
@@ -277,27 +312,43 @@ static void setup_begin(struct kg_client *cl, struct relay_conn *c)
 	setup_advance(cl, c);
 }
 
+static void guess_deadline(struct kg_client *cl, struct relay_conn *c);
+
 static void setup_on_timer(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
 	uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
 
-	if (!t->named && now >= t->sniff_deadline)
+	if (t->held) {
+		if (now >= t->sniff_deadline)
+			confirm_guess(cl, c, true);
+		else
+			setup_arm_timer(cl, c);
+		return;
+	}
+	if (!t->named && now >= t->sniff_deadline) {
+		if (t->guessing) {
+			/* The CONNECT under the guess is not answered (or not sent) yet: what the
+			 * application named by now decides. */
+			guess_deadline(cl, c);
+			return;
+		}
 		set_named(c); /* no name within the wait: go by IP */
+	}
 	if (!t->failed && upstream_on_timer(&t->up, now) < 0)
 		t->failed = true;
 	setup_advance(cl, c);
 }
 
-/* Peek at what the application sent so far; 1 when naming is finished. */
-static int sniff(struct kg_client *cl, struct relay_conn *c, bool final)
+/* Peek at what the application sent so far; 1 when naming is finished, with the name in host
+ * ("" when its bytes name none: then the IP literal stays). */
+static int sniff(struct relay_conn *c, bool final, char host[KG_HOST_MAX])
 {
-	struct tunnel_setup *t = c->setup;
-	char host[KG_HOST_MAX];
 	uint16_t port = 0;
 	ssize_t n;
 	int r;
 
+	host[0] = '\0';
 	n = recv(c->app.fd, relay_scratch, KG_SNIFF_MAX, MSG_PEEK | MSG_DONTWAIT);
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
@@ -305,14 +356,115 @@ static int sniff(struct kg_client *cl, struct relay_conn *c, bool final)
 		return final ? 1 : 0;
 	}
 	if (relay_scratch[0] == 0x16)
-		r = kg_sniff_tls_sni(relay_scratch, (size_t)n, host, sizeof(host));
+		r = kg_sniff_tls_sni(relay_scratch, (size_t)n, host, KG_HOST_MAX);
 	else
-		r = kg_sniff_http_host(relay_scratch, (size_t)n, host, sizeof(host), &port);
-	if (r == 1)
-		snprintf(t->up.host, sizeof(t->up.host), "%s", host);
+		r = kg_sniff_http_host(relay_scratch, (size_t)n, host, KG_HOST_MAX, &port);
 	if (r == -EAGAIN && !final && n < KG_SNIFF_MAX)
 		return 0;
+	if (r != 1)
+		host[0] = '\0';
 	return 1;
+}
+
+/* Naming is finished with host (sniff()): the upstream's name, and what name_guess.h learns
+ * on ports where the client speaks first. */
+static void name_from(struct relay_conn *c, const char *host)
+{
+	if (host[0])
+		snprintf(c->setup->up.host, sizeof(c->setup->up.host), "%s", host);
+	if (c->state == CONN_SNIFF)
+		name_guess_note(c->dst_ip, c->dst_port, host, kg_now_usec(CLOCK_MONOTONIC));
+}
+
+/* --- the CONNECT sent before the ClientHello, under a guessed name -------------------------- */
+
+/* Set c up afresh: a new upstream (the guess's connection closed, its token dropped); named
+ * with host ("" the IP literal), or when host is NULL back to waiting for the first bytes
+ * within what is left of the sniff wait. */
+static void setup_again(struct kg_client *cl, struct relay_conn *c, const char *host)
+{
+	struct tunnel_setup *t = c->setup;
+
+	upstream_close(&t->up);
+	upstream_cleanup(&t->up);
+	upstream_init(&t->up, cl, c);
+	t->up.may_warm = true;
+	t->up.may_go_tokenless = true;
+	t->guessing = t->held = t->failed = false;
+	if (host) {
+		if (host[0])
+			snprintf(t->up.host, sizeof(t->up.host), "%s", host);
+		set_named(c);
+	} else {
+		c->state = CONN_SNIFF;
+	}
+	setup_begin(cl, c);
+	if (!host && !c->dead && c->setup == t && c->state == CONN_SNIFF)
+		tunnel_on_app(cl, c); /* the ClientHello may be there already */
+}
+
+/* The tunnel under the guess failed, before its answer or with it: again under the real name. */
+static void drop_guess(struct kg_client *cl, struct relay_conn *c, const char *why)
+{
+	log_debug("CONNECT %s sent before the ClientHello failed (%s): asking again once the "
+		  "application names its host",
+		  c->setup->up.target, why);
+	name_guess_outcome(0);
+	setup_again(cl, c, NULL);
+}
+
+/* The sniff wait ended while the CONNECT under the guess is not answered: the name is what the
+ * application sent by now; the same as the guess keeps the way out under way. */
+static void guess_deadline(struct kg_client *cl, struct relay_conn *c)
+{
+	struct tunnel_setup *t = c->setup;
+	char host[KG_HOST_MAX];
+
+	if (sniff(c, true, host) < 0) {
+		relay_conn_close(cl, c, false); /* the app left before saying anything */
+		return;
+	}
+	name_guess_note(c->dst_ip, c->dst_port, host, kg_now_usec(CLOCK_MONOTONIC));
+	if (strcmp(host, t->guess) != 0) {
+		name_guess_outcome(0);
+		setup_again(cl, c, host);
+		return;
+	}
+	name_guess_outcome(1);
+	snprintf(t->up.host, sizeof(t->up.host), "%s", host);
+	set_named(c);
+	setup_advance(cl, c);
+}
+
+/* The tunnel under the guess is open: the ClientHello must name the same host (final: the
+ * sniff wait is over). */
+static void confirm_guess(struct kg_client *cl, struct relay_conn *c, bool final)
+{
+	struct tunnel_setup *t = c->setup;
+	char host[KG_HOST_MAX];
+	int r = sniff(c, final, host);
+
+	if (r < 0) {
+		relay_conn_close(cl, c, false); /* the app left before saying anything */
+		return;
+	}
+	if (r == 0) {
+		setup_arm_timer(cl, c);
+		return;
+	}
+	name_guess_note(c->dst_ip, c->dst_port, host, kg_now_usec(CLOCK_MONOTONIC));
+	if (strcmp(host, t->guess) == 0) {
+		name_guess_outcome(1);
+		t->held = false;
+		t->named = true; /* up.host and up.target already say it */
+		t->guessing = false;
+		opened(cl, c);
+		return;
+	}
+	log_debug("CONNECT %s sent before the ClientHello, which names %s: asking again",
+		  t->up.target, host[0] ? host : "no host");
+	name_guess_outcome(0);
+	setup_again(cl, c, host);
 }
 
 /* Ports where the client speaks first with a TLS ClientHello (implicit TLS). */
@@ -352,17 +504,28 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 		}
 	}
 	if (sniffing && port_is_tls(c->dst_port)) {
-		/* The client speaks first: wait a little for its ClientHello. */
+		/* The client speaks first: wait a little for its ClientHello, unless the address's
+		 * name can be guessed (the CONNECT then goes out meanwhile). */
+		uint64_t now = kg_now_usec(CLOCK_MONOTONIC);
+
 		c->state = CONN_SNIFF;
-		t->sniff_deadline = kg_now_usec(CLOCK_MONOTONIC) + CLIENT_SNIFF_WAIT_MS * 1000ull;
+		t->sniff_deadline = now + CLIENT_SNIFF_WAIT_MS * 1000ull;
+		t->guessing = !t->pac && name_guess_get(c->dst_ip, c->dst_port, now, t->guess,
+							sizeof(t->guess)) == 1;
 		setup_begin(cl, c);
-		tunnel_on_app(cl, c);
+		if (!c->dead && c->setup == t && c->state == CONN_SNIFF)
+			tunnel_on_app(cl, c);
 		return;
 	}
 	/* Maybe server-speaks-first (SSH, SMTP): no waiting, but use what is already there. */
-	if (sniffing && sniff(cl, c, true) < 0) {
-		relay_conn_close(cl, c, false); /* the app left before saying anything */
-		return;
+	if (sniffing) {
+		char host[KG_HOST_MAX];
+
+		if (sniff(c, true, host) < 0) {
+			relay_conn_close(cl, c, false); /* the app left before saying anything */
+			return;
+		}
+		name_from(c, host);
 	}
 	set_named(c);
 	setup_begin(cl, c);
@@ -372,11 +535,18 @@ void tunnel_on_app(struct kg_client *cl, struct relay_conn *c)
 {
 	int r;
 
+	if (c->state == CONN_SNIFF && c->setup->held) {
+		confirm_guess(cl, c, false);
+		return;
+	}
 	if (c->state == CONN_SNIFF) {
-		r = sniff(cl, c, false);
+		char host[KG_HOST_MAX];
+
+		r = sniff(c, false, host);
 		if (r < 0) {
 			relay_conn_close(cl, c, false);
 		} else if (r == 1) {
+			name_from(c, host);
 			set_named(c);
 			setup_advance(cl, c);
 		}
@@ -406,6 +576,9 @@ void tunnel_on_proxy(struct kg_client *cl, struct relay_conn *c)
 	switch (c->state) {
 	case CONN_SNIFF:
 	case CONN_CONNECTING:
+		if (c->setup->held)
+			break; /* the open tunnel waits for the ClientHello; the relay reads it then
+				*/
 		if (!c->setup->failed && upstream_poll(&c->setup->up) < 0)
 			c->setup->failed = true;
 		setup_advance(cl, c);
@@ -432,6 +605,8 @@ void tunnel_on_timer(struct kg_client *cl, struct relay_conn *c)
 		r = upstream_answer_timer(&c->setup->up);
 		if (r == UPSTREAM_RECONNECTING)
 			c->state = CONN_CONNECTING;
+		else if (r == -ETIMEDOUT && c->setup->guessing)
+			drop_guess(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)));
 		else if (r == -ETIMEDOUT)
 			fail(cl, c, upstream_no_answer(&c->setup->up, why, sizeof(why)),
 			     upstream_peer(&c->setup->up, url, sizeof(url)));

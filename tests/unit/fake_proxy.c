@@ -735,3 +735,48 @@ struct rig_tls_report rig_tls_reports(unsigned conns)
 	}
 	return tls_seen;
 }
+
+/* A TLS ClientHello naming host (server_name extension), as a browser sends it. */
+size_t rig_client_hello(const char *host, uint8_t *out, size_t cap)
+{
+	size_t hl = strlen(host), n = 0, body;
+	size_t ext_len = 2 + 2 + 2 + 1 + 2 + hl; /* type, len, list len, name type, name len */
+	size_t hs_len = 2 + 32 + 1 + 2 + 2 + 1 + 1 + 2 + ext_len;
+
+	body = 4 + hs_len;
+	if (5 + body > cap)
+		abort();
+	out[n++] = 0x16; /* handshake record, TLS 1.0 on the record layer */
+	out[n++] = 3;
+	out[n++] = 1;
+	out[n++] = (uint8_t)(body >> 8);
+	out[n++] = (uint8_t)body;
+	out[n++] = 1; /* ClientHello */
+	out[n++] = 0;
+	out[n++] = (uint8_t)(hs_len >> 8);
+	out[n++] = (uint8_t)hs_len;
+	out[n++] = 3; /* TLS 1.2 */
+	out[n++] = 3;
+	memset(out + n, 0x5a, 32); /* random */
+	n += 32;
+	out[n++] = 0; /* no session id */
+	out[n++] = 0; /* one cipher suite */
+	out[n++] = 2;
+	out[n++] = 0x13;
+	out[n++] = 0x01;
+	out[n++] = 1; /* null compression */
+	out[n++] = 0;
+	out[n++] = (uint8_t)(ext_len >> 8);
+	out[n++] = (uint8_t)ext_len;
+	out[n++] = 0; /* server_name */
+	out[n++] = 0;
+	out[n++] = (uint8_t)((ext_len - 4) >> 8);
+	out[n++] = (uint8_t)(ext_len - 4);
+	out[n++] = (uint8_t)((hl + 3) >> 8);
+	out[n++] = (uint8_t)(hl + 3);
+	out[n++] = 0; /* host_name */
+	out[n++] = (uint8_t)(hl >> 8);
+	out[n++] = (uint8_t)hl;
+	memcpy(out + n, host, hl);
+	return n + hl;
+}

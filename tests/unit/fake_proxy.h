@@ -67,6 +67,9 @@ bool rig_run_until(bool (*cond)(void *arg), void *arg, int ms);
 void rig_run_for(int ms);
 
 void rig_send(int fd, const void *p, size_t n);
+/* A TLS ClientHello naming host (server_name extension), as a browser sends it, into out;
+ * its length. */
+size_t rig_client_hello(const char *host, uint8_t *out, size_t cap);
 void rig_send_str(int fd, const char *s);
 /* Read exactly strlen(want) bytes (the loop runs meanwhile) and compare. */
 void rig_expect(int fd, const char *want);

@@ -42,50 +42,6 @@ static void teardown(void)
 	rig_teardown();
 }
 
-/* A TLS ClientHello naming host (server_name extension), as a browser sends it. */
-static size_t client_hello(const char *host, uint8_t *out, size_t cap)
-{
-	size_t hl = strlen(host), n = 0, body;
-	size_t ext_len = 2 + 2 + 2 + 1 + 2 + hl; /* type, len, list len, name type, name len */
-	size_t hs_len = 2 + 32 + 1 + 2 + 2 + 1 + 1 + 2 + ext_len;
-
-	body = 4 + hs_len;
-	ck_assert_uint_le(5 + body, cap);
-	out[n++] = 0x16; /* handshake record, TLS 1.0 on the record layer */
-	out[n++] = 3;
-	out[n++] = 1;
-	out[n++] = (uint8_t)(body >> 8);
-	out[n++] = (uint8_t)body;
-	out[n++] = 1; /* ClientHello */
-	out[n++] = 0;
-	out[n++] = (uint8_t)(hs_len >> 8);
-	out[n++] = (uint8_t)hs_len;
-	out[n++] = 3; /* TLS 1.2 */
-	out[n++] = 3;
-	memset(out + n, 0x5a, 32); /* random */
-	n += 32;
-	out[n++] = 0; /* no session id */
-	out[n++] = 0; /* one cipher suite */
-	out[n++] = 2;
-	out[n++] = 0x13;
-	out[n++] = 0x01;
-	out[n++] = 1; /* null compression */
-	out[n++] = 0;
-	out[n++] = (uint8_t)(ext_len >> 8);
-	out[n++] = (uint8_t)ext_len;
-	out[n++] = 0; /* server_name */
-	out[n++] = 0;
-	out[n++] = (uint8_t)((ext_len - 4) >> 8);
-	out[n++] = (uint8_t)(ext_len - 4);
-	out[n++] = (uint8_t)((hl + 3) >> 8);
-	out[n++] = (uint8_t)(hl + 3);
-	out[n++] = 0; /* host_name */
-	out[n++] = (uint8_t)(hl >> 8);
-	out[n++] = (uint8_t)hl;
-	memcpy(out + n, host, hl);
-	return n + hl;
-}
-
 static bool no_conns(void *arg)
 {
 	(void)arg;
@@ -111,7 +67,7 @@ static int connect_for_sni(int *app, uint8_t *hello, size_t *hello_len)
 {
 	int proxy;
 
-	*hello_len = client_hello("www.example.org", hello, 512);
+	*hello_len = rig_client_hello("www.example.org", hello, 512);
 	*app = rig_open(443, hello, *hello_len);
 	proxy = rig_accept();
 	rig_expect(proxy, CONNECT_HEAD("www.example.org:443", "tok1"));
@@ -266,7 +222,7 @@ END_TEST
 START_TEST(no_ticket_then_407)
 {
 	uint8_t hello[512];
-	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	size_t hello_len = rig_client_hello("www.example.org", hello, sizeof(hello));
 	int app, proxy;
 
 	rig.auth_mode = RIG_AUTH_FAIL;
@@ -357,7 +313,7 @@ static bool pending(int fd)
 START_TEST(failover_to_second_proxy)
 {
 	uint8_t hello[512];
-	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	size_t hello_len = rig_client_hello("www.example.org", hello, sizeof(hello));
 	uint16_t dead_port;
 	int dead = fake_refusing_port(&dead_port), app, proxy;
 	char line[160];
@@ -568,7 +524,7 @@ START_TEST(https_proxy_mtls)
 	struct client_settings *set;
 	struct rig_tls_report r;
 	uint8_t hello[512];
-	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	size_t hello_len = rig_client_hello("www.example.org", hello, sizeof(hello));
 	int app, proxy;
 
 	rig_tls_settings(port);
@@ -605,7 +561,7 @@ START_TEST(https_proxy_name_mismatch)
 	uint16_t port = rig_tls_proxy("wrong");
 	struct rig_tls_report r;
 	uint8_t hello[512];
-	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	size_t hello_len = rig_client_hello("www.example.org", hello, sizeof(hello));
 	int app;
 
 	rig_tls_settings(port);
@@ -628,7 +584,7 @@ START_TEST(https_untrusted_fails_over)
 	struct client_settings *set = rig_tls_settings(bad);
 	struct rig_tls_report r;
 	uint8_t hello[512];
-	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	size_t hello_len = rig_client_hello("www.example.org", hello, sizeof(hello));
 	char head[1024];
 	int app, proxy;
 
@@ -711,7 +667,7 @@ static const struct warm_iface fake_iface = {
 START_TEST(warm_connection_sends_connect_with_its_own_token)
 {
 	uint8_t hello[512];
-	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	size_t hello_len = rig_client_hello("www.example.org", hello, sizeof(hello));
 	int app, proxy;
 
 	rig.cl.warm = &fake_iface;
@@ -736,7 +692,7 @@ END_TEST
 START_TEST(warm_connection_closed_before_answer_connects_anew)
 {
 	uint8_t hello[512];
-	size_t hello_len = client_hello("www.example.org", hello, sizeof(hello));
+	size_t hello_len = rig_client_hello("www.example.org", hello, sizeof(hello));
 	int app, proxy, proxy2;
 
 	rig.cl.warm = &fake_iface;
