@@ -1,5 +1,6 @@
 /* Port 80 through the proxy, request by request (see forward.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,11 @@
 #include "client/upstream_tls.h"
 #include "shared/log.h"
 #include "shared/netutil.h"
+#include "shared/text.h"
 
-#define FWD_IN_MAX (KG_HTTP_HEAD_MAX + RELAY_SCRATCH) /* a request head + pipelined bytes */
-#define FWD_STEPS  8
+#define FWD_IN_MAX    (KG_HTTP_HEAD_MAX + RELAY_SCRATCH) /* a request head + pipelined bytes */
+#define FWD_STEPS     8
+#define PAGE_TEXT_MAX (2 * UPSTREAM_REASON_MAX) /* a sentence, escaped (forward_error_page) */
 
 enum { REQ_HEAD, REQ_ROUTE, REQ_WAIT, REQ_BODY, REQ_DONE };
 enum { RESP_NONE, RESP_HEAD, RESP_BODY };
@@ -53,23 +56,37 @@ void forward_free(struct http_forward *f)
 	free(f);
 }
 
+size_t forward_error_page(char *buf, size_t len, const char *status, const char *sentence)
+{
+	char text[PAGE_TEXT_MAX];
+	int body, n;
+
+	/* A printable sentence as it is (the journal's words), else escaped like the journal's
+	 * peer strings: a peer's bytes never reach the terminal that prints the page raw. */
+	if (kg_text_printable(sentence))
+		snprintf(text, sizeof(text), "%s", sentence);
+	else
+		kg_text_escape(sentence, SIZE_MAX, text, sizeof(text));
+	body = (int)strlen(text) + (int)strlen("kernelgatekeeper: \n");
+	n = snprintf(buf, len,
+		     "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		     "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
+		     "\r\nkernelgatekeeper: %s\n",
+		     status, body, text);
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
 /* Answer the application ourselves and close (after it read the answer). */
 static void answer_and_close(struct kg_client *cl, struct relay_conn *c, const char *status,
 			     const char *sentence)
 {
-	char page[UPSTREAM_REASON_MAX + 320];
-	int body, n;
+	char page[PAGE_TEXT_MAX + 320];
+	size_t n;
 
 	if (!c->fwd->resp_started) {
-		body = (int)strlen(sentence) + (int)strlen("kernelgatekeeper: \n");
-		n = snprintf(
-		    page, sizeof(page),
-		    "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-		    "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
-		    "\r\nkernelgatekeeper: %s\n",
-		    status, body, sentence);
-		if (n > 0 && (size_t)n < sizeof(page))
-			relay_queue(&c->to_app, page, (size_t)n);
+		n = forward_error_page(page, sizeof(page), status, sentence);
+		if (n > 0)
+			relay_queue(&c->to_app, page, n);
 	}
 	relay_linger(cl, c);
 }

@@ -18,6 +18,14 @@
 
 struct auth_job;
 
+/* The page the application gets when the relay answers it itself (a 502 when the way out
+ * failed): status ("502 Bad Gateway") and the sentence as the body. A sentence can carry a
+ * peer's bytes (a PAC's error, a proxy's host or certificate name) and curl prints the body to
+ * the user's terminal: one that is not printable text has every other byte escaped as "\xNN"
+ * (shared/text.h), cut to twice UPSTREAM_REASON_MAX. The page's length in buf, 0 when it did not
+ * fit. */
+size_t forward_error_page(char *buf, size_t len, const char *status, const char *sentence);
+
 void forward_begin(struct kg_client *cl, struct relay_conn *c);
 /* CONN_FORWARD's table (conn.h); its start is forward_begin(). */
 extern const struct conn_ops forward_conn_ops;

@@ -49,6 +49,15 @@ show() { # OUT: what chromium printed, for a failure
 	sed 's/^/#   /' "$1" | tail -n 15
 	grep -v 'dbus\|Fontconfig\|unexpected operator' "$1.err" | tail -n 15 | sed 's/^/#   err: /'
 }
+# Chromium loads the page into OUT=$KG_TMP/NAME.html (BROWSER_KEEP_PROFILE as for
+# browser_chromium); the check SAYS (expanded after the load: single-quote it) is page_ok.
+chromium_page() { # chromium_page NAME SAYS
+	local rc
+	OUT=$KG_TMP/$1.html
+	browser_chromium "$OUT"
+	rc=$?
+	kg_check "$(eval "echo \"$2\"")" page_ok "$OUT" || show "$OUT" $rc
+}
 FORCE_QUIC="--origin-to-force-quic-on=$ORIGIN_HOST:443,$S:443"
 
 # --- plain load; the origin offers HTTP/3 (Alt-Svc), block_quic on (the default) ----------
@@ -56,11 +65,8 @@ FORCE_QUIC="--origin-to-force-quic-on=$ORIGIN_HOST:443,$S:443"
 # the offer, so chromium tries QUIC for it (refused by the datapath) and uses TCP.
 q0=$(stat_of quic_blocked)
 acc=$(kgc_access_lines)
-OUT=$KG_TMP/chromium-altsvc.html
-browser_chromium "$OUT"
-rc=$?
-kg_check "chromium --headless=new --dump-dom $BROWSER_URL: the page, the script and images from $S and $ORIGIN_HOST ($BROWSER_WALL_MS ms, load event at $BROWSER_LOAD_MS ms)" \
-	page_ok "$OUT" || show "$OUT" $rc
+chromium_page chromium-altsvc \
+	'chromium --headless=new --dump-dom $BROWSER_URL: the page, the script and images from $S and $ORIGIN_HOST ($BROWSER_WALL_MS ms, load event at $BROWSER_LOAD_MS ms)'
 kg_check "Squid logged CONNECT $ORIGIN_HOST:443 and $S:443 by alice@$REALM" both_names_since "$acc"
 kg_check "no processes of the run are left in its cgroup" \
 	test -z "$(cat "$BROWSER_CG/cgroup.procs")"
@@ -70,11 +76,8 @@ q1=$(stat_of quic_blocked)
 # keeps it in the profile), so it tries QUIC first and must still load the page through TCP.
 if [ "${q1:-0}" -le "${q0:-0}" ]; then
 	echo "# quic_blocked did not move in the first load; once more with the profile that knows h3"
-	OUT=$KG_TMP/chromium-altsvc-2.html
-	BROWSER_KEEP_PROFILE=1 browser_chromium "$OUT"
-	rc=$?
-	kg_check "... the second load with the profile knowing h3 ($BROWSER_WALL_MS ms)" \
-		page_ok "$OUT" || show "$OUT" $rc
+	BROWSER_KEEP_PROFILE=1 chromium_page chromium-altsvc-2 \
+		'... the second load with the profile knowing h3 ($BROWSER_WALL_MS ms)'
 	q1=$(stat_of quic_blocked)
 fi
 kg_check "... chromium took the Alt-Svc offer: QUIC was tried and refused (quic_blocked $q0 -> $q1)" \
@@ -97,11 +100,8 @@ sed -i 's/^\tstats_interval = 0;$/&\n\tblock_quic = false;/' "$KG_CONF"
 kg_check "reload with ebpf.block_quic = false" kgc_reload
 q0=$(stat_of quic_blocked)
 acc=$(kgc_access_lines)
-OUT=$KG_TMP/chromium-open.html
-browser_chromium "$OUT"
-rc=$?
-kg_check "block_quic off, Alt-Svc offered: the page loads through TCP ($BROWSER_WALL_MS ms, load event at $BROWSER_LOAD_MS ms)" \
-	page_ok "$OUT" || show "$OUT" $rc
+chromium_page chromium-open \
+	'block_quic off, Alt-Svc offered: the page loads through TCP ($BROWSER_WALL_MS ms, load event at $BROWSER_LOAD_MS ms)'
 kg_check "... CONNECTs to both names by alice" both_names_since "$acc"
 OUT=$KG_TMP/chromium-open-forced.html
 browser_chromium "$OUT" "$FORCE_QUIC"

@@ -187,6 +187,20 @@ sniff_case() { # MODE
 sniff_case hello-endless
 sniff_case hello-trickle
 
+# N idle connections of uid U's hostile_app.py to ORIGIN_IP:PORT, held open until fd 9 (the
+# write end of the FIFO that is the application's stdin) is closed; its output goes to
+# $KG_TMP/NAME.out and its PID to idle_pid.
+idle_open() { # idle_open NAME N PORT
+	local fifo="$KG_TMP/$1.in"
+	mkfifo "$fifo" && chmod 666 "$fifo"
+	kgc_app "$U" "$KG_PYTHON" "$top_srcdir/tests/lib/hostile_app.py" idle "$2" "$ORIGIN_IP" "$3" \
+		<"$fifo" >"$KG_TMP/$1.out" 2>&1 &
+	idle_pid=$!
+	exec 9>"$fifo"
+	kg_check "$2 idle connections to port $3 are open" \
+		kg_wait_for 600 grep -q "^open $2 " "$KG_TMP/$1.out" || cat "$KG_TMP/$1.out"
+}
+
 # --- 10,000 idle application connections -----------------------------------------------------
 # Port 80: the relay reads the request head before it touches the proxy, so an idle connection
 # holds one descriptor in the client and no proxy connection; none has a deadline (the
@@ -194,15 +208,8 @@ sniff_case hello-trickle
 # limit (at most 20,000) and refuses, logged, beyond it minus 64.
 IDLE=10000
 [ "$(ulimit -Hn)" -ge $((IDLE + 200)) ] || ulimit -Hn $((IDLE + 200)) 2>/dev/null
-FIFO="$KG_TMP/idle.in"
-mkfifo "$FIFO" && chmod 666 "$FIFO"
 RSS0=$(rss_kib "$PID_U")
-kgc_app "$U" "$KG_PYTHON" "$top_srcdir/tests/lib/hostile_app.py" idle $IDLE "$ORIGIN_IP" 80 \
-	<"$FIFO" >"$KG_TMP/idle.out" 2>&1 &
-idle_pid=$!
-exec 9>"$FIFO"
-kg_check "$IDLE idle connections to port 80 are open" \
-	kg_wait_for 600 grep -q "^open $IDLE " "$KG_TMP/idle.out" || cat "$KG_TMP/idle.out"
+idle_open idle $IDLE 80
 sleep 1
 RSS1=$(rss_kib "$PID_U")
 FD1=$(nfds "$PID_U")
@@ -234,14 +241,7 @@ log_lines=$(wc -l <"$LOG_U")
 FD0=$(nfds "$PID_U")
 RSS0=$(rss_kib "$PID_U")
 t0=$(krbrig_now_ms)
-FIFO="$KG_TMP/idle443.in"
-mkfifo "$FIFO"
-kgc_app "$U" "$KG_PYTHON" "$top_srcdir/tests/lib/hostile_app.py" idle $IDLE443 "$ORIGIN_IP" 443 \
-	<"$FIFO" >"$KG_TMP/idle443.out" 2>&1 &
-idle_pid=$!
-exec 9>"$FIFO"
-kg_check "$IDLE443 idle connections to port 443 are open" \
-	kg_wait_for 600 grep -q "^open $IDLE443 " "$KG_TMP/idle443.out" || cat "$KG_TMP/idle443.out"
+idle_open idle443 $IDLE443 443
 count_connects() {
 	awk -v t="$t0" -v ip="$ORIGIN_IP:443" '$1 >= t && $3 == "pass" && $5 == ip' "$HOSTILE_OUT" |
 		wc -l

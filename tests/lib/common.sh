@@ -61,8 +61,10 @@ kg_run_cleanup() {
 # every instrumented process of this test writes its ASan, LeakSanitizer or UBSan report into a
 # scratch directory of the test's own (world-writable: the clients run as the test uids). The
 # daemons' leak reports come at their SIGTERM exit, in the cleanup, and their logs go with
-# KG_TMP: any report there fails the test when it exits, and is shown. KG_SANITIZER_ENV holds
-# the variables for the commands that run with a cleared environment (env -i).
+# KG_TMP: any report there fails the test when it exits, and is shown. The directory is removed
+# at exit, unless it holds a report (its path is then in the test's log). A script that ends
+# by exec calls kg_sanitizer_reports itself first (no EXIT trap runs then). KG_SANITIZER_ENV
+# holds the variables for the commands that run with a cleared environment (env -i).
 KG_SANITIZER_DIR=
 KG_SANITIZER_ENV=
 if [ "${KG_SANITIZERS:-0}" = 1 ]; then
@@ -81,7 +83,12 @@ kg_sanitizer_reports() { # 1 (and the reports) when a process of this test wrote
 		sed 's/^/#   /' "$f"
 		bad=1
 	done
-	rm -rf "$KG_SANITIZER_DIR"
+	if [ "$bad" = 1 ]; then
+		echo "# sanitizer reports kept in $KG_SANITIZER_DIR"
+	else
+		rm -rf "$KG_SANITIZER_DIR"
+	fi
+	KG_SANITIZER_DIR=
 	return "$bad"
 }
 trap kg_run_cleanup EXIT

@@ -220,6 +220,44 @@ START_TEST(proxy_unreachable_page)
 }
 END_TEST
 
+/* A sentence that carries a peer's bytes (here a proxy's reason phrase in Latin-1 with a
+ * terminal's title sequence): the page's body has them escaped as the journal's peer strings
+ * are, and its Content-Length counts what is sent. A printable sentence (UTF-8, a backslash) is
+ * sent as it is. */
+START_TEST(error_page_escapes_peer_bytes)
+{
+	const char *refused =
+	    "the proxy refused the connection to web.example:80: 403 Forbidd\xe9n "
+	    "\x1b]0;owned\x07";
+	char page[2048], want[256];
+	const char *body;
+	size_t n, i;
+
+	n = forward_error_page(page, sizeof(page), "502 Bad Gateway", refused);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_eq(n, strlen(page));
+	ck_assert_msg(strncmp(page, "HTTP/1.1 502 Bad Gateway\r\n", 26) == 0, "page: %s", page);
+	body = strstr(page, "\r\n\r\n");
+	ck_assert_ptr_nonnull(body);
+	body += 4;
+	ck_assert_str_eq(body,
+			 "kernelgatekeeper: the proxy refused the connection to web.example:80: "
+			 "403 Forbidd\\xe9n \\x1b]0;owned\\x07\n");
+	snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", strlen(body));
+	ck_assert_msg(strstr(page, want), "no %s in: %s", want, page);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(page[i] == '\r' || page[i] == '\n' ||
+				  ((unsigned char)page[i] >= 0x20 && (unsigned char)page[i] < 0x7f),
+			      "byte 0x%02x at %zu", (unsigned char)page[i], i);
+
+	n = forward_error_page(page, sizeof(page), "502 Bad Gateway",
+			       "403 Zugriff f\xc3\xbcr dich verweigert (a\\b)");
+	ck_assert_uint_gt(n, 0);
+	ck_assert_ptr_nonnull(strstr(
+	    page, "\r\n\r\nkernelgatekeeper: 403 Zugriff f\xc3\xbcr dich verweigert (a\\b)\n"));
+}
+END_TEST
+
 START_TEST(switching_protocols_relays)
 {
 	const char *r101 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -555,6 +593,7 @@ static Suite *forward_suite(void)
 	tcase_add_test(tc, no_ticket_407_page);
 	tcase_add_test(tc, proxy_silent_page);
 	tcase_add_test(tc, proxy_unreachable_page);
+	tcase_add_test(tc, error_page_escapes_peer_bytes);
 	tcase_add_test(tc, switching_protocols_relays);
 	tcase_add_test(tc, failover_to_second_proxy);
 	tcase_add_test(tc, failover_to_direct);

@@ -1,9 +1,12 @@
 /* Unit tests of the logger (src/shared/log.c): level names and filtering, the "<N>" stderr
  * format, the log_path line format, truncation, journal detection from $JOURNAL_STREAM, the
  * libbpf bridge and the rate limit for lines a peer can cause (ratelimit.c). stderr is
- * redirected to a temporary file per test (check forks each test). */
+ * redirected to a temporary file per test (check forks each test); the files are in a directory
+ * of the run's, removed by the runner after the last test even when a test failed (a failed
+ * test's process ends before its checked teardown). */
 #include <bpf/libbpf.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
@@ -18,14 +21,38 @@
 #include "shared/load_report.h"
 #include "shared/log.h"
 
+static char tmp_dir[512];
 static char stderr_path[512];
 static char file_path[512];
 
 static void make_path(char *buf, size_t len, const char *name)
 {
+	snprintf(buf, len, "%s/%ld-%s", tmp_dir, (long)getpid(), name);
+}
+
+/* The run's directory, made before the first test (in the runner, so every test's process
+ * inherits its name). */
+static void make_tmp_dir(void)
+{
 	const char *dir = getenv("TMPDIR");
 
-	snprintf(buf, len, "%s/kg-test-log-%ld-%s", dir ? dir : "/tmp", (long)getpid(), name);
+	snprintf(tmp_dir, sizeof(tmp_dir), "%s/kg-test-log.XXXXXX", dir ? dir : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+}
+
+/* After the last test, in the runner: whatever the tests left (a failed one keeps its files). */
+static void remove_tmp_dir(void)
+{
+	DIR *d = opendir(tmp_dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(tmp_dir);
 }
 
 static void capture_stderr(void)
@@ -546,6 +573,7 @@ static Suite *log_suite(void)
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("core");
 
+	tcase_add_unchecked_fixture(tc, make_tmp_dir, remove_tmp_dir);
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_level_from_string);
 	tcase_add_test(tc, test_defaults_before_open);
