@@ -413,8 +413,29 @@ static void drop_guess(struct kg_client *cl, struct relay_conn *c, const char *w
 	setup_again(cl, c, NULL);
 }
 
-/* The sniff wait ended while the CONNECT under the guess is not answered: the name is what the
- * application sent by now; the same as the guess keeps the way out under way. */
+/* The application named host (sniff()) while its CONNECT went out under the guess: learnt and
+ * counted; true when it is the guess, which is then the name (up.host and up.target already
+ * say it, and a failure is final); else c is set up afresh under host. */
+static bool guess_judged(struct kg_client *cl, struct relay_conn *c, const char *host)
+{
+	struct tunnel_setup *t = c->setup;
+
+	name_guess_note(c->dst_ip, c->dst_port, host, kg_now_usec(CLOCK_MONOTONIC));
+	if (strcmp(host, t->guess) == 0) {
+		name_guess_outcome(1);
+		t->named = true;
+		t->guessing = t->held = false;
+		return true;
+	}
+	log_debug("CONNECT %s sent before the ClientHello, which names %s: asking again",
+		  t->up.target, host[0] ? host : "no host");
+	name_guess_outcome(0);
+	setup_again(cl, c, host);
+	return false;
+}
+
+/* The sniff wait ended while the CONNECT under the guess is not answered (or not sent): the
+ * name is what the application sent by now. */
 static void guess_deadline(struct kg_client *cl, struct relay_conn *c)
 {
 	struct tunnel_setup *t = c->setup;
@@ -424,47 +445,39 @@ static void guess_deadline(struct kg_client *cl, struct relay_conn *c)
 		relay_conn_close(cl, c, false); /* the app left before saying anything */
 		return;
 	}
-	name_guess_note(c->dst_ip, c->dst_port, host, kg_now_usec(CLOCK_MONOTONIC));
-	if (strcmp(host, t->guess) != 0) {
-		name_guess_outcome(0);
-		setup_again(cl, c, host);
+	if (!guess_judged(cl, c, host))
 		return;
-	}
-	name_guess_outcome(1);
 	snprintf(t->up.host, sizeof(t->up.host), "%s", host);
 	set_named(c);
 	setup_advance(cl, c);
+}
+
+/* The ClientHello came while the CONNECT under the guess waits for its answer (or for a new
+ * connection): another name does not wait for the proxy's answer to the guess (Squid answers a
+ * CONNECT only once it has reached the host: a slow or silent one must not delay the right one).
+ */
+static void check_guess(struct kg_client *cl, struct relay_conn *c)
+{
+	char host[KG_HOST_MAX];
+
+	/* More to come, or an app that left: noticed when the tunnel starts. */
+	if (sniff(c, false, host) > 0)
+		(void)guess_judged(cl, c, host);
 }
 
 /* The tunnel under the guess is open: the ClientHello must name the same host (final: the
  * sniff wait is over). */
 static void confirm_guess(struct kg_client *cl, struct relay_conn *c, bool final)
 {
-	struct tunnel_setup *t = c->setup;
 	char host[KG_HOST_MAX];
 	int r = sniff(c, final, host);
 
-	if (r < 0) {
+	if (r < 0)
 		relay_conn_close(cl, c, false); /* the app left before saying anything */
-		return;
-	}
-	if (r == 0) {
+	else if (r == 0)
 		setup_arm_timer(cl, c);
-		return;
-	}
-	name_guess_note(c->dst_ip, c->dst_port, host, kg_now_usec(CLOCK_MONOTONIC));
-	if (strcmp(host, t->guess) == 0) {
-		name_guess_outcome(1);
-		t->held = false;
-		t->named = true; /* up.host and up.target already say it */
-		t->guessing = false;
+	else if (guess_judged(cl, c, host))
 		opened(cl, c);
-		return;
-	}
-	log_debug("CONNECT %s sent before the ClientHello, which names %s: asking again",
-		  t->up.target, host[0] ? host : "no host");
-	name_guess_outcome(0);
-	setup_again(cl, c, host);
 }
 
 /* Ports where the client speaks first with a TLS ClientHello (implicit TLS). */
@@ -550,6 +563,10 @@ void tunnel_on_app(struct kg_client *cl, struct relay_conn *c)
 			set_named(c);
 			setup_advance(cl, c);
 		}
+		return;
+	}
+	if (c->setup->guessing && !c->setup->named) {
+		check_guess(cl, c);
 		return;
 	}
 	/* Not relaying yet: the app's bytes wait in its socket (that is the backpressure). An

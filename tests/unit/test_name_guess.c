@@ -310,6 +310,59 @@ START_TEST(silent_app_after_guess_goes_by_ip)
 }
 END_TEST
 
+START_TEST(other_name_does_not_wait_for_the_guess_answer)
+{
+	uint8_t hello[512];
+	size_t n = rig_client_hello("other.example", hello, sizeof(hello));
+	int app, guessed, proxy;
+
+	connection_named("www.example.org");
+	connection_named("www.example.org");
+	app = rig_open(443, NULL, 0);
+	guessed = rig_accept();
+	expect_connect(guessed, "www.example.org");
+	/* The proxy is still busy with the guess (Squid answers once it reached the host) when the
+	 * hello names another: that tunnel is dropped at once, not after request_timeout. */
+	rig_send(app, hello, n);
+	ck_assert(rig_eof_within(guessed, 1000));
+	proxy = rig_accept();
+	expect_connect(proxy, "other.example");
+	rig_send_str(proxy, "HTTP/1.1 200 Connection established\r\n\r\n");
+	tunnel_works(app, proxy, hello, n);
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
+	close(app);
+	close(proxy);
+	close(guessed);
+}
+END_TEST
+
+START_TEST(confirmed_guess_refused_is_final)
+{
+	uint8_t hello[512];
+	size_t n = rig_client_hello("www.example.org", hello, sizeof(hello));
+	int app, proxy;
+
+	connection_named("www.example.org");
+	connection_named("www.example.org");
+	app = rig_open(443, NULL, 0);
+	proxy = rig_accept();
+	expect_connect(proxy, "www.example.org");
+	/* The hello confirms the name before the answer: a refusal is the answer to the name the
+	 * application asked for, reported as without a guess, and not asked twice. */
+	rig_send(app, hello, n);
+	rig_run_for(50);
+	rig_send_str(proxy, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+	ck_assert(rig_eof_within(app, 5000));
+	ck_assert(rig_run_until(no_conns, NULL, 1000));
+	ck_assert(rig_log_has("failed: the proxy refused the connection to www.example.org:443"));
+	ck_assert_uint_eq(rig.cl.tunnels_failed, 1);
+	ck_assert_uint_eq(name_guess_stats()->right, 1);
+	ck_assert(!rig_connection_pending());
+	close(app);
+	close(proxy);
+}
+END_TEST
+
 START_TEST(app_leaving_while_held_closes)
 {
 	int app, guessed;
@@ -342,6 +395,8 @@ static Suite *name_guess_suite(void)
 	tcase_add_test(tc, wrong_guess_asks_again);
 	tcase_add_test(tc, refused_guess_asks_again);
 	tcase_add_test(tc, silent_app_after_guess_goes_by_ip);
+	tcase_add_test(tc, other_name_does_not_wait_for_the_guess_answer);
+	tcase_add_test(tc, confirmed_guess_refused_is_final);
 	tcase_add_test(tc, app_leaving_while_held_closes);
 	suite_add_tcase(s, tc);
 	return s;
