@@ -780,3 +780,9 @@ size_t rig_client_hello(const char *host, uint8_t *out, size_t cap)
 	memcpy(out + n, host, hl);
 	return n + hl;
 }
+
+bool rig_no_conns(void *arg)
+{
+	(void)arg;
+	return rig.cl.conns == NULL;
+}

@@ -63,6 +63,8 @@ bool rig_connection_pending(void);
 
 /* Loop passes until cond(arg) holds or ms pass; whether it holds. */
 bool rig_run_until(bool (*cond)(void *arg), void *arg, int ms);
+/* A condition for rig_run_until(): no connection is left (arg unused). */
+bool rig_no_conns(void *arg);
 /* Loop passes for about ms. */
 void rig_run_for(int ms);
 

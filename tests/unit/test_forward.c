@@ -35,12 +35,6 @@ static void teardown(void)
 	rig_teardown();
 }
 
-static bool no_conns(void *arg)
-{
-	(void)arg;
-	return rig.cl.conns == NULL;
-}
-
 /* The proxy got a request head for url (absolute-form) carrying the token tok; its head in buf. */
 static void proxy_gets(int proxy, const char *method_url, const char *tok, char *head, size_t cap)
 {
@@ -88,7 +82,7 @@ START_TEST(get_keep_alive_length_then_chunked)
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
 	/* The application is done between requests: a normal end. */
 	close(app);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert(rig_eof_within(proxy, 1000));
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
 	close(proxy);
@@ -297,7 +291,7 @@ START_TEST(proxy_closes_mid_body)
 	 * the head it already has. */
 	rig_read_to_eof(app, got, sizeof(got));
 	ck_assert_str_eq(got, "");
-	ck_assert(rig_run_until(no_conns, NULL, 1000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 1000));
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 1);
 	close(app);
 }
@@ -330,7 +324,7 @@ START_TEST(retire_stale_connections)
 	rig_send_str(p2, ok);
 	rig_read_to_eof(busy, head, sizeof(head));
 	ck_assert_str_eq(head, ok);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
 	close(idle);
 	close(busy);
@@ -545,7 +539,7 @@ START_TEST(https_proxy_get)
 	rig_send_str(proxy, r1);
 	rig_expect(app, r1);
 	close(app);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert(rig_eof_within(proxy, 2000));
 	close(proxy);
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);

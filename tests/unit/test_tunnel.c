@@ -42,12 +42,6 @@ static void teardown(void)
 	rig_teardown();
 }
 
-static bool no_conns(void *arg)
-{
-	(void)arg;
-	return rig.cl.conns == NULL;
-}
-
 /* The proxy answered ans to the CONNECT: the application's connection is closed and the journal
  * says sentence. */
 static void fails_with(int app, const char *sentence)
@@ -55,7 +49,7 @@ static void fails_with(int app, const char *sentence)
 	char line[512];
 
 	ck_assert_msg(rig_eof_within(app, 5000), "the application's connection stays open");
-	ck_assert(rig_run_until(no_conns, NULL, 1000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 1000));
 	snprintf(line, sizeof(line), "failed: %s", sentence);
 	ck_assert_msg(rig_log_has(line), "the journal does not say: %s", line);
 	ck_assert_uint_ge(rig.cl.tunnels_failed, 1);
@@ -95,7 +89,7 @@ START_TEST(sni_names_target_and_200_opens_relay)
 	/* Closing both ends ends the tunnel. */
 	close(app);
 	close(proxy);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert_uint_eq(rig.cl.tunnels_active, 0);
 }
 END_TEST
@@ -249,7 +243,7 @@ START_TEST(kerberos_answer_after_close)
 	ck_assert_uint_eq(rig_auth_pending(), 1);
 	/* The application gives up while the token is still being made. */
 	close(app);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert_uint_eq(rig.jobs_cancelled, 1);
 	ck_assert(rig_eof_within(proxy, 1000)); /* the proxy connection is dropped too */
 	/* The worker's answer comes back after that: it is dropped, the connection's memory (back
@@ -446,7 +440,7 @@ START_TEST(https_proxy_tunnel)
 	close(proxy);
 	ck_assert(rig_eof_within(app, 5000));
 	close(app);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
 	r = rig_tls_reports(1);
 	ck_assert_uint_eq(r.ok, 1);
@@ -484,7 +478,7 @@ START_TEST(https_proxy_407_rounds)
 	close(app);
 	close(proxy);
 	close(p2);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
 	r = rig_tls_reports(2);
 	ck_assert_uint_eq(r.ok, 2);
@@ -508,7 +502,7 @@ START_TEST(https_proxy_resets)
 	rig_expect_bytes(proxy, hello, hello_len);
 	rig_send(proxy, RIG_TLS_RESET, RIG_TLS_RESET_LEN);
 	ck_assert(rig_eof_within(app, 5000));
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert_uint_eq(rig.cl.tunnels_active, 0);
 	close(app);
 	close(proxy);
@@ -546,7 +540,7 @@ START_TEST(https_proxy_mtls)
 	rig_expect_bytes(proxy, hello, hello_len);
 	close(app);
 	close(proxy);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	r = rig_tls_reports(2);
 	ck_assert_uint_eq(r.ok, 1);
 	ck_assert_uint_eq(r.failed, 1);
@@ -606,7 +600,7 @@ START_TEST(https_untrusted_fails_over)
 	ck_assert(rig_log_has("proxy certificate not trusted"));
 	close(app);
 	close(proxy);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	r = rig_tls_reports(2);
 	ck_assert_uint_eq(r.ok, 1);
 	ck_assert_uint_eq(r.failed, 1);
@@ -681,7 +675,7 @@ START_TEST(warm_connection_sends_connect_with_its_own_token)
 	rig_expect_bytes(proxy, hello, hello_len);
 	close(app);
 	close(proxy);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
 	rig.cl.warm = NULL;
 }
@@ -709,7 +703,7 @@ START_TEST(warm_connection_closed_before_answer_connects_anew)
 	ck_assert_uint_eq(rig.cl.tunnels_failed, 0);
 	close(app);
 	close(proxy2);
-	ck_assert(rig_run_until(no_conns, NULL, 5000));
+	ck_assert(rig_run_until(rig_no_conns, NULL, 5000));
 	rig.cl.warm = NULL;
 }
 END_TEST
