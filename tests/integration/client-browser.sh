@@ -13,17 +13,23 @@
 #   - told to use QUIC for both names (--origin-to-force-quic-on), chromium never falls back
 #     to TCP: the datapath's EPERM comes back as net::ERR_ACCESS_DENIED, and quic_blocked moved;
 #   - with ebpf.block_quic = false the Alt-Svc load still goes through TCP (QUIC to ORIGIN_IP
-#     fails on its own here: the rig routes it "unreachable" in the root namespace) and
+#     fails on its own here: the rig routes it "unreachable" on the host side) and
 #     quic_blocked does not move;
 #   - firefox-esr --headless --screenshot, when Debian's firefox-esr is installed: the same
 #     page through Squid (both names by alice), a screenshot written.
 # No timing is asserted: tests/bench/browser-quic.sh compares the load times.
 # Needs chromium and certutil (libnss3-tools); without them it skips (exit 77).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/helpers/client-lib.sh"
-kg_require_cmd chromium certutil
+kg_require_cmd chromium certutil nsenter
 
+# The service, the client and the browsers run in a network namespace of the test's own: a
+# browser watches the interfaces of its namespace, and another test creating or removing a link
+# in the root namespace meanwhile made chromium abandon the load with net::ERR_NETWORK_CHANGED
+# (seen under make -j2 check).
+kg_make_netns cli KG_NS
 kgc_setup squid
 krbrig_i13_start dns || exit 99
+kgc_move_host_side "$KG_NS" || exit 99
 kgc_use_rig_resolv || exit 99
 . "$top_srcdir/tests/lib/browser.sh"
 browser_setup "$U" || { echo "# browser_setup failed"; exit 99; }
