@@ -111,7 +111,10 @@ works_again 100 '[ $((t0 - t_up + ms)) -lt 2000 ]' \
 	'proxy back: the next https request works ($((t0 - t_up)) + ${ms} ms after it listens, want < 2000), same client' \
 	"proxy back: http works too"
 n=$(new_log_count "")
-kg_wait_for 30 eval '[ "$(nfds)" -le "$fds0" ]'
+# Warm spares follow the recent connection rate (warm.h: 10 s memory) and go as it decays: a
+# spare the requests above brought may hold a descriptor for some seconds, a leak holds it for
+# good. Seen once under make -j2 check: 15 against 14 after 3 s.
+kg_wait_for 150 eval '[ "$(nfds)" -le "$fds0" ]'
 kg_check "the relay's descriptors return to the count before the download ($(nfds), was $fds0)" \
 	eval '[ "$(nfds)" -le "$fds0" ]'
 echo "# the client's log since the download ($n lines):"
