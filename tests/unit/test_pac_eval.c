@@ -562,7 +562,8 @@ END_TEST
 static int run_selftest(const char *what)
 {
 	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
+	if (pid < 0) /* not ck_assert: the child must not write to check's message file */
+		ck_abort_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		char arg[64];
 		snprintf(arg, sizeof(arg), "--selftest=%s", what);
@@ -590,7 +591,8 @@ START_TEST(protocol_error)
 	int sv[2];
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
+	if (pid < 0) /* not ck_assert: the child must not write to check's message file */
+		ck_abort_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
