@@ -66,6 +66,14 @@ void tunnel_setup_free(struct tunnel_setup *t)
 	free(t);
 }
 
+/* A tunnel's way out, fresh: the one at accept, and again when a route or a name changes. */
+static void setup_upstream(struct kg_client *cl, struct relay_conn *c)
+{
+	upstream_init(&c->setup->up, cl, c);
+	c->setup->up.may_warm = true; /* a tunnel's CONNECT may go out on a warm connection */
+	c->setup->up.may_go_tokenless = true; /* a 407 to a CONNECT without a token is retried */
+}
+
 static void fail(struct kg_client *cl, struct relay_conn *c, const char *sentence,
 		 const char *detail)
 {
@@ -206,9 +214,7 @@ static void route_ready(struct kg_client *cl, struct relay_conn *c, int status,
 
 		snprintf(host, sizeof(host), "%s", t->up.host);
 		upstream_cleanup(&t->up);
-		upstream_init(&t->up, cl, c);
-		t->up.may_warm = true;
-		t->up.may_go_tokenless = true;
+		setup_upstream(cl, c);
 		upstream_set_target(&t->up, host, c->dst_port);
 		free(t->route);
 		t->route = NULL;
@@ -387,9 +393,7 @@ static void setup_again(struct kg_client *cl, struct relay_conn *c, const char *
 
 	upstream_close(&t->up);
 	upstream_cleanup(&t->up);
-	upstream_init(&t->up, cl, c);
-	t->up.may_warm = true;
-	t->up.may_go_tokenless = true;
+	setup_upstream(cl, c);
 	t->guessing = t->held = t->failed = false;
 	if (host) {
 		if (host[0])
@@ -504,9 +508,7 @@ void tunnel_accepted(struct kg_client *cl, struct relay_conn *c)
 		return;
 	}
 	c->setup = t;
-	upstream_init(&t->up, cl, c);
-	t->up.may_warm = true; /* a tunnel's CONNECT may go out on a warm connection (warm.h) */
-	t->up.may_go_tokenless = true; /* a 407 to a CONNECT without a token is retried */
+	setup_upstream(cl, c);
 	t->pac = policy_uses_pac(cl);
 	if (t->pac && policy_last_route(cl)) {
 		t->route = malloc(sizeof(*t->route));
